@@ -1,0 +1,67 @@
+"""Stage 1.1: 52 blendshapes and head pose per video frame, with MediaPipe Face Landmarker v2.
+
+Inputs:  video files, folders (searched recursively) or quoted globs; default data/raw/.
+Outputs: <output-dir>/<clip>/blendshapes_and_pose.json, one entry per video frame, stamped with
+         the frame's presentation time from the container (so variable frame rates stay right).
+
+    python 1_data_cleaning/1_extract_blendshapes.py data/raw/ --output-dir data/processed --workers 2
+
+Existing outputs are skipped unless --force. Each output is written to a temporary file and
+renamed, so an interrupted run never leaves a partial JSON. Bad inputs get one line each, the
+rest are processed, and the exit code is 1 if any failed.
+"""
+import sys
+from functools import partial
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repo root, for `import voiceface`
+
+from voiceface import REPO_ROOT
+from voiceface.cli import VIDEO_EXTENSIONS, check_unique_stems, configure, expand_inputs, run_batch
+from voiceface.face_model import DEFAULT_FACE_MODEL, ensure_face_model
+from voiceface.formats import BLENDSHAPES_FILENAME, write_blendshapes_json
+from voiceface.video import video_duration_or_zero
+
+# --- settings (each can be given on the command line: OUTPUT_DIR as --output-dir) -------------
+INPUTS = [REPO_ROOT / "data/raw"]           # video files, folders or globs
+OUTPUT_DIR = REPO_ROOT / "data/processed"   # one folder per clip, named after the video file
+MODEL = DEFAULT_FACE_MODEL                  # face_landmarker.task; downloaded here when missing
+WORKERS = 1                                 # processes, each working on one video at a time
+FORCE = False                               # redo clips whose JSON already exists
+MAX_FACES = 2                               # faces looked for per frame; we follow one of them
+MIN_DETECTION_CONFIDENCE = 0.5              # MediaPipe's default: lower finds more, wrongly too
+MIN_TRACKING_CONFIDENCE = 0.5               # below this, the face is searched for again
+# --- end of settings ---------------------------------------------------------------------------
+
+
+def extract_clip(video: Path, output_dir: Path, model: Path, force: bool, max_faces: int,
+                 min_detection: float, min_tracking: float, progress: bool) -> str:
+    from voiceface.landmarks import extract_blendshapes_and_pose
+    target = output_dir / video.stem / BLENDSHAPES_FILENAME
+    if target.exists() and not force:
+        return f"skipped {video.name}: {target} exists"
+    header, times_ms, blendshapes, pose = extract_blendshapes_and_pose(
+        video, model, max_faces, min_detection, min_tracking, progress=progress)
+    write_blendshapes_json(target, header, times_ms, blendshapes, pose)
+    missing = header["video"]["frame_count"] - int((~(blendshapes != blendshapes).any(axis=1)).sum())
+    return f"{video.name}: {header['video']['frame_count']} frames ({missing} without a face) -> {target}"
+
+
+def main(argv=None) -> int:
+    settings = configure(globals(), argv, positional="INPUTS")
+    try:
+        model = ensure_face_model(MODEL)
+    except Exception as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    files, errors = expand_inputs(INPUTS, VIDEO_EXTENSIONS)
+    files, duplicate_errors = check_unique_stems(files)
+    task = partial(extract_clip, output_dir=Path(OUTPUT_DIR), model=model, force=FORCE,
+                   max_faces=MAX_FACES, min_detection=MIN_DETECTION_CONFIDENCE,
+                   min_tracking=MIN_TRACKING_CONFIDENCE, progress=WORKERS <= 1)
+    return run_batch(task, files, errors + duplicate_errors, WORKERS, "stage 1.1 blendshapes",
+                     cost=video_duration_or_zero)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,55 @@
+"""Shared fixtures: talking-face clips this project generates, and a runner for stage scripts.
+
+No test reads ../shared except for the face model, which .ci/run copies into checkpoints/."""
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO_ROOT))
+
+from voiceface.face_model import DEFAULT_FACE_MODEL  # noqa: E402
+
+ROLL_DEGREES = 20.0
+
+
+def run_script(script: str, *args, timeout: float = 300) -> subprocess.CompletedProcess:
+    """Run a stage script as a user would, from a folder other than the repository root."""
+    return subprocess.run([sys.executable, str(REPO_ROOT / script), *map(str, args)], cwd="/",
+                          capture_output=True, text=True, timeout=timeout,
+                          env=dict(os.environ, PYTHONUNBUFFERED="1"))
+
+
+@pytest.fixture(scope="session")
+def face_model() -> Path:
+    if not DEFAULT_FACE_MODEL.exists():
+        pytest.fail(f"{DEFAULT_FACE_MODEL} is missing: copy ../shared/models/face_landmarker.task there")
+    return DEFAULT_FACE_MODEL
+
+
+@pytest.fixture(scope="session")
+def clips(tmp_path_factory):
+    """Generated clips and their ground truth, keyed by name."""
+    from voiceface.synthetic import write_talking_face_clip
+    folder = tmp_path_factory.mktemp("raw")
+    return {
+        "plain": write_talking_face_clip(folder / "plain.mp4", duration=4.0, seed=0),
+        "rotated": write_talking_face_clip(folder / "rotated.mp4", duration=4.0, seed=0, roll_degrees=ROLL_DEGREES),
+        "vfr": write_talking_face_clip(folder / "vfr.mp4", duration=4.0, seed=1, variable_frame_rate=True,
+                                       extra_width=14),    # 270 px wide: FFmpeg pads its rows
+        "two_faces": write_talking_face_clip(folder / "two_faces.mp4", duration=3.0, seed=2, second_face=True),
+    }
+
+
+@pytest.fixture(scope="session")
+def extracted(clips, face_model, tmp_path_factory):
+    """Stage 1.1 run once over all generated clips: {name: BlendshapeTrack}."""
+    from voiceface.formats import read_blendshapes_json
+    output = tmp_path_factory.mktemp("processed")
+    folder = clips["plain"].path.parent
+    result = run_script("1_data_cleaning/1_extract_blendshapes.py", folder, "--output-dir", output)
+    assert result.returncode == 0, result.stderr
+    return {name: read_blendshapes_json(output / name / "blendshapes_and_pose.json") for name in clips}

@@ -1,0 +1,58 @@
+"""The project's promises about itself: README's test command is the one CI runs, and the
+settings mechanism every stage script uses."""
+import re
+from pathlib import Path
+
+import pytest
+
+from conftest import REPO_ROOT
+from voiceface.cli import configure, expand_inputs, read_settings
+
+
+def test_readme_gives_the_test_command_that_ci_runs():
+    ci_lines = [line.strip() for line in (REPO_ROOT / ".ci/run").read_text().splitlines()]
+    command = next(line for line in ci_lines if line.startswith("python -m pytest"))
+    readme = (REPO_ROOT / "README.md").read_text()
+    first_screen = "\n".join(readme.splitlines()[:40])
+    assert command in first_screen
+    assert "pip install -r requirements.txt" in first_screen and "run_pipeline.py" in first_screen
+
+
+def test_every_stage_script_has_a_docstring_and_settings():
+    scripts = sorted(REPO_ROOT.glob("[0-9]_*/*.py")) + [REPO_ROOT / "run_pipeline.py"]
+    assert len(scripts) >= 3
+    for script in scripts:
+        text = script.read_text()
+        assert text.startswith('"""'), f"{script} has no docstring"
+        assert read_settings(script), f"{script} has no settings block"
+        assert "sys.path.insert(0, str(Path(__file__).resolve()" in text
+
+
+def write_script(tmp_path: Path) -> dict:
+    script = tmp_path / "script.py"
+    script.write_text("# --- settings\nOUTPUT_DIR = 'x'   # where it goes\nWORKERS = 1   # processes\n"
+                      "RATE = 0.5   # a float\nFORCE = False   # redo\nNAMES = ['a']   # names\n"
+                      "# --- end of settings\n")
+    return {"__file__": str(script), "__doc__": "a test script", "OUTPUT_DIR": Path("x"), "WORKERS": 1,
+            "RATE": 0.5, "FORCE": False, "NAMES": ["a"]}
+
+
+def test_settings_are_overridden_with_their_types(tmp_path):
+    namespace = write_script(tmp_path)
+    configure(namespace, ["--output-dir", "y", "--workers", "3", "--rate", "2", "--force", "--names", "b", "c"])
+    assert namespace["OUTPUT_DIR"] == Path("y") and namespace["WORKERS"] == 3 and namespace["RATE"] == 2.0
+    assert namespace["FORCE"] is True and namespace["NAMES"] == ["b", "c"]
+    with pytest.raises(SystemExit):
+        configure(write_script(tmp_path), ["--workers", "2.5"])
+    with pytest.raises(SystemExit):
+        configure(write_script(tmp_path), ["--no-such-setting", "1"])
+
+
+def test_inputs_expand_files_folders_and_globs(tmp_path):
+    (tmp_path / "a").mkdir()
+    for name in ("a/one.mp4", "a/two.MOV", "a/notes.txt", "three.mp4"):
+        (tmp_path / name).write_bytes(b"x")
+    files, errors = expand_inputs([tmp_path / "a", str(tmp_path / "*.mp4"), tmp_path / "three.mp4",
+                                   tmp_path / "gone.mp4", str(tmp_path / "*.mkv")], (".mp4", ".mov"))
+    assert [f.name for f in files] == ["one.mp4", "two.MOV", "three.mp4"]
+    assert len(errors) == 2 and re.search("gone.mp4: no such file", errors[0]) and "no file matches" in errors[1]

@@ -1,0 +1,206 @@
+"""What every stage script shares on the command line: settings, inputs, and batch runs.
+
+A stage script keeps its tunable constants at the top between two rulers:
+
+    # --- settings ---------------------------------------------------------------------------
+    OUTPUT_DIR = REPO_ROOT / "data/processed"   # one folder per clip goes here
+    WORKERS = 1                                 # processes, one file each
+    # --- end of settings --------------------------------------------------------------------
+
+and calls `configure(globals())`: each constant becomes an option with the same name
+(`--output-dir`, `--workers`), typed by its default value, its help taken from its comment. What
+the command line gives replaces the constant, so the rest of the script reads the constants.
+"""
+from __future__ import annotations
+
+import argparse
+import glob
+import multiprocessing
+import re
+import sys
+import time
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Iterable
+
+from .errors import InputError
+
+SETTINGS_START = re.compile(r"^# --- settings\b")
+SETTINGS_END = re.compile(r"^# --- end of settings\b")
+SETTING_LINE = re.compile(r"^([A-Z][A-Z0-9_]*)\s*(?::[^=]+)?=\s*(.*?)(?:\s+#\s*(.*))?$")
+
+VIDEO_EXTENSIONS = (".mp4", ".mov", ".mkv", ".webm", ".avi", ".m4v")
+AUDIO_EXTENSIONS = (".wav", ".flac", ".mp3", ".ogg", ".opus", ".m4a", ".aac")
+
+
+def read_settings(source_file: str | Path) -> list[tuple[str, str]]:
+    """(name, help) of each constant between the settings rulers of a script, in order."""
+    settings, inside = [], False
+    for line in Path(source_file).read_text().splitlines():
+        if SETTINGS_START.match(line):
+            inside = True
+        elif SETTINGS_END.match(line):
+            break
+        elif inside and (match := SETTING_LINE.match(line)):
+            settings.append((match.group(1), (match.group(3) or "").strip()))
+    return settings
+
+
+def _option_name(name: str) -> str:
+    return "--" + name.lower().replace("_", "-")
+
+
+def configure(namespace: dict, argv: list[str] | None = None, positional: str | None = None) -> dict:
+    """Parse the command line into the script's settings constants, in place, and return them.
+
+    namespace: the script's globals(). positional: the name of a list setting (INPUTS) filled
+    by the positional arguments instead of an option."""
+    settings = read_settings(namespace["__file__"])
+    parser = argparse.ArgumentParser(description=namespace.get("__doc__"),
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    for name, help_text in settings:
+        default = namespace[name]
+        kind = type(default)
+        shown = f"{help_text} (default: {default})"
+        if name == positional:
+            element = type(default[0]) if default else str
+            parser.add_argument(name, nargs="*", type=element, default=default, help=shown)
+        elif kind is bool:
+            parser.add_argument(_option_name(name), dest=name, action=argparse.BooleanOptionalAction,
+                                default=default, help=shown)
+        elif kind in (list, tuple):
+            element = type(default[0]) if default else str
+            parser.add_argument(_option_name(name), dest=name, nargs="*", type=element, default=default,
+                                help=shown)
+        elif default is None:
+            parser.add_argument(_option_name(name), dest=name, type=str, default=None, help=shown)
+        else:
+            # Path, int, float, str: the default's own type checks the value (`--workers two` fails)
+            parser.add_argument(_option_name(name), dest=name, type=Path if isinstance(default, Path) else kind,
+                                default=default, help=shown)
+    arguments = vars(parser.parse_args(argv))
+    namespace.update(arguments)
+    return arguments
+
+
+def settings_for_header(settings: dict) -> dict:
+    """Settings as JSON-friendly values, for the header of what a stage writes."""
+    def plain(value):
+        if isinstance(value, Path):
+            return str(value)
+        if isinstance(value, (list, tuple)):
+            return [plain(v) for v in value]
+        return value
+    return {name.lower(): plain(value) for name, value in settings.items()}
+
+
+def expand_inputs(inputs: Iterable[str | Path], extensions: tuple[str, ...]) -> tuple[list[Path], list[str]]:
+    """Files named, files in folders (recursively, by extension) and glob matches, in a stable
+    order without repeats. Returns (files, errors) where each error is one line for a path that
+    matched nothing."""
+    files, errors, seen = [], [], set()
+
+    def add(path: Path):
+        resolved = path.resolve()
+        if resolved not in seen:
+            seen.add(resolved)
+            files.append(path)
+
+    for item in inputs:
+        text = str(item)
+        if any(ch in text for ch in "*?["):
+            matches = sorted(Path(m) for m in glob.glob(text, recursive=True))
+            matched = [m for m in matches if m.is_file()]
+            if not matched:
+                errors.append(f"{text}: no file matches this pattern; check the pattern and quote it")
+            for match in matched:
+                add(match)
+        elif Path(text).is_dir():
+            found = sorted(p for p in Path(text).rglob("*") if p.is_file() and p.suffix.lower() in extensions)
+            if not found:
+                errors.append(f"{text}: folder holds no files ending in {', '.join(extensions)}")
+            for path in found:
+                add(path)
+        elif Path(text).is_file():
+            add(Path(text))
+        else:
+            errors.append(f"{text}: no such file or folder; check the path")
+    return files, errors
+
+
+def check_unique_stems(files: list[Path]) -> tuple[list[Path], list[str]]:
+    """Each clip's outputs go to a folder named after its file stem: two inputs with one stem
+    would overwrite each other, so the second is refused."""
+    kept, errors, stems = [], [], {}
+    for path in files:
+        if path.stem in stems:
+            errors.append(f"{path}: has the same name as {stems[path.stem]}, and outputs are named by "
+                          "file name; rename one of them")
+        else:
+            stems[path.stem] = path
+            kept.append(path)
+    return kept, errors
+
+
+@dataclass
+class Outcome:
+    path: Path
+    status: str                # "done", "skipped" or "failed"
+    message: str = ""
+
+
+def _run_one(task: Callable[[Path], str], path: Path) -> Outcome:
+    try:
+        message = task(path)
+        return Outcome(path, "skipped" if message.startswith("skipped") else "done", message)
+    except InputError as error:
+        return Outcome(path, "failed", str(error))
+    except Exception as error:     # an unforeseen failure of one file must not stop the others
+        return Outcome(path, "failed", f"{path}: {type(error).__name__}: {error}")
+
+
+def run_batch(task: Callable[[Path], str], files: list[Path], errors: list[str], workers: int,
+              description: str, cost: Callable[[Path], float] | None = None) -> int:
+    """Run `task(path) -> message` on each file, `workers` processes at once, with a progress bar.
+
+    task raises InputError for a bad input (its message is the one line shown). Errors found
+    before the run (missing paths) count as failures. Prints a summary; returns the exit code:
+    0 when every input succeeded or was skipped, 1 otherwise. With several workers, files are
+    started longest first by `cost` (e.g. duration), so no worker is left alone with the longest
+    file at the end: on clips of 25, 20, 20 and 6 s, name order lets two workers reach at best
+    1.58x one worker, longest-first 1.78x."""
+    from tqdm import tqdm
+
+    for line in errors:
+        tqdm.write(f"error: {line}", file=sys.stderr)
+    outcomes: list[Outcome] = []
+    start = time.perf_counter()
+    with tqdm(total=len(files), desc=description, unit="file", disable=len(files) < 2) as bar:
+        def report(outcome: Outcome):
+            outcomes.append(outcome)
+            if outcome.status == "failed":
+                tqdm.write(f"error: {outcome.message}", file=sys.stderr)
+            elif outcome.message:
+                tqdm.write(outcome.message)
+            bar.update(1)
+
+        if workers <= 1 or len(files) <= 1:
+            for path in files:
+                report(_run_one(task, path))
+        else:
+            # spawn, not fork: MediaPipe and PyTorch hold threads that a fork would copy broken
+            context = multiprocessing.get_context("spawn")
+            ordered = sorted(files, key=cost, reverse=True) if cost else files
+            with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+                futures = [pool.submit(_run_one, task, path) for path in ordered]
+                for future in as_completed(futures):
+                    report(future.result())
+    counts = {s: sum(o.status == s for o in outcomes) for s in ("done", "skipped", "failed")}
+    failed = counts["failed"] + len(errors)
+    print(f"{description}: {counts['done']} done, {counts['skipped']} skipped (already there; --force "
+          f"redoes them), {failed} failed, in {time.perf_counter() - start:.1f} s", file=sys.stderr)
+    if failed:
+        for line in errors + [o.message for o in outcomes if o.status == "failed"]:
+            print(f"  failed: {line}", file=sys.stderr)
+    return 1 if failed else 0

@@ -1,0 +1,141 @@
+"""MediaPipe Face Landmarker v2 on a video: 52 blendshape scores and head pose per frame."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+
+from .constants import BLENDSHAPE_NAMES, N_BLENDSHAPES, N_POSE
+from .errors import InputError
+from .formats import library_versions, now_iso, sha256_file
+from .pose import make_sign_continuous, matrix_to_pose
+from .video import iter_video_frames, probe_video
+
+os.environ.setdefault("GLOG_minloglevel", "2")        # MediaPipe's C++ start-up chatter
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+
+def create_landmarker(model_path: str | Path, max_faces: int = 2, min_detection: float = 0.5,
+                      min_tracking: float = 0.5):
+    """A Face Landmarker in VIDEO mode (it tracks between frames instead of detecting in each)
+    that outputs blendshapes and the facial transformation matrix. Close it when done."""
+    from mediapipe.tasks.python import BaseOptions, vision
+    options = vision.FaceLandmarkerOptions(
+        base_options=BaseOptions(model_asset_path=str(model_path)),
+        running_mode=vision.RunningMode.VIDEO, num_faces=max_faces,
+        min_face_detection_confidence=min_detection, min_face_presence_confidence=min_detection,
+        min_tracking_confidence=min_tracking,
+        output_face_blendshapes=True, output_facial_transformation_matrixes=True)
+    return vision.FaceLandmarker.create_from_options(options)
+
+
+def to_mediapipe_image(rgb: np.ndarray):
+    import mediapipe as mp
+    return mp.Image(image_format=mp.ImageFormat.SRGB, data=rgb)
+
+
+def face_centre_and_area(landmarks) -> tuple[np.ndarray, float]:
+    """Centre (normalised x, y) and bounding-box area of one face's landmarks."""
+    xy = np.array([(p.x, p.y) for p in landmarks])
+    low, high = xy.min(axis=0), xy.max(axis=0)
+    return (low + high) / 2, float(np.prod(high - low))
+
+
+def choose_face(result, previous_centre: np.ndarray | None) -> tuple[int, np.ndarray]:
+    """Which detected face to follow: the largest when none is being followed, otherwise the one
+    nearest to where the followed face was, so a second face walking in cannot take over."""
+    measured = [face_centre_and_area(lm) for lm in result.face_landmarks]
+    if previous_centre is None:
+        index = int(np.argmax([area for _, area in measured]))
+    else:
+        index = int(np.argmin([np.linalg.norm(c - previous_centre) for c, _ in measured]))
+    return index, measured[index][0]
+
+
+def extract_blendshapes_and_pose(video_path: str | Path, model_path: str | Path, max_faces: int = 2,
+                                 min_detection: float = 0.5, min_tracking: float = 0.5,
+                                 progress: bool = False) -> tuple[dict, np.ndarray, np.ndarray, np.ndarray]:
+    """Run the face landmarker over every frame of a video.
+
+    Returns (header, times_ms (N,), blendshapes (N, 52), pose (N, 7)): one row per video frame,
+    times in milliseconds from the container's presentation timestamps, NaN rows where no face
+    was found, quaternions unit-norm and sign-continuous. Raises InputError for unreadable
+    video or when no frame has a face."""
+    from tqdm import tqdm
+    video_path = Path(video_path)
+    info = probe_video(video_path)
+    times, scores, poses = [], [], []
+    faces_seen_max, frames_with_several = 0, 0
+    followed_centre = None
+    landmarker = create_landmarker(model_path, max_faces, min_detection, min_tracking)
+    bar = tqdm(total=info.expected_frames or None, desc=video_path.name, unit="frame", leave=False,
+               disable=not progress)
+    try:
+        last_ms, names_checked = -1, False
+        for time_s, rgb in iter_video_frames(video_path):
+            # MediaPipe's VIDEO mode wants strictly increasing integer milliseconds
+            stamp_ms = max(int(round((time_s - info.start_time_s) * 1000)), last_ms + 1)
+            last_ms = stamp_ms
+            result = landmarker.detect_for_video(to_mediapipe_image(rgb), stamp_ms)
+            times.append(time_s * 1000.0)
+            n_faces = len(result.face_blendshapes)
+            faces_seen_max = max(faces_seen_max, n_faces)
+            frames_with_several += n_faces > 1
+            if n_faces == 0 or not result.facial_transformation_matrixes:
+                scores.append(np.full(N_BLENDSHAPES, np.nan))
+                poses.append(np.full(N_POSE, np.nan))
+                followed_centre = None
+            else:
+                if not names_checked:
+                    check_blendshape_names(result)
+                    names_checked = True
+                index, followed_centre = choose_face(result, followed_centre)
+                categories = result.face_blendshapes[index]
+                scores.append(np.array([c.score for c in categories]))
+                translation, quaternion = matrix_to_pose(result.facial_transformation_matrixes[index])
+                poses.append(np.concatenate([translation, quaternion]))
+            bar.update(1)
+    finally:
+        bar.close()
+        landmarker.close()
+    times_ms = np.asarray(times)
+    blendshapes = np.asarray(scores, dtype=np.float32)
+    pose = np.asarray(poses)
+    if np.isnan(blendshapes).all():
+        raise InputError(f"{video_path}: no face found in any of its {len(times)} frames; "
+                         "stage 1.1 needs a visible, roughly frontal face")
+    pose[:, 3:] = make_sign_continuous(pose[:, 3:])
+    intervals = np.diff(times_ms)
+    header = {
+        "created_by": "1_data_cleaning/1_extract_blendshapes.py",
+        "created_at": now_iso(),
+        "source": {"path": str(video_path), "sha256": sha256_file(video_path),
+                   "size_bytes": video_path.stat().st_size},
+        "video": {"width": info.width, "height": info.height,
+                  "fps": round(1000.0 / float(np.median(intervals)), 4) if len(intervals) else info.average_fps,
+                  "container_average_fps": round(info.average_fps, 4),
+                  "variable_frame_rate": bool(len(intervals) and np.ptp(intervals) > 1.0),
+                  "duration_s": round(float(times_ms[-1] - times_ms[0]) / 1000 + (
+                      float(np.median(intervals)) / 1000 if len(intervals) else 0), 4),
+                  "frame_count": len(times_ms),
+                  "first_frame_time_ms": round(float(times_ms[0]), 3)},
+        "timestamps": "presentation time of each frame from the container, in ms",
+        "pose_units": {"x, y, z": "cm, camera frame (x right, y up, z towards the camera)",
+                       "qw, qx, qy, qz": "unit quaternion, sign-continuous across frames"},
+        "faces": {"max_seen_in_a_frame": faces_seen_max, "frames_with_several_faces": frames_with_several,
+                  "followed": "the largest face at first sight, then the one nearest its last position"},
+        "face_model": {"path": str(model_path), "sha256": sha256_file(model_path),
+                       "max_faces": max_faces, "min_detection_confidence": min_detection,
+                       "min_tracking_confidence": min_tracking},
+        "libraries": library_versions(),
+    }
+    return header, times_ms, blendshapes, pose
+
+
+def check_blendshape_names(result) -> None:
+    """MediaPipe's category names must be ours, in our order (a model update could change them)."""
+    names = tuple(c.category_name for c in result.face_blendshapes[0])
+    if names != BLENDSHAPE_NAMES:
+        raise InputError(f"face model outputs blendshapes {names[:3]}… unlike voiceface.constants; "
+                         "use the official face_landmarker.task")

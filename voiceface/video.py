@@ -1,0 +1,125 @@
+"""Video decoding with PyAV (which bundles FFmpeg): RGB frames with their presentation times."""
+from __future__ import annotations
+
+import queue
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator
+
+import numpy as np
+
+from .errors import InputError
+
+PREFETCH_FRAMES = 8     # decoded frames queued ahead, so decoding overlaps the face model
+
+
+@dataclass
+class VideoInfo:
+    width: int
+    height: int
+    average_fps: float          # from the container; per-frame times are what we actually use
+    expected_frames: int        # the container's frame count (0 when it does not say)
+    duration_s: float           # the video stream's duration (0 when it does not say)
+    start_time_s: float         # presentation time of the stream's first frame
+
+
+def _open(path: Path):
+    import av
+    if not path.exists():
+        raise InputError(f"{path}: no such file; check the path")
+    if path.stat().st_size == 0:
+        raise InputError(f"{path}: empty file (0 bytes); re-export or copy it again")
+    try:
+        container = av.open(str(path))
+    except av.error.FFmpegError as error:
+        raise InputError(f"{path}: not a readable video ({error.strerror or error}); "
+                         "check that it is a complete video file") from None
+    if not container.streams.video:
+        container.close()
+        raise InputError(f"{path}: has no video stream; stage 1.1 needs a video of the face")
+    return container
+
+
+def probe_video(path: str | Path) -> VideoInfo:
+    path = Path(path)
+    container = _open(path)
+    with container:
+        stream = container.streams.video[0]
+        tb = stream.time_base
+        return VideoInfo(
+            width=stream.codec_context.width, height=stream.codec_context.height,
+            average_fps=float(stream.average_rate or stream.guessed_rate or 0),
+            expected_frames=int(stream.frames or 0),
+            duration_s=float(stream.duration * tb) if stream.duration else 0.0,
+            start_time_s=float(stream.start_time * tb) if stream.start_time is not None else 0.0)
+
+
+def video_duration_or_zero(path: str | Path) -> float:
+    """Seconds of video, for ordering work; 0 for a file that cannot be probed (its error is
+    reported when it is processed)."""
+    try:
+        info = probe_video(path)
+        return info.duration_s or info.expected_frames / max(info.average_fps, 1.0)
+    except Exception:
+        return 0.0
+
+
+def iter_video_frames(path: str | Path) -> Iterator[tuple[float, np.ndarray]]:
+    """Yield (presentation time in seconds, RGB frame (H, W, 3) uint8) for each frame, in order.
+
+    Times are the container's presentation timestamps, not index / fps, so variable-frame-rate
+    video keeps its true timing. A background thread decodes ahead of the consumer. Raises
+    InputError when the file cannot be decoded, has no frames, or ends before its stated length."""
+    path = Path(path)
+    container = _open(path)
+    stream = container.streams.video[0]
+    stream.thread_type = "AUTO"
+    expected = int(stream.frames or 0)
+    fps = float(stream.average_rate or stream.guessed_rate or 30)
+    frames: queue.Queue = queue.Queue(maxsize=PREFETCH_FRAMES)
+    stop = threading.Event()
+    done = object()
+
+    def decode():
+        try:
+            for index, frame in enumerate(container.decode(stream)):
+                time_s = frame.time if frame.time is not None else index / fps
+                # FFmpeg pads rows to an aligned stride (700 px: 2112 bytes, not 2100); MediaPipe
+                # reads the buffer as packed rows, so a padded frame would reach it sheared
+                item = (time_s, np.ascontiguousarray(frame.to_ndarray(format="rgb24")))
+                while not stop.is_set():
+                    try:
+                        frames.put(item, timeout=0.1)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    return
+            frames.put(done)
+        except Exception as error:       # handed to the consumer, which raises it
+            frames.put(error)
+
+    worker = threading.Thread(target=decode, daemon=True)
+    worker.start()
+    count = 0
+    try:
+        while True:
+            item = frames.get()
+            if item is done:
+                break
+            if isinstance(item, Exception):
+                raise InputError(f"{path}: video is corrupt or truncated after {count} frames "
+                                 f"({item}); re-export or copy it again") from None
+            count += 1
+            yield item
+    finally:
+        stop.set()
+        worker.join()
+        container.close()
+    if count == 0:
+        raise InputError(f"{path}: video has no frames (zero length); re-export it")
+    # a stream that declares more frames than decode is cut short (a truncated download or copy)
+    if expected and count < 0.98 * expected - 1:
+        raise InputError(f"{path}: video is truncated: {count} of its {expected} frames decode; "
+                         "copy or download it again")
