@@ -6,7 +6,8 @@ that already exist, so running it twice redoes nothing.
     python run_pipeline.py --raw-dir ~/my_videos    # your own talking-face videos, in data/
     python run_pipeline.py --stage 1 --stop-stage 1 # only stage 1 (blendshapes)
 
-Stages: 0 generate the sample clips (sample only) · 1 blendshapes and head pose (stage 1.1)
+Stages: 0 generate the sample clips (sample only) · 1 blendshapes and head pose (stage 1.1) ·
+2 audio features (stage 1.2)
 """
 import subprocess
 import sys
@@ -39,6 +40,9 @@ def stages(raw: Path, work: Path, sample: bool) -> list[tuple[int, str, list]]:
                        "--clips", SAMPLE_CLIPS, "--duration", SAMPLE_DURATION, *force]))
     steps.append((1, "stage 1.1: blendshapes and head pose",
                   ["1_data_cleaning/1_extract_blendshapes.py", raw, "--output-dir", processed,
+                   "--workers", WORKERS, *force]))
+    steps.append((2, "stage 1.2: audio features",
+                  ["1_data_cleaning/2_extract_audio_features.py", raw, "--output-dir", processed,
                    "--workers", WORKERS, *force]))
     return steps
 

@@ -45,7 +45,7 @@ def sha256_file(path: str | os.PathLike, chunk_size: int = 1 << 20) -> str:
 def library_versions() -> dict[str, str]:
     """Versions of Python and of the libraries already imported that shape our outputs."""
     versions = {"python": platform.python_version()}
-    for name in ("numpy", "mediapipe", "av", "torch", "scipy"):
+    for name in ("numpy", "mediapipe", "av", "soxr", "torch", "scipy"):
         module = sys.modules.get(name)
         if module is not None:
             versions[name] = getattr(module, "__version__", "unknown")

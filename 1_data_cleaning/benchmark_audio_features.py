@@ -1,0 +1,88 @@
+"""Benchmark the audio front-end (not a test): its speed as a multiple of real time beside
+librosa.feature.melspectrogram + power_to_db on the same 16 kHz audio, on one core, and the ratio.
+Also times decoding + resampling of a file, which the front-end's figure leaves out.
+
+    python 1_data_cleaning/benchmark_audio_features.py
+    python 1_data_cleaning/benchmark_audio_features.py --clip ../shared/realdata/tk_obama_crop512.mp4
+
+Aim: >= 300x real time on one core, and not slower than librosa.
+"""
+import os
+
+os.environ.setdefault("OMP_NUM_THREADS", "1")          # one core, for both sides
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repo root, for `import voiceface`
+
+import numpy as np
+
+from voiceface.cli import configure
+
+# --- settings (each can be given on the command line: CLIP as --clip) -------------------------
+CLIP = None                     # a file to time; none: 10 minutes of generated speech
+GENERATED_MINUTES = 10.0        # length of the generated audio
+REPEATS = 3                     # best of this many runs
+# --- end of settings ---------------------------------------------------------------------------
+
+
+def best_seconds(function, repeats: int) -> float:
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        function()
+        times.append(time.perf_counter() - start)
+    return min(times)
+
+
+def main(argv=None) -> int:
+    configure(globals(), argv)
+    import librosa
+    from voiceface.audio import (MEL_FMAX, MEL_FMIN, AudioFrontEnd, Features, extract_file_features,
+                                 load_audio)
+    from voiceface.constants import HOP_LENGTH, N_FFT, N_MELS, SAMPLE_RATE, WIN_LENGTH
+    scratch = tempfile.TemporaryDirectory()
+    if CLIP is None:
+        import av
+        from voiceface.synthetic import speech_envelope, voiced_audio
+        path = Path(scratch.name) / "speech.wav"
+        samples = voiced_audio(speech_envelope(GENERATED_MINUTES * 60, SAMPLE_RATE, 0), SAMPLE_RATE, 0)
+        with av.open(str(path), "w") as container:
+            stream = container.add_stream("pcm_s16le", rate=SAMPLE_RATE)
+            stream.layout = "mono"
+            frame = av.AudioFrame.from_ndarray(samples[None], format="flt", layout="mono")
+            frame.sample_rate, frame.pts = SAMPLE_RATE, 0
+            for packet in [*stream.encode(frame), *stream.encode()]:
+                container.mux(packet)
+    else:
+        path = Path(CLIP)
+    _, audio = load_audio(path)
+    duration = len(audio) / SAMPLE_RATE
+
+    def ours():
+        front_end = AudioFrontEnd()
+        # as the stage does: blocks of 10 s
+        Features.concatenate([front_end.process(audio[i:i + 160000]) for i in range(0, len(audio), 160000)])
+
+    def reference():
+        mel = librosa.feature.melspectrogram(y=audio, sr=SAMPLE_RATE, n_fft=N_FFT, hop_length=HOP_LENGTH,
+                                             win_length=WIN_LENGTH, n_mels=N_MELS, fmin=MEL_FMIN, fmax=MEL_FMAX)
+        librosa.power_to_db(mel, ref=1.0)
+
+    reference()                                        # librosa's first call compiles and caches
+    ours_s, librosa_s = best_seconds(ours, REPEATS), best_seconds(reference, REPEATS)
+    file_s = best_seconds(lambda: extract_file_features(path), REPEATS)
+    print(f"audio: {path.name}, {duration:.1f} s")
+    print(f"  front-end (mel + rms + vad):          {duration / ours_s:8.0f}x real time")
+    print(f"  librosa melspectrogram + power_to_db: {duration / librosa_s:8.0f}x real time")
+    print(f"  ratio ours / librosa:                 {librosa_s / ours_s:8.2f}   (aim >= 1, and >= 300x real time)")
+    print(f"  whole file (decode + resample + all): {duration / file_s:8.0f}x real time")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,242 @@
+"""Stage 1.2 and the shared audio front-end, on generated audio and clips."""
+import tracemalloc
+
+import av
+import numpy as np
+import pytest
+import soxr
+
+from conftest import run_script
+from voiceface.audio import (AudioFrontEnd, Features, LevelNormaliser, compute_features, extract_file_features,
+                             frame_count, load_audio, mel_band_edges, read_audio_features)
+from voiceface.constants import HOP_LENGTH, SAMPLE_RATE, WIN_LENGTH
+from voiceface.synthetic import speech_envelope, voiced_audio, write_talking_face_clip
+
+STAGE = "1_data_cleaning/2_extract_audio_features.py"
+
+
+def write_audio(path, samples, rate, codec="pcm_s16le", channels=1, sample_format=None, bit_rate=None,
+                container_format=None):
+    """Encode float samples in [-1, 1] ((n,) or (channels, n)) with PyAV."""
+    data = np.atleast_2d(np.asarray(samples, dtype=np.float32))
+    if data.shape[0] != channels:
+        data = np.repeat(data[:1], channels, axis=0)
+    layout = "mono" if channels == 1 else "stereo"
+    with av.open(str(path), "w", format=container_format) as container:
+        stream = container.add_stream(codec, rate=rate)
+        stream.layout = layout
+        if sample_format:
+            stream.format = sample_format
+        if bit_rate:
+            stream.bit_rate = bit_rate
+        frame = av.AudioFrame.from_ndarray(np.ascontiguousarray(data), format="fltp", layout=layout)
+        frame.sample_rate, frame.pts = rate, 0
+        for packet in [*stream.encode(frame), *stream.encode()]:
+            container.mux(packet)
+    return path
+
+
+@pytest.fixture(scope="module")
+def speech_48k():
+    """Three seconds of the generated voiced speech with pauses, at 48 kHz, and its envelope."""
+    envelope = speech_envelope(3.0, 48000, seed=0)
+    return voiced_audio(envelope, 48000, seed=0), envelope
+
+
+def test_a_1khz_sine_peaks_in_the_mel_bin_that_holds_1khz():
+    t = np.arange(SAMPLE_RATE) / SAMPLE_RATE
+    features = compute_features(0.5 * np.sin(2 * np.pi * 1000 * t))
+    peak = int(np.argmax(features.mel[50]))
+    edges = mel_band_edges()
+    assert edges[peak] < 1000 < edges[peak + 2]
+    # the neighbour bins' centres are further from 1 kHz than this bin's
+    assert abs(edges[peak + 1] - 1000) <= min(abs(edges[peak] - 1000), abs(edges[peak + 2] - 1000))
+    # fixed reference: amplitude 0.5 is -6 dB under a full-scale sine (within the bin's rolloff)
+    assert -8.5 < features.mel[50, peak] < -5.5
+    assert abs(features.rms_db[50] - 20 * np.log10(0.5 / np.sqrt(2))) < 0.01
+
+
+@pytest.mark.parametrize("n_samples", [0, 159, 160, 399, 400, 401, 16000, 16001, 48159])
+def test_frame_count_is_floor_of_samples_over_hop(n_samples, tmp_path):
+    assert frame_count(n_samples) == n_samples // HOP_LENGTH
+    assert len(compute_features(np.zeros(n_samples))) == n_samples // HOP_LENGTH
+    if n_samples >= WIN_LENGTH:
+        noise = np.random.default_rng(0).uniform(-0.1, 0.1, n_samples)
+        _, features = extract_file_features(write_audio(tmp_path / "a.wav", noise, SAMPLE_RATE))
+        assert len(features) == n_samples // HOP_LENGTH
+
+
+def test_same_audio_in_three_containers_gives_the_same_features(speech_48k, tmp_path):
+    audio, _ = speech_48k
+    audio_16k = soxr.resample(audio.astype(np.float64), 48000, SAMPLE_RATE)
+    _, reference = extract_file_features(write_audio(tmp_path / "a16.wav", audio_16k, SAMPLE_RATE))
+    _, stereo = extract_file_features(write_audio(tmp_path / "a48.wav", audio, 48000, channels=2))
+    _, aac = extract_file_features(write_audio(tmp_path / "a.mp4", audio, 48000, codec="aac", bit_rate=128000))
+    loud = reference.mel > -60           # where there is signal; below, codec noise floors differ
+    for other, p99_db in ((stereo, 0.05), (aac, None)):
+        assert len(other) == len(reference)
+        difference = np.abs(other.mel - reference.mel)[loud]
+        if p99_db is not None:            # lossless: only 16-bit rounding and resampling differ
+            assert np.percentile(difference, 99) < p99_db
+        else:                             # AAC at 128 kb/s: coding noise, no shift
+            assert difference.mean() < 0.5 and np.median(difference) < 0.25
+        assert (other.vad == reference.vad).mean() > 0.98
+
+
+@pytest.mark.parametrize("chunk", [1, 7, 159, 161, 1000, 4801])
+def test_chunked_and_whole_give_identical_frames(speech_48k, chunk):
+    audio = soxr.resample(speech_48k[0].astype(np.float64), 48000, SAMPLE_RATE)
+    whole = compute_features(audio)
+    front_end = AudioFrontEnd()
+    parts = Features.concatenate([front_end.process(audio[i:i + chunk]) for i in range(0, len(audio), chunk)])
+    assert np.array_equal(parts.mel, whole.mel) and np.array_equal(parts.rms_db, whole.rms_db)
+    assert np.array_equal(parts.vad, whole.vad)
+
+
+def test_audio_after_t_never_changes_frames_before_t(speech_48k):
+    audio = soxr.resample(speech_48k[0].astype(np.float64), 48000, SAMPLE_RATE)
+    t = 12345                                  # a sample index inside a hop
+    changed = audio.copy()
+    changed[t:] = np.random.default_rng(1).uniform(-1, 1, len(audio) - t)
+    before, after = compute_features(audio), compute_features(changed)
+    done = t // HOP_LENGTH                     # frames whose window ends at or before sample t
+    assert np.array_equal(before.mel[:done], after.mel[:done])
+    assert np.array_equal(before.vad[:done], after.vad[:done])
+    assert not np.array_equal(before.mel[done:done + 3], after.mel[done:done + 3])
+
+
+def test_voice_activity_is_right_on_95_percent_of_frames(speech_48k):
+    audio, envelope = speech_48k
+    features = compute_features(soxr.resample(audio.astype(np.float64), 48000, SAMPLE_RATE))
+    # truth: a frame is speech when the envelope within its window is above 5 % of full scale,
+    # held for the same 100 ms hangover the detector promises
+    hop_48k = 3 * HOP_LENGTH
+    ends = (np.arange(len(features)) + 1) * hop_48k
+    voiced = np.array([envelope[max(0, e - 3 * WIN_LENGTH):e].max() > 0.05 for e in ends])
+    truth = voiced.copy()
+    for lag in range(1, 11):
+        truth[lag:] |= voiced[:-lag]
+    assert 0.2 < truth.mean() < 0.9                      # the clip really has speech and pauses
+    assert (features.vad == truth).mean() >= 0.95
+
+
+def test_level_normaliser_is_causal_streamable_and_removes_a_gain(speech_48k):
+    audio = soxr.resample(np.tile(speech_48k[0], 5).astype(np.float64), 48000, SAMPLE_RATE)   # 15 s
+    quiet, loud = compute_features(audio * 0.05), compute_features(audio * 0.5)        # 20 dB apart
+    whole = LevelNormaliser().process(loud.mel, loud.vad)
+    streamer = LevelNormaliser()
+    chunks = np.concatenate([streamer.process(loud.mel[i:i + 37], loud.vad[i:i + 37])
+                             for i in range(0, len(loud), 37)])
+    assert np.allclose(chunks, whole, atol=1e-4)
+    # causal: later frames never change earlier outputs
+    assert np.array_equal(LevelNormaliser().process(loud.mel[:500], loud.vad[:500]), whole[:500])
+    tail = slice(-300, None)                             # after several time constants of speech
+    speechy = loud.mel[tail] > -60
+    raw_gap = np.abs(loud.mel[tail] - quiet.mel[tail])[speechy].mean()
+    normalised = LevelNormaliser().process(quiet.mel, quiet.vad)
+    normalised_gap = np.abs(whole[tail] - normalised[tail])[speechy].mean()
+    assert raw_gap > 15 and normalised_gap < 3
+
+
+def test_stage_writes_features_that_line_up_with_the_video(tmp_path):
+    on_time = write_talking_face_clip(tmp_path / "in" / "on_time.mp4", duration=3.0, seed=5)
+    late = write_talking_face_clip(tmp_path / "in" / "late.mp4", duration=3.0, seed=5, audio_start=0.25)
+    result = run_script(STAGE, tmp_path / "in", "--output-dir", tmp_path / "out")
+    assert result.returncode == 0, result.stderr
+    for clip, expected_offset in ((on_time, 0.0), (late, 0.25)):
+        stored = read_audio_features(tmp_path / "out" / clip.path.stem / "audio_features.npz")
+        assert stored.mel.shape == (len(stored.times), 80) and stored.meta["front_end"]["n_mels"] == 80
+        assert np.allclose(stored.times, (np.arange(len(stored.times)) + 1) / 100)
+        # where does the generated sound's first sample land on the video's clock?
+        source, decoded = load_audio(clip.path)
+        truth = soxr.resample(clip.audio.astype(np.float64), 48000, SAMPLE_RATE)
+        lags = np.arange(0, 1200)
+        scores = [np.dot(decoded[k:k + 16000], truth[:16000]) for k in lags]
+        content_start = stored.meta["audio_offset_s"] + lags[int(np.argmax(scores))] / SAMPLE_RATE
+        assert abs(content_start - expected_offset) < 0.001, content_start
+
+
+@pytest.mark.parametrize("name, codec, extra", [
+    ("u8.wav", "pcm_u8", {}), ("s16.wav", "pcm_s16le", {}), ("s24.wav", "pcm_s24le", {}),
+    ("f32.wav", "pcm_f32le", {}), ("a.flac", "flac", {}), ("a.mp3", "libmp3lame", {"bit_rate": 192000}),
+    ("a.ogg", "libopus", {"bit_rate": 128000}), ("a.m4a", "aac", {"bit_rate": 128000}),
+    ("a.mov", "aac", {"bit_rate": 128000}), ("a.mkv", "flac", {}), ("a.webm", "libopus", {"bit_rate": 128000}),
+])
+def test_common_containers_decode_to_the_same_speech(speech_48k, tmp_path, name, codec, extra):
+    audio, _ = speech_48k
+    _, reference = extract_file_features(write_audio(tmp_path / "ref.wav", audio, 48000, codec="pcm_f32le"))
+    _, features = extract_file_features(write_audio(tmp_path / name, audio, 48000, codec=codec, **extra))
+    assert abs(len(features) - len(reference)) <= 2          # lossy codecs pad their last frame
+    n = min(len(features), len(reference))
+    loud = reference.mel[:n] > -60
+    tolerance = 0.6 if name.endswith((".wav", ".flac", ".mkv")) else 1.5   # u8 is 8-bit: coarse
+    assert np.median(np.abs(features.mel[:n] - reference.mel[:n])[loud]) < tolerance
+    assert (features.vad[:n] == reference.vad[:n]).mean() > 0.97
+
+
+def test_digital_silence_is_valid_and_has_no_voice(tmp_path):
+    path = write_audio(tmp_path / "silence.wav", np.zeros(SAMPLE_RATE), SAMPLE_RATE)
+    result = run_script(STAGE, path, "--output-dir", tmp_path / "out")
+    assert result.returncode == 0, result.stderr
+    stored = read_audio_features(tmp_path / "out" / "silence" / "audio_features.npz")
+    assert len(stored.vad) == 100 and stored.vad.sum() == 0 and np.all(stored.mel == -80)
+
+
+def test_each_bad_input_gets_one_line_and_the_rest_are_processed(tmp_path):
+    folder = tmp_path / "in"
+    write_talking_face_clip(folder / "good.mp4", duration=1.0, seed=6)
+    write_talking_face_clip(folder / "no_audio.mp4", duration=1.0, seed=6, with_audio=False)
+    (folder / "corrupt.wav").write_bytes(b"RIFF\x24\x00\x00\x00WAVEfmt " + bytes(range(200)))
+    (folder / "empty.mp3").write_bytes(b"")
+    write_audio(folder / "too_short.wav", np.full(300, 0.1), SAMPLE_RATE)
+    output = tmp_path / "out"
+    (output / "corrupt").mkdir(parents=True)
+    (output / "corrupt" / "audio_features.npz").write_bytes(b"an earlier result")
+    result = run_script(STAGE, folder, "--output-dir", output, "--force")
+    assert result.returncode == 1
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error: ")]
+    for name, cause in (("no_audio", "no audio stream"), ("corrupt", "not a readable"), ("empty", "empty file"),
+                        ("too_short", "shorter than one 25 ms window")):
+        lines = [line for line in errors if f"/{name}." in line]
+        assert len(lines) == 1 and cause in lines[0], (name, errors)
+    assert read_audio_features(output / "good" / "audio_features.npz").vad.any()
+    assert (output / "corrupt" / "audio_features.npz").read_bytes() == b"an earlier result"
+    assert "1 done" in result.stderr and "4 failed" in result.stderr
+
+
+def test_reader_refuses_other_front_end_constants(tmp_path):
+    path = write_audio(tmp_path / "a.wav", np.full(16000, 0.1), SAMPLE_RATE)
+    run_script(STAGE, path, "--output-dir", tmp_path / "out")
+    target = tmp_path / "out" / "a" / "audio_features.npz"
+    with np.load(target) as npz:
+        arrays = dict(npz)
+    arrays["meta"] = np.array(str(arrays["meta"]).replace('"n_mels": 80', '"n_mels": 128'))
+    with open(target, "wb") as f:
+        np.savez(f, **arrays)
+    with pytest.raises(Exception, match="other front-end constants.*n_mels"):
+        read_audio_features(target)
+
+
+def test_a_long_file_runs_in_bounded_memory(tmp_path):
+    minutes = 5
+    rng = np.random.default_rng(2)
+    path = tmp_path / "long.wav"
+    with av.open(str(path), "w") as container:      # written in pieces: 5 min of 48 kHz stereo
+        stream = container.add_stream("pcm_s16le", rate=48000)
+        stream.layout = "stereo"
+        for k in range(minutes * 60):
+            frame = av.AudioFrame.from_ndarray(rng.uniform(-0.3, 0.3, (2, 48000)).astype(np.float32),
+                                               format="fltp", layout="stereo")
+            frame.sample_rate, frame.pts = 48000, k * 48000
+            for packet in stream.encode(frame):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+    decoded_bytes = minutes * 60 * 48000 * 2 * 8          # the whole file as float64: 230 MB
+    tracemalloc.start()
+    _, features = extract_file_features(path)
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    assert len(features) == minutes * 60 * 100
+    output_bytes = features.mel.nbytes + features.rms_db.nbytes + features.vad.nbytes   # 9.7 MB
+    assert peak < 2 * output_bytes + 30e6 < decoded_bytes / 4

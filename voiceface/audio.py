@@ -1,0 +1,435 @@
+"""The audio front-end, defined once: training data (stage 1.2) and inference (stage 3, offline
+and streaming) all compute features here, so the model always sees the same numbers.
+
+Decode any container with PyAV (FFmpeg), downmix to mono, resample to 16 kHz with soxr (a
+windowed-sinc resampler with proper anti-aliasing, streaming), then per 10 ms hop:
+
+- an 80-bin log-mel spectrum of the last 25 ms (400 samples, Hann, zero-padded to a 512-point FFT,
+  20 Hz - 8 kHz, Slaney mel scale, triangles of peak 1). Framing is *causal*: frame i covers the
+  400 samples ending at sample (i + 1) * 160 and is stamped with that time, so it uses nothing
+  after its own timestamp and a streaming front-end computes the very same frames. There are
+  floor(n_samples / 160) frames; the first ones see zeros before the start.
+- decibels against a fixed reference: a full-scale sine (amplitude 1) reads 0 dB in the bins it
+  falls in; values are clipped to [-80, 10] dB. Never against the file's own maximum.
+- RMS of the same 400 samples in dBFS, and voice activity from it: above an adaptive threshold
+  (a noise floor that follows quiet passages down at once and creeps up 3 dB/s, plus 12 dB, and
+  never below -55 dBFS), held for 100 ms after the level falls (hangover).
+
+All of it runs chunk by chunk with state (`AudioFrontEnd.process`), and a whole file is just one
+front-end fed block by block, so the two give bitwise identical frames.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterator
+
+import numpy as np
+
+from .constants import FRAME_RATE, HOP_LENGTH, N_FFT, N_MELS, SAMPLE_RATE, WIN_LENGTH
+from .errors import FormatError, InputError
+
+MEL_FMIN = 20.0                 # Hz: below is rumble and DC, not speech
+MEL_FMAX = SAMPLE_RATE / 2      # 8000 Hz: all a 16 kHz signal holds
+DB_FLOOR = -80.0                # dB: the design note's range; see ARCHITECTURE.md for real clips
+DB_CEILING = 10.0
+POWER_FLOOR = 1e-10             # -100 dB: avoids log(0) in digital silence (then clipped to -80)
+VAD_MIN_THRESHOLD_DB = -55.0    # dBFS: quieter is never speech, whatever the noise floor
+VAD_MARGIN_DB = 12.0            # speech stands this far above the running noise floor
+VAD_FLOOR_RISE_DB_PER_S = 3.0   # the noise floor creeps up this fast in long loud stretches
+VAD_FLOOR_START_DB = -70.0      # dBFS: noise floor assumed before any audio has been heard
+VAD_HANGOVER_S = 0.10           # speech is held this long after the level drops (gaps in words)
+LEVEL_NORM_SECONDS = 3.0        # time constant (of speech) of the causal running mean level
+LEVEL_NORM_START_DB = -45.0     # dB: the running mean's value before any audio (typical speech)
+
+AUDIO_FEATURES_FORMAT = "voiceface/audio_features"
+AUDIO_FEATURES_FORMAT_VERSION = 1
+AUDIO_FEATURES_FILENAME = "audio_features.npz"
+DECODE_BLOCK_SECONDS = 10.0     # decoded audio is handed on in blocks of about this length
+
+
+def front_end_config() -> dict:
+    """Every constant that shapes the features. Stored in each NPZ and checkpoint; readers refuse
+    files whose values differ."""
+    return {"sample_rate": SAMPLE_RATE, "hop_length": HOP_LENGTH, "win_length": WIN_LENGTH,
+            "n_fft": N_FFT, "n_mels": N_MELS, "frame_rate": FRAME_RATE, "window": "hann (periodic)",
+            "framing": "causal: frame i covers samples [(i+1)*hop - win, (i+1)*hop), stamped (i+1)*hop",
+            "mel_scale": "slaney, peak-1 triangles", "fmin": MEL_FMIN, "fmax": MEL_FMAX,
+            "db_reference": "full-scale sine = 0 dB", "db_floor": DB_FLOOR, "db_ceiling": DB_CEILING,
+            "power_floor": POWER_FLOOR, "resampler": "soxr HQ", "downmix": "mean of channels",
+            "vad_min_threshold_db": VAD_MIN_THRESHOLD_DB, "vad_margin_db": VAD_MARGIN_DB,
+            "vad_floor_rise_db_per_s": VAD_FLOOR_RISE_DB_PER_S, "vad_floor_start_db": VAD_FLOOR_START_DB,
+            "vad_hangover_s": VAD_HANGOVER_S}
+
+
+# --- the mel filterbank ------------------------------------------------------------------------
+def hz_to_mel(hz: np.ndarray) -> np.ndarray:
+    """Slaney's mel scale (as librosa's default): linear below 1 kHz, logarithmic above."""
+    hz = np.asarray(hz, dtype=np.float64)
+    linear = hz / (200.0 / 3)
+    log_part = 15.0 + np.log(np.maximum(hz, 1e-10) / 1000.0) / (np.log(6.4) / 27.0)
+    return np.where(hz >= 1000.0, log_part, linear)
+
+
+def mel_to_hz(mel: np.ndarray) -> np.ndarray:
+    mel = np.asarray(mel, dtype=np.float64)
+    return np.where(mel >= 15.0, 1000.0 * np.exp((np.log(6.4) / 27.0) * (mel - 15.0)), mel * (200.0 / 3))
+
+
+def mel_filterbank(n_mels: int = N_MELS, n_fft: int = N_FFT, sample_rate: int = SAMPLE_RATE,
+                   fmin: float = MEL_FMIN, fmax: float = MEL_FMAX) -> np.ndarray:
+    """Triangular filters of peak 1 on the mel scale. (n_mels, n_fft // 2 + 1) = (80, 257)."""
+    fft_hz = np.arange(n_fft // 2 + 1) * sample_rate / n_fft
+    edges = mel_to_hz(np.linspace(hz_to_mel(fmin), hz_to_mel(fmax), n_mels + 2))
+    lower, centre, upper = edges[:-2, None], edges[1:-1, None], edges[2:, None]
+    rising = (fft_hz - lower) / (centre - lower)
+    falling = (upper - fft_hz) / (upper - centre)
+    return np.maximum(0.0, np.minimum(rising, falling))
+
+
+def mel_band_edges() -> np.ndarray:
+    """(n_mels + 2,) Hz: band k spans edges[k]..edges[k+2] and peaks at edges[k+1]."""
+    return mel_to_hz(np.linspace(hz_to_mel(MEL_FMIN), hz_to_mel(MEL_FMAX), N_MELS + 2))
+
+
+WINDOW = 0.5 - 0.5 * np.cos(2 * np.pi * np.arange(WIN_LENGTH) / WIN_LENGTH)   # periodic Hann
+FILTERBANK = mel_filterbank()
+# |X|^2 scaled so a sine of amplitude A reads A^2: its peak |X| is A * sum(window) / 2
+POWER_SCALE = (2.0 / WINDOW.sum()) ** 2
+
+
+def frame_count(n_samples: int) -> int:
+    """Frames a causal front-end makes from n_samples at 16 kHz: floor(n / 160)."""
+    return n_samples // HOP_LENGTH
+
+
+def frame_times(n_frames: int, first: int = 0) -> np.ndarray:
+    """Seconds from the first sample to the end of each frame's window: (i + 1) * 10 ms."""
+    return (np.arange(first, first + n_frames) + 1) * (HOP_LENGTH / SAMPLE_RATE)
+
+
+@dataclass
+class Features:
+    """Frames of the front-end. mel (T, 80) float32 dB, rms_db (T,) float32 dBFS, vad (T,) uint8."""
+    mel: np.ndarray
+    rms_db: np.ndarray
+    vad: np.ndarray
+
+    @staticmethod
+    def concatenate(parts: list["Features"]) -> "Features":
+        if not parts:
+            return Features(np.zeros((0, N_MELS), np.float32), np.zeros(0, np.float32), np.zeros(0, np.uint8))
+        return Features(np.concatenate([p.mel for p in parts]), np.concatenate([p.rms_db for p in parts]),
+                        np.concatenate([p.vad for p in parts]))
+
+    def __len__(self) -> int:
+        return len(self.mel)
+
+
+@dataclass
+class VoiceActivity:
+    """Causal RMS-threshold voice activity with an adaptive noise floor and hangover; state kept
+    between calls."""
+    floor_db: float = VAD_FLOOR_START_DB
+    hold: int = 0                 # frames of hangover left
+    rise_per_frame: float = VAD_FLOOR_RISE_DB_PER_S / FRAME_RATE
+    hangover_frames: int = int(round(VAD_HANGOVER_S * FRAME_RATE))
+
+    def process(self, rms_db: np.ndarray) -> np.ndarray:
+        vad = np.zeros(len(rms_db), dtype=np.uint8)
+        floor, hold = self.floor_db, self.hold
+        for i, level in enumerate(rms_db.tolist()):
+            floor = max(min(level, floor + self.rise_per_frame), -100.0)
+            if level > max(VAD_MIN_THRESHOLD_DB, floor + VAD_MARGIN_DB):
+                hold = self.hangover_frames + 1
+            if hold > 0:
+                vad[i] = 1
+                hold -= 1
+        self.floor_db, self.hold = floor, hold
+        return vad
+
+
+MEL_BLOCK_FRAMES = 100          # the mel projection runs on blocks of this many frames (see below)
+WINDOW_32 = WINDOW.astype(np.float32)
+FILTERBANK_T_32 = np.ascontiguousarray(FILTERBANK.T, dtype=np.float32)      # (257, 80)
+
+
+@dataclass
+class AudioFrontEnd:
+    """Streaming front-end: feed 16 kHz mono float samples in chunks of any size; each call
+    returns the frames whose windows are complete. Whole-file and chunked use give bitwise
+    identical frames: the FFT works row by row, and the mel projection (a BLAS matrix product,
+    whose rounding can depend on how many rows it is given) always runs on the same block shape —
+    MEL_BLOCK_FRAMES frames aligned to absolute frame numbers, a partial block padded with zeros
+    and recomputed as its frames arrive — so each frame meets the same arithmetic however the
+    audio was cut."""
+    history: np.ndarray = field(default_factory=lambda: np.zeros(WIN_LENGTH - HOP_LENGTH, np.float32))
+    pending: np.ndarray = field(default_factory=lambda: np.zeros(0, np.float32))
+    block: np.ndarray = field(default_factory=lambda: np.zeros((MEL_BLOCK_FRAMES, N_FFT // 2 + 1), np.float32))
+    voice: VoiceActivity = field(default_factory=VoiceActivity)
+    frames_done: int = 0
+
+    def process(self, samples: np.ndarray) -> Features:
+        import scipy.fft
+        samples = np.asarray(samples, dtype=np.float32).reshape(-1)
+        pending = np.concatenate([self.pending, samples])
+        n_frames = len(pending) // HOP_LENGTH
+        used = n_frames * HOP_LENGTH
+        # (WIN - HOP) samples of history, then the complete hops: the frames' windows overlap
+        signal = np.concatenate([self.history, pending[:used]])
+        self.pending = pending[used:]
+        if n_frames == 0:
+            return Features.concatenate([])
+        self.history = signal[len(signal) - (WIN_LENGTH - HOP_LENGTH):]
+        frames = np.lib.stride_tricks.sliding_window_view(signal, WIN_LENGTH)[::HOP_LENGTH]   # (T, 400)
+        spectrum = scipy.fft.rfft(frames * WINDOW_32, n=N_FFT, axis=1)                        # (T, 257)
+        power = (spectrum.real ** 2 + spectrum.imag ** 2) * np.float32(POWER_SCALE)
+        mel_power = self._project(power)                                                       # (T, 80)
+        mel_db = np.clip(10.0 * np.log10(np.maximum(mel_power, POWER_FLOOR)), DB_FLOOR, DB_CEILING)
+        energy = np.einsum("tw,tw->t", frames, frames) / WIN_LENGTH                           # mean square
+        rms_db = (10.0 * np.log10(np.maximum(energy, POWER_FLOOR))).astype(np.float32)
+        return Features(mel_db.astype(np.float32), rms_db, self.voice.process(rms_db))
+
+    def _project(self, power: np.ndarray) -> np.ndarray:
+        """Mel power of new frames, computed block by block on (MEL_BLOCK_FRAMES, 257) blocks."""
+        out = np.empty((len(power), N_MELS), np.float32)
+        done = 0
+        while done < len(power):
+            row = self.frames_done % MEL_BLOCK_FRAMES
+            take = min(MEL_BLOCK_FRAMES - row, len(power) - done)
+            self.block[row:row + take] = power[done:done + take]
+            out[done:done + take] = (self.block @ FILTERBANK_T_32)[row:row + take]
+            done += take
+            self.frames_done += take
+            if row + take == MEL_BLOCK_FRAMES:
+                self.block[:] = 0.0                      # the next block starts empty
+        return out
+
+
+@dataclass
+class LevelNormaliser:
+    """Causal level normalisation: each mel bin minus its running mean level over the past, as
+    online mean normalisation does in streaming speech recognisers.
+
+    The mean is taken of power (not dB), so a change of recording gain moves it by exactly that
+    gain (bins clipped at the floor add almost nothing), and over *voiced* frames only, held
+    through pauses, so silence neither drags it down nor makes the next word explode. It is the
+    plain average of the voiced frames so far until LEVEL_NORM_SECONDS of speech have been heard,
+    then an exponential average with that time constant (a fixed starting guess would dominate
+    the power average for seconds). Each frame is normalised by the mean of the frames before it
+    (before the first voiced frame: LEVEL_NORM_START_DB). State is kept between calls, so chunks
+    give the whole-file result. (T, 80) dB and (T,) vad -> (T, 80) dB relative to the recent level."""
+    mean_power: np.ndarray = field(default_factory=lambda: np.full(N_MELS, 10 ** (LEVEL_NORM_START_DB / 10)))
+    voiced_seen: int = 0
+    warmup: int = int(LEVEL_NORM_SECONDS * FRAME_RATE)       # 300 voiced frames
+
+    def process(self, mel_db: np.ndarray, vad: np.ndarray) -> np.ndarray:
+        from scipy.signal import lfilter
+        mel_db = np.asarray(mel_db, dtype=np.float64)
+        voiced = np.asarray(vad).astype(bool)
+        if len(mel_db) == 0:
+            return np.zeros((0, N_MELS), np.float32)
+        power = 10.0 ** (mel_db[voiced] / 10.0)                          # (V, 80)
+        means = np.empty_like(power)
+        # warm-up: the cumulative mean m_k = m_{k-1} + (p_k - m_{k-1}) / k
+        n_warm = min(max(self.warmup - self.voiced_seen, 0), len(power))
+        if n_warm:
+            counts = self.voiced_seen + np.arange(1, n_warm + 1)[:, None]
+            previous_sum = self.mean_power * self.voiced_seen
+            means[:n_warm] = (previous_sum + np.cumsum(power[:n_warm], axis=0)) / counts
+        # afterwards: m_k = m_{k-1} + alpha * (p_k - m_{k-1}), the state riding in zi
+        if n_warm < len(power):
+            alpha = 1.0 / self.warmup
+            start = means[n_warm - 1] if n_warm else self.mean_power
+            means[n_warm:], _ = lfilter([alpha], [1.0, -(1 - alpha)], power[n_warm:], axis=0,
+                                        zi=((1 - alpha) * start)[None, :])
+        # the mean in force before each frame: after the last voiced frame before it
+        history = np.concatenate([self.mean_power[None, :], means])
+        before = history[np.cumsum(voiced) - voiced]
+        if len(means):
+            self.mean_power = means[-1]
+            self.voiced_seen += len(means)
+        return (mel_db - 10.0 * np.log10(before)).astype(np.float32)
+
+
+# --- decoding ----------------------------------------------------------------------------------
+@dataclass
+class AudioSource:
+    """What decoding found. Times on the container's clock, in seconds."""
+    path: Path
+    source_rate: int
+    source_channels: int
+    codec: str
+    start_s: float                # presentation time of the first decoded audio sample
+    video_start_s: float | None   # presentation time of the first video frame, if any
+    samples: int = 0              # 16 kHz samples delivered (filled in as decoding proceeds)
+
+    @property
+    def offset_s(self) -> float:
+        """Audio start relative to the first video frame (0 without video): where audio frame
+        times must be shifted to meet the video's timestamps."""
+        return self.start_s - (self.video_start_s if self.video_start_s is not None else self.start_s)
+
+
+def _to_float_mono(frame) -> np.ndarray:
+    """A decoded PyAV audio frame to float64 mono in [-1, 1]: integers scaled by their full
+    range, channels averaged (so identical channels give the same level as mono)."""
+    data = frame.to_ndarray()
+    channels = len(frame.layout.channels)
+    if not frame.format.is_planar:
+        data = data.reshape(-1, channels).T                     # interleaved -> (channels, n)
+    name = frame.format.name.rstrip("p")
+    if name == "u8":
+        data = (data.astype(np.float64) - 128.0) / 128.0
+    elif name == "s16":
+        data = data.astype(np.float64) / 32768.0
+    elif name == "s32":
+        data = data.astype(np.float64) / 2147483648.0
+    elif name == "s64":
+        data = data.astype(np.float64) / 9223372036854775808.0
+    else:                                                        # flt, dbl
+        data = data.astype(np.float64)
+    return data.mean(axis=0)
+
+
+def first_video_time(path: Path) -> float | None:
+    import av
+    try:
+        with av.open(str(path)) as container:
+            if not container.streams.video:
+                return None
+            for frame in container.decode(video=0):
+                return float(frame.time) if frame.time is not None else 0.0
+    except av.error.FFmpegError:
+        return None
+    return None
+
+
+def open_audio(path: str | Path) -> tuple[AudioSource, Iterator[np.ndarray]]:
+    """Open a file's first audio stream. Returns (source info, iterator of float32 16 kHz mono
+    blocks of about DECODE_BLOCK_SECONDS). Memory stays bounded whatever the file's length.
+    Raises InputError for a missing, empty, unreadable or audio-less file."""
+    import av
+    import soxr
+    path = Path(path)
+    if not path.exists():
+        raise InputError(f"{path}: no such file; check the path")
+    if path.stat().st_size == 0:
+        raise InputError(f"{path}: empty file (0 bytes); re-export or copy it again")
+    try:
+        container = av.open(str(path))
+    except av.error.FFmpegError as error:
+        raise InputError(f"{path}: not a readable audio or video file ({error.strerror or error}); "
+                         "check that it is complete") from None
+    if not container.streams.audio:
+        container.close()
+        raise InputError(f"{path}: has no audio stream; stage 1.2 needs the speech as sound")
+    stream = container.streams.audio[0]
+    decoder = container.decode(stream)
+    try:
+        first = next(decoder)
+    except StopIteration:
+        container.close()
+        raise InputError(f"{path}: audio stream holds no samples; re-export it") from None
+    except av.error.FFmpegError as error:
+        container.close()
+        raise InputError(f"{path}: audio is corrupt ({error.strerror or error}); re-export it") from None
+    source = AudioSource(path=path, source_rate=first.sample_rate, source_channels=len(first.layout.channels),
+                         codec=stream.codec_context.name, start_s=float(first.time or 0.0),
+                         video_start_s=first_video_time(path) if container.streams.video else None)
+
+    def blocks() -> Iterator[np.ndarray]:
+        resampler = soxr.ResampleStream(source.source_rate, SAMPLE_RATE, 1, dtype="float64", quality="HQ")
+        block, size, limit = [], 0, int(DECODE_BLOCK_SECONDS * source.source_rate)
+        decoded = 0
+        try:
+            frames = iter([first])
+            while True:
+                for frame in frames:
+                    if frame.sample_rate != source.source_rate:
+                        raise InputError(f"{path}: sample rate changes mid-stream ({source.source_rate} -> "
+                                         f"{frame.sample_rate} Hz); re-encode it at one rate")
+                    samples = _to_float_mono(frame)
+                    block.append(samples)
+                    size += len(samples)
+                    decoded += len(samples)
+                    if size >= limit:
+                        out = resampler.resample_chunk(np.concatenate(block))
+                        source.samples += len(out)
+                        yield out.astype(np.float32)
+                        block, size = [], 0
+                if frames is decoder:
+                    break
+                frames = decoder
+            out = resampler.resample_chunk(np.concatenate(block) if block else np.zeros(0), last=True)
+            source.samples += len(out)
+            yield out.astype(np.float32)
+        except av.error.FFmpegError as error:
+            raise InputError(f"{path}: audio is corrupt or truncated after {decoded / source.source_rate:.2f} s "
+                             f"({error.strerror or error}); re-export it") from None
+        finally:
+            container.close()
+
+    return source, blocks()
+
+
+def load_audio(path: str | Path) -> tuple[AudioSource, np.ndarray]:
+    """A whole file as float32 16 kHz mono (for short files and tests; stages use open_audio)."""
+    source, blocks = open_audio(path)
+    return source, np.concatenate(list(blocks))
+
+
+def compute_features(samples: np.ndarray) -> Features:
+    """Features of a whole 16 kHz mono signal in one call: the same as feeding it in chunks."""
+    return AudioFrontEnd().process(samples)
+
+
+def extract_file_features(path: str | Path) -> tuple[AudioSource, Features]:
+    """Decode, resample and featurise a file block by block, in bounded memory."""
+    source, blocks = open_audio(path)
+    front_end = AudioFrontEnd()
+    features = Features.concatenate([front_end.process(block) for block in blocks])
+    if source.samples < WIN_LENGTH:
+        raise InputError(f"{path}: audio shorter than one 25 ms window ({source.samples} samples at "
+                         f"{SAMPLE_RATE} Hz); use a longer recording")
+    return source, features
+
+
+# --- the NPZ -----------------------------------------------------------------------------------
+@dataclass
+class AudioFeatureFile:
+    meta: dict
+    times: np.ndarray          # (T,) seconds from the audio's first sample to each frame's end
+    mel: np.ndarray            # (T, 80) float32 dB in [-80, 10]
+    rms_db: np.ndarray         # (T,) float32 dBFS
+    vad: np.ndarray            # (T,) uint8
+
+
+def write_audio_features(path: Path, meta: dict, features: Features) -> dict:
+    """Write audio_features.npz atomically; returns the full metadata stored in it."""
+    from .formats import atomic_path
+    meta = dict(format=AUDIO_FEATURES_FORMAT, format_version=AUDIO_FEATURES_FORMAT_VERSION, **meta,
+                front_end=front_end_config())
+    with atomic_path(path) as tmp, open(tmp, "wb") as f:
+        np.savez(f, mel=features.mel, times=frame_times(len(features)), rms_db=features.rms_db,
+                 vad=features.vad, meta=np.array(json.dumps(meta)))
+    return meta
+
+
+def read_audio_features(path: str | Path) -> AudioFeatureFile:
+    """Read an audio_features.npz, refusing another format version or other front-end constants."""
+    from .formats import check_header
+    try:
+        with np.load(path) as npz:
+            meta = json.loads(str(npz["meta"]))
+            arrays = {k: npz[k] for k in ("times", "mel", "rms_db", "vad")}
+    except (OSError, ValueError, KeyError) as error:
+        raise InputError(f"{path}: cannot read audio features ({error}); re-run stage 1.2 with --force")
+    check_header(meta, path, AUDIO_FEATURES_FORMAT, AUDIO_FEATURES_FORMAT_VERSION)
+    ours = front_end_config()
+    different = sorted(k for k in ours if meta.get("front_end", {}).get(k) != ours[k])
+    if different:
+        raise FormatError(f"{path}: made with other front-end constants ({', '.join(different)}); "
+                          "re-run stage 1.2 with --force")
+    return AudioFeatureFile(meta=meta, **arrays)
