@@ -7,7 +7,7 @@ that already exist, so running it twice redoes nothing.
     python run_pipeline.py --stage 1 --stop-stage 1 # only stage 1 (blendshapes)
 
 Stages: 0 generate the sample clips (sample only) · 1 blendshapes and head pose (stage 1.1) ·
-2 audio features (stage 1.2)
+2 audio features (stage 1.2) · 3 the synchronised dataset (stage 1.3)
 """
 import subprocess
 import sys
@@ -44,6 +44,9 @@ def stages(raw: Path, work: Path, sample: bool) -> list[tuple[int, str, list]]:
     steps.append((2, "stage 1.2: audio features",
                   ["1_data_cleaning/2_extract_audio_features.py", raw, "--output-dir", processed,
                    "--workers", WORKERS, *force]))
+    steps.append((3, "stage 1.3: the synchronised dataset",
+                  ["1_data_cleaning/3_create_dataset.py", "--processed-dir", processed,
+                   "--output-dir", work / "dataset", *force]))
     return steps
 
 

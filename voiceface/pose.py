@@ -103,3 +103,27 @@ def slerp(q0: np.ndarray, q1: np.ndarray, t: np.ndarray | float) -> np.ndarray:
     w1 = np.where(near, t, np.sin(t * theta) / safe)
     out = w0 * q0 + w1 * q1
     return out / np.linalg.norm(out, axis=-1, keepdims=True)
+
+
+def quaternion_multiply(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Hamilton product a * b of (..., 4) quaternions (w, x, y, z): rotate by b, then by a."""
+    w1, x1, y1, z1 = np.moveaxis(np.asarray(a, dtype=np.float64), -1, 0)
+    w2, x2, y2, z2 = np.moveaxis(np.asarray(b, dtype=np.float64), -1, 0)
+    return np.stack([w1 * w2 - x1 * x2 - y1 * y2 - z1 * z2,
+                     w1 * x2 + x1 * w2 + y1 * z2 - z1 * y2,
+                     w1 * y2 - x1 * z2 + y1 * w2 + z1 * x2,
+                     w1 * z2 + x1 * y2 - y1 * x2 + z1 * w2], axis=-1)
+
+
+def quaternion_conjugate(q: np.ndarray) -> np.ndarray:
+    """The inverse rotation of unit quaternions (..., 4)."""
+    return np.asarray(q, dtype=np.float64) * np.array([1.0, -1.0, -1.0, -1.0])
+
+
+def mean_quaternion(quaternions: np.ndarray) -> np.ndarray:
+    """The average rotation of (N, 4) unit quaternions (Markley et al. 2007): the eigenvector of
+    the largest eigenvalue of sum(q q^T), which ignores each quaternion's sign. (4,), w >= 0."""
+    q = np.asarray(quaternions, dtype=np.float64)
+    _, vectors = np.linalg.eigh(q.T @ q)
+    mean = vectors[:, -1]
+    return mean if mean[0] >= 0 else -mean

@@ -33,7 +33,7 @@ class SyntheticClip:
     path: Path
     frame_times: np.ndarray        # (N,) seconds, each video frame's presentation time
     openness: np.ndarray           # (N,) jaw opening in [0, 1] drawn in each frame
-    audio: np.ndarray              # (S,) float32 mono at AUDIO_SAMPLE_RATE, as muxed
+    audio: np.ndarray              # (S,) float32 mono at AUDIO_SAMPLE_RATE, as muxed (from audio_start on)
     audio_start: float             # seconds: when the audio stream starts on the video's clock
     envelope: np.ndarray           # (S,) the loudness envelope the audio follows, in [0, 1]
     roll_degrees: float
@@ -177,7 +177,8 @@ def write_talking_face_clip(path: str | Path, duration: float = 4.0, seed: int =
     """Write an H.264 + AAC mp4 of the astronaut speaking. Returns the ground truth.
 
     roll_degrees: the whole picture turned counter-clockwise by this angle (a tilted head).
-    audio_start: seconds the audio stream starts after the first video frame.
+    audio_start: seconds the audio stream starts after the first video frame, in sync: the sound
+    of those first seconds is missing, as when a recorder starts its streams at different times.
     mouth_lead: seconds the mouth moves ahead of the sound (real speakers: 0.05-0.15 s).
     second_face: a smaller, silent copy of the face beside the speaker (the frame is 2x as wide).
     faststart: put the index at the front (as for streaming), so a truncated copy still opens.
@@ -222,6 +223,7 @@ def write_talking_face_clip(path: str | Path, duration: float = 4.0, seed: int =
     if with_audio:
         chunk = 1024                                        # AAC's frame size
         start = int(round(audio_start * AUDIO_SAMPLE_RATE))
+        audio = audio[start:]                               # what the video shows before is unheard
         for offset in range(0, len(audio), chunk):
             frame = av.AudioFrame.from_ndarray(audio[None, offset:offset + chunk], format="flt", layout="mono")
             frame.sample_rate = AUDIO_SAMPLE_RATE

@@ -1,0 +1,228 @@
+"""Stage 1.3: synchronisation, normalisation, windows, the split and the sync check — on arrays
+with known answers, and end to end on generated clips through stages 1.1, 1.2 and 1.3."""
+import json
+import shutil
+
+import numpy as np
+import pytest
+from scipy.spatial.transform import Rotation
+
+from conftest import run_script
+from voiceface.audio import AudioFeatureFile
+from voiceface.constants import BLENDSHAPE_NAMES, N_BLENDSHAPES
+from voiceface.dataset import (ClipPose, create_sequences, denormalize_targets, interpolate_targets,
+                               normalize_targets, speaker_of, split_clips, synchronize_features)
+from voiceface.formats import BlendshapeTrack
+from voiceface.synthetic import write_talking_face_clip
+
+JAW = BLENDSHAPE_NAMES.index("jawOpen")
+
+
+def to_wxyz(rotation):
+    x, y, z, w = rotation.as_quat()
+    return np.array([w, x, y, z])
+
+
+def make_track(times_s, jaw, has_face=None, quaternions=None):
+    n = len(times_s)
+    blendshapes = np.zeros((n, 52), np.float32)
+    blendshapes[:, JAW] = jaw
+    pose = np.zeros((n, 7))
+    pose[:, 2] = -40.0
+    pose[:, 3:] = quaternions if quaternions is not None else [1, 0, 0, 0]
+    has_face = np.ones(n, bool) if has_face is None else has_face
+    blendshapes[~has_face] = np.nan
+    pose[~has_face] = np.nan
+    return BlendshapeTrack(header={"video": {"fps": 30.0}}, frame_indices=np.arange(n), times_ms=times_s * 1000,
+                           blendshapes=blendshapes, pose=pose, has_face=has_face)
+
+
+def make_audio(n_frames, audio_start_s):
+    return AudioFeatureFile(meta={"audio_start_s": audio_start_s}, times=(np.arange(n_frames) + 1) / 100,
+                            mel=np.zeros((n_frames, 80), np.float32), rms_db=np.zeros(n_frames, np.float32),
+                            vad=np.zeros(n_frames, np.uint8))
+
+
+@pytest.mark.parametrize("audio_start", [0.0, 0.05, -0.033])
+def test_a_step_lands_at_the_right_100hz_frame(audio_start):
+    video_times = np.arange(90) / 30
+    step_at = 1.0                                   # the jaw opens at video frame 30
+    track = make_track(video_times, (video_times >= step_at).astype(float))
+    clip = synchronize_features("c", track, make_audio(250, audio_start))
+    first_open = int(np.argmax(np.nan_to_num(clip.targets[:, JAW]) > 0.5))
+    # the linear ramp between frames 29 and 30 crosses 0.5 half a video frame before the step;
+    # audio frame i is at audio_start + (i + 1) / 100 on the video clock
+    crossing = step_at - 0.5 / 30
+    expected = int(np.ceil((crossing - audio_start) * 100 - 1))
+    assert abs(first_open - expected) <= 1
+
+
+def test_rotation_is_slerped_halfway_between_frames():
+    q0 = to_wxyz(Rotation.from_euler("y", 10, degrees=True))
+    q1 = to_wxyz(Rotation.from_euler("y", 30, degrees=True))
+    times = np.array([0.0, 0.1])
+    targets, mask = interpolate_targets(np.array([0.05]), times, np.zeros((2, 52)),
+                                        np.array([[0, 0, -40, *q0], [0, 0, -40, *q1]]), np.ones(2, bool))
+    expected = to_wxyz(Rotation.from_euler("y", 20, degrees=True))
+    assert mask[0] and np.isclose(abs(np.dot(targets[0, N_BLENDSHAPES + 3:], expected)), 1.0)
+
+
+def test_short_gaps_are_interpolated_and_long_gaps_and_outside_are_masked():
+    times = np.arange(60) / 30
+    has_face = np.ones(60, bool)
+    has_face[10:12] = False            # 2 frames missing: face frames 100 ms apart -> interpolated
+    has_face[30:36] = False            # 6 frames missing: 233 ms apart -> masked
+    track = make_track(times, np.linspace(0, 1, 60), has_face)
+    clip = synchronize_features("c", track, make_audio(220, 0.0))
+    t = clip.video_times_s
+    assert clip.mask[(t > 10 / 30) & (t < 11 / 30)].all()
+    assert not clip.mask[(t > 30 / 30) & (t < 35 / 30)].any()
+    assert not clip.mask[t > 59 / 30].any()         # after the last video frame
+    assert np.isnan(clip.targets[~clip.mask]).all() and not np.isnan(clip.targets[clip.mask]).any()
+
+
+def test_normalise_then_denormalise_returns_the_input():
+    rng = np.random.default_rng(0)
+    n = 200
+    targets = np.zeros((n, 59))
+    targets[:, :52] = rng.uniform(0, 1, (n, 52))
+    targets[:, 52:55] = [2.0, -3.0, -45.0] + rng.normal(0, 2, (n, 3))
+    targets[:, 55:] = [to_wxyz(r) for r in Rotation.from_euler("xyz", rng.normal(0, 8, (n, 3)) + [5, -10, 2],
+                                                                  degrees=True)]
+    reference = ClipPose.of(targets, np.ones(n, bool))
+    normalised = normalize_targets(targets, reference)
+    assert np.abs(normalised[:, 52:55]).max() < 1.0                          # about [-1, 1]
+    assert np.allclose(np.linalg.norm(normalised[:, 55:], axis=1), 1.0, atol=1e-6)
+    back = denormalize_targets(normalised, reference)
+    assert np.allclose(back[:, :55], targets[:, :55], atol=1e-5)
+    signs = np.sign(np.sum(back[:, 55:] * targets[:, 55:], axis=1, keepdims=True))
+    assert np.allclose(back[:, 55:] * signs, targets[:, 55:], atol=1e-6)
+
+
+def test_windows_cover_every_frame_and_mask_the_warmup_only_mid_clip():
+    windows = create_sequences(1000, window=300, stride=200, warmup=100)
+    covered = np.zeros(1000, bool)
+    for start, length, loss_start in windows:
+        assert start + length <= 1000 and length == 300
+        assert loss_start == (0 if start == 0 else 100)
+        covered[start + loss_start:start + length] = True
+    assert covered.all()
+    assert create_sequences(120, 300, 200, 100).tolist() == [[0, 120, 0]]
+
+
+def test_speakers_stay_on_one_side_and_val_is_near_the_fraction():
+    durations = {f"clip{i}": 10.0 + i for i in range(20)}
+    speakers = {f"clip{i}": f"speaker{i % 7}" for i in range(20)}
+    splits = split_clips(durations, speakers, 0.2, seed=3)
+    for speaker in set(speakers.values()):
+        assert len({splits[c] for c in durations if speakers[c] == speaker}) == 1
+    val = sum(d for c, d in durations.items() if splits[c] == "val") / sum(durations.values())
+    assert 0.1 < val <= 0.22
+    assert speaker_of("Barack Obama, male, English") == "Barack Obama" and speaker_of("older female, English") is None
+
+
+@pytest.fixture(scope="module")
+def processed(tmp_path_factory, face_model):
+    """Four generated clips through stages 1.1 and 1.2: two plain, one whose audio starts 0.3 s
+    late, one whose mouth moves 100 ms before its sound."""
+    root = tmp_path_factory.mktemp("dataset")
+    raw, out = root / "raw", root / "processed"
+    truths = {
+        "plain_a": write_talking_face_clip(raw / "plain_a.mp4", duration=5.0, seed=10),
+        "plain_b": write_talking_face_clip(raw / "plain_b.mp4", duration=5.0, seed=11),
+        "late_audio": write_talking_face_clip(raw / "late_audio.mp4", duration=5.0, seed=12, audio_start=0.3),
+        "mouth_first": write_talking_face_clip(raw / "mouth_first.mp4", duration=5.0, seed=13, mouth_lead=0.1),
+    }
+    for script in ("1_data_cleaning/1_extract_blendshapes.py", "1_data_cleaning/2_extract_audio_features.py"):
+        result = run_script(script, raw, "--output-dir", out, "--workers", "2")
+        assert result.returncode == 0, result.stderr
+    return out, truths
+
+
+def read_split(dataset, split):
+    return {key: np.load(dataset / split / f"{key}.npy", mmap_mode="r")
+            for key in ("mel", "mel_level", "targets", "mask", "vad", "windows")}
+
+
+def test_end_to_end_targets_follow_the_truth_and_splits_do_not_overlap(processed, tmp_path):
+    out, truths = processed
+    dataset = tmp_path / "dataset"
+    result = run_script("1_data_cleaning/3_create_dataset.py", "--processed-dir", out, "--output-dir", dataset,
+                        "--val-clips", "plain_b")
+    assert result.returncode == 0, result.stderr
+    manifest = json.loads((dataset / "dataset_manifest.json").read_text())
+    by_split = {s: [c["clip"] for c in manifest["clips"] if c["split"] == s] for s in ("train", "val")}
+    assert by_split["val"] == ["plain_b"] and not set(by_split["train"]) & set(by_split["val"])
+    lags = {c["clip"]: c["lag_ms"] for c in manifest["clips"]}
+    # a known injected lag (mouth 100 ms first) is measured within one video frame of the truth
+    assert abs(lags["mouth_first"] - (-100)) <= 1000 / 30
+    assert abs(lags["plain_a"]) <= 1000 / 30 and abs(lags["late_audio"]) <= 1000 / 30
+    for entry in manifest["clips"]:
+        arrays = read_split(dataset, entry["split"])
+        span = slice(entry["start"], entry["start"] + entry["frames"])
+        mask = arrays["mask"][span].astype(bool)
+        assert mask.mean() > 0.9
+        clip = truths[entry["clip"]]
+        if entry["clip"] == "mouth_first":
+            continue
+        # each audio frame's target against the generating opening at that time on the video clock
+        audio_start = 0.3 - 1024 / 48000 if entry["clip"] == "late_audio" else 0.0    # AAC priming
+        times = audio_start + (np.arange(entry["frames"]) + 1) / 100
+        truth = np.interp(times, clip.frame_times, clip.openness)
+        r = np.corrcoef(arrays["targets"][span, JAW][mask], truth[mask])[0, 1]
+        assert r > 0.9, (entry["clip"], r)
+    windows = read_split(dataset, "train")["windows"]
+    assert (windows[:, 1] <= manifest["windows"]["length"]).all()
+
+
+def test_bad_clips_are_left_out_named_and_the_rest_proceed(processed, tmp_path):
+    out, _ = processed
+    mixed = tmp_path / "processed"
+    shutil.copytree(out, mixed)
+    (mixed / "plain_b" / "audio_features.npz").unlink()                          # missing stage 1.2 output
+    shutil.copytree(mixed / "plain_a", mixed / "other_version")
+    path = mixed / "other_version" / "blendshapes_and_pose.json"
+    path.write_text(path.read_text().replace('"format_version": 1', '"format_version": 7', 1))
+    shutil.copytree(mixed / "plain_a", mixed / "mismatched")                      # 5 s video, 8 s audio
+    write_talking_face_clip(tmp_path / "long.mp4", duration=8.0, seed=14)
+    run_script("1_data_cleaning/2_extract_audio_features.py", tmp_path / "long.mp4", "--output-dir", tmp_path / "x")
+    shutil.copy(tmp_path / "x" / "long" / "audio_features.npz", mixed / "mismatched" / "audio_features.npz")
+    shutil.copytree(mixed / "plain_a", mixed / "faceless")
+    path = mixed / "faceless" / "blendshapes_and_pose.json"
+    text = path.read_text().replace('"has_face":true', '"has_face":false')
+    path.write_text(text)
+    dataset = tmp_path / "dataset"
+    result = run_script("1_data_cleaning/3_create_dataset.py", "--processed-dir", mixed, "--output-dir", dataset)
+    assert result.returncode == 1
+    manifest = json.loads((dataset / "dataset_manifest.json").read_text())
+    reasons = {entry["clip"]: entry["reason"] for entry in manifest["excluded"]}
+    assert "audio_features.npz is missing" in reasons["plain_b"]
+    assert "format version 7" in reasons["other_version"]
+    assert "audio lasts 8.00 s but video 5.00 s" in reasons["mismatched"]
+    assert "all masked" in reasons["faceless"]
+    assert sorted(c["clip"] for c in manifest["clips"]) == ["late_audio", "mouth_first", "plain_a"]
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error: ")]
+    assert len(errors) == 4
+
+
+def test_a_lag_correction_shifts_the_targets(processed, tmp_path):
+    out, _ = processed
+    plain, shifted = tmp_path / "plain", tmp_path / "shifted"
+    run_script("1_data_cleaning/3_create_dataset.py", "--processed-dir", out, "--output-dir", plain, "--val-clips", "x")
+    run_script("1_data_cleaning/3_create_dataset.py", "--processed-dir", out, "--output-dir", shifted,
+               "--val-clips", "x", "--clip-lag-corrections", "mouth_first=-100")
+    lags = {}
+    for folder in (plain, shifted):
+        manifest = json.loads((folder / "dataset_manifest.json").read_text())
+        lags[folder.name] = {c["clip"]: c["lag_ms"] for c in manifest["clips"]}
+    # targets taken 100 ms earlier: the mouth no longer leads its sound
+    assert abs(lags["plain"]["mouth_first"] + 100) <= 34 and abs(lags["shifted"]["mouth_first"]) <= 34
+    assert lags["plain"]["plain_a"] == lags["shifted"]["plain_a"]
+
+
+def test_the_plot_is_written(processed, tmp_path):
+    out, _ = processed
+    result = run_script("1_data_cleaning/plot_synchronisation.py", "--processed-dir", out, "--clip", "late_audio",
+                        "--output", tmp_path / "sync.png")
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "sync.png").read_bytes()[:4] == b"\x89PNG"

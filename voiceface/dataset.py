@@ -1,0 +1,231 @@
+"""The synchronised dataset, defined once: targets put onto the audio's 100 Hz timeline, the
+normalisation (and its inverse, which inference uses), windows, the split, and the sync check.
+
+Targets are 59 values a frame: the 52 blendshapes, then x, y, z, qw, qx, qy, qz of the head.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .audio import DB_CEILING, DB_FLOOR, AudioFeatureFile
+from .constants import FRAME_RATE, N_BLENDSHAPES, N_POSE, N_TARGETS
+from .formats import BlendshapeTrack
+from .pose import mean_quaternion, quaternion_conjugate, quaternion_multiply, slerp
+
+MAX_GAP_S = 0.10                # face-less stretches longer than this are masked, shorter interpolated
+TRANSLATION_SCALE_CM = 10.0     # relative head translation / this lies in [-1, 1] (real clips: |x| <= 9.9 cm)
+MEL_OFFSET_DB = (DB_CEILING + DB_FLOOR) / 2        # -35 dB: the middle of the clipped range
+MEL_SCALE_DB = (DB_CEILING - DB_FLOOR) / 2         # 45 dB: [-80, 10] dB maps onto [-1, 1]
+LAG_SEARCH_S = 0.5              # the sync check looks this far either way
+
+
+def normalisation_config() -> dict:
+    """The parameters of normalize_features, stored in the dataset and every checkpoint."""
+    return {"mel": {"offset_db": MEL_OFFSET_DB, "scale_db": MEL_SCALE_DB, "clip_db": [DB_FLOOR, DB_CEILING]},
+            "blendshapes": {"clip": [0.0, 1.0]},
+            "translation": {"relative_to": "the clip's median position", "scale_cm": TRANSLATION_SCALE_CM},
+            "rotation": {"relative_to": "the clip's mean rotation", "form": "unit quaternion"}}
+
+
+@dataclass
+class SyncedClip:
+    """One clip on the audio timeline (T frames at 100 Hz)."""
+    name: str
+    mel: np.ndarray             # (T, 80) dB
+    vad: np.ndarray             # (T,) uint8
+    rms_db: np.ndarray          # (T,) dBFS
+    targets: np.ndarray         # (T, 59) raw units (cm, quaternion), NaN where masked
+    mask: np.ndarray            # (T,) bool: a face was seen at (or within MAX_GAP_S around) this time
+    video_times_s: np.ndarray   # (T,) each audio frame's time on the video's clock
+
+
+def interpolate_targets(times_s: np.ndarray, frame_times_s: np.ndarray, blendshapes: np.ndarray,
+                        pose: np.ndarray, has_face: np.ndarray, max_gap_s: float = MAX_GAP_S):
+    """Targets at `times_s` from video frames at `frame_times_s`: blendshapes and translation
+    linearly, rotation by slerp, between the two face frames around each time. Times outside the
+    span of face frames, or between face frames more than max_gap_s apart, are masked.
+    Returns (targets (T, 59) with NaN where masked, mask (T,) bool)."""
+    valid_times = frame_times_s[has_face]
+    values = np.concatenate([blendshapes[has_face].astype(np.float64), pose[has_face]], axis=1)   # (K, 59)
+    targets = np.full((len(times_s), N_TARGETS), np.nan)
+    if len(valid_times) == 0:
+        return targets, np.zeros(len(times_s), bool)
+    left = np.clip(np.searchsorted(valid_times, times_s, side="right") - 1, 0, len(valid_times) - 1)
+    right = np.minimum(left + 1, len(valid_times) - 1)
+    span = valid_times[right] - valid_times[left]
+    inside = (times_s >= valid_times[0]) & (times_s <= valid_times[-1])
+    mask = inside & (span <= max_gap_s + 1e-9)
+    fraction = np.where(span > 0, (times_s - valid_times[left]) / np.where(span > 0, span, 1), 0.0)
+    fraction = np.clip(fraction, 0.0, 1.0)
+    linear = values[left, :N_BLENDSHAPES + 3] * (1 - fraction[:, None]) + values[right, :N_BLENDSHAPES + 3] * fraction[:, None]
+    rotation = slerp(values[left, N_BLENDSHAPES + 3:], values[right, N_BLENDSHAPES + 3:], fraction)
+    targets[mask] = np.concatenate([linear, rotation], axis=1)[mask]
+    return targets, mask
+
+
+def synchronize_features(name: str, track: BlendshapeTrack, audio: AudioFeatureFile,
+                         lag_correction_s: float = 0.0, max_gap_s: float = MAX_GAP_S) -> SyncedClip:
+    """Put the 52 blendshapes and 7 pose values of stage 1.1 onto the audio frame times of stage
+    1.2, using the audio's start on the container clock. A positive lag_correction_s takes each
+    frame's target from that much later in the video (for audio that trails the picture)."""
+    video_times = audio.meta["audio_start_s"] + audio.times                 # (T,) container clock
+    targets, mask = interpolate_targets(video_times + lag_correction_s, track.times_ms / 1000.0,
+                                        track.blendshapes, track.pose, track.has_face, max_gap_s)
+    return SyncedClip(name=name, mel=audio.mel, vad=audio.vad, rms_db=audio.rms_db, targets=targets,
+                      mask=mask, video_times_s=video_times)
+
+
+@dataclass
+class ClipPose:
+    """A clip's reference pose: targets are made relative to it."""
+    median_translation_cm: np.ndarray       # (3,)
+    mean_rotation: np.ndarray               # (4,) unit quaternion
+
+    @staticmethod
+    def of(targets: np.ndarray, mask: np.ndarray) -> "ClipPose":
+        pose = targets[mask, N_BLENDSHAPES:]
+        return ClipPose(np.median(pose[:, :3], axis=0), mean_quaternion(pose[:, 3:]))
+
+    def to_dict(self) -> dict:
+        return {"median_translation_cm": self.median_translation_cm.round(4).tolist(),
+                "mean_rotation": self.mean_rotation.round(6).tolist()}
+
+
+def normalize_mel(mel_db: np.ndarray) -> np.ndarray:
+    """dB clipped to [-80, 10] and mapped to [-1, 1]. (T, 80) -> (T, 80) float32."""
+    return ((np.clip(mel_db, DB_FLOOR, DB_CEILING) - MEL_OFFSET_DB) / MEL_SCALE_DB).astype(np.float32)
+
+
+def normalize_targets(targets: np.ndarray, reference: ClipPose) -> np.ndarray:
+    """Raw targets (T, 59) to the model's scale: blendshapes clipped to [0, 1]; translation minus
+    the clip's median, over TRANSLATION_SCALE_CM; rotation relative to the clip's mean rotation,
+    unit norm, w >= 0. NaN rows stay NaN."""
+    out = np.array(targets, dtype=np.float64, copy=True)
+    out[:, :N_BLENDSHAPES] = np.clip(out[:, :N_BLENDSHAPES], 0.0, 1.0)
+    out[:, N_BLENDSHAPES:N_BLENDSHAPES + 3] = (out[:, N_BLENDSHAPES:N_BLENDSHAPES + 3]
+                                               - reference.median_translation_cm) / TRANSLATION_SCALE_CM
+    q = quaternion_multiply(quaternion_conjugate(reference.mean_rotation), out[:, N_BLENDSHAPES + 3:])
+    q /= np.linalg.norm(q, axis=1, keepdims=True)
+    out[:, N_BLENDSHAPES + 3:] = q * np.where(q[:, :1] < 0, -1.0, 1.0)
+    return out.astype(np.float32)
+
+
+def denormalize_targets(normalised: np.ndarray, reference: ClipPose | None = None) -> np.ndarray:
+    """Model-scale targets (T, 59) back to real units: blendshapes in [0, 1], translation in cm
+    and rotation as a unit quaternion, relative to `reference` (none: the neutral pose at the
+    origin, which is what inference reports)."""
+    out = np.array(normalised, dtype=np.float64, copy=True)
+    out[:, :N_BLENDSHAPES] = np.clip(out[:, :N_BLENDSHAPES], 0.0, 1.0)
+    out[:, N_BLENDSHAPES:N_BLENDSHAPES + 3] *= TRANSLATION_SCALE_CM
+    q = out[:, N_BLENDSHAPES + 3:]
+    q = q / np.maximum(np.linalg.norm(q, axis=1, keepdims=True), 1e-12)
+    if reference is not None:
+        out[:, N_BLENDSHAPES:N_BLENDSHAPES + 3] += reference.median_translation_cm
+        q = quaternion_multiply(reference.mean_rotation, q)
+    out[:, N_BLENDSHAPES + 3:] = q
+    return out
+
+
+def create_sequences(n_frames: int, window: int, stride: int, warmup: int) -> np.ndarray:
+    """Windows over one clip of n_frames: (M, 3) int64 rows (start, length, loss_start).
+
+    Windows of `window` frames every `stride` frames, plus one ending at the clip's end so no
+    frame is left out; a clip shorter than a window is one window. The first `warmup` frames of
+    a window (loss_start) are excluded from the loss, because the model has not yet seen the past
+    it would have at inference — except in a window that starts at the clip's start, where
+    inference has no past either."""
+    if n_frames <= 0:
+        return np.zeros((0, 3), np.int64)
+    if n_frames <= window:
+        return np.array([[0, n_frames, 0]], np.int64)
+    starts = list(range(0, n_frames - window + 1, stride))
+    if starts[-1] + window < n_frames:
+        starts.append(n_frames - window)
+    return np.array([[s, window, 0 if s == 0 else min(warmup, window - 1)] for s in starts], np.int64)
+
+
+def measure_av_lag(mouth: np.ndarray, rms_db: np.ndarray, valid: np.ndarray,
+                   search_s: float = LAG_SEARCH_S) -> tuple[float, float]:
+    """The audio-video lag of a clip: the shift (seconds) at which the mouth-opening track best
+    correlates with the audio's loudness. Negative: the mouth moves before the sound (as in
+    real speech, 50-150 ms); positive: the sound comes first (audio leading the picture; it
+    trails when strongly negative). Returns (lag_s, correlation at that lag)."""
+    loudness = np.maximum(rms_db, np.percentile(rms_db, 10))    # pauses' noise carries no timing
+    best = (0.0, -np.inf)
+    max_lag = int(round(search_s * FRAME_RATE))
+    for lag in range(-max_lag, max_lag + 1):
+        # correlate mouth(t + lag) with loudness(t)
+        if lag >= 0:
+            m, a, v = mouth[lag:], loudness[:len(loudness) - lag], valid[lag:]
+        else:
+            m, a, v = mouth[:lag], loudness[-lag:], valid[:lag]
+        n = min(len(m), len(a))
+        m, a, v = m[:n], a[:n], v[:n]
+        if v.sum() < 2 * FRAME_RATE:
+            continue
+        r = np.corrcoef(m[v], a[v])[0, 1]
+        if np.isfinite(r) and r > best[1]:
+            best = (lag / FRAME_RATE, float(r))
+    return best
+
+
+INPUT_MODES = ("fixed", "level")   # the two ways the model may see the mel (stage 2 compares them)
+DATASET_FORMAT = "voiceface/dataset"
+DATASET_FORMAT_VERSION = 1
+MANIFEST_FILENAME = "dataset_manifest.json"
+
+
+def model_inputs(mel_db: np.ndarray, vad: np.ndarray, mode: str) -> np.ndarray:
+    """What the model sees, from a clip's mel (T, 80) dB and vad (T,), from its first frame on.
+    'fixed': dB mapped from [-80, 10] onto [-1, 1]. 'level': the causal running-mean level
+    normalisation of voiceface.audio, over the same 45 dB scale. Training and inference both call
+    this, offline and streaming (the level normaliser keeps state). (T, 80) float32."""
+    from .audio import LevelNormaliser
+    if mode == "fixed":
+        return normalize_mel(mel_db)
+    if mode == "level":
+        return (LevelNormaliser().process(mel_db, vad) / MEL_SCALE_DB).astype(np.float32)
+    raise ValueError(f"input mode {mode!r} is not one of {INPUT_MODES}")
+
+
+def split_clips(durations: dict[str, float], speakers: dict[str, str], val_fraction: float, seed: int,
+                val_clips: list[str] | None = None) -> dict[str, str]:
+    """'train' or 'val' for each clip. Clips of one speaker always go together (windows of one
+    speaker, let alone one clip, on both sides would leak). With val_clips, those clips (or every
+    clip of a speaker named there) are val; otherwise whole speakers are drawn with a fixed seed
+    until val holds at least val_fraction of the duration, keeping at least one speaker in train."""
+    group = {clip: speakers.get(clip) or clip for clip in durations}
+    if val_clips:
+        chosen = {group[c] for c in durations if c in val_clips or group[c] in val_clips}
+    else:
+        groups = sorted(set(group.values()))
+        size = {g: sum(d for c, d in durations.items() if group[c] == g) for g in groups}
+        order = [groups[i] for i in np.random.default_rng(seed).permutation(len(groups))]
+        target = val_fraction * sum(durations.values())
+        chosen, val_time = set(), 0.0
+        # whole speakers in a seeded random order, each taken only if it does not overshoot the
+        # target (one speaker with most of the data would otherwise make val the larger half)
+        for g in order:
+            if val_time >= target or len(chosen) >= len(groups) - 1:
+                break
+            if val_time + size[g] <= target * 1.1:
+                chosen.add(g)
+                val_time += size[g]
+        if not chosen and len(groups) > 1:
+            chosen.add(min(groups, key=lambda g: size[g]))
+    return {clip: "val" if group[clip] in chosen else "train" for clip in durations}
+
+
+GENERIC_SPEAKER_WORDS = {"male", "female", "man", "woman", "older", "old", "young", "younger"}
+
+
+def speaker_of(description: str) -> str | None:
+    """A speaker's identity from a manifest description: the text before the first comma
+    ("Barack Obama, male, English (...)" -> "Barack Obama"); None when that text only describes
+    ("male", "older female"), since two clips of "male" need not be the same man."""
+    name = description.split(",")[0].strip()
+    if not name or set(name.lower().split()) <= GENERIC_SPEAKER_WORDS:
+        return None
+    return name
