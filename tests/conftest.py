@@ -53,3 +53,20 @@ def extracted(clips, face_model, tmp_path_factory):
     result = run_script("1_data_cleaning/1_extract_blendshapes.py", folder, "--output-dir", output)
     assert result.returncode == 0, result.stderr
     return {name: read_blendshapes_json(output / name / "blendshapes_and_pose.json") for name in clips}
+
+
+@pytest.fixture(scope="session")
+def learn_dataset(tmp_path_factory, face_model):
+    """Five generated 8 s clips through stages 1.1, 1.2 and 1.3; sample_24 held out for validation."""
+    root = tmp_path_factory.mktemp("learn")
+    for script, *args in (
+            ("1_data_cleaning/0_generate_sample_clips.py", "--output-dir", root / "raw", "--clips", 5,
+             "--duration", 8, "--first-seed", 20),
+            ("1_data_cleaning/1_extract_blendshapes.py", root / "raw", "--output-dir", root / "processed",
+             "--workers", 2),
+            ("1_data_cleaning/2_extract_audio_features.py", root / "raw", "--output-dir", root / "processed"),
+            ("1_data_cleaning/3_create_dataset.py", "--processed-dir", root / "processed", "--output-dir",
+             root / "dataset", "--val-clips", "sample_24")):
+        result = run_script(script, *args)
+        assert result.returncode == 0, result.stderr
+    return root

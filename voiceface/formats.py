@@ -48,7 +48,7 @@ def library_versions() -> dict[str, str]:
     for name in ("numpy", "mediapipe", "av", "soxr", "torch", "scipy"):
         module = sys.modules.get(name)
         if module is not None:
-            versions[name] = getattr(module, "__version__", "unknown")
+            versions[name] = str(getattr(module, "__version__", "unknown"))   # torch: a str subclass pickle refuses
     if "av" in sys.modules:
         codec = sys.modules["av"].library_versions.get("libavcodec")
         versions["libavcodec"] = ".".join(map(str, codec)) if codec else "unknown"

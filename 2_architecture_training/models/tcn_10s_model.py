@@ -1,0 +1,181 @@
+"""A causal dilated temporal convolutional network from 100 Hz log-mel frames to 52 blendshapes
+and 7 normalised head-pose values per frame.
+
+    input (B, T, 80) -> 1x1 projection -> N residual blocks -> LayerNorm -> 1x1 head -> (B, T, 59)
+    block: x + Dropout(PW(GELU(PW(LayerNorm(DepthwiseCausalConv(x))))))      (ConvNeXt-like)
+
+Only the depthwise convolutions look at other frames, each at `dilation` steps back, so the
+receptive field is 1 + (kernel_size - 1) * sum(dilations) frames: 1023 (10.23 s) for the default.
+Padding is internal and on the left (the past) only, so output t never depends on input after t.
+Each layer's left context, (kernel_size - 1) * dilation frames, is what a streaming engine must
+remember: `stream_state()` and `forward(x, state)` carry exactly that between chunks, and give the
+same numbers as a whole-sequence pass.
+
+Heads: sigmoid for the blendshapes ([0, 1], as MediaPipe scores are), and POSE_BOUND * tanh for
+the pose, whose normalised values lie in about [-1, 1] (voiceface.dataset).
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+N_INPUTS = 80           # mel bins (voiceface.constants.N_MELS)
+N_BLENDSHAPES = 52
+N_POSE = 7
+POSE_BOUND = 1.5        # the pose head's range: normalised pose reaches about +-1, leave room
+
+
+@dataclass
+class TCNConfig:
+    channels: int = 192
+    kernel_size: int = 3
+    dilations: tuple = (1, 2, 4, 8, 16, 32, 64, 128, 128, 128)
+    expansion: int = 2              # width of the pointwise layers, as a multiple of channels
+    dropout: float = 0.1
+    n_inputs: int = N_INPUTS
+    n_blendshapes: int = N_BLENDSHAPES
+    n_pose: int = N_POSE
+    pose_bound: float = POSE_BOUND
+
+    @property
+    def receptive_field(self) -> int:
+        """Frames of input that reach one output frame, itself included."""
+        return 1 + (self.kernel_size - 1) * sum(self.dilations)
+
+    def to_dict(self) -> dict:
+        return {**asdict(self), "dilations": list(self.dilations)}
+
+    @staticmethod
+    def from_dict(values: dict) -> "TCNConfig":
+        return TCNConfig(**{**values, "dilations": tuple(values["dilations"])})
+
+
+PRESETS = {
+    # 10.23 s of context; 3.0 MFLOP a frame: ~300x real time needs half of two cores' matmul peak
+    "default": TCNConfig(),
+    # the same context at half the width: a quarter of the work, for little memory or slow CPUs
+    "small": TCNConfig(channels=96),
+    # for tests and the built-in sample: trains in seconds on a CPU; 2.55 s of context
+    "tiny": TCNConfig(channels=32, dilations=(1, 2, 4, 8, 16, 32, 64), dropout=0.0),
+}
+
+
+class CausalDepthwiseConv(nn.Module):
+    """Depthwise 1-D convolution that sees `(kernel_size - 1) * dilation` frames of the past and
+    none of the future; the left padding is internal, and works for kernel_size 1 too."""
+
+    def __init__(self, channels: int, kernel_size: int, dilation: int):
+        super().__init__()
+        self.left_context = (kernel_size - 1) * dilation
+        self.conv = nn.Conv1d(channels, channels, kernel_size, dilation=dilation, groups=channels)
+
+    def forward(self, x: torch.Tensor, past: torch.Tensor | None = None):
+        """x (B, C, T). past (B, C, left_context): the inputs before x (zeros at a sequence's
+        start). Returns (output (B, C, T), the last left_context inputs, for the next chunk)."""
+        if past is None:
+            padded = F.pad(x, (self.left_context, 0))
+        else:
+            padded = torch.cat([past, x], dim=2)                          # (B, C, left + T)
+        keep = padded[:, :, padded.shape[2] - self.left_context:] if self.left_context else padded[:, :, :0]
+        return self.conv(padded), keep
+
+
+class ResidualBlock(nn.Module):
+    def __init__(self, channels: int, kernel_size: int, dilation: int, expansion: int, dropout: float):
+        super().__init__()
+        self.temporal = CausalDepthwiseConv(channels, kernel_size, dilation)
+        self.norm = nn.LayerNorm(channels)                   # per frame: no statistics over time
+        self.expand = nn.Linear(channels, expansion * channels)
+        self.contract = nn.Linear(expansion * channels, channels)
+        self.dropout = nn.Dropout(dropout)
+        # each block starts as the identity: without this, ten residual additions grew the signal
+        # until the pose head's tanh sat at its bound from the first step, where it cannot learn
+        nn.init.zeros_(self.contract.weight)
+        nn.init.zeros_(self.contract.bias)
+
+    def forward(self, x: torch.Tensor, past: torch.Tensor | None = None):
+        """x (B, C, T) -> (B, C, T), and the convolution's new past."""
+        h, keep = self.temporal(x, past)
+        h = h.transpose(1, 2)                                  # (B, T, C): per-frame layers
+        h = self.contract(F.gelu(self.expand(self.norm(h))))
+        return x + self.dropout(h).transpose(1, 2), keep      # (B, C, T)
+
+
+class VoiceToFaceTCN(nn.Module):
+    """(B, T, 80) normalised mel -> (B, T, 59): 52 blendshapes in [0, 1], 7 pose values in
+    [-pose_bound, pose_bound]. Causal; see the module docstring."""
+
+    def __init__(self, config: TCNConfig):
+        super().__init__()
+        self.config = config
+        self.input = nn.Linear(config.n_inputs, config.channels)
+        self.blocks = nn.ModuleList(ResidualBlock(config.channels, config.kernel_size, d, config.expansion,
+                                                  config.dropout) for d in config.dilations)
+        self.final_norm = nn.LayerNorm(config.channels)
+        self.head = nn.Linear(config.channels, config.n_blendshapes + config.n_pose)
+        with torch.no_grad():
+            # start near the neutral face: small outputs, and the identity rotation (qw = 1, not a
+            # zero quaternion whose direction would be noise)
+            self.head.weight.mul_(0.1)
+            self.head.bias.zero_()
+            self.head.bias[:config.n_blendshapes] = math.log(0.1 / 0.9)    # scores near 0.1, MediaPipe's usual
+            self.head.bias[config.n_blendshapes + 3] = math.atanh(1.0 / config.pose_bound)
+
+    @property
+    def receptive_field(self) -> int:
+        return self.config.receptive_field
+
+    @property
+    def left_contexts(self) -> list[int]:
+        """Frames of past each temporal layer needs: what a streaming engine keeps per layer."""
+        return [block.temporal.left_context for block in self.blocks]
+
+    def stream_state(self, batch: int = 1) -> list[torch.Tensor]:
+        """The state at a stream's start: zeros, as the offline pass pads with."""
+        parameter = self.head.weight
+        return [torch.zeros(batch, self.config.channels, left, dtype=parameter.dtype, device=parameter.device)
+                for left in self.left_contexts]
+
+    def forward(self, x: torch.Tensor, state: list[torch.Tensor] | None = None):
+        """x (B, T, 80). Without state: the whole sequence from its start, returns (B, T, 59).
+        With state (from stream_state or a previous call): x continues the stream; returns
+        ((B, T, 59), new state)."""
+        h = self.input(x).transpose(1, 2)                      # (B, C, T)
+        new_state = []
+        for index, block in enumerate(self.blocks):
+            h, keep = block(h, None if state is None else state[index])
+            new_state.append(keep)
+        out = self.head(self.final_norm(h.transpose(1, 2)))    # (B, T, 59)
+        n = self.config.n_blendshapes
+        out = torch.cat([torch.sigmoid(out[..., :n]), self.config.pose_bound * torch.tanh(out[..., n:])], dim=-1)
+        return out if state is None else (out, new_state)
+
+    def parameter_count(self) -> int:
+        return sum(p.numel() for p in self.parameters())
+
+    def flops_per_frame(self) -> int:
+        """Multiply-adds x 2 per output frame (the matrix work; elementwise ops left out)."""
+        c, e, k = self.config.channels, self.config.expansion, self.config.kernel_size
+        per_block = c * k + 2 * c * e * c
+        macs = self.config.n_inputs * c + len(self.config.dilations) * per_block + c * (
+            self.config.n_blendshapes + self.config.n_pose)
+        return 2 * macs
+
+
+def describe_presets() -> str:
+    lines = [f"{'preset':8s} {'channels':>8s} {'layers':>6s} {'receptive field':>16s} {'parameters':>11s} "
+             f"{'MFLOP/frame':>11s}"]
+    for name, config in PRESETS.items():
+        model = VoiceToFaceTCN(config)
+        lines.append(f"{name:8s} {config.channels:8d} {len(config.dilations):6d} "
+                     f"{config.receptive_field:7d} ({config.receptive_field / 100:5.2f} s) "
+                     f"{model.parameter_count():11,d} {model.flops_per_frame() / 1e6:11.2f}")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    print(describe_presets())

@@ -1,0 +1,360 @@
+"""Stage 2: train the causal TCN on the dataset of stage 1.3.
+
+    python 2_architecture_training/train.py --dataset-dir data/dataset --run-dir runs/my_run --preset default
+    python 2_architecture_training/train.py --run-dir runs/my_run --resume          # continue after a stop
+    torchrun --nproc_per_node 4 2_architecture_training/train.py --dataset-dir ... # several GPUs/processes
+
+Reads the dataset's memory-mapped arrays and windows; minimises AudioBlendshapeLoss (models/loss.py)
+with AdamW and a one-cycle learning rate; after each epoch runs the model over every validation
+clip *from its start* (as inference will) and writes metrics.jsonl, curves.png, last.pt and, when
+the validation loss improves, best.pt (atomically, with everything inference needs). Runs on
+CUDA (bf16 autocast), Apple MPS or the CPU, chosen automatically; under torchrun it trains with
+DistributedDataParallel (NCCL on GPUs, gloo on CPUs).
+
+LOOKAHEAD_MS > 0 trains the (still causal) model to output the face of LOOKAHEAD_MS ago: its output
+is then that much late, and in exchange it has heard the sound that follows each mouth movement.
+"""
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repo root, for `import voiceface`
+sys.path.insert(0, str(Path(__file__).resolve().parent))      # this folder, for `import models`
+
+from voiceface import REPO_ROOT
+from voiceface.cli import configure
+
+# --- settings (each can be given on the command line: RUN_DIR as --run-dir) ------------------
+DATASET_DIR = REPO_ROOT / "data/dataset"   # the output of stage 1.3
+RUN_DIR = REPO_ROOT / "runs/default"       # checkpoints, metrics.jsonl, curves.png
+PRESET = "default"              # model size: default, small or tiny (models/tcn_10s_model.py)
+EPOCHS = 40                     # passes over the training windows
+BATCH_SIZE = 16                 # windows per optimiser step (over all processes together)
+LEARNING_RATE = 2e-3            # the one-cycle schedule's peak
+WEIGHT_DECAY = 0.01             # AdamW's decoupled weight decay
+GRAD_CLIP = 1.0                 # largest gradient norm
+DROPOUT = -1.0                  # dropout in the blocks; negative: the preset's
+SEED = 0                        # every random choice (initialisation, order, augmentation, dropout)
+INPUT_MODE = "fixed"            # the mel as the model sees it: fixed (dB scale) or level (running mean removed)
+GAIN_AUGMENT_DB = 6.0           # each window's level moved by a random gain within +-this many dB
+WINDOW_SECONDS = 0.0            # re-cut training windows to this length; 0: the dataset's
+STRIDE_SECONDS = 0.0            # with WINDOW_SECONDS: the step between windows
+WARMUP_SECONDS = 0.0            # with WINDOW_SECONDS: leading part of mid-clip windows out of the loss
+LOOKAHEAD_MS = 0.0              # output delay that lets the model hear what follows; 0: strictly causal
+BASE_WEIGHT = 1.0               # loss: Smooth L1 on the blendshapes
+VELOCITY_WEIGHT = 0.2           # loss: their first differences
+ACCELERATION_WEIGHT = 0.02      # loss: their second differences
+SILENCE_WEIGHT = 1.0            # loss: mouth-closure shapes where voice activity is 0
+POSE_WEIGHT = 0.1               # loss: squared error of the normalised pose
+POSE_BOUND_WEIGHT = 1.0         # loss: predicted translation beyond +-10 cm
+DEVICE = "auto"                 # auto (CUDA, then MPS, then CPU), or a torch device name
+STOP_AFTER_EPOCHS = 0           # stop (as if interrupted) after this many epochs of this run; 0: never
+RESUME = False                  # continue from RUN_DIR/last.pt
+# --- end of settings ---------------------------------------------------------------------------
+
+
+def main(argv=None) -> int:
+    settings = configure(globals(), argv)
+    import json
+    import os
+    import time
+
+    import numpy as np
+    import torch
+    import torch.distributed as dist
+    from tqdm import tqdm
+
+    from models import PRESETS, VoiceToFaceTCN
+    from models.checkpoint import file_sha256, git_commit, load_checkpoint, save_checkpoint
+    from models.loss import TERMS, AudioBlendshapeLoss
+    from voiceface.audio import front_end_config
+    from voiceface.cli import settings_for_header
+    from voiceface.constants import BLENDSHAPE_NAMES, FRAME_RATE, N_MELS, N_TARGETS, POSE_NAMES
+    from voiceface.dataset import (DATASET_FORMAT, DATASET_FORMAT_VERSION, INPUT_MODES, MANIFEST_FILENAME,
+                                   MEL_OFFSET_DB, MEL_SCALE_DB, create_sequences, normalisation_config)
+    from voiceface.formats import library_versions, now_iso, write_json_atomic
+    from voiceface.metrics import clip_metrics, combine_clip_metrics
+
+    # --- processes and device -------------------------------------------------------------------
+    distributed = int(os.environ.get("WORLD_SIZE", "1")) > 1
+    if DEVICE == "auto":
+        device = torch.device("cuda" if torch.cuda.is_available() else
+                              "mps" if torch.backends.mps.is_available() else "cpu")
+    else:
+        device = torch.device(DEVICE)
+    if distributed:
+        local_rank = int(os.environ.get("LOCAL_RANK", "0"))
+        if device.type == "cuda":
+            device = torch.device("cuda", local_rank)
+            torch.cuda.set_device(device)
+        dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+        rank, world = dist.get_rank(), dist.get_world_size()
+    else:
+        rank, world = 0, 1
+    main_process = rank == 0
+    say = print if main_process else (lambda *a, **k: None)
+
+    # --- the dataset ----------------------------------------------------------------------------
+    dataset_dir, run_dir = Path(DATASET_DIR), Path(RUN_DIR)
+    manifest_path = dataset_dir / MANIFEST_FILENAME
+    if not manifest_path.exists():
+        print(f"error: {manifest_path}: no dataset here; run stage 1.3 (1_data_cleaning/3_create_dataset.py)",
+              file=sys.stderr)
+        return 1
+    manifest = json.loads(manifest_path.read_text())
+    problems = []
+    if manifest.get("format") != DATASET_FORMAT or manifest.get("format_version") != DATASET_FORMAT_VERSION:
+        problems.append(f"format {manifest.get('format')} v{manifest.get('format_version')}")
+    if tuple(manifest.get("blendshape_names", ())) != BLENDSHAPE_NAMES or tuple(manifest.get("pose_names", ())) != POSE_NAMES:
+        problems.append("blendshape or pose names")
+    if manifest.get("front_end") != front_end_config():
+        problems.append("audio front-end constants")
+    if manifest.get("normalisation") != normalisation_config():
+        problems.append("normalisation")
+    if problems:
+        print(f"error: {manifest_path}: dataset made with other {', '.join(problems)}; re-run stage 1.3 "
+              "with --force", file=sys.stderr)
+        return 1
+    if PRESET not in PRESETS:
+        print(f"error: no preset {PRESET!r}; choose one of {', '.join(PRESETS)}", file=sys.stderr)
+        return 1
+    if INPUT_MODE not in INPUT_MODES:
+        print(f"error: no input mode {INPUT_MODE!r}; choose one of {', '.join(INPUT_MODES)}", file=sys.stderr)
+        return 1
+    input_file = {"fixed": "mel.npy", "level": "mel_level.npy"}[INPUT_MODE]
+    lookahead = int(round(LOOKAHEAD_MS * FRAME_RATE / 1000))
+
+    def load_split(split: str) -> dict:
+        folder = dataset_dir / split
+        arrays = {key: np.load(folder / f"{key}.npy", mmap_mode="r") for key in ("targets", "mask", "vad", "windows")}
+        arrays["inputs"] = np.load(folder / input_file, mmap_mode="r")
+        clips = [c for c in manifest["clips"] if c["split"] == split]
+        first = np.zeros(len(arrays["mask"]), np.int64)          # each frame's clip start
+        for clip in clips:
+            first[clip["start"]:clip["start"] + clip["frames"]] = clip["start"]
+        arrays["clip_first"], arrays["clips"] = first, clips
+        if WINDOW_SECONDS > 0:
+            window, stride, warmup = (int(round(s * FRAME_RATE)) for s in (WINDOW_SECONDS, STRIDE_SECONDS or
+                                                                         WINDOW_SECONDS / 2, WARMUP_SECONDS))
+            cut = [create_sequences(c["frames"], window, stride, warmup) + [c["start"], 0, 0] for c in clips]
+            arrays["windows"] = np.concatenate(cut) if cut else np.zeros((0, 3), np.int64)
+        return arrays
+
+    train, val = load_split("train"), load_split("val")
+    if len(train["windows"]) == 0:
+        print(f"error: {dataset_dir}: the training split is empty; give stage 1.3 more clips", file=sys.stderr)
+        return 1
+
+    def make_batch(indices, epoch: int) -> dict:
+        """Windows `indices` of the training split, padded to the longest; targets shifted by the
+        look-ahead; the loss mask drops warm-up frames, unknown targets and padding."""
+        rows = train["windows"][indices]
+        length = int(rows[:, 1].max())
+        inputs = np.zeros((len(rows), length, N_MELS), np.float32)
+        targets = np.zeros((len(rows), length, N_TARGETS), np.float32)
+        mask = np.zeros((len(rows), length), np.float32)
+        vad = np.zeros((len(rows), length), np.float32)
+        for b, (start, size, loss_start) in enumerate(rows):
+            inputs[b, :size] = train["inputs"][start:start + size]
+            source = np.arange(start, start + size) - lookahead            # target frame of each output
+            valid = source >= train["clip_first"][start]
+            safe = np.where(valid, source, start)
+            targets[b, :size] = train["targets"][safe]
+            mask[b, :size] = train["mask"][safe] * valid * (np.arange(size) >= loss_start)
+            vad[b, :size] = train["vad"][safe]
+            if GAIN_AUGMENT_DB > 0 and INPUT_MODE == "fixed":
+                # a recording louder or quieter by g dB: every bin moves by g, then the same clipping
+                gain = np.random.default_rng([SEED, epoch, int(indices[b])]).uniform(-GAIN_AUGMENT_DB, GAIN_AUGMENT_DB)
+                inputs[b, :size] = np.clip(inputs[b, :size] + gain / MEL_SCALE_DB, -1.0, 1.0)
+        return {k: torch.from_numpy(v).to(device) for k, v in
+                (("inputs", inputs), ("targets", targets), ("mask", mask), ("vad", vad))}
+
+    # --- the model, optimiser, schedule ---------------------------------------------------------
+    config = PRESETS[PRESET]
+    if DROPOUT >= 0:
+        config = type(config)(**{**config.to_dict(), "dilations": config.dilations, "dropout": DROPOUT})
+    torch.manual_seed(SEED)
+    model = VoiceToFaceTCN(config).to(device)
+    loss_fn = AudioBlendshapeLoss({"base": BASE_WEIGHT, "velocity": VELOCITY_WEIGHT,
+                                   "acceleration": ACCELERATION_WEIGHT, "silence": SILENCE_WEIGHT,
+                                   "pose": POSE_WEIGHT, "pose_bound": POSE_BOUND_WEIGHT}, BLENDSHAPE_NAMES).to(device)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=LEARNING_RATE, weight_decay=WEIGHT_DECAY)
+    steps_per_epoch = int(np.ceil(len(train["windows"]) / BATCH_SIZE))
+    scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=LEARNING_RATE, epochs=EPOCHS,
+                                                    steps_per_epoch=steps_per_epoch)
+    first_epoch, best = 1, float("inf")
+    run_dir.mkdir(parents=True, exist_ok=True)
+    metrics_path = run_dir / "metrics.jsonl"
+    history = []
+    if RESUME:
+        try:
+            _, saved = load_checkpoint(run_dir / "last.pt", device)
+        except Exception as error:
+            print(f"error: {error}", file=sys.stderr)
+            return 1
+        if saved["training"]["preset"] != PRESET or saved["dataset_manifest_sha256"] != file_sha256(manifest_path):
+            print(f"error: {run_dir / 'last.pt'}: made with another preset or dataset; start a new --run-dir",
+                  file=sys.stderr)
+            return 1
+        model.load_state_dict(saved["state_dict"])
+        optimizer.load_state_dict(saved["optimizer"])
+        scheduler.load_state_dict(saved["scheduler"])
+        first_epoch, best = saved["epoch"] + 1, saved["best_val_loss"]
+        if metrics_path.exists():          # forget epochs logged after the checkpoint was written
+            history = [json.loads(line) for line in metrics_path.read_text().splitlines() if line.strip()]
+            history = [h for h in history if h["epoch"] < first_epoch]
+        say(f"resuming {run_dir} at epoch {first_epoch}")
+    elif metrics_path.exists() and main_process:
+        metrics_path.unlink()
+    if distributed:
+        model = torch.nn.parallel.DistributedDataParallel(model)
+    core = model.module if distributed else model
+    autocast = (torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda"
+                else torch.autocast("cpu", enabled=False))
+    say(f"model {PRESET}: {core.parameter_count():,} parameters, receptive field {core.receptive_field} frames "
+        f"({core.receptive_field / FRAME_RATE:.2f} s), {core.flops_per_frame() / 1e6:.2f} MFLOP/frame; "
+        f"{len(train['windows'])} training windows, {len(val['clips'])} validation clips; device {device}"
+        + (f" x {world} processes" if distributed else ""))
+
+    def all_reduce(tensor):
+        if distributed:
+            dist.all_reduce(tensor)
+        return tensor
+
+    def validate() -> dict:
+        """The model over each validation clip from its start (as inference runs it)."""
+        core.eval()
+        per_clip, sums, counts = [], {t: 0.0 for t in TERMS}, {t: 0.0 for t in TERMS}
+        with torch.no_grad():
+            for clip in val["clips"]:
+                span = slice(clip["start"], clip["start"] + clip["frames"])
+                inputs = torch.from_numpy(np.array(val["inputs"][span]))[None].to(device)
+                with autocast:
+                    prediction = core(inputs)[0].float().cpu().numpy()
+                targets = np.array(val["targets"][span])
+                mask = np.array(val["mask"][span]).astype(bool)
+                vad = np.array(val["vad"][span])
+                if lookahead:          # output t is the face at t - lookahead
+                    prediction, targets = prediction[lookahead:], targets[:-lookahead]
+                    mask, vad = mask[:-lookahead], vad[:-lookahead]
+                per_clip.append(clip_metrics(prediction, targets, mask))
+                terms = loss_fn(torch.from_numpy(prediction)[None], torch.from_numpy(targets)[None],
+                                torch.from_numpy(mask.astype(np.float32))[None], torch.from_numpy(vad)[None])
+                for t in TERMS:
+                    sums[t] += float(terms[t][0])
+                    counts[t] += float(terms[t][1])
+        total, means = loss_fn.combine({t: torch.tensor(sums[t]) for t in TERMS},
+                                       {t: torch.tensor(counts[t]) for t in TERMS})
+        return {"loss": float(total), **{f"loss_{t}": float(v) for t, v in means.items()},
+                **combine_clip_metrics(per_clip)}
+
+    def write_curves():
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+        from voiceface.formats import atomic_path
+        epochs = [h["epoch"] for h in history]
+        figure, axes = plt.subplots(1, 3, figsize=(13, 3.6))
+        axes[0].plot(epochs, [h["train"]["loss"] for h in history], label="train")
+        if history and "loss" in history[0]["val"]:
+            axes[0].plot(epochs, [h["val"]["loss"] for h in history], label="val")
+        axes[0].set_title("loss")
+        axes[0].set_yscale("log")
+        axes[0].legend()
+        for key, label in (("mae", "MAE (52)"), ("mouth_mae", "mouth MAE")):
+            axes[1].plot(epochs, [h["val"].get(key) for h in history], label=label)
+        axes[1].set_title("validation MAE")
+        axes[1].legend()
+        for key, label in (("jaw_open_r", "jawOpen"), ("mouth_close_r", "mouthClose"), ("smile_r", "smile")):
+            axes[2].plot(epochs, [h["val"].get(key) for h in history], label=label)
+        axes[2].set_title("validation Pearson r")
+        axes[2].legend()
+        for axis in axes:
+            axis.set_xlabel("epoch")
+        figure.tight_layout()
+        with atomic_path(run_dir / "curves.png") as tmp:
+            figure.savefig(tmp, dpi=80)
+        plt.close(figure)
+
+    # --- training -------------------------------------------------------------------------------
+    common = {"preset": PRESET, "input_mode": INPUT_MODE, "lookahead_frames": lookahead,
+              "front_end": front_end_config(), "normalisation": normalisation_config(),
+              "blendshape_names": list(BLENDSHAPE_NAMES), "pose_names": list(POSE_NAMES),
+              "training": settings_for_header(settings) | {"preset": PRESET},
+              "dataset_manifest_sha256": file_sha256(manifest_path), "git_commit": git_commit(REPO_ROOT),
+              "libraries": library_versions()}
+    epochs_this_run = 0
+    for epoch in range(first_epoch, EPOCHS + 1):
+        start_time = time.perf_counter()
+        model.train()
+        torch.manual_seed(SEED * 100003 + epoch)            # dropout: the same per epoch, resumed or not
+        order = np.random.default_rng([SEED, epoch]).permutation(len(train["windows"]))
+        sums = {t: 0.0 for t in TERMS}
+        counts = {t: 0.0 for t in TERMS}
+        frames = 0
+        load_seconds = 0.0
+        bar = tqdm(range(steps_per_epoch), desc=f"epoch {epoch}/{EPOCHS}", leave=False, disable=not main_process)
+        for step in bar:
+            batch_indices = order[step * BATCH_SIZE:(step + 1) * BATCH_SIZE]
+            mine = batch_indices[rank::world]                 # this process's share of the global batch
+            loading = time.perf_counter()
+            batch = make_batch(mine, epoch)
+            load_seconds += time.perf_counter() - loading
+            with autocast:
+                prediction = model(batch["inputs"])
+            terms = loss_fn(prediction, batch["targets"], batch["mask"], batch["vad"])
+            # divide by the count over all processes: DDP averages gradients, so scale by world
+            global_counts = all_reduce(torch.stack([terms[t][1] for t in TERMS]).detach().clone())
+            counts_by_term = dict(zip(TERMS, global_counts))
+            loss, _ = loss_fn.combine({t: terms[t][0] for t in TERMS}, counts_by_term)
+            optimizer.zero_grad(set_to_none=True)
+            (loss * world).backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), GRAD_CLIP)
+            optimizer.step()
+            scheduler.step()
+            step_sums = all_reduce(torch.stack([terms[t][0].detach() for t in TERMS]))
+            for t, s, c in zip(TERMS, step_sums.tolist(), global_counts.tolist()):
+                sums[t] += s
+                counts[t] += c
+            frames += int(batch["inputs"].shape[0] * batch["inputs"].shape[1])
+            bar.set_postfix(loss=f"{loss.item():.4f}")
+        total, means = loss_fn.combine({t: torch.tensor(sums[t]) for t in TERMS},
+                                       {t: torch.tensor(counts[t]) for t in TERMS})
+        seconds = time.perf_counter() - start_time
+        frames = int(all_reduce(torch.tensor(frames)).item())
+        record = {"epoch": epoch, "learning_rate": scheduler.get_last_lr()[0],
+                  "train": {"loss": float(total), **{f"loss_{t}": float(v) for t, v in means.items()}},
+                  "seconds": round(seconds, 2), "frames_per_second": round(frames / seconds, 1),
+                  "data_loading_share": round(load_seconds / seconds, 4)}
+        if main_process:
+            record["val"] = validate() if val["clips"] else {}
+            history.append(record)
+            with open(metrics_path, "w") as f:
+                f.write("".join(json.dumps(h) + "\n" for h in history))
+            write_curves()
+            v = record["val"]
+            improved = bool(v) and v["loss"] < best
+            best = min(best, v["loss"]) if v else best
+            state = dict(common, epoch=epoch, metrics=record, best_val_loss=best,
+                         optimizer=optimizer.state_dict(), scheduler=scheduler.state_dict())
+            save_checkpoint(run_dir / "last.pt", core, **state)
+            if improved or not v:
+                save_checkpoint(run_dir / "best.pt", core, **state)
+            summary = (f"epoch {epoch:3d}/{EPOCHS}  train {record['train']['loss']:.4f}"
+                       + (f"  val {v['loss']:.4f}  MAE {v['mae']:.4f}  mouth {v['mouth_mae']:.4f}  "
+                          f"jawOpen r {v['jaw_open_r']:.3f}  mouthClose r {v['mouth_close_r']:.3f}  "
+                          f"smile r {v['smile_r']:.3f}  pose {v['translation_mae_cm']:.2f} cm "
+                          f"{v['rotation_error_deg']:.2f}°" if v else "")
+                       + f"  {record['frames_per_second']:.0f} frames/s" + ("  *" if improved else ""))
+            tqdm.write(summary)
+        epochs_this_run += 1
+        if STOP_AFTER_EPOCHS and epochs_this_run >= STOP_AFTER_EPOCHS and epoch < EPOCHS:
+            say(f"stopped after {epochs_this_run} epochs as asked; --resume continues")
+            break
+    if distributed:
+        dist.destroy_process_group()
+    say(f"checkpoint: {run_dir / 'best.pt'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

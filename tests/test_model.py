@@ -1,0 +1,115 @@
+"""The causal TCN and its loss: causality, receptive field, bounds, streaming state, loss terms."""
+import sys
+
+import pytest
+import torch
+
+from conftest import REPO_ROOT
+
+sys.path.insert(0, str(REPO_ROOT / "2_architecture_training"))
+from models import PRESETS, TCNConfig, VoiceToFaceTCN  # noqa: E402
+from models.loss import TERMS, AudioBlendshapeLoss  # noqa: E402
+from voiceface.constants import BLENDSHAPE_NAMES  # noqa: E402
+
+CONFIGS = {"default": PRESETS["default"], "tiny": PRESETS["tiny"],
+           "kernel_1": TCNConfig(channels=16, kernel_size=1, dilations=(1, 2), dropout=0.0),
+           "kernel_5": TCNConfig(channels=16, kernel_size=5, dilations=(1, 3, 9), dropout=0.0)}
+
+
+def trained_like(config: TCNConfig, seed: int = 0) -> VoiceToFaceTCN:
+    """A model with random (not zero) residual branches, in double precision, in eval mode."""
+    torch.manual_seed(seed)
+    model = VoiceToFaceTCN(config).double().eval()
+    with torch.no_grad():
+        for block in model.blocks:
+            block.contract.weight.normal_(0, 0.05)
+    return model
+
+
+@pytest.mark.parametrize("name", list(CONFIGS))
+def test_changing_input_at_t_never_changes_earlier_outputs(name):
+    model = trained_like(CONFIGS[name])
+    x = torch.randn(2, 300, 80, dtype=torch.float64)
+    changed = x.clone()
+    t = 137
+    changed[:, t:] = torch.randn_like(changed[:, t:])
+    with torch.no_grad():
+        a, b = model(x), model(changed)
+    assert torch.equal(a[:, :t], b[:, :t])
+    assert not torch.equal(a[:, t], b[:, t])
+
+
+@pytest.mark.parametrize("name", ["kernel_1", "kernel_5", "tiny"])
+def test_receptive_field_is_exact(name):
+    model = trained_like(CONFIGS[name])
+    rf = model.receptive_field
+    assert rf == 1 + (CONFIGS[name].kernel_size - 1) * sum(CONFIGS[name].dilations)
+    length = rf + 50
+    x = torch.randn(1, length, 80, dtype=torch.float64)
+    changed = x.clone()
+    t = 10
+    changed[:, t] += 1.0
+    with torch.no_grad():
+        a, b = model(x), model(changed)
+    assert not torch.equal(a[:, t + rf - 1], b[:, t + rf - 1])     # still reached
+    assert torch.equal(a[:, t + rf:], b[:, t + rf:])                 # out of reach from here on
+
+
+def test_default_preset_reaches_ten_seconds():
+    assert PRESETS["default"].receptive_field == 1023
+    assert VoiceToFaceTCN(PRESETS["default"]).left_contexts == [2, 4, 8, 16, 32, 64, 128, 256, 256, 256]
+
+
+def test_outputs_stay_in_bounds_for_any_input():
+    model = trained_like(PRESETS["tiny"])
+    with torch.no_grad():
+        out = model(100 * torch.randn(3, 400, 80, dtype=torch.float64))
+    assert out[..., :52].min() >= 0 and out[..., :52].max() <= 1
+    assert out[..., 52:].abs().max() <= PRESETS["tiny"].pose_bound
+
+
+@pytest.mark.parametrize("chunk", [1, 7, 160, 333])
+def test_streaming_state_gives_the_whole_sequence_output(chunk):
+    model = trained_like(CONFIGS["kernel_5"])
+    x = torch.randn(1, 700, 80, dtype=torch.float64)
+    with torch.no_grad():
+        whole = model(x)
+        state, parts = model.stream_state(), []
+        for start in range(0, 700, chunk):
+            out, state = model(x[:, start:start + chunk], state)
+            parts.append(out)
+    assert torch.allclose(torch.cat(parts, dim=1), whole, atol=1e-12)
+
+
+def make_batch(seed=0, frames=50):
+    generator = torch.Generator().manual_seed(seed)
+    target = torch.rand(2, frames, 59, generator=generator)
+    target[..., 52:55] = target[..., 52:55] * 1.6 - 0.8          # translations within +-1
+    mask = (torch.rand(2, frames, generator=generator) > 0.2).float()
+    vad = (torch.rand(2, frames, generator=generator) > 0.5).float()
+    return target, mask, vad
+
+
+def test_each_loss_term_is_nonnegative_and_zero_for_a_perfect_prediction():
+    loss = AudioBlendshapeLoss({t: 1.0 for t in TERMS}, BLENDSHAPE_NAMES)
+    target, mask, vad = make_batch()
+    prediction = target + 0.1 * torch.randn_like(target)
+    prediction[..., 52:55] = 1.5                                   # beyond the pose bound
+    sums, counts = zip(*loss(prediction, target, mask, vad).values())
+    total, means = loss.combine(dict(zip(TERMS, sums)), dict(zip(TERMS, counts)))
+    assert all(float(means[t]) > 0 for t in TERMS)
+    sums, counts = zip(*loss(target, target, mask, vad).values())
+    total, means = loss.combine(dict(zip(TERMS, sums)), dict(zip(TERMS, counts)))
+    assert all(float(means[t]) == 0 for t in TERMS) and float(total) == 0
+
+
+def test_masked_frames_contribute_nothing():
+    loss = AudioBlendshapeLoss({t: 1.0 for t in TERMS}, BLENDSHAPE_NAMES)
+    target, mask, vad = make_batch(seed=1)
+    prediction = target + 0.05 * torch.randn_like(target)
+    before = loss(prediction, target, mask, vad)
+    wild = prediction.clone()
+    wild[mask == 0] = torch.rand_like(wild[mask == 0]) * 3      # anything at all where masked
+    after = loss(wild, target, mask, vad)
+    for term in TERMS:
+        assert torch.allclose(before[term][0], after[term][0]) and torch.equal(before[term][1], after[term][1])

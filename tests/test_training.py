@@ -1,0 +1,95 @@
+"""Stage 2's training script, run as a user runs it, on generated talking-face clips."""
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from conftest import REPO_ROOT, run_script
+
+sys.path.insert(0, str(REPO_ROOT / "2_architecture_training"))
+from models.checkpoint import load_checkpoint  # noqa: E402
+from voiceface.errors import FormatError  # noqa: E402
+
+TRAIN = "2_architecture_training/train.py"
+QUICK = ["--preset", "tiny", "--window-seconds", "2", "--stride-seconds", "0.5", "--warmup-seconds", "0.5",
+         "--batch-size", "8", "--learning-rate", "3e-3"]
+
+
+def metrics(run_dir):
+    return [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+
+
+def test_a_short_run_learns_jaw_open_on_a_clip_it_never_saw(learn_dataset, tmp_path):
+    run = tmp_path / "run"
+    result = run_script(TRAIN, "--dataset-dir", learn_dataset / "dataset", "--run-dir", run, "--epochs", 25, *QUICK)
+    assert result.returncode == 0, result.stderr
+    history = metrics(run)
+    assert len(history) == 25 and history[-1]["train"]["loss"] < 0.3 * history[0]["train"]["loss"]
+    best = min(history, key=lambda h: h["val"]["loss"])
+    assert best["val"]["jaw_open_r"] >= 0.7, best["val"]
+    assert (run / "curves.png").read_bytes()[:4] == b"\x89PNG"
+    model, checkpoint = load_checkpoint(run / "best.pt")
+    for key in ("model_config", "front_end", "normalisation", "blendshape_names", "pose_names", "training",
+                "dataset_manifest_sha256", "git_commit", "metrics", "input_mode", "lookahead_frames"):
+        assert key in checkpoint
+    assert checkpoint["metrics"]["val"]["loss"] == best["val"]["loss"]
+
+
+def test_resumed_run_equals_an_uninterrupted_one(learn_dataset, tmp_path):
+    args = ["--dataset-dir", learn_dataset / "dataset", "--epochs", 4, *QUICK, "--preset", "tiny", "--dropout", "0.1"]
+    whole, broken = tmp_path / "whole", tmp_path / "broken"
+    assert run_script(TRAIN, "--run-dir", whole, *args).returncode == 0
+    first = run_script(TRAIN, "--run-dir", broken, *args, "--stop-after-epochs", 2)
+    assert first.returncode == 0 and len(metrics(broken)) == 2
+    second = run_script(TRAIN, "--run-dir", broken, *args, "--resume")
+    assert second.returncode == 0, second.stderr
+    a, b = metrics(whole), metrics(broken)
+    assert [h["epoch"] for h in b] == [1, 2, 3, 4]
+    for x, y in zip(a, b):
+        assert x["train"]["loss"] == pytest.approx(y["train"]["loss"], rel=1e-6)
+        assert x["val"]["loss"] == pytest.approx(y["val"]["loss"], rel=1e-6)
+    _, ca = load_checkpoint(whole / "last.pt")
+    _, cb = load_checkpoint(broken / "last.pt")
+    for key in ca["state_dict"]:
+        assert torch.allclose(ca["state_dict"][key], cb["state_dict"][key], atol=1e-6)
+
+
+def test_two_processes_match_one_on_the_same_global_batch(learn_dataset, tmp_path):
+    args = ["--dataset-dir", learn_dataset / "dataset", "--epochs", 2, *QUICK]
+    single = run_script(TRAIN, "--run-dir", tmp_path / "one", *args)
+    assert single.returncode == 0, single.stderr
+    environment = dict(os.environ, OMP_NUM_THREADS="1")
+    double = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+                             str(REPO_ROOT / TRAIN), "--run-dir", str(tmp_path / "two"), *map(str, args)],
+                            capture_output=True, text=True, timeout=600, env=environment, cwd="/")
+    assert double.returncode == 0, double.stderr[-3000:]
+    assert "x 2 processes" in double.stdout
+    for x, y in zip(metrics(tmp_path / "one"), metrics(tmp_path / "two")):
+        assert x["train"]["loss"] == pytest.approx(y["train"]["loss"], rel=1e-4)
+        assert x["val"]["loss"] == pytest.approx(y["val"]["loss"], rel=1e-4)
+
+
+def test_a_dataset_made_with_other_constants_is_refused(learn_dataset, tmp_path):
+    import shutil
+    dataset = tmp_path / "dataset"
+    shutil.copytree(learn_dataset / "dataset", dataset)
+    manifest = json.loads((dataset / "dataset_manifest.json").read_text())
+    manifest["front_end"]["n_mels"] = 128
+    (dataset / "dataset_manifest.json").write_text(json.dumps(manifest))
+    result = run_script(TRAIN, "--dataset-dir", dataset, "--run-dir", tmp_path / "run", "--epochs", 1, *QUICK)
+    assert result.returncode == 1 and "audio front-end constants" in result.stderr
+
+
+def test_a_damaged_or_foreign_checkpoint_is_refused_in_one_line(tmp_path):
+    broken = tmp_path / "broken.pt"
+    broken.write_bytes(b"not a checkpoint")
+    with pytest.raises(FormatError) as error:
+        load_checkpoint(broken)
+    assert "not a readable checkpoint" in str(error.value) and "\n" not in str(error.value)
+    foreign = tmp_path / "foreign.pt"
+    torch.save({"format": "voiceface/checkpoint", "format_version": 99}, foreign)
+    with pytest.raises(FormatError, match="format version 99"):
+        load_checkpoint(foreign)

@@ -1,0 +1,60 @@
+"""Quality metrics, defined once: training's validation and the evaluation script use these.
+Arrays are (T, 59) in the dataset's normalised units with a (T,) mask of frames to count."""
+from __future__ import annotations
+
+import numpy as np
+
+from .constants import BLENDSHAPE_NAMES, MOUTH_INDICES, N_BLENDSHAPES
+from .dataset import TRANSLATION_SCALE_CM
+
+JAW_OPEN = BLENDSHAPE_NAMES.index("jawOpen")
+MOUTH_CLOSE = BLENDSHAPE_NAMES.index("mouthClose")
+SMILES = (BLENDSHAPE_NAMES.index("mouthSmileLeft"), BLENDSHAPE_NAMES.index("mouthSmileRight"))
+
+
+def pearson(a: np.ndarray, b: np.ndarray) -> float:
+    """Pearson r; 0 when either side is constant (a flat prediction explains nothing)."""
+    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
+    if len(a) < 2 or a.std() < 1e-9 or b.std() < 1e-9:
+        return 0.0
+    return float(np.corrcoef(a, b)[0, 1])
+
+
+def rotation_error_degrees(q_pred: np.ndarray, q_true: np.ndarray) -> np.ndarray:
+    """Angle (degrees) of the rotation between two sets of quaternions (T, 4), sign-blind."""
+    q_pred = q_pred / np.maximum(np.linalg.norm(q_pred, axis=1, keepdims=True), 1e-12)
+    q_true = q_true / np.maximum(np.linalg.norm(q_true, axis=1, keepdims=True), 1e-12)
+    dot = np.clip(np.abs(np.sum(q_pred * q_true, axis=1)), 0.0, 1.0)
+    return np.degrees(2 * np.arccos(dot))
+
+
+def clip_metrics(prediction: np.ndarray, target: np.ndarray, mask: np.ndarray) -> dict[str, float]:
+    """The training metrics of one clip: MAE over the 52 blendshapes and over the mouth shapes,
+    Pearson r of jawOpen, mouthClose and the smiles (mean of left and right), translation MAE in
+    cm and rotation error in degrees."""
+    m = np.asarray(mask).astype(bool)
+    p, t = prediction[m].astype(np.float64), target[m].astype(np.float64)
+    if len(p) == 0:
+        return {}
+    error = np.abs(p[:, :N_BLENDSHAPES] - t[:, :N_BLENDSHAPES])
+    return {
+        "mae": float(error.mean()),
+        "mouth_mae": float(error[:, list(MOUTH_INDICES)].mean()),
+        "jaw_open_r": pearson(p[:, JAW_OPEN], t[:, JAW_OPEN]),
+        "mouth_close_r": pearson(p[:, MOUTH_CLOSE], t[:, MOUTH_CLOSE]),
+        "smile_r": float(np.mean([pearson(p[:, i], t[:, i]) for i in SMILES])),
+        "translation_mae_cm": float(np.abs(p[:, N_BLENDSHAPES:N_BLENDSHAPES + 3]
+                                           - t[:, N_BLENDSHAPES:N_BLENDSHAPES + 3]).mean() * TRANSLATION_SCALE_CM),
+        "rotation_error_deg": float(rotation_error_degrees(p[:, N_BLENDSHAPES + 3:], t[:, N_BLENDSHAPES + 3:]).mean()),
+        "frames": int(m.sum()),
+    }
+
+
+def combine_clip_metrics(per_clip: list[dict[str, float]]) -> dict[str, float]:
+    """Frame-weighted mean of each metric over clips (so a 2 s clip counts less than a minute)."""
+    per_clip = [c for c in per_clip if c]
+    if not per_clip:
+        return {}
+    weights = np.array([c["frames"] for c in per_clip], dtype=np.float64)
+    return {key: float(np.average([c[key] for c in per_clip], weights=weights))
+            for key in per_clip[0] if key != "frames"} | {"frames": int(weights.sum())}
