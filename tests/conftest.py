@@ -70,3 +70,17 @@ def learn_dataset(tmp_path_factory, face_model):
         result = run_script(script, *args)
         assert result.returncode == 0, result.stderr
     return root
+
+
+QUICK_TRAINING = ["--preset", "tiny", "--window-seconds", "2", "--stride-seconds", "0.5", "--warmup-seconds", "0.5",
+                  "--batch-size", "8", "--learning-rate", "3e-3"]
+
+
+@pytest.fixture(scope="session")
+def trained_run(learn_dataset):
+    """The tiny model trained for 25 epochs on the generated clips (about 20 s on two cores)."""
+    run = learn_dataset / "run"
+    result = run_script("2_architecture_training/train.py", "--dataset-dir", learn_dataset / "dataset",
+                        "--run-dir", run, "--epochs", 25, *QUICK_TRAINING)
+    assert result.returncode == 0, result.stderr
+    return run

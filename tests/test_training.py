@@ -7,6 +7,7 @@ import sys
 import pytest
 import torch
 
+from conftest import QUICK_TRAINING as QUICK
 from conftest import REPO_ROOT, run_script
 
 sys.path.insert(0, str(REPO_ROOT / "2_architecture_training"))
@@ -14,18 +15,14 @@ from models.checkpoint import load_checkpoint  # noqa: E402
 from voiceface.errors import FormatError  # noqa: E402
 
 TRAIN = "2_architecture_training/train.py"
-QUICK = ["--preset", "tiny", "--window-seconds", "2", "--stride-seconds", "0.5", "--warmup-seconds", "0.5",
-         "--batch-size", "8", "--learning-rate", "3e-3"]
 
 
 def metrics(run_dir):
     return [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
 
 
-def test_a_short_run_learns_jaw_open_on_a_clip_it_never_saw(learn_dataset, tmp_path):
-    run = tmp_path / "run"
-    result = run_script(TRAIN, "--dataset-dir", learn_dataset / "dataset", "--run-dir", run, "--epochs", 25, *QUICK)
-    assert result.returncode == 0, result.stderr
+def test_a_short_run_learns_jaw_open_on_a_clip_it_never_saw(trained_run):
+    run = trained_run
     history = metrics(run)
     assert len(history) == 25 and history[-1]["train"]["loss"] < 0.3 * history[0]["train"]["loss"]
     best = min(history, key=lambda h: h["val"]["loss"])

@@ -177,17 +177,29 @@ DATASET_FORMAT_VERSION = 1
 MANIFEST_FILENAME = "dataset_manifest.json"
 
 
+class ModelInputs:
+    """What the model sees, from a clip's mel (T, 80) dB and vad (T,), fed from its first frame on
+    in chunks of any size. 'fixed': dB mapped from [-80, 10] onto [-1, 1]. 'level': the causal
+    running-mean level normalisation of voiceface.audio, over the same 45 dB scale (it keeps
+    state, so chunks give the whole-clip result). Training data, offline inference and the
+    streaming engine all go through this. Returns (T, 80) float32."""
+
+    def __init__(self, mode: str):
+        from .audio import LevelNormaliser
+        if mode not in INPUT_MODES:
+            raise ValueError(f"input mode {mode!r} is not one of {INPUT_MODES}")
+        self.mode = mode
+        self.level = LevelNormaliser() if mode == "level" else None
+
+    def process(self, mel_db: np.ndarray, vad: np.ndarray) -> np.ndarray:
+        if self.level is None:
+            return normalize_mel(mel_db)
+        return (self.level.process(mel_db, vad) / MEL_SCALE_DB).astype(np.float32)
+
+
 def model_inputs(mel_db: np.ndarray, vad: np.ndarray, mode: str) -> np.ndarray:
-    """What the model sees, from a clip's mel (T, 80) dB and vad (T,), from its first frame on.
-    'fixed': dB mapped from [-80, 10] onto [-1, 1]. 'level': the causal running-mean level
-    normalisation of voiceface.audio, over the same 45 dB scale. Training and inference both call
-    this, offline and streaming (the level normaliser keeps state). (T, 80) float32."""
-    from .audio import LevelNormaliser
-    if mode == "fixed":
-        return normalize_mel(mel_db)
-    if mode == "level":
-        return (LevelNormaliser().process(mel_db, vad) / MEL_SCALE_DB).astype(np.float32)
-    raise ValueError(f"input mode {mode!r} is not one of {INPUT_MODES}")
+    """ModelInputs over a whole clip at once."""
+    return ModelInputs(mode).process(mel_db, vad)
 
 
 def split_clips(durations: dict[str, float], speakers: dict[str, str], val_fraction: float, seed: int,

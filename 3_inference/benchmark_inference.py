@@ -1,0 +1,99 @@
+"""Benchmark inference (not a test), on this machine's CPU cores:
+
+1. offline speed: the front-end + the model over a minute of audio, as a multiple of real time;
+2. the model's achieved FLOP rate beside a plain matrix multiply of the same width (the
+   pointwise layers' shape), measured in the same run, and the ratio;
+3. streaming: per-hop compute time p50 / p99 of the engine fed 10 ms chunks.
+
+    python 3_inference/benchmark_inference.py                        # the default preset, untrained
+    python 3_inference/benchmark_inference.py --checkpoint runs/default/best.pt
+
+Aims (default model, two cores): offline >= 300x real time; FLOP rate >= 70 % of the matmul;
+streaming p99 <= 2 ms.
+"""
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repo root, for `import voiceface`
+
+from voiceface.cli import configure
+
+# --- settings (each can be given on the command line: PRESET as --preset) --------------------
+CHECKPOINT = ""                 # a trained checkpoint; none: an untrained model of PRESET (same speed)
+PRESET = "default"              # the model to time when no checkpoint is given
+SECONDS = 60.0                  # audio length for the offline figure
+HOPS = 3000                     # 10 ms chunks timed for the streaming figure
+THREADS = 2                     # torch threads (this machine has two cores)
+# --- end of settings ---------------------------------------------------------------------------
+
+
+def main(argv=None) -> int:
+    configure(globals(), argv)
+    import time
+
+    import numpy as np
+    import torch
+    from voiceface.audio import compute_features, front_end_config
+    from voiceface.constants import BLENDSHAPE_NAMES, POSE_NAMES
+    from voiceface.dataset import normalisation_config
+    from voiceface.engine import Animator, load_model, models_package
+    from voiceface.synthetic import speech_envelope, voiced_audio
+    torch.set_num_threads(THREADS)
+    if CHECKPOINT:
+        model, checkpoint = load_model(CHECKPOINT)
+    else:
+        models = models_package()
+        model = models.VoiceToFaceTCN(models.PRESETS[PRESET]).eval()
+        checkpoint = {"input_mode": "fixed", "lookahead_frames": 0, "front_end": front_end_config(),
+                      "normalisation": normalisation_config(), "blendshape_names": BLENDSHAPE_NAMES,
+                      "pose_names": POSE_NAMES}
+    audio = voiced_audio(speech_envelope(SECONDS, 16000, 0), 16000, 0)
+
+    def best_of(function, repeats=3):
+        times = []
+        for _ in range(repeats):
+            start = time.perf_counter()
+            function()
+            times.append(time.perf_counter() - start)
+        return min(times)
+
+    def offline():
+        animator = Animator(model, checkpoint)
+        for i in range(0, len(audio), 160000):          # 10 s blocks, as animate_file feeds them
+            animator.push(audio[i:i + 160000])
+        animator.finish()
+
+    offline_s = best_of(offline)
+    front_end_s = best_of(lambda: compute_features(audio))
+    frames = int(SECONDS * 100)
+    x = torch.randn(1, frames, 80)
+    with torch.inference_mode():
+        model_s = best_of(lambda: model(x))
+    achieved = model.flops_per_frame() * frames / model_s
+    width = model.config.channels
+    a, b = torch.randn(frames, width), torch.randn(width, model.config.expansion * width)
+    matmul_s = best_of(lambda: a @ b, repeats=10)
+    peak = 2 * frames * width * model.config.expansion * width / matmul_s
+
+    animator = Animator(model, checkpoint)
+    hops = []
+    for i in range(HOPS):
+        chunk = audio[(i * 160) % (len(audio) - 160):][:160]
+        start = time.perf_counter()
+        animator.push(chunk)
+        hops.append(time.perf_counter() - start)
+    hops_ms = 1000 * np.array(hops[100:])                # after warm-up
+    print(f"model {model.config.channels} channels, {model.parameter_count():,} parameters, "
+          f"{model.flops_per_frame() / 1e6:.2f} MFLOP/frame, {THREADS} threads")
+    print(f"  offline (front-end + model + frame selection): {SECONDS / offline_s:7.0f}x real time   (aim >= 300x)")
+    print(f"    of which the front-end alone:                {SECONDS / front_end_s:7.0f}x real time")
+    print(f"  model FLOP rate:     {achieved / 1e9:6.1f} GFLOP/s")
+    print(f"  plain matmul ({frames}x{width} @ {width}x{model.config.expansion * width}): {peak / 1e9:6.1f} GFLOP/s")
+    print(f"  ratio:               {achieved / peak:6.2f}   (aim >= 0.70)")
+    print(f"  streaming, 10 ms chunks: p50 {np.percentile(hops_ms, 50):.2f} ms, p99 {np.percentile(hops_ms, 99):.2f} ms "
+          f"per hop   (aim p99 <= 2 ms)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

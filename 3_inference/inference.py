@@ -1,0 +1,217 @@
+"""Stage 3: animate a face from speech — audio or video in, blendshapes and head pose out.
+
+    python 3_inference/inference.py speech.wav --checkpoint runs/default/best.pt --output out.json --csv
+    python 3_inference/inference.py clips/ --output animations/                  # a folder: one set per file
+    python 3_inference/inference.py speech.wav --stream                          # at real-time pace, frame by frame
+    python 3_inference/inference.py --mic --seconds 10                           # from the default microphone
+    python 3_inference/inference.py --checkpoint best.pt --export-onnx model.onnx
+
+Writes, per input: <name>.json in stage 1.1's blendshapes_and_pose.json format (same reader, same
+renderers; head pose relative to the neutral position), <name>.csv as a Live Link Face take with
+--csv, and <name>.png of the key tracks under the waveform. Features come from the same front-end
+and normalisation as training (voiceface.audio, voiceface.dataset), read from the checkpoint.
+"""
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repo root, for `import voiceface`
+
+from voiceface import REPO_ROOT
+from voiceface.cli import configure
+
+# --- settings (each can be given on the command line: CHECKPOINT as --checkpoint) -------------
+INPUTS = []                     # audio or video files, or folders of them
+CHECKPOINT = REPO_ROOT / "runs/default/best.pt"   # a best.pt or last.pt from train.py
+OUTPUT = ""                     # a .json path for one input, or a folder; default: beside each input
+FPS = 30.0                      # output frames per second
+CSV = False                     # also write a Live Link Face CSV
+PLOT = True                     # also write a PNG of the key tracks
+STREAM = False                  # feed one file through the streaming engine at real-time pace
+MIC = False                     # animate from the default microphone
+SECONDS = 0.0                   # with --mic: stop after this long (0: at Ctrl-C)
+CHUNK_MS = 10.0                 # with --stream / --mic: audio delivered per chunk
+EXPORT_ONNX = ""                # write the checkpoint's model as ONNX here and check it against PyTorch
+FORCE = False                   # overwrite existing outputs
+# --- end of settings ---------------------------------------------------------------------------
+
+
+def outputs_for(path: Path, several: bool) -> Path:
+    """Where the JSON for `path` goes (CSV and PNG sit beside it with their own suffixes)."""
+    if OUTPUT and not several and str(OUTPUT).endswith(".json"):
+        return Path(OUTPUT)
+    if OUTPUT:
+        return Path(OUTPUT) / f"{path.stem}.json"
+    return path.with_suffix(".animation.json")
+
+
+def write_outputs(target: Path, frames, header: dict, audio=None) -> list[Path]:
+    from voiceface.engine import write_live_link_csv
+    from voiceface.formats import write_blendshapes_json
+    from voiceface.plots import plot_animation
+    write_blendshapes_json(target, header, frames.times * 1000, frames.blendshapes, frames.pose, frames.indices)
+    written = [target]
+    if CSV:
+        write_live_link_csv(target.with_suffix(".csv"), frames, FPS)
+        written.append(target.with_suffix(".csv"))
+    if PLOT:
+        plot_animation(target.with_suffix(".png"), frames, audio, title=header["source"]["path"])
+        written.append(target.with_suffix(".png"))
+    return written
+
+
+def header_for(source_path: Path, checkpoint_path: Path, checkpoint: dict, frames, duration_s: float) -> dict:
+    from voiceface.formats import library_versions, now_iso, sha256_file
+    return {
+        "created_by": "3_inference/inference.py", "created_at": now_iso(),
+        "source": {"path": str(source_path), "sha256": sha256_file(source_path) if source_path.is_file() else None},
+        "video": {"fps": FPS, "duration_s": round(duration_s, 4), "frame_count": len(frames.times),
+                  "first_frame_time_ms": 0.0, "variable_frame_rate": False},
+        "timestamps": "k / fps in ms: the true time of each frame, whatever the look-ahead",
+        "pose_units": {"x, y, z": "cm from the neutral (median) position", "qw, qx, qy, qz":
+                       "unit quaternion relative to the neutral rotation"},
+        "checkpoint": {"path": str(checkpoint_path), "sha256": sha256_file(checkpoint_path),
+                       "preset": checkpoint.get("preset"), "epoch": checkpoint.get("epoch"),
+                       "input_mode": checkpoint.get("input_mode"),
+                       "lookahead_ms": 10 * checkpoint.get("lookahead_frames", 0),
+                       "git_commit": checkpoint.get("git_commit")},
+        "libraries": library_versions()}
+
+
+def animate_one(path: Path, model, checkpoint: dict, several: bool) -> str:
+    from voiceface.audio import load_audio
+    from voiceface.engine import animate_file
+    target = outputs_for(path, several)
+    if target.exists() and not FORCE:
+        return f"skipped {path.name}: {target} exists"
+    frames, source = animate_file(path, model, checkpoint, FPS)
+    audio = load_audio(path)[1] if PLOT else None
+    header = header_for(path, Path(CHECKPOINT), checkpoint, frames, source.samples / 16000)
+    written = write_outputs(target, frames, header, audio)
+    return f"{path.name}: {len(frames.times)} frames at {FPS:g} fps -> {', '.join(map(str, written))}"
+
+
+def stream_file(path: Path, model, checkpoint: dict) -> int:
+    """Deliver a file's audio in CHUNK_MS chunks at real-time pace, print frames as they come."""
+    import time
+
+    import numpy as np
+    from voiceface.audio import load_audio
+    from voiceface.engine import Animator, Frames
+    source, audio = load_audio(path)
+    animator = Animator(model, checkpoint, FPS)
+    chunk = max(1, int(round(CHUNK_MS * 16)))
+    compute, parts, start = [], [], time.perf_counter()
+    print(f"streaming {path.name}: chunks of {CHUNK_MS:g} ms; algorithmic latency {1000 * animator.latency_s:.0f} ms "
+          f"(25 ms window + {10 * animator.lookahead} ms look-ahead) + the chunk")
+    for index in range(0, len(audio), chunk):
+        due = start + index / 16000                      # when this audio would have arrived live
+        pause = due - time.perf_counter()
+        if pause > 0:
+            time.sleep(pause)
+        begin = time.perf_counter()
+        frames = animator.push(audio[index:index + chunk])
+        compute.append(time.perf_counter() - begin)
+        parts.append(frames)
+        for t, shapes in zip(frames.times, frames.blendshapes):
+            print(f"  {t:7.3f} s  jawOpen {shapes[25]:.3f}  mouthClose {shapes[27]:.3f}", flush=True)
+    parts.append(animator.finish())
+    frames = Frames.concatenate(parts)
+    ms = 1000 * np.array(compute)
+    print(f"per-chunk compute: p50 {np.percentile(ms, 50):.2f} ms, p99 {np.percentile(ms, 99):.2f} ms over "
+          f"{len(ms)} chunks; {len(frames.times)} frames")
+    if OUTPUT:
+        write_outputs(Path(OUTPUT), frames, header_for(path, Path(CHECKPOINT), checkpoint, frames,
+                                                       len(audio) / 16000), audio)
+        print(f"wrote {OUTPUT}")
+    return 0
+
+
+def stream_microphone(model, checkpoint: dict) -> int:
+    import queue
+    import time
+
+    import numpy as np
+    from voiceface.engine import Animator, Frames
+    try:
+        import sounddevice
+        device = sounddevice.query_devices(kind="input")
+    except Exception as error:                 # no PortAudio library, or no input device
+        print(f"error: no microphone available ({type(error).__name__}: {str(error).splitlines()[0]}); "
+              "connect one, or animate a recording with --stream FILE", file=sys.stderr)
+        return 1
+    import soxr
+    rate = int(device["default_samplerate"])
+    resampler = soxr.ResampleStream(rate, 16000, 1, dtype="float32")
+    chunks: queue.Queue = queue.Queue()
+    animator = Animator(model, checkpoint, FPS)
+    parts = []
+    print(f"listening on {device['name']} at {rate} Hz; Ctrl-C stops")
+    with sounddevice.InputStream(samplerate=rate, channels=1, dtype="float32",
+                                 blocksize=int(rate * CHUNK_MS / 1000), callback=lambda d, *_: chunks.put(d.copy())):
+        start = time.perf_counter()
+        try:
+            while not SECONDS or time.perf_counter() - start < SECONDS:
+                frames = animator.push(resampler.resample_chunk(chunks.get()[:, 0]))
+                parts.append(frames)
+                for t, shapes in zip(frames.times, frames.blendshapes):
+                    print(f"  {t:7.3f} s  jawOpen {shapes[25]:.3f}", flush=True)
+        except KeyboardInterrupt:
+            pass
+    parts.append(animator.finish())
+    frames = Frames.concatenate(parts)
+    if OUTPUT:
+        write_outputs(Path(OUTPUT), frames, header_for(Path("microphone"), Path(CHECKPOINT), checkpoint, frames,
+                                                       animator.samples / 16000), None)
+        print(f"wrote {OUTPUT}")
+    return 0
+
+
+def export(model, checkpoint) -> int:
+    import numpy as np
+    import onnxruntime
+    import torch
+    from voiceface.engine import export_onnx
+    target = Path(EXPORT_ONNX)
+    export_onnx(model, target)
+    x = np.random.default_rng(0).uniform(-1, 1, (1, 1500, 80)).astype(np.float32)
+    with torch.inference_mode():
+        expected = model(torch.from_numpy(x)).numpy()
+    got = onnxruntime.InferenceSession(str(target)).run(None, {"mel": x})[0]
+    difference = float(np.abs(expected - got).max())
+    print(f"wrote {target}; ONNX Runtime vs PyTorch on 15 s of features: max |difference| {difference:.2e}")
+    return 0 if difference <= 1e-4 else 1
+
+
+def main(argv=None) -> int:
+    configure(globals(), argv, positional="INPUTS")
+    from voiceface.cli import AUDIO_EXTENSIONS, VIDEO_EXTENSIONS, expand_inputs, run_batch
+    from voiceface.engine import load_model
+    from voiceface.errors import InputError
+    try:
+        model, checkpoint = load_model(CHECKPOINT)
+    except InputError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    if EXPORT_ONNX:
+        return export(model, checkpoint)
+    if MIC:
+        return stream_microphone(model, checkpoint)
+    files, errors = expand_inputs(INPUTS, VIDEO_EXTENSIONS + AUDIO_EXTENSIONS)
+    if not files and not errors:
+        print("error: give an audio or video file (or --mic, or --export-onnx PATH)", file=sys.stderr)
+        return 2
+    if STREAM:
+        if errors or len(files) != 1:
+            print("error: --stream takes exactly one existing file", file=sys.stderr)
+            return 1
+        try:
+            return stream_file(files[0], model, checkpoint)
+        except InputError as error:
+            print(f"error: {error}", file=sys.stderr)
+            return 1
+    several = len(files) + len(errors) > 1 or any(Path(str(i)).is_dir() for i in INPUTS)
+    return run_batch(lambda path: animate_one(path, model, checkpoint, several), files, errors, 1, "stage 3 inference")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,165 @@
+"""Stage 3: offline and streaming inference, the exports, and bad inputs."""
+import csv
+import json
+import math
+import shutil
+
+import numpy as np
+import pytest
+import torch
+
+from conftest import run_script
+from voiceface.audio import load_audio
+from voiceface.engine import LIVE_LINK_HEADER, Animator, Frames, animate_file, load_model
+from voiceface.errors import FormatError
+from voiceface.formats import read_blendshapes_json
+
+INFER = "3_inference/inference.py"
+
+
+@pytest.fixture(scope="module")
+def model(trained_run):
+    return load_model(trained_run / "best.pt")
+
+
+def stream(model_and_checkpoint, audio, chunk, fps=30.0):
+    animator = Animator(*model_and_checkpoint, fps)
+    parts = [animator.push(audio[i:i + chunk]) for i in range(0, len(audio), chunk)]
+    return Frames.concatenate(parts + [animator.finish()])
+
+
+@pytest.mark.parametrize("chunk", [1, 7, 160, 1601, 48000])
+def test_streaming_equals_offline(model, learn_dataset, chunk):
+    clip = learn_dataset / "raw" / "sample_24.mp4"
+    offline, _ = animate_file(clip, *model)
+    _, audio = load_audio(clip)
+    if chunk == 1:
+        audio = audio[:3 * 16000]                      # a 1-sample stream of 3 s is slow enough
+        offline = Frames(*(getattr(offline, k)[:90] for k in ("indices", "times", "blendshapes", "pose")))
+    streamed = stream(model, audio, chunk)
+    n = len(offline.times) if chunk != 1 else 90
+    assert np.array_equal(streamed.times[:n], offline.times[:n])
+    assert np.abs(streamed.blendshapes[:n] - offline.blendshapes[:n]).max() <= 1e-5
+    assert np.abs(streamed.pose[:n] - offline.pose[:n]).max() <= 1e-5
+
+
+def test_a_long_file_in_blocks_equals_one_pass(model, tmp_path):
+    from voiceface.synthetic import write_talking_face_clip
+    clip = write_talking_face_clip(tmp_path / "long.mp4", duration=25.0, seed=30)    # three 10 s blocks
+    blocks, _ = animate_file(clip.path, *model)
+    _, audio = load_audio(clip.path)
+    whole = stream(model, audio, len(audio))
+    assert np.abs(blocks.blendshapes - whole.blendshapes).max() <= 1e-5
+    assert np.abs(blocks.pose - whole.pose).max() <= 1e-5
+
+
+@pytest.mark.parametrize("fps", [30.0, 24.0, 60.0])
+def test_frame_count_and_timestamps(model, learn_dataset, fps):
+    clip = learn_dataset / "raw" / "sample_23.mp4"
+    frames, source = animate_file(clip, *model, fps=fps)
+    duration = source.samples / 16000
+    assert len(frames.times) == math.ceil(duration * fps - 1e-9)
+    assert np.allclose(frames.times, np.arange(len(frames.times)) / fps)
+
+
+def test_json_csv_and_plot_outputs(model, trained_run, learn_dataset, tmp_path):
+    clip = learn_dataset / "raw" / "sample_24.mp4"
+    out = tmp_path / "out" / "take.json"
+    result = run_script(INFER, clip, "--checkpoint", trained_run / "best.pt", "--output", out, "--csv")
+    assert result.returncode == 0, result.stderr
+    track = read_blendshapes_json(out)                    # stage 1.1's reader
+    frames, _ = animate_file(clip, *model)
+    assert np.allclose(track.times_ms, frames.times * 1000, atol=1e-3)
+    assert np.allclose(track.blendshapes, frames.blendshapes, atol=1e-4) and track.has_face.all()
+    assert np.allclose(track.pose, frames.pose, atol=1e-3)
+    assert track.header["checkpoint"]["sha256"] and track.header["source"]["sha256"]
+    with open(out.with_suffix(".csv"), newline="") as f:
+        rows = list(csv.reader(f))
+    header, body = rows[0], rows[1:]
+    assert tuple(header) == LIVE_LINK_HEADER and len(header) == 63
+    assert header.index("JawRight") < header.index("JawLeft") and header.index("MouthRight") < header.index("MouthLeft")
+    assert len(body) == len(frames.times) and all(row[1] == "61" for row in body)
+    column = {name: i for i, name in enumerate(header)}
+    jaw = np.array([float(row[column["JawOpen"]]) for row in body])
+    assert np.allclose(jaw, frames.blendshapes[:, 25], atol=1e-5)
+    assert all(float(row[column["TongueOut"]]) == 0 for row in body)
+    # timecodes HH:MM:SS:FF.fff read back to k / fps
+    for k in (0, 1, 29, 30, 31, len(body) - 1):
+        h, m, s, rest = body[k][0].split(":")
+        frame, fraction = rest.split(".")
+        assert abs(int(h) * 3600 + int(m) * 60 + int(s) + (int(frame) + int(fraction) / 1000) / 30 - k / 30) < 1e-6
+    assert out.with_suffix(".png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_onnx_export_matches_pytorch(model, trained_run, tmp_path):
+    import onnxruntime
+    target = tmp_path / "model.onnx"
+    result = run_script(INFER, "--checkpoint", trained_run / "best.pt", "--export-onnx", target)
+    assert result.returncode == 0, result.stderr
+    x = np.random.default_rng(1).uniform(-1, 1, (2, 333, 80)).astype(np.float32)
+    with torch.inference_mode():
+        expected = model[0](torch.from_numpy(x)).numpy()
+    got = onnxruntime.InferenceSession(str(target)).run(None, {"mel": x})[0]
+    assert np.abs(expected - got).max() <= 1e-4
+
+
+def test_silence_gives_a_closed_mouth(model, learn_dataset, tmp_path):
+    import av
+    path = tmp_path / "silence.wav"
+    with av.open(str(path), "w") as container:
+        stream_ = container.add_stream("pcm_s16le", rate=16000)
+        stream_.layout = "mono"
+        frame = av.AudioFrame.from_ndarray(np.zeros((1, 48000), np.int16), format="s16", layout="mono")
+        frame.sample_rate = 16000
+        for packet in [*stream_.encode(frame), *stream_.encode()]:
+            container.mux(packet)
+    quiet, _ = animate_file(path, *model)
+    speech, _ = animate_file(learn_dataset / "raw" / "sample_24.mp4", *model)
+    assert len(quiet.times) == 90 and np.isfinite(quiet.blendshapes).all()
+    assert quiet.blendshapes[:, 25].mean() < speech.blendshapes[:, 25].mean()
+    assert quiet.blendshapes[:, 25].max() < 0.05
+
+
+def test_a_lookahead_checkpoint_waits_for_its_audio_and_keeps_true_times(learn_dataset, tmp_path):
+    from conftest import QUICK_TRAINING
+    run = tmp_path / "lookahead"
+    result = run_script("2_architecture_training/train.py", "--dataset-dir", learn_dataset / "dataset",
+                        "--run-dir", run, "--epochs", 1, *QUICK_TRAINING, "--lookahead-ms", 100)
+    assert result.returncode == 0, result.stderr
+    model_and_checkpoint = load_model(run / "best.pt")
+    assert model_and_checkpoint[1]["lookahead_frames"] == 10
+    _, audio = load_audio(learn_dataset / "raw" / "sample_24.mp4")
+    animator = Animator(*model_and_checkpoint, 30.0)
+    for heard in (0.5, 1.0, 2.5):                          # seconds of audio delivered so far
+        frames = animator.push(audio[animator.samples:int(heard * 16000)])
+        if len(frames.times):
+            # the newest frame shown is at most (heard - look-ahead) old, and no newer
+            assert frames.times[-1] <= heard - 0.100 + 1e-9
+            assert frames.times[-1] > heard - 0.100 - 1 / 30 - 0.010
+    rest = Frames.concatenate([animator.push(audio[animator.samples:]), animator.finish()])
+    assert np.allclose(rest.times, rest.indices / 30)
+
+
+def test_bad_checkpoints_and_inputs_get_one_line_each(trained_run, learn_dataset, tmp_path):
+    good = trained_run / "best.pt"
+    corrupt = tmp_path / "corrupt.pt"
+    corrupt.write_bytes(good.read_bytes()[:1000])
+    result = run_script(INFER, learn_dataset / "raw" / "sample_24.mp4", "--checkpoint", corrupt, "--output", tmp_path)
+    assert result.returncode == 1 and "not a readable checkpoint" in result.stderr
+    assert len([l for l in result.stderr.splitlines() if l.startswith("error: ")]) == 1
+    checkpoint = torch.load(good, weights_only=True)
+    checkpoint["front_end"]["hop_length"] = 256
+    other = tmp_path / "other.pt"
+    torch.save(checkpoint, other)
+    with pytest.raises(FormatError, match="other audio front-end constants.*hop_length"):
+        load_model(other)
+    unreadable = tmp_path / "in" / "broken.wav"
+    unreadable.parent.mkdir()
+    unreadable.write_text("not audio")
+    shutil.copy(learn_dataset / "raw" / "sample_24.mp4", tmp_path / "in")
+    result = run_script(INFER, tmp_path / "in", "--checkpoint", good, "--output", tmp_path / "out")
+    assert result.returncode == 1
+    errors = [l for l in result.stderr.splitlines() if l.startswith("error: ")]
+    assert len(errors) == 1 and "broken.wav" in errors[0] and "not a readable" in errors[0]
+    assert (tmp_path / "out" / "sample_24.json").exists()
+    assert json.loads((tmp_path / "out" / "sample_24.json").read_text().split('"frameCount"')[0].rstrip(",\n") + "}")

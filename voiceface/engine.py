@@ -1,0 +1,207 @@
+"""The inference engine, defined once: audio in (a file, or chunks as they arrive), the trained
+TCN at 100 Hz, blendshapes and head pose out at an animation frame rate.
+
+One class does both: `Animator.push(samples)` takes 16 kHz audio of any chunk size, runs the shared
+front-end, input normalisation and the model with each layer's left context kept as state, and
+returns every output frame whose audio has arrived; `finish()` emits the rest. Offline inference
+is the same object fed in 10 s blocks, so a long file runs in bounded memory and equals the stream.
+
+Output frame k is at time k / fps. It takes the model frame stamped at or just before that time
+(model frame i is stamped (i + 1) * 10 ms, the end of its audio window); with a look-ahead of L
+frames, model frame i is the face of (i + 1 - L) * 10 ms, so frame k is emitted once audio up to
+k / fps + L * 10 ms has arrived, and still carries its true time k / fps.
+"""
+from __future__ import annotations
+
+import math
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from . import REPO_ROOT
+from .audio import AudioFrontEnd, open_audio
+from .constants import FRAME_RATE, HOP_LENGTH, N_BLENDSHAPES, OUTPUT_FPS, SAMPLE_RATE, WIN_LENGTH
+from .dataset import ModelInputs, denormalize_targets
+
+FILE_BLOCK_SECONDS = 10.0       # offline: audio is fed to the engine in blocks of this length
+
+
+def models_package():
+    """The model code of stage 2 (2_architecture_training/models), importable from anywhere."""
+    folder = str(REPO_ROOT / "2_architecture_training")
+    if folder not in sys.path:
+        sys.path.insert(0, folder)
+    import models
+    import models.checkpoint
+    return models
+
+
+def load_model(checkpoint_path: str | Path, device: str = "cpu"):
+    """(model, checkpoint dict), refusing damaged or mismatched checkpoints (FormatError)."""
+    return models_package().checkpoint.load_checkpoint(checkpoint_path, device)
+
+
+@dataclass
+class Frames:
+    """Output frames: times (N,) seconds; blendshapes (N, 52) in [0, 1]; pose (N, 7) real units
+    (x, y, z in cm from the neutral position, unit quaternion relative to the neutral rotation)."""
+    indices: np.ndarray
+    times: np.ndarray
+    blendshapes: np.ndarray
+    pose: np.ndarray
+
+    @staticmethod
+    def concatenate(parts: list["Frames"]) -> "Frames":
+        parts = [p for p in parts if len(p.times)] or [Frames.empty()]
+        return Frames(*(np.concatenate([getattr(p, k) for p in parts]) for k in ("indices", "times", "blendshapes", "pose")))
+
+    @staticmethod
+    def empty() -> "Frames":
+        return Frames(np.zeros(0, np.int64), np.zeros(0), np.zeros((0, N_BLENDSHAPES), np.float32), np.zeros((0, 7)))
+
+
+@dataclass
+class Animator:
+    """Streaming voice-to-face: push 16 kHz mono audio, get frames. See the module docstring."""
+    model: object
+    checkpoint: dict
+    fps: float = OUTPUT_FPS
+    front_end: AudioFrontEnd = field(default_factory=AudioFrontEnd)
+    inputs: ModelInputs | None = None
+    state: list | None = None
+    outputs: list = field(default_factory=list)       # normalised model frames (n, 59), kept until used
+    first_kept: int = 0                                # model frame number of outputs[0][0]
+    model_frames: int = 0
+    samples: int = 0
+    next_frame: int = 0
+
+    def __post_init__(self):
+        import torch
+        self.torch = torch
+        self.inputs = ModelInputs(self.checkpoint["input_mode"])
+        self.state = self.model.stream_state()
+        self.lookahead = int(self.checkpoint.get("lookahead_frames", 0))
+
+    @property
+    def latency_s(self) -> float:
+        """Algorithmic latency beyond the chunk: the 25 ms window plus the look-ahead."""
+        return WIN_LENGTH / SAMPLE_RATE + self.lookahead / FRAME_RATE
+
+    def model_frame_for(self, k: int) -> int:
+        """The model frame that output frame k takes (before clamping to what exists)."""
+        return math.floor(k * FRAME_RATE / self.fps + 1e-9) - 1 + self.lookahead
+
+    def push(self, samples: np.ndarray) -> Frames:
+        samples = np.asarray(samples, dtype=np.float32).reshape(-1)
+        self.samples += len(samples)
+        features = self.front_end.process(samples)
+        if len(features):
+            x = self.torch.from_numpy(self.inputs.process(features.mel, features.vad))[None]
+            with self.torch.inference_mode():
+                out, self.state = self.model(x.to(self.state[0].device if self.state else "cpu"), self.state)
+            self.outputs.append(out[0].float().cpu().numpy())
+            self.model_frames += len(features)
+        last = self.model_frames - 1
+        ready = self.next_frame
+        # a frame is due once its model frame exists and its time lies inside the audio heard so
+        # far (frame k is at k / fps: a stream of d seconds has ceil(d * fps) of them)
+        while self.model_frame_for(ready) <= last and ready * SAMPLE_RATE < self.samples * self.fps - 1e-6:
+            ready += 1
+        return self._emit(ready)
+
+    def finish(self) -> Frames:
+        """The remaining frames up to ceil(duration * fps), the last ones taking the last model
+        frame (no audio follows to look ahead into)."""
+        total = math.ceil(self.samples / SAMPLE_RATE * self.fps - 1e-9)
+        return self._emit(max(total, self.next_frame))
+
+    def _emit(self, end: int) -> Frames:
+        if end <= self.next_frame or self.model_frames == 0:
+            return Frames.empty()
+        kept = np.concatenate(self.outputs) if len(self.outputs) > 1 else self.outputs[0]
+        self.outputs = [kept]
+        ks = np.arange(self.next_frame, end)
+        wanted = np.clip([self.model_frame_for(k) for k in ks], 0, self.model_frames - 1)
+        values = denormalize_targets(kept[wanted - self.first_kept])
+        self.next_frame = end
+        # frames before the earliest one still needed can go (bounded memory on long streams)
+        drop = int(max(0, min(self.model_frame_for(end), self.model_frames - 1) - self.first_kept))
+        if drop:
+            self.outputs = [kept[drop:]]
+            self.first_kept += drop
+        return Frames(ks, ks / self.fps, values[:, :N_BLENDSHAPES].astype(np.float32), values[:, N_BLENDSHAPES:])
+
+
+def animate_file(path: str | Path, model, checkpoint: dict, fps: float = OUTPUT_FPS) -> tuple[Frames, object]:
+    """A whole audio or video file through the engine, in blocks (bounded memory).
+    Returns (frames, the decoded source's AudioSource)."""
+    from .errors import InputError
+    source, blocks = open_audio(path)
+    animator = Animator(model, checkpoint, fps)
+    parts = [animator.push(block) for block in blocks]
+    if source.samples < WIN_LENGTH:
+        raise InputError(f"{path}: audio shorter than one 25 ms window; use a longer recording")
+    parts.append(animator.finish())
+    return Frames.concatenate(parts), source
+
+
+# --- exports -------------------------------------------------------------------------------------
+# Epic's Live Link Face CSV: its 52 ARKit columns in its own order (note JawRight before JawLeft and
+# MouthRight before MouthLeft, unlike Unreal's enum), then head and eye rotations.
+LIVE_LINK_BLENDSHAPES = (
+    "EyeBlinkLeft", "EyeLookDownLeft", "EyeLookInLeft", "EyeLookOutLeft", "EyeLookUpLeft", "EyeSquintLeft",
+    "EyeWideLeft", "EyeBlinkRight", "EyeLookDownRight", "EyeLookInRight", "EyeLookOutRight", "EyeLookUpRight",
+    "EyeSquintRight", "EyeWideRight", "JawForward", "JawRight", "JawLeft", "JawOpen", "MouthClose", "MouthFunnel",
+    "MouthPucker", "MouthRight", "MouthLeft", "MouthSmileLeft", "MouthSmileRight", "MouthFrownLeft",
+    "MouthFrownRight", "MouthDimpleLeft", "MouthDimpleRight", "MouthStretchLeft", "MouthStretchRight",
+    "MouthRollLower", "MouthRollUpper", "MouthShrugLower", "MouthShrugUpper", "MouthPressLeft", "MouthPressRight",
+    "MouthLowerDownLeft", "MouthLowerDownRight", "MouthUpperUpLeft", "MouthUpperUpRight", "BrowDownLeft",
+    "BrowDownRight", "BrowInnerUp", "BrowOuterUpLeft", "BrowOuterUpRight", "CheekPuff", "CheekSquintLeft",
+    "CheekSquintRight", "NoseSneerLeft", "NoseSneerRight", "TongueOut")
+LIVE_LINK_ROTATIONS = ("HeadYaw", "HeadPitch", "HeadRoll", "LeftEyeYaw", "LeftEyePitch", "LeftEyeRoll",
+                       "RightEyeYaw", "RightEyePitch", "RightEyeRoll")
+LIVE_LINK_HEADER = ("Timecode", "BlendShapeCount", *LIVE_LINK_BLENDSHAPES, *LIVE_LINK_ROTATIONS)
+
+
+def live_link_timecode(seconds: float, fps: float) -> str:
+    """HH:MM:SS:FF.fff — frame FF within the second at `fps`, and the fraction of a frame."""
+    whole = int(math.floor(seconds + 1e-9))
+    frame = (seconds - whole) * fps
+    h, m, s = whole // 3600, whole // 60 % 60, whole % 60
+    return f"{h:02d}:{m:02d}:{s:02d}:{int(frame + 1e-6):02d}.{int(round((frame - int(frame + 1e-6)) * 1000)) % 1000:03d}"
+
+
+def write_live_link_csv(path: Path, frames: Frames, fps: float) -> None:
+    """The frames as a Live Link Face take. MediaPipe names map by case (eyeBlinkLeft ->
+    EyeBlinkLeft); TongueOut, which MediaPipe lacks, is 0; `_neutral` is dropped. Head yaw, pitch
+    and roll in radians from the quaternion (yaw about the camera's y axis, pitch about x, roll
+    about the view axis); the eyes' rotations, which we do not predict, are 0."""
+    from .constants import BLENDSHAPE_NAMES
+    from .formats import atomic_path
+    from .pose import quaternion_to_euler_degrees
+    index = {name.lower(): i for i, name in enumerate(BLENDSHAPE_NAMES)}
+    columns = [index.get(name.lower()) for name in LIVE_LINK_BLENDSHAPES]
+    angles = np.radians(quaternion_to_euler_degrees(frames.pose[:, 3:])) if len(frames.times) else np.zeros((0, 3))
+    lines = [",".join(LIVE_LINK_HEADER)]
+    for i, t in enumerate(frames.times):
+        shapes = [0.0 if c is None else float(frames.blendshapes[i, c]) for c in columns]
+        pitch, yaw, roll = angles[i]
+        rotations = [yaw, pitch, roll, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0]
+        lines.append(",".join([live_link_timecode(float(t), fps), str(len(LIVE_LINK_BLENDSHAPES) + 9)] +
+                              [f"{v:.6f}" for v in shapes + rotations]))
+    with atomic_path(path) as tmp:
+        tmp.write_text("\n".join(lines) + "\n")
+
+
+def export_onnx(model, path: Path, frames: int = 200) -> None:
+    """The model as ONNX (opset 17): input `mel` (batch, frames, 80), output `face` (batch, frames,
+    59), both with dynamic batch and length. The whole-sequence form: left padding included."""
+    import torch
+    from .formats import atomic_path
+    example = torch.zeros(1, frames, model.config.n_inputs)
+    with atomic_path(path) as tmp:
+        torch.onnx.export(model.eval(), (example,), str(tmp), input_names=["mel"], output_names=["face"],
+                          dynamic_axes={"mel": {0: "batch", 1: "frames"}, "face": {0: "batch", 1: "frames"}},
+                          opset_version=17, dynamo=False)

@@ -1,0 +1,57 @@
+"""Pictures a person would rather look at than read: animation tracks under the waveform, and
+predicted against extracted tracks."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from .constants import BLENDSHAPE_NAMES, N_BLENDSHAPES, SAMPLE_RATE
+
+KEY_TRACKS = ("jawOpen", "mouthClose", "mouthFunnel", "mouthPucker")
+
+
+def plot_animation(path: Path, frames, audio: np.ndarray | None = None, reference=None, title: str = "") -> None:
+    """PNG: the waveform (if given), the key mouth tracks, smile (mean of left and right), and
+    head pitch and yaw. `reference`: frames of another source (e.g. the video's extracted tracks)
+    drawn dashed on the same axes."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from .formats import atomic_path
+    from .pose import quaternion_to_euler_degrees
+    rows = 4 if audio is not None else 3
+    figure, axes = plt.subplots(rows, 1, figsize=(12, 2.0 * rows + 0.6), sharex=True)
+    axes = list(axes)
+    if audio is not None:
+        t = np.arange(len(audio)) / SAMPLE_RATE
+        step = max(1, len(audio) // 20000)
+        axes[0].plot(t[::step], audio[::step], color="grey", linewidth=0.5)
+        axes[0].set_ylabel("audio")
+        axes = axes[1:]
+
+    def draw(source, style, label_suffix):
+        for name, colour in zip(KEY_TRACKS, ("tab:red", "tab:blue", "tab:purple", "tab:green")):
+            axes[0].plot(source.times, source.blendshapes[:, BLENDSHAPE_NAMES.index(name)], style, color=colour,
+                         linewidth=1.0, label=name + label_suffix)
+        smile = source.blendshapes[:, [BLENDSHAPE_NAMES.index("mouthSmileLeft"),
+                                       BLENDSHAPE_NAMES.index("mouthSmileRight")]].mean(axis=1)
+        axes[1].plot(source.times, smile, style, color="tab:orange", linewidth=1.0, label="smile" + label_suffix)
+        angles = quaternion_to_euler_degrees(source.pose[:, 3:])
+        axes[2].plot(source.times, angles[:, 0], style, color="tab:brown", linewidth=1.0, label="pitch" + label_suffix)
+        axes[2].plot(source.times, angles[:, 1], style, color="tab:cyan", linewidth=1.0, label="yaw" + label_suffix)
+
+    draw(frames, "-", "")
+    if reference is not None:
+        draw(reference, "--", " (extracted)")
+    axes[0].set_ylabel("score")
+    axes[1].set_ylabel("smile")
+    axes[2].set_ylabel("head °")
+    axes[2].set_xlabel("seconds")
+    for axis in axes:
+        axis.legend(loc="upper right", fontsize=7, ncol=2)
+    figure.suptitle(title, fontsize=9)
+    figure.tight_layout()
+    with atomic_path(path) as tmp:
+        figure.savefig(tmp, dpi=80)
+    plt.close(figure)
