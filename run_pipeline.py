@@ -7,7 +7,8 @@ that already exist, so running it twice redoes nothing.
     python run_pipeline.py --stage 1 --stop-stage 1 # only stage 1 (blendshapes)
 
 Stages: 0 generate the sample clips (sample only) · 1 blendshapes and head pose (stage 1.1) ·
-2 audio features (stage 1.2) · 3 the synchronised dataset (stage 1.3)
+2 audio features (stage 1.2) · 3 the synchronised dataset (stage 1.3) · 4 training (stage 2) ·
+5 inference on a held-out clip (stage 3; sample only) · 6 evaluation of the held-out split
 """
 import subprocess
 import sys
@@ -25,8 +26,14 @@ STOP_STAGE = 99                 # last stage to run
 WORKERS = 2                     # processes for the extraction stages
 SAMPLE_CLIPS = 6                # sample only: how many clips to generate
 SAMPLE_DURATION = 20.0          # sample only: seconds per clip
+SAMPLE_EPOCHS = 80              # sample only: epochs of the tiny model (about two minutes on two cores)
+EPOCHS = 40                     # your videos: epochs of the default model
 FORCE = False                   # redo every stage's outputs
 # --- end of settings ---------------------------------------------------------------------------
+
+
+def run_dir_for(sample: bool) -> Path:
+    return REPO_ROOT / "runs" / ("sample" if sample else "default")
 
 
 def stages(raw: Path, work: Path, sample: bool) -> list[tuple[int, str, list]]:
@@ -44,9 +51,24 @@ def stages(raw: Path, work: Path, sample: bool) -> list[tuple[int, str, list]]:
     steps.append((2, "stage 1.2: audio features",
                   ["1_data_cleaning/2_extract_audio_features.py", raw, "--output-dir", processed,
                    "--workers", WORKERS, *force]))
+    held_out = f"sample_{SAMPLE_CLIPS - 1:02d}"       # the last generated clip: never trained on
     steps.append((3, "stage 1.3: the synchronised dataset",
                   ["1_data_cleaning/3_create_dataset.py", "--processed-dir", processed,
-                   "--output-dir", work / "dataset", *force]))
+                   "--output-dir", work / "dataset", *(["--val-clips", held_out] if sample else []), *force]))
+    run_dir = run_dir_for(sample)
+    training = (["--preset", "tiny", "--epochs", SAMPLE_EPOCHS, "--window-seconds", 2, "--stride-seconds", 0.5,
+                 "--warmup-seconds", 0.5, "--batch-size", 8, "--learning-rate", 3e-3] if sample else
+                ["--preset", "default", "--epochs", EPOCHS])
+    steps.append((4, "stage 2: training", ["2_architecture_training/train.py", "--dataset-dir", work / "dataset",
+                                          "--run-dir", run_dir, *training, *(["--resume"] if (run_dir / "last.pt").exists()
+                                                                             and not FORCE else [])]))
+    if sample:
+        steps.append((5, "stage 3: inference on the held-out clip",
+                      ["3_inference/inference.py", raw / f"{held_out}.mp4", "--checkpoint", run_dir / "best.pt",
+                       "--output", work / "inference" / f"{held_out}.json", "--csv", "--force"]))
+    steps.append((6, "evaluation on the held-out split",
+                  ["3_inference/evaluate.py", "--checkpoint", run_dir / "best.pt", "--dataset-dir", work / "dataset",
+                   "--json", work / "evaluation" / "evaluation.json", "--plots-dir", work / "evaluation"]))
     return steps
 
 
@@ -64,7 +86,12 @@ def main(argv=None) -> int:
             print(f"stage {number} failed (exit {result.returncode}); fix what it names and run again: "
                   f"finished outputs are kept", file=sys.stderr)
             return result.returncode
+    run_dir = run_dir_for(sample)
     print(f"outputs: {work}")
+    print(f"checkpoint: {run_dir / 'best.pt'}")
+    if sample:
+        print(f"animation of the held-out clip: {work / 'inference'} (JSON, Live Link Face CSV, PNG)")
+    print(f"evaluation: {work / 'evaluation' / 'evaluation.md'} and one PNG per held-out clip beside it")
     return 0
 
 

@@ -43,18 +43,6 @@ FORCE = False                   # rebuild an existing dataset
 # --- end of settings ---------------------------------------------------------------------------
 
 
-def speakers_from_manifest(path: str) -> dict:
-    """clip -> speaker, from a CSV with short_name (or clip) and speaker columns (see
-    voiceface.dataset.speaker_of); clips of unnamed speakers are each their own speaker."""
-    import csv
-    from voiceface.dataset import speaker_of
-    if not path:
-        return {}
-    with open(path, newline="") as f:
-        rows = [(row.get("short_name") or row.get("clip"), speaker_of(row.get("speaker", ""))) for row in csv.DictReader(f)]
-    return {clip: speaker for clip, speaker in rows if speaker}
-
-
 def load_clip(folder: Path, lag_correction_s: float):
     """One clip's synchronised features, or raise InputError saying why it is left out."""
     from voiceface.audio import AUDIO_FEATURES_FILENAME, read_audio_features
@@ -89,7 +77,8 @@ def main(argv=None) -> int:
     from voiceface.constants import BLENDSHAPE_NAMES, FRAME_RATE, N_BLENDSHAPES, POSE_NAMES
     from voiceface.dataset import (DATASET_FORMAT, DATASET_FORMAT_VERSION, INPUT_MODES, MANIFEST_FILENAME,
                                    ClipPose, create_sequences, measure_av_lag, model_inputs,
-                                   normalisation_config, normalize_targets, split_clips)
+                                   normalisation_config, normalize_targets, speakers_from_manifest,
+                                   split_clips)
     from voiceface.errors import InputError
     from voiceface.formats import library_versions, now_iso, sha256_file, write_json_atomic
 

@@ -241,3 +241,14 @@ def speaker_of(description: str) -> str | None:
     if not name or set(name.lower().split()) <= GENERIC_SPEAKER_WORDS:
         return None
     return name
+
+
+def speakers_from_manifest(path: str | None) -> dict[str, str]:
+    """clip -> speaker, from a CSV with short_name (or clip) and speaker columns (see speaker_of);
+    clips of unnamed speakers are left out, so each stays its own speaker."""
+    import csv
+    if not path:
+        return {}
+    with open(path, newline="") as f:
+        rows = [(row.get("short_name") or row.get("clip"), speaker_of(row.get("speaker", ""))) for row in csv.DictReader(f)]
+    return {clip: speaker for clip, speaker in rows if speaker}

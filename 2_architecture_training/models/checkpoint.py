@@ -11,7 +11,7 @@ import torch
 from .tcn_10s_model import TCNConfig, VoiceToFaceTCN
 
 CHECKPOINT_FORMAT = "voiceface/checkpoint"
-CHECKPOINT_FORMAT_VERSION = 1
+CHECKPOINT_FORMAT_VERSION = 2     # 2: the depthwise convolution's weights are (kernel, channels)
 
 
 def git_commit(repo: Path) -> str:
@@ -64,6 +64,10 @@ def load_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> tup
     if tuple(checkpoint.get("blendshape_names", ())) != BLENDSHAPE_NAMES or \
             tuple(checkpoint.get("pose_names", ())) != POSE_NAMES:
         raise FormatError(f"{path}: its blendshape or pose names differ from this code's; re-train it")
-    model = VoiceToFaceTCN(TCNConfig.from_dict(checkpoint["model_config"]))
-    model.load_state_dict(checkpoint["state_dict"])
+    try:
+        model = VoiceToFaceTCN(TCNConfig.from_dict(checkpoint["model_config"]))
+        model.load_state_dict(checkpoint["state_dict"])
+    except (TypeError, KeyError, RuntimeError) as error:
+        raise FormatError(f"{path}: its weights do not fit this model code ({type(error).__name__}: "
+                          f"{str(error).splitlines()[0][:120]}); re-train it with this version") from None
     return model.to(device).eval(), checkpoint
