@@ -21,6 +21,8 @@ from voiceface.cli import configure
 
 # --- settings (each can be given on the command line: RAW_DIR as --raw-dir) ------------------
 RAW_DIR = None                  # a folder of your videos; none: the built-in sample
+WORK_DIR = None                 # where the stages write; none: data/sample (sample) or data (your videos)
+RUNS_DIR = REPO_ROOT / "runs"   # training runs go to <runs-dir>/sample or <runs-dir>/default
 STAGE = 0                       # first stage to run
 STOP_STAGE = 99                 # last stage to run
 WORKERS = 2                     # processes for the extraction stages
@@ -33,7 +35,7 @@ FORCE = False                   # redo every stage's outputs
 
 
 def run_dir_for(sample: bool) -> Path:
-    return REPO_ROOT / "runs" / ("sample" if sample else "default")
+    return Path(RUNS_DIR) / ("sample" if sample else "default")
 
 
 def stages(raw: Path, work: Path, sample: bool) -> list[tuple[int, str, list]]:
@@ -75,7 +77,7 @@ def stages(raw: Path, work: Path, sample: bool) -> list[tuple[int, str, list]]:
 def main(argv=None) -> int:
     configure(globals(), argv)
     sample = RAW_DIR is None
-    work = REPO_ROOT / "data" / "sample" if sample else REPO_ROOT / "data"
+    work = Path(WORK_DIR) if WORK_DIR else REPO_ROOT / "data" / "sample" if sample else REPO_ROOT / "data"
     raw = work / "raw" if sample else Path(RAW_DIR).resolve()
     for number, description, command in stages(raw, work, sample):
         if not STAGE <= number <= STOP_STAGE:

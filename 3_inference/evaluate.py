@@ -82,11 +82,13 @@ def evaluate(checkpoint_path: Path, folders: list[Path], train_dataset: Path, pl
         result = evaluate_clip(folder.name, read_blendshapes_json(folder / "blendshapes_and_pose.json"),
                                read_audio_features(folder / "audio_features.npz"), model, checkpoint, baselines)
         if plots_dir:
-            def frames_of(values):                 # 100 Hz frames at their audio-timeline times
-                real = denormalize_targets(values)
+            def frames_of(values, known):          # 100 Hz frames at their audio-timeline times
+                real = denormalize_targets(np.where(known[:, None], values, 0.5))
+                real[~known] = np.nan                  # no target here: a gap in the plot, not a zero
                 return Frames(None, (np.arange(len(values)) + 1) / 100, real[:, :52], real[:, 52:])
-            plot_animation(Path(plots_dir) / f"{folder.name}.png", frames_of(result["prediction"]),
-                           reference=frames_of(result["targets"]),
+            everywhere = np.ones(len(result["prediction"]), bool)
+            plot_animation(Path(plots_dir) / f"{folder.name}.png", frames_of(result["prediction"], everywhere),
+                           reference=frames_of(result["targets"], result["mask"]),
                            title=f"{folder.name}: predicted (solid) against extracted (dashed)")
         for key in ("prediction", "targets", "mask"):
             result.pop(key)
