@@ -14,13 +14,13 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repo root, for `import voiceface`
 
 import numpy as np
 
+from voiceface.benchmarks import best_seconds
 from voiceface.cli import configure
 
 # --- settings (each can be given on the command line: CLIP as --clip) -------------------------
@@ -28,15 +28,6 @@ CLIP = None                     # a file to time; none: 10 minutes of generated 
 GENERATED_MINUTES = 10.0        # length of the generated audio
 REPEATS = 3                     # best of this many runs
 # --- end of settings ---------------------------------------------------------------------------
-
-
-def best_seconds(function, repeats: int) -> float:
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        function()
-        times.append(time.perf_counter() - start)
-    return min(times)
 
 
 def main(argv=None) -> int:

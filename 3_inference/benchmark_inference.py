@@ -16,6 +16,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repo root, for `import voiceface`
 
+from voiceface.benchmarks import best_seconds
 from voiceface.cli import configure
 
 # --- settings (each can be given on the command line: PRESET as --preset) --------------------
@@ -49,30 +50,22 @@ def main(argv=None) -> int:
                       "pose_names": POSE_NAMES}
     audio = voiced_audio(speech_envelope(SECONDS, 16000, 0), 16000, 0)
 
-    def best_of(function, repeats=3):
-        times = []
-        for _ in range(repeats):
-            start = time.perf_counter()
-            function()
-            times.append(time.perf_counter() - start)
-        return min(times)
-
     def offline():
         animator = Animator(model, checkpoint)
         for i in range(0, len(audio), 160000):          # 10 s blocks, as animate_file feeds them
             animator.push(audio[i:i + 160000])
         animator.finish()
 
-    offline_s = best_of(offline)
-    front_end_s = best_of(lambda: compute_features(audio))
+    offline_s = best_seconds(offline)
+    front_end_s = best_seconds(lambda: compute_features(audio))
     frames = int(SECONDS * 100)
     x = torch.randn(1, frames, 80)
     with torch.inference_mode():
-        model_s = best_of(lambda: model(x))
+        model_s = best_seconds(lambda: model(x))
     achieved = model.flops_per_frame() * frames / model_s
     width = model.config.channels
     a, b = torch.randn(frames, width), torch.randn(width, model.config.expansion * width)
-    matmul_s = best_of(lambda: a @ b, repeats=10)
+    matmul_s = best_seconds(lambda: a @ b, repeats=10)
     peak = 2 * frames * width * model.config.expansion * width / matmul_s
 
     animator = Animator(model, checkpoint)

@@ -312,19 +312,9 @@ def open_audio(path: str | Path) -> tuple[AudioSource, Iterator[np.ndarray]]:
     Raises InputError for a missing, empty, unreadable or audio-less file."""
     import av
     import soxr
+    from .video import open_container
     path = Path(path)
-    if not path.exists():
-        raise InputError(f"{path}: no such file; check the path")
-    if path.stat().st_size == 0:
-        raise InputError(f"{path}: empty file (0 bytes); re-export or copy it again")
-    try:
-        container = av.open(str(path))
-    except av.error.FFmpegError as error:
-        raise InputError(f"{path}: not a readable audio or video file ({error.strerror or error}); "
-                         "check that it is complete") from None
-    if not container.streams.audio:
-        container.close()
-        raise InputError(f"{path}: has no audio stream; stage 1.2 needs the speech as sound")
+    container = open_container(path, "audio")
     stream = container.streams.audio[0]
     decoder = container.decode(stream)
     try:

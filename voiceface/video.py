@@ -24,7 +24,12 @@ class VideoInfo:
     start_time_s: float         # presentation time of the stream's first frame
 
 
-def _open(path: Path):
+STREAM_NEEDS = {"video": "stage 1.1 needs a video of the face", "audio": "stage 1.2 needs the speech as sound"}
+
+
+def open_container(path: Path, kind: str = "video"):
+    """An open PyAV container with at least one `kind` ("video" or "audio") stream, or InputError
+    in one line: missing, empty, unreadable, or without such a stream."""
     import av
     if not path.exists():
         raise InputError(f"{path}: no such file; check the path")
@@ -33,17 +38,18 @@ def _open(path: Path):
     try:
         container = av.open(str(path))
     except av.error.FFmpegError as error:
-        raise InputError(f"{path}: not a readable video ({error.strerror or error}); "
-                         "check that it is a complete video file") from None
-    if not container.streams.video:
+        what = "video" if kind == "video" else "audio or video"
+        raise InputError(f"{path}: not a readable {what} file ({error.strerror or error}); "
+                         "check that it is complete") from None
+    if not getattr(container.streams, kind):
         container.close()
-        raise InputError(f"{path}: has no video stream; stage 1.1 needs a video of the face")
+        raise InputError(f"{path}: has no {kind} stream; {STREAM_NEEDS[kind]}")
     return container
 
 
 def probe_video(path: str | Path) -> VideoInfo:
     path = Path(path)
-    container = _open(path)
+    container = open_container(path)
     with container:
         stream = container.streams.video[0]
         tb = stream.time_base
@@ -72,7 +78,7 @@ def iter_video_frames(path: str | Path) -> Iterator[tuple[float, np.ndarray]]:
     video keeps its true timing. A background thread decodes ahead of the consumer. Raises
     InputError when the file cannot be decoded, has no frames, or ends before its stated length."""
     path = Path(path)
-    container = _open(path)
+    container = open_container(path)
     stream = container.streams.video[0]
     stream.thread_type = "AUTO"
     expected = int(stream.frames or 0)
