@@ -67,3 +67,11 @@ def test_the_runner_runs_every_stage_and_a_second_run_redoes_nothing(tmp_path):
     assert second.returncode == 0, second.stderr[-3000:]
     assert "skipped" in second.stdout and not re.search(r"epoch +\d+/\d+  train", second.stdout + second.stderr)
     assert (work / "processed/sample_00/blendshapes_and_pose.json").stat().st_mtime_ns == stamp
+
+
+def test_clip_figures_combine_weighted_by_frames_even_when_some_are_missing():
+    from voiceface.metrics import combine_clip_metrics
+    combined = combine_clip_metrics([{"mae": 0.1, "silence_jaw_open": 0.2, "frames": 100},
+                                     {"mae": 0.4, "silence_jaw_open": None, "frames": 300}])
+    assert combined["mae"] == pytest.approx(0.325) and combined["silence_jaw_open"] == pytest.approx(0.2)
+    assert combined["frames"] == 400

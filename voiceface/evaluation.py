@@ -102,13 +102,9 @@ def summarise(results: list[dict]) -> dict:
     summary = {}
     for label in ("model", "mean_face", "loudness"):
         per_clip = [r[label] for r in results]
-        weighted = combine_clip_metrics([{k: v for k, v in c.items() if v is not None} for c in per_clip])
+        weighted = combine_clip_metrics(per_clip)
         median = {k: float(np.median([c[k] for c in per_clip if c.get(k) is not None]))
                   for k in per_clip[0] if k != "frames" and any(c.get(k) is not None for c in per_clip)}
-        for key in ("silence_jaw_open", "lag_ms"):
-            values = [(c[key], c["frames"]) for c in per_clip if c.get(key) is not None]
-            if values:
-                weighted[key] = float(np.average([v for v, _ in values], weights=[w for _, w in values]))
         summary[label] = {"weighted_mean": weighted, "median": median}
     values = [(r["extracted_silence_jaw_open"], r["model"]["frames"]) for r in results
               if r["extracted_silence_jaw_open"] is not None]

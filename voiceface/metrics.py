@@ -55,6 +55,9 @@ def combine_clip_metrics(per_clip: list[dict[str, float]]) -> dict[str, float]:
     per_clip = [c for c in per_clip if c]
     if not per_clip:
         return {}
-    weights = np.array([c["frames"] for c in per_clip], dtype=np.float64)
-    return {key: float(np.average([c[key] for c in per_clip], weights=weights))
-            for key in per_clip[0] if key != "frames"} | {"frames": int(weights.sum())}
+    keys = dict.fromkeys(k for c in per_clip for k in c if k != "frames")
+    combined = {}
+    for key in keys:               # a figure some clips lack (no silence in them) averages over the rest
+        have = [c for c in per_clip if c.get(key) is not None]
+        combined[key] = float(np.average([c[key] for c in have], weights=[c["frames"] for c in have])) if have else None
+    return combined | {"frames": int(sum(c["frames"] for c in per_clip))}
