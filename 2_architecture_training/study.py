@@ -25,21 +25,23 @@ OUT_DIR = REPO_ROOT / "runs/study"         # one run folder per variant, and the
 PRESET = "default"              # the model every variant trains
 BUDGET_FRAMES = 2_000_000       # training frames per run (about 3.5 min of the default model on 2 cores)
 BATCH_FRAMES = 12_800           # frames per optimiser step: 16 windows of 8 s, or 533 of 0.24 s
+WINDOW_SECONDS = 8.0            # lookahead and input studies: the training windows
+STRIDE_SECONDS = 4.0            # lookahead and input studies: their stride
+WARMUP_SECONDS = 2.0            # lookahead and input studies: their warm-up
+BASE_ARGS = ""                  # more train.py arguments for every run, as one string
 LEARNING_RATE = 2e-3            # as train.py
 SEED = 0                        # as train.py
 # --- end of settings ---------------------------------------------------------------------------
 
-# each variant: (name, window seconds, stride seconds, warm-up seconds, extra train.py arguments)
+# each variant: (name, (window, stride, warm-up) seconds or None for the settings', extra train.py arguments)
 VARIANTS = {
-    "windows": [("windows_0.24s", 0.24, 0.12, 0.0, []),
-                ("windows_8s", 8.0, 4.0, 2.0, [])],
-    # the run with train.py's defaults (8 s windows, no look-ahead, fixed input, 6 dB gain
-    # augmentation) is the same in all three studies, so it is one folder, trained once
-    "lookahead": [("windows_8s", 8.0, 4.0, 2.0, [])] +
-                 [(f"lookahead_{ms}ms", 8.0, 4.0, 2.0, ["--lookahead-ms", str(ms)]) for ms in (40, 100, 250)],
-    "input": [("windows_8s", 8.0, 4.0, 2.0, []),
-              ("input_fixed_nogain", 8.0, 4.0, 2.0, ["--input-mode", "fixed", "--gain-augment-db", "0"]),
-              ("input_level", 8.0, 4.0, 2.0, ["--input-mode", "level", "--gain-augment-db", "0"])],
+    "windows": [("windows_0.24s", (0.24, 0.12, 0.0), []),
+                ("windows_8s", (8.0, 4.0, 2.0), [])],
+    "lookahead": [(f"lookahead_{ms}ms", None, ["--lookahead-ms", str(ms)]) for ms in (0, 40, 100, 250)],
+    "input": [("input_fixed_gain6dB", None, ["--input-mode", "fixed", "--gain-augment-db", "6", "--freq-warp", "0"]),
+              ("input_fixed_gain6dB_warp", None, ["--input-mode", "fixed", "--gain-augment-db", "6", "--freq-warp", "0.15"]),
+              ("input_level", None, ["--input-mode", "level", "--gain-augment-db", "0", "--freq-warp", "0"]),
+              ("input_level_warp", None, ["--input-mode", "level", "--gain-augment-db", "0", "--freq-warp", "0.15"])],
 }
 COLUMNS = (("mae", "MAE"), ("mouth_mae", "mouth MAE"), ("jaw_open_r", "jawOpen r"), ("mouth_close_r", "mouthClose r"),
            ("smile_r", "smile r"), ("translation_mae_cm", "pose cm"), ("rotation_error_deg", "pose °"))
@@ -62,8 +64,10 @@ def main(argv=None) -> int:
     if STUDY not in VARIANTS:
         print(f"error: no study {STUDY!r}; choose one of {', '.join(VARIANTS)}", file=sys.stderr)
         return 1
+    import shlex
     rows = []
-    for name, window_s, stride_s, warmup_s, extra in VARIANTS[STUDY]:
+    for name, windows, extra in VARIANTS[STUDY]:
+        window_s, stride_s, warmup_s = windows or (WINDOW_SECONDS, STRIDE_SECONDS, WARMUP_SECONDS)
         run_dir = Path(OUT_DIR) / name
         frames, windows = frames_per_epoch(Path(DATASET_DIR), *(int(round(s * 100)) for s in (window_s, stride_s, warmup_s)))
         batch = max(1, round(BATCH_FRAMES / (window_s * 100)))
@@ -73,7 +77,8 @@ def main(argv=None) -> int:
             command = [sys.executable, str(Path(__file__).parent / "train.py"), "--dataset-dir", str(DATASET_DIR),
                        "--run-dir", str(run_dir), "--preset", PRESET, "--epochs", str(epochs), "--batch-size", str(batch),
                        "--window-seconds", str(window_s), "--stride-seconds", str(stride_s), "--warmup-seconds",
-                       str(warmup_s), "--learning-rate", str(LEARNING_RATE), "--seed", str(SEED), *extra]
+                       str(warmup_s), "--learning-rate", str(LEARNING_RATE), "--seed", str(SEED),
+                       *shlex.split(BASE_ARGS), *extra]
             print(f"=== {name}: {epochs} epochs x {windows} windows, batch {batch}", flush=True)
             if subprocess.run(command).returncode != 0:
                 print(f"error: the run {name} failed", file=sys.stderr)
@@ -94,7 +99,7 @@ def main(argv=None) -> int:
         import matplotlib
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
-        latency = [float(extra[1]) if extra else 0.0 for _, extra, _, _, _ in rows]
+        latency = [float(extra[1]) for _, extra, _, _, _ in rows]
         figure, axes = plt.subplots(1, 2, figsize=(9, 3.4))
         axes[0].plot(latency, [b["val"]["mouth_mae"] for *_, b in rows], "o-")
         axes[0].set_ylabel("validation mouth MAE")
