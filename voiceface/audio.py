@@ -150,7 +150,7 @@ class VoiceActivity:
         return vad
 
 
-MEL_BLOCK_FRAMES = 100          # the mel projection runs on blocks of this many frames (see below)
+MEL_BLOCK_FRAMES = 10           # the mel projection runs on blocks of this many frames (see below)
 WINDOW_32 = WINDOW.astype(np.float32)
 FILTERBANK_T_32 = np.ascontiguousarray(FILTERBANK.T, dtype=np.float32)      # (257, 80)
 
