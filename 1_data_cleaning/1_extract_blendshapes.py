@@ -48,7 +48,7 @@ def extract_clip(video: Path, output_dir: Path, model: Path, force: bool, max_fa
 
 
 def main(argv=None) -> int:
-    settings = configure(globals(), argv, positional="INPUTS")
+    configure(globals(), argv, positional="INPUTS")
     try:
         model = ensure_face_model(MODEL)
     except Exception as error:

@@ -66,7 +66,6 @@ def load_clip(folder: Path, lag_correction_s: float):
 
 def main(argv=None) -> int:
     settings = configure(globals(), argv)
-    import json
     import shutil
     import tempfile
 

@@ -18,7 +18,6 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repo root, for `import voiceface`
 
-import numpy as np
 
 from voiceface.benchmarks import best_seconds
 from voiceface.cli import configure

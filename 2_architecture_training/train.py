@@ -71,8 +71,8 @@ def main(argv=None) -> int:
     from voiceface.cli import settings_for_header
     from voiceface.constants import BLENDSHAPE_NAMES, FRAME_RATE, N_MELS, N_TARGETS, POSE_NAMES
     from voiceface.dataset import (DATASET_FORMAT, DATASET_FORMAT_VERSION, INPUT_MODES, MANIFEST_FILENAME,
-                                   MEL_OFFSET_DB, MEL_SCALE_DB, create_sequences, normalisation_config)
-    from voiceface.formats import library_versions, now_iso, write_json_atomic
+                                   MEL_SCALE_DB, create_sequences, normalisation_config)
+    from voiceface.formats import library_versions
     from voiceface.metrics import clip_metrics, combine_clip_metrics
 
     # --- processes and device -------------------------------------------------------------------

@@ -130,7 +130,6 @@ def stream_microphone(model, checkpoint: dict) -> int:
     import queue
     import time
 
-    import numpy as np
     from voiceface.engine import Animator, Frames
     try:
         import sounddevice

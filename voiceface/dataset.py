@@ -10,7 +10,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .audio import DB_CEILING, DB_FLOOR, AudioFeatureFile
-from .constants import FRAME_RATE, N_BLENDSHAPES, N_POSE, N_TARGETS
+from .constants import FRAME_RATE, N_BLENDSHAPES, N_TARGETS
 from .formats import BlendshapeTrack
 from .pose import mean_quaternion, quaternion_conjugate, quaternion_multiply, slerp
 

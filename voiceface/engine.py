@@ -22,7 +22,7 @@ import numpy as np
 
 from . import REPO_ROOT
 from .audio import AudioFrontEnd, open_audio
-from .constants import FRAME_RATE, HOP_LENGTH, N_BLENDSHAPES, OUTPUT_FPS, SAMPLE_RATE, WIN_LENGTH
+from .constants import FRAME_RATE, N_BLENDSHAPES, OUTPUT_FPS, SAMPLE_RATE, WIN_LENGTH
 from .dataset import ModelInputs, denormalize_targets
 
 FILE_BLOCK_SECONDS = 10.0       # offline: audio is fed to the engine in blocks of this length

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .constants import BLENDSHAPE_NAMES, N_BLENDSHAPES, SAMPLE_RATE
+from .constants import BLENDSHAPE_NAMES, SAMPLE_RATE
 
 KEY_TRACKS = ("jawOpen", "mouthClose", "mouthFunnel", "mouthPucker")
 

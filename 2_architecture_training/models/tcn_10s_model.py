@@ -18,7 +18,7 @@ the pose, whose normalised values lie in about [-1, 1] (voiceface.dataset).
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 
 import torch
 import torch.nn.functional as F
