@@ -91,17 +91,13 @@ class Animator:
         self.lookahead = int(self.checkpoint.get("lookahead_frames", 0))
 
     def one_frame_step(self):
-        """The model traced (TorchScript) for one frame with state: a 10 ms hop then costs
-        0.6 ms (p99 1.2 ms) instead of 1.5 ms (p99 3.2 ms) of eager PyTorch's Python overhead,
-        with bitwise the same numbers. Traced on first use, for exactly this shape."""
+        """The model's stateful one-frame step, run by ONNX Runtime on the CPU: a 10 ms hop then
+        costs 0.26 ms (p99 0.43 ms) instead of eager PyTorch's 1.5 ms (p99 3.2 ms), which goes to
+        Python and per-op dispatch on 23 tiny products; outputs agree to 2.4e-7. Exported once
+        per model on first use, for exactly this shape; on a GPU the eager model runs instead."""
         if getattr(self, "_step", None) is None:
-            example = self.torch.zeros(1, 1, self.model.config.n_inputs, device=self.state[0].device)
-            import warnings
-            with self.torch.inference_mode(), warnings.catch_warnings():
-                # jit.trace is deprecated in favour of torch.compile, which needs a C++ compiler at
-                # run time; the state list it warns about has a fixed structure
-                warnings.simplefilter("ignore")
-                self._step = self.torch.jit.trace(self.model, (example, self.model.stream_state()), check_trace=False)
+            device = self.state[0].device if self.state else self.torch.device("cpu")
+            self._step = self.model if device.type != "cpu" else onnx_one_frame_step(self.model)
         return self._step
 
     @property
@@ -153,6 +149,46 @@ class Animator:
             self.outputs = [kept[drop:]]
             self.first_kept += drop
         return Frames(ks, ks / self.fps, values[:, :N_BLENDSHAPES].astype(np.float32), values[:, N_BLENDSHAPES:])
+
+
+def onnx_one_frame_step(model):
+    """(x (1, 1, 80), state) -> (output (1, 1, 59), new state), as model(x, state), run by ONNX
+    Runtime with one thread. The session is built once per model object and kept on it."""
+    import io
+    import warnings
+
+    import onnxruntime
+    import torch
+
+    session = getattr(model, "_onnx_one_frame_session", None)
+    n_layers = len(model.left_contexts)
+    if session is None:
+        class Step(torch.nn.Module):                 # ONNX takes flat tensors, not a list
+            def __init__(self, inner):
+                super().__init__()
+                self.inner = inner
+
+            def forward(self, x, *state):
+                out, new_state = self.inner(x, list(state))
+                return (out, *new_state)
+
+        buffer = io.BytesIO()
+        example = (torch.zeros(1, 1, model.config.n_inputs), *model.stream_state())
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            torch.onnx.export(Step(model).eval(), example, buffer, opset_version=17, dynamo=False,
+                              input_names=["x"] + [f"state{i}" for i in range(n_layers)],
+                              output_names=["face"] + [f"next{i}" for i in range(n_layers)])
+        options = onnxruntime.SessionOptions()
+        options.intra_op_num_threads = options.inter_op_num_threads = 1     # tiny ops: no pool
+        session = onnxruntime.InferenceSession(buffer.getvalue(), options, providers=["CPUExecutionProvider"])
+        model._onnx_one_frame_session = session
+
+    def step(x, state):
+        feed = {"x": x.numpy()} | {f"state{i}": s.numpy() for i, s in enumerate(state)}
+        outputs = session.run(None, feed)
+        return torch.from_numpy(outputs[0]), [torch.from_numpy(o) for o in outputs[1:]]
+    return step
 
 
 def animate_file(path: str | Path, model, checkpoint: dict, fps: float = OUTPUT_FPS) -> tuple[Frames, object]:
