@@ -30,6 +30,7 @@ def main(argv=None) -> int:
     import json
 
     import numpy as np
+    from voiceface.dataset import warp_mel
     from voiceface.metrics import JAW_OPEN, pearson
     dataset = Path(DATASET_DIR)
     manifest = json.loads((dataset / "dataset_manifest.json").read_text())
@@ -38,12 +39,6 @@ def main(argv=None) -> int:
         clips = [c for c in manifest["clips"] if c["split"] == name]
         return (np.load(dataset / name / f"{INPUT}.npy"), np.load(dataset / name / "targets.npy")[:, JAW_OPEN],
                 np.load(dataset / name / "mask.npy").astype(bool), clips)
-
-    def warp(x, factor):
-        source = np.clip(np.arange(x.shape[1]) / factor, 0, x.shape[1] - 1)
-        low = np.floor(source).astype(int)
-        high = np.minimum(low + 1, x.shape[1] - 1)
-        return x[:, low] * (1 - (source - low)) + x[:, high] * (source - low)
 
     def stack(x, clips):
         lags = range(-PAST_MS // 10, FUTURE_MS // 10 + 1, STEP_MS // 10)
@@ -62,7 +57,7 @@ def main(argv=None) -> int:
 
     xt, yt, mt, ct = split("train")
     xv, yv, mv, cv = split("val")
-    features = np.concatenate([stack(warp(xt, a) if a != 1 else xt, ct) for a in WARPS])
+    features = np.concatenate([stack(warp_mel(xt, a) if a != 1 else xt, ct) for a in WARPS])
     targets, mask = np.tile(yt, len(WARPS)), np.tile(mt, len(WARPS))
     design = np.c_[features[mask], np.ones(mask.sum())]
     plain_train, held_out = np.c_[stack(xt, ct), np.ones(len(xt))], np.c_[stack(xv, cv), np.ones(len(xv))]

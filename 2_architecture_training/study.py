@@ -43,8 +43,8 @@ VARIANTS = {
               ("input_level", None, ["--input-mode", "level", "--gain-augment-db", "0", "--freq-warp", "0"]),
               ("input_level_warp", None, ["--input-mode", "level", "--gain-augment-db", "0", "--freq-warp", "0.15"])],
 }
-COLUMNS = (("mae", "MAE"), ("mouth_mae", "mouth MAE"), ("jaw_open_r", "jawOpen r"), ("mouth_close_r", "mouthClose r"),
-           ("smile_r", "smile r"), ("translation_mae_cm", "pose cm"), ("rotation_error_deg", "pose °"))
+TRAINING_METRICS = ("mae", "mouth_mae", "jaw_open_r", "mouth_close_r", "smile_r", "translation_mae_cm",
+                    "rotation_error_deg")
 
 
 def frames_per_epoch(dataset: Path, window: int, stride: int, warmup: int) -> tuple[int, int]:
@@ -86,12 +86,13 @@ def main(argv=None) -> int:
         history = [json.loads(line) for line in done.read_text().splitlines()]
         best = min(history, key=lambda h: h["val"]["loss"])
         rows.append((name, extra, epochs, batch, best))
-    lines = [f"| run | epochs × batch | best epoch | " + " | ".join(label for _, label in COLUMNS) + " |",
-             "| --- | --- | --- | " + " | ".join("---" for _ in COLUMNS) + " |"]
+    from voiceface.evaluation import COLUMNS
+    columns = [c for c in COLUMNS if c[0] in TRAINING_METRICS]          # (key, label, digits)
+    lines = [f"| run | epochs × batch | best epoch | " + " | ".join(label for _, label, _ in columns) + " |",
+             "| --- | --- | --- | " + " | ".join("---" for _ in columns) + " |"]
     for name, _, epochs, batch, best in rows:
         lines.append(f"| {name} | {epochs} × {batch} | {best['epoch']} | " +
-                     " | ".join(f"{best['val'][key]:.4f}" if "r" in key.split("_")[-1] or "mae" in key
-                                else f"{best['val'][key]:.2f}" for key, _ in COLUMNS) + " |")
+                     " | ".join(f"{best['val'][key]:.{digits}f}" for key, _, digits in columns) + " |")
     table = "\n".join(lines)
     (Path(OUT_DIR) / f"{STUDY}.md").write_text(table + "\n")
     print(table)

@@ -10,7 +10,7 @@ from scipy.spatial.transform import Rotation
 from conftest import run_script
 from voiceface.audio import AudioFeatureFile
 from voiceface.constants import BLENDSHAPE_NAMES, N_BLENDSHAPES
-from voiceface.dataset import (ClipPose, create_sequences, denormalize_targets, interpolate_targets,
+from voiceface.dataset import (ClipPose, create_sequences, warp_mel, denormalize_targets, interpolate_targets,
                                normalize_targets, speaker_of, split_clips, synchronize_features)
 from voiceface.formats import BlendshapeTrack
 from voiceface.synthetic import write_talking_face_clip
@@ -226,3 +226,11 @@ def test_the_plot_is_written(processed, tmp_path):
                         "--output", tmp_path / "sync.png")
     assert result.returncode == 0, result.stderr
     assert (tmp_path / "sync.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_frequency_warp_moves_a_formant_and_keeps_the_identity():
+    mel = np.zeros((3, 80), np.float32)
+    mel[:, 40] = 1.0
+    assert np.array_equal(warp_mel(mel, 1.0), mel)
+    assert int(np.argmax(warp_mel(mel, 1.1)[0])) == 44          # a higher voice: the peak moves up
+    assert int(np.argmax(warp_mel(mel, 0.9)[0])) == 36

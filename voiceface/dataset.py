@@ -197,6 +197,18 @@ class ModelInputs:
         return (self.level.process(mel_db, vad) / MEL_SCALE_DB).astype(np.float32)
 
 
+def warp_mel(mel: np.ndarray, factor: float) -> np.ndarray:
+    """Vocal-tract-length perturbation on the mel axis: bin k takes the value at k / factor
+    (linear interpolation), so formants move up (factor > 1) or down as another voice's would.
+    (T, n_mels) -> (T, n_mels). Training's --freq-warp and the linear probe use it."""
+    n_bins = mel.shape[1]
+    source = np.clip(np.arange(n_bins) / factor, 0, n_bins - 1)
+    low = np.floor(source).astype(int)
+    high = np.minimum(low + 1, n_bins - 1)
+    fraction = (source - low).astype(mel.dtype)
+    return mel[:, low] * (1 - fraction) + mel[:, high] * fraction
+
+
 def model_inputs(mel_db: np.ndarray, vad: np.ndarray, mode: str) -> np.ndarray:
     """ModelInputs over a whole clip at once."""
     return ModelInputs(mode).process(mel_db, vad)
