@@ -31,9 +31,9 @@ FORCE = False                          # rewrite clips that already exist
 
 def main(argv=None) -> int:
     configure(globals(), argv)
-    from tqdm import tqdm
+    from voiceface.progress import progress_bar
     from voiceface.synthetic import write_talking_face_clip
-    for k in tqdm(range(CLIPS), desc="sample clips", unit="clip"):
+    for k in progress_bar(range(CLIPS), desc="sample clips", unit="clip"):
         target = Path(OUTPUT_DIR) / f"sample_{FIRST_SEED + k:02d}.mp4"
         if target.exists() and not FORCE:
             continue

@@ -28,20 +28,24 @@ OUTPUT_DIR = REPO_ROOT / "data/processed"   # one folder per clip, named after t
 MODEL = DEFAULT_FACE_MODEL                  # face_landmarker.task; downloaded here when missing
 WORKERS = 1                                 # processes, each working on one video at a time
 FORCE = False                               # redo clips whose JSON already exists
-MAX_FACES = 2                               # faces looked for per frame; we follow one of them
+MAX_FACES = 2                               # faces the separate check looks for (1: no check)
+FACE_CHECK_SECONDS = 1.0                    # how often that check runs; the followed face is tracked in between
+DETECT_EVERY_FRAME = False                  # the first version's mode: look for MAX_FACES in every frame (more jitter)
 MIN_DETECTION_CONFIDENCE = 0.5              # MediaPipe's default: lower finds more, wrongly too
 MIN_TRACKING_CONFIDENCE = 0.5               # below this, the face is searched for again
 # --- end of settings ---------------------------------------------------------------------------
 
 
 def extract_clip(video: Path, output_dir: Path, model: Path, force: bool, max_faces: int,
-                 min_detection: float, min_tracking: float, progress: bool) -> str:
+                 min_detection: float, min_tracking: float, progress: bool,
+                 face_check_s: float = 1.0, detect_every_frame: bool = False) -> str:
     from voiceface.landmarks import extract_blendshapes_and_pose
     target = output_dir / video.stem / BLENDSHAPES_FILENAME
     if target.exists() and not force:
         return f"skipped {video.name}: {target} exists"
     header, times_ms, blendshapes, pose = extract_blendshapes_and_pose(
-        video, model, max_faces, min_detection, min_tracking, progress=progress)
+        video, model, max_faces, min_detection, min_tracking, progress=progress, face_check_s=face_check_s,
+        detect_every_frame=detect_every_frame)
     write_blendshapes_json(target, header, times_ms, blendshapes, pose)
     missing = header["video"]["frame_count"] - int((~(blendshapes != blendshapes).any(axis=1)).sum())
     return f"{video.name}: {header['video']['frame_count']} frames ({missing} without a face) -> {target}"
@@ -49,6 +53,13 @@ def extract_clip(video: Path, output_dir: Path, model: Path, force: bool, max_fa
 
 def main(argv=None) -> int:
     configure(globals(), argv, positional="INPUTS")
+    from voiceface.errors import InputError
+    from voiceface.formats import ensure_writable_folder
+    try:
+        ensure_writable_folder(OUTPUT_DIR)
+    except InputError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
     try:
         model = ensure_face_model(MODEL)
     except Exception as error:
@@ -58,7 +69,8 @@ def main(argv=None) -> int:
     files, duplicate_errors = check_unique_stems(files)
     task = partial(extract_clip, output_dir=Path(OUTPUT_DIR), model=model, force=FORCE,
                    max_faces=MAX_FACES, min_detection=MIN_DETECTION_CONFIDENCE,
-                   min_tracking=MIN_TRACKING_CONFIDENCE, progress=WORKERS <= 1)
+                   min_tracking=MIN_TRACKING_CONFIDENCE, progress=WORKERS <= 1, face_check_s=FACE_CHECK_SECONDS,
+                   detect_every_frame=DETECT_EVERY_FRAME)
     return run_batch(task, files, errors + duplicate_errors, WORKERS, "stage 1.1 blendshapes",
                      cost=video_duration_or_zero)
 

@@ -72,6 +72,13 @@ def extract_clip(path: Path, output_dir: Path, force: bool) -> str:
 
 def main(argv=None) -> int:
     configure(globals(), argv, positional="INPUTS")
+    from voiceface.errors import InputError
+    from voiceface.formats import ensure_writable_folder
+    try:
+        ensure_writable_folder(OUTPUT_DIR)
+    except InputError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
     files, errors = expand_inputs(INPUTS, VIDEO_EXTENSIONS + AUDIO_EXTENSIONS)
     files, duplicate_errors = check_unique_stems(files)
     task = partial(extract_clip, output_dir=Path(OUTPUT_DIR), force=FORCE)

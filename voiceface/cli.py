@@ -162,7 +162,8 @@ def _run_one(task: Callable[[Path], str], path: Path) -> Outcome:
 
 def run_batch(task: Callable[[Path], str], files: list[Path], errors: list[str], workers: int,
               description: str, cost: Callable[[Path], float] | None = None) -> int:
-    """Run `task(path) -> message` on each file, `workers` processes at once, with a progress bar.
+    """Run `task(path) -> message` on each file, `workers` processes at once, with a progress bar
+    on a terminal and one plain line per file otherwise.
 
     task raises InputError for a bad input (its message is the one line shown). Errors found
     before the run (missing paths) count as failures. Prints a summary; returns the exit code:
@@ -170,19 +171,20 @@ def run_batch(task: Callable[[Path], str], files: list[Path], errors: list[str],
     started longest first by `cost` (e.g. duration), so no worker is left alone with the longest
     file at the end: on clips of 25, 20, 20 and 6 s, name order lets two workers reach at best
     1.58x one worker, longest-first 1.78x."""
-    from tqdm import tqdm
+    from .progress import progress_bar, say
 
     for line in errors:
-        tqdm.write(f"error: {line}", file=sys.stderr)
+        say(f"error: {line}", file=sys.stderr)
     outcomes: list[Outcome] = []
     start = time.perf_counter()
-    with tqdm(total=len(files), desc=description, unit="file", disable=len(files) < 2) as bar:
+    # on a terminal a bar; in a log file, the one line per file below is the progress
+    with progress_bar(total=len(files), desc=description, unit="file", enabled=len(files) >= 2) as bar:
         def report(outcome: Outcome):
             outcomes.append(outcome)
             if outcome.status == "failed":
-                tqdm.write(f"error: {outcome.message}", file=sys.stderr)
+                say(f"error: {outcome.message}", file=sys.stderr)
             elif outcome.message:
-                tqdm.write(outcome.message)
+                say(outcome.message)
             bar.update(1)
 
         if workers <= 1 or len(files) <= 1:

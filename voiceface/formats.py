@@ -59,15 +59,35 @@ def now_iso() -> str:
     return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
 
 
+def ensure_writable_folder(folder: str | os.PathLike, setting: str = "--output-dir") -> Path:
+    """Create `folder` if needed and check that a file can be written in it, before any work is
+    done: a read-only or missing location is one line naming it, not a traceback after an hour.
+    Raises InputError."""
+    folder = Path(folder)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        fd, probe = tempfile.mkstemp(prefix=".write-check.", dir=folder)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as error:
+        raise InputError(f"{folder}: cannot write here ({error.strerror or error}); choose another {setting} "
+                         "or make it writable") from None
+    return folder
+
+
 @contextmanager
 def atomic_path(path: str | os.PathLike):
     """Yield a temporary path beside `path`; on success rename it onto `path` (atomic on POSIX),
     on any error or interruption remove it. A reader never sees a half-written file and an
     existing file is never damaged."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    # hidden, marked partial, and ending in the target's extension (writers that go by it work)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=f".partial{path.suffix}", dir=path.parent)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        # hidden, marked partial, and ending in the target's extension (writers that go by it work)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=f".partial{path.suffix}", dir=path.parent)
+    except OSError as error:
+        raise InputError(f"{path.parent}: cannot write {path.name} here ({error.strerror or error}); choose "
+                         "another output location or make it writable") from None
     os.close(fd)
     umask = os.umask(0)
     os.umask(umask)
@@ -98,30 +118,29 @@ def write_blendshapes_json(path: str | os.PathLike, header: dict, times_ms: np.n
     assert blendshapes.shape == (n, N_BLENDSHAPES) and pose.shape == (n, len(POSE_NAMES))
     indices = np.arange(n) if frame_indices is None else frame_indices
     has_face = ~np.isnan(blendshapes).any(axis=1) & ~np.isnan(pose).any(axis=1)
-    lines = []
-    for i in range(n):
-        frame = {"frame_index": int(indices[i]), "timestamp": round(float(times_ms[i]), ROUND_TIMESTAMP),
-                 "has_face": bool(has_face[i])}
-        if has_face[i]:
-            frame["blendshapes"] = {name: round(float(v), ROUND_BLENDSHAPES)
-                                    for name, v in zip(BLENDSHAPE_NAMES, blendshapes[i])}
-            x, y, z, qw, qx, qy, qz = (float(v) for v in pose[i])
-            frame["headPosition"] = {"x": round(x, ROUND_TRANSLATION), "y": round(y, ROUND_TRANSLATION),
-                                     "z": round(z, ROUND_TRANSLATION)}
-            frame["headRotation"] = {"w": round(qw, ROUND_ROTATION), "x": round(qx, ROUND_ROTATION),
-                                     "y": round(qy, ROUND_ROTATION), "z": round(qz, ROUND_ROTATION)}
-        else:
-            frame.update(blendshapes=None, headPosition=None, headRotation=None)
-        lines.append(json.dumps(frame, separators=(",", ":")))
     header = dict(format=BLENDSHAPES_FORMAT, format_version=BLENDSHAPES_FORMAT_VERSION, **header,
                   blendshape_names=list(BLENDSHAPE_NAMES), pose_names=list(POSE_NAMES),
                   rounding={"blendshapes": ROUND_BLENDSHAPES, "translation_cm": ROUND_TRANSLATION,
                             "rotation": ROUND_ROTATION, "timestamp_ms": ROUND_TIMESTAMP})
-    text = ('{\n"header": ' + json.dumps(header, indent=1) +
-            f',\n"frameCount": {n},\n"failedFrames": {int((~has_face).sum())},\n"frames": [\n' +
-            ",\n".join(lines) + "\n]\n}\n")
-    with atomic_path(path) as tmp:
-        tmp.write_text(text)
+    # frame lines go to the file one by one: two hours at 30 fps are ~300 MB of JSON, never held at once
+    with atomic_path(path) as tmp, open(tmp, "w") as out:
+        out.write('{\n"header": ' + json.dumps(header, indent=1) +
+                  f',\n"frameCount": {n},\n"failedFrames": {int((~has_face).sum())},\n"frames": [\n')
+        for i in range(n):
+            frame = {"frame_index": int(indices[i]), "timestamp": round(float(times_ms[i]), ROUND_TIMESTAMP),
+                     "has_face": bool(has_face[i])}
+            if has_face[i]:
+                frame["blendshapes"] = {name: round(float(v), ROUND_BLENDSHAPES)
+                                        for name, v in zip(BLENDSHAPE_NAMES, blendshapes[i])}
+                x, y, z, qw, qx, qy, qz = (float(v) for v in pose[i])
+                frame["headPosition"] = {"x": round(x, ROUND_TRANSLATION), "y": round(y, ROUND_TRANSLATION),
+                                         "z": round(z, ROUND_TRANSLATION)}
+                frame["headRotation"] = {"w": round(qw, ROUND_ROTATION), "x": round(qx, ROUND_ROTATION),
+                                         "y": round(qy, ROUND_ROTATION), "z": round(qz, ROUND_ROTATION)}
+            else:
+                frame.update(blendshapes=None, headPosition=None, headRotation=None)
+            out.write(json.dumps(frame, separators=(",", ":")) + (",\n" if i < n - 1 else "\n"))
+        out.write("]\n}\n")
 
 
 @dataclass

@@ -11,10 +11,11 @@ from .constants import BLENDSHAPE_NAMES, SAMPLE_RATE
 KEY_TRACKS = ("jawOpen", "mouthClose", "mouthFunnel", "mouthPucker")
 
 
-def plot_animation(path: Path, frames, audio: np.ndarray | None = None, reference=None, title: str = "") -> None:
-    """PNG: the waveform (if given), the key mouth tracks, smile (mean of left and right), and
-    head pitch and yaw. `reference`: frames of another source (e.g. the video's extracted tracks)
-    drawn dashed on the same axes."""
+def plot_animation(path: Path, frames, audio: np.ndarray | None = None, reference=None, title: str = "",
+                   audio_rate: float = SAMPLE_RATE) -> None:
+    """PNG: the waveform (if given, sampled at audio_rate), the key mouth tracks, smile (mean of
+    left and right), and head pitch and yaw. `reference`: frames of another source (e.g. the
+    video's extracted tracks) drawn dashed on the same axes."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -24,7 +25,7 @@ def plot_animation(path: Path, frames, audio: np.ndarray | None = None, referenc
     figure, axes = plt.subplots(rows, 1, figsize=(12, 2.0 * rows + 0.6), sharex=True)
     axes = list(axes)
     if audio is not None:
-        t = np.arange(len(audio)) / SAMPLE_RATE
+        t = np.arange(len(audio)) / audio_rate
         step = max(1, len(audio) // 20000)
         axes[0].plot(t[::step], audio[::step], color="grey", linewidth=0.5)
         axes[0].set_ylabel("audio")

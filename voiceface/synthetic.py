@@ -77,6 +77,24 @@ def voiced_audio(envelope: np.ndarray, sample_rate: int, seed: int) -> np.ndarra
     return (0.5 * envelope * signal).astype(np.float32)
 
 
+ROOM_NOISES = ("digital", "white", "pink", "brown")
+
+
+def room_noise(kind: str, level_dbfs: float, seconds: float, sample_rate: int, seed: int) -> np.ndarray:
+    """What a microphone hears when nobody speaks: 'digital' silence (zeros), or white, pink (1/f)
+    or brown (1/f^2) noise scaled to an RMS of level_dbfs. (N,) float32."""
+    n = int(round(seconds * sample_rate))
+    if kind == "digital":
+        return np.zeros(n, np.float32)
+    rng = np.random.default_rng(seed)
+    spectrum = np.fft.rfft(rng.standard_normal(n))
+    frequency = np.maximum(np.fft.rfftfreq(n, 1 / sample_rate), 20.0)
+    spectrum *= {"white": 1.0, "pink": frequency ** -0.5, "brown": frequency ** -1.0}[kind]
+    noise = np.fft.irfft(spectrum, n)
+    noise *= 10 ** (level_dbfs / 20) / max(np.sqrt(np.mean(noise ** 2)), 1e-12)
+    return noise.astype(np.float32)
+
+
 def face_image() -> np.ndarray:
     """The 256x256 RGB crop of the astronaut portrait centred on the face. (256, 256, 3) uint8."""
     from skimage import data

@@ -61,6 +61,16 @@ def probe_video(path: str | Path) -> VideoInfo:
             start_time_s=float(stream.start_time * tb) if stream.start_time is not None else 0.0)
 
 
+def probe_duration(path: str | Path) -> float:
+    """Seconds of a media file from its container (0 when it does not say)."""
+    import av
+    try:
+        with av.open(str(path)) as container:
+            return float(container.duration) / 1e6 if container.duration else 0.0
+    except av.error.FFmpegError:
+        return 0.0
+
+
 def video_duration_or_zero(path: str | Path) -> float:
     """Seconds of video, for ordering work; 0 for a file that cannot be probed (its error is
     reported when it is processed)."""
