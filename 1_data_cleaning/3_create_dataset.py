@@ -13,9 +13,15 @@ Outputs: <output-dir>/dataset_manifest.json and, for each of train/ and val/, ar
 
 A clip missing an input, made with other constants, whose audio and video lengths differ by more
 than a second, or with no usable frame, is left out with one line and named in the manifest; the
-exit code is then 1. The sync check estimates each clip's audio-video lag from mouth opening
-against loudness and warns beyond +-3 video frames; LAG_CORRECTION_MS and CLIP_LAG_CORRECTIONS
-shift the targets of clips whose lag is known.
+exit code is then 1.
+
+Sync (voiceface/sync.py): each clip's audio-video lag is estimated from its mouth against its
+audio, with a confidence against what unrelated audio reaches. Confident clips are shifted so
+that their lag equals the corpus's typical lead (the median over speakers; the mouth naturally
+moves 50-150 ms before the sound); unsure clips are kept uncorrected (UNSURE_SYNC=keep) or left
+out (drop). The manifest records per clip the measured lag, confidence, applied shift and the lag
+measured after correction. SYNC_CORRECTION=False turns this off; CLIP_LAG_CORRECTIONS sets a
+clip's shift by hand.
 """
 import sys
 from pathlib import Path
@@ -28,6 +34,7 @@ from voiceface.cli import configure
 # --- settings (each can be given on the command line: OUTPUT_DIR as --output-dir) -------------
 PROCESSED_DIR = REPO_ROOT / "data/processed"   # stage 1.1 and 1.2 outputs, one folder per clip
 OUTPUT_DIR = REPO_ROOT / "data/dataset"        # the dataset folder (replaced whole with --force)
+CLIPS = []                      # only these clip folders of the processed dir; empty: all of them
 WINDOW_SECONDS = 8.0            # training window length; the design note's 0.24 s is compared in ARCHITECTURE.md
 STRIDE_SECONDS = 4.0            # step between windows
 WARMUP_SECONDS = 2.0            # leading part of a mid-clip window left out of the loss (no past seen yet)
@@ -35,16 +42,19 @@ VAL_FRACTION = 0.2              # share of the duration held out, by whole speak
 VAL_CLIPS = []                  # clips (or speakers) to hold out instead of drawing them
 SPEAKER_MANIFEST = ""           # CSV with short_name and speaker columns; clips of one speaker stay together
 SEED = 0                        # for the draw of validation speakers
-LAG_CORRECTION_MS = 0.0         # shift every clip's targets this much later (audio trailing the picture)
-CLIP_LAG_CORRECTIONS = []       # per clip, as name=ms (e.g. sad_RD_Radio2=-240)
+SYNC_CORRECTION = True          # shift each confidently measured clip onto the typical lead (voiceface/sync.py)
+UNSURE_SYNC = "keep"            # clips whose lag cannot be trusted: keep (uncorrected) or drop
+TYPICAL_LEAD_MS = None          # the lag every clip is moved to; none: the median over speakers of confident clips
+CLIP_LAG_CORRECTIONS = []       # by hand, per clip, as name=ms: take its targets this much later (overrides the estimate)
+TARGET_SMOOTHING_MS = 0.0       # zero-phase Gaussian smoothing (sigma) of the blendshape targets; 0: none
 MAX_DURATION_MISMATCH_S = 1.0   # audio and video longer or shorter than each other by more: left out
-LAG_WARN_FRAMES = 3.0           # warn when a clip's measured lag is beyond this many video frames
 FORCE = False                   # rebuild an existing dataset
 # --- end of settings ---------------------------------------------------------------------------
 
 
-def load_clip(folder: Path, lag_correction_s: float):
-    """One clip's synchronised features, or raise InputError saying why it is left out."""
+def load_clip(folder: Path):
+    """One clip's stage 1.1 track and stage 1.2 features, synchronised without any lag correction,
+    or raise InputError saying why it is left out. Returns (clip, track, audio)."""
     from voiceface.audio import AUDIO_FEATURES_FILENAME, read_audio_features
     from voiceface.dataset import synchronize_features
     from voiceface.errors import InputError
@@ -58,10 +68,19 @@ def load_clip(folder: Path, lag_correction_s: float):
     if abs(video_s - audio_s) > MAX_DURATION_MISMATCH_S:
         raise InputError(f"{folder.name}: audio lasts {audio_s:.2f} s but video {video_s:.2f} s; check that "
                          "both come from the same recording")
-    clip = synchronize_features(folder.name, track, audio, lag_correction_s)
+    clip = synchronize_features(folder.name, track, audio)
     if not clip.mask.any():
         raise InputError(f"{folder.name}: no audio frame has a face to learn from (all masked); check the video")
-    return clip, float(track.header["video"]["fps"])
+    return clip, track, audio
+
+
+def parse_clip_shifts(items: list) -> dict[str, float]:
+    """name=ms items -> {name: seconds}."""
+    shifts = {}
+    for item in items:
+        name, _, value = str(item).partition("=")
+        shifts[name] = float(value) / 1000
+    return shifts
 
 
 def main(argv=None) -> int:
@@ -70,48 +89,84 @@ def main(argv=None) -> int:
     import tempfile
 
     import numpy as np
-    from tqdm import tqdm
+    from voiceface.progress import progress_bar, say
     from voiceface.audio import front_end_config
     from voiceface.cli import settings_for_header
     from voiceface.constants import BLENDSHAPE_NAMES, FRAME_RATE, N_BLENDSHAPES, POSE_NAMES
     from voiceface.dataset import (DATASET_FORMAT, DATASET_FORMAT_VERSION, INPUT_MODES, MANIFEST_FILENAME,
-                                   ClipPose, create_sequences, measure_av_lag, model_inputs,
-                                   normalisation_config, normalize_targets, speakers_from_manifest,
-                                   split_clips)
+                                   ClipPose, create_sequences, model_inputs, normalisation_config,
+                                   normalize_targets, smooth_targets, speakers_from_manifest, split_clips,
+                                   synchronize_features)
+    from voiceface.sync import correction_s, estimate_clip_lag, sync_config, typical_lead_s
     from voiceface.errors import InputError
-    from voiceface.formats import library_versions, now_iso, sha256_file, write_json_atomic
+    from voiceface.formats import ensure_writable_folder, library_versions, now_iso, sha256_file, write_json_atomic
 
     output = Path(OUTPUT_DIR)
+    try:
+        ensure_writable_folder(output.parent)
+    except InputError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
     if (output / MANIFEST_FILENAME).exists() and not FORCE:
         print(f"skipped: {output / MANIFEST_FILENAME} exists (--force rebuilds it)")
         return 0
     folders = sorted(p for p in Path(PROCESSED_DIR).iterdir() if p.is_dir()) if Path(PROCESSED_DIR).is_dir() else []
+    if CLIPS:
+        unknown = sorted(set(map(str, CLIPS)) - {f.name for f in folders})
+        if unknown:
+            print(f"error: --clips names {', '.join(unknown)}, not clip folders of {PROCESSED_DIR}; check the names",
+                  file=sys.stderr)
+            return 1
+        folders = [f for f in folders if f.name in set(map(str, CLIPS))]
     if not folders:
         print(f"error: {PROCESSED_DIR}: no clip folders; run stages 1.1 and 1.2 first", file=sys.stderr)
         return 1
-    per_clip_lag = {}
-    for item in CLIP_LAG_CORRECTIONS:
-        name, _, value = str(item).partition("=")
-        per_clip_lag[name] = float(value)
-    clips, excluded, reports = {}, [], {}
-    jaw = BLENDSHAPE_NAMES.index("jawOpen")
-    for folder in tqdm(folders, desc="stage 1.3 clips", unit="clip", disable=len(folders) < 2):
-        correction_ms = per_clip_lag.get(folder.name, LAG_CORRECTION_MS)
+    if UNSURE_SYNC not in ("keep", "drop"):
+        print(f"error: --unsure-sync {UNSURE_SYNC!r}: say keep or drop", file=sys.stderr)
+        return 2
+    manual = parse_clip_shifts(CLIP_LAG_CORRECTIONS)
+    speakers = speakers_from_manifest(SPEAKER_MANIFEST)
+    loaded, excluded, estimates = {}, [], {}
+    for folder in progress_bar(folders, desc="stage 1.3 clips", unit="clip", enabled=len(folders) >= 2):
         try:
-            clip, fps = load_clip(folder, correction_ms / 1000)
+            loaded[folder.name] = load_clip(folder)
         except InputError as error:
-            tqdm.write(f"error: {error}", file=sys.stderr)
+            say(f"error: {error}", file=sys.stderr)
             excluded.append({"clip": folder.name, "reason": str(error)})
             continue
-        clips[clip.name] = clip
-        lag_s, r = measure_av_lag(np.nan_to_num(clip.targets[:, jaw]), clip.rms_db, clip.mask)
-        reports[clip.name] = {"video_fps": fps, "lag_ms": round(lag_s * 1000),
-                              "lag_video_frames": round(lag_s * fps, 1), "lag_correlation": round(r, 3),
-                              "lag_correction_ms": correction_ms}
-    if not clips:
+        clip = loaded[folder.name][0]
+        estimates[folder.name] = estimate_clip_lag(clip.targets, clip.mel, clip.mask)
+    if not loaded:
         print("error: no clip could be used; see the lines above", file=sys.stderr)
         return 1
-    speakers = speakers_from_manifest(SPEAKER_MANIFEST)
+    if TYPICAL_LEAD_MS is not None:
+        lead_s, lead_from = float(TYPICAL_LEAD_MS) / 1000, "given (--typical-lead-ms)"
+    else:
+        lead_s, lead_from = typical_lead_s(estimates, speakers)
+    clips, reports, dropped = {}, {}, []
+    for name, (clip, track, audio) in loaded.items():
+        estimate = estimates[name]
+        if name in manual:
+            shift, how = manual[name], "by hand (--clip-lag-corrections)"
+        elif not SYNC_CORRECTION:
+            shift, how = 0.0, "off (--no-sync-correction)"
+        elif estimate.confident:
+            shift, how = correction_s(estimate, lead_s), "estimated"
+        elif UNSURE_SYNC == "drop":
+            dropped.append({"clip": name, "reason": estimate.reason})
+            continue
+        else:
+            shift, how = 0.0, "none: unsure, kept uncorrected"
+        report = {"video_fps": float(track.header["video"]["fps"]), **estimate.to_dict(),
+                  "applied_shift_ms": round(shift * 1000, 1), "correction": how}
+        if shift:
+            clip = synchronize_features(name, track, audio, shift)
+            after = estimate_clip_lag(clip.targets, clip.mel, clip.mask)
+            report["lag_after_ms"] = round(after.lag_s * 1000, 1)
+        clips[name], reports[name] = clip, report
+    if not clips:
+        print("error: every clip was dropped as unsure; use --unsure-sync keep", file=sys.stderr)
+        return 1
     durations = {name: len(c.mel) / FRAME_RATE for name, c in clips.items()}
     splits = split_clips(durations, speakers, VAL_FRACTION, SEED, VAL_CLIPS)
     window, stride, warmup = (int(round(s * FRAME_RATE)) for s in (WINDOW_SECONDS, STRIDE_SECONDS, WARMUP_SECONDS))
@@ -128,7 +183,8 @@ def main(argv=None) -> int:
             for name in names:
                 clip = clips[name]
                 reference = ClipPose.of(clip.targets, clip.mask)
-                targets = np.nan_to_num(normalize_targets(clip.targets, reference))
+                targets = np.nan_to_num(smooth_targets(normalize_targets(clip.targets, reference), clip.mask,
+                                                       TARGET_SMOOTHING_MS / 1000))
                 arrays["mel"].append(model_inputs(clip.mel, clip.vad, "fixed"))
                 arrays["mel_level"].append(model_inputs(clip.mel, clip.vad, "level"))
                 arrays["targets"].append(targets)
@@ -144,7 +200,7 @@ def main(argv=None) -> int:
                     "start": offset, "frames": len(clip.mel), "duration_s": round(durations[name], 3),
                     "masked_fraction": round(1 - float(clip.mask.mean()), 4),
                     "speech_fraction": round(float(clip.vad.mean()), 4),
-                    "windows": len(clip_windows), **report, "reference_pose": reference.to_dict()})
+                    "windows": len(clip_windows), "sync": report, "reference_pose": reference.to_dict()})
                 offset += len(clip.mel)
             split_dir = scratch / split
             split_dir.mkdir()
@@ -173,6 +229,10 @@ def main(argv=None) -> int:
             "input_modes": {"mel.npy": "fixed", "mel_level.npy": "level", "available": list(INPUT_MODES)},
             "windows": {"length": window, "stride": stride, "warmup": warmup},
             "normalisation": normalisation_config(), "front_end": front_end_config(),
+            "sync": {**sync_config(), "correction": SYNC_CORRECTION, "unsure_clips": UNSURE_SYNC,
+                     "typical_lead_ms": round(lead_s * 1000, 1), "typical_lead_from": lead_from,
+                     "confident_clips": sum(e.confident for e in estimates.values()), "dropped_as_unsure": dropped},
+            "target_smoothing_ms": TARGET_SMOOTHING_MS,
             "clips": manifest_clips, "excluded": excluded, "statistics": statistics,
             "inputs_sha256": {name: sha256_file(Path(PROCESSED_DIR) / name / "audio_features.npz")[:16]
                               for name in sorted(clips)},
@@ -191,15 +251,18 @@ def main(argv=None) -> int:
         shutil.rmtree(scratch, ignore_errors=True)
         raise
 
-    print(f"{'clip':32s} {'split':5s} {'seconds':>7s} {'masked':>7s} {'lag ms':>7s} {'r':>5s}   "
-          "(lag < 0: the mouth moves before the sound)")
+    print(f"{'clip':32s} {'split':5s} {'seconds':>7s} {'masked':>7s} {'lag ms':>7s} {'conf.':>5s} {'shift ms':>8s}   "
+          "(lag < 0: the mouth moves before the sound; confidence >= 1: above chance)")
     for entry in manifest_clips:
-        warn = ""
-        if abs(entry["lag_video_frames"]) > LAG_WARN_FRAMES:
-            warn = f"  <- lag beyond ±{LAG_WARN_FRAMES:g} video frames" + (
-                " (weak correlation: unsure)" if entry["lag_correlation"] < 0.2 else "")
+        sync = entry["sync"]
+        note = "" if sync["correction"] == "estimated" else f"  {sync['correction']}"
         print(f"{entry['clip']:32s} {entry['split']:5s} {entry['duration_s']:7.1f} {entry['masked_fraction']:7.3f} "
-              f"{entry['lag_ms']:7d} {entry['lag_correlation']:5.2f}{warn}")
+              f"{sync['measured_lag_ms']:7.0f} {sync['confidence']:5.2f} {sync['applied_shift_ms']:8.0f}{note}")
+    for entry in dropped:
+        print(f"{entry['clip']:32s} dropped: {entry['reason']}")
+    print(f"sync: typical lead {lead_s * 1000:.0f} ms ({lead_from}); "
+          f"{sum(r['correction'] == 'estimated' for r in reports.values())} clips corrected, "
+          f"{sum(not e.confident for e in estimates.values())} unsure ({UNSURE_SYNC})")
     print(f"dataset: {statistics.get('train', {}).get('clips', 0)} train clips, "
           f"{statistics.get('val', {}).get('clips', 0)} val clips, {len(excluded)} left out -> {output}")
     return 1 if excluded else 0

@@ -1,7 +1,8 @@
 """Plot one clip as stage 1.3 synchronises it, so a person can check by eye that sound and face
 line up: the mel spectrogram, loudness with voice activity, jawOpen / mouthClose / mouthFunnel
-(the 100 Hz synchronised tracks as lines, the 30 fps video frames as dots), and head pitch — all
-on one time axis, the video's clock.
+(the 100 Hz synchronised tracks as lines, the 30 fps video frames as dots), head pitch — all on
+one time axis, the video's clock — and the sync evidence: how well the audio explains the mouth
+at each lag, against what unrelated audio reaches (voiceface/sync.py).
 
     python 1_data_cleaning/plot_synchronisation.py --clip sample_00 --processed-dir data/processed
 """
@@ -19,7 +20,9 @@ CLIP = ""                       # the clip's folder name (required)
 OUTPUT = ""                     # PNG path; default <processed-dir>/<clip>/synchronisation.png
 START_S = 0.0                   # first second shown
 END_S = 0.0                     # last second shown; 0: the whole clip
-LAG_CORRECTION_MS = 0.0         # as in stage 1.3, to see a correction's effect
+SYNC_CORRECTION = True          # as stage 1.3: a confident clip is shifted onto the typical lead
+TYPICAL_LEAD_MS = None          # none: the lead of --dataset-dir's manifest, else sync.DEFAULT_LEAD_S
+DATASET_DIR = ""                # a stage 1.3 dataset whose typical lead to use
 # --- end of settings ---------------------------------------------------------------------------
 
 TRACKS = ("jawOpen", "mouthClose", "mouthFunnel")
@@ -36,6 +39,7 @@ def main(argv=None) -> int:
     from voiceface.dataset import synchronize_features
     from voiceface.formats import read_blendshapes_json
     from voiceface.pose import quaternion_to_euler_degrees
+    from voiceface import sync
 
     if not CLIP:
         print("error: name the clip with --clip (a folder of --processed-dir)", file=sys.stderr)
@@ -47,20 +51,38 @@ def main(argv=None) -> int:
     except Exception as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
-    clip = synchronize_features(CLIP, track, audio, LAG_CORRECTION_MS / 1000)
+    clip = synchronize_features(CLIP, track, audio)
+    estimate = sync.estimate_clip_lag(clip.targets, clip.mel, clip.mask)
+    lead_s = sync.DEFAULT_LEAD_S
+    if TYPICAL_LEAD_MS is not None:
+        lead_s = float(TYPICAL_LEAD_MS) / 1000
+    elif DATASET_DIR:
+        import json
+        lead_s = json.loads((Path(DATASET_DIR) / "dataset_manifest.json").read_text())["sync"]["typical_lead_ms"] / 1000
+    shift_s = sync.correction_s(estimate, lead_s) if SYNC_CORRECTION else 0.0
+    mouth = sync.box_smooth(np.nan_to_num(sync.mouth_track(clip.targets)), sync.SMOOTH_S)
+    lags, evidence = sync.evidence_by_lag(mouth, sync.band_envelopes(clip.mel), clip.mask,
+                                          int(sync.SEARCH_S * 100))
+    if shift_s:
+        clip = synchronize_features(CLIP, track, audio, shift_s)
     t = clip.video_times_s
     end = END_S or t[-1]
     shown = (t >= START_S) & (t <= end)
-    video_t = track.times_ms / 1000
+    video_t = track.times_ms / 1000 - shift_s          # where the correction puts each video frame
     video_shown = (video_t >= START_S) & (video_t <= end) & track.has_face
 
-    figure, axes = plt.subplots(4, 1, figsize=(12, 8), sharex=True,
-                                gridspec_kw={"height_ratios": [2.2, 1, 1.6, 1]})
+    figure = plt.figure(figsize=(12, 10))
+    grid = figure.add_gridspec(5, 1, height_ratios=[2.2, 1, 1.6, 1, 1.3], hspace=0.45)
+    axes = [figure.add_subplot(grid[0])]
+    axes += [figure.add_subplot(grid[k], sharex=axes[0]) for k in (1, 2, 3)]
+    lag_axis = figure.add_subplot(grid[4])
     axes[0].imshow(clip.mel[shown].T, origin="lower", aspect="auto", cmap="magma", vmin=-80, vmax=-10,
                    extent=[t[shown][0] - 0.01, t[shown][-1], 0, clip.mel.shape[1]])
     axes[0].set_ylabel("mel bin")
-    axes[0].set_title(f"{CLIP}: audio and face on the video's clock (audio offset "
-                      f"{audio.meta['audio_offset_s'] * 1000:.0f} ms, lag correction {LAG_CORRECTION_MS:g} ms)")
+    axes[0].set_title(f"{CLIP}: audio and face on one clock (audio offset "
+                      f"{audio.meta['audio_offset_s'] * 1000:.0f} ms; measured lag {estimate.lag_s * 1000:.0f} ms, "
+                      f"confidence {estimate.confidence:.2f},\nvideo moved {-shift_s * 1000:+.0f} ms to put it on the typical lead "
+                      f"{lead_s * 1000:.0f} ms)", fontsize=10)
     axes[1].plot(t[shown], clip.rms_db[shown], color="black", linewidth=0.8, label="RMS dBFS")
     low = float(np.min(clip.rms_db[shown]))
     axes[1].fill_between(t[shown], low, np.where(clip.vad[shown] > 0, float(np.max(clip.rms_db[shown])), low),
@@ -76,13 +98,20 @@ def main(argv=None) -> int:
     pitch = quaternion_to_euler_degrees(clip.targets[shown, N_BLENDSHAPES + 3:])[:, 0]
     axes[3].plot(t[shown], pitch, color="tab:orange", linewidth=1.0)
     axes[3].set_ylabel("head pitch °")
-    axes[3].set_xlabel("seconds (video clock)")
+    axes[3].set_xlabel("seconds (the audio's times on the video clock; video frames where the correction puts them)")
     masked = ~clip.mask[shown]
     for axis in axes[1:]:
         if masked.any():
             axis.fill_between(t[shown], 0, 1, where=masked, transform=axis.get_xaxis_transform(),
                               color="grey", alpha=0.2, linewidth=0)
-    figure.tight_layout()
+    chance = sync.CHANCE_Z / np.sqrt(clip.mask.sum() / 100)
+    lag_axis.plot(lags * 10, evidence, color="black", linewidth=1.0, label="evidence (cross-validated r)")
+    lag_axis.axhline(chance, color="grey", linestyle=":", label="99 % of unrelated audio stays below")
+    lag_axis.axvline(estimate.lag_s * 1000, color="tab:red", linewidth=1.0, label="measured lag")
+    lag_axis.axvline(lead_s * 1000, color="tab:green", linestyle="--", linewidth=1.0, label="typical lead")
+    lag_axis.set_xlabel("lag ms (< 0: the mouth moves first), before correction")
+    lag_axis.set_ylabel("evidence")
+    lag_axis.legend(loc="upper right", fontsize=7)
     output = Path(OUTPUT) if OUTPUT else folder / "synchronisation.png"
     from voiceface.formats import atomic_path
     with atomic_path(output) as tmp:

@@ -153,7 +153,7 @@ def test_end_to_end_targets_follow_the_truth_and_splits_do_not_overlap(processed
     manifest = json.loads((dataset / "dataset_manifest.json").read_text())
     by_split = {s: [c["clip"] for c in manifest["clips"] if c["split"] == s] for s in ("train", "val")}
     assert by_split["val"] == ["plain_b"] and not set(by_split["train"]) & set(by_split["val"])
-    lags = {c["clip"]: c["lag_ms"] for c in manifest["clips"]}
+    lags = {c["clip"]: c["sync"]["measured_lag_ms"] for c in manifest["clips"]}
     # a known injected lag (mouth 100 ms first) is measured within one video frame of the truth
     assert abs(lags["mouth_first"] - (-100)) <= 1000 / 30
     assert abs(lags["plain_a"]) <= 1000 / 30 and abs(lags["late_audio"]) <= 1000 / 30
@@ -205,19 +205,25 @@ def test_bad_clips_are_left_out_named_and_the_rest_proceed(processed, tmp_path):
     assert len(errors) == 4
 
 
-def test_a_lag_correction_shifts_the_targets(processed, tmp_path):
+def test_sync_correction_by_default_by_hand_or_off(processed, tmp_path):
     out, _ = processed
-    plain, shifted = tmp_path / "plain", tmp_path / "shifted"
-    run_script("1_data_cleaning/3_create_dataset.py", "--processed-dir", out, "--output-dir", plain, "--val-clips", "x")
-    run_script("1_data_cleaning/3_create_dataset.py", "--processed-dir", out, "--output-dir", shifted,
-               "--val-clips", "x", "--clip-lag-corrections", "mouth_first=-100")
-    lags = {}
-    for folder in (plain, shifted):
-        manifest = json.loads((folder / "dataset_manifest.json").read_text())
-        lags[folder.name] = {c["clip"]: c["lag_ms"] for c in manifest["clips"]}
-    # targets taken 100 ms earlier: the mouth no longer leads its sound
-    assert abs(lags["plain"]["mouth_first"] + 100) <= 34 and abs(lags["shifted"]["mouth_first"]) <= 34
-    assert lags["plain"]["plain_a"] == lags["shifted"]["plain_a"]
+    runs = {"auto": [], "by_hand": ["--clip-lag-corrections", "mouth_first=0"], "off": ["--no-sync-correction"]}
+    sync = {}
+    for name, extra in runs.items():
+        result = run_script("1_data_cleaning/3_create_dataset.py", "--processed-dir", out, "--output-dir",
+                            tmp_path / name, "--val-clips", "plain_b", *extra)
+        assert result.returncode == 0, result.stderr
+        manifest = json.loads((tmp_path / name / "dataset_manifest.json").read_text())
+        sync[name] = {c["clip"]: c["sync"] for c in manifest["clips"]}
+        for entry in sync[name].values():      # what the manifest promises for every clip
+            assert {"measured_lag_ms", "confidence", "confident", "applied_shift_ms", "correction"} <= set(entry)
+    # three in-sync clips set the typical lead near 0; the clip whose mouth leads by 100 ms is moved onto it
+    auto = sync["auto"]["mouth_first"]
+    assert auto["confident"] and auto["correction"] == "estimated"
+    assert abs(auto["applied_shift_ms"] + 100) <= 1000 / 30 and abs(auto["lag_after_ms"]) <= 1000 / 30
+    assert sync["by_hand"]["mouth_first"]["applied_shift_ms"] == 0
+    assert sync["by_hand"]["mouth_first"]["correction"].startswith("by hand")
+    assert all(entry["applied_shift_ms"] == 0 for entry in sync["off"].values())
 
 
 def test_the_plot_is_written(processed, tmp_path):

@@ -1,5 +1,6 @@
 """The synchronised dataset, defined once: targets put onto the audio's 100 Hz timeline, the
-normalisation (and its inverse, which inference uses), windows, the split, and the sync check.
+normalisation (and its inverse, which inference uses), windows and the split. The sync check and
+correction live in voiceface/sync.py.
 
 Targets are 59 values a frame: the 52 blendshapes, then x, y, z, qw, qx, qy, qz of the head.
 """
@@ -18,7 +19,6 @@ MAX_GAP_S = 0.10                # face-less stretches longer than this are maske
 TRANSLATION_SCALE_CM = 10.0     # relative head translation / this lies in [-1, 1] (real clips: |x| <= 9.9 cm)
 MEL_OFFSET_DB = (DB_CEILING + DB_FLOOR) / 2        # -35 dB: the middle of the clipped range
 MEL_SCALE_DB = (DB_CEILING - DB_FLOOR) / 2         # 45 dB: [-80, 10] dB maps onto [-1, 1]
-LAG_SEARCH_S = 0.5              # the sync check looks this far either way
 
 
 def normalisation_config() -> dict:
@@ -146,29 +146,22 @@ def create_sequences(n_frames: int, window: int, stride: int, warmup: int) -> np
     return np.array([[s, window, 0 if s == 0 else min(warmup, window - 1)] for s in starts], np.int64)
 
 
-def measure_av_lag(mouth: np.ndarray, rms_db: np.ndarray, valid: np.ndarray,
-                   search_s: float = LAG_SEARCH_S) -> tuple[float, float]:
-    """The audio-video lag of a clip: the shift (seconds) at which the mouth-opening track best
-    correlates with the audio's loudness. Negative: the mouth moves before the sound (as in
-    real speech, 50-150 ms); positive: the sound comes first (audio leading the picture; it
-    trails when strongly negative). Returns (lag_s, correlation at that lag)."""
-    loudness = np.maximum(rms_db, np.percentile(rms_db, 10))    # pauses' noise carries no timing
-    best = (0.0, -np.inf)
-    max_lag = int(round(search_s * FRAME_RATE))
-    for lag in range(-max_lag, max_lag + 1):
-        # correlate mouth(t + lag) with loudness(t)
-        if lag >= 0:
-            m, a, v = mouth[lag:], loudness[:len(loudness) - lag], valid[lag:]
-        else:
-            m, a, v = mouth[:lag], loudness[-lag:], valid[:lag]
-        n = min(len(m), len(a))
-        m, a, v = m[:n], a[:n], v[:n]
-        if v.sum() < 2 * FRAME_RATE:
-            continue
-        r = np.corrcoef(m[v], a[v])[0, 1]
-        if np.isfinite(r) and r > best[1]:
-            best = (lag / FRAME_RATE, float(r))
-    return best
+def smooth_targets(targets: np.ndarray, mask: np.ndarray, sigma_s: float) -> np.ndarray:
+    """Zero-phase Gaussian smoothing (standard deviation sigma_s) of the 52 blendshape columns of
+    normalised targets (T, 59), over known frames only (a masked frame neither contributes nor is
+    filled). Labels are made offline, so looking both ways is allowed here; it removes the tracker's
+    frame-to-frame jitter, which no audio can predict. sigma_s 0: unchanged."""
+    if sigma_s <= 0:
+        return targets
+    from scipy.ndimage import gaussian_filter1d
+    sigma = sigma_s * FRAME_RATE
+    known = np.asarray(mask, bool).astype(np.float64)
+    values = np.nan_to_num(np.asarray(targets, np.float64)[:, :N_BLENDSHAPES]) * known[:, None]
+    weight = gaussian_filter1d(known, sigma, mode="nearest")
+    smoothed = gaussian_filter1d(values, sigma, axis=0, mode="nearest") / np.maximum(weight, 1e-9)[:, None]
+    out = np.array(targets, dtype=np.float32, copy=True)
+    out[known > 0, :N_BLENDSHAPES] = smoothed[known > 0]
+    return out
 
 
 INPUT_MODES = ("fixed", "level")   # the two ways the model may see the mel (stage 2 compares them)
@@ -216,30 +209,48 @@ def model_inputs(mel_db: np.ndarray, vad: np.ndarray, mode: str) -> np.ndarray:
 
 def split_clips(durations: dict[str, float], speakers: dict[str, str], val_fraction: float, seed: int,
                 val_clips: list[str] | None = None) -> dict[str, str]:
-    """'train' or 'val' for each clip. Clips of one speaker always go together (windows of one
-    speaker, let alone one clip, on both sides would leak). With val_clips, those clips (or every
-    clip of a speaker named there) are val; otherwise whole speakers are drawn with a fixed seed
-    until val holds at least val_fraction of the duration, keeping at least one speaker in train."""
+    """'train' or 'val' for each clip. With val_clips, exactly the clips named there are val, and
+    every clip of a speaker named there (naming one clip of a speaker keeps the speaker's other
+    clips in train: that is the speaker-dependent benchmark). Otherwise whole speakers are drawn
+    with a fixed seed until val holds at least val_fraction of the duration, keeping at least one
+    speaker in train: clips of one speaker always go together (windows of one speaker, let alone
+    one clip, on both sides would leak)."""
     group = {clip: speakers.get(clip) or clip for clip in durations}
     if val_clips:
-        chosen = {group[c] for c in durations if c in val_clips or group[c] in val_clips}
-    else:
-        groups = sorted(set(group.values()))
-        size = {g: sum(d for c, d in durations.items() if group[c] == g) for g in groups}
-        order = [groups[i] for i in np.random.default_rng(seed).permutation(len(groups))]
-        target = val_fraction * sum(durations.values())
-        chosen, val_time = set(), 0.0
-        # whole speakers in a seeded random order, each taken only if it does not overshoot the
-        # target (one speaker with most of the data would otherwise make val the larger half)
-        for g in order:
-            if val_time >= target or len(chosen) >= len(groups) - 1:
-                break
-            if val_time + size[g] <= target * 1.1:
-                chosen.add(g)
-                val_time += size[g]
-        if not chosen and len(groups) > 1:
-            chosen.add(min(groups, key=lambda g: size[g]))
+        named = set(map(str, val_clips))
+        return {clip: "val" if clip in named or group[clip] in named else "train" for clip in durations}
+    groups = sorted(set(group.values()))
+    size = {g: sum(d for c, d in durations.items() if group[c] == g) for g in groups}
+    order = [groups[i] for i in np.random.default_rng(seed).permutation(len(groups))]
+    target = val_fraction * sum(durations.values())
+    chosen, val_time = set(), 0.0
+    # whole speakers in a seeded random order, each taken only if it does not overshoot the
+    # target (one speaker with most of the data would otherwise make val the larger half)
+    for g in order:
+        if val_time >= target or len(chosen) >= len(groups) - 1:
+            break
+        if val_time + size[g] <= target * 1.1:
+            chosen.add(g)
+            val_time += size[g]
+    if not chosen and len(groups) > 1:
+        chosen.add(min(groups, key=lambda g: size[g]))
     return {clip: "val" if group[clip] in chosen else "train" for clip in durations}
+
+
+def speaker_folds(durations: dict[str, float], speakers: dict[str, str], n_folds: int, seed: int = 0) -> list[list[str]]:
+    """Clips in n_folds groups of whole speakers with about equal duration: the largest speakers
+    first, each into the fold with the least so far (ties broken by a seeded draw)."""
+    group = {clip: speakers.get(clip) or clip for clip in durations}
+    size: dict[str, float] = {}
+    for clip, seconds in durations.items():
+        size[group[clip]] = size.get(group[clip], 0.0) + seconds
+    rng = np.random.default_rng(seed)
+    load, fold_of = np.zeros(n_folds), {}
+    for speaker in sorted(size, key=lambda g: (-size[g], rng.random())):
+        fold = int(np.argmin(load))
+        fold_of[speaker] = fold
+        load[fold] += size[speaker]
+    return [sorted(c for c in durations if fold_of[group[c]] == f) for f in range(n_folds)]
 
 
 GENERIC_SPEAKER_WORDS = {"male", "female", "man", "woman", "older", "old", "young", "younger"}

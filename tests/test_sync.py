@@ -1,0 +1,112 @@
+"""Audio-video sync (voiceface/sync.py): the estimate on arrays with known answers, and end to end
+on generated clips whose sound was moved by known amounts before muxing."""
+import json
+
+import numpy as np
+import pytest
+
+from conftest import QUICK_TRAINING, run_script
+from voiceface import sync
+from voiceface.constants import BLENDSHAPE_NAMES, FRAME_RATE
+
+JAW = BLENDSHAPE_NAMES.index("jawOpen")
+
+
+def smooth_noise(n, seed, seconds=0.08):
+    rng = np.random.default_rng(seed)
+    return sync.box_smooth(rng.standard_normal(n), seconds)
+
+
+def test_a_known_lag_between_mouth_and_bands_is_found_to_the_frame():
+    n = 1200                                                    # 12 s
+    mouth = smooth_noise(n, 0)
+    for lag in (-40, -12, 0, 25, 60):                           # frames; < 0: the mouth moves first
+        # bands that follow the mouth `lag` frames later, with some noise of their own
+        bands = np.stack([np.roll(mouth, lag) * w + 0.3 * smooth_noise(n, 10 + k) for k, w in enumerate((1, -0.5, 2))], 1)
+        estimate = sync.estimate_lag_from(mouth, bands, np.ones(n, bool))
+        assert estimate.confident, estimate
+        assert abs(estimate.lag_s * FRAME_RATE - (-lag)) <= 1.0
+
+
+def test_unrelated_audio_is_not_trusted():
+    n = 600                                                     # 6 s: the length of many web clips
+    trusted = [sync.estimate_lag_from(smooth_noise(n, seed), np.stack([smooth_noise(n, 100 + seed + k) for k in range(6)], 1),
+                                      np.ones(n, bool)).confident for seed in range(20)]
+    assert sum(trusted) <= 2                                    # the chance level is the 99th percentile
+    too_short = sync.estimate_lag_from(smooth_noise(150, 0), smooth_noise(150, 0), np.ones(150, bool))
+    assert not too_short.confident and "overlap" in too_short.reason
+
+
+def test_the_typical_lead_counts_each_speaker_once_and_the_correction_moves_a_lag_onto_it():
+    def estimate(lag_s, confident=True):
+        return sync.SyncEstimate(lag_s, 0.5, 2.0 if confident else 0.5, confident, "" if confident else "unsure")
+    estimates = {"a1": estimate(-0.2), "a2": estimate(-0.21), "a3": estimate(-0.19), "b": estimate(-0.05),
+                 "c": estimate(-0.04), "d": estimate(0.4, confident=False)}
+    speakers = {"a1": "A", "a2": "A", "a3": "A"}
+    lead, how = sync.typical_lead_s(estimates, speakers)
+    assert lead == pytest.approx(-0.05) and "3 speakers" in how          # a per-clip median would say -0.19
+    assert sync.typical_lead_s({"d": estimates["d"]}, {})[0] == sync.DEFAULT_LEAD_S
+    assert sync.correction_s(estimates["a1"], lead) == pytest.approx(-0.15)   # targets taken 150 ms earlier
+    assert sync.correction_s(estimates["d"], lead) == 0.0                    # unsure: left as it is
+
+
+# audio moved later (> 0) or earlier (< 0) than the picture by these many seconds, as a badly made
+# upload would have it; mouth_lead moves the mouth ahead of its sound by the same amount
+OFFSETS = (-0.3, -0.1, 0.1, 0.3, 0.5)
+
+
+@pytest.fixture(scope="module")
+def offset_corpus(tmp_path_factory, face_model):
+    """Generated clips in three corpora: originals (all in sync), the same clips with their audio
+    moved by OFFSETS (two left in sync), and a held-out in-sync clip. Stages 1.1 and 1.2 done."""
+    from voiceface.synthetic import write_talking_face_clip
+    root = tmp_path_factory.mktemp("offsets")
+    seeds = [60 + k for k in range(len(OFFSETS) + 2)]
+    for name, offset_of in (("original", lambda k: 0.0), ("moved", lambda k: ([0.0, 0.0] + list(OFFSETS))[k])):
+        for k, seed in enumerate(seeds):
+            write_talking_face_clip(root / name / "raw" / f"clip_{k}.mp4", duration=5.0, seed=seed,
+                                    mouth_lead=offset_of(k))
+        write_talking_face_clip(root / name / "raw" / "held_out.mp4", duration=5.0, seed=90)
+    for name in ("original", "moved"):
+        for script in ("1_data_cleaning/1_extract_blendshapes.py", "1_data_cleaning/2_extract_audio_features.py"):
+            result = run_script(script, root / name / "raw", "--output-dir", root / name / "processed", "--workers", 2)
+            assert result.returncode == 0, result.stderr
+    return root
+
+
+def build(corpus, dataset, *extra):
+    result = run_script("1_data_cleaning/3_create_dataset.py", "--processed-dir", corpus / "processed", "--output-dir",
+                        dataset, "--val-clips", "held_out", *extra)
+    assert result.returncode == 0, result.stderr
+    return json.loads((dataset / "dataset_manifest.json").read_text())
+
+
+def test_known_offsets_are_recovered_within_a_frame_and_corrected(offset_corpus, tmp_path):
+    manifest = build(offset_corpus / "moved", tmp_path / "dataset")
+    entries = {c["clip"]: c["sync"] for c in manifest["clips"]}
+    frame_ms = 1000 / 30
+    assert abs(manifest["sync"]["typical_lead_ms"]) <= frame_ms          # most clips in sync: lead ~ 0
+    for k, offset in enumerate(OFFSETS):
+        entry = entries[f"clip_{k + 2}"]
+        assert entry["confident"], entry
+        # the audio `offset` late means the mouth moves `offset` before its sound: lag -offset
+        assert abs(entry["measured_lag_ms"] - (-1000 * offset)) <= frame_ms, (offset, entry)
+        assert abs(entry["applied_shift_ms"] - (-1000 * offset)) <= frame_ms
+        assert abs(entry["lag_after_ms"] - manifest["sync"]["typical_lead_ms"]) <= frame_ms
+
+
+def held_out_jaw_r(dataset, run):
+    result = run_script("2_architecture_training/train.py", "--dataset-dir", dataset, "--run-dir", run,
+                        "--epochs", 12, *QUICK_TRAINING)
+    assert result.returncode == 0, result.stderr
+    history = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    return history[-1]["val"]["jaw_open_r"]
+
+
+def test_corrected_clips_train_like_the_originals(offset_corpus, tmp_path):
+    build(offset_corpus / "original", tmp_path / "original")
+    build(offset_corpus / "moved", tmp_path / "corrected")
+    build(offset_corpus / "moved", tmp_path / "uncorrected", "--no-sync-correction")
+    r = {name: held_out_jaw_r(tmp_path / name, tmp_path / f"run_{name}") for name in ("original", "corrected", "uncorrected")}
+    assert abs(r["corrected"] - r["original"]) <= 0.05, r
+    assert r["uncorrected"] < r["corrected"] - 0.05, r
