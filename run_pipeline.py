@@ -4,11 +4,14 @@ that already exist, so running it twice redoes nothing.
 
     python run_pipeline.py                          # the built-in sample, in data/sample/
     python run_pipeline.py --raw-dir ~/my_videos    # your own talking-face videos, in data/
+    python run_pipeline.py --raw-dir ~/my_videos --speaker-manifest speakers.csv   # ... and the two benchmarks
     python run_pipeline.py --stage 1 --stop-stage 1 # only stage 1 (blendshapes)
 
 Stages: 0 generate the sample clips (sample only) · 1 blendshapes and head pose (stage 1.1) ·
 2 audio features (stage 1.2) · 3 the synchronised dataset (stage 1.3) · 4 training (stage 2) ·
-5 inference on a held-out clip (stage 3; sample only) · 6 evaluation of the held-out split
+5 inference on a held-out clip, with its preview video (stage 3; sample only) · 6 evaluation of the
+held-out split · 7 the speaker-dependent and speaker-independent benchmarks (your videos, with a
+speaker manifest: they train a model per fold, about an hour for 7 minutes of video on two cores)
 """
 import subprocess
 import sys
@@ -29,7 +32,7 @@ WORKERS = 2                     # processes for the extraction stages
 SAMPLE_CLIPS = 6                # sample only: how many clips to generate
 SAMPLE_DURATION = 20.0          # sample only: seconds per clip
 SAMPLE_EPOCHS = 80              # sample only: epochs of the tiny model (about two minutes on two cores)
-EPOCHS = 40                     # your videos: epochs of the default model
+SPEAKER_MANIFEST = ""           # your videos: CSV naming each clip's speaker (columns short_name or clip, and speaker)
 FORCE = False                   # redo every stage's outputs
 # --- end of settings ---------------------------------------------------------------------------
 
@@ -54,24 +57,30 @@ def stages(raw: Path, work: Path, sample: bool) -> list[tuple[int, str, list]]:
                   ["1_data_cleaning/2_extract_audio_features.py", raw, "--output-dir", processed,
                    "--workers", WORKERS, *force]))
     held_out = f"sample_{SAMPLE_CLIPS - 1:02d}"       # the last generated clip: never trained on
+    speakers = ["--speaker-manifest", SPEAKER_MANIFEST] if SPEAKER_MANIFEST and not sample else []
     steps.append((3, "stage 1.3: the synchronised dataset",
                   ["1_data_cleaning/3_create_dataset.py", "--processed-dir", processed,
-                   "--output-dir", work / "dataset", *(["--val-clips", held_out] if sample else []), *force]))
+                   "--output-dir", work / "dataset", *(["--val-clips", held_out] if sample else []), *speakers, *force]))
     run_dir = run_dir_for(sample)
     training = (["--preset", "tiny", "--epochs", SAMPLE_EPOCHS, "--window-seconds", 2, "--stride-seconds", 0.5,
                  "--warmup-seconds", 0.5, "--batch-size", 8, "--learning-rate", 3e-3,
                  "--freq-warp", 0] if sample else                  # one synthetic voice: nothing to generalise over
-                ["--preset", "default", "--epochs", EPOCHS])
+                [])                                                # your videos: train.py's measured defaults
     steps.append((4, "stage 2: training", ["2_architecture_training/train.py", "--dataset-dir", work / "dataset",
                                           "--run-dir", run_dir, *training, *(["--resume"] if (run_dir / "last.pt").exists()
                                                                              and not FORCE else [])]))
     if sample:
-        steps.append((5, "stage 3: inference on the held-out clip",
+        steps.append((5, "stage 3: inference on the held-out clip, and its preview video",
                       ["3_inference/inference.py", raw / f"{held_out}.mp4", "--checkpoint", run_dir / "best.pt",
-                       "--output", work / "inference" / f"{held_out}.json", "--csv", "--force"]))
+                       "--output", work / "inference" / f"{held_out}.json", "--csv", "--preview",
+                       "--reference", processed / held_out / "blendshapes_and_pose.json", "--force"]))
     steps.append((6, "evaluation on the held-out split",
                   ["3_inference/evaluate.py", "--checkpoint", run_dir / "best.pt", "--dataset-dir", work / "dataset",
                    "--json", work / "evaluation" / "evaluation.json", "--plots-dir", work / "evaluation"]))
+    if speakers:
+        steps.append((7, "the speaker-dependent and speaker-independent benchmarks",
+                      ["3_inference/evaluate.py", "--benchmark", "both", "--processed-dir", processed, *speakers,
+                       "--bench-dir", Path(RUNS_DIR) / "benchmark", "--json", work / "benchmark" / "benchmark.json"]))
     return steps
 
 
@@ -80,6 +89,10 @@ def main(argv=None) -> int:
     sample = RAW_DIR is None
     work = Path(WORK_DIR) if WORK_DIR else REPO_ROOT / "data" / "sample" if sample else REPO_ROOT / "data"
     raw = work / "raw" if sample else Path(RAW_DIR).resolve()
+    if not sample and not SPEAKER_MANIFEST:
+        print("note: no --speaker-manifest, so clips are split one by one (not by speaker) and the two benchmarks "
+              "(speaker-dependent, speaker-independent) are not run: they need to know who speaks in each clip; "
+              "give a CSV with columns short_name (or clip) and speaker", flush=True)
     for number, description, command in stages(raw, work, sample):
         if not STAGE <= number <= STOP_STAGE:
             continue
@@ -93,8 +106,10 @@ def main(argv=None) -> int:
     print(f"outputs: {work}")
     print(f"checkpoint: {run_dir / 'best.pt'}")
     if sample:
-        print(f"animation of the held-out clip: {work / 'inference'} (JSON, Live Link Face CSV, PNG)")
+        print(f"animation of the held-out clip: {work / 'inference'} (JSON, Live Link Face CSV, PNG, preview MP4)")
     print(f"evaluation: {work / 'evaluation' / 'evaluation.md'} and one PNG per held-out clip beside it")
+    if not sample and SPEAKER_MANIFEST and STOP_STAGE >= 7:
+        print(f"benchmarks: {work / 'benchmark' / 'benchmark.md'}")
     return 0
 
 

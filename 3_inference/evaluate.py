@@ -1,15 +1,24 @@
-"""Evaluate a checkpoint on clips with extracted targets, beside two baselines (the training mean,
-and jawOpen from loudness fitted on the training split); or cross-validate by leaving speakers out.
+"""Evaluate a checkpoint beside three baselines (the training mean, loudness -> jawOpen, and ridge
+regression on the same inputs with the same look-ahead), on sync-corrected labels; or run the two
+benchmarks, which train a model per fold and score it on clips it never saw.
 
-    python 3_inference/evaluate.py --checkpoint runs/default/best.pt --clips data/processed/clipA data/processed/clipB \
-        --json eval.json                       # processed clip folders (stages 1.1 and 1.2 done)
-    python 3_inference/evaluate.py --checkpoint best.pt --clips videos/*.mp4 --json eval.json   # videos: processed first
-    python 3_inference/evaluate.py --cross-validate 3 --processed-dir data/real/processed \
-        --speaker-manifest manifest.csv --cv-dir runs/cv --json cv.json --train-args "--preset small --epochs 4"
+    python 3_inference/evaluate.py --checkpoint runs/default/best.pt --dataset-dir data/dataset --json eval.json
+    python 3_inference/evaluate.py --checkpoint best.pt --clips videos/*.mp4 --json eval.json  # processed first
+    python 3_inference/evaluate.py --benchmark both --processed-dir data/real/processed \\
+        --speaker-manifest ../shared/realdata/manifest.csv --json runs/benchmark/benchmark.json
 
-Reports per clip and in total (duration-weighted mean and median): MAE over the 52 blendshapes,
-mouth MAE, Pearson r of jawOpen / mouthClose / smile, pose MAE (cm, degrees), mean jawOpen in
-silence, and the lag of the predicted jawOpen. Writes JSON and a markdown table (beside the JSON).
+Benchmarks (each at every --lookahead-ms, by default strictly causal and 100 ms):
+- speaker-dependent: for each speaker with at least MIN_CLIPS clips, leave one clip out, train on
+  that speaker's other clips (and with --with-other-speakers, everyone else's too), score the
+  left-out clip — the design note's use: train on your own videos;
+- speaker-independent: FOLDS folds of whole speakers; train on the others, score the held-out ones.
+Labels are corrected for each clip's audio-video offset by stage 1.3 (voiceface/sync.py), with one
+typical lead measured over the whole corpus, so every fold sees the same labels.
+
+Reports per clip and in total (median over clips, quartiles, duration-weighted mean): Pearson r of
+jawOpen, mouthClose, mouthFunnel and smile at zero lag, jawOpen's r at its best lag within +-300 ms
+and that lag, mouth MAE, mean jawOpen in silence (predicted and extracted), pose errors. Writes
+JSON and a markdown table beside it.
 """
 import sys
 from pathlib import Path
@@ -27,19 +36,25 @@ SPLIT = "val"                   # with --dataset-dir: which split
 JSON = ""                       # where the results go (required); the markdown table goes beside it
 TRAIN_DATASET = ""              # dataset whose training split fits the baselines; default: the checkpoint's
 PLOTS_DIR = ""                  # if given: a PNG per clip of predicted against extracted tracks
-CROSS_VALIDATE = 0              # folds of speakers to leave out in turn; 0: evaluate CHECKPOINT instead
-PROCESSED_DIR = REPO_ROOT / "data/processed"   # with --cross-validate: all clips' stage 1.1/1.2 outputs
-SPEAKER_MANIFEST = ""           # with --cross-validate: CSV naming each clip's speaker
-CV_DIR = REPO_ROOT / "runs/cv"  # with --cross-validate: a dataset and a run per fold
-SEED = 0                        # with --cross-validate: which speakers share a fold
-TRAIN_ARGS = ""                 # with --cross-validate: train.py arguments for every fold, as one string
+BENCHMARK = ""                  # speaker-dependent, speaker-independent or both: train and score fold by fold
+PROCESSED_DIR = REPO_ROOT / "data/processed"   # with --benchmark: every clip's stage 1.1 and 1.2 outputs
+SPEAKER_MANIFEST = ""           # with --benchmark: CSV naming each clip's speaker (required)
+BENCH_DIR = REPO_ROOT / "runs/benchmark"       # with --benchmark: datasets and runs per fold (kept, reused)
+LOOKAHEAD_MS = [0.0, 100.0]     # with --benchmark: the latencies to train and score
+FOLDS = 5                       # speaker-independent: folds of whole speakers
+MIN_CLIPS = 4                   # speaker-dependent: speakers with at least this many clips
+WITH_OTHER_SPEAKERS = False     # speaker-dependent: also train on every other speaker's clips
+TRAIN_ARGS = ""                 # with --benchmark: more train.py arguments for every fold, as one string
+DATASET_ARGS = ""               # with --benchmark: more stage 1.3 arguments for every fold's dataset
+SEED = 0                        # with --benchmark: which speakers share a fold
 # --- end of settings ---------------------------------------------------------------------------
 
 
-def run(script: str, *args) -> None:
+def run(script: str, *args, quiet: bool = False) -> None:
     import subprocess
-    result = subprocess.run([sys.executable, str(REPO_ROOT / script), *map(str, args)])
-    if result.returncode not in (0,):
+    result = subprocess.run([sys.executable, str(REPO_ROOT / script), *map(str, args)],
+                            stdout=subprocess.DEVNULL if quiet else None)
+    if result.returncode != 0:
         raise SystemExit(f"error: {script} failed (exit {result.returncode}); see above")
 
 
@@ -66,95 +81,181 @@ def clip_folders(items: list, scratch: Path) -> list[Path]:
     return folders
 
 
-def evaluate(checkpoint_path: Path, folders: list[Path], train_dataset: Path, plots_dir: str) -> tuple[list, dict]:
-    import numpy as np
-    from tqdm import tqdm
+def read_clip(folder: Path):
     from voiceface.audio import read_audio_features
+    from voiceface.formats import read_blendshapes_json
+    return read_blendshapes_json(folder / "blendshapes_and_pose.json"), read_audio_features(folder / "audio_features.npz")
+
+
+def dataset_clips(dataset_dir: Path, split: str) -> list[tuple]:
+    """(name, synchronised clip, shift ms) for every clip of a dataset split, each shifted by the
+    sync correction stage 1.3 applied to it."""
+    import json
+    from voiceface.dataset import synchronize_features
+    manifest = json.loads((Path(dataset_dir) / "dataset_manifest.json").read_text())
+    out = []
+    for entry in manifest["clips"]:
+        if entry["split"] == split:
+            shift_ms = entry["sync"]["applied_shift_ms"]
+            clip = synchronize_features(entry["clip"], *read_clip(Path(manifest["processed_dir"]) / entry["clip"]),
+                                        shift_ms / 1000)
+            out.append((entry["clip"], clip, shift_ms))
+    return out
+
+
+def corrected_clips(folders: list[Path], lead_s: float) -> list[tuple]:
+    """(name, synchronised clip, shift ms) for processed clip folders, each corrected as stage 1.3
+    would: a confident lag moved onto lead_s, an unsure one left as it is."""
+    from voiceface.dataset import synchronize_features
+    from voiceface.sync import correction_s, estimate_clip_lag
+    out = []
+    for folder in folders:
+        track, audio = read_clip(folder)
+        clip = synchronize_features(folder.name, track, audio)
+        shift = correction_s(estimate_clip_lag(clip.targets, clip.mel, clip.mask), lead_s)
+        if shift:
+            clip = synchronize_features(folder.name, track, audio, shift)
+        out.append((folder.name, clip, round(shift * 1000, 1)))
+    return out
+
+
+def typical_lead_of(dataset_dir: Path) -> float:
+    import json
+    from voiceface.sync import DEFAULT_LEAD_S
+    try:
+        return json.loads((Path(dataset_dir) / "dataset_manifest.json").read_text())["sync"]["typical_lead_ms"] / 1000
+    except (OSError, KeyError, ValueError):
+        return DEFAULT_LEAD_S
+
+
+def evaluate(checkpoint_path: Path, clips: list[tuple], train_dataset: Path, plots_dir: str = "") -> tuple[list, dict]:
+    import numpy as np
+    from voiceface.dataset import denormalize_targets
     from voiceface.engine import Frames, load_model
     from voiceface.evaluation import Baselines, evaluate_clip, summarise
-    from voiceface.dataset import denormalize_targets
-    from voiceface.formats import read_blendshapes_json
     from voiceface.plots import plot_animation
+    from voiceface.progress import progress_bar
     model, checkpoint = load_model(checkpoint_path)
-    baselines = Baselines.fit(train_dataset)
+    baselines = Baselines.fit(train_dataset, checkpoint["input_mode"], int(checkpoint.get("lookahead_frames", 0)))
     results = []
-    for folder in tqdm(folders, desc="evaluating", unit="clip", disable=len(folders) < 2):
-        result = evaluate_clip(folder.name, read_blendshapes_json(folder / "blendshapes_and_pose.json"),
-                               read_audio_features(folder / "audio_features.npz"), model, checkpoint, baselines)
+    for name, clip, shift_ms in progress_bar(clips, desc="evaluating", unit="clip", enabled=len(clips) >= 2):
+        result = evaluate_clip(name, clip, model, checkpoint, baselines, shift_ms)
         if plots_dir:
             def frames_of(values, known):          # 100 Hz frames at their audio-timeline times
                 real = denormalize_targets(np.where(known[:, None], values, 0.5))
                 real[~known] = np.nan                  # no target here: a gap in the plot, not a zero
                 return Frames(None, (np.arange(len(values)) + 1) / 100, real[:, :52], real[:, 52:])
             everywhere = np.ones(len(result["prediction"]), bool)
-            plot_animation(Path(plots_dir) / f"{folder.name}.png", frames_of(result["prediction"], everywhere),
+            plot_animation(Path(plots_dir) / f"{name}.png", frames_of(result["prediction"], everywhere),
                            reference=frames_of(result["targets"], result["mask"]),
-                           title=f"{folder.name}: predicted (solid) against extracted (dashed)")
+                           title=f"{name}: predicted (solid) against extracted (dashed)")
         for key in ("prediction", "targets", "mask"):
             result.pop(key)
         results.append(result)
     return results, summarise(results)
 
 
-def cross_validate() -> int:
+# --- the benchmarks --------------------------------------------------------------------------------
+def benchmark_folds(kind: str, folders: list[Path], speakers: dict[str, str]) -> list[tuple[str, list, list]]:
+    """(fold name, training clips, held-out clips) of one benchmark."""
+    from voiceface.dataset import speaker_folds
+    names = [f.name for f in folders]
+    group = {n: speakers.get(n) or n for n in names}
+    if kind == "speaker-dependent":
+        folds = []
+        for speaker in sorted(set(group.values())):
+            own = [n for n in names if group[n] == speaker]
+            if len(own) < MIN_CLIPS:
+                continue
+            for held in own:
+                train = [n for n in own if n != held] + ([n for n in names if group[n] != speaker]
+                                                          if WITH_OTHER_SPEAKERS else [])
+                suffix = "__with_others" if WITH_OTHER_SPEAKERS else ""      # another training set, another folder
+                folds.append((f"{speaker.replace(' ', '_')}__{held}{suffix}", train, [held]))
+        return folds
+    durations = {f.name: (f / "audio_features.npz").stat().st_size for f in folders}   # proportional to length
+    return [(f"fold_{k}", [n for n in names if n not in held], held)
+            for k, held in enumerate(speaker_folds(durations, speakers, FOLDS, SEED)) if held]
+
+
+def run_benchmarks() -> int:
+    import hashlib
     import shlex
 
-    import numpy as np
     from voiceface.dataset import speakers_from_manifest
+    from voiceface.evaluation import markdown, summarise
     from voiceface.formats import write_json_atomic
+    if not SPEAKER_MANIFEST:
+        print("error: the benchmarks need to know who speaks in each clip: give --speaker-manifest CSV "
+              "(columns short_name or clip, and speaker)", file=sys.stderr)
+        return 2
+    kinds = ["speaker-dependent", "speaker-independent"] if BENCHMARK == "both" else [BENCHMARK]
+    if any(k not in ("speaker-dependent", "speaker-independent") for k in kinds):
+        print(f"error: --benchmark {BENCHMARK!r}: say speaker-dependent, speaker-independent or both", file=sys.stderr)
+        return 2
     folders = sorted(p for p in Path(PROCESSED_DIR).iterdir()
                      if (p / "blendshapes_and_pose.json").exists() and (p / "audio_features.npz").exists())
     speakers = speakers_from_manifest(SPEAKER_MANIFEST)
-    group = {f.name: speakers.get(f.name, f.name) for f in folders}
-    sizes = {}
-    for f in folders:
-        sizes[group[f.name]] = sizes.get(group[f.name], 0) + (f / "audio_features.npz").stat().st_size
-    # largest speakers first, each into the fold with the least data so far (seeded tie-break)
-    rng = np.random.default_rng(SEED)
-    fold_of, load = {}, np.zeros(CROSS_VALIDATE)
-    for speaker in sorted(sizes, key=lambda s: (-sizes[s], rng.random())):
-        fold = int(np.argmin(load))
-        fold_of[speaker] = fold
-        load[fold] += sizes[speaker]
-    per_fold = []
-    for fold in range(CROSS_VALIDATE):
-        held_out = [f.name for f in folders if fold_of[group[f.name]] == fold]
-        base = Path(CV_DIR) / f"fold_{fold}"
-        print(f"=== fold {fold}: {len(held_out)} clips of {len({group[c] for c in held_out})} speakers held out", flush=True)
-        run("1_data_cleaning/3_create_dataset.py", "--processed-dir", PROCESSED_DIR, "--output-dir", base / "dataset",
-            "--speaker-manifest", SPEAKER_MANIFEST, "--val-clips", *held_out)
-        if not (base / "run" / "last.pt").exists():
-            run("2_architecture_training/train.py", "--dataset-dir", base / "dataset", "--run-dir", base / "run",
-                *shlex.split(TRAIN_ARGS))
-        # the last epoch's weights: best.pt was chosen on these very clips, which would flatter it
-        results, summary = evaluate(base / "run" / "last.pt", [Path(PROCESSED_DIR) / c for c in held_out],
-                                    base / "dataset", "")
-        per_fold.append({"fold": fold, "clips": held_out, "results": results, "summary": summary})
-    keys = ("mae", "mouth_mae", "jaw_open_r", "mouth_close_r", "smile_r", "translation_mae_cm", "rotation_error_deg")
-    table = ["| | " + " | ".join(keys) + " |", "|---|" + "---|" * len(keys)]
-    totals = {}
-    for label in ("model", "loudness", "mean_face"):
-        values = {k: [f["summary"][label]["weighted_mean"][k] for f in per_fold] for k in keys}
-        totals[label] = {k: {"mean": float(np.mean(v)), "std": float(np.std(v))} for k, v in values.items()}
-        table.append(f"| {label} | " + " | ".join(f"{totals[label][k]['mean']:.4f} ± {totals[label][k]['std']:.4f}"
-                                              for k in keys) + " |")
-    write_json_atomic(Path(JSON), {"folds": per_fold, "mean_and_spread_over_folds": totals})
-    Path(JSON).with_suffix(".md").write_text("\n".join(table) + "\n")
-    print("\n".join(table))
+    bench = Path(BENCH_DIR)
+    # one typical lead for the whole corpus, so that every fold's labels are the same labels
+    data_tag = hashlib.sha1(DATASET_ARGS.encode()).hexdigest()[:8]
+    corpus = bench / f"corpus_dataset_{data_tag}"
+    run("1_data_cleaning/3_create_dataset.py", "--processed-dir", PROCESSED_DIR, "--output-dir", corpus,
+        "--speaker-manifest", SPEAKER_MANIFEST, *shlex.split(DATASET_ARGS), quiet=True)
+    lead_ms = typical_lead_of(corpus) * 1000
+    report, sections = {"processed_dir": str(PROCESSED_DIR), "typical_lead_ms": lead_ms, "train_args": TRAIN_ARGS,
+                        "dataset_args": DATASET_ARGS, "benchmarks": {}}, []
+    for kind in kinds:
+        folds = benchmark_folds(kind, folders, speakers)
+        if not folds:
+            print(f"{kind}: no speaker has {MIN_CLIPS} or more clips; nothing to do", file=sys.stderr)
+            continue
+        for lookahead in LOOKAHEAD_MS:
+            args = f"{TRAIN_ARGS} --lookahead-ms {lookahead:g}"
+            tag = hashlib.sha1(args.encode()).hexdigest()[:8]
+            results, per_fold = [], []
+            for name, train, held in folds:
+                folder = bench / kind / name
+                dataset = folder / f"dataset_{data_tag}"
+                run("1_data_cleaning/3_create_dataset.py", "--processed-dir", PROCESSED_DIR, "--output-dir", dataset,
+                    "--speaker-manifest", SPEAKER_MANIFEST, "--clips", *train, *held, "--val-clips", *held,
+                    "--typical-lead-ms", lead_ms, *shlex.split(DATASET_ARGS), quiet=True)
+                run_dir = folder / f"run_{tag}"
+                print(f"=== {kind}, look-ahead {lookahead:g} ms, {name}: {len(train)} clips train, "
+                      f"{len(held)} held out -> {run_dir}", flush=True)
+                run("2_architecture_training/train.py", "--dataset-dir", dataset, "--run-dir", run_dir,
+                    *shlex.split(args), *(["--resume"] if (run_dir / "last.pt").exists() else []))
+                # the last epoch: best.pt was chosen on these very clips, which would flatter it
+                fold_results, _ = evaluate(run_dir / "last.pt", dataset_clips(dataset, "val"), dataset)
+                results += fold_results
+                per_fold.append({"fold": name, "train": train, "held_out": held, "run_dir": str(run_dir)})
+            summary = summarise(results)
+            key = f"{kind}, look-ahead {lookahead:g} ms"
+            report["benchmarks"][key] = {"folds": per_fold, "clips": results, "summary": summary}
+            sections.append(markdown(results, summary, f"### {key}"))
+            print(sections[-1], flush=True)
+    write_json_atomic(Path(JSON), report)
+    Path(JSON).with_suffix(".md").write_text("\n".join(sections))
+    print(f"wrote {JSON} and {Path(JSON).with_suffix('.md')}")
     return 0
 
 
 def main(argv=None) -> int:
     configure(globals(), argv)
-    import json
     import tempfile
     from voiceface.errors import InputError
     from voiceface.formats import write_json_atomic
     if not JSON:
         print("error: say where the results go with --json OUT.json", file=sys.stderr)
         return 2
-    if CROSS_VALIDATE:
-        return cross_validate()
+    from voiceface.formats import ensure_writable_folder
+    try:
+        ensure_writable_folder(Path(JSON).parent, "--json path")
+    except InputError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    if BENCHMARK:
+        return run_benchmarks()
     try:
         from voiceface.engine import load_model
         _, checkpoint = load_model(CHECKPOINT)
@@ -163,15 +264,14 @@ def main(argv=None) -> int:
         return 1
     train_dataset = Path(TRAIN_DATASET or DATASET_DIR or checkpoint["training"]["dataset_dir"])
     with tempfile.TemporaryDirectory() as scratch:
-        folders = clip_folders(CLIPS, Path(scratch))
+        clips = corrected_clips(clip_folders(CLIPS, Path(scratch)), typical_lead_of(train_dataset)) if CLIPS else []
         if DATASET_DIR:
-            manifest = json.loads((Path(DATASET_DIR) / "dataset_manifest.json").read_text())
-            folders += [Path(manifest["processed_dir"]) / c["clip"] for c in manifest["clips"] if c["split"] == SPLIT]
-        if not folders:
+            clips += dataset_clips(Path(DATASET_DIR), SPLIT)
+        if not clips:
             print("error: no clips to evaluate; give processed clip folders or videos with --clips", file=sys.stderr)
             return 1
         from voiceface.evaluation import markdown
-        results, summary = evaluate(Path(CHECKPOINT), folders, train_dataset, PLOTS_DIR)
+        results, summary = evaluate(Path(CHECKPOINT), clips, train_dataset, PLOTS_DIR)
     write_json_atomic(Path(JSON), {"checkpoint": str(CHECKPOINT), "train_dataset": str(train_dataset),
                                    "clips": results, "summary": summary})
     table = markdown(results, summary)

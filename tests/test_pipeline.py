@@ -15,7 +15,7 @@ def run_pipeline(*args):
                           capture_output=True, text=True, timeout=900, env=dict(os.environ, PYTHONUNBUFFERED="1"))
 
 
-def test_evaluation_reports_the_model_and_both_baselines(trained_run, learn_dataset, tmp_path):
+def test_evaluation_reports_the_model_and_three_baselines_on_sync_corrected_labels(trained_run, learn_dataset, tmp_path):
     out = tmp_path / "evaluation.json"
     result = run_script("3_inference/evaluate.py", "--checkpoint", trained_run / "best.pt", "--dataset-dir",
                         learn_dataset / "dataset", "--json", out, "--plots-dir", tmp_path)
@@ -23,19 +23,60 @@ def test_evaluation_reports_the_model_and_both_baselines(trained_run, learn_data
     report = json.loads(out.read_text())
     assert [c["clip"] for c in report["clips"]] == ["sample_24"]
     clip = report["clips"][0]
-    for label in ("model", "loudness", "mean_face"):
-        for key in ("mae", "mouth_mae", "jaw_open_r", "mouth_close_r", "smile_r", "translation_mae_cm",
-                    "rotation_error_deg", "silence_jaw_open"):
+    for label in ("model", "ridge", "loudness", "mean_face"):
+        for key in ("mae", "mouth_mae", "jaw_open_r", "mouth_close_r", "mouth_funnel_r", "smile_r",
+                    "translation_mae_cm", "rotation_error_deg", "silence_jaw_open"):
             assert key in clip[label]
+    manifest = json.loads((learn_dataset / "dataset" / "dataset_manifest.json").read_text())
+    shift = next(c["sync"]["applied_shift_ms"] for c in manifest["clips"] if c["clip"] == "sample_24")
+    assert clip["sync_shift_ms"] == shift                     # scored on the labels stage 1.3 corrected
     assert clip["mean_face"]["jaw_open_r"] == 0.0            # a constant explains nothing
     assert clip["loudness"]["jaw_open_r"] > 0.5               # loudness does follow the generated jaw
+    assert clip["ridge"]["jaw_open_r"] > 0.7                  # so does a linear model of the mel
     assert clip["model"]["mouth_mae"] < clip["mean_face"]["mouth_mae"]
-    assert abs(clip["model"]["lag_ms"]) <= 20                 # causal, and not late
+    assert clip["model"]["jaw_open_best_r"] >= clip["model"]["jaw_open_r"]
+    assert abs(clip["model"]["jaw_open_best_lag_ms"]) <= 20  # causal, and not late
     assert clip["model"]["silence_jaw_open"] < clip["model"]["jaw_open_r"]
-    summary = report["summary"]["model"]["weighted_mean"]
-    assert summary["mouth_mae"] == pytest.approx(clip["model"]["mouth_mae"])
-    assert "| model |" in out.with_suffix(".md").read_text()
+    summary = report["summary"]["model"]
+    assert summary["weighted_mean"]["mouth_mae"] == pytest.approx(clip["model"]["mouth_mae"])
+    assert summary["median"]["jaw_open_r"] == pytest.approx(clip["model"]["jaw_open_r"])
+    table = out.with_suffix(".md").read_text()
+    assert "| TCN |" in table and "| ridge (same inputs, same look-ahead) |" in table
     assert (tmp_path / "sample_24.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_evaluating_clip_folders_corrects_their_offset_first(trained_run, face_model, tmp_path):
+    from voiceface.synthetic import write_talking_face_clip
+    write_talking_face_clip(tmp_path / "raw" / "late_sound.mp4", duration=6.0, seed=31, mouth_lead=0.2)
+    out = tmp_path / "evaluation.json"
+    result = run_script("3_inference/evaluate.py", "--checkpoint", trained_run / "best.pt", "--clips",
+                        tmp_path / "raw" / "late_sound.mp4", "--json", out)
+    assert result.returncode == 0, result.stderr
+    clip = json.loads(out.read_text())["clips"][0]
+    lead = json.loads((trained_run.parent / "dataset" / "dataset_manifest.json").read_text())["sync"]["typical_lead_ms"]
+    # the sound comes 200 ms after the mouth: the labels are taken ~200 ms earlier, onto the training lead
+    assert abs(clip["sync_shift_ms"] - (-200 - lead)) <= 1000 / 30
+    assert clip["model"]["jaw_open_r"] > 0.6 and abs(clip["model"]["jaw_open_best_lag_ms"]) <= 40
+
+
+def test_a_miniature_speaker_dependent_benchmark(learn_dataset, tmp_path):
+    speakers = tmp_path / "speakers.csv"
+    speakers.write_text("short_name,speaker\n" + "".join(f"sample_{k},Eileen Collins\n" for k in range(20, 25)))
+    out = tmp_path / "bench" / "benchmark.json"
+    result = run_script("3_inference/evaluate.py", "--benchmark", "speaker-dependent", "--processed-dir",
+                        learn_dataset / "processed", "--speaker-manifest", speakers, "--bench-dir", tmp_path / "bench",
+                        "--json", out, "--lookahead-ms", 0, "--min-clips", 5,
+                        "--train-args", "--preset tiny --epochs 2 --window-seconds 2 --stride-seconds 1 --freq-warp 0")
+    assert result.returncode == 0, result.stderr[-3000:]
+    report = json.loads(out.read_text())
+    benchmark = report["benchmarks"]["speaker-dependent, look-ahead 0 ms"]
+    assert len(benchmark["folds"]) == 5 and sorted(c["clip"] for c in benchmark["clips"]) == [f"sample_{k}" for k in range(20, 25)]
+    for fold in benchmark["folds"]:                          # the held-out clip is never trained on
+        assert fold["held_out"][0] not in fold["train"] and len(fold["train"]) == 4
+    summary = benchmark["summary"]
+    assert summary["clips"] == 5 and {"model", "ridge", "loudness", "mean_face"} <= set(summary)
+    assert summary["ridge"]["median"]["jaw_open_r"] > 0.7
+    assert "### speaker-dependent, look-ahead 0 ms" in out.with_suffix(".md").read_text()
 
 
 @pytest.mark.parametrize("broken", ["checkpoint"])

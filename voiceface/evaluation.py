@@ -1,27 +1,37 @@
-"""Evaluation of a trained checkpoint on clips with extracted targets, beside two baselines:
+"""Evaluation of a trained model beside three baselines, on sync-corrected labels:
 
 - mean face: the training split's mean target in every frame (what a model that ignores the audio
   would learn to say);
 - loudness: jawOpen = a + b * loudness (RMS dBFS floored at LOUDNESS_FLOOR_DB) with a and b fitted
-  by least squares on the training split; every other value the training mean.
+  by least squares on the training split; every other value the training mean;
+- ridge: the 52 blendshapes by ridge regression on the model's own inputs, stacked frames with the
+  same look-ahead (voiceface/ridge.py), fitted on the training split; the pose the training mean.
 
-Per clip: the training metrics (voiceface.metrics.clip_metrics), lip closure in silence (mean
-predicted jawOpen where voice activity is 0, beside the extracted one), and lag (the shift of the
-predicted jawOpen that best correlates with the extracted one; positive: the prediction is late).
+Labels are each clip's targets shifted by its sync correction (voiceface/sync.py: the clip's own
+audio against its own mouth, never the model under test), so a model is scored against the face
+as it moved, not as a badly synced upload shows it.
+
+Per clip: the training metrics (voiceface/metrics.py: MAE, mouth MAE, Pearson r of jawOpen,
+mouthClose, mouthFunnel and smile at zero lag, pose errors), jawOpen's r at its best lag within
++-300 ms and that lag (positive: the prediction is late), and lip closure in silence (mean jawOpen
+where voice activity is 0, predicted and extracted).
 """
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from .constants import FRAME_RATE, N_TARGETS
-from .dataset import ClipPose, ModelInputs, normalize_targets, synchronize_features
-from .metrics import JAW_OPEN, clip_metrics, combine_clip_metrics, pearson
+from .constants import FRAME_RATE, N_BLENDSHAPES, N_TARGETS
+from .dataset import MANIFEST_FILENAME, ClipPose, ModelInputs, SyncedClip, normalize_targets
+from .metrics import JAW_OPEN, best_lag_r, clip_metrics, combine_clip_metrics
+from .ridge import RidgeBaseline
 
 LOUDNESS_FLOOR_DB = -60.0       # quieter than this is silence to the loudness baseline
-LAG_SEARCH_FRAMES = 30          # +-300 ms
+LABELS = ("model", "ridge", "loudness", "mean_face")
+INPUT_FILES = {"fixed": "mel.npy", "level": "mel_level.npy"}
 
 
 @dataclass
@@ -29,20 +39,27 @@ class Baselines:
     mean_target: np.ndarray     # (59,) the training split's mean normalised target
     jaw_intercept: float
     jaw_slope: float
+    ridge: RidgeBaseline
 
     @staticmethod
-    def fit(dataset_dir: Path) -> "Baselines":
-        """From a stage 1.3 dataset's training split (memory-mapped)."""
+    def fit(dataset_dir: Path, input_mode: str, lookahead: int) -> "Baselines":
+        """From a stage 1.3 dataset's training split (memory-mapped), for a model that sees
+        `input_mode` inputs with a look-ahead of `lookahead` frames."""
         folder = Path(dataset_dir) / "train"
+        manifest = json.loads((Path(dataset_dir) / MANIFEST_FILENAME).read_text())
         targets = np.load(folder / "targets.npy", mmap_mode="r")
         mask = np.load(folder / "mask.npy", mmap_mode="r").astype(bool)
         rms = np.load(folder / "rms_db.npy", mmap_mode="r")
+        inputs = np.load(folder / INPUT_FILES[input_mode], mmap_mode="r")
         used = np.asarray(targets)[mask]
         loudness = np.maximum(np.asarray(rms)[mask], LOUDNESS_FLOOR_DB)
         slope, intercept = np.polyfit(loudness, used[:, JAW_OPEN], 1)
         mean = used.mean(axis=0)
-        mean[55:] /= np.linalg.norm(mean[55:])
-        return Baselines(mean, float(intercept), float(slope))
+        mean[N_BLENDSHAPES + 3:] /= np.linalg.norm(mean[N_BLENDSHAPES + 3:])
+        spans = [slice(c["start"], c["start"] + c["frames"]) for c in manifest["clips"] if c["split"] == "train"]
+        ridge = RidgeBaseline.fit([np.asarray(inputs[s]) for s in spans], [np.asarray(targets[s]) for s in spans],
+                                  [np.asarray(mask[s]) for s in spans], lookahead)
+        return Baselines(mean, float(intercept), float(slope), ridge)
 
     def mean_face(self, frames: int) -> np.ndarray:
         return np.tile(self.mean_target, (frames, 1)).astype(np.float32)
@@ -52,89 +69,124 @@ class Baselines:
         out[:, JAW_OPEN] = np.clip(self.jaw_intercept + self.jaw_slope * np.maximum(rms_db, LOUDNESS_FLOOR_DB), 0, 1)
         return out
 
-
-def lag_frames(prediction: np.ndarray, truth: np.ndarray, mask: np.ndarray) -> int:
-    """The shift s maximising corr(prediction[t + s], truth[t]): positive when the prediction
-    comes late."""
-    best, best_r = 0, -np.inf
-    for shift in range(-LAG_SEARCH_FRAMES, LAG_SEARCH_FRAMES + 1):
-        if shift >= 0:
-            p, t, m = prediction[shift:], truth[:len(truth) - shift], mask[:len(mask) - shift] & mask[shift:]
-        else:
-            p, t, m = prediction[:shift], truth[-shift:], mask[-shift:] & mask[:shift]
-        r = pearson(p[m], t[m]) if m.sum() > 10 else -np.inf
-        if r > best_r:
-            best, best_r = shift, r
-    return best
+    def linear(self, inputs: np.ndarray) -> np.ndarray:
+        """(T, 59): ridge blendshapes (output t is the face of t - look-ahead, like the model's)
+        and the mean pose."""
+        out = self.mean_face(len(inputs))
+        out[:, :N_BLENDSHAPES] = self.ridge.predict(inputs)
+        return out
 
 
-def evaluate_clip(name: str, track, audio, model, checkpoint: dict, baselines: Baselines) -> dict:
-    """Every figure for one clip (stage 1.1 track + stage 1.2 features), model and baselines."""
+def align_to_face_time(output: np.ndarray, lookahead: int) -> np.ndarray:
+    """Outputs of a look-ahead model (output t is the face of t - L) put at their face's time; the
+    last L frames, whose outputs never come, repeat the last output (and are not scored)."""
+    if not lookahead:
+        return output
+    return np.concatenate([output[lookahead:], np.repeat(output[-1:], lookahead, axis=0)])
+
+
+def evaluate_clip(name: str, clip: SyncedClip, model, checkpoint: dict, baselines: Baselines,
+                  shift_ms: float = 0.0) -> dict:
+    """Every figure for one synchronised clip (its targets already sync-corrected), for the model
+    and the three baselines."""
     import torch
-    clip = synchronize_features(name, track, audio)
     reference = ClipPose.of(clip.targets, clip.mask)
     targets = np.nan_to_num(normalize_targets(clip.targets, reference))
-    x = torch.from_numpy(ModelInputs(checkpoint["input_mode"]).process(clip.mel, clip.vad))[None]
+    inputs = ModelInputs(checkpoint["input_mode"]).process(clip.mel, clip.vad)
     with torch.inference_mode():
-        prediction = model(x)[0].float().numpy()
+        prediction = model(torch.from_numpy(inputs)[None])[0].float().numpy()
     lookahead = int(checkpoint.get("lookahead_frames", 0))
     mask, vad = clip.mask.copy(), clip.vad
-    if lookahead:              # model frame t is the face at t - lookahead
-        prediction = np.concatenate([prediction[lookahead:], np.repeat(prediction[-1:], lookahead, axis=0)])
+    if lookahead:
         mask[len(mask) - lookahead:] = False
     silent = mask & (vad == 0)
-    result = {"clip": name, "duration_s": round(len(clip.mel) / FRAME_RATE, 3)}
-    for label, values in (("model", prediction), ("mean_face", baselines.mean_face(len(targets))),
-                          ("loudness", baselines.loudness(clip.rms_db))):
+    outputs = {"model": align_to_face_time(prediction, lookahead),
+               "ridge": align_to_face_time(baselines.linear(inputs), lookahead),
+               "loudness": baselines.loudness(clip.rms_db), "mean_face": baselines.mean_face(len(targets))}
+    result = {"clip": name, "duration_s": round(len(clip.mel) / FRAME_RATE, 3), "sync_shift_ms": shift_ms}
+    for label, values in outputs.items():
         figures = clip_metrics(values, targets, mask)
         figures["silence_jaw_open"] = float(values[silent, JAW_OPEN].mean()) if silent.any() else None
-        figures["lag_ms"] = 10 * lag_frames(values[:, JAW_OPEN], targets[:, JAW_OPEN], mask) if label != "mean_face" else None
+        if label != "mean_face":
+            r, lag = best_lag_r(values[:, JAW_OPEN], targets[:, JAW_OPEN], mask)
+            figures["jaw_open_best_r"], figures["jaw_open_best_lag_ms"] = r, 1000 * lag / FRAME_RATE
         result[label] = figures
     result["extracted_silence_jaw_open"] = float(targets[silent, JAW_OPEN].mean()) if silent.any() else None
     result["silent_fraction"] = round(float(silent.mean()), 4)
-    result["prediction"], result["targets"], result["mask"] = prediction, targets, mask
+    result["prediction"], result["targets"], result["mask"] = outputs["model"], targets, mask
     assert prediction.shape[1] == N_TARGETS
     return result
 
 
 def summarise(results: list[dict]) -> dict:
-    """Duration-weighted mean and median over clips, for the model and each baseline."""
+    """For the model and each baseline: the duration-weighted mean, the median and the quartiles
+    over clips of every figure."""
     summary = {}
-    for label in ("model", "mean_face", "loudness"):
+    for label in LABELS:
         per_clip = [r[label] for r in results]
-        weighted = combine_clip_metrics(per_clip)
-        median = {k: float(np.median([c[k] for c in per_clip if c.get(k) is not None]))
-                  for k in per_clip[0] if k != "frames" and any(c.get(k) is not None for c in per_clip)}
-        summary[label] = {"weighted_mean": weighted, "median": median}
-    values = [(r["extracted_silence_jaw_open"], r["model"]["frames"]) for r in results
-              if r["extracted_silence_jaw_open"] is not None]
-    summary["extracted_silence_jaw_open"] = float(np.average([v for v, _ in values], weights=[w for _, w in values])) if values else None
+        keys = [k for k in per_clip[0] if k != "frames" and any(c.get(k) is not None for c in per_clip)]
+        values = {k: [c[k] for c in per_clip if c.get(k) is not None] for k in keys}
+        summary[label] = {"weighted_mean": combine_clip_metrics(per_clip),
+                          "median": {k: float(np.median(v)) for k, v in values.items()},
+                          "quartiles": {k: [float(np.percentile(v, 25)), float(np.percentile(v, 75))]
+                                        for k, v in values.items()}}
+    extracted = [(r["extracted_silence_jaw_open"], r["model"]["frames"]) for r in results
+                 if r["extracted_silence_jaw_open"] is not None]
+    summary["extracted_silence_jaw_open"] = {
+        "weighted_mean": float(np.average([v for v, _ in extracted], weights=[w for _, w in extracted])) if extracted else None,
+        "median": float(np.median([v for v, _ in extracted])) if extracted else None}
+    summary["clips"] = len(results)
+    summary["seconds"] = round(sum(r["duration_s"] for r in results), 1)
     return summary
 
 
-COLUMNS = (("mae", "MAE", 4), ("mouth_mae", "mouth MAE", 4), ("jaw_open_r", "jawOpen r", 3),
-           ("mouth_close_r", "mouthClose r", 3), ("smile_r", "smile r", 3), ("translation_mae_cm", "pose cm", 2),
-           ("rotation_error_deg", "pose °", 2), ("silence_jaw_open", "jawOpen in silence", 3), ("lag_ms", "lag ms", 0))
+COLUMNS = (("jaw_open_r", "jawOpen r", 3), ("mouth_close_r", "mouthClose r", 3), ("mouth_funnel_r", "mouthFunnel r", 3),
+           ("smile_r", "smile r", 3), ("jaw_open_best_r", "jawOpen r, best lag", 3), ("jaw_open_best_lag_ms", "its lag ms", 0),
+           ("jaw_open_amplitude", "jawOpen amplitude", 2), ("mouth_mae", "mouth MAE", 4),
+           ("silence_jaw_open", "jawOpen in silence", 3),
+           ("translation_mae_cm", "pose cm", 2), ("rotation_error_deg", "pose °", 2))
+TITLES = {"model": "TCN", "ridge": "ridge (same inputs, same look-ahead)", "loudness": "loudness → jawOpen",
+          "mean_face": "training mean"}
 
 
-def markdown(results: list[dict], summary: dict) -> str:
-    def cell(figures, key, digits):
-        value = figures.get(key)
-        return "–" if value is None else f"{value:.{digits}f}"
-    head = "| | " + " | ".join(label for _, label, _ in COLUMNS) + " |\n|---|" + "---|" * len(COLUMNS) + "\n"
-    lines = ["**Totals** (duration-weighted mean; median in brackets). Extracted jawOpen in silence: "
-             f"{summary['extracted_silence_jaw_open']:.3f}" if summary["extracted_silence_jaw_open"] is not None else
-             "**Totals**", "", head.rstrip()]
-    for label, title in (("model", "model"), ("loudness", "baseline: loudness → jawOpen"),
-                         ("mean_face", "baseline: training mean")):
-        weighted, median = summary[label]["weighted_mean"], summary[label]["median"]
-        lines.append(f"| {title} | " + " | ".join(f"{cell(weighted, k, d)} ({cell(median, k, d)})"
-                                                  for k, _, d in COLUMNS) + " |")
-    lines += ["", "**Per clip** (model; baselines' mouth MAE and jawOpen r at the end)", "",
-              "| clip | s | " + " | ".join(label for _, label, _ in COLUMNS) + " | loudness mouth MAE | loudness jawOpen r | mean mouth MAE |",
-              "|---|---|" + "---|" * (len(COLUMNS) + 3)]
+def _cell(figures: dict, key: str, digits: int) -> str:
+    value = figures.get(key)
+    return "–" if value is None else f"{value:.{digits}f}"
+
+
+def summary_table(summary: dict) -> str:
+    """Markdown: one row per model and baseline, median over clips with the duration-weighted
+    mean in brackets."""
+    lines = ["| | " + " | ".join(label for _, label, _ in COLUMNS) + " |", "|---|" + "---|" * len(COLUMNS)]
+    for label in LABELS:
+        median, weighted = summary[label]["median"], summary[label]["weighted_mean"]
+        lines.append(f"| {TITLES[label]} | " + " | ".join(f"{_cell(median, k, d)} ({_cell(weighted, k, d)})"
+                                                        for k, _, d in COLUMNS) + " |")
+    extracted = summary["extracted_silence_jaw_open"]
+    if extracted["median"] is not None:
+        lines.append(f"| extracted from the video | " + " | ".join(
+            f"{extracted['median']:.3f} ({extracted['weighted_mean']:.3f})" if k == "silence_jaw_open" else ""
+            for k, _, _ in COLUMNS) + " |")
+    return "\n".join(lines)
+
+
+def clip_table(results: list[dict]) -> str:
+    """Markdown: the model's figures per clip, with jawOpen r of each baseline at the end."""
+    keys = [c for c in COLUMNS if c[0] not in ("translation_mae_cm", "rotation_error_deg")]
+    lines = ["| clip | s | shift ms | " + " | ".join(label for _, label, _ in keys) +
+             " | extracted jawOpen in silence | ridge jawOpen r | loudness jawOpen r |",
+             "|---|---|---|" + "---|" * (len(keys) + 3)]
     for r in results:
-        lines.append(f"| {r['clip']} | {r['duration_s']:.1f} | " + " | ".join(cell(r["model"], k, d) for k, _, d in COLUMNS)
-                     + f" | {r['loudness']['mouth_mae']:.4f} | {r['loudness']['jaw_open_r']:.3f} | "
-                       f"{r['mean_face']['mouth_mae']:.4f} |")
-    return "\n".join(lines) + "\n"
+        extracted = r["extracted_silence_jaw_open"]
+        lines.append(f"| {r['clip']} | {r['duration_s']:.1f} | {r.get('sync_shift_ms', 0):.0f} | "
+                     + " | ".join(_cell(r["model"], k, d) for k, _, d in keys)
+                     + f" | {'–' if extracted is None else f'{extracted:.3f}'} | {r['ridge']['jaw_open_r']:.3f} | "
+                       f"{r['loudness']['jaw_open_r']:.3f} |")
+    return "\n".join(lines)
+
+
+def markdown(results: list[dict], summary: dict, title: str = "") -> str:
+    return (f"{title}\n\n" if title else "") + (
+        f"{summary['clips']} clips, {summary['seconds']} s. Median over clips, duration-weighted mean in brackets.\n\n"
+        + summary_table(summary) + "\n\n<details><summary>Per clip (TCN)</summary>\n\n" + clip_table(results)
+        + "\n\n</details>\n")

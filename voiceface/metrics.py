@@ -9,6 +9,8 @@ from .dataset import TRANSLATION_SCALE_CM
 
 JAW_OPEN = BLENDSHAPE_NAMES.index("jawOpen")
 MOUTH_CLOSE = BLENDSHAPE_NAMES.index("mouthClose")
+MOUTH_FUNNEL = BLENDSHAPE_NAMES.index("mouthFunnel")
+BEST_LAG_FRAMES = 30            # the best-lag figures search +-300 ms
 SMILES = (BLENDSHAPE_NAMES.index("mouthSmileLeft"), BLENDSHAPE_NAMES.index("mouthSmileRight"))
 
 
@@ -30,8 +32,9 @@ def rotation_error_degrees(q_pred: np.ndarray, q_true: np.ndarray) -> np.ndarray
 
 def clip_metrics(prediction: np.ndarray, target: np.ndarray, mask: np.ndarray) -> dict[str, float]:
     """The training metrics of one clip: MAE over the 52 blendshapes and over the mouth shapes,
-    Pearson r of jawOpen, mouthClose and the smiles (mean of left and right), translation MAE in
-    cm and rotation error in degrees."""
+    Pearson r of jawOpen, mouthClose, mouthFunnel and the smiles (mean of left and right) at zero
+    lag, jawOpen's amplitude (its spread over the extracted one's: 1 moves as much as the face did),
+    translation MAE in cm and rotation error in degrees."""
     m = np.asarray(mask).astype(bool)
     p, t = prediction[m].astype(np.float64), target[m].astype(np.float64)
     if len(p) == 0:
@@ -42,12 +45,33 @@ def clip_metrics(prediction: np.ndarray, target: np.ndarray, mask: np.ndarray) -
         "mouth_mae": float(error[:, list(MOUTH_INDICES)].mean()),
         "jaw_open_r": pearson(p[:, JAW_OPEN], t[:, JAW_OPEN]),
         "mouth_close_r": pearson(p[:, MOUTH_CLOSE], t[:, MOUTH_CLOSE]),
+        "mouth_funnel_r": pearson(p[:, MOUTH_FUNNEL], t[:, MOUTH_FUNNEL]),
+        # r is blind to scale: a jaw that moves at a fifth of the truth can still correlate at 0.94
+        "jaw_open_amplitude": float(p[:, JAW_OPEN].std() / max(t[:, JAW_OPEN].std(), 1e-9)),
         "smile_r": float(np.mean([pearson(p[:, i], t[:, i]) for i in SMILES])),
         "translation_mae_cm": float(np.abs(p[:, N_BLENDSHAPES:N_BLENDSHAPES + 3]
                                            - t[:, N_BLENDSHAPES:N_BLENDSHAPES + 3]).mean() * TRANSLATION_SCALE_CM),
         "rotation_error_deg": float(rotation_error_degrees(p[:, N_BLENDSHAPES + 3:], t[:, N_BLENDSHAPES + 3:]).mean()),
         "frames": int(m.sum()),
     }
+
+
+def best_lag_r(prediction: np.ndarray, truth: np.ndarray, mask: np.ndarray,
+               max_lag: int = BEST_LAG_FRAMES) -> tuple[float, int]:
+    """(r, lag in frames) at the shift s within +-max_lag that maximises corr(prediction[t + s],
+    truth[t]) over known frames: positive s when the prediction comes late. Tells a model that
+    has the right shape at the wrong time from one that has neither."""
+    best, best_r = 0, -np.inf
+    mask = np.asarray(mask, bool)
+    for shift in range(-max_lag, max_lag + 1):
+        if shift >= 0:
+            p, t, m = prediction[shift:], truth[:len(truth) - shift], mask[:len(mask) - shift] & mask[shift:]
+        else:
+            p, t, m = prediction[:shift], truth[-shift:], mask[-shift:] & mask[:shift]
+        r = pearson(p[m], t[m]) if m.sum() > 10 else -np.inf
+        if r > best_r:
+            best, best_r = shift, r
+    return (float(best_r) if np.isfinite(best_r) else 0.0), best
 
 
 def combine_clip_metrics(per_clip: list[dict[str, float]]) -> dict[str, float]:

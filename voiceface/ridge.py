@@ -1,0 +1,102 @@
+"""The linear baseline, defined once: ridge regression from stacked input frames to the 52
+blendshapes. The evaluation scores it beside the TCN on the same inputs and look-ahead, the sync
+module's second pass predicts with it, and `linear_probe.py` reports it.
+
+Context. An output at frame t sees the input frames t - PAST_FRAMES - L ... t (every STEP_FRAMES),
+and with a look-ahead of L frames it is the face of t - L: the face at u is read from the audio of
+[u - PAST, u + L]. Strictly causal like the TCN, and with the same look-ahead.
+
+Fitting. Features are standardised on the training frames; the ridge strength is chosen from
+RIDGE_GRID by leave-one-clip-out over the training clips (jawOpen r, per clip, averaged), from
+per-clip Gram matrices, so choosing costs one solve per clip and strength.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .constants import BLENDSHAPE_NAMES, N_BLENDSHAPES
+
+PAST_FRAMES = 20                # 200 ms of audio before the face's time (the issue's linear measurement)
+STEP_FRAMES = 2                 # every 20 ms: 11 frames x 80 bins = 880 features causally
+RIDGE_GRID = (1.0, 10.0, 100.0, 1000.0, 10000.0)
+JAW_OPEN = BLENDSHAPE_NAMES.index("jawOpen")
+
+
+def context_offsets(lookahead: int, past: int = PAST_FRAMES, step: int = STEP_FRAMES) -> np.ndarray:
+    """Input offsets relative to the output frame, oldest first, ending at 0 (causal)."""
+    return -np.arange(0, past + lookahead + 1, step)[::-1]          # e.g. -20, -18, ..., 0
+
+
+def stack_frames(x: np.ndarray, offsets: np.ndarray) -> np.ndarray:
+    """(T, F) -> (T, F * len(offsets)): frame t holds x[t + o] for each offset (the first frame
+    repeated before the start, as a stream that starts in silence would see its first sound)."""
+    index = np.clip(np.arange(len(x))[:, None] + offsets[None, :], 0, len(x) - 1)   # (T, n_offsets)
+    return x[index].reshape(len(x), -1)
+
+
+def shift_targets(targets: np.ndarray, mask: np.ndarray, lookahead: int) -> tuple[np.ndarray, np.ndarray]:
+    """What output frame t must say with a look-ahead: the face at t - lookahead (frames before a
+    clip's start are unknown, so masked)."""
+    if lookahead == 0:
+        return targets, mask
+    shifted = np.concatenate([np.repeat(targets[:1], lookahead, axis=0), targets[:-lookahead]])
+    known = np.concatenate([np.zeros(lookahead, bool), mask[:-lookahead]])
+    return shifted, known
+
+
+@dataclass
+class RidgeBaseline:
+    """Blendshapes (52, in [0, 1]) from stacked inputs by ridge regression."""
+    lookahead: int
+    offsets: np.ndarray = field(default_factory=lambda: np.zeros(0, int))
+    mean: np.ndarray | None = None
+    std: np.ndarray | None = None
+    weights: np.ndarray | None = None       # (features + 1, 52)
+    strength: float = 0.0
+
+    @staticmethod
+    def fit(inputs: list[np.ndarray], targets: list[np.ndarray], masks: list[np.ndarray], lookahead: int,
+            grid: tuple[float, ...] = RIDGE_GRID) -> "RidgeBaseline":
+        """inputs: per clip (T, 80) as the model sees them; targets (T, >= 52) normalised; masks (T,)."""
+        offsets = context_offsets(lookahead)
+        model = RidgeBaseline(lookahead, offsets)
+        stacked, ys, known = [], [], []
+        for x, y, m in zip(inputs, targets, masks):
+            y, m = shift_targets(np.asarray(y, np.float64)[:, :N_BLENDSHAPES], np.asarray(m, bool), lookahead)
+            stacked.append(stack_frames(np.asarray(x, np.float32), offsets)[m])
+            ys.append(y[m])
+            known.append(m)
+        everything = np.concatenate(stacked)
+        model.mean = everything.mean(axis=0)
+        model.std = np.maximum(everything.std(axis=0), 1e-6)
+        del everything
+        design = [np.c_[(s - model.mean) / model.std, np.ones(len(s))] for s in stacked]
+        grams = [d.T @ d for d in design]
+        cross = [d.T @ y for d, y in zip(design, ys)]
+        gram, total = sum(grams), sum(cross)
+        penalty = np.eye(gram.shape[0])
+        penalty[-1, -1] = 0.0                   # the intercept is not shrunk
+        best, best_score = grid[0], -np.inf
+        if len(design) > 1 and len(grid) > 1:
+            for strength in grid:
+                scores = []
+                for k in range(len(design)):
+                    w = np.linalg.solve(gram - grams[k] + strength * penalty, total - cross[k])
+                    prediction = design[k] @ w[:, JAW_OPEN]
+                    truth = ys[k][:, JAW_OPEN]
+                    if prediction.std() > 1e-9 and truth.std() > 1e-9:
+                        scores.append(np.corrcoef(prediction, truth)[0, 1])
+                score = float(np.mean(scores)) if scores else -np.inf
+                if score > best_score:
+                    best, best_score = strength, score
+        model.strength = best
+        model.weights = np.linalg.solve(gram + best * penalty, total)
+        return model
+
+    def predict(self, x: np.ndarray) -> np.ndarray:
+        """(T, 80) inputs of one clip from its start -> (T, 52) blendshapes in [0, 1]; output t is
+        the face of t - lookahead."""
+        design = (stack_frames(np.asarray(x, np.float32), self.offsets) - self.mean) / self.std
+        return np.clip(design @ self.weights[:-1] + self.weights[-1], 0.0, 1.0)
