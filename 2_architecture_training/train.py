@@ -2,10 +2,12 @@
 
     python 2_architecture_training/train.py --dataset-dir data/dataset --run-dir runs/my_run --preset default
     python 2_architecture_training/train.py --run-dir runs/my_run --resume          # continue after a stop
+    python 2_architecture_training/train.py --run-dir runs/my_run --resume --epochs 60   # train a finished run longer
     torchrun --nproc_per_node 4 2_architecture_training/train.py --dataset-dir ... # several GPUs/processes
 
 Reads the dataset's memory-mapped arrays and windows; minimises AudioBlendshapeLoss (models/loss.py)
-with AdamW and a one-cycle learning rate; after each epoch runs the model over every validation
+with AdamW and a one-cycle learning rate (models/schedule.py: a finished run resumed with more
+epochs gets a second, gentler cycle over the extra ones); after each epoch runs the model over every validation
 clip *from its start* (as inference will) and writes metrics.jsonl, curves.png, last.pt and, when
 the validation loss improves, best.pt (atomically, with everything inference needs). Runs on
 CUDA (bf16 autocast), Apple MPS or the CPU, chosen automatically; under torchrun it trains with
@@ -37,6 +39,8 @@ SEED = 0                        # every random choice (initialisation, order, au
 INPUT_MODE = "fixed"            # the mel as the model sees it: fixed (dB scale) or level (running mean removed)
 GAIN_AUGMENT_DB = 6.0           # each window's level moved by a random gain within +-this many dB
 FREQ_WARP = 0.15                # each window's mel axis stretched by a random factor in 1 +- this (other voices)
+INPUT_STANDARDISATION = False   # standardise each mel bin by its mean and spread over the training frames
+SILENCE_AUGMENT = 0.0           # share of windows given 0.3-1.5 s of digital silence or room noise, the mouth at rest there
 WINDOW_SECONDS = 0.0            # re-cut training windows to this length; 0: the dataset's
 STRIDE_SECONDS = 0.0            # with WINDOW_SECONDS: the step between windows
 WARMUP_SECONDS = 0.0            # with WINDOW_SECONDS: leading part of mid-clip windows out of the loss
@@ -47,10 +51,49 @@ ACCELERATION_WEIGHT = 0.02      # loss: their second differences
 SILENCE_WEIGHT = 1.0            # loss: mouth-closure shapes where voice activity is 0
 POSE_WEIGHT = 0.1               # loss: squared error of the normalised pose
 POSE_BOUND_WEIGHT = 1.0         # loss: predicted translation beyond +-10 cm
+MOUTH_WEIGHT = 1.0              # loss: weight of the jaw* and mouth* shapes against the other blendshapes
+SMOOTH_L1_BETA = 0.02           # loss: blendshape errors below this are squared, above it absolute
+EMA_DECAY = 0.0                 # keep an exponential moving average of the weights (validated, saved); 0: off
+EXTENSION_PEAK = 0.3            # resuming a finished run with more epochs: their cycle peaks at this x the rate
 DEVICE = "auto"                 # auto (CUDA, then MPS, then CPU), or a torch device name
 STOP_AFTER_EPOCHS = 0           # stop (as if interrupted) after this many epochs of this run; 0: never
 RESUME = False                  # continue from RUN_DIR/last.pt
 # --- end of settings ---------------------------------------------------------------------------
+
+MIN_TRAINING_SECONDS = 1.0       # less usable training audio than this (or than one window) is refused
+# settings that define the model or its data: a resumed run must keep them
+FIXED_ON_RESUME = ("preset", "dropout", "input_mode", "lookahead_ms", "batch_size", "window_seconds",
+                   "stride_seconds", "warmup_seconds", "seed", "input_standardisation")
+
+
+def rest_faces_of(split: dict):
+    """{clip start frame: (52,) the clip's face at rest}: the median blendshapes over its frames with
+    a face and no voice (the split's, for a clip with under 10 such frames)."""
+    import numpy as np
+    mask, vad, targets = (np.asarray(split[k]) for k in ("mask", "vad", "targets"))
+    quiet = mask.astype(bool) & (vad == 0)
+    overall = np.median(targets[quiet][:, :52], axis=0) if quiet.sum() >= 10 else np.median(targets[mask.astype(bool)][:, :52], axis=0)
+    faces = {}
+    for clip in split["clips"]:
+        span = slice(clip["start"], clip["start"] + clip["frames"])
+        own = quiet[span]
+        faces[clip["start"]] = np.median(targets[span][own][:, :52], axis=0) if own.sum() >= 10 else overall
+    return faces
+
+
+def quiet_input_bank(seed: int) -> list:
+    """Model inputs (fixed mode) of 4 s each of digital silence and of white, pink and brown noise at
+    -75, -65, -55 and -45 dBFS, through the real front-end: what a microphone gives between words."""
+    from voiceface.audio import compute_features
+    from voiceface.constants import SAMPLE_RATE
+    from voiceface.dataset import model_inputs
+    from voiceface.synthetic import ROOM_NOISES, room_noise
+    bank = []
+    for k, kind in enumerate(ROOM_NOISES):
+        for level in ((None,) if kind == "digital" else (-75, -65, -55, -45)):
+            features = compute_features(room_noise(kind, level or 0.0, 4.0, SAMPLE_RATE, seed + k))
+            bank.append(model_inputs(features.mel, features.vad, "fixed")[5:])     # past the first window
+    return bank
 
 
 def main(argv=None) -> int:
@@ -62,14 +105,15 @@ def main(argv=None) -> int:
     import numpy as np
     import torch
     import torch.distributed as dist
-    from tqdm import tqdm
+    from voiceface.progress import progress_bar, say as write_line
 
     from models import PRESETS, VoiceToFaceTCN
     from models.checkpoint import file_sha256, git_commit, load_checkpoint, save_checkpoint
     from models.loss import TERMS, AudioBlendshapeLoss
+    from models.schedule import Phase, learning_rate, planned_epochs
     from voiceface.audio import front_end_config
     from voiceface.cli import settings_for_header
-    from voiceface.constants import BLENDSHAPE_NAMES, FRAME_RATE, N_MELS, N_TARGETS, POSE_NAMES
+    from voiceface.constants import BLENDSHAPE_NAMES, FRAME_RATE, N_BLENDSHAPES, N_MELS, N_TARGETS, POSE_NAMES
     from voiceface.dataset import (DATASET_FORMAT, DATASET_FORMAT_VERSION, INPUT_MODES, MANIFEST_FILENAME,
                                    MEL_SCALE_DB, create_sequences, normalisation_config, warp_mel)
     from voiceface.formats import library_versions
@@ -96,6 +140,13 @@ def main(argv=None) -> int:
 
     # --- the dataset ----------------------------------------------------------------------------
     dataset_dir, run_dir = Path(DATASET_DIR), Path(RUN_DIR)
+    from voiceface.errors import InputError
+    from voiceface.formats import ensure_writable_folder
+    try:
+        ensure_writable_folder(run_dir, "--run-dir")
+    except InputError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
     manifest_path = dataset_dir / MANIFEST_FILENAME
     if not manifest_path.exists():
         print(f"error: {manifest_path}: no dataset here; run stage 1.3 (1_data_cleaning/3_create_dataset.py)",
@@ -144,6 +195,33 @@ def main(argv=None) -> int:
     if len(train["windows"]) == 0:
         print(f"error: {dataset_dir}: the training split is empty; give stage 1.3 more clips", file=sys.stderr)
         return 1
+    usable_s = float(np.asarray(train["mask"]).sum()) / FRAME_RATE
+    window_s = float(train["windows"][:, 1].max()) / FRAME_RATE if WINDOW_SECONDS <= 0 else WINDOW_SECONDS
+    if usable_s < min(window_s, MIN_TRAINING_SECONDS):
+        print(f"error: {dataset_dir}: the training split holds {usable_s:.2f} s with a face and sound, less than one "
+              f"training window ({min(window_s, MIN_TRAINING_SECONDS):g} s); give stage 1.3 more or longer clips",
+              file=sys.stderr)
+        return 1
+
+    rest_faces = quiet_inputs = None
+    if SILENCE_AUGMENT > 0:
+        if INPUT_MODE != "fixed":
+            print("error: --silence-augment needs --input-mode fixed (the level mode's running mean cannot be "
+                  "spliced)", file=sys.stderr)
+            return 1
+        rest_faces, quiet_inputs = rest_faces_of(train), quiet_input_bank(SEED)
+
+    def insert_quiet(inputs, targets, vad, size, rng, clip_start) -> None:
+        """A stretch of digital silence or room noise in a window's inputs; from `lookahead` frames
+        into it the face is the clip's rest face, and voice activity is 0 (the silence term applies)."""
+        length = int(min(size, rng.integers(30, 151)))                       # 0.3-1.5 s
+        begin = int(rng.integers(0, size - length + 1))
+        noise = quiet_inputs[int(rng.integers(len(quiet_inputs)))]
+        offset = int(rng.integers(0, len(noise) - length + 1))
+        inputs[begin:begin + length] = noise[offset:offset + length]
+        inputs[begin:begin + length] = np.clip(inputs[begin:begin + length], -1.0, 1.0)
+        targets[begin + lookahead:begin + length, :N_BLENDSHAPES] = rest_faces[clip_start]
+        vad[begin:begin + length] = 0.0
 
     def make_batch(indices, epoch: int) -> dict:
         """Windows `indices` of the training split, padded to the longest; targets shifted by the
@@ -170,6 +248,8 @@ def main(argv=None) -> int:
             if FREQ_WARP > 0:
                 # on the real clips this made a linear probe's jawOpen r on unseen speakers 0.03 -> 0.13
                 inputs[b, :size] = warp_mel(inputs[b, :size], rng.uniform(1 - FREQ_WARP, 1 + FREQ_WARP))
+            if SILENCE_AUGMENT > 0 and rng.random() < SILENCE_AUGMENT:
+                insert_quiet(inputs[b], targets[b], vad[b], size, rng, int(train["clip_first"][start]))
         return {k: torch.from_numpy(v).to(device) for k, v in
                 (("inputs", inputs), ("targets", targets), ("mask", mask), ("vad", vad))}
 
@@ -179,15 +259,25 @@ def main(argv=None) -> int:
         config = type(config)(**{**config.to_dict(), "dilations": config.dilations, "dropout": DROPOUT})
     torch.manual_seed(SEED)
     model = VoiceToFaceTCN(config).to(device)
+    if INPUT_STANDARDISATION:     # each mel bin's mean and spread over the training frames, inside the model
+        inputs = np.asarray(train["inputs"])[np.asarray(train["mask"]).astype(bool)]
+        model.set_input_statistics(torch.from_numpy(inputs.mean(axis=0)), torch.from_numpy(inputs.std(axis=0)))
     loss_fn = AudioBlendshapeLoss({"base": BASE_WEIGHT, "velocity": VELOCITY_WEIGHT,
                                    "acceleration": ACCELERATION_WEIGHT, "silence": SILENCE_WEIGHT,
-                                   "pose": POSE_WEIGHT, "pose_bound": POSE_BOUND_WEIGHT}, BLENDSHAPE_NAMES).to(device)
+                                   "pose": POSE_WEIGHT, "pose_bound": POSE_BOUND_WEIGHT}, BLENDSHAPE_NAMES,
+                                  mouth_weight=MOUTH_WEIGHT, beta=SMOOTH_L1_BETA).to(device)
     optimizer = torch.optim.AdamW(model.parameters(), lr=LEARNING_RATE, weight_decay=WEIGHT_DECAY)
     steps_per_epoch = int(np.ceil(len(train["windows"]) / BATCH_SIZE))
-    scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=LEARNING_RATE, epochs=EPOCHS,
-                                                    steps_per_epoch=steps_per_epoch)
+    phases = [Phase(EPOCHS, LEARNING_RATE)]
+    ema = None
+    if EMA_DECAY > 0:
+        from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
+        ema = AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(EMA_DECAY))
     first_epoch, best = 1, float("inf")
     run_dir.mkdir(parents=True, exist_ok=True)
+    if main_process:        # a write that a kill -9 cut short left a hidden partial file: nobody else writes here
+        for stale in run_dir.glob(".*.partial*"):
+            stale.unlink(missing_ok=True)
     metrics_path = run_dir / "metrics.jsonl"
     history = []
     if RESUME:
@@ -196,23 +286,48 @@ def main(argv=None) -> int:
         except Exception as error:
             print(f"error: {error}", file=sys.stderr)
             return 1
-        if saved["training"]["preset"] != PRESET or saved["dataset_manifest_sha256"] != file_sha256(manifest_path):
-            print(f"error: {run_dir / 'last.pt'}: made with another preset or dataset; start a new --run-dir",
-                  file=sys.stderr)
+        # what defines the model or its data cannot change halfway (the optimiser's state would not fit)
+        before = saved["training"]
+        now = settings_for_header(settings) | {"preset": PRESET}
+        changed = [f"--{key.replace('_', '-')} {before.get(key)} -> {now[key]}" for key in FIXED_ON_RESUME
+                   if before.get(key) != now[key]]
+        if saved["dataset_manifest_sha256"] != file_sha256(manifest_path):
+            changed.append(f"the dataset {manifest_path} (rebuilt or another one)")
+        if (EMA_DECAY > 0) != ("ema_n_averaged" in saved):
+            changed.append("--ema-decay on or off")
+        if changed:
+            print(f"error: {run_dir / 'last.pt'}: cannot resume with {'; '.join(changed)}; resume with the run's "
+                  "own settings or start a new --run-dir", file=sys.stderr)
             return 1
-        model.load_state_dict(saved["state_dict"])
+        phases = [Phase(**p) for p in saved["schedule"]]
+        done = saved["epoch"]
+        if EPOCHS < planned_epochs(phases):
+            print(f"error: {run_dir / 'last.pt'}: this run is planned for {planned_epochs(phases)} epochs ({done} done); "
+                  f"--epochs must be {planned_epochs(phases)}, or more to extend it", file=sys.stderr)
+            return 1
+        if EPOCHS > planned_epochs(phases):       # extend a run: a gentler cycle of its own over the new epochs
+            phases.append(Phase(EPOCHS - planned_epochs(phases), LEARNING_RATE * EXTENSION_PEAK))
+            say(f"extending {run_dir} from {done} to {EPOCHS} epochs: a new one-cycle peaking at "
+                f"{LEARNING_RATE * EXTENSION_PEAK:.2g} over epochs {done + 1}-{EPOCHS}")
+        model.load_state_dict(saved.get("training_state_dict", saved["state_dict"]))
         optimizer.load_state_dict(saved["optimizer"])
-        scheduler.load_state_dict(saved["scheduler"])
-        first_epoch, best = saved["epoch"] + 1, saved["best_val_loss"]
+        if ema is not None:
+            ema.module.load_state_dict(saved["state_dict"])
+            ema.n_averaged.fill_(saved["ema_n_averaged"])
+        first_epoch, best = done + 1, saved["best_val_loss"]
         if metrics_path.exists():          # forget epochs logged after the checkpoint was written
             history = [json.loads(line) for line in metrics_path.read_text().splitlines() if line.strip()]
             history = [h for h in history if h["epoch"] < first_epoch]
+        if first_epoch > EPOCHS:
+            say(f"{run_dir}: all {EPOCHS} epochs are done; --epochs more than {EPOCHS} extends the run")
+            return 0
         say(f"resuming {run_dir} at epoch {first_epoch}")
     elif metrics_path.exists() and main_process:
         metrics_path.unlink()
     if distributed:
         model = torch.nn.parallel.DistributedDataParallel(model)
     core = model.module if distributed else model
+    scored = ema.module if ema is not None else core        # what is validated and saved for inference
     autocast = (torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda"
                 else torch.autocast("cpu", enabled=False))
     say(f"model {PRESET}: {core.parameter_count():,} parameters, receptive field {core.receptive_field} frames "
@@ -226,15 +341,15 @@ def main(argv=None) -> int:
         return tensor
 
     def validate() -> dict:
-        """The model over each validation clip from its start (as inference runs it)."""
-        core.eval()
+        """The model (or its moving average) over each validation clip from its start, as inference runs."""
+        scored.eval()
         per_clip, sums, counts = [], {t: 0.0 for t in TERMS}, {t: 0.0 for t in TERMS}
         with torch.no_grad():
             for clip in val["clips"]:
                 span = slice(clip["start"], clip["start"] + clip["frames"])
                 inputs = torch.from_numpy(np.array(val["inputs"][span]))[None].to(device)
                 with autocast:
-                    prediction = core(inputs)[0].float().cpu().numpy()
+                    prediction = scored(inputs)[0].float().cpu().numpy()
                 targets = np.array(val["targets"][span])
                 mask = np.array(val["mask"][span]).astype(bool)
                 vad = np.array(val["vad"][span])
@@ -297,7 +412,7 @@ def main(argv=None) -> int:
         counts = {t: 0.0 for t in TERMS}
         frames = 0
         load_seconds = 0.0
-        bar = tqdm(range(steps_per_epoch), desc=f"epoch {epoch}/{EPOCHS}", leave=False, disable=not main_process)
+        bar = progress_bar(range(steps_per_epoch), desc=f"epoch {epoch}/{EPOCHS}", leave=False, enabled=main_process)
         for step in bar:
             batch_indices = order[step * BATCH_SIZE:(step + 1) * BATCH_SIZE]
             mine = batch_indices[rank::world]                 # this process's share of the global batch
@@ -311,11 +426,14 @@ def main(argv=None) -> int:
             global_counts = all_reduce(torch.stack([terms[t][1] for t in TERMS]).detach().clone())
             counts_by_term = dict(zip(TERMS, global_counts))
             loss, _ = loss_fn.combine({t: terms[t][0] for t in TERMS}, counts_by_term)
+            for group in optimizer.param_groups:
+                group["lr"] = learning_rate((epoch - 1) * steps_per_epoch + step, steps_per_epoch, phases)
             optimizer.zero_grad(set_to_none=True)
             (loss * world).backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), GRAD_CLIP)
             optimizer.step()
-            scheduler.step()
+            if ema is not None:
+                ema.update_parameters(core)
             step_sums = all_reduce(torch.stack([terms[t][0].detach() for t in TERMS]))
             for t, s, c in zip(TERMS, step_sums.tolist(), global_counts.tolist()):
                 sums[t] += s
@@ -326,7 +444,7 @@ def main(argv=None) -> int:
                                        {t: torch.tensor(counts[t]) for t in TERMS})
         seconds = time.perf_counter() - start_time
         frames = int(all_reduce(torch.tensor(frames)).item())
-        record = {"epoch": epoch, "learning_rate": scheduler.get_last_lr()[0],
+        record = {"epoch": epoch, "learning_rate": optimizer.param_groups[0]["lr"],
                   "train": {"loss": float(total), **{f"loss_{t}": float(v) for t, v in means.items()}},
                   "seconds": round(seconds, 2), "frames_per_second": round(frames / seconds, 1),
                   "data_loading_share": round(load_seconds / seconds, 4)}
@@ -339,18 +457,22 @@ def main(argv=None) -> int:
             v = record["val"]
             improved = bool(v) and v["loss"] < best
             best = min(best, v["loss"]) if v else best
-            state = dict(common, epoch=epoch, metrics=record, best_val_loss=best,
-                         optimizer=optimizer.state_dict(), scheduler=scheduler.state_dict())
-            save_checkpoint(run_dir / "last.pt", core, **state)
+            state = dict(common, epoch=epoch, metrics=record, best_val_loss=best, optimizer=optimizer.state_dict(),
+                         schedule=[p.to_dict() for p in phases],
+                         training=common["training"] | {"epochs": planned_epochs(phases)})
+            if ema is not None:      # inference runs the average; resuming needs the raw weights too
+                state |= {"training_state_dict": {k: v.detach().cpu() for k, v in core.state_dict().items()},
+                          "ema_n_averaged": int(ema.n_averaged)}
+            save_checkpoint(run_dir / "last.pt", scored, **state)
             if improved or not v:
-                save_checkpoint(run_dir / "best.pt", core, **state)
+                save_checkpoint(run_dir / "best.pt", scored, **state)
             summary = (f"epoch {epoch:3d}/{EPOCHS}  train {record['train']['loss']:.4f}"
                        + (f"  val {v['loss']:.4f}  MAE {v['mae']:.4f}  mouth {v['mouth_mae']:.4f}  "
                           f"jawOpen r {v['jaw_open_r']:.3f}  mouthClose r {v['mouth_close_r']:.3f}  "
                           f"smile r {v['smile_r']:.3f}  pose {v['translation_mae_cm']:.2f} cm "
                           f"{v['rotation_error_deg']:.2f}°" if v else "")
                        + f"  {record['frames_per_second']:.0f} frames/s" + ("  *" if improved else ""))
-            tqdm.write(summary)
+            write_line(summary)           # one plain line per epoch; the bar only on a terminal
         epochs_this_run += 1
         if STOP_AFTER_EPOCHS and epochs_this_run >= STOP_AFTER_EPOCHS and epoch < EPOCHS:
             say(f"stopped after {epochs_this_run} epochs as asked; --resume continues")

@@ -11,7 +11,7 @@ import torch
 from .tcn_10s_model import TCNConfig, VoiceToFaceTCN
 
 CHECKPOINT_FORMAT = "voiceface/checkpoint"
-CHECKPOINT_FORMAT_VERSION = 2     # 2: the depthwise convolution's weights are (kernel, channels)
+CHECKPOINT_FORMAT_VERSION = 3     # 2: depthwise weights (kernel, channels); 3: input statistics in the model
 
 
 def git_commit(repo: Path) -> str:

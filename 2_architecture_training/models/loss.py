@@ -1,12 +1,18 @@
 """AudioBlendshapeLoss: what training minimises, term by term.
 
-    base          Smooth L1 on the 52 blendshapes
+    base          Smooth L1 on the 52 blendshapes, each shape weighted (mouth shapes by mouth_weight)
     velocity      L1 on their first differences (per 0.1 s): motion, not only position
     acceleration  L1 on their second differences (per (0.1 s)^2): no jitter, no sluggishness
-    silence       Smooth L1 on the mouth-closure shapes where voice activity is 0: a shut mouth
-                  in pauses (jawOpen, mouthClose, the lips' press, roll and up/down shapes)
+    silence       the base term again on the mouth-closure shapes where voice activity is 0: a shut
+                  mouth in pauses (jawOpen, mouthClose, the lips' press, roll and up/down shapes)
     pose          squared error on the 7 normalised pose values
     pose_bound    squared excess of predicted translation beyond +-1 (10 cm): no drift
+
+The blendshape terms share one unit: the weighted error of a frame, averaged over frames, with the
+shape weights averaging 1. So silence weight 1 means the closure shapes count double in a silent
+frame. (The first version averaged the silence term over its 10 shapes but the base term over all
+52, which made jawOpen in silence five times as important as jawOpen in speech: on generated clips
+the model learnt to hold jawOpen at its silence value everywhere, held-out r 0.93 -> -0.7.)
 
 Every term is mask-aware (frames whose target is unknown or in a window's warm-up contribute
 nothing) and comes back as (sum, count), so that several processes can divide by the count over
@@ -21,16 +27,27 @@ TERMS = ("base", "velocity", "acceleration", "silence", "pose", "pose_bound")
 CLOSURE_SHAPES = ("jawOpen", "mouthClose", "mouthPressLeft", "mouthPressRight", "mouthRollLower",
                   "mouthRollUpper", "mouthLowerDownLeft", "mouthLowerDownRight", "mouthUpperUpLeft",
                   "mouthUpperUpRight")
-SMOOTH_L1_BETA = 0.02           # blendshape errors below this are squared: scores move by ~0.01-0.3
+SMOOTH_L1_BETA = 0.02           # default: errors below this are squared (scores move by ~0.01-0.3)
 DERIVATIVE_SCALE = 10.0         # differences per 10 ms frame, expressed per 0.1 s
 
 
+def shape_weights(blendshape_names: tuple[str, ...], mouth_weight: float) -> torch.Tensor:
+    """(52,) weights: mouth_weight for the jaw* and mouth* shapes, 1 for the rest, scaled to mean 1."""
+    weights = torch.tensor([mouth_weight if name.startswith(("jaw", "mouth")) else 1.0 for name in blendshape_names])
+    return weights / weights.mean()
+
+
 class AudioBlendshapeLoss(torch.nn.Module):
-    def __init__(self, weights: dict[str, float], blendshape_names: tuple[str, ...], n_blendshapes: int = 52):
+    def __init__(self, weights: dict[str, float], blendshape_names: tuple[str, ...], n_blendshapes: int = 52,
+                 mouth_weight: float = 1.0, beta: float = SMOOTH_L1_BETA):
         super().__init__()
         self.weights = {term: float(weights[term]) for term in TERMS}
         self.n = n_blendshapes
-        self.register_buffer("closure", torch.tensor([blendshape_names.index(s) for s in CLOSURE_SHAPES]))
+        self.beta = float(beta)
+        self.register_buffer("shape_weight", shape_weights(blendshape_names, mouth_weight))
+        closure = torch.zeros(n_blendshapes)
+        closure[[blendshape_names.index(s) for s in CLOSURE_SHAPES]] = 1.0
+        self.register_buffer("closure", closure * self.shape_weight)
 
     def forward(self, prediction: torch.Tensor, target: torch.Tensor, mask: torch.Tensor,
                 vad: torch.Tensor) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
@@ -40,18 +57,16 @@ class AudioBlendshapeLoss(torch.nn.Module):
         pred_b, true_b = prediction[..., :n].float(), target[..., :n].float()
         pred_p, true_p = prediction[..., n:].float(), target[..., n:].float()
         terms = {}
-        base = F.smooth_l1_loss(pred_b, true_b, beta=SMOOTH_L1_BETA, reduction="none").sum(-1)   # (B, T)
-        terms["base"] = ((base * mask).sum(), mask.sum() * n)
+        error = F.smooth_l1_loss(pred_b, true_b, beta=self.beta, reduction="none")              # (B, T, 52)
+        terms["base"] = (((error * self.shape_weight).sum(-1) * mask).sum(), mask.sum() * n)
         both = mask[:, 1:] * mask[:, :-1]
         velocity = DERIVATIVE_SCALE * (torch.diff(pred_b, dim=1) - torch.diff(true_b, dim=1))
-        terms["velocity"] = ((velocity.abs().sum(-1) * both).sum(), both.sum() * n)
+        terms["velocity"] = (((velocity.abs() * self.shape_weight).sum(-1) * both).sum(), both.sum() * n)
         three = both[:, 1:] * mask[:, :-2]
         acceleration = DERIVATIVE_SCALE ** 2 * (torch.diff(pred_b, n=2, dim=1) - torch.diff(true_b, n=2, dim=1))
-        terms["acceleration"] = ((acceleration.abs().sum(-1) * three).sum(), three.sum() * n)
+        terms["acceleration"] = (((acceleration.abs() * self.shape_weight).sum(-1) * three).sum(), three.sum() * n)
         silent = mask * (1.0 - vad.float())
-        closure = F.smooth_l1_loss(pred_b[..., self.closure], true_b[..., self.closure], beta=SMOOTH_L1_BETA,
-                                   reduction="none").sum(-1)
-        terms["silence"] = ((closure * silent).sum(), silent.sum() * len(self.closure))
+        terms["silence"] = (((error * self.closure).sum(-1) * silent).sum(), silent.sum() * n)
         terms["pose"] = ((((pred_p - true_p) ** 2).sum(-1) * mask).sum(), mask.sum() * pred_p.shape[-1])
         excess = F.relu(pred_p[..., :3].abs() - 1.0) ** 2
         terms["pose_bound"] = ((excess.sum(-1) * mask).sum(), mask.sum() * 3)

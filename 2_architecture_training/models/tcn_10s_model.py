@@ -1,7 +1,8 @@
 """A causal dilated temporal convolutional network from 100 Hz log-mel frames to 52 blendshapes
 and 7 normalised head-pose values per frame.
 
-    input (B, T, 80) -> 1x1 projection -> N residual blocks -> LayerNorm -> 1x1 head -> (B, T, 59)
+    input (B, T, 80) -> per-bin standardisation -> 1x1 projection -> N residual blocks -> LayerNorm
+          -> 1x1 head -> (B, T, 59)
     block: x + Dropout(PW(GELU(PW(LayerNorm(DepthwiseCausalConv(x))))))      (ConvNeXt-like)
     all in (B, T, C): the pointwise layers are plain matrix products over the frames
 
@@ -11,6 +12,10 @@ Padding is internal and on the left (the past) only, so output t never depends o
 Each layer's left context, (kernel_size - 1) * dilation frames, is what a streaming engine must
 remember: `stream_state()` and `forward(x, state)` carry exactly that between chunks, and give the
 same numbers as a whole-sequence pass.
+
+The standardisation is part of the model (buffers: each mel bin's mean and standard deviation over
+the training split, set by train.py before the first step), so inference, streaming and ONNX apply
+it without knowing about it; a new model starts with 0 and 1.
 
 Heads: sigmoid for the blendshapes ([0, 1], as MediaPipe scores are), and POSE_BOUND * tanh for
 the pose, whose normalised values lie in about [-1, 1] (voiceface.dataset).
@@ -123,6 +128,8 @@ class VoiceToFaceTCN(nn.Module):
     def __init__(self, config: TCNConfig):
         super().__init__()
         self.config = config
+        self.register_buffer("input_mean", torch.zeros(config.n_inputs))
+        self.register_buffer("input_std", torch.ones(config.n_inputs))
         self.input = nn.Linear(config.n_inputs, config.channels)
         self.blocks = nn.ModuleList(ResidualBlock(config.channels, config.kernel_size, d, config.expansion,
                                                   config.dropout) for d in config.dilations)
@@ -140,6 +147,13 @@ class VoiceToFaceTCN(nn.Module):
     def receptive_field(self) -> int:
         return self.config.receptive_field
 
+    def set_input_statistics(self, mean: torch.Tensor, std: torch.Tensor, floor: float = 0.02) -> None:
+        """Each input bin's mean and standard deviation over the training data; a standard deviation
+        under `floor` (a bin that hardly moves, e.g. above a codec's cut-off) is raised to it, so
+        its noise is not blown up."""
+        self.input_mean.copy_(torch.as_tensor(mean, dtype=self.input_mean.dtype))
+        self.input_std.copy_(torch.clamp(torch.as_tensor(std, dtype=self.input_std.dtype), min=floor))
+
     @property
     def left_contexts(self) -> list[int]:
         """Frames of past each temporal layer needs: what a streaming engine keeps per layer."""
@@ -155,7 +169,7 @@ class VoiceToFaceTCN(nn.Module):
         """x (B, T, 80). Without state: the whole sequence from its start, returns (B, T, 59).
         With state (from stream_state or a previous call): x continues the stream; returns
         ((B, T, 59), new state)."""
-        h = self.input(x)                                      # (B, T, C) throughout
+        h = self.input((x - self.input_mean) / self.input_std)   # (B, T, C) throughout
         new_state = []
         for index, block in enumerate(self.blocks):
             h, keep = block(h, None if state is None else state[index])
