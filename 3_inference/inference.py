@@ -4,11 +4,15 @@
     python 3_inference/inference.py clips/ --output animations/                  # a folder: one set per file
     python 3_inference/inference.py speech.wav --stream                          # at real-time pace, frame by frame
     python 3_inference/inference.py --mic --seconds 10                           # from the default microphone
+    python 3_inference/inference.py --mic --livelink 192.168.1.20                # drive Unreal live (Live Link Face)
+    python 3_inference/inference.py speech.wav --preview                         # an MP4 of the face with the sound
     python 3_inference/inference.py --checkpoint best.pt --export-onnx model.onnx
 
 Writes, per input: <name>.json in stage 1.1's blendshapes_and_pose.json format (same reader, same
 renderers; head pose relative to the neutral position), <name>.csv as a Live Link Face take with
---csv, and <name>.png of the key tracks under the waveform. Features come from the same front-end
+--csv, <name>.png of the key tracks under the waveform, and with --preview <name>.preview.mp4: a
+drawn face animated by the same frames, beside the source video (for a video input) and the
+extracted animation (--reference, or a processed clip folder as input), with the input's sound. Features come from the same front-end
 and normalisation as training (voiceface.audio, voiceface.dataset), read from the checkpoint.
 """
 import sys
@@ -18,6 +22,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repo root, f
 
 from voiceface import REPO_ROOT
 from voiceface.cli import configure
+from voiceface.progress import say
 
 # --- settings (each can be given on the command line: CHECKPOINT as --checkpoint) -------------
 INPUTS = []                     # audio or video files, or folders of them
@@ -26,10 +31,14 @@ OUTPUT = ""                     # a .json path for one input, or a folder; defau
 FPS = 30.0                      # output frames per second
 CSV = False                     # also write a Live Link Face CSV
 PLOT = True                     # also write a PNG of the key tracks
+PREVIEW = False                 # also write <name>.preview.mp4: the animated face with the input's sound
+REFERENCE = ""                  # with --preview: the clip's blendshapes_and_pose.json, drawn beside the prediction
 STREAM = False                  # feed one file through the streaming engine at real-time pace
 MIC = False                     # animate from the default microphone
 SECONDS = 0.0                   # with --mic: stop after this long (0: at Ctrl-C)
 CHUNK_MS = 10.0                 # with --stream / --mic: audio delivered per chunk
+LIVELINK = ""                   # with --stream / --mic: HOST[:PORT] of Unreal's Live Link Face source (port 11111)
+LIVELINK_SUBJECT = "voiceface"  # the subject name Unreal lists for these frames
 EXPORT_ONNX = ""                # write the checkpoint's model as ONNX here and check it against PyTorch
 FORCE = False                   # overwrite existing outputs
 # --- end of settings ---------------------------------------------------------------------------
@@ -44,19 +53,50 @@ def outputs_for(path: Path, several: bool) -> Path:
     return path.with_suffix(".animation.json")
 
 
-def write_outputs(target: Path, frames, header: dict, audio=None) -> list[Path]:
-    from voiceface.engine import write_live_link_csv
+def write_outputs(target: Path, frames, header: dict, audio=None, source: Path | None = None,
+                  reference: Path | None = None, audio_rate: float = 16000) -> list[Path]:
+    from voiceface.livelink import write_live_link_csv
     from voiceface.formats import write_blendshapes_json
     from voiceface.plots import plot_animation
     write_blendshapes_json(target, header, frames.times * 1000, frames.blendshapes, frames.pose, frames.indices)
     written = [target]
+    if PREVIEW and source is not None:
+        written.append(write_preview_for(target, frames, source, reference))
     if CSV:
         write_live_link_csv(target.with_suffix(".csv"), frames, FPS)
         written.append(target.with_suffix(".csv"))
     if PLOT:
-        plot_animation(target.with_suffix(".png"), frames, audio, title=header["source"]["path"])
+        plot_animation(target.with_suffix(".png"), frames, audio, title=header["source"]["path"], audio_rate=audio_rate)
         written.append(target.with_suffix(".png"))
     return written
+
+
+def write_preview_for(target: Path, frames, source: Path, reference: Path | None) -> Path:
+    """<name>.preview.mp4 beside the JSON: the source video (when the input has one), the extracted
+    animation (when a reference JSON is known), the prediction, and the input's sound."""
+    from voiceface.cli import VIDEO_EXTENSIONS
+    from voiceface.formats import read_blendshapes_json
+    from voiceface.preview import write_preview
+    is_video = source.suffix.lower() in VIDEO_EXTENSIONS and has_video_stream(source)
+    track = read_blendshapes_json(reference) if reference else None
+    path = target.with_name(target.name.removesuffix(".json") + ".preview.mp4")
+    return write_preview(path, frames, source, FPS, video_path=source if is_video else None, reference=track)
+
+
+def has_video_stream(path: Path) -> bool:
+    import av
+    with av.open(str(path)) as container:
+        return bool(container.streams.video)
+
+
+def resolve_input(path: Path) -> tuple[Path, Path | None]:
+    """An input and the extracted track to show beside it: a processed clip folder (stage 1.1's JSON
+    inside) stands for its source video, whose path the JSON's header names; --reference names one."""
+    from voiceface.formats import BLENDSHAPES_FILENAME, read_blendshapes_json
+    if path.is_dir() and (path / BLENDSHAPES_FILENAME).exists():
+        source = Path(read_blendshapes_json(path / BLENDSHAPES_FILENAME).header["source"]["path"])
+        return source, path / BLENDSHAPES_FILENAME
+    return path, Path(REFERENCE) if REFERENCE else None
 
 
 def header_for(source_path: Path, checkpoint_path: Path, checkpoint: dict, frames, duration_s: float) -> dict:
@@ -77,21 +117,52 @@ def header_for(source_path: Path, checkpoint_path: Path, checkpoint: dict, frame
         "libraries": library_versions()}
 
 
-def animate_one(path: Path, model, checkpoint: dict, several: bool) -> str:
-    from voiceface.audio import load_audio
+def animate_one(path: Path, model, checkpoint: dict, several: bool, reference: Path | None = None) -> str:
+    from voiceface.audio import waveform_overview
     from voiceface.engine import animate_file
     target = outputs_for(path, several)
     if target.exists() and not FORCE:
         return f"skipped {path.name}: {target} exists"
     frames, source = animate_file(path, model, checkpoint, FPS)
-    audio = load_audio(path)[1] if PLOT else None
+    audio, rate = waveform_overview(path) if PLOT else (None, 16000)
     header = header_for(path, Path(CHECKPOINT), checkpoint, frames, source.samples / 16000)
-    written = write_outputs(target, frames, header, audio)
+    written = write_outputs(target, frames, header, audio, source=path, reference=reference, audio_rate=rate)
     return f"{path.name}: {len(frames.times)} frames at {FPS:g} fps -> {', '.join(map(str, written))}"
 
 
+class LiveLinkOut:
+    """Each frame to Unreal as it comes (--livelink), and how late it left: the time from the moment
+    the frame's audio arrived (the stream's start + the frame's time) to its packet going out."""
+
+    def __init__(self, start_wall_clock: float):
+        from voiceface.livelink import Sender
+        self.sender = Sender(LIVELINK, LIVELINK_SUBJECT, FPS) if LIVELINK else None
+        self.start, self.latencies = start_wall_clock, []
+
+    def send(self, frames) -> None:
+        import time
+        from voiceface.livelink import live_link_values, time_of_day
+        if self.sender is None or not len(frames.times):
+            return
+        for t, values in zip(frames.times, live_link_values(frames.blendshapes, frames.pose)):
+            self.sender.send(values, time_of_day(self.start + t))
+            self.latencies.append(time.time() - (self.start + t))
+
+    def summary(self) -> str:
+        import numpy as np
+        if self.sender is None:
+            return ""
+        self.sender.close()
+        ms = 1000 * np.array(self.latencies or [0.0])
+        refused = f"; {self.sender.refused} refused (nothing listening yet)" if self.sender.refused else ""
+        return (f"Live Link: {self.sender.sent} packets to {self.sender.address[0]}:{self.sender.address[1]} as subject "
+                f"{LIVELINK_SUBJECT!r}; audio in -> packet out p50 {np.percentile(ms, 50):.1f} ms, "
+                f"p99 {np.percentile(ms, 99):.1f} ms{refused}")
+
+
 def stream_file(path: Path, model, checkpoint: dict) -> int:
-    """Deliver a file's audio in CHUNK_MS chunks at real-time pace, print frames as they come."""
+    """Deliver a file's audio in CHUNK_MS chunks at real-time pace, print frames as they come (and
+    send them to Live Link with --livelink)."""
     import time
 
     import numpy as np
@@ -99,29 +170,37 @@ def stream_file(path: Path, model, checkpoint: dict) -> int:
     from voiceface.engine import Animator, Frames
     source, audio = load_audio(path)
     animator = Animator(model, checkpoint, FPS)
+    animator.warm_up()
     chunk = max(1, int(round(CHUNK_MS * 16)))
-    compute, parts, start = [], [], time.perf_counter()
     print(f"streaming {path.name}: chunks of {CHUNK_MS:g} ms; algorithmic latency {1000 * animator.latency_s:.0f} ms "
           f"(25 ms window + {10 * animator.lookahead} ms look-ahead) + the chunk")
+    compute, parts = [], []
+    out = LiveLinkOut(time.time())
+    start = time.perf_counter()
     for index in range(0, len(audio), chunk):
-        due = start + index / 16000                      # when this audio would have arrived live
+        due = start + (index + chunk) / 16000            # when this chunk's last sample would have arrived live
         pause = due - time.perf_counter()
         if pause > 0:
             time.sleep(pause)
         begin = time.perf_counter()
         frames = animator.push(audio[index:index + chunk])
+        out.send(frames)
         compute.append(time.perf_counter() - begin)
         parts.append(frames)
         for t, shapes in zip(frames.times, frames.blendshapes):
-            print(f"  {t:7.3f} s  jawOpen {shapes[25]:.3f}  mouthClose {shapes[27]:.3f}", flush=True)
-    parts.append(animator.finish())
-    frames = Frames.concatenate(parts)
+            say(f"  {t:7.3f} s  jawOpen {shapes[25]:.3f}  mouthClose {shapes[27]:.3f}")
+    final = animator.finish()
+    out.send(final)
+    frames = Frames.concatenate(parts + [final])
     ms = 1000 * np.array(compute)
     print(f"per-chunk compute: p50 {np.percentile(ms, 50):.2f} ms, p99 {np.percentile(ms, 99):.2f} ms over "
           f"{len(ms)} chunks; {len(frames.times)} frames")
+    if out.summary():
+        print(out.summary())
     if OUTPUT:
         write_outputs(Path(OUTPUT), frames, header_for(path, Path(CHECKPOINT), checkpoint, frames,
-                                                       len(audio) / 16000), audio)
+                                                       len(audio) / 16000), audio, source=path,
+                      reference=Path(REFERENCE) if REFERENCE else None)
         print(f"wrote {OUTPUT}")
     return 0
 
@@ -143,21 +222,26 @@ def stream_microphone(model, checkpoint: dict) -> int:
     resampler = soxr.ResampleStream(rate, 16000, 1, dtype="float32")
     chunks: queue.Queue = queue.Queue()
     animator = Animator(model, checkpoint, FPS)
+    animator.warm_up()
     parts = []
     print(f"listening on {device['name']} at {rate} Hz; Ctrl-C stops")
     with sounddevice.InputStream(samplerate=rate, channels=1, dtype="float32",
                                  blocksize=int(rate * CHUNK_MS / 1000), callback=lambda d, *_: chunks.put(d.copy())):
         start = time.perf_counter()
+        out = LiveLinkOut(time.time())
         try:
             while not SECONDS or time.perf_counter() - start < SECONDS:
                 frames = animator.push(resampler.resample_chunk(chunks.get()[:, 0]))
+                out.send(frames)
                 parts.append(frames)
                 for t, shapes in zip(frames.times, frames.blendshapes):
-                    print(f"  {t:7.3f} s  jawOpen {shapes[25]:.3f}", flush=True)
+                    say(f"  {t:7.3f} s  jawOpen {shapes[25]:.3f}")
         except KeyboardInterrupt:
             pass
     parts.append(animator.finish())
     frames = Frames.concatenate(parts)
+    if out.summary():
+        print(out.summary())
     if OUTPUT:
         write_outputs(Path(OUTPUT), frames, header_for(Path("microphone"), Path(CHECKPOINT), checkpoint, frames,
                                                        animator.samples / 16000), None)
@@ -191,11 +275,36 @@ def main(argv=None) -> int:
     except InputError as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
+    from voiceface.formats import ensure_writable_folder
+    try:
+        if EXPORT_ONNX:
+            ensure_writable_folder(Path(EXPORT_ONNX).parent, "--export-onnx path")
+        elif OUTPUT:
+            ensure_writable_folder(Path(OUTPUT).parent if str(OUTPUT).endswith(".json") else Path(OUTPUT), "--output")
+    except InputError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
     if EXPORT_ONNX:
         return export(model, checkpoint)
+    if LIVELINK:
+        from voiceface.livelink import Sender
+        if not (STREAM or MIC):
+            print("error: --livelink sends frames as they are made: use it with --stream FILE or --mic", file=sys.stderr)
+            return 2
+        try:
+            Sender(LIVELINK, LIVELINK_SUBJECT, FPS).close()       # a wrong host or port: say so before starting
+        except ValueError as error:
+            print(f"error: {error}", file=sys.stderr)
+            return 1
     if MIC:
         return stream_microphone(model, checkpoint)
-    files, errors = expand_inputs(INPUTS, VIDEO_EXTENSIONS + AUDIO_EXTENSIONS)
+    references = {}
+    inputs = []
+    for item in INPUTS:
+        source, reference = resolve_input(Path(str(item)))
+        inputs.append(source)
+        references[source.resolve()] = reference
+    files, errors = expand_inputs(inputs, VIDEO_EXTENSIONS + AUDIO_EXTENSIONS)
     if not files and not errors:
         print("error: give an audio or video file (or --mic, or --export-onnx PATH)", file=sys.stderr)
         return 2
@@ -208,8 +317,9 @@ def main(argv=None) -> int:
         except InputError as error:
             print(f"error: {error}", file=sys.stderr)
             return 1
-    several = len(files) + len(errors) > 1 or any(Path(str(i)).is_dir() for i in INPUTS)
-    return run_batch(lambda path: animate_one(path, model, checkpoint, several), files, errors, 1, "stage 3 inference")
+    several = len(files) + len(errors) > 1 or any(p.is_dir() for p in inputs)
+    return run_batch(lambda path: animate_one(path, model, checkpoint, several, references.get(path.resolve())),
+                     files, errors, 1, "stage 3 inference")
 
 
 if __name__ == "__main__":

@@ -10,7 +10,8 @@ import torch
 
 from conftest import run_script
 from voiceface.audio import load_audio
-from voiceface.engine import LIVE_LINK_HEADER, Animator, Frames, animate_file, load_model
+from voiceface.engine import Animator, Frames, animate_file, load_model
+from voiceface.livelink import LIVE_LINK_HEADER
 from voiceface.errors import FormatError
 from voiceface.formats import read_blendshapes_json
 

@@ -100,6 +100,18 @@ class Animator:
             self._step = self.model if device.type != "cpu" else onnx_one_frame_step(self.model)
         return self._step
 
+    def warm_up(self) -> None:
+        """Build and run the one-frame step once (on silence, keeping the state) before a live
+        stream starts: exporting it takes about a second, which would otherwise delay the first
+        frames of the stream (measured: p99 1.07 s from audio in to packet out without this)."""
+        import copy
+        silence = np.zeros(4 * WIN_LENGTH, np.float32)
+        features = copy.deepcopy(self.front_end).process(silence)          # first FFT and BLAS calls, imports
+        x = self.torch.from_numpy(copy.deepcopy(self.inputs).process(features.mel, features.vad))[None]
+        with self.torch.inference_mode():
+            out, _ = self.one_frame_step()(x[:, :1], [s.clone() for s in self.state])
+        denormalize_targets(out[0].numpy())
+
     @property
     def latency_s(self) -> float:
         """Algorithmic latency beyond the chunk: the 25 ms window plus the look-ahead."""
@@ -205,53 +217,6 @@ def animate_file(path: str | Path, model, checkpoint: dict, fps: float = OUTPUT_
 
 
 # --- exports -------------------------------------------------------------------------------------
-# Epic's Live Link Face CSV: its 52 ARKit columns in its own order (note JawRight before JawLeft and
-# MouthRight before MouthLeft, unlike Unreal's enum), then head and eye rotations.
-LIVE_LINK_BLENDSHAPES = (
-    "EyeBlinkLeft", "EyeLookDownLeft", "EyeLookInLeft", "EyeLookOutLeft", "EyeLookUpLeft", "EyeSquintLeft",
-    "EyeWideLeft", "EyeBlinkRight", "EyeLookDownRight", "EyeLookInRight", "EyeLookOutRight", "EyeLookUpRight",
-    "EyeSquintRight", "EyeWideRight", "JawForward", "JawRight", "JawLeft", "JawOpen", "MouthClose", "MouthFunnel",
-    "MouthPucker", "MouthRight", "MouthLeft", "MouthSmileLeft", "MouthSmileRight", "MouthFrownLeft",
-    "MouthFrownRight", "MouthDimpleLeft", "MouthDimpleRight", "MouthStretchLeft", "MouthStretchRight",
-    "MouthRollLower", "MouthRollUpper", "MouthShrugLower", "MouthShrugUpper", "MouthPressLeft", "MouthPressRight",
-    "MouthLowerDownLeft", "MouthLowerDownRight", "MouthUpperUpLeft", "MouthUpperUpRight", "BrowDownLeft",
-    "BrowDownRight", "BrowInnerUp", "BrowOuterUpLeft", "BrowOuterUpRight", "CheekPuff", "CheekSquintLeft",
-    "CheekSquintRight", "NoseSneerLeft", "NoseSneerRight", "TongueOut")
-LIVE_LINK_ROTATIONS = ("HeadYaw", "HeadPitch", "HeadRoll", "LeftEyeYaw", "LeftEyePitch", "LeftEyeRoll",
-                       "RightEyeYaw", "RightEyePitch", "RightEyeRoll")
-LIVE_LINK_HEADER = ("Timecode", "BlendShapeCount", *LIVE_LINK_BLENDSHAPES, *LIVE_LINK_ROTATIONS)
-
-
-def live_link_timecode(seconds: float, fps: float) -> str:
-    """HH:MM:SS:FF.fff — frame FF within the second at `fps`, and the fraction of a frame."""
-    whole = int(math.floor(seconds + 1e-9))
-    frame = (seconds - whole) * fps
-    h, m, s = whole // 3600, whole // 60 % 60, whole % 60
-    return f"{h:02d}:{m:02d}:{s:02d}:{int(frame + 1e-6):02d}.{int(round((frame - int(frame + 1e-6)) * 1000)) % 1000:03d}"
-
-
-def write_live_link_csv(path: Path, frames: Frames, fps: float) -> None:
-    """The frames as a Live Link Face take. MediaPipe names map by case (eyeBlinkLeft ->
-    EyeBlinkLeft); TongueOut, which MediaPipe lacks, is 0; `_neutral` is dropped. Head yaw, pitch
-    and roll in radians from the quaternion (yaw about the camera's y axis, pitch about x, roll
-    about the view axis); the eyes' rotations, which we do not predict, are 0."""
-    from .constants import BLENDSHAPE_NAMES
-    from .formats import atomic_path
-    from .pose import quaternion_to_euler_degrees
-    index = {name.lower(): i for i, name in enumerate(BLENDSHAPE_NAMES)}
-    columns = [index.get(name.lower()) for name in LIVE_LINK_BLENDSHAPES]
-    angles = np.radians(quaternion_to_euler_degrees(frames.pose[:, 3:])) if len(frames.times) else np.zeros((0, 3))
-    lines = [",".join(LIVE_LINK_HEADER)]
-    for i, t in enumerate(frames.times):
-        shapes = [0.0 if c is None else float(frames.blendshapes[i, c]) for c in columns]
-        pitch, yaw, roll = angles[i]
-        rotations = [yaw, pitch, roll, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0]
-        lines.append(",".join([live_link_timecode(float(t), fps), str(len(LIVE_LINK_BLENDSHAPES) + 9)] +
-                              [f"{v:.6f}" for v in shapes + rotations]))
-    with atomic_path(path) as tmp:
-        tmp.write_text("\n".join(lines) + "\n")
-
-
 def export_onnx(model, path: Path, frames: int = 200) -> None:
     """The model as ONNX (opset 17): input `mel` (batch, frames, 80), output `face` (batch, frames,
     59), both with dynamic batch and length. The whole-sequence form: left padding included."""
