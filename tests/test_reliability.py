@@ -1,0 +1,283 @@
+"""The failures a new user meets, stage by stage: each gets one line naming the file and what to do,
+a non-zero exit, the other inputs still processed, and nothing partial or damaged left behind.
+(Bad inputs that earlier test files already cover: test_extract_blendshapes.py — text named .mp4,
+empty, zero frames, no face, truncated, kill -9 and Ctrl-C of stage 1.1; test_audio_features.py —
+no audio, corrupt, empty, 10 ms, 8-bit, digital silence; test_inference.py — damaged and foreign
+checkpoints, a broken file among good ones; test_dataset.py — stage 1.3's bad clips.)"""
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from contextlib import contextmanager
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from conftest import QUICK_TRAINING, REPO_ROOT, run_script
+
+STAGE_11, STAGE_12, STAGE_13 = ("1_data_cleaning/1_extract_blendshapes.py", "1_data_cleaning/2_extract_audio_features.py",
+                                "1_data_cleaning/3_create_dataset.py")
+TRAIN, INFER, EVALUATE = "2_architecture_training/train.py", "3_inference/inference.py", "3_inference/evaluate.py"
+MEDIAPIPE_CHATTER = ("W0000", "I0000", "inference_feedback_manager", "xnnpack", "TensorFlow Lite", "InitGoogle",
+                     "absl::InitializeLog")
+
+
+def error_lines(result) -> list[str]:
+    return [line for line in result.stderr.splitlines() if line.startswith("error: ")]
+
+
+def leftovers(folder: Path) -> list[Path]:
+    """Temporary or partial files a crash could leave."""
+    return [p for p in Path(folder).rglob("*") if ".partial" in p.name or p.name.startswith((".write-check", ".tmp"))]
+
+
+@contextmanager
+def read_only_folder(tmp_path: Path):
+    """A folder nobody may write into. Tests run as root on CI, and root ignores permission bits:
+    then a read-only bind mount, or failing that a place in sysfs, which refuses new entries."""
+    folder = tmp_path / "read only"
+    folder.mkdir()
+    if os.geteuid() != 0:
+        folder.chmod(0o555)
+        try:
+            yield folder
+        finally:
+            folder.chmod(0o755)
+        return
+    if subprocess.run(["mount", "--bind", "-o", "ro", str(folder), str(folder)], capture_output=True).returncode == 0:
+        try:
+            yield folder
+        finally:
+            subprocess.run(["umount", str(folder)], capture_output=True)
+        return
+    yield Path("/sys/kernel/voiceface-test-read-only")
+
+
+# --- stage 1.1 ---------------------------------------------------------------------------------
+def test_stage_11_names_an_audio_file_and_processes_an_odd_path(clips, face_model, tmp_path):
+    from voiceface.synthetic import AUDIO_SAMPLE_RATE
+    folder = tmp_path / "in put ü"
+    folder.mkdir()
+    shutil.copy(clips["plain"].path, folder / "clip with space ü.mp4")
+    import av
+    with av.open(str(folder / "speech.m4a"), "w") as container:       # sound only, named like a recording
+        stream = container.add_stream("aac", rate=AUDIO_SAMPLE_RATE)
+        stream.layout = "mono"
+        for offset in range(0, AUDIO_SAMPLE_RATE, 1024):                 # AAC takes 1024 samples a frame
+            frame = av.AudioFrame.from_ndarray(clips["plain"].audio[None, offset:offset + 1024], format="flt",
+                                               layout="mono")
+            frame.sample_rate, frame.pts = AUDIO_SAMPLE_RATE, offset
+            for packet in stream.encode(frame):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+    out = tmp_path / "out"
+    result = run_script(STAGE_11, folder / "clip with space ü.mp4", folder / "speech.m4a", "--output-dir", out)
+    assert result.returncode == 1
+    errors = error_lines(result)
+    assert len(errors) == 1 and "speech.m4a" in errors[0] and "no video stream" in errors[0]
+    assert (out / "clip with space ü" / "blendshapes_and_pose.json").exists() and not leftovers(out)
+
+
+def test_stage_11_refuses_a_read_only_output_folder_in_one_line(clips, face_model, tmp_path):
+    with read_only_folder(tmp_path) as folder:
+        result = run_script(STAGE_11, clips["plain"].path, "--output-dir", folder / "processed")
+        assert result.returncode == 1 and len(error_lines(result)) == 1, result.stderr
+        assert "cannot write here" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_a_run_written_to_a_file_has_plain_lines_and_no_native_chatter(clips, face_model, tmp_path):
+    # capture_output: standard output and error are pipes, as when redirected to a log file
+    result = run_script(STAGE_11, clips["plain"].path, clips["vfr"].path, "--output-dir", tmp_path / "out")
+    assert result.returncode == 0, result.stderr
+    log = result.stdout + result.stderr
+    assert "\r" not in log, "progress bars wrote carriage returns into a log"
+    assert not [line for line in log.splitlines() if any(word in line for word in MEDIAPIPE_CHATTER)], log
+    assert len([line for line in result.stdout.splitlines() if "frames" in line]) == 2       # one line per file
+
+
+# --- stage 1.2 ---------------------------------------------------------------------------------
+def test_stage_12_refuses_a_read_only_output_folder_in_one_line(clips, tmp_path):
+    with read_only_folder(tmp_path) as folder:
+        result = run_script(STAGE_12, clips["plain"].path, "--output-dir", folder / "processed")
+        assert result.returncode == 1 and len(error_lines(result)) == 1 and "cannot write here" in result.stderr
+
+
+# --- stage 1.3 ---------------------------------------------------------------------------------
+def test_stage_13_names_each_clip_missing_an_input_and_builds_from_the_rest(learn_dataset, tmp_path):
+    processed = tmp_path / "processed"
+    shutil.copytree(learn_dataset / "processed", processed)
+    (processed / "sample_20" / "audio_features.npz").unlink()
+    (processed / "sample_21" / "blendshapes_and_pose.json").unlink()
+    result = run_script(STAGE_13, "--processed-dir", processed, "--output-dir", tmp_path / "dataset")
+    assert result.returncode == 1
+    errors = error_lines(result)
+    assert len(errors) == 2
+    assert any("sample_20" in e and "audio_features.npz is missing; run stage 1.2" in e for e in errors)
+    assert any("sample_21" in e and "blendshapes_and_pose.json is missing; run stage 1.1" in e for e in errors)
+    manifest = json.loads((tmp_path / "dataset" / "dataset_manifest.json").read_text())
+    assert sorted(c["clip"] for c in manifest["clips"]) == ["sample_22", "sample_23", "sample_24"]
+    assert not leftovers(tmp_path) and not list(tmp_path.glob(".dataset*"))
+
+
+def test_stage_13_refuses_a_read_only_output_folder_in_one_line(learn_dataset, tmp_path):
+    with read_only_folder(tmp_path) as folder:
+        result = run_script(STAGE_13, "--processed-dir", learn_dataset / "processed", "--output-dir", folder / "ds")
+        assert result.returncode == 1 and len(error_lines(result)) == 1 and "cannot write here" in result.stderr
+
+
+# --- training ----------------------------------------------------------------------------------
+def dataset_with(learn_dataset: Path, tmp_path: Path, clips: list[str], seconds: float | None = None) -> Path:
+    """A stage 1.3 dataset of some of the generated clips, optionally cut to `seconds` each."""
+    processed = tmp_path / "processed"
+    for clip in clips:
+        shutil.copytree(learn_dataset / "processed" / clip, processed / clip)
+        if seconds:
+            from voiceface.audio import read_audio_features, write_audio_features, Features
+            path = processed / clip / "audio_features.npz"
+            audio = read_audio_features(path)
+            keep = int(seconds * 100)
+            meta = {k: v for k, v in audio.meta.items() if k not in ("format", "format_version", "front_end")}
+            meta["duration_s"] = seconds
+            write_audio_features(path, meta, Features(audio.mel[:keep], audio.rms_db[:keep], audio.vad[:keep]))
+    result = run_script(STAGE_13, "--processed-dir", processed, "--output-dir", tmp_path / "dataset",
+                        "--val-clips", clips[-1], "--max-duration-mismatch-s", 10)
+    assert result.returncode == 0, result.stderr
+    return tmp_path / "dataset"
+
+
+def test_train_refuses_an_empty_training_split_in_one_line(learn_dataset, tmp_path):
+    dataset = dataset_with(learn_dataset, tmp_path, ["sample_24"])            # one clip, held out: nothing to train on
+    result = run_script(TRAIN, "--dataset-dir", dataset, "--run-dir", tmp_path / "run", "--epochs", 1, *QUICK_TRAINING)
+    assert result.returncode == 1 and len(error_lines(result)) == 1 and "training split is empty" in result.stderr
+    assert not (tmp_path / "run" / "last.pt").exists()
+
+
+def test_train_refuses_a_split_too_short_for_one_window(learn_dataset, tmp_path):
+    dataset = dataset_with(learn_dataset, tmp_path, ["sample_20", "sample_24"], seconds=0.5)
+    result = run_script(TRAIN, "--dataset-dir", dataset, "--run-dir", tmp_path / "run", "--epochs", 1, *QUICK_TRAINING)
+    assert result.returncode == 1 and len(error_lines(result)) == 1 and "less than one training window" in result.stderr
+    assert not (tmp_path / "run" / "last.pt").exists()
+
+
+def test_train_refuses_a_read_only_run_folder_in_one_line(learn_dataset, tmp_path):
+    with read_only_folder(tmp_path) as folder:
+        result = run_script(TRAIN, "--dataset-dir", learn_dataset / "dataset", "--run-dir", folder / "run",
+                            "--epochs", 1, *QUICK_TRAINING)
+        assert result.returncode == 1 and len(error_lines(result)) == 1 and "cannot write here" in result.stderr
+
+
+def metrics(run: Path) -> list[dict]:
+    return [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+
+
+def test_kill_9_mid_epoch_then_resume_gives_the_uninterrupted_result(learn_dataset, tmp_path):
+    args = ["--dataset-dir", str(learn_dataset / "dataset"), "--epochs", "4", *map(str, QUICK_TRAINING)]
+    assert run_script(TRAIN, "--run-dir", tmp_path / "whole", *args).returncode == 0
+    broken = tmp_path / "broken"
+    process = subprocess.Popen([sys.executable, str(REPO_ROOT / TRAIN), "--run-dir", str(broken), *args],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 120
+    while time.time() < deadline and not ((broken / "metrics.jsonl").exists() and len(metrics(broken)) >= 2):
+        time.sleep(0.05)
+    time.sleep(0.3)                                         # into the third epoch
+    process.send_signal(signal.SIGKILL)
+    process.wait(timeout=30)
+    assert process.returncode == -signal.SIGKILL and len(metrics(broken)) < 4
+    resumed = run_script(TRAIN, "--run-dir", broken, *args, "--resume")
+    assert resumed.returncode == 0, resumed.stderr
+    for a, b in zip(metrics(tmp_path / "whole"), metrics(broken)):
+        assert a["epoch"] == b["epoch"] and a["train"]["loss"] == pytest.approx(b["train"]["loss"], rel=1e-6)
+        assert a["val"]["loss"] == pytest.approx(b["val"]["loss"], rel=1e-6)
+    assert len(metrics(broken)) == 4 and not leftovers(broken)
+
+
+def test_a_finished_run_extends_with_a_second_cycle_and_refuses_changed_settings(learn_dataset, tmp_path):
+    run = tmp_path / "run"
+    args = ["--dataset-dir", learn_dataset / "dataset", "--run-dir", run, *QUICK_TRAINING]
+    assert run_script(TRAIN, *args, "--epochs", 2).returncode == 0
+    extended = run_script(TRAIN, *args, "--epochs", 4, "--resume")
+    assert extended.returncode == 0, extended.stderr
+    assert "extending" in extended.stdout
+    history = metrics(run)
+    assert [h["epoch"] for h in history] == [1, 2, 3, 4] and all(np.isfinite(h["train"]["loss"]) for h in history)
+    checkpoint = torch.load(run / "last.pt", weights_only=True)
+    assert checkpoint["schedule"] == [{"epochs": 2, "peak": 3e-3}, {"epochs": 2, "peak": pytest.approx(9e-4)}]
+    # the second cycle rises again from its own start and ends low
+    rates = [h["learning_rate"] for h in history]
+    assert rates[1] < 1e-5 and rates[3] < 1e-5
+    again = run_script(TRAIN, *args, "--epochs", 4, "--resume")
+    assert again.returncode == 0 and "all 4 epochs are done" in again.stdout
+    for change, named in ((["--epochs", 5, "--lookahead-ms", 40], "--lookahead-ms"), (["--epochs", 5, "--preset", "small"], "--preset"),
+                          (["--epochs", 3], "must be 4, or more")):
+        refused = run_script(TRAIN, *args, "--resume", *change)
+        assert refused.returncode == 1 and len(error_lines(refused)) == 1 and named in refused.stderr, refused.stderr
+    assert metrics(run) == history                            # a refused resume changes nothing
+
+
+# --- inference and evaluation ------------------------------------------------------------------
+def test_inference_refuses_checkpoints_of_another_model_size_or_version_in_one_line(trained_run, learn_dataset, tmp_path):
+    checkpoint = torch.load(trained_run / "best.pt", weights_only=True)
+    other_size = dict(checkpoint, model_config=dict(checkpoint["model_config"], channels=48))
+    torch.save(other_size, tmp_path / "other_size.pt")
+    torch.save(dict(checkpoint, format_version=1), tmp_path / "old.pt")
+    for path, message in ((tmp_path / "other_size.pt", "do not fit this model code"),
+                          (tmp_path / "old.pt", "checkpoint format version 1")):
+        result = run_script(INFER, learn_dataset / "raw" / "sample_24.mp4", "--checkpoint", path, "--output",
+                            tmp_path / "out.json")
+        assert result.returncode == 1 and len(error_lines(result)) == 1 and message in result.stderr, result.stderr
+    assert not (tmp_path / "out.json").exists() and not leftovers(tmp_path)
+
+
+def test_inference_and_evaluation_refuse_a_read_only_output_in_one_line(trained_run, learn_dataset, tmp_path):
+    with read_only_folder(tmp_path) as folder:
+        result = run_script(INFER, learn_dataset / "raw" / "sample_24.mp4", "--checkpoint", trained_run / "best.pt",
+                            "--output", folder / "take.json")
+        assert result.returncode == 1 and len(error_lines(result)) == 1 and "cannot write here" in result.stderr
+        result = run_script(EVALUATE, "--checkpoint", trained_run / "best.pt", "--dataset-dir",
+                            learn_dataset / "dataset", "--json", folder / "eval.json")
+        assert result.returncode == 1 and len(error_lines(result)) == 1 and "cannot write here" in result.stderr
+
+
+PEAK_MEMORY_MB = 800            # stated in README: inference over 2 hours of audio (measured 578 MB)
+
+
+def write_long_wav(path: Path, seconds: float) -> None:
+    """A 16 kHz mono 16-bit wav of generated speech, written in pieces (never held whole)."""
+    import wave
+    from voiceface.synthetic import speech_envelope, voiced_audio
+    piece = (np.clip(voiced_audio(speech_envelope(30.0, 16000, 5), 16000, 5) * 1.6, -1, 1) * 32767).astype("<i2")
+    with wave.open(str(path), "wb") as out:
+        out.setnchannels(1)
+        out.setsampwidth(2)
+        out.setframerate(16000)
+        for _ in range(int(seconds / 30)):
+            out.writeframes(piece.tobytes())
+
+
+def test_two_hours_of_audio_run_in_bounded_memory(trained_run, tmp_path):
+    audio = tmp_path / "two_hours.wav"
+    write_long_wav(audio, 7200.0)
+    out = tmp_path / "two_hours.json"
+    # run the script in a fresh interpreter and read that interpreter's own peak resident memory
+    code = ("import resource, runpy, sys; sys.argv = sys.argv[1:]\n"
+            "try:\n    runpy.run_path(sys.argv[0], run_name='__main__')\nexcept SystemExit as e:\n    code = e.code\n"
+            "print('peak_mb', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 'exit', code)")
+    result = subprocess.run([sys.executable, "-c", code, str(REPO_ROOT / INFER), str(audio), "--checkpoint",
+                             str(trained_run / "best.pt"), "--output", str(out)], capture_output=True, text=True,
+                            timeout=900, cwd="/")
+    assert result.returncode == 0 and "exit 0" in result.stdout, result.stderr[-2000:]
+    peak_mb = float(result.stdout.split("peak_mb")[1].split()[0])
+    print(f"peak memory over 2 hours of audio: {peak_mb:.0f} MB")
+    assert peak_mb < PEAK_MEMORY_MB
+    with open(out) as f:                        # the JSON is whole: 216,000 frames, the last one closing it
+        head = f.read(4000)
+        f.seek(max(0, out.stat().st_size - 200))
+        tail = f.read()
+    assert '"frameCount": 216000' in head and tail.rstrip().endswith("]\n}".strip())
+    assert (out.with_suffix(".png")).exists()
