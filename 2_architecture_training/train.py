@@ -41,6 +41,9 @@ GAIN_AUGMENT_DB = 6.0           # each window's level moved by a random gain wit
 FREQ_WARP = 0.15                # each window's mel axis stretched by a random factor in 1 +- this (other voices)
 INPUT_STANDARDISATION = False   # standardise each mel bin by its mean and spread over the training frames
 SILENCE_AUGMENT = 0.0           # share of windows given 0.3-1.5 s of digital silence or room noise, the mouth at rest there
+SPEC_MASKS = 0                  # SpecAugment: this many bands of up to 8 mel bins and spans of up to 0.2 s masked per window
+SPEED_AUGMENT = 0.0             # each window played faster or slower by up to this fraction (sound and face together)
+NOISE_AUGMENT = 0.0             # share of windows with room noise added at 5-30 dB below the speech
 WINDOW_SECONDS = 0.0            # re-cut training windows to this length; 0: the dataset's
 STRIDE_SECONDS = 0.0            # with WINDOW_SECONDS: the step between windows
 WARMUP_SECONDS = 0.0            # with WINDOW_SECONDS: leading part of mid-clip windows out of the loss
@@ -115,7 +118,7 @@ def main(argv=None) -> int:
     from voiceface.cli import settings_for_header
     from voiceface.constants import BLENDSHAPE_NAMES, FRAME_RATE, N_BLENDSHAPES, N_MELS, N_TARGETS, POSE_NAMES
     from voiceface.dataset import (DATASET_FORMAT, DATASET_FORMAT_VERSION, INPUT_MODES, MANIFEST_FILENAME,
-                                   MEL_SCALE_DB, create_sequences, normalisation_config, warp_mel)
+                                   MEL_OFFSET_DB, MEL_SCALE_DB, create_sequences, normalisation_config, warp_mel)
     from voiceface.formats import library_versions
     from voiceface.metrics import clip_metrics, combine_clip_metrics
 
@@ -210,6 +213,11 @@ def main(argv=None) -> int:
                   "spliced)", file=sys.stderr)
             return 1
         rest_faces, quiet_inputs = rest_faces_of(train), quiet_input_bank(SEED)
+    if NOISE_AUGMENT > 0:
+        if INPUT_MODE != "fixed":
+            print("error: --noise-augment needs --input-mode fixed", file=sys.stderr)
+            return 1
+        quiet_inputs = quiet_inputs or quiet_input_bank(SEED)
 
     def insert_quiet(inputs, targets, vad, size, rng, clip_start) -> None:
         """A stretch of digital silence or room noise in a window's inputs; from `lookahead` frames
@@ -223,6 +231,43 @@ def main(argv=None) -> int:
         targets[begin + lookahead:begin + length, :N_BLENDSHAPES] = rest_faces[clip_start]
         vad[begin:begin + length] = 0.0
 
+    def read_window(start: int, size: int, rng) -> tuple:
+        """A window's inputs (size, 80), targets (size, 59; shifted by the look-ahead), known mask and
+        voice activity, read at a random speed within 1 +- SPEED_AUGMENT: frame k of the window is
+        the clip's frame start + k * speed, interpolated, so the face keeps time with the sound."""
+        first = int(train["clip_first"][start])
+        speed = rng.uniform(1 - SPEED_AUGMENT, 1 + SPEED_AUGMENT) if SPEED_AUGMENT > 0 else 1.0
+        clip_end = first + next(c["frames"] for c in train["clips"] if c["start"] == first)
+        position = start + np.arange(size) * speed                           # fractional frames
+        position = np.minimum(position, clip_end - 1)
+        low = np.floor(position).astype(int)
+        high = np.minimum(low + 1, clip_end - 1)
+        weight = (position - low)[:, None].astype(np.float32)
+        inputs = train["inputs"][low] * (1 - weight) + train["inputs"][high] * weight
+        source = np.round(position).astype(int) - lookahead                    # target frame of each output
+        valid = source >= first
+        safe = np.where(valid, source, first)
+        if speed == 1.0:
+            targets = np.asarray(train["targets"][safe])
+        else:
+            shifted = position - lookahead
+            lo = np.clip(np.floor(shifted).astype(int), first, clip_end - 1)
+            hi = np.minimum(lo + 1, clip_end - 1)
+            w = np.clip(shifted - lo, 0, 1)[:, None].astype(np.float32)
+            targets = train["targets"][lo] * (1 - w) + train["targets"][hi] * w
+        return inputs, targets, train["mask"][safe] * valid, train["vad"][safe]
+
+    def add_noise(window, rng) -> None:
+        """Room noise added in the power domain, 5-30 dB below the window's loudest tenth."""
+        noise = quiet_inputs[int(rng.integers(len(quiet_inputs)))]
+        offset = int(rng.integers(0, max(1, len(noise) - len(window) + 1)))
+        noise = np.resize(noise[offset:], window.shape)
+        to_db = lambda x: x * MEL_SCALE_DB + MEL_OFFSET_DB                      # model input -> dB
+        speech_db, noise_db = to_db(window), to_db(noise)
+        gain = np.percentile(speech_db, 90) - rng.uniform(5, 30) - np.percentile(noise_db, 90)
+        total = 10 ** (speech_db / 10) + 10 ** ((noise_db + gain) / 10)
+        window[:] = np.clip((10 * np.log10(total) - MEL_OFFSET_DB) / MEL_SCALE_DB, -1.0, 1.0)
+
     def make_batch(indices, epoch: int) -> dict:
         """Windows `indices` of the training split, padded to the longest; targets shifted by the
         look-ahead; the loss mask drops warm-up frames, unknown targets and padding."""
@@ -233,14 +278,11 @@ def main(argv=None) -> int:
         mask = np.zeros((len(rows), length), np.float32)
         vad = np.zeros((len(rows), length), np.float32)
         for b, (start, size, loss_start) in enumerate(rows):
-            inputs[b, :size] = train["inputs"][start:start + size]
-            source = np.arange(start, start + size) - lookahead            # target frame of each output
-            valid = source >= train["clip_first"][start]
-            safe = np.where(valid, source, start)
-            targets[b, :size] = train["targets"][safe]
-            mask[b, :size] = train["mask"][safe] * valid * (np.arange(size) >= loss_start)
-            vad[b, :size] = train["vad"][safe]
             rng = np.random.default_rng([SEED, epoch, int(indices[b])])
+            window_inputs, window_targets, known, voiced = read_window(int(start), int(size), rng)
+            inputs[b, :size], targets[b, :size] = window_inputs, window_targets
+            mask[b, :size] = known * (np.arange(size) >= loss_start)
+            vad[b, :size] = voiced
             if GAIN_AUGMENT_DB > 0 and INPUT_MODE == "fixed":
                 # a recording louder or quieter by g dB: every bin moves by g, then the same clipping
                 gain = rng.uniform(-GAIN_AUGMENT_DB, GAIN_AUGMENT_DB)
@@ -248,6 +290,18 @@ def main(argv=None) -> int:
             if FREQ_WARP > 0:
                 # on the real clips this made a linear probe's jawOpen r on unseen speakers 0.03 -> 0.13
                 inputs[b, :size] = warp_mel(inputs[b, :size], rng.uniform(1 - FREQ_WARP, 1 + FREQ_WARP))
+            if NOISE_AUGMENT > 0 and rng.random() < NOISE_AUGMENT:
+                add_noise(inputs[b, :size], rng)
+            for _ in range(SPEC_MASKS):
+                # SpecAugment (Park et al. 2019): a band of bins and a stretch of frames set to the window's
+                # mean, so no single detail of the spectrum can carry the prediction
+                window = inputs[b, :size]
+                width = int(rng.integers(0, 9))
+                low = int(rng.integers(0, N_MELS - width + 1))
+                window[:, low:low + width] = window[:, low:low + width].mean()
+                span = int(rng.integers(0, min(21, size) + 1))
+                first = int(rng.integers(0, size - span + 1))
+                window[first:first + span] = window.mean(axis=0)
             if SILENCE_AUGMENT > 0 and rng.random() < SILENCE_AUGMENT:
                 insert_quiet(inputs[b], targets[b], vad[b], size, rng, int(train["clip_first"][start]))
         return {k: torch.from_numpy(v).to(device) for k, v in
@@ -272,7 +326,12 @@ def main(argv=None) -> int:
     ema = None
     if EMA_DECAY > 0:
         from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
-        ema = AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(EMA_DECAY))
+        def ema_update(averaged, current, steps):
+            # warm-up: the decay grows as (1 + n) / (10 + n) towards EMA_DECAY, so the average does not
+            # carry the untrained first weights for hundreds of steps (4 epochs: jaw amplitude 0.07)
+            decay = min(EMA_DECAY, (1.0 + float(steps)) / (10.0 + float(steps)))
+            torch._foreach_lerp_(averaged, current, 1.0 - decay)
+        ema = AveragedModel(model, multi_avg_fn=ema_update)
     first_epoch, best = 1, float("inf")
     run_dir.mkdir(parents=True, exist_ok=True)
     if main_process:        # a write that a kill -9 cut short left a hidden partial file: nobody else writes here

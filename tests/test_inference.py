@@ -104,21 +104,42 @@ def test_onnx_export_matches_pytorch(model, trained_run, tmp_path):
     assert np.abs(expected - got).max() <= 1e-4
 
 
-def test_silence_gives_a_closed_mouth(model, learn_dataset, tmp_path):
+def write_wav(path, samples):
     import av
-    path = tmp_path / "silence.wav"
     with av.open(str(path), "w") as container:
         stream_ = container.add_stream("pcm_s16le", rate=16000)
         stream_.layout = "mono"
-        frame = av.AudioFrame.from_ndarray(np.zeros((1, 48000), np.int16), format="s16", layout="mono")
+        frame = av.AudioFrame.from_ndarray((np.clip(samples, -1, 1) * 32767).astype(np.int16)[None], format="s16",
+                                           layout="mono")
         frame.sample_rate = 16000
         for packet in [*stream_.encode(frame), *stream_.encode()]:
             container.mux(packet)
-    quiet, _ = animate_file(path, *model)
+    return path
+
+
+def test_silence_digital_or_room_noise_gives_the_mouth_at_rest(model, trained_run, learn_dataset, tmp_path):
+    from voiceface.synthetic import room_noise
+    # the rest face the training data shows: jawOpen over frames with a face and no voice
+    train = learn_dataset / "dataset" / "train"
+    targets, mask, vad = (np.load(train / f"{k}.npy") for k in ("targets", "mask", "vad"))
+    rest = float(np.median(targets[mask.astype(bool) & (vad == 0), 25]))
     speech, _ = animate_file(learn_dataset / "raw" / "sample_24.mp4", *model)
-    assert len(quiet.times) == 90 and np.isfinite(quiet.blendshapes).all()
-    assert quiet.blendshapes[:, 25].mean() < speech.blendshapes[:, 25].mean()
-    assert quiet.blendshapes[:, 25].max() < 0.05
+    for kind, level in (("digital", 0.0), ("white", -60.0), ("pink", -50.0), ("brown", -45.0)):
+        quiet, _ = animate_file(write_wav(tmp_path / f"{kind}.wav", room_noise(kind, level, 4.0, 16000, 1)), *model)
+        jaw = quiet.blendshapes[90:, 25]                    # from 3 s on: the tiny model's 2.55 s of context all quiet
+        assert len(quiet.times) == 120 and np.isfinite(quiet.blendshapes).all()
+        assert abs(float(np.mean(jaw)) - rest) <= 0.02 and jaw.max() <= rest + 0.04, (kind, jaw.mean(), rest)
+        assert np.mean(jaw) < np.percentile(speech.blendshapes[:, 25], 75)
+
+
+def test_jaw_open_in_the_pauses_of_speech_matches_the_video(trained_run, learn_dataset, tmp_path):
+    out = tmp_path / "evaluation.json"
+    result = run_script("3_inference/evaluate.py", "--checkpoint", trained_run / "best.pt", "--dataset-dir",
+                        learn_dataset / "dataset", "--json", out)
+    assert result.returncode == 0, result.stderr
+    clip = json.loads(out.read_text())["clips"][0]
+    assert clip["silent_fraction"] > 0.1
+    assert abs(clip["model"]["silence_jaw_open"] - clip["extracted_silence_jaw_open"]) <= 0.02, clip
 
 
 def test_a_lookahead_checkpoint_waits_for_its_audio_and_keeps_true_times(learn_dataset, tmp_path):

@@ -94,9 +94,16 @@ def test_the_runner_runs_every_stage_and_a_second_run_redoes_nothing(tmp_path):
     args = ("--work-dir", work, "--runs-dir", runs, "--sample-clips", 3, "--sample-duration", 4, "--sample-epochs", 3)
     first = run_pipeline(*args)
     assert first.returncode == 0, first.stderr[-3000:]
+    # its output went to pipes, as to a log file: plain lines, no bars, no C++ start-up chatter
+    log = first.stdout + first.stderr
+    assert "\r" not in log
+    assert not [line for line in log.splitlines() if any(word in line for word in
+                                                          ("W0000", "I0000", "inference_feedback_manager", "xnnpack",
+                                                           "TensorFlow Lite", "InitGoogle"))], log[-3000:]
     for path in ("processed/sample_00/blendshapes_and_pose.json", "processed/sample_02/audio_features.npz",
                  "dataset/dataset_manifest.json", "inference/sample_02.json", "inference/sample_02.csv",
-                 "inference/sample_02.png", "evaluation/evaluation.md", "evaluation/sample_02.png"):
+                 "inference/sample_02.png", "inference/sample_02.preview.mp4", "evaluation/evaluation.md",
+                 "evaluation/sample_02.png"):
         assert (work / path).exists(), path
     assert (runs / "sample" / "best.pt").exists()
     assert f"checkpoint: {runs / 'sample' / 'best.pt'}" in first.stdout and "evaluation: " in first.stdout
@@ -116,3 +123,10 @@ def test_clip_figures_combine_weighted_by_frames_even_when_some_are_missing():
                                      {"mae": 0.4, "silence_jaw_open": None, "frames": 300}])
     assert combined["mae"] == pytest.approx(0.325) and combined["silence_jaw_open"] == pytest.approx(0.2)
     assert combined["frames"] == 400
+
+
+def test_the_runner_says_what_it_cannot_do_without_a_speaker_manifest(tmp_path):
+    (tmp_path / "videos").mkdir()
+    result = run_pipeline("--raw-dir", tmp_path / "videos", "--work-dir", tmp_path / "work", "--stage", 99)
+    assert result.returncode == 0, result.stderr
+    assert "no --speaker-manifest" in result.stdout and "benchmarks" in result.stdout

@@ -20,7 +20,7 @@ from .constants import BLENDSHAPE_NAMES, N_BLENDSHAPES
 
 PAST_FRAMES = 20                # 200 ms of audio before the face's time (the linear measurement)
 STEP_FRAMES = 2                 # every 20 ms: 11 frames x 80 bins = 880 features causally
-RIDGE_GRID = (1.0, 10.0, 100.0, 1000.0, 10000.0)
+RIDGE_GRID = (1.0, 10.0, 100.0, 1e3, 1e4, 1e5, 1e6)   # on the real clips 1e4 was chosen at the top of a grid ending there
 JAW_OPEN = BLENDSHAPE_NAMES.index("jawOpen")
 
 
