@@ -13,7 +13,8 @@ from voiceface.constants import BLENDSHAPE_NAMES  # noqa: E402
 
 CONFIGS = {"default": PRESETS["default"], "tiny": PRESETS["tiny"],
            "kernel_1": TCNConfig(channels=16, kernel_size=1, dilations=(1, 2), dropout=0.0),
-           "kernel_5": TCNConfig(channels=16, kernel_size=5, dilations=(1, 3, 9), dropout=0.0)}
+           "kernel_5": TCNConfig(channels=16, kernel_size=5, dilations=(1, 3, 9), dropout=0.0),
+           "linear_skip": TCNConfig(channels=16, kernel_size=3, dilations=(1, 2), dropout=0.0, skip_taps=8, skip_step=3)}
 
 
 def trained_like(config: TCNConfig, seed: int = 0) -> VoiceToFaceTCN:
@@ -23,6 +24,8 @@ def trained_like(config: TCNConfig, seed: int = 0) -> VoiceToFaceTCN:
     with torch.no_grad():
         for block in model.blocks:
             block.contract.weight.normal_(0, 0.05)
+        if model.skip is not None:
+            model.skip.weight.normal_(0, 0.05)
     return model
 
 
@@ -39,11 +42,12 @@ def test_changing_input_at_t_never_changes_earlier_outputs(name):
     assert not torch.equal(a[:, t], b[:, t])
 
 
-@pytest.mark.parametrize("name", ["kernel_1", "kernel_5", "tiny"])
+@pytest.mark.parametrize("name", ["kernel_1", "kernel_5", "tiny", "linear_skip"])
 def test_receptive_field_is_exact(name):
     model = trained_like(CONFIGS[name])
     rf = model.receptive_field
-    assert rf == 1 + (CONFIGS[name].kernel_size - 1) * sum(CONFIGS[name].dilations)
+    config = CONFIGS[name]
+    assert rf == max(1 + (config.kernel_size - 1) * sum(config.dilations), 1 + (config.skip_taps - 1) * config.skip_step)
     length = rf + 50
     x = torch.randn(1, length, 80, dtype=torch.float64)
     changed = x.clone()
@@ -57,7 +61,8 @@ def test_receptive_field_is_exact(name):
 
 def test_default_preset_reaches_ten_seconds():
     assert PRESETS["default"].receptive_field == 1023
-    assert VoiceToFaceTCN(PRESETS["default"]).left_contexts == [2, 4, 8, 16, 32, 64, 128, 256, 256, 256]
+    # the blocks' left contexts, then the linear skip's: 15 taps back, 2 frames apart
+    assert VoiceToFaceTCN(PRESETS["default"]).left_contexts == [2, 4, 8, 16, 32, 64, 128, 256, 256, 256, 30]
 
 
 def test_outputs_stay_in_bounds_for_any_input():
@@ -68,9 +73,10 @@ def test_outputs_stay_in_bounds_for_any_input():
     assert out[..., 52:].abs().max() <= PRESETS["tiny"].pose_bound
 
 
+@pytest.mark.parametrize("name", ["kernel_5", "linear_skip"])
 @pytest.mark.parametrize("chunk", [1, 7, 160, 333])
-def test_streaming_state_gives_the_whole_sequence_output(chunk):
-    model = trained_like(CONFIGS["kernel_5"])
+def test_streaming_state_gives_the_whole_sequence_output(chunk, name):
+    model = trained_like(CONFIGS[name])
     x = torch.randn(1, 700, 80, dtype=torch.float64)
     with torch.no_grad():
         whole = model(x)

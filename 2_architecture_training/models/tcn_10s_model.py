@@ -2,7 +2,7 @@
 and 7 normalised head-pose values per frame.
 
     input (B, T, 80) -> per-bin standardisation -> 1x1 projection -> N residual blocks -> LayerNorm
-          -> 1x1 head -> (B, T, 59)
+          -> 1x1 head (+ a linear skip from the last 300 ms of input frames) -> (B, T, 59)
     block: x + Dropout(PW(GELU(PW(LayerNorm(DepthwiseCausalConv(x))))))      (ConvNeXt-like)
     all in (B, T, C): the pointwise layers are plain matrix products over the frames
 
@@ -46,11 +46,14 @@ class TCNConfig:
     n_blendshapes: int = N_BLENDSHAPES
     n_pose: int = N_POSE
     pose_bound: float = POSE_BOUND
+    skip_taps: int = 0              # a linear path from this many past input frames to the outputs (0: none)
+    skip_step: int = 2              # frames between its taps: 16 taps every 2 frames read 300 ms
 
     @property
     def receptive_field(self) -> int:
         """Frames of input that reach one output frame, itself included."""
-        return 1 + (self.kernel_size - 1) * sum(self.dilations)
+        blocks = 1 + (self.kernel_size - 1) * sum(self.dilations)
+        return max(blocks, 1 + (self.skip_taps - 1) * self.skip_step) if self.skip_taps else blocks
 
     def to_dict(self) -> dict:
         return {**asdict(self), "dilations": list(self.dilations)}
@@ -60,13 +63,14 @@ class TCNConfig:
         return TCNConfig(**{**values, "dilations": tuple(values["dilations"])})
 
 
+SKIP_TAPS = 16                  # the linear skip reads 300 ms (16 taps, 20 ms apart): the ridge baseline's context
 PRESETS = {
-    # 10.23 s of context; 3.0 MFLOP a frame: ~300x real time needs half of two cores' matmul peak
-    "default": TCNConfig(),
-    # the same context at half the width: a quarter of the work, for little memory or slow CPUs
-    "small": TCNConfig(channels=96),
+    # 10.23 s of context; 3.1 MFLOP a frame: ~300x real time needs half of two cores' matmul peak
+    "default": TCNConfig(skip_taps=SKIP_TAPS),
+    # the same context at half the width: a quarter of the work; what the benchmarks measured (train.py's default)
+    "small": TCNConfig(channels=96, skip_taps=SKIP_TAPS),
     # for tests and the built-in sample: trains in seconds on a CPU; 2.55 s of context
-    "tiny": TCNConfig(channels=32, dilations=(1, 2, 4, 8, 16, 32, 64), dropout=0.0),
+    "tiny": TCNConfig(channels=32, dilations=(1, 2, 4, 8, 16, 32, 64), dropout=0.0, skip_taps=SKIP_TAPS),
 }
 
 
@@ -98,6 +102,32 @@ class CausalDepthwiseConv(nn.Module):
         for j in range(1, self.kernel_size):
             lag = j * self.dilation
             out = torch.addcmul(out, padded[:, left - lag:left - lag + length], self.weight[-1 - j])
+        return out, padded[:, padded.shape[1] - left:]
+
+
+class LinearSkip(nn.Module):
+    """A causal linear map from the last `taps` input frames (every `step` frames) straight to the
+    output logits: the ridge baseline's reader of stacked frames, inside the model and trained with
+    it. Zero at the start, so a new model is the plain TCN; the blocks then only need to add what a
+    linear reader misses. (Without it, held-out jawOpen r of the TCN peaked in the first epochs, while
+    it was still nearly linear, then fell as it memorised the training speakers.)"""
+
+    def __init__(self, n_inputs: int, n_outputs: int, taps: int, step: int):
+        super().__init__()
+        self.taps, self.step = taps, step
+        self.left_context = (taps - 1) * step
+        self.weight = nn.Parameter(torch.zeros(taps, n_inputs, n_outputs))
+
+    def forward(self, x: torch.Tensor, past: torch.Tensor | None = None):
+        """x (B, T, n_inputs), past (B, left_context, n_inputs) -> ((B, T, n_outputs), new past)."""
+        left, length = self.left_context, x.shape[1]
+        if past is None:
+            past = x.new_zeros(x.shape[0], left, x.shape[2])
+        padded = torch.cat([past, x], dim=1) if left else x              # (B, left + T, n_inputs)
+        out = x @ self.weight[0]                                          # tap 0: the present frame
+        for j in range(1, self.taps):
+            lag = j * self.step
+            out = out + padded[:, left - lag:left - lag + length] @ self.weight[j]
         return out, padded[:, padded.shape[1] - left:]
 
 
@@ -135,6 +165,8 @@ class VoiceToFaceTCN(nn.Module):
                                                   config.dropout) for d in config.dilations)
         self.final_norm = nn.LayerNorm(config.channels)
         self.head = nn.Linear(config.channels, config.n_blendshapes + config.n_pose)
+        self.skip = (LinearSkip(config.n_inputs, config.n_blendshapes + config.n_pose, config.skip_taps,
+                                config.skip_step) if config.skip_taps else None)
         with torch.no_grad():
             # start near the neutral face: small outputs, and the identity rotation (qw = 1, not a
             # zero quaternion whose direction would be noise)
@@ -156,25 +188,33 @@ class VoiceToFaceTCN(nn.Module):
 
     @property
     def left_contexts(self) -> list[int]:
-        """Frames of past each temporal layer needs: what a streaming engine keeps per layer."""
-        return [block.temporal.left_context for block in self.blocks]
+        """Frames of past each temporal layer needs (the blocks', then the linear skip's): what a
+        streaming engine keeps per layer."""
+        return [block.temporal.left_context for block in self.blocks] + (
+            [self.skip.left_context] if self.skip is not None else [])
 
     def stream_state(self, batch: int = 1) -> list[torch.Tensor]:
         """The state at a stream's start: zeros, as the offline pass pads with."""
         parameter = self.head.weight
-        return [torch.zeros(batch, left, self.config.channels, dtype=parameter.dtype, device=parameter.device)
-                for left in self.left_contexts]
+        widths = [self.config.channels] * len(self.blocks) + ([self.config.n_inputs] if self.skip is not None else [])
+        return [torch.zeros(batch, left, width, dtype=parameter.dtype, device=parameter.device)
+                for left, width in zip(self.left_contexts, widths)]
 
     def forward(self, x: torch.Tensor, state: list[torch.Tensor] | None = None):
         """x (B, T, 80). Without state: the whole sequence from its start, returns (B, T, 59).
         With state (from stream_state or a previous call): x continues the stream; returns
         ((B, T, 59), new state)."""
-        h = self.input((x - self.input_mean) / self.input_std)   # (B, T, C) throughout
+        x = (x - self.input_mean) / self.input_std
+        h = self.input(x)                                      # (B, T, C) throughout
         new_state = []
         for index, block in enumerate(self.blocks):
             h, keep = block(h, None if state is None else state[index])
             new_state.append(keep)
         out = self.head(self.final_norm(h))                    # (B, T, 59)
+        if self.skip is not None:
+            linear, keep = self.skip(x, None if state is None else state[len(self.blocks)])
+            out = out + linear
+            new_state.append(keep)
         n = self.config.n_blendshapes
         out = torch.cat([torch.sigmoid(out[..., :n]), self.config.pose_bound * torch.tanh(out[..., n:])], dim=-1)
         return out if state is None else (out, new_state)
@@ -186,8 +226,9 @@ class VoiceToFaceTCN(nn.Module):
         """Multiply-adds x 2 per output frame (the matrix work; elementwise ops left out)."""
         c, e, k = self.config.channels, self.config.expansion, self.config.kernel_size
         per_block = c * k + 2 * c * e * c
-        macs = self.config.n_inputs * c + len(self.config.dilations) * per_block + c * (
-            self.config.n_blendshapes + self.config.n_pose)
+        outputs = self.config.n_blendshapes + self.config.n_pose
+        macs = self.config.n_inputs * c + len(self.config.dilations) * per_block + c * outputs + \
+            self.config.skip_taps * self.config.n_inputs * outputs
         return 2 * macs
 
 
