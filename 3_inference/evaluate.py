@@ -178,6 +178,17 @@ def benchmark_folds(kind: str, folders: list[Path], speakers: dict[str, str]) ->
             for k, held in enumerate(speaker_folds(durations, speakers, FOLDS, SEED)) if held]
 
 
+def training_code_hash() -> str:
+    """SHA-256 over train.py and the model package: a benchmark run made by other code (or other
+    defaults) is never reused."""
+    import hashlib
+    digest = hashlib.sha256()
+    folder = REPO_ROOT / "2_architecture_training"
+    for path in [folder / "train.py", *sorted((folder / "models").glob("*.py"))]:
+        digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
 def run_benchmarks() -> int:
     import hashlib
     import shlex
@@ -212,7 +223,8 @@ def run_benchmarks() -> int:
             continue
         for lookahead in LOOKAHEAD_MS:
             args = f"{TRAIN_ARGS} --lookahead-ms {lookahead:g}"
-            tag = hashlib.sha1(args.encode()).hexdigest()[:8]
+            # a run is reused only for the same arguments and the same training code (its defaults included)
+            tag = hashlib.sha1(args.encode() + training_code_hash().encode()).hexdigest()[:8]
             results, per_fold = [], []
             for name, train, held in folds:
                 folder = bench / kind / name
