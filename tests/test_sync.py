@@ -108,5 +108,7 @@ def test_corrected_clips_train_like_the_originals(offset_corpus, tmp_path):
     build(offset_corpus / "moved", tmp_path / "corrected")
     build(offset_corpus / "moved", tmp_path / "uncorrected", "--no-sync-correction")
     r = {name: held_out_jaw_r(tmp_path / name, tmp_path / f"run_{name}") for name in ("original", "corrected", "uncorrected")}
-    assert abs(r["corrected"] - r["original"]) <= 0.05, r
+    # correction recovers what the offsets cost: no worse than the in-sync originals (it may come out
+    # better: the two corpora are different renders, and a 12-epoch run moves by a few hundredths)
+    assert r["corrected"] >= r["original"] - 0.05, r
     assert r["uncorrected"] < r["corrected"] - 0.05, r
