@@ -53,6 +53,14 @@ def extract_clip(video: Path, output_dir: Path, model: Path, force: bool, max_fa
 
 def main(argv=None) -> int:
     configure(globals(), argv, positional="INPUTS")
+    import signal
+
+    from voiceface.landmarks import INTERRUPTED
+
+    def interrupt(signum, frame):
+        INTERRUPTED.set()
+        raise KeyboardInterrupt
+    signal.signal(signal.SIGINT, interrupt)
     from voiceface.errors import InputError
     from voiceface.formats import ensure_writable_folder
     try:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,6 +19,11 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")    # bypasses these: see nati
 
 
 FACE_CHECK_SECONDS = 1.0        # default spacing of the separate look for other faces
+
+
+# Set by stage 1.1's SIGINT handler. A KeyboardInterrupt raised while MediaPipe's native code runs
+# can be lost there (a run interrupted 4 s in once finished and exited 0); the frame loop checks this.
+INTERRUPTED = threading.Event()
 
 
 def create_landmarker(model_path: str | Path, max_faces: int = 1, min_detection: float = 0.5,
@@ -128,6 +134,8 @@ def extract_blendshapes_and_pose(video_path: str | Path, model_path: str | Path,
     try:
         last_ms, names_checked = -1, False
         for time_s, rgb in iter_video_frames(video_path):
+            if INTERRUPTED.is_set():        # a Ctrl-C that arrived inside MediaPipe's native code
+                raise KeyboardInterrupt
             # MediaPipe's VIDEO mode wants strictly increasing integer milliseconds
             stamp_ms = max(int(round((time_s - info.start_time_s) * 1000)), last_ms + 1)
             last_ms = stamp_ms
