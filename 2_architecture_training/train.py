@@ -312,10 +312,9 @@ def main(argv=None) -> int:
 
     # --- the model, optimiser, schedule ---------------------------------------------------------
     config = PRESETS[PRESET]
-    if DROPOUT >= 0:
-        config = type(config)(**{**config.to_dict(), "dilations": config.dilations, "dropout": DROPOUT})
-    if SKIP_TAPS >= 0:
-        config = type(config)(**{**config.to_dict(), "dilations": config.dilations, "skip_taps": SKIP_TAPS})
+    overrides = {**({"dropout": DROPOUT} if DROPOUT >= 0 else {}), **({"skip_taps": SKIP_TAPS} if SKIP_TAPS >= 0 else {})}
+    if overrides:
+        config = type(config)(**{**config.to_dict(), "dilations": config.dilations, **overrides})
     torch.manual_seed(SEED)
     model = VoiceToFaceTCN(config).to(device)
     if INPUT_STANDARDISATION:     # each mel bin's mean and spread over the training frames, inside the model
@@ -327,7 +326,8 @@ def main(argv=None) -> int:
                                   mouth_weight=MOUTH_WEIGHT, beta=SMOOTH_L1_BETA).to(device)
     # the linear skip reads 16 x 80 stacked inputs from little data: it may want much more shrinkage
     skip_parameters = list(model.skip.parameters()) if model.skip is not None else []
-    other_parameters = [p for p in model.parameters() if all(p is not q for q in skip_parameters)]
+    skip_ids = {id(p) for p in skip_parameters}
+    other_parameters = [p for p in model.parameters() if id(p) not in skip_ids]
     optimizer = torch.optim.AdamW([{"params": other_parameters, "weight_decay": WEIGHT_DECAY}] + (
         [{"params": skip_parameters, "weight_decay": SKIP_WEIGHT_DECAY if SKIP_WEIGHT_DECAY >= 0 else WEIGHT_DECAY}]
         if skip_parameters else []), lr=LEARNING_RATE)
