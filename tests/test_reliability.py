@@ -244,7 +244,7 @@ def test_inference_and_evaluation_refuse_a_read_only_output_in_one_line(trained_
         assert result.returncode == 1 and len(error_lines(result)) == 1 and "cannot write here" in result.stderr
 
 
-PEAK_MEMORY_MB = 800            # stated in README: inference over 2 hours of audio (measured 578 MB)
+PEAK_MEMORY_MB = 800            # stated in README: inference over 2 hours of audio (measured 418-430 MB)
 
 
 def write_long_wav(path: Path, seconds: float) -> None:

@@ -11,6 +11,23 @@ from .constants import BLENDSHAPE_NAMES, SAMPLE_RATE
 KEY_TRACKS = ("jawOpen", "mouthClose", "mouthFunnel", "mouthPucker")
 
 
+def envelope(times: np.ndarray, values: np.ndarray, points: int = 3000) -> tuple[np.ndarray, np.ndarray]:
+    """A long track thinned for drawing: each of `points` equal stretches gives its minimum and its
+    maximum, in time order, so peaks stay visible. A 960-pixel-wide axis cannot show more, and
+    matplotlib holding every frame of two hours (216,000 per line) cost about 100 MB."""
+    if len(values) <= 2 * points:
+        return times, values
+    step = len(values) // points
+    whole = len(values) // step * step
+    rows = values[:whole].reshape(-1, step)
+    low, high = rows.argmin(axis=1), rows.argmax(axis=1)
+    first, second = np.minimum(low, high), np.maximum(low, high)
+    base = np.arange(len(rows)) * step
+    picks = np.stack([base + first, base + second], axis=1).reshape(-1)
+    picks = np.append(picks, np.arange(whole, len(values)))
+    return times[picks], values[picks]
+
+
 def plot_animation(path: Path, frames, audio: np.ndarray | None = None, reference=None, title: str = "",
                    audio_rate: float = SAMPLE_RATE) -> None:
     """PNG: the waveform (if given, sampled at audio_rate), the key mouth tracks, smile (mean of
@@ -33,14 +50,14 @@ def plot_animation(path: Path, frames, audio: np.ndarray | None = None, referenc
 
     def draw(source, style, label_suffix):
         for name, colour in zip(KEY_TRACKS, ("tab:red", "tab:blue", "tab:purple", "tab:green")):
-            axes[0].plot(source.times, source.blendshapes[:, BLENDSHAPE_NAMES.index(name)], style, color=colour,
-                         linewidth=1.0, label=name + label_suffix)
+            axes[0].plot(*envelope(source.times, source.blendshapes[:, BLENDSHAPE_NAMES.index(name)]), style,
+                         color=colour, linewidth=1.0, label=name + label_suffix)
         smile = source.blendshapes[:, [BLENDSHAPE_NAMES.index("mouthSmileLeft"),
                                        BLENDSHAPE_NAMES.index("mouthSmileRight")]].mean(axis=1)
-        axes[1].plot(source.times, smile, style, color="tab:orange", linewidth=1.0, label="smile" + label_suffix)
+        axes[1].plot(*envelope(source.times, smile), style, color="tab:orange", linewidth=1.0, label="smile" + label_suffix)
         angles = quaternion_to_euler_degrees(source.pose[:, 3:])
-        axes[2].plot(source.times, angles[:, 0], style, color="tab:brown", linewidth=1.0, label="pitch" + label_suffix)
-        axes[2].plot(source.times, angles[:, 1], style, color="tab:cyan", linewidth=1.0, label="yaw" + label_suffix)
+        axes[2].plot(*envelope(source.times, angles[:, 0]), style, color="tab:brown", linewidth=1.0, label="pitch" + label_suffix)
+        axes[2].plot(*envelope(source.times, angles[:, 1]), style, color="tab:cyan", linewidth=1.0, label="yaw" + label_suffix)
 
     draw(frames, "-", "")
     if reference is not None:
