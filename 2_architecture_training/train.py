@@ -58,6 +58,7 @@ POSE_WEIGHT = 0.1               # loss: squared error of the normalised pose
 POSE_BOUND_WEIGHT = 1.0         # loss: predicted translation beyond +-10 cm
 MOUTH_WEIGHT = 4.0              # loss: weight of the jaw* and mouth* shapes against the other blendshapes
 SMOOTH_L1_BETA = 0.1            # loss: blendshape errors below this are squared, above it absolute
+SHAPE_SPREAD = False            # loss: each blendshape's error in units of its spread over the training frames
 EMA_DECAY = 0.99                # keep an exponential moving average of the weights (validated, saved); 0: off
 EXTENSION_PEAK = 0.3            # resuming a finished run with more epochs: their cycle peaks at this x the rate
 DEVICE = "auto"                 # auto (CUDA, then MPS, then CPU), or a torch device name
@@ -86,18 +87,21 @@ def rest_faces_of(split: dict):
     return faces
 
 
-def quiet_input_bank(seed: int) -> list:
+def quiet_input_bank(seed: int, in_db: bool = False) -> list:
     """Model inputs (fixed mode) of 4 s each of digital silence and of white, pink and brown noise at
-    -75, -65, -55 and -45 dBFS, through the real front-end: what a microphone gives between words."""
+    -75, -65, -55 and -45 dBFS, through the real front-end: what a microphone gives between words.
+    in_db: their mel in dB instead (the level mode measures them against the window's running level)."""
     from voiceface.audio import compute_features
     from voiceface.constants import SAMPLE_RATE
     from voiceface.dataset import model_inputs
     from voiceface.synthetic import ROOM_NOISES, room_noise
+    import numpy as np
     bank = []
     for k, kind in enumerate(ROOM_NOISES):
         for level in ((None,) if kind == "digital" else (-75, -65, -55, -45)):
             features = compute_features(room_noise(kind, level or 0.0, 4.0, SAMPLE_RATE, seed + k))
-            bank.append(model_inputs(features.mel, features.vad, "fixed")[5:])     # past the first window
+            mel = np.asarray(features.mel, np.float32)
+            bank.append((mel if in_db else model_inputs(features.mel, features.vad, "fixed"))[5:])   # past the first window
     return bank
 
 
@@ -120,7 +124,8 @@ def main(argv=None) -> int:
     from voiceface.cli import settings_for_header
     from voiceface.constants import BLENDSHAPE_NAMES, FRAME_RATE, N_BLENDSHAPES, N_MELS, N_TARGETS, POSE_NAMES
     from voiceface.dataset import (DATASET_FORMAT, DATASET_FORMAT_VERSION, INPUT_MODES, MANIFEST_FILENAME,
-                                   MEL_OFFSET_DB, MEL_SCALE_DB, create_sequences, normalisation_config, warp_mel)
+                                   MEL_OFFSET_DB, MEL_SCALE_DB, create_sequences, normalisation_config, running_level_db,
+                                   warp_mel)
     from voiceface.formats import library_versions
     from voiceface.metrics import clip_metrics, combine_clip_metrics
 
@@ -184,6 +189,8 @@ def main(argv=None) -> int:
         folder = dataset_dir / split
         arrays = {key: np.load(folder / f"{key}.npy", mmap_mode="r") for key in ("targets", "mask", "vad", "windows")}
         arrays["inputs"] = np.load(folder / input_file, mmap_mode="r")
+        if INPUT_MODE == "level":       # the fixed-scale mel too: with both, the running level is known
+            arrays["fixed_inputs"] = np.load(folder / "mel.npy", mmap_mode="r")
         clips = [c for c in manifest["clips"] if c["split"] == split]
         first = np.zeros(len(arrays["mask"]), np.int64)          # each frame's clip start
         for clip in clips:
@@ -210,27 +217,29 @@ def main(argv=None) -> int:
 
     rest_faces = quiet_inputs = None
     silence_augment = SILENCE_AUGMENT
-    if silence_augment > 0 and INPUT_MODE != "fixed":
-        print("note: silence augmentation is off: it needs --input-mode fixed (the level mode's running mean "
-              "cannot be spliced); give --silence-augment 0 to silence this note")
-        silence_augment = 0.0
     if silence_augment > 0:
-        rest_faces, quiet_inputs = rest_faces_of(train), quiet_input_bank(SEED)
+        rest_faces, quiet_inputs = rest_faces_of(train), quiet_input_bank(SEED, in_db=INPUT_MODE == "level")
     if NOISE_AUGMENT > 0:
         if INPUT_MODE != "fixed":
             print("error: --noise-augment needs --input-mode fixed", file=sys.stderr)
             return 1
         quiet_inputs = quiet_inputs or quiet_input_bank(SEED)
 
-    def insert_quiet(inputs, targets, vad, size, rng, clip_start) -> None:
+    def insert_quiet(inputs, targets, vad, size, rng, clip_start, level_db=None) -> None:
         """A stretch of digital silence or room noise in a window's inputs; from `lookahead` frames
-        into it the face is the clip's rest face, and voice activity is 0 (the silence term applies)."""
+        into it the face is the clip's rest face, and voice activity is 0 (the silence term applies).
+        In level mode the noise (in dB) is measured against the running level in force where it
+        starts, `level_db` (size, 80): the normaliser holds its mean through unvoiced frames, so that is
+        what a recorded pause would meet (the frames after it keep their values, which the speech
+        the pause replaces would have moved a little)."""
         length = int(min(size, rng.integers(30, 151)))                       # 0.3-1.5 s
         begin = int(rng.integers(0, size - length + 1))
         noise = quiet_inputs[int(rng.integers(len(quiet_inputs)))]
         offset = int(rng.integers(0, len(noise) - length + 1))
-        inputs[begin:begin + length] = noise[offset:offset + length]
-        inputs[begin:begin + length] = np.clip(inputs[begin:begin + length], -1.0, 1.0)
+        if level_db is None:
+            inputs[begin:begin + length] = np.clip(noise[offset:offset + length], -1.0, 1.0)
+        else:
+            inputs[begin:begin + length] = (noise[offset:offset + length] - level_db[begin]) / MEL_SCALE_DB
         targets[begin + lookahead:begin + length, :N_BLENDSHAPES] = rest_faces[clip_start]
         vad[begin:begin + length] = 0.0
 
@@ -247,6 +256,10 @@ def main(argv=None) -> int:
         high = np.minimum(low + 1, clip_end - 1)
         weight = (position - low)[:, None].astype(np.float32)
         inputs = train["inputs"][low] * (1 - weight) + train["inputs"][high] * weight
+        level_db = None
+        if INPUT_MODE == "level":
+            fixed = train["fixed_inputs"][low] * (1 - weight) + train["fixed_inputs"][high] * weight
+            level_db = running_level_db(fixed, inputs)
         source = np.round(position).astype(int) - lookahead                    # target frame of each output
         valid = source >= first
         safe = np.where(valid, source, first)
@@ -258,7 +271,7 @@ def main(argv=None) -> int:
             hi = np.minimum(lo + 1, clip_end - 1)
             w = np.clip(shifted - lo, 0, 1)[:, None].astype(np.float32)
             targets = train["targets"][lo] * (1 - w) + train["targets"][hi] * w
-        return inputs, targets, train["mask"][safe] * valid, train["vad"][safe]
+        return inputs, targets, train["mask"][safe] * valid, train["vad"][safe], level_db
 
     def add_noise(window, rng) -> None:
         """Room noise added in the power domain, 5-30 dB below the window's loudest tenth."""
@@ -282,7 +295,7 @@ def main(argv=None) -> int:
         vad = np.zeros((len(rows), length), np.float32)
         for b, (start, size, loss_start) in enumerate(rows):
             rng = np.random.default_rng([SEED, epoch, int(indices[b])])
-            window_inputs, window_targets, known, voiced = read_window(int(start), int(size), rng)
+            window_inputs, window_targets, known, voiced, level_db = read_window(int(start), int(size), rng)
             inputs[b, :size], targets[b, :size] = window_inputs, window_targets
             mask[b, :size] = known * (np.arange(size) >= loss_start)
             vad[b, :size] = voiced
@@ -306,7 +319,7 @@ def main(argv=None) -> int:
                 first = int(rng.integers(0, size - span + 1))
                 window[first:first + span] = window.mean(axis=0)
             if silence_augment > 0 and rng.random() < silence_augment:
-                insert_quiet(inputs[b], targets[b], vad[b], size, rng, int(train["clip_first"][start]))
+                insert_quiet(inputs[b], targets[b], vad[b], size, rng, int(train["clip_first"][start]), level_db)
         return {k: torch.from_numpy(v).to(device) for k, v in
                 (("inputs", inputs), ("targets", targets), ("mask", mask), ("vad", vad))}
 
@@ -323,7 +336,10 @@ def main(argv=None) -> int:
     loss_fn = AudioBlendshapeLoss({"base": BASE_WEIGHT, "velocity": VELOCITY_WEIGHT,
                                    "acceleration": ACCELERATION_WEIGHT, "silence": SILENCE_WEIGHT,
                                    "pose": POSE_WEIGHT, "pose_bound": POSE_BOUND_WEIGHT}, BLENDSHAPE_NAMES,
-                                  mouth_weight=MOUTH_WEIGHT, beta=SMOOTH_L1_BETA).to(device)
+                                  mouth_weight=MOUTH_WEIGHT, beta=SMOOTH_L1_BETA,
+                                  shape_spread=torch.from_numpy(np.asarray(train["targets"])[
+                                      np.asarray(train["mask"]).astype(bool)][:, :N_BLENDSHAPES].std(axis=0))
+                                  if SHAPE_SPREAD else None).to(device)
     # the linear skip reads 16 x 80 stacked inputs from little data: it may want much more shrinkage
     skip_parameters = list(model.skip.parameters()) if model.skip is not None else []
     skip_ids = {id(p) for p in skip_parameters}

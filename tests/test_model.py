@@ -119,3 +119,22 @@ def test_masked_frames_contribute_nothing():
     after = loss(wild, target, mask, vad)
     for term in TERMS:
         assert torch.allclose(before[term][0], after[term][0]) and torch.equal(before[term][1], after[term][1])
+
+
+def test_with_shape_spreads_an_error_counts_by_how_much_its_shape_moves():
+    """--shape-spread: the same error on a shape that moves little costs more than on one that moves
+    a lot, in proportion to their spreads, and the mean spread keeps the loss's unit."""
+    spread = torch.full((52,), 0.1)
+    funnel, jaw = BLENDSHAPE_NAMES.index("mouthFunnel"), BLENDSHAPE_NAMES.index("jawOpen")
+    spread[funnel] = 0.05
+    weights = {t: float(t == "base") for t in TERMS}
+    plain, scaled = (AudioBlendshapeLoss(weights, BLENDSHAPE_NAMES, beta=1e-6, shape_spread=s) for s in (None, spread))
+    target, mask, vad = make_batch(seed=2)
+    costs = {}
+    for shape in (funnel, jaw):
+        prediction = target.clone()
+        prediction[..., shape] += 0.2
+        costs[shape] = [float(loss(prediction, target, mask, vad)["base"][0]) for loss in (plain, scaled)]
+    assert costs[funnel][0] == pytest.approx(costs[jaw][0])               # without spreads: the same
+    assert costs[funnel][1] == pytest.approx(2 * costs[jaw][1], rel=1e-3)  # with: twice, as it moves half as much
+    assert costs[jaw][1] == pytest.approx(costs[jaw][0] * float(spread.mean()) / 0.1, rel=1e-3)

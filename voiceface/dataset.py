@@ -190,6 +190,15 @@ class ModelInputs:
         return (self.level.process(mel_db, vad) / MEL_SCALE_DB).astype(np.float32)
 
 
+def running_level_db(fixed_inputs: np.ndarray, level_inputs: np.ndarray) -> np.ndarray:
+    """The level each frame's 'level' input was measured against, in dB per bin, from the same
+    frames in both input modes: the frame's dB (exact from the fixed scale while above the
+    front-end's floor, which is also the fixed scale's) minus its level-normalised value. What a
+    stretch of silence spliced in at frame t is measured against (the normaliser holds its mean
+    through unvoiced frames). (T, 80), (T, 80) -> (T, 80)."""
+    return (np.asarray(fixed_inputs) * MEL_SCALE_DB + MEL_OFFSET_DB) - np.asarray(level_inputs) * MEL_SCALE_DB
+
+
 def warp_mel(mel: np.ndarray, factor: float) -> np.ndarray:
     """Vocal-tract-length perturbation on the mel axis: bin k takes the value at k / factor
     (linear interpolation), so formants move up (factor > 1) or down as another voice's would.

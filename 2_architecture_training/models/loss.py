@@ -39,7 +39,10 @@ def shape_weights(blendshape_names: tuple[str, ...], mouth_weight: float) -> tor
 
 class AudioBlendshapeLoss(torch.nn.Module):
     def __init__(self, weights: dict[str, float], blendshape_names: tuple[str, ...], n_blendshapes: int = 52,
-                 mouth_weight: float = 1.0, beta: float = SMOOTH_L1_BETA):
+                 mouth_weight: float = 1.0, beta: float = SMOOTH_L1_BETA, shape_spread: torch.Tensor | None = None):
+        """shape_spread: (52,) each blendshape's standard deviation over the training frames; given,
+        the blendshape terms measure each shape's error in units of its spread relative to the mean
+        spread, so a shape that moves little (mouthFunnel) is not left in Smooth L1's flat square."""
         super().__init__()
         self.weights = {term: float(weights[term]) for term in TERMS}
         self.n = n_blendshapes
@@ -48,13 +51,19 @@ class AudioBlendshapeLoss(torch.nn.Module):
         closure = torch.zeros(n_blendshapes)
         closure[[blendshape_names.index(s) for s in CLOSURE_SHAPES]] = 1.0
         self.register_buffer("closure", closure * self.shape_weight)
+        scale = torch.ones(n_blendshapes)
+        if shape_spread is not None:
+            spread = torch.as_tensor(shape_spread, dtype=torch.float32)
+            spread = torch.clamp(spread, min=0.2 * float(spread.mean()))        # a still shape is not blown up
+            scale = spread.mean() / spread
+        self.register_buffer("shape_scale", scale)
 
     def forward(self, prediction: torch.Tensor, target: torch.Tensor, mask: torch.Tensor,
                 vad: torch.Tensor) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
         """prediction, target (B, T, 59); mask, vad (B, T) in {0, 1}. Returns {term: (sum, count)}."""
         n = self.n
         mask = mask.float()
-        pred_b, true_b = prediction[..., :n].float(), target[..., :n].float()
+        pred_b, true_b = prediction[..., :n].float() * self.shape_scale, target[..., :n].float() * self.shape_scale
         pred_p, true_p = prediction[..., n:].float(), target[..., n:].float()
         terms = {}
         error = F.smooth_l1_loss(pred_b, true_b, beta=self.beta, reduction="none")              # (B, T, 52)
