@@ -90,3 +90,25 @@ def test_a_damaged_or_foreign_checkpoint_is_refused_in_one_line(tmp_path):
     torch.save({"format": "voiceface/checkpoint", "format_version": 99}, foreign)
     with pytest.raises(FormatError, match="format version 99"):
         load_checkpoint(foreign)
+
+
+def test_level_mode_takes_the_silence_splicing_and_rests_the_mouth_in_digital_silence(learn_dataset, tmp_path):
+    """--input-mode level with silence splicing (measured against the running level, not switched
+    off): it trains, and digital silence then gives the clips' face at rest."""
+    import numpy as np
+    from voiceface.engine import animate_file, load_model
+    from test_inference import write_wav
+    run = tmp_path / "level"
+    result = run_script(TRAIN, "--dataset-dir", learn_dataset / "dataset", "--run-dir", run, "--epochs", 12,
+                        *QUICK, "--input-mode", "level", "--silence-augment", 0.5)
+    assert result.returncode == 0, result.stderr
+    assert "note:" not in result.stdout and "silence" not in result.stderr
+    history = metrics(run)
+    assert history[-1]["train"]["loss"] < 0.5 * history[0]["train"]["loss"]
+    model, checkpoint = load_model(run / "best.pt")
+    assert checkpoint["input_mode"] == "level"
+    train = learn_dataset / "dataset" / "train"
+    targets, mask, vad = (np.load(train / f"{k}.npy") for k in ("targets", "mask", "vad"))
+    rest = float(np.median(targets[mask.astype(bool) & (vad == 0), 25]))
+    quiet, _ = animate_file(write_wav(tmp_path / "silence.wav", np.zeros(4 * 16000, np.float32)), model, checkpoint)
+    assert abs(float(np.mean(quiet.blendshapes[90:, 25])) - rest) <= 0.02, (quiet.blendshapes[90:, 25].mean(), rest)
