@@ -37,6 +37,7 @@ GRAD_CLIP = 1.0                 # largest gradient norm
 DROPOUT = -1.0                  # dropout in the blocks; negative: the preset's
 SKIP_TAPS = -1                  # taps of the linear skip from the input frames to the outputs; negative: the preset's
 SKIP_WEIGHT_DECAY = -1.0        # AdamW weight decay of the linear skip (a ridge-like shrinkage); negative: WEIGHT_DECAY
+SKIP_LR_SCALE = 1.0             # the linear skip's learning rate as a multiple of the rest's
 SEED = 0                        # every random choice (initialisation, order, augmentation, dropout)
 INPUT_MODE = "fixed"            # the mel as the model sees it: fixed (dB scale) or level (running mean removed)
 GAIN_AUGMENT_DB = 6.0           # each window's level moved by a random gain within +-this many dB
@@ -345,8 +346,8 @@ def main(argv=None) -> int:
     skip_ids = {id(p) for p in skip_parameters}
     other_parameters = [p for p in model.parameters() if id(p) not in skip_ids]
     optimizer = torch.optim.AdamW([{"params": other_parameters, "weight_decay": WEIGHT_DECAY}] + (
-        [{"params": skip_parameters, "weight_decay": SKIP_WEIGHT_DECAY if SKIP_WEIGHT_DECAY >= 0 else WEIGHT_DECAY}]
-        if skip_parameters else []), lr=LEARNING_RATE)
+        [{"params": skip_parameters, "weight_decay": SKIP_WEIGHT_DECAY if SKIP_WEIGHT_DECAY >= 0 else WEIGHT_DECAY,
+          "lr_scale": SKIP_LR_SCALE}] if skip_parameters else []), lr=LEARNING_RATE)
     steps_per_epoch = int(np.ceil(len(train["windows"]) / BATCH_SIZE))
     phases = [Phase(EPOCHS, LEARNING_RATE)]
     ema = None
@@ -512,7 +513,8 @@ def main(argv=None) -> int:
             counts_by_term = dict(zip(TERMS, global_counts))
             loss, _ = loss_fn.combine({t: terms[t][0] for t in TERMS}, counts_by_term)
             for group in optimizer.param_groups:
-                group["lr"] = learning_rate((epoch - 1) * steps_per_epoch + step, steps_per_epoch, phases)
+                group["lr"] = group.get("lr_scale", 1.0) * learning_rate((epoch - 1) * steps_per_epoch + step,
+                                                                         steps_per_epoch, phases)
             optimizer.zero_grad(set_to_none=True)
             (loss * world).backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), GRAD_CLIP)

@@ -112,3 +112,15 @@ def test_level_mode_takes_the_silence_splicing_and_rests_the_mouth_in_digital_si
     rest = float(np.median(targets[mask.astype(bool) & (vad == 0), 25]))
     quiet, _ = animate_file(write_wav(tmp_path / "silence.wav", np.zeros(4 * 16000, np.float32)), model, checkpoint)
     assert abs(float(np.mean(quiet.blendshapes[90:, 25])) - rest) <= 0.02, (quiet.blendshapes[90:, 25].mean(), rest)
+
+
+def test_the_paths_diagnostic_splits_each_output_between_blocks_and_skip(trained_run, learn_dataset):
+    result = run_script("2_architecture_training/paths.py", "--checkpoint", trained_run / "best.pt",
+                        "--dataset-dir", learn_dataset / "dataset")
+    assert result.returncode == 0, result.stderr
+    row = next(line for line in result.stdout.splitlines() if line.startswith("jawOpen"))
+    numbers = [float(v) for v in row.replace("±", " ").split()[1:]]
+    assert len(numbers) == 6 and numbers[4] > 0.01           # the predicted jaw moves on the held-out clip
+    refused = run_script("2_architecture_training/paths.py", "--checkpoint", trained_run / "best.pt",
+                         "--dataset-dir", learn_dataset / "dataset", "--split", "nothing")
+    assert refused.returncode == 1 and "no clips in split" in refused.stderr

@@ -1,0 +1,78 @@
+"""Which path of a trained model carries each output: the blocks (the TCN proper, through its
+head) or the linear skip? A diagnostic (not a stage). For each listed blendshape it prints, over
+a dataset split's frames, the mean and spread of the two paths' contributions to the logit (the
+sigmoid's input) and the spread of the resulting score against the labels'. A path whose spread
+is near zero contributes a constant; a logit far below -5 is a sigmoid at rest, whose gradient has
+all but vanished (a "dead" shape).
+
+    python 2_architecture_training/paths.py --checkpoint runs/default/last.pt --dataset-dir data/dataset
+"""
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repo root, for `import voiceface`
+
+from voiceface import REPO_ROOT
+from voiceface.cli import configure
+
+# --- settings (each can be given on the command line: DATASET_DIR as --dataset-dir) ----------
+CHECKPOINT = REPO_ROOT / "runs/default/last.pt"
+DATASET_DIR = REPO_ROOT / "data/dataset"   # a stage 1.3 output made for this checkpoint
+SPLIT = "val"
+SHAPES = ["jawOpen", "mouthClose", "mouthFunnel", "mouthPucker", "mouthSmileLeft", "mouthStretchLeft"]
+# --- end of settings ---------------------------------------------------------------------------
+
+
+def path_logits(model, inputs):
+    """(T, 80) model inputs of one clip -> (blocks' logits (T, 59), skip's logits (T, 59) or zeros)."""
+    import torch
+    with torch.no_grad():
+        x = (torch.from_numpy(inputs)[None] - model.input_mean) / model.input_std
+        h = model.input(x)
+        for block in model.blocks:
+            h, _ = block(h)
+        blocks = model.head(model.final_norm(h))[0]
+        skip = model.skip(x)[0][0] if model.skip is not None else torch.zeros_like(blocks)
+    return blocks.numpy(), skip.numpy()
+
+
+def main(argv=None) -> int:
+    configure(globals(), argv)
+    import json
+
+    import numpy as np
+    from voiceface.constants import BLENDSHAPE_NAMES
+    from voiceface.engine import load_model
+    from voiceface.errors import FormatError, InputError
+    try:
+        model, checkpoint = load_model(CHECKPOINT)
+    except (FormatError, InputError, OSError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    dataset = Path(DATASET_DIR)
+    manifest = json.loads((dataset / "dataset_manifest.json").read_text())
+    folder = dataset / SPLIT
+    mel = np.load(folder / {"fixed": "mel.npy", "level": "mel_level.npy"}[checkpoint["input_mode"]])
+    targets, mask = np.load(folder / "targets.npy"), np.load(folder / "mask.npy").astype(bool)
+    blocks, skip, truth = [], [], []
+    for clip in (c for c in manifest["clips"] if c["split"] == SPLIT):
+        span = slice(clip["start"], clip["start"] + clip["frames"])
+        b, s = path_logits(model, np.ascontiguousarray(mel[span]))
+        known = mask[span]
+        blocks.append(b[known]), skip.append(s[known]), truth.append(targets[span][known])
+    if not blocks:
+        print(f"error: {folder}: no clips in split {SPLIT!r}; choose --split train or val", file=sys.stderr)
+        return 1
+    blocks, skip, truth = (np.concatenate(a) for a in (blocks, skip, truth))
+    print(f"{CHECKPOINT}, {SPLIT} split of {dataset}: {len(truth)} frames (look-ahead ignored: spreads only)")
+    print(f"{'shape':18s} {'blocks logit':>15s} {'skip logit':>15s} {'score spread':>13s} {'label spread':>13s}")
+    for name in SHAPES:
+        k = BLENDSHAPE_NAMES.index(name)
+        score = 1 / (1 + np.exp(-(blocks[:, k] + skip[:, k])))
+        print(f"{name:18s} {blocks[:, k].mean():7.2f} ± {blocks[:, k].std():5.2f} {skip[:, k].mean():7.2f} ± "
+              f"{skip[:, k].std():5.2f} {score.std():13.3f} {truth[:, k].std():13.3f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
