@@ -50,8 +50,15 @@ def main(argv=None) -> int:
         print(f"error: {error}", file=sys.stderr)
         return 1
     dataset = Path(DATASET_DIR)
+    if not (dataset / "dataset_manifest.json").exists():
+        print(f"error: {dataset}: no dataset_manifest.json; make one with 1_data_cleaning/3_create_dataset.py",
+              file=sys.stderr)
+        return 1
     manifest = json.loads((dataset / "dataset_manifest.json").read_text())
     folder = dataset / SPLIT
+    if not any(c["split"] == SPLIT for c in manifest["clips"]) or not folder.is_dir():
+        print(f"error: {folder}: no clips in split {SPLIT!r}; choose --split train or val", file=sys.stderr)
+        return 1
     mel = np.load(folder / {"fixed": "mel.npy", "level": "mel_level.npy"}[checkpoint["input_mode"]])
     targets, mask = np.load(folder / "targets.npy"), np.load(folder / "mask.npy").astype(bool)
     blocks, skip, truth = [], [], []
@@ -60,9 +67,6 @@ def main(argv=None) -> int:
         b, s = path_logits(model, np.ascontiguousarray(mel[span]))
         known = mask[span]
         blocks.append(b[known]), skip.append(s[known]), truth.append(targets[span][known])
-    if not blocks:
-        print(f"error: {folder}: no clips in split {SPLIT!r}; choose --split train or val", file=sys.stderr)
-        return 1
     blocks, skip, truth = (np.concatenate(a) for a in (blocks, skip, truth))
     print(f"{CHECKPOINT}, {SPLIT} split of {dataset}: {len(truth)} frames (look-ahead ignored: spreads only)")
     print(f"{'shape':18s} {'blocks logit':>15s} {'skip logit':>15s} {'score spread':>13s} {'label spread':>13s}")
