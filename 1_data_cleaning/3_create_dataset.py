@@ -93,7 +93,7 @@ def main(argv=None) -> int:
     from voiceface.audio import front_end_config
     from voiceface.cli import settings_for_header
     from voiceface.constants import BLENDSHAPE_NAMES, FRAME_RATE, N_BLENDSHAPES, POSE_NAMES
-    from voiceface.dataset import (DATASET_FORMAT, DATASET_FORMAT_VERSION, INPUT_MODES, MANIFEST_FILENAME,
+    from voiceface.dataset import (DATASET_FORMAT, DATASET_FORMAT_VERSION, INPUT_FILES, INPUT_MODES, MANIFEST_FILENAME,
                                    ClipPose, create_sequences, model_inputs, normalisation_config,
                                    normalize_targets, smooth_targets, speakers_from_manifest, split_clips,
                                    synchronize_features)
@@ -226,7 +226,7 @@ def main(argv=None) -> int:
             "processed_dir": str(PROCESSED_DIR), "settings": settings_for_header(settings),
             "frame_rate": FRAME_RATE, "blendshape_names": list(BLENDSHAPE_NAMES), "pose_names": list(POSE_NAMES),
             "target_layout": f"{N_BLENDSHAPES} blendshapes then {len(POSE_NAMES)} pose values",
-            "input_modes": {"mel.npy": "fixed", "mel_level.npy": "level", "available": list(INPUT_MODES)},
+            "input_modes": {**{file: mode for mode, file in INPUT_FILES.items()}, "available": list(INPUT_MODES)},
             "windows": {"length": window, "stride": stride, "warmup": warmup},
             "normalisation": normalisation_config(), "front_end": front_end_config(),
             "sync": {**sync_config(), "correction": SYNC_CORRECTION, "unsure_clips": UNSURE_SYNC,

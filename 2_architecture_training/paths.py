@@ -25,15 +25,12 @@ SHAPES = ["jawOpen", "mouthClose", "mouthFunnel", "mouthPucker", "mouthSmileLeft
 
 def path_logits(model, inputs):
     """(T, 80) model inputs of one clip -> (blocks' logits (T, 59), skip's logits (T, 59) or zeros)."""
+    import numpy as np
     import torch
     with torch.no_grad():
-        x = (torch.from_numpy(inputs)[None] - model.input_mean) / model.input_std
-        h = model.input(x)
-        for block in model.blocks:
-            h, _ = block(h)
-        blocks = model.head(model.final_norm(h))[0]
-        skip = model.skip(x)[0][0] if model.skip is not None else torch.zeros_like(blocks)
-    return blocks.numpy(), skip.numpy()
+        blocks, skip, _ = model.path_logits(torch.from_numpy(inputs)[None])
+    blocks = blocks[0].numpy()
+    return blocks, (skip[0].numpy() if skip is not None else np.zeros_like(blocks))
 
 
 def main(argv=None) -> int:
@@ -42,6 +39,7 @@ def main(argv=None) -> int:
 
     import numpy as np
     from voiceface.constants import BLENDSHAPE_NAMES
+    from voiceface.dataset import INPUT_FILES
     from voiceface.engine import load_model
     from voiceface.errors import FormatError, InputError
     try:
@@ -59,7 +57,7 @@ def main(argv=None) -> int:
     if not any(c["split"] == SPLIT for c in manifest["clips"]) or not folder.is_dir():
         print(f"error: {folder}: no clips in split {SPLIT!r}; choose --split train or val", file=sys.stderr)
         return 1
-    mel = np.load(folder / {"fixed": "mel.npy", "level": "mel_level.npy"}[checkpoint["input_mode"]])
+    mel = np.load(folder / INPUT_FILES[checkpoint["input_mode"]])
     targets, mask = np.load(folder / "targets.npy"), np.load(folder / "mask.npy").astype(bool)
     blocks, skip, truth = [], [], []
     for clip in (c for c in manifest["clips"] if c["split"] == SPLIT):

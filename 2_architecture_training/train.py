@@ -101,8 +101,8 @@ def quiet_input_bank(seed: int, in_db: bool = False) -> list:
     for k, kind in enumerate(ROOM_NOISES):
         for level in ((None,) if kind == "digital" else (-75, -65, -55, -45)):
             features = compute_features(room_noise(kind, level or 0.0, 4.0, SAMPLE_RATE, seed + k))
-            mel = np.asarray(features.mel, np.float32)
-            bank.append((mel if in_db else model_inputs(features.mel, features.vad, "fixed"))[5:])   # past the first window
+            mel = np.asarray(features.mel, np.float32) if in_db else model_inputs(features.mel, features.vad, "fixed")
+            bank.append(mel[5:])                                               # past the first window
     return bank
 
 
@@ -124,9 +124,9 @@ def main(argv=None) -> int:
     from voiceface.audio import front_end_config
     from voiceface.cli import settings_for_header
     from voiceface.constants import BLENDSHAPE_NAMES, FRAME_RATE, N_BLENDSHAPES, N_MELS, N_TARGETS, POSE_NAMES
-    from voiceface.dataset import (DATASET_FORMAT, DATASET_FORMAT_VERSION, INPUT_MODES, MANIFEST_FILENAME,
-                                   MEL_OFFSET_DB, MEL_SCALE_DB, create_sequences, normalisation_config, running_level_db,
-                                   warp_mel)
+    from voiceface.dataset import (DATASET_FORMAT, DATASET_FORMAT_VERSION, INPUT_FILES, INPUT_MODES,
+                                   MANIFEST_FILENAME, MEL_OFFSET_DB, MEL_SCALE_DB, create_sequences,
+                                   level_inputs_against, normalisation_config, running_level_db, warp_mel)
     from voiceface.formats import library_versions
     from voiceface.metrics import clip_metrics, combine_clip_metrics
 
@@ -183,7 +183,7 @@ def main(argv=None) -> int:
     if INPUT_MODE not in INPUT_MODES:
         print(f"error: no input mode {INPUT_MODE!r}; choose one of {', '.join(INPUT_MODES)}", file=sys.stderr)
         return 1
-    input_file = {"fixed": "mel.npy", "level": "mel_level.npy"}[INPUT_MODE]
+    input_file = INPUT_FILES[INPUT_MODE]
     lookahead = int(round(LOOKAHEAD_MS * FRAME_RATE / 1000))
 
     def load_split(split: str) -> dict:
@@ -191,7 +191,7 @@ def main(argv=None) -> int:
         arrays = {key: np.load(folder / f"{key}.npy", mmap_mode="r") for key in ("targets", "mask", "vad", "windows")}
         arrays["inputs"] = np.load(folder / input_file, mmap_mode="r")
         if INPUT_MODE == "level":       # the fixed-scale mel too: with both, the running level is known
-            arrays["fixed_inputs"] = np.load(folder / "mel.npy", mmap_mode="r")
+            arrays["fixed_inputs"] = np.load(folder / INPUT_FILES["fixed"], mmap_mode="r")
         clips = [c for c in manifest["clips"] if c["split"] == split]
         first = np.zeros(len(arrays["mask"]), np.int64)          # each frame's clip start
         for clip in clips:
@@ -240,7 +240,7 @@ def main(argv=None) -> int:
         if level_db is None:
             inputs[begin:begin + length] = np.clip(noise[offset:offset + length], -1.0, 1.0)
         else:
-            inputs[begin:begin + length] = (noise[offset:offset + length] - level_db[begin]) / MEL_SCALE_DB
+            inputs[begin:begin + length] = level_inputs_against(noise[offset:offset + length], level_db[begin])
         targets[begin + lookahead:begin + length, :N_BLENDSHAPES] = rest_faces[clip_start]
         vad[begin:begin + length] = 0.0
 

@@ -165,6 +165,7 @@ def smooth_targets(targets: np.ndarray, mask: np.ndarray, sigma_s: float) -> np.
 
 
 INPUT_MODES = ("fixed", "level")   # the two ways the model may see the mel (stage 2 compares them)
+INPUT_FILES = {"fixed": "mel.npy", "level": "mel_level.npy"}   # each mode's array in a dataset split
 DATASET_FORMAT = "voiceface/dataset"
 DATASET_FORMAT_VERSION = 1
 MANIFEST_FILENAME = "dataset_manifest.json"
@@ -197,6 +198,12 @@ def running_level_db(fixed_inputs: np.ndarray, level_inputs: np.ndarray) -> np.n
     stretch of silence spliced in at frame t is measured against (the normaliser holds its mean
     through unvoiced frames). (T, 80), (T, 80) -> (T, 80)."""
     return (np.asarray(fixed_inputs) * MEL_SCALE_DB + MEL_OFFSET_DB) - np.asarray(level_inputs) * MEL_SCALE_DB
+
+
+def level_inputs_against(mel_db: np.ndarray, level_db: np.ndarray) -> np.ndarray:
+    """Level-mode model inputs of frames in dB measured against a given running level (e.g. silence
+    spliced in where `running_level_db` says the level stood): the inverse of running_level_db."""
+    return ((np.asarray(mel_db) - np.asarray(level_db)) / MEL_SCALE_DB).astype(np.float32)
 
 
 def warp_mel(mel: np.ndarray, factor: float) -> np.ndarray:

@@ -25,13 +25,12 @@ from pathlib import Path
 import numpy as np
 
 from .constants import FRAME_RATE, N_BLENDSHAPES, N_TARGETS
-from .dataset import MANIFEST_FILENAME, ClipPose, ModelInputs, SyncedClip, normalize_targets
+from .dataset import INPUT_FILES, MANIFEST_FILENAME, ClipPose, ModelInputs, SyncedClip, normalize_targets
 from .metrics import JAW_OPEN, best_lag_r, clip_metrics, combine_clip_metrics
 from .ridge import RidgeBaseline
 
 LOUDNESS_FLOOR_DB = -60.0       # quieter than this is silence to the loudness baseline
 LABELS = ("model", "ridge", "loudness", "mean_face")
-INPUT_FILES = {"fixed": "mel.npy", "level": "mel_level.npy"}
 
 
 @dataclass

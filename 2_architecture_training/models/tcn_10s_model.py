@@ -200,21 +200,29 @@ class VoiceToFaceTCN(nn.Module):
         return [torch.zeros(batch, left, width, dtype=parameter.dtype, device=parameter.device)
                 for left, width in zip(self.left_contexts, widths)]
 
-    def forward(self, x: torch.Tensor, state: list[torch.Tensor] | None = None):
-        """x (B, T, 80). Without state: the whole sequence from its start, returns (B, T, 59).
-        With state (from stream_state or a previous call): x continues the stream; returns
-        ((B, T, 59), new state)."""
+    def path_logits(self, x: torch.Tensor, state: list[torch.Tensor] | None = None):
+        """The two paths before the output functions: (the blocks' head (B, T, 59), the linear
+        skip's (B, T, 59) or None, new state). Their sum goes through the sigmoid and tanh."""
         x = (x - self.input_mean) / self.input_std
         h = self.input(x)                                      # (B, T, C) throughout
         new_state = []
         for index, block in enumerate(self.blocks):
             h, keep = block(h, None if state is None else state[index])
             new_state.append(keep)
-        out = self.head(self.final_norm(h))                    # (B, T, 59)
+        blocks = self.head(self.final_norm(h))                 # (B, T, 59)
+        linear = None
         if self.skip is not None:
             linear, keep = self.skip(x, None if state is None else state[len(self.blocks)])
-            out = out + linear
             new_state.append(keep)
+        return blocks, linear, new_state
+
+    def forward(self, x: torch.Tensor, state: list[torch.Tensor] | None = None):
+        """x (B, T, 80). Without state: the whole sequence from its start, returns (B, T, 59).
+        With state (from stream_state or a previous call): x continues the stream; returns
+        ((B, T, 59), new state)."""
+        out, linear, new_state = self.path_logits(x, state)
+        if linear is not None:
+            out = out + linear
         n = self.config.n_blendshapes
         out = torch.cat([torch.sigmoid(out[..., :n]), self.config.pose_bound * torch.tanh(out[..., n:])], dim=-1)
         return out if state is None else (out, new_state)
