@@ -120,6 +120,23 @@ def test_voice_activity_is_right_on_95_percent_of_frames(speech_48k):
     assert (features.vad == truth).mean() >= 0.95
 
 
+@pytest.mark.parametrize("kind", ["white", "pink", "brown"])
+def test_loud_stationary_noise_from_the_start_is_not_voice_but_speech_over_it_is(speech_48k, kind):
+    # a recording that opens on 2 s of fan noise at -40 dBFS, loud enough to pass the level test
+    # before the noise floor has adapted, then speech 20 dB above that noise
+    from voiceface.synthetic import room_noise
+    speech = soxr.resample(speech_48k[0].astype(np.float64), 48000, SAMPLE_RATE)
+    noise = room_noise(kind, -40.0, 2.0 + len(speech) / SAMPLE_RATE, SAMPLE_RATE, seed=4)
+    audio = noise.copy()
+    audio[2 * SAMPLE_RATE:] += speech * (10 ** (-20 / 20) / np.sqrt(np.mean(speech ** 2)))   # -20 dBFS speech
+    features = compute_features(audio)
+    assert features.vad[:200].sum() == 0                                       # noise alone: never voice
+    alone = compute_features(speech * (10 ** (-20 / 20) / np.sqrt(np.mean(speech ** 2)))).vad.astype(bool)
+    assert features.vad[200:][alone].mean() >= 0.95                            # the speech is still found
+    chunked = AudioFrontEnd()                                                   # and streamed, the same decisions
+    parts = [chunked.process(audio[i:i + 1234]).vad for i in range(0, len(audio), 1234)]
+    assert np.array_equal(np.concatenate(parts), features.vad)
+
 def test_level_normaliser_is_causal_streamable_and_removes_a_gain(speech_48k):
     audio = soxr.resample(np.tile(speech_48k[0], 5).astype(np.float64), 48000, SAMPLE_RATE)   # 15 s
     quiet, loud = compute_features(audio * 0.05), compute_features(audio * 0.5)        # 20 dB apart

@@ -21,6 +21,7 @@ front-end fed block by block, so the two give bitwise identical frames.
 from __future__ import annotations
 
 import json
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator
@@ -40,6 +41,9 @@ VAD_MARGIN_DB = 12.0            # speech stands this far above the running noise
 VAD_FLOOR_RISE_DB_PER_S = 3.0   # the noise floor creeps up this fast in long loud stretches
 VAD_FLOOR_START_DB = -70.0      # dBFS: noise floor assumed before any audio has been heard
 VAD_HANGOVER_S = 0.10           # speech is held this long after the level drops (gaps in words)
+VAD_SWING_S = 0.5               # speech rises and falls within this long (syllables) ...
+VAD_MIN_SWING_DB = 9.0          # ... by at least this much in its own band; stationary noise does not
+VAD_BAND_HZ = (250.0, 4000.0)   # the band whose swing is measured: above hum and rumble, where voices are
 LEVEL_NORM_SECONDS = 3.0        # time constant (of speech) of the causal running mean level
 LEVEL_NORM_START_DB = -45.0     # dB: the running mean's value before any audio (typical speech)
 
@@ -60,7 +64,8 @@ def front_end_config() -> dict:
             "power_floor": POWER_FLOOR, "resampler": "soxr HQ", "downmix": "mean of channels",
             "vad_min_threshold_db": VAD_MIN_THRESHOLD_DB, "vad_margin_db": VAD_MARGIN_DB,
             "vad_floor_rise_db_per_s": VAD_FLOOR_RISE_DB_PER_S, "vad_floor_start_db": VAD_FLOOR_START_DB,
-            "vad_hangover_s": VAD_HANGOVER_S}
+            "vad_hangover_s": VAD_HANGOVER_S, "vad_swing_s": VAD_SWING_S, "vad_min_swing_db": VAD_MIN_SWING_DB,
+            "vad_band_hz": list(VAD_BAND_HZ)}
 
 
 # --- the mel filterbank ------------------------------------------------------------------------
@@ -129,19 +134,47 @@ class Features:
 
 @dataclass
 class VoiceActivity:
-    """Causal RMS-threshold voice activity with an adaptive noise floor and hangover; state kept
-    between calls."""
+    """Causal voice activity, state kept between calls. A frame is voice when its level stands
+    VAD_MARGIN_DB above an adaptive noise floor (and above VAD_MIN_THRESHOLD_DB), *and* the level
+    in the voice band has swung by VAD_MIN_SWING_DB within the last VAD_SWING_S; voice is held
+    VAD_HANGOVER_S after either fails.
+
+    The swing test is what tells a voice from loud stationary noise heard before the floor has
+    adapted to it (the floor starts at VAD_FLOOR_START_DB and rises only 3 dB/s, so a recording that
+    opens on fan noise at -45 dBFS used to be "voice" for its first seconds; in level mode the
+    running mean then settled on the noise and the mouth opened). Measured over 0.5 s of the
+    250-4000 Hz band: white, pink and brown noise swing by at most 3.7, 5.0 and 7.2 dB; the voiced
+    frames of the 33 real clips by at least 12.2 dB in 99.5 % of frames, and the new test agrees
+    with the level test alone on a median 99.5 % of their frames (ARCHITECTURE.md). (Also moving
+    the floor straight to a level that does not swing was tried: it called the pauses of speech
+    over noise silence, but lost 86 % of the voice of one real clip with loud background sound.)"""
     floor_db: float = VAD_FLOOR_START_DB
     hold: int = 0                 # frames of hangover left
     rise_per_frame: float = VAD_FLOOR_RISE_DB_PER_S / FRAME_RATE
     hangover_frames: int = int(round(VAD_HANGOVER_S * FRAME_RATE))
+    recent: np.ndarray = field(default_factory=lambda: np.zeros(0, np.float32))   # last band levels, < swing window
+    frames_seen: int = 0
 
-    def process(self, rms_db: np.ndarray) -> np.ndarray:
+    def process(self, rms_db: np.ndarray, band_db: np.ndarray) -> np.ndarray:
+        """rms_db, band_db (T,): each frame's level and its voice-band level, in dB."""
+        window = int(round(VAD_SWING_S * FRAME_RATE))
+        band_db = np.array(band_db, np.float32)
+        # the first frames' windows reach back before the audio (zeros): their low level is no swing
+        partial = max(0, min((WIN_LENGTH - 1) // HOP_LENGTH - self.frames_seen, len(band_db)))
+        band_db[:partial] = np.nan
+        self.frames_seen += len(band_db)
+        levels = np.concatenate([self.recent, band_db])
+        padded = np.concatenate([np.full(window - 1 - len(self.recent), np.nan, np.float32), levels])
+        spans = np.lib.stride_tricks.sliding_window_view(padded, window)        # (T, window): each frame's past
+        with np.errstate(invalid="ignore"), warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)                  # an all-NaN span: no swing
+            swing = np.nan_to_num(np.nanmax(spans, axis=1) - np.nanmin(spans, axis=1)) if len(spans) else np.zeros(0)
+        self.recent = levels[max(0, len(levels) - (window - 1)):]
         vad = np.zeros(len(rms_db), dtype=np.uint8)
         floor, hold = self.floor_db, self.hold
-        for i, level in enumerate(rms_db.tolist()):
+        for i, (level, moving) in enumerate(zip(rms_db.tolist(), (swing >= VAD_MIN_SWING_DB).tolist())):
             floor = max(min(level, floor + self.rise_per_frame), -100.0)
-            if level > max(VAD_MIN_THRESHOLD_DB, floor + VAD_MARGIN_DB):
+            if moving and level > max(VAD_MIN_THRESHOLD_DB, floor + VAD_MARGIN_DB):
                 hold = self.hangover_frames + 1
             if hold > 0:
                 vad[i] = 1
@@ -150,6 +183,7 @@ class VoiceActivity:
         return vad
 
 
+VAD_BAND_BINS = tuple(int(round(hz * N_FFT / SAMPLE_RATE)) for hz in VAD_BAND_HZ)      # FFT bins 8..128
 MEL_BLOCK_FRAMES = 10           # the mel projection runs on blocks of this many frames (see below)
 WINDOW_32 = WINDOW.astype(np.float32)
 FILTERBANK_T_32 = np.ascontiguousarray(FILTERBANK.T, dtype=np.float32)      # (257, 80)
@@ -189,7 +223,9 @@ class AudioFrontEnd:
         mel_db = np.clip(10.0 * np.log10(np.maximum(mel_power, POWER_FLOOR)), DB_FLOOR, DB_CEILING)
         energy = np.einsum("tw,tw->t", frames, frames) / WIN_LENGTH                           # mean square
         rms_db = (10.0 * np.log10(np.maximum(energy, POWER_FLOOR))).astype(np.float32)
-        return Features(mel_db.astype(np.float32), rms_db, self.voice.process(rms_db))
+        band = power[:, VAD_BAND_BINS[0]:VAD_BAND_BINS[1]].sum(axis=1)     # only its swing matters, not its scale
+        band_db = (10.0 * np.log10(np.maximum(band, POWER_FLOOR))).astype(np.float32)
+        return Features(mel_db.astype(np.float32), rms_db, self.voice.process(rms_db, band_db))
 
     def _project(self, power: np.ndarray) -> np.ndarray:
         """Mel power of new frames, computed block by block on (MEL_BLOCK_FRAMES, 257) blocks."""
