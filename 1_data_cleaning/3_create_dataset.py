@@ -83,6 +83,27 @@ def parse_clip_shifts(items: list) -> dict[str, float]:
     return shifts
 
 
+def stale_because(manifest_path: Path, folders: list[Path]) -> str:
+    """Why an existing dataset no longer matches what it was made from ("" when it still does): the
+    audio front-end's constants changed, or a clip's audio features were rewritten (stage 1.2 re-run
+    after an update). A stale dataset would only be refused later, by train.py."""
+    import json
+    from voiceface.audio import front_end_config
+    from voiceface.formats import sha256_file
+    try:
+        manifest = json.loads(manifest_path.read_text())
+    except (OSError, ValueError):
+        return "its manifest cannot be read"
+    if manifest.get("front_end") != json.loads(json.dumps(front_end_config())):
+        return "made with other audio front-end constants"
+    by_name = {f.name: f for f in folders}
+    for name, digest in manifest.get("inputs_sha256", {}).items():
+        features = by_name[name] / "audio_features.npz" if name in by_name else None
+        if features is None or not features.exists() or sha256_file(features)[:16] != digest:
+            return f"the audio features of {name} changed"
+    return ""
+
+
 def main(argv=None) -> int:
     settings = configure(globals(), argv)
     import shutil
@@ -107,10 +128,13 @@ def main(argv=None) -> int:
     except InputError as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
-    if (output / MANIFEST_FILENAME).exists() and not FORCE:
-        print(f"skipped: {output / MANIFEST_FILENAME} exists (--force rebuilds it)")
-        return 0
     folders = sorted(p for p in Path(PROCESSED_DIR).iterdir() if p.is_dir()) if Path(PROCESSED_DIR).is_dir() else []
+    if (output / MANIFEST_FILENAME).exists() and not FORCE:
+        stale = stale_because(output / MANIFEST_FILENAME, folders)
+        if not stale:
+            print(f"skipped: {output / MANIFEST_FILENAME} exists (--force rebuilds it)")
+            return 0
+        print(f"rebuilding {output}: {stale}")
     if CLIPS:
         unknown = sorted(set(map(str, CLIPS)) - {f.name for f in folders})
         if unknown:

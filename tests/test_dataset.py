@@ -175,6 +175,27 @@ def test_end_to_end_targets_follow_the_truth_and_splits_do_not_overlap(processed
     assert (windows[:, 1] <= manifest["windows"]["length"]).all()
 
 
+def test_a_dataset_is_skipped_when_current_and_rebuilt_when_its_features_changed(processed, tmp_path):
+    out, _ = processed
+    source = tmp_path / "processed"
+    shutil.copytree(out, source)
+    dataset = tmp_path / "dataset"
+    args = ("1_data_cleaning/3_create_dataset.py", "--processed-dir", source, "--output-dir", dataset)
+    assert run_script(*args).returncode == 0
+    stamp = (dataset / "dataset_manifest.json").stat().st_mtime_ns
+    again = run_script(*args)
+    assert again.returncode == 0 and "skipped" in again.stdout
+    assert (dataset / "dataset_manifest.json").stat().st_mtime_ns == stamp
+    # stage 1.2 re-run (after an update of the front-end, say): the old dataset is rebuilt, not reused
+    features = source / "plain_a" / "audio_features.npz"
+    with np.load(features) as stored:
+        arrays = {key: stored[key] for key in stored.files}
+    arrays["vad"] = np.zeros_like(arrays["vad"])
+    np.savez(features, **arrays)
+    rebuilt = run_script(*args)
+    assert rebuilt.returncode == 0 and "rebuilding" in rebuilt.stdout and "plain_a" in rebuilt.stdout, rebuilt.stdout
+    assert (dataset / "dataset_manifest.json").stat().st_mtime_ns != stamp
+
 def test_bad_clips_are_left_out_named_and_the_rest_proceed(processed, tmp_path):
     out, _ = processed
     mixed = tmp_path / "processed"
