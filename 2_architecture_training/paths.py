@@ -1,7 +1,7 @@
 """Which path of a trained model carries each output: the blocks (the TCN proper, through its
 head) or the linear skip? A diagnostic (not a stage). For each listed blendshape it prints, over
 a dataset split's frames, the mean and spread of the two paths' contributions to the logit (the
-sigmoid's input) and the spread of the resulting score against the labels'. A path whose spread
+sigmoid's input, or the clamped output's) and the spread of the resulting score against the labels'. A path whose spread
 is near zero contributes a constant; a logit far below -5 is a sigmoid at rest, whose gradient has
 all but vanished (a "dead" shape).
 
@@ -70,7 +70,8 @@ def main(argv=None) -> int:
     print(f"{'shape':18s} {'blocks logit':>15s} {'skip logit':>15s} {'score spread':>13s} {'label spread':>13s}")
     for name in SHAPES:
         k = BLENDSHAPE_NAMES.index(name)
-        score = 1 / (1 + np.exp(-(blocks[:, k] + skip[:, k])))
+        logit = blocks[:, k] + skip[:, k]
+        score = np.clip(logit, 0, 1) if model.config.blendshape_output == "clamp" else 1 / (1 + np.exp(-logit))
         print(f"{name:18s} {blocks[:, k].mean():7.2f} ± {blocks[:, k].std():5.2f} {skip[:, k].mean():7.2f} ± "
               f"{skip[:, k].std():5.2f} {score.std():13.3f} {truth[:, k].std():13.3f}")
     return 0

@@ -38,6 +38,7 @@ DROPOUT = -1.0                  # dropout in the blocks; negative: the preset's
 SKIP_TAPS = -1                  # taps of the linear skip from the input frames to the outputs; negative: the preset's
 SKIP_WEIGHT_DECAY = -1.0        # AdamW weight decay of the linear skip (a ridge-like shrinkage); negative: WEIGHT_DECAY
 SKIP_LR_SCALE = 1.0             # the linear skip's learning rate as a multiple of the rest's
+BLENDSHAPE_OUTPUT = ""          # sigmoid or clamp (linear, clamped to [0, 1] outside training); empty: the preset's
 SEED = 0                        # every random choice (initialisation, order, augmentation, dropout)
 INPUT_MODE = "fixed"            # the mel as the model sees it: fixed (dB scale) or level (running mean removed)
 GAIN_AUGMENT_DB = 6.0           # each window's level moved by a random gain within +-this many dB
@@ -69,7 +70,7 @@ RESUME = False                  # continue from RUN_DIR/last.pt
 
 MIN_TRAINING_SECONDS = 1.0       # less usable training audio than this (or than one window) is refused
 # settings that define the model or its data: a resumed run must keep them
-FIXED_ON_RESUME = ("preset", "dropout", "skip_taps", "input_mode", "lookahead_ms", "batch_size", "window_seconds",
+FIXED_ON_RESUME = ("preset", "dropout", "skip_taps", "blendshape_output", "input_mode", "lookahead_ms", "batch_size", "window_seconds",
                    "stride_seconds", "warmup_seconds", "seed", "input_standardisation")
 
 
@@ -117,7 +118,7 @@ def main(argv=None) -> int:
     import torch.distributed as dist
     from voiceface.progress import progress_bar, say as write_line
 
-    from models import PRESETS, VoiceToFaceTCN
+    from models import BLENDSHAPE_OUTPUTS, PRESETS, VoiceToFaceTCN
     from models.checkpoint import file_sha256, git_commit, load_checkpoint, save_checkpoint
     from models.loss import TERMS, AudioBlendshapeLoss
     from models.schedule import Phase, learning_rate, planned_epochs
@@ -182,6 +183,10 @@ def main(argv=None) -> int:
         return 1
     if INPUT_MODE not in INPUT_MODES:
         print(f"error: no input mode {INPUT_MODE!r}; choose one of {', '.join(INPUT_MODES)}", file=sys.stderr)
+        return 1
+    if BLENDSHAPE_OUTPUT not in ("", *BLENDSHAPE_OUTPUTS):
+        print(f"error: no blendshape output {BLENDSHAPE_OUTPUT!r}; choose one of {', '.join(BLENDSHAPE_OUTPUTS)}",
+              file=sys.stderr)
         return 1
     input_file = INPUT_FILES[INPUT_MODE]
     lookahead = int(round(LOOKAHEAD_MS * FRAME_RATE / 1000))
@@ -326,7 +331,8 @@ def main(argv=None) -> int:
 
     # --- the model, optimiser, schedule ---------------------------------------------------------
     config = PRESETS[PRESET]
-    overrides = {**({"dropout": DROPOUT} if DROPOUT >= 0 else {}), **({"skip_taps": SKIP_TAPS} if SKIP_TAPS >= 0 else {})}
+    overrides = {**({"dropout": DROPOUT} if DROPOUT >= 0 else {}), **({"skip_taps": SKIP_TAPS} if SKIP_TAPS >= 0 else {}),
+                 **({"blendshape_output": BLENDSHAPE_OUTPUT} if BLENDSHAPE_OUTPUT else {})}
     if overrides:
         config = type(config)(**{**config.to_dict(), "dilations": config.dilations, **overrides})
     torch.manual_seed(SEED)

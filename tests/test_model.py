@@ -12,6 +12,7 @@ from models.loss import TERMS, AudioBlendshapeLoss  # noqa: E402
 from voiceface.constants import BLENDSHAPE_NAMES  # noqa: E402
 
 CONFIGS = {"default": PRESETS["default"], "tiny": PRESETS["tiny"],
+           "clamp": TCNConfig(channels=16, dilations=(1, 2), dropout=0.0, skip_taps=4, blendshape_output="clamp"),
            "kernel_1": TCNConfig(channels=16, kernel_size=1, dilations=(1, 2), dropout=0.0),
            "kernel_5": TCNConfig(channels=16, kernel_size=5, dilations=(1, 3, 9), dropout=0.0),
            "linear_skip": TCNConfig(channels=16, kernel_size=3, dilations=(1, 2), dropout=0.0, skip_taps=8, skip_step=3)}
@@ -65,12 +66,26 @@ def test_default_preset_reaches_ten_seconds():
     assert VoiceToFaceTCN(PRESETS["default"]).left_contexts == [2, 4, 8, 16, 32, 64, 128, 256, 256, 256, 30]
 
 
-def test_outputs_stay_in_bounds_for_any_input():
-    model = trained_like(PRESETS["tiny"])
+@pytest.mark.parametrize("name", ["tiny", "clamp"])
+def test_outputs_stay_in_bounds_for_any_input(name):
+    model = trained_like(CONFIGS[name])
     with torch.no_grad():
         out = model(100 * torch.randn(3, 400, 80, dtype=torch.float64))
     assert out[..., :52].min() >= 0 and out[..., :52].max() <= 1
-    assert out[..., 52:].abs().max() <= PRESETS["tiny"].pose_bound
+    assert out[..., 52:].abs().max() <= CONFIGS[name].pose_bound
+
+
+def test_the_clamped_output_is_linear_in_training_so_its_gradient_never_fades():
+    model = trained_like(CONFIGS["clamp"])
+    x = 100 * torch.randn(1, 200, 80, dtype=torch.float64)
+    blocks, linear, _ = model.path_logits(x)
+    logits = (blocks + linear)[..., :52]
+    assert logits.min() < -1 and logits.max() > 2                  # far outside [0, 1], where a sigmoid is flat
+    model.train()
+    out = model(x)
+    assert torch.allclose(out[..., :52], logits)                  # in training: the logit itself
+    out[..., :52].sum().backward()
+    assert model.head.bias.grad[:52].abs().min() > 0.5 * x.shape[1]   # every shape's gradient whole, none faded
 
 
 @pytest.mark.parametrize("name", ["kernel_5", "linear_skip"])

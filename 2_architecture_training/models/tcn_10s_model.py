@@ -17,8 +17,9 @@ The standardisation is part of the model (buffers: each mel bin's mean and stand
 the training split, set by train.py before the first step), so inference, streaming and ONNX apply
 it without knowing about it; a new model starts with 0 and 1.
 
-Heads: sigmoid for the blendshapes ([0, 1], as MediaPipe scores are), and POSE_BOUND * tanh for
-the pose, whose normalised values lie in about [-1, 1] (voiceface.dataset).
+Heads: sigmoid for the blendshapes ([0, 1], as MediaPipe scores are) — or, with blendshape_output
+"clamp", the logit itself while training and clamped to [0, 1] otherwise — and POSE_BOUND * tanh
+for the pose, whose normalised values lie in about [-1, 1] (voiceface.dataset).
 """
 from __future__ import annotations
 
@@ -32,6 +33,7 @@ from torch import nn
 N_INPUTS = 80           # mel bins (voiceface.constants.N_MELS)
 N_BLENDSHAPES = 52
 N_POSE = 7
+BLENDSHAPE_OUTPUTS = ("sigmoid", "clamp")
 POSE_BOUND = 1.5        # the pose head's range: normalised pose reaches about +-1, leave room
 
 
@@ -48,6 +50,7 @@ class TCNConfig:
     pose_bound: float = POSE_BOUND
     skip_taps: int = 0              # a linear path from this many past input frames to the outputs (0: none)
     skip_step: int = 2              # frames between its taps: 16 taps every 2 frames read 300 ms
+    blendshape_output: str = "sigmoid"  # sigmoid, or clamp: the logit itself, clamped to [0, 1] outside training
 
     @property
     def receptive_field(self) -> int:
@@ -172,7 +175,8 @@ class VoiceToFaceTCN(nn.Module):
             # zero quaternion whose direction would be noise)
             self.head.weight.mul_(0.1)
             self.head.bias.zero_()
-            self.head.bias[:config.n_blendshapes] = math.log(0.1 / 0.9)    # scores near 0.1, MediaPipe's usual
+            # scores near 0.1, MediaPipe's usual
+            self.head.bias[:config.n_blendshapes] = 0.1 if config.blendshape_output == "clamp" else math.log(0.1 / 0.9)
             self.head.bias[config.n_blendshapes + 3] = math.atanh(1.0 / config.pose_bound)
 
     @property
@@ -224,7 +228,13 @@ class VoiceToFaceTCN(nn.Module):
         if linear is not None:
             out = out + linear
         n = self.config.n_blendshapes
-        out = torch.cat([torch.sigmoid(out[..., :n]), self.config.pose_bound * torch.tanh(out[..., n:])], dim=-1)
+        if self.config.blendshape_output == "clamp":
+            # linear while training (its gradient never fades, the loss pulls stray values back), in
+            # [0, 1] wherever its output is used
+            shapes = out[..., :n] if self.training else torch.clamp(out[..., :n], 0.0, 1.0)
+        else:
+            shapes = torch.sigmoid(out[..., :n])
+        out = torch.cat([shapes, self.config.pose_bound * torch.tanh(out[..., n:])], dim=-1)
         return out if state is None else (out, new_state)
 
     def parameter_count(self) -> int:
