@@ -47,6 +47,7 @@ UNSURE_SYNC = "keep"            # clips whose lag cannot be trusted: keep (uncor
 TYPICAL_LEAD_MS = None          # the lag every clip is moved to; none: the median over speakers of confident clips
 CLIP_LAG_CORRECTIONS = []       # by hand, per clip, as name=ms: take its targets this much later (overrides the estimate)
 TARGET_SMOOTHING_MS = 0.0       # zero-phase Gaussian smoothing (sigma) of the blendshape targets; 0: none
+CENTRE_TRAINING_CLIPS = False   # move each training clip's mean blendshapes onto the training clips' common mean
 MAX_DURATION_MISMATCH_S = 1.0   # audio and video longer or shorter than each other by more: left out
 FORCE = False                   # rebuild an existing dataset
 # --- end of settings ---------------------------------------------------------------------------
@@ -81,6 +82,14 @@ def parse_clip_shifts(items: list) -> dict[str, float]:
         name, _, value = str(item).partition("=")
         shifts[name] = float(value) / 1000
     return shifts
+
+
+def clip_mean_shapes(clip):
+    """(52,) a clip's mean blendshapes over its frames with a face."""
+    import numpy as np
+    from voiceface.constants import N_BLENDSHAPES
+    known = clip.mask.astype(bool)
+    return np.asarray(clip.targets, np.float64)[known][:, :N_BLENDSHAPES].mean(axis=0)
 
 
 def stale_because(manifest_path: Path, folders: list[Path]) -> str:
@@ -195,6 +204,16 @@ def main(argv=None) -> int:
     splits = split_clips(durations, speakers, VAL_FRACTION, SEED, VAL_CLIPS)
     window, stride, warmup = (int(round(s * FRAME_RATE)) for s in (WINDOW_SECONDS, STRIDE_SECONDS, WARMUP_SECONDS))
 
+    # each recording has its own resting face (jawOpen at rest 0.037-0.128 across one speaker's five
+    # clips), which the sound cannot tell: centred, the training clips differ only in how they move.
+    # Validation clips keep their labels as extracted, so every score is against the video.
+    offsets = {}
+    if CENTRE_TRAINING_CLIPS:
+        means = {n: clip_mean_shapes(c) for n, c in clips.items() if splits[n] == "train"}
+        weights = np.array([clips[n].mask.sum() for n in means], np.float64)
+        common = (np.stack(list(means.values())) * weights[:, None]).sum(0) / max(weights.sum(), 1.0)
+        offsets = {n: common - m for n, m in means.items()}
+
     output.parent.mkdir(parents=True, exist_ok=True)
     scratch = Path(tempfile.mkdtemp(prefix=f".{output.name}.", suffix=".partial", dir=output.parent))
     scratch.chmod(0o755)                          # mkdtemp makes 0700
@@ -209,6 +228,8 @@ def main(argv=None) -> int:
                 reference = ClipPose.of(clip.targets, clip.mask)
                 targets = np.nan_to_num(smooth_targets(normalize_targets(clip.targets, reference), clip.mask,
                                                        TARGET_SMOOTHING_MS / 1000))
+                if name in offsets:
+                    targets[:, :N_BLENDSHAPES] = np.clip(targets[:, :N_BLENDSHAPES] + offsets[name], 0.0, 1.0)
                 arrays["mel"].append(model_inputs(clip.mel, clip.vad, "fixed"))
                 arrays["mel_level"].append(model_inputs(clip.mel, clip.vad, "level"))
                 arrays["targets"].append(targets)
@@ -224,7 +245,8 @@ def main(argv=None) -> int:
                     "start": offset, "frames": len(clip.mel), "duration_s": round(durations[name], 3),
                     "masked_fraction": round(1 - float(clip.mask.mean()), 4),
                     "speech_fraction": round(float(clip.vad.mean()), 4),
-                    "windows": len(clip_windows), "sync": report, "reference_pose": reference.to_dict()})
+                    "windows": len(clip_windows), "sync": report, "reference_pose": reference.to_dict(),
+                    **({"centring_offset": np.round(offsets[name], 5).tolist()} if name in offsets else {})})
                 offset += len(clip.mel)
             split_dir = scratch / split
             split_dir.mkdir()
@@ -257,6 +279,7 @@ def main(argv=None) -> int:
                      "typical_lead_ms": round(lead_s * 1000, 1), "typical_lead_from": lead_from,
                      "confident_clips": sum(e.confident for e in estimates.values()), "dropped_as_unsure": dropped},
             "target_smoothing_ms": TARGET_SMOOTHING_MS,
+            "centre_training_clips": CENTRE_TRAINING_CLIPS,
             "clips": manifest_clips, "excluded": excluded, "statistics": statistics,
             "inputs_sha256": {name: sha256_file(Path(PROCESSED_DIR) / name / "audio_features.npz")[:16]
                               for name in sorted(clips)},

@@ -196,6 +196,30 @@ def test_a_dataset_is_skipped_when_current_and_rebuilt_when_its_features_changed
     assert rebuilt.returncode == 0 and "rebuilding" in rebuilt.stdout and "plain_a" in rebuilt.stdout, rebuilt.stdout
     assert (dataset / "dataset_manifest.json").stat().st_mtime_ns != stamp
 
+def test_centring_moves_each_training_clip_onto_one_mean_and_leaves_validation_as_extracted(processed, tmp_path):
+    out, _ = processed
+    builds = {}
+    for name, extra in (("plain", ()), ("centred", ("--centre-training-clips",))):
+        result = run_script("1_data_cleaning/3_create_dataset.py", "--processed-dir", out, "--output-dir",
+                            tmp_path / name, "--val-clips", "plain_b", "--unsure-sync", "keep", *extra)
+        assert result.returncode == 0, result.stderr
+        builds[name] = json.loads((tmp_path / name / "dataset_manifest.json").read_text())
+    assert builds["centred"]["centre_training_clips"] and not builds["plain"]["centre_training_clips"]
+    before, after = read_split(tmp_path / "plain", "train"), read_split(tmp_path / "centred", "train")
+    means_before, means_after = [], []
+    for entry in builds["centred"]["clips"]:
+        if entry["split"] != "train":
+            continue
+        span = slice(entry["start"], entry["start"] + entry["frames"])
+        known = after["mask"][span].astype(bool)
+        means_before.append(before["targets"][span][known, JAW].mean())
+        means_after.append(after["targets"][span][known, JAW].mean())
+        assert abs(entry["centring_offset"][JAW] - (means_after[-1] - means_before[-1])) < 0.01
+        # the movement is kept: the centred track is the extracted one moved, not reshaped
+        assert np.corrcoef(before["targets"][span][known, JAW], after["targets"][span][known, JAW])[0, 1] > 0.99
+    assert np.ptp(means_before) > 0.005 and np.ptp(means_after) < 0.002
+    assert np.array_equal(read_split(tmp_path / "plain", "val")["targets"], read_split(tmp_path / "centred", "val")["targets"])
+
 def test_bad_clips_are_left_out_named_and_the_rest_proceed(processed, tmp_path):
     out, _ = processed
     mixed = tmp_path / "processed"
