@@ -47,7 +47,8 @@ UNSURE_SYNC = "keep"            # clips whose lag cannot be trusted: keep (uncor
 TYPICAL_LEAD_MS = None          # the lag every clip is moved to; none: the median over speakers of confident clips
 CLIP_LAG_CORRECTIONS = []       # by hand, per clip, as name=ms: take its targets this much later (overrides the estimate)
 TARGET_SMOOTHING_MS = 0.0       # zero-phase Gaussian smoothing (sigma) of the blendshape targets; 0: none
-CENTRE_TRAINING_CLIPS = False   # move each training clip's mean blendshapes onto the training clips' common mean
+CENTRE_TRAINING_CLIPS = False   # move each training clip's blendshapes so that their centres (below) coincide
+CENTRE_ON = "low"               # a clip's centre: low (each shape's 10th percentile: the face closed) or mean
 MAX_DURATION_MISMATCH_S = 1.0   # audio and video longer or shorter than each other by more: left out
 FORCE = False                   # rebuild an existing dataset
 # --- end of settings ---------------------------------------------------------------------------
@@ -84,12 +85,13 @@ def parse_clip_shifts(items: list) -> dict[str, float]:
     return shifts
 
 
-def clip_mean_shapes(clip):
-    """(52,) a clip's mean blendshapes over its frames with a face."""
+def clip_centre_shapes(clip, on: str):
+    """(52,) a clip's centre over its frames with a face: each blendshape's 10th percentile (low: the
+    face closed, which does not depend on how much of the clip is speech) or its mean."""
     import numpy as np
     from voiceface.constants import N_BLENDSHAPES
-    known = clip.mask.astype(bool)
-    return np.asarray(clip.targets, np.float64)[known][:, :N_BLENDSHAPES].mean(axis=0)
+    shapes = np.asarray(clip.targets, np.float64)[clip.mask.astype(bool)][:, :N_BLENDSHAPES]
+    return np.percentile(shapes, 10, axis=0) if on == "low" else shapes.mean(axis=0)
 
 
 def stale_because(manifest_path: Path, folders: list[Path]) -> str:
@@ -209,7 +211,10 @@ def main(argv=None) -> int:
     # Validation clips keep their labels as extracted, so every score is against the video.
     offsets = {}
     if CENTRE_TRAINING_CLIPS:
-        means = {n: clip_mean_shapes(c) for n, c in clips.items() if splits[n] == "train"}
+        if CENTRE_ON not in ("low", "mean"):
+            print(f"error: --centre-on {CENTRE_ON!r}: say low or mean", file=sys.stderr)
+            return 1
+        means = {n: clip_centre_shapes(c, CENTRE_ON) for n, c in clips.items() if splits[n] == "train"}
         weights = np.array([clips[n].mask.sum() for n in means], np.float64)
         common = (np.stack(list(means.values())) * weights[:, None]).sum(0) / max(weights.sum(), 1.0)
         offsets = {n: common - m for n, m in means.items()}
@@ -279,7 +284,7 @@ def main(argv=None) -> int:
                      "typical_lead_ms": round(lead_s * 1000, 1), "typical_lead_from": lead_from,
                      "confident_clips": sum(e.confident for e in estimates.values()), "dropped_as_unsure": dropped},
             "target_smoothing_ms": TARGET_SMOOTHING_MS,
-            "centre_training_clips": CENTRE_TRAINING_CLIPS,
+            "centre_training_clips": CENTRE_TRAINING_CLIPS, "centre_on": CENTRE_ON,
             "clips": manifest_clips, "excluded": excluded, "statistics": statistics,
             "inputs_sha256": {name: sha256_file(Path(PROCESSED_DIR) / name / "audio_features.npz")[:16]
                               for name in sorted(clips)},
