@@ -223,8 +223,8 @@ def run_benchmarks() -> int:
             continue
         for lookahead in LOOKAHEAD_MS:
             args = f"{TRAIN_ARGS} --lookahead-ms {lookahead:g}"
-            # a run is reused only for the same arguments and the same training code (its defaults included)
-            tag = hashlib.sha1(args.encode() + training_code_hash().encode()).hexdigest()[:8]
+            # a run is reused only for the same arguments, dataset settings and training code (its defaults included)
+            tag = hashlib.sha1(args.encode() + data_tag.encode() + training_code_hash().encode()).hexdigest()[:8]
             results, per_fold = [], []
             for name, train, held in folds:
                 folder = bench / kind / name

@@ -77,6 +77,18 @@ def test_a_miniature_speaker_dependent_benchmark(learn_dataset, tmp_path):
     assert summary["clips"] == 5 and {"model", "ridge", "loudness", "mean_face"} <= set(summary)
     assert summary["ridge"]["median"]["jaw_open_r"] > 0.7
     assert "### speaker-dependent, look-ahead 0 ms" in out.with_suffix(".md").read_text()
+    # the same training arguments on other dataset settings, in the same folder: new runs, not the
+    # first benchmark's runs resumed on another dataset (which train.py refuses)
+    again = run_script("3_inference/evaluate.py", "--benchmark", "speaker-dependent", "--processed-dir",
+                       learn_dataset / "processed", "--speaker-manifest", speakers, "--bench-dir", tmp_path / "bench",
+                       "--json", tmp_path / "centred.json", "--lookahead-ms", 0, "--min-clips", 5,
+                       "--train-args", "--preset tiny --epochs 2 --window-seconds 2 --stride-seconds 1 --freq-warp 0",
+                       "--dataset-args=--centre-training-clips")
+    assert again.returncode == 0, again.stderr[-3000:]
+    runs = {fold["run_dir"] for name in ("benchmark.json", "centred.json")
+            for fold in json.loads((tmp_path / "bench" / name if name == "benchmark.json" else tmp_path / name)
+                                   .read_text())["benchmarks"]["speaker-dependent, look-ahead 0 ms"]["folds"]}
+    assert len(runs) == 10
 
 
 @pytest.mark.parametrize("broken", ["checkpoint"])
