@@ -85,9 +85,8 @@ def test_a_miniature_speaker_dependent_benchmark(learn_dataset, tmp_path):
                        "--train-args", "--preset tiny --epochs 2 --window-seconds 2 --stride-seconds 1 --freq-warp 0",
                        "--dataset-args=--centre-training-clips")
     assert again.returncode == 0, again.stderr[-3000:]
-    runs = {fold["run_dir"] for name in ("benchmark.json", "centred.json")
-            for fold in json.loads((tmp_path / "bench" / name if name == "benchmark.json" else tmp_path / name)
-                                   .read_text())["benchmarks"]["speaker-dependent, look-ahead 0 ms"]["folds"]}
+    runs = {fold["run_dir"] for path in (out, tmp_path / "centred.json")
+            for fold in json.loads(path.read_text())["benchmarks"]["speaker-dependent, look-ahead 0 ms"]["folds"]}
     assert len(runs) == 10
 
 
