@@ -99,14 +99,15 @@ def stale_because(manifest_path: Path, folders: list[Path]) -> str:
     audio front-end's constants changed, or a clip's audio features were rewritten (stage 1.2 re-run
     after an update). A stale dataset would only be refused later, by train.py."""
     import json
-    from voiceface.audio import front_end_config
+    from voiceface.audio import front_end_differences
     from voiceface.formats import sha256_file
     try:
         manifest = json.loads(manifest_path.read_text())
     except (OSError, ValueError):
         return "its manifest cannot be read"
-    if manifest.get("front_end") != json.loads(json.dumps(front_end_config())):
-        return "made with other audio front-end constants"
+    different = front_end_differences(manifest.get("front_end"))
+    if different:
+        return f"made with other audio front-end constants ({', '.join(different)})"
     by_name = {f.name: f for f in folders}
     for name, digest in manifest.get("inputs_sha256", {}).items():
         features = by_name[name] / "audio_features.npz" if name in by_name else None
@@ -214,10 +215,10 @@ def main(argv=None) -> int:
         if CENTRE_ON not in ("low", "mean"):
             print(f"error: --centre-on {CENTRE_ON!r}: say low or mean", file=sys.stderr)
             return 1
-        means = {n: clip_centre_shapes(c, CENTRE_ON) for n, c in clips.items() if splits[n] == "train"}
-        weights = np.array([clips[n].mask.sum() for n in means], np.float64)
-        common = (np.stack(list(means.values())) * weights[:, None]).sum(0) / max(weights.sum(), 1.0)
-        offsets = {n: common - m for n, m in means.items()}
+        centres = {n: clip_centre_shapes(c, CENTRE_ON) for n, c in clips.items() if splits[n] == "train"}
+        weights = np.array([clips[n].mask.sum() for n in centres], np.float64)
+        common = (np.stack(list(centres.values())) * weights[:, None]).sum(0) / max(weights.sum(), 1.0)
+        offsets = {n: common - c for n, c in centres.items()}
 
     output.parent.mkdir(parents=True, exist_ok=True)
     scratch = Path(tempfile.mkdtemp(prefix=f".{output.name}.", suffix=".partial", dir=output.parent))

@@ -70,8 +70,9 @@ RESUME = False                  # continue from RUN_DIR/last.pt
 
 MIN_TRAINING_SECONDS = 1.0       # less usable training audio than this (or than one window) is refused
 # settings that define the model or its data: a resumed run must keep them
-FIXED_ON_RESUME = ("preset", "dropout", "skip_taps", "blendshape_output", "input_mode", "lookahead_ms", "batch_size", "window_seconds",
-                   "stride_seconds", "warmup_seconds", "seed", "input_standardisation")
+FIXED_ON_RESUME = ("preset", "dropout", "skip_taps", "blendshape_output", "input_mode", "lookahead_ms", "batch_size",
+                   "window_seconds", "stride_seconds", "warmup_seconds", "seed", "input_standardisation")
+SETTINGS_ADDED_SINCE = {"blendshape_output": "sigmoid"}   # ... and what runs saved before they existed used
 
 
 def rest_faces_of(split: dict):
@@ -122,7 +123,7 @@ def main(argv=None) -> int:
     from models.checkpoint import file_sha256, git_commit, load_checkpoint, save_checkpoint
     from models.loss import TERMS, AudioBlendshapeLoss
     from models.schedule import Phase, learning_rate, planned_epochs
-    from voiceface.audio import front_end_config
+    from voiceface.audio import front_end_config, front_end_differences
     from voiceface.cli import settings_for_header
     from voiceface.constants import BLENDSHAPE_NAMES, FRAME_RATE, N_BLENDSHAPES, N_MELS, N_TARGETS, POSE_NAMES
     from voiceface.dataset import (DATASET_FORMAT, DATASET_FORMAT_VERSION, INPUT_FILES, INPUT_MODES,
@@ -170,7 +171,7 @@ def main(argv=None) -> int:
         problems.append(f"format {manifest.get('format')} v{manifest.get('format_version')}")
     if tuple(manifest.get("blendshape_names", ())) != BLENDSHAPE_NAMES or tuple(manifest.get("pose_names", ())) != POSE_NAMES:
         problems.append("blendshape or pose names")
-    if manifest.get("front_end") != front_end_config():
+    if front_end_differences(manifest.get("front_end")):
         problems.append("audio front-end constants")
     if manifest.get("normalisation") != normalisation_config():
         problems.append("normalisation")
@@ -184,7 +185,7 @@ def main(argv=None) -> int:
     if INPUT_MODE not in INPUT_MODES:
         print(f"error: no input mode {INPUT_MODE!r}; choose one of {', '.join(INPUT_MODES)}", file=sys.stderr)
         return 1
-    if BLENDSHAPE_OUTPUT not in ("", *BLENDSHAPE_OUTPUTS):
+    if BLENDSHAPE_OUTPUT not in BLENDSHAPE_OUTPUTS:
         print(f"error: no blendshape output {BLENDSHAPE_OUTPUT!r}; choose one of {', '.join(BLENDSHAPE_OUTPUTS)}",
               file=sys.stderr)
         return 1
@@ -332,9 +333,8 @@ def main(argv=None) -> int:
     # --- the model, optimiser, schedule ---------------------------------------------------------
     config = PRESETS[PRESET]
     overrides = {**({"dropout": DROPOUT} if DROPOUT >= 0 else {}), **({"skip_taps": SKIP_TAPS} if SKIP_TAPS >= 0 else {}),
-                 **({"blendshape_output": BLENDSHAPE_OUTPUT} if BLENDSHAPE_OUTPUT else {})}
-    if overrides:
-        config = type(config)(**{**config.to_dict(), "dilations": config.dilations, **overrides})
+                 "blendshape_output": BLENDSHAPE_OUTPUT}
+    config = type(config)(**{**config.to_dict(), "dilations": config.dilations, **overrides})
     torch.manual_seed(SEED)
     model = VoiceToFaceTCN(config).to(device)
     if INPUT_STANDARDISATION:     # each mel bin's mean and spread over the training frames, inside the model
@@ -381,8 +381,8 @@ def main(argv=None) -> int:
         # what defines the model or its data cannot change halfway (the optimiser's state would not fit)
         before = saved["training"]
         now = settings_for_header(settings) | {"preset": PRESET}
-        changed = [f"--{key.replace('_', '-')} {before.get(key)} -> {now[key]}" for key in FIXED_ON_RESUME
-                   if before.get(key) != now[key]]
+        was = {key: before.get(key, SETTINGS_ADDED_SINCE.get(key)) for key in FIXED_ON_RESUME}
+        changed = [f"--{key.replace('_', '-')} {was[key]} -> {now[key]}" for key in FIXED_ON_RESUME if was[key] != now[key]]
         if saved["dataset_manifest_sha256"] != file_sha256(manifest_path):
             changed.append(f"the dataset {manifest_path} (rebuilt or another one)")
         if (EMA_DECAY > 0) != ("ema_n_averaged" in saved):

@@ -137,6 +137,7 @@ def test_loud_stationary_noise_from_the_start_is_not_voice_but_speech_over_it_is
     parts = [chunked.process(audio[i:i + 1234]).vad for i in range(0, len(audio), 1234)]
     assert np.array_equal(np.concatenate(parts), features.vad)
 
+
 def test_level_normaliser_is_causal_streamable_and_removes_a_gain(speech_48k):
     audio = soxr.resample(np.tile(speech_48k[0], 5).astype(np.float64), 48000, SAMPLE_RATE)   # 15 s
     quiet, loud = compute_features(audio * 0.05), compute_features(audio * 0.5)        # 20 dB apart

@@ -196,6 +196,7 @@ def test_a_dataset_is_skipped_when_current_and_rebuilt_when_its_features_changed
     assert rebuilt.returncode == 0 and "rebuilding" in rebuilt.stdout and "plain_a" in rebuilt.stdout, rebuilt.stdout
     assert (dataset / "dataset_manifest.json").stat().st_mtime_ns != stamp
 
+
 @pytest.mark.parametrize("centre_on", ["low", "mean"])
 def test_centring_moves_each_training_clip_onto_one_centre_and_leaves_validation_as_extracted(processed, tmp_path,
                                                                                              centre_on):
@@ -222,6 +223,7 @@ def test_centring_moves_each_training_clip_onto_one_centre_and_leaves_validation
         assert np.corrcoef(before["targets"][span][known, JAW], after["targets"][span][known, JAW])[0, 1] > 0.99
     assert np.ptp(means_before) > 0.001 and np.ptp(means_after) < 0.1 * np.ptp(means_before)
     assert np.array_equal(read_split(tmp_path / "plain", "val")["targets"], read_split(tmp_path / "centred", "val")["targets"])
+
 
 def test_bad_clips_are_left_out_named_and_the_rest_proceed(processed, tmp_path):
     out, _ = processed

@@ -68,6 +68,13 @@ def front_end_config() -> dict:
             "vad_band_hz": list(VAD_BAND_HZ)}
 
 
+def front_end_differences(stored: dict | None) -> list[str]:
+    """The front-end constants whose stored values (an NPZ's, a dataset's or a checkpoint's) differ
+    from this code's; empty when they all agree."""
+    ours, stored = front_end_config(), stored or {}
+    return sorted(k for k in ours if stored.get(k) != ours[k])
+
+
 # --- the mel filterbank ------------------------------------------------------------------------
 def hz_to_mel(hz: np.ndarray) -> np.ndarray:
     """Slaney's mel scale (as librosa's default): linear below 1 kHz, logarithmic above."""
@@ -166,7 +173,7 @@ class VoiceActivity:
         levels = np.concatenate([self.recent, band_db])
         padded = np.concatenate([np.full(window - 1 - len(self.recent), np.nan, np.float32), levels])
         spans = np.lib.stride_tricks.sliding_window_view(padded, window)        # (T, window): each frame's past
-        with np.errstate(invalid="ignore"), warnings.catch_warnings():
+        with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)                  # an all-NaN span: no swing
             swing = np.nan_to_num(np.nanmax(spans, axis=1) - np.nanmin(spans, axis=1)) if len(spans) else np.zeros(0)
         self.recent = levels[max(0, len(levels) - (window - 1)):]
@@ -474,8 +481,7 @@ def read_audio_features(path: str | Path) -> AudioFeatureFile:
     except (OSError, ValueError, KeyError) as error:
         raise InputError(f"{path}: cannot read audio features ({error}); re-run stage 1.2 with --force")
     check_header(meta, path, AUDIO_FEATURES_FORMAT, AUDIO_FEATURES_FORMAT_VERSION)
-    ours = front_end_config()
-    different = sorted(k for k in ours if meta.get("front_end", {}).get(k) != ours[k])
+    different = front_end_differences(meta.get("front_end"))
     if different:
         raise FormatError(f"{path}: made with other front-end constants ({', '.join(different)}); "
                           "re-run stage 1.2 with --force")

@@ -39,7 +39,7 @@ def save_checkpoint(path: Path, model: VoiceToFaceTCN, **contents) -> None:
 def load_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> tuple[VoiceToFaceTCN, dict]:
     """The model (in eval mode) and the checkpoint's contents. Raises FormatError (one line) for a
     damaged file, another format version, or constants that differ from this code's."""
-    from voiceface.audio import front_end_config
+    from voiceface.audio import front_end_differences
     from voiceface.constants import BLENDSHAPE_NAMES, POSE_NAMES
     from voiceface.errors import FormatError
     path = Path(path)
@@ -56,8 +56,7 @@ def load_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> tup
     if checkpoint.get("format_version") != CHECKPOINT_FORMAT_VERSION:
         raise FormatError(f"{path}: checkpoint format version {checkpoint.get('format_version')}, this code reads "
                           f"{CHECKPOINT_FORMAT_VERSION}; re-train with this version")
-    ours = front_end_config()
-    different = sorted(k for k in ours if checkpoint.get("front_end", {}).get(k) != ours[k])
+    different = front_end_differences(checkpoint.get("front_end"))
     if different:
         raise FormatError(f"{path}: trained with other audio front-end constants ({', '.join(different)}); "
                           "re-train it with this code")
