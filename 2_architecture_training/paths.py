@@ -24,13 +24,16 @@ SHAPES = ["jawOpen", "mouthClose", "mouthFunnel", "mouthPucker", "mouthSmileLeft
 
 
 def path_logits(model, inputs):
-    """(T, 80) model inputs of one clip -> (blocks' logits (T, 59), skip's logits (T, 59) or zeros)."""
+    """(T, 80) model inputs of one clip -> (blocks' logits (T, 59), skip's logits (T, 59) or zeros,
+    the scores (T, 59) the model outputs)."""
     import numpy as np
     import torch
+    x = torch.from_numpy(inputs)[None]
     with torch.no_grad():
-        blocks, skip, _ = model.path_logits(torch.from_numpy(inputs)[None])
+        blocks, skip, _ = model.path_logits(x)
+        scores = model.eval()(x)[0].numpy()
     blocks = blocks[0].numpy()
-    return blocks, (skip[0].numpy() if skip is not None else np.zeros_like(blocks))
+    return blocks, (skip[0].numpy() if skip is not None else np.zeros_like(blocks)), scores
 
 
 def main(argv=None) -> int:
@@ -59,21 +62,19 @@ def main(argv=None) -> int:
         return 1
     mel = np.load(folder / INPUT_FILES[checkpoint["input_mode"]])
     targets, mask = np.load(folder / "targets.npy"), np.load(folder / "mask.npy").astype(bool)
-    blocks, skip, truth = [], [], []
+    blocks, skip, scores, truth = [], [], [], []
     for clip in (c for c in manifest["clips"] if c["split"] == SPLIT):
         span = slice(clip["start"], clip["start"] + clip["frames"])
-        b, s = path_logits(model, np.ascontiguousarray(mel[span]))
+        b, s, score = path_logits(model, np.ascontiguousarray(mel[span]))
         known = mask[span]
-        blocks.append(b[known]), skip.append(s[known]), truth.append(targets[span][known])
-    blocks, skip, truth = (np.concatenate(a) for a in (blocks, skip, truth))
+        blocks.append(b[known]), skip.append(s[known]), scores.append(score[known]), truth.append(targets[span][known])
+    blocks, skip, scores, truth = (np.concatenate(a) for a in (blocks, skip, scores, truth))
     print(f"{CHECKPOINT}, {SPLIT} split of {dataset}: {len(truth)} frames (look-ahead ignored: spreads only)")
     print(f"{'shape':18s} {'blocks logit':>15s} {'skip logit':>15s} {'score spread':>13s} {'label spread':>13s}")
     for name in SHAPES:
         k = BLENDSHAPE_NAMES.index(name)
-        logit = blocks[:, k] + skip[:, k]
-        score = np.clip(logit, 0, 1) if model.config.blendshape_output == "clamp" else 1 / (1 + np.exp(-logit))
         print(f"{name:18s} {blocks[:, k].mean():7.2f} ± {blocks[:, k].std():5.2f} {skip[:, k].mean():7.2f} ± "
-              f"{skip[:, k].std():5.2f} {score.std():13.3f} {truth[:, k].std():13.3f}")
+              f"{skip[:, k].std():5.2f} {scores[:, k].std():13.3f} {truth[:, k].std():13.3f}")
     return 0
 
 

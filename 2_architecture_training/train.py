@@ -38,6 +38,8 @@ DROPOUT = -1.0                  # dropout in the blocks; negative: the preset's
 SKIP_TAPS = -1                  # taps of the linear skip from the input frames to the outputs; negative: the preset's
 SKIP_WEIGHT_DECAY = -1.0        # AdamW weight decay of the linear skip (a ridge-like shrinkage); negative: WEIGHT_DECAY
 SKIP_LR_SCALE = 1.0             # the linear skip's learning rate as a multiple of the rest's
+SKIP_INIT = "zero"              # the linear skip's start: zero, or ridge (the ridge baseline fitted on the training
+#                                 clips over the skip's taps: on scores, or for the sigmoid on their logits)
 BLENDSHAPE_OUTPUT = "sigmoid"   # sigmoid, or clamp (the logit itself in training, clamped to [0, 1] outside it)
 SEED = 0                        # every random choice (initialisation, order, augmentation, dropout)
 INPUT_MODE = "level"            # the mel as the model sees it: level (running mean removed) or fixed (dB scale)
@@ -188,6 +190,9 @@ def main(argv=None) -> int:
     if BLENDSHAPE_OUTPUT not in BLENDSHAPE_OUTPUTS:
         print(f"error: no blendshape output {BLENDSHAPE_OUTPUT!r}; choose one of {', '.join(BLENDSHAPE_OUTPUTS)}",
               file=sys.stderr)
+        return 1
+    if SKIP_INIT not in ("zero", "ridge"):
+        print(f"error: no skip start {SKIP_INIT!r}; choose zero or ridge", file=sys.stderr)
         return 1
     input_file = INPUT_FILES[INPUT_MODE]
     lookahead = int(round(LOOKAHEAD_MS * FRAME_RATE / 1000))
@@ -340,6 +345,24 @@ def main(argv=None) -> int:
     if INPUT_STANDARDISATION:     # each mel bin's mean and spread over the training frames, inside the model
         inputs = np.asarray(train["inputs"])[np.asarray(train["mask"]).astype(bool)]
         model.set_input_statistics(torch.from_numpy(inputs.mean(axis=0)), torch.from_numpy(inputs.std(axis=0)))
+    if SKIP_INIT == "ridge" and model.skip is None:
+        print("error: --skip-init ridge starts the linear skip, and this model has none: drop --skip-taps 0 "
+              "or use --skip-init zero", file=sys.stderr)
+        return 1
+    if SKIP_INIT == "ridge" and not RESUME:      # (a resumed run loads its weights)
+        from voiceface.ridge import RidgeBaseline
+        spans = [slice(c["start"], c["start"] + c["frames"]) for c in train["clips"]]
+        mean, std = model.input_mean.cpu().numpy(), model.input_std.cpu().numpy()
+        def in_logit_units(y):      # a sigmoid's skip adds to its logit: fit logits (scores kept off 0 and 1)
+            y = np.array(y[:, :N_BLENDSHAPES], np.float64)
+            return y if BLENDSHAPE_OUTPUT != "sigmoid" else np.log(np.clip(y, 0.01, 0.99) / (1 - np.clip(y, 0.01, 0.99)))
+        ridge = RidgeBaseline.fit([(np.asarray(train["inputs"][s]) - mean) / std for s in spans],
+                                  [in_logit_units(np.asarray(train["targets"][s])) for s in spans],
+                                  [np.asarray(train["mask"][s]).astype(bool) for s in spans], lookahead,
+                                  offsets=np.array(model.skip.offsets))
+        model.set_linear_reader(*ridge.per_frame_weights())
+        if main_process:
+            print(f"linear skip: starts as ridge (strength {ridge.strength:g}) fitted on {len(spans)} training clips")
     loss_fn = AudioBlendshapeLoss({"base": BASE_WEIGHT, "velocity": VELOCITY_WEIGHT,
                                    "acceleration": ACCELERATION_WEIGHT, "silence": SILENCE_WEIGHT,
                                    "pose": POSE_WEIGHT, "pose_bound": POSE_BOUND_WEIGHT}, BLENDSHAPE_NAMES,

@@ -88,6 +88,33 @@ def test_the_clamped_output_is_linear_in_training_so_its_gradient_never_fades():
     assert model.head.bias.grad[:52].abs().min() > 0.5 * x.shape[1]   # every shape's gradient whole, none faded
 
 
+@pytest.mark.parametrize("name", ["clamp", "linear_skip"])
+def test_the_linear_skip_started_as_a_ridge_fit_outputs_what_the_ridge_predicts(name):
+    """A linear output then says what the ridge says; a sigmoid's logit does (fitted on logits)."""
+    import numpy as np
+    from voiceface.ridge import RidgeBaseline
+    rng = np.random.default_rng(3)
+    inputs = [rng.normal(size=(400, 80)) for _ in range(3)]
+    targets = [np.clip(0.3 + 0.1 * x[:, :52] + 0.05 * np.roll(x[:, 1:53], 2, axis=0), 0, 1) for x in inputs]
+    masks = [np.ones(400, bool) for _ in inputs]
+    model = VoiceToFaceTCN(CONFIGS[name]).double().train()
+    ridge = RidgeBaseline.fit(inputs, targets, masks, lookahead=2, offsets=np.array(model.skip.offsets))
+    taps, step = model.config.skip_taps, model.config.skip_step
+    assert list(ridge.offsets) == [-step * j for j in reversed(range(taps))]      # oldest first
+    model.set_linear_reader(*ridge.per_frame_weights())
+    with torch.no_grad():
+        model.head.weight.zero_()                                   # the blocks add nothing yet
+        out = model(torch.from_numpy(inputs[0])[None])[0, :, :52].numpy()
+    if name == "linear_skip":                                       # the sigmoid's: compare logits
+        out = np.log(out / (1 - out))
+    stacked = inputs[0][np.clip(np.arange(400)[:, None] + ridge.offsets[None], 0, 399)].reshape(400, -1)
+    expected = ((stacked - ridge.mean) / ridge.std) @ ridge.weights[:-1] + ridge.weights[-1]     # unclipped
+    left = model.skip.left_context                                  # before it the skip reads zeros, ridge frame 0
+    assert np.allclose(out[left:], expected[left:], atol=1e-7)
+    with pytest.raises(ValueError, match="linear skip"):
+        VoiceToFaceTCN(CONFIGS["kernel_5"]).set_linear_reader(*ridge.per_frame_weights())
+
+
 @pytest.mark.parametrize("name", ["kernel_5", "linear_skip"])
 @pytest.mark.parametrize("chunk", [1, 7, 160, 333])
 def test_streaming_state_gives_the_whole_sequence_output(chunk, name):

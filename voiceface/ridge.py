@@ -8,7 +8,9 @@ and with a look-ahead of L frames it is the face of t - L: the face at u is read
 
 Fitting. Features are standardised on the training frames; the ridge strength is chosen from
 RIDGE_GRID by leave-one-clip-out over the training clips (jawOpen r, per clip, averaged), from
-per-clip Gram matrices, so choosing costs one solve per clip and strength.
+per-clip Gram matrices, so choosing costs one solve per clip and strength; with more than MAX_FOLDS
+clips, one of MAX_FOLDS groups of clips is left out instead. The clips are stacked one at a time, so
+memory stays at one clip's stacked frames and the Gram matrices, however long the data.
 """
 from __future__ import annotations
 
@@ -22,6 +24,7 @@ PAST_FRAMES = 20                # 200 ms of audio before the face's time (the is
 STEP_FRAMES = 2                 # every 20 ms: 11 frames x 80 bins = 880 features causally
 RIDGE_GRID = (1.0, 10.0, 100.0, 1e3, 1e4, 1e5, 1e6)   # on the real clips 1e4 was chosen at the top of a grid ending there
 JAW_OPEN = BLENDSHAPE_NAMES.index("jawOpen")
+MAX_FOLDS = 40                  # more training clips than this: leave one of 40 groups of them out
 
 
 def context_offsets(lookahead: int, past: int = PAST_FRAMES, step: int = STEP_FRAMES) -> np.ndarray:
@@ -55,45 +58,66 @@ class RidgeBaseline:
     std: np.ndarray | None = None
     weights: np.ndarray | None = None       # (features + 1, 52)
     strength: float = 0.0
+    scores: dict = field(default_factory=dict)   # strength -> held-out jawOpen r it scored (when chosen)
 
     @staticmethod
     def fit(inputs: list[np.ndarray], targets: list[np.ndarray], masks: list[np.ndarray], lookahead: int,
-            grid: tuple[float, ...] = RIDGE_GRID) -> "RidgeBaseline":
-        """inputs: per clip (T, 80) as the model sees them; targets (T, >= 52) normalised; masks (T,)."""
-        offsets = context_offsets(lookahead)
+            grid: tuple[float, ...] = RIDGE_GRID, offsets: np.ndarray | None = None) -> "RidgeBaseline":
+        """inputs: per clip (T, 80) as the model sees them; targets (T, >= 52) normalised; masks (T,);
+        offsets: the input frames read, relative to the output frame (default: context_offsets)."""
+        offsets = context_offsets(lookahead) if offsets is None else np.asarray(offsets, int)
         model = RidgeBaseline(lookahead, offsets)
-        stacked, ys, known = [], [], []
-        for x, y, m in zip(inputs, targets, masks):
-            y, m = shift_targets(np.asarray(y, np.float64)[:, :N_BLENDSHAPES], np.asarray(m, bool), lookahead)
-            stacked.append(stack_frames(np.asarray(x, np.float32), offsets)[m])
-            ys.append(y[m])
-            known.append(m)
-        everything = np.concatenate(stacked)
-        model.mean = everything.mean(axis=0)
-        model.std = np.maximum(everything.std(axis=0), 1e-6)
-        del everything
-        design = [np.c_[(s - model.mean) / model.std, np.ones(len(s))] for s in stacked]
-        grams = [d.T @ d for d in design]
-        cross = [d.T @ y for d, y in zip(design, ys)]
+        clips = [(np.asarray(x, np.float32), *shift_targets(np.asarray(y, np.float64)[:, :N_BLENDSHAPES],
+                                                           np.asarray(m, bool), lookahead))
+                 for x, y, m in zip(inputs, targets, masks)]
+        # one clip's stacked frames at a time (an hour of audio stacked at once would take 2 GB):
+        # first the features' means and spreads, then per fold the Gram matrices
+        count, total_sum, total_square = 0, 0.0, 0.0
+        for x, _, known in clips:
+            stacked = stack_frames(x, offsets)[known].astype(np.float64)
+            count += len(stacked)
+            total_sum = total_sum + stacked.sum(axis=0)
+            total_square = total_square + (stacked ** 2).sum(axis=0)
+        model.mean = total_sum / count
+        model.std = np.maximum(np.sqrt(np.maximum(total_square / count - model.mean ** 2, 0.0)), 1e-6)
+        folds = min(len(clips), MAX_FOLDS)          # leave one clip out, or one of MAX_FOLDS groups of clips
+        grams, cross = [0.0] * folds, [0.0] * folds
+        for index, (x, y, known) in enumerate(clips):
+            design = model.design(x)[known]
+            grams[index % folds] = grams[index % folds] + design.T @ design
+            cross[index % folds] = cross[index % folds] + design.T @ y[known]
         gram, total = sum(grams), sum(cross)
         penalty = np.eye(gram.shape[0])
         penalty[-1, -1] = 0.0                   # the intercept is not shrunk
         best, best_score = grid[0], -np.inf
-        if len(design) > 1 and len(grid) > 1:
+        if folds > 1 and len(grid) > 1:
             for strength in grid:
+                jaw = [np.linalg.solve(gram - grams[k] + strength * penalty, total - cross[k])[:, JAW_OPEN]
+                       for k in range(folds)]
                 scores = []
-                for k in range(len(design)):
-                    w = np.linalg.solve(gram - grams[k] + strength * penalty, total - cross[k])
-                    prediction = design[k] @ w[:, JAW_OPEN]
-                    truth = ys[k][:, JAW_OPEN]
+                for index, (x, y, known) in enumerate(clips):          # each clip by its fold's fit
+                    prediction, truth = model.design(x)[known] @ jaw[index % folds], y[known][:, JAW_OPEN]
                     if prediction.std() > 1e-9 and truth.std() > 1e-9:
                         scores.append(np.corrcoef(prediction, truth)[0, 1])
                 score = float(np.mean(scores)) if scores else -np.inf
+                model.scores[strength] = score
                 if score > best_score:
                     best, best_score = strength, score
         model.strength = best
         model.weights = np.linalg.solve(gram + best * penalty, total)
         return model
+
+    def per_frame_weights(self) -> tuple[np.ndarray, np.ndarray]:
+        """The fit as weights on the unstandardised frames: ((len(offsets), 80, 52), each offset's,
+        oldest first; (52,) intercept), so that output = intercept + sum over offsets of
+        x[t + offset] @ weight — the form of the model's linear skip."""
+        scaled = self.weights[:-1] / self.std[:, None]                    # (features, 52)
+        intercept = self.weights[-1] - self.mean @ scaled
+        return scaled.reshape(len(self.offsets), -1, scaled.shape[1]), intercept
+
+    def design(self, x: np.ndarray) -> np.ndarray:
+        """(T, 80) inputs of one clip -> (T, features + 1): stacked, standardised, and a 1 for the intercept."""
+        return np.c_[(stack_frames(np.asarray(x, np.float32), self.offsets) - self.mean) / self.std, np.ones(len(x))]
 
     def predict(self, x: np.ndarray) -> np.ndarray:
         """(T, 80) inputs of one clip from its start -> (T, 52) blendshapes in [0, 1]; output t is

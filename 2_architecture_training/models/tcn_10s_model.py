@@ -121,6 +121,11 @@ class LinearSkip(nn.Module):
         self.left_context = (taps - 1) * step
         self.weight = nn.Parameter(torch.zeros(taps, n_inputs, n_outputs))
 
+    @property
+    def offsets(self) -> list[int]:
+        """The input frames it reads relative to the output frame, oldest first (as voiceface.ridge)."""
+        return [-j * self.step for j in reversed(range(self.taps))]
+
     def forward(self, x: torch.Tensor, past: torch.Tensor | None = None):
         """x (B, T, n_inputs), past (B, left_context, n_inputs) -> ((B, T, n_outputs), new past)."""
         left, length = self.left_context, x.shape[1]
@@ -189,6 +194,18 @@ class VoiceToFaceTCN(nn.Module):
         its noise is not blown up."""
         self.input_mean.copy_(torch.as_tensor(mean, dtype=self.input_mean.dtype))
         self.input_std.copy_(torch.clamp(torch.as_tensor(std, dtype=self.input_std.dtype), min=floor))
+
+    def set_linear_reader(self, weights, intercept) -> None:
+        """Start the linear skip as a fitted linear reader of the (standardised) input: weights
+        (taps, 80, k) per offset of skip.offsets, oldest first, and intercept (k,) for the first k
+        outputs (the blendshapes), in the units of the logit (scores, or for the sigmoid their logits)."""
+        if self.skip is None:
+            raise ValueError("a linear reader needs the linear skip (skip_taps > 0)")
+        weights = torch.as_tensor(weights, dtype=self.skip.weight.dtype)
+        k = weights.shape[-1]
+        with torch.no_grad():
+            self.skip.weight[:, :, :k] = weights.flip(0)                 # the skip's tap 0 is the present frame
+            self.head.bias[:k] = torch.as_tensor(intercept, dtype=self.head.bias.dtype)
 
     @property
     def left_contexts(self) -> list[int]:
