@@ -48,7 +48,8 @@ TYPICAL_LEAD_MS = None          # the lag every clip is moved to; none: the medi
 CLIP_LAG_CORRECTIONS = []       # by hand, per clip, as name=ms: take its targets this much later (overrides the estimate)
 TARGET_SMOOTHING_MS = 0.0       # zero-phase Gaussian smoothing (sigma) of the blendshape targets; 0: none
 CENTRE_TRAINING_CLIPS = False   # move each training clip's blendshapes so that their centres (below) coincide
-CENTRE_ON = "low"               # a clip's centre: low (each shape's 10th percentile: the face closed) or mean
+CENTRE_ON = "low"               # a clip's centre: low (each shape's 10th percentile: the face closed), mean, or
+#                                 rest (each shape's median in the clip's pauses: the level there stays the corpus's)
 MAX_DURATION_MISMATCH_S = 1.0   # audio and video longer or shorter than each other by more: left out
 FORCE = False                   # rebuild an existing dataset
 # --- end of settings ---------------------------------------------------------------------------
@@ -85,12 +86,24 @@ def parse_clip_shifts(items: list) -> dict[str, float]:
     return shifts
 
 
+CENTRES = ("low", "mean", "rest")
+MIN_REST_FRAMES = 10            # --centre-on rest: fewer frames with a face and no voice -> low instead
+
+
 def clip_centre_shapes(clip, on: str):
     """(52,) a clip's centre over its frames with a face: each blendshape's 10th percentile (low: the
-    face closed, which does not depend on how much of the clip is speech) or its mean."""
+    face closed, which does not depend on how much of the clip is speech), its mean, or its median
+    over the frames without voice (rest: the face in the pauses, as train.py's rest faces; a clip
+    with under MIN_REST_FRAMES of them takes low)."""
     import numpy as np
     from voiceface.constants import N_BLENDSHAPES
-    shapes = np.asarray(clip.targets, np.float64)[clip.mask.astype(bool)][:, :N_BLENDSHAPES]
+    known = clip.mask.astype(bool)
+    shapes = np.asarray(clip.targets, np.float64)[known][:, :N_BLENDSHAPES]
+    if on == "rest":
+        quiet = np.asarray(clip.vad)[known] == 0
+        if quiet.sum() >= MIN_REST_FRAMES:
+            return np.median(shapes[quiet], axis=0)
+        on = "low"
     return np.percentile(shapes, 10, axis=0) if on == "low" else shapes.mean(axis=0)
 
 
@@ -212,8 +225,8 @@ def main(argv=None) -> int:
     # Validation clips keep their labels as extracted, so every score is against the video.
     offsets = {}
     if CENTRE_TRAINING_CLIPS:
-        if CENTRE_ON not in ("low", "mean"):
-            print(f"error: --centre-on {CENTRE_ON!r}: say low or mean", file=sys.stderr)
+        if CENTRE_ON not in CENTRES:
+            print(f"error: --centre-on {CENTRE_ON!r}: say {', '.join(CENTRES)}", file=sys.stderr)
             return 1
         centres = {n: clip_centre_shapes(c, CENTRE_ON) for n, c in clips.items() if splits[n] == "train"}
         weights = np.array([clips[n].mask.sum() for n in centres], np.float64)

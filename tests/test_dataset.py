@@ -197,12 +197,13 @@ def test_a_dataset_is_skipped_when_current_and_rebuilt_when_its_features_changed
     assert (dataset / "dataset_manifest.json").stat().st_mtime_ns != stamp
 
 
-@pytest.mark.parametrize("centre_on", ["low", "mean"])
+@pytest.mark.parametrize("centre_on", ["low", "mean", "rest"])
 def test_centring_moves_each_training_clip_onto_one_centre_and_leaves_validation_as_extracted(processed, tmp_path,
                                                                                              centre_on):
     out, _ = processed
     builds = {}
-    centre = (lambda x: np.percentile(x, 10)) if centre_on == "low" else np.mean
+    centre = {"low": lambda x, quiet: np.percentile(x, 10), "mean": lambda x, quiet: np.mean(x),
+              "rest": lambda x, quiet: np.median(x[quiet])}[centre_on]       # rest: the face in the pauses
     for name, extra in (("plain", ()), ("centred", ("--centre-training-clips", "--centre-on", centre_on))):
         result = run_script("1_data_cleaning/3_create_dataset.py", "--processed-dir", out, "--output-dir",
                             tmp_path / name, "--val-clips", "plain_b", "--unsure-sync", "keep", *extra)
@@ -216,8 +217,10 @@ def test_centring_moves_each_training_clip_onto_one_centre_and_leaves_validation
             continue
         span = slice(entry["start"], entry["start"] + entry["frames"])
         known = after["mask"][span].astype(bool)
-        means_before.append(centre(before["targets"][span][known, JAW]))
-        means_after.append(centre(after["targets"][span][known, JAW]))
+        quiet = after["vad"][span][known] == 0
+        assert quiet.sum() >= 10                                    # pauses enough for a rest face
+        means_before.append(centre(before["targets"][span][known, JAW], quiet))
+        means_after.append(centre(after["targets"][span][known, JAW], quiet))
         assert abs(entry["centring_offset"][JAW] - (means_after[-1] - means_before[-1])) < 0.01
         # the movement is kept: the centred track is the extracted one moved, not reshaped
         assert np.corrcoef(before["targets"][span][known, JAW], after["targets"][span][known, JAW])[0, 1] > 0.99
