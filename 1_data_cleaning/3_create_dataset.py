@@ -87,23 +87,22 @@ def parse_clip_shifts(items: list) -> dict[str, float]:
 
 
 CENTRES = ("low", "mean", "rest")
-MIN_REST_FRAMES = 10            # --centre-on rest: fewer frames with a face and no voice -> low instead
 
 
 def clip_centre_shapes(clip, on: str):
     """(52,) a clip's centre over its frames with a face: each blendshape's 10th percentile (low: the
-    face closed, which does not depend on how much of the clip is speech), its mean, or its median
-    over the frames without voice (rest: the face in the pauses, as train.py's rest faces; a clip
-    with under MIN_REST_FRAMES of them takes low)."""
+    face closed, which does not depend on how much of the clip is speech), its mean, or its face at
+    rest (voiceface.dataset.rest_face, as training splices into silence; a clip with too few frames
+    without voice takes low)."""
     import numpy as np
     from voiceface.constants import N_BLENDSHAPES
-    known = clip.mask.astype(bool)
-    shapes = np.asarray(clip.targets, np.float64)[known][:, :N_BLENDSHAPES]
+    from voiceface.dataset import rest_face
     if on == "rest":
-        quiet = np.asarray(clip.vad)[known] == 0
-        if quiet.sum() >= MIN_REST_FRAMES:
-            return np.median(shapes[quiet], axis=0)
+        face = rest_face(np.asarray(clip.targets, np.float64), clip.mask, clip.vad)
+        if face is not None:
+            return face
         on = "low"
+    shapes = np.asarray(clip.targets, np.float64)[clip.mask.astype(bool)][:, :N_BLENDSHAPES]
     return np.percentile(shapes, 10, axis=0) if on == "low" else shapes.mean(axis=0)
 
 

@@ -78,17 +78,19 @@ SETTINGS_ADDED_SINCE = {"blendshape_output": "sigmoid"}   # ... and what runs sa
 
 
 def rest_faces_of(split: dict):
-    """{clip start frame: (52,) the clip's face at rest}: the median blendshapes over its frames with
-    a face and no voice (the split's, for a clip with under 10 such frames)."""
+    """{clip start frame: (52,) the clip's face at rest} (voiceface.dataset.rest_face; the split's for
+    a clip with too few quiet frames, and the median face where the split has none either)."""
     import numpy as np
+    from voiceface.dataset import rest_face
     mask, vad, targets = (np.asarray(split[k]) for k in ("mask", "vad", "targets"))
-    quiet = mask.astype(bool) & (vad == 0)
-    overall = np.median(targets[quiet][:, :52], axis=0) if quiet.sum() >= 10 else np.median(targets[mask.astype(bool)][:, :52], axis=0)
+    overall = rest_face(targets, mask, vad)
+    if overall is None:
+        overall = np.median(targets[mask.astype(bool)][:, :52], axis=0)
     faces = {}
     for clip in split["clips"]:
         span = slice(clip["start"], clip["start"] + clip["frames"])
-        own = quiet[span]
-        faces[clip["start"]] = np.median(targets[span][own][:, :52], axis=0) if own.sum() >= 10 else overall
+        own = rest_face(targets[span], mask[span], vad[span])
+        faces[clip["start"]] = overall if own is None else own
     return faces
 
 

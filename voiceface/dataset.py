@@ -128,6 +128,19 @@ def denormalize_targets(normalised: np.ndarray, reference: ClipPose | None = Non
     return out
 
 
+MIN_REST_FRAMES = 10            # fewer frames with a face and no voice than this: no rest face to take
+
+
+def rest_face(targets: np.ndarray, mask: np.ndarray, vad: np.ndarray) -> np.ndarray | None:
+    """(52,) the face at rest: each blendshape's median over the frames with a face and no voice;
+    None with under MIN_REST_FRAMES of them. Training splices it into silence (train.py), and stage
+    1.3 can centre each training clip on it (--centre-on rest)."""
+    quiet = np.asarray(mask).astype(bool) & (np.asarray(vad) == 0)
+    if quiet.sum() < MIN_REST_FRAMES:
+        return None
+    return np.median(np.asarray(targets)[quiet][:, :N_BLENDSHAPES], axis=0)
+
+
 def create_sequences(n_frames: int, window: int, stride: int, warmup: int) -> np.ndarray:
     """Windows over one clip of n_frames: (M, 3) int64 rows (start, length, loss_start).
 
