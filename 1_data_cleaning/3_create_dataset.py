@@ -47,9 +47,8 @@ UNSURE_SYNC = "keep"            # clips whose lag cannot be trusted: keep (uncor
 TYPICAL_LEAD_MS = None          # the lag every clip is moved to; none: the median over speakers of confident clips
 CLIP_LAG_CORRECTIONS = []       # by hand, per clip, as name=ms: take its targets this much later (overrides the estimate)
 TARGET_SMOOTHING_MS = 0.0       # zero-phase Gaussian smoothing (sigma) of the blendshape targets; 0: none
-CENTRE_TRAINING_CLIPS = False   # move each training clip's blendshapes so that their centres (below) coincide
-CENTRE_ON = "low"               # a clip's centre: low (each shape's 10th percentile: the face closed), mean, or
-#                                 rest (each shape's median in the clip's pauses: the level there stays the corpus's)
+CENTRE_TRAINING_CLIPS = True    # move each training clip's blendshapes so that their centres coincide (validation clips stay as extracted)
+CENTRE_ON = "rest"              # a clip's centre: rest (each shape's median in its pauses), mean, or low (each shape's 10th percentile)
 MAX_DURATION_MISMATCH_S = 1.0   # audio and video longer or shorter than each other by more: left out
 FORCE = False                   # rebuild an existing dataset
 # --- end of settings ---------------------------------------------------------------------------
@@ -106,17 +105,27 @@ def clip_centre_shapes(clip, on: str):
     return np.percentile(shapes, 10, axis=0) if on == "low" else shapes.mean(axis=0)
 
 
-def stale_because(manifest_path: Path, folders: list[Path]) -> str:
-    """Why an existing dataset no longer matches what it was made from ("" when it still does): the
+# settings that say where things are or how to run, not what the dataset holds
+NOT_CONTENT = {"processed_dir", "output_dir", "force"}
+
+
+def stale_because(manifest_path: Path, folders: list[Path], settings: dict) -> str:
+    """Why an existing dataset no longer matches what it was made from ("" when it still does): a
+    setting that shapes its content differs (given now, or a default changed by an update), the
     audio front-end's constants changed, or a clip's audio features were rewritten (stage 1.2 re-run
-    after an update). A stale dataset would only be refused later, by train.py."""
+    after an update). A stale dataset would only be refused later, by train.py, or not at all."""
     import json
     from voiceface.audio import front_end_differences
+    from voiceface.cli import settings_for_header
     from voiceface.formats import sha256_file
     try:
         manifest = json.loads(manifest_path.read_text())
     except (OSError, ValueError):
         return "its manifest cannot be read"
+    made, now = manifest.get("settings", {}), settings_for_header(settings)
+    changed = sorted(k for k in now if k not in NOT_CONTENT and made.get(k, "(not recorded)") != now[k])
+    if changed:
+        return f"made with other settings ({', '.join(changed)})"
     different = front_end_differences(manifest.get("front_end"))
     if different:
         return f"made with other audio front-end constants ({', '.join(different)})"
@@ -154,7 +163,7 @@ def main(argv=None) -> int:
         return 1
     folders = sorted(p for p in Path(PROCESSED_DIR).iterdir() if p.is_dir()) if Path(PROCESSED_DIR).is_dir() else []
     if (output / MANIFEST_FILENAME).exists() and not FORCE:
-        stale = stale_because(output / MANIFEST_FILENAME, folders)
+        stale = stale_because(output / MANIFEST_FILENAME, folders, settings)
         if not stale:
             print(f"skipped: {output / MANIFEST_FILENAME} exists (--force rebuilds it)")
             return 0
@@ -228,8 +237,11 @@ def main(argv=None) -> int:
             print(f"error: --centre-on {CENTRE_ON!r}: say {', '.join(CENTRES)}", file=sys.stderr)
             return 1
         centres = {n: clip_centre_shapes(c, CENTRE_ON) for n, c in clips.items() if splits[n] == "train"}
-        weights = np.array([clips[n].mask.sum() for n in centres], np.float64)
-        common = (np.stack(list(centres.values())) * weights[:, None]).sum(0) / max(weights.sum(), 1.0)
+        # the common centre is each shape's median over the recordings, one vote each: a mean weighted
+        # by frames let one long clip decide it (Obama's 61 s clip at rest 0.022 put his other clips'
+        # pauses at 0.08 against their 0.12-0.15; two clips of a speaker resting open-mouthed at 0.4 put
+        # every new speaker's pauses at 0.152 against the video's 0.124)
+        common = np.median(np.stack(list(centres.values())), axis=0) if centres else None
         offsets = {n: common - c for n, c in centres.items()}
 
     output.parent.mkdir(parents=True, exist_ok=True)

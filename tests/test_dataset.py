@@ -195,6 +195,11 @@ def test_a_dataset_is_skipped_when_current_and_rebuilt_when_its_features_changed
     rebuilt = run_script(*args)
     assert rebuilt.returncode == 0 and "rebuilding" in rebuilt.stdout and "plain_a" in rebuilt.stdout, rebuilt.stdout
     assert (dataset / "dataset_manifest.json").stat().st_mtime_ns != stamp
+    # a setting that shapes the content, given now or changed by an update of the defaults: rebuilt
+    other = run_script(*args, "--no-centre-training-clips")
+    assert other.returncode == 0 and "other settings (centre_training_clips)" in other.stdout, other.stdout
+    assert not json.loads((dataset / "dataset_manifest.json").read_text())["centre_training_clips"]
+    assert "skipped" in run_script(*args, "--no-centre-training-clips").stdout
 
 
 @pytest.mark.parametrize("centre_on", ["low", "mean", "rest"])
@@ -204,7 +209,8 @@ def test_centring_moves_each_training_clip_onto_one_centre_and_leaves_validation
     builds = {}
     centre = {"low": lambda x, quiet: np.percentile(x, 10), "mean": lambda x, quiet: np.mean(x),
               "rest": lambda x, quiet: np.median(x[quiet])}[centre_on]       # rest: the face in the pauses
-    for name, extra in (("plain", ()), ("centred", ("--centre-training-clips", "--centre-on", centre_on))):
+    for name, extra in (("plain", ("--no-centre-training-clips",)),
+                        ("centred", ("--centre-training-clips", "--centre-on", centre_on))):
         result = run_script("1_data_cleaning/3_create_dataset.py", "--processed-dir", out, "--output-dir",
                             tmp_path / name, "--val-clips", "plain_b", "--unsure-sync", "keep", *extra)
         assert result.returncode == 0, result.stderr
@@ -225,6 +231,8 @@ def test_centring_moves_each_training_clip_onto_one_centre_and_leaves_validation
         # the movement is kept: the centred track is the extracted one moved, not reshaped
         assert np.corrcoef(before["targets"][span][known, JAW], after["targets"][span][known, JAW])[0, 1] > 0.99
     assert np.ptp(means_before) > 0.001 and np.ptp(means_after) < 0.1 * np.ptp(means_before)
+    # onto the median of the clips' centres, one vote per recording (not a mean weighted by length)
+    assert abs(np.median(means_after) - np.median(means_before)) < 0.1 * np.ptp(means_before)
     assert np.array_equal(read_split(tmp_path / "plain", "val")["targets"], read_split(tmp_path / "centred", "val")["targets"])
 
 

@@ -81,11 +81,11 @@ def test_a_miniature_speaker_dependent_benchmark(learn_dataset, tmp_path):
     # first benchmark's runs resumed on another dataset (which train.py refuses)
     again = run_script("3_inference/evaluate.py", "--benchmark", "speaker-dependent", "--processed-dir",
                        learn_dataset / "processed", "--speaker-manifest", speakers, "--bench-dir", tmp_path / "bench",
-                       "--json", tmp_path / "centred.json", "--lookahead-ms", 0, "--min-clips", 5,
+                       "--json", tmp_path / "uncentred.json", "--lookahead-ms", 0, "--min-clips", 5,
                        "--train-args", "--preset tiny --epochs 2 --window-seconds 2 --stride-seconds 1 --freq-warp 0",
-                       "--dataset-args=--centre-training-clips")
+                       "--dataset-args=--no-centre-training-clips")
     assert again.returncode == 0, again.stderr[-3000:]
-    runs = {fold["run_dir"] for path in (out, tmp_path / "centred.json")
+    runs = {fold["run_dir"] for path in (out, tmp_path / "uncentred.json")
             for fold in json.loads(path.read_text())["benchmarks"]["speaker-dependent, look-ahead 0 ms"]["folds"]}
     assert len(runs) == 10
 
