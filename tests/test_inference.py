@@ -132,6 +132,22 @@ def test_silence_digital_or_room_noise_gives_the_mouth_at_rest(model, trained_ru
         assert np.mean(jaw) < np.percentile(speech.blendshapes[:, 25], 75)
 
 
+def test_the_rest_check_reports_each_model_beside_its_training_rest(trained_run, learn_dataset, tmp_path):
+    train = learn_dataset / "dataset" / "train"
+    targets, mask, vad = (np.load(train / f"{k}.npy") for k in ("targets", "mask", "vad"))
+    rest = float(np.median(targets[mask.astype(bool) & (vad == 0), 25]))
+    bad = tmp_path / "bad.pt"
+    bad.write_bytes(b"no")
+    result = run_script("3_inference/rest_check.py", trained_run / "best.pt", bad, "--seconds", 4, "--skip-seconds", 3,
+                        "--noises", "digital:0", "pink:-50", "--json", tmp_path / "rest.json")
+    assert result.returncode == 1 and result.stderr.count("error: ") == 1 and "bad.pt" in result.stderr
+    report = json.loads((tmp_path / "rest.json").read_text())["models"]
+    assert len(report) == 1 and abs(report[0]["training_rest"] - rest) <= 0.01      # the other model still ran
+    assert set(report[0]["jaw_open"]) == {"digital:0", "pink:-50"}
+    assert all(abs(value - rest) <= 0.02 for value in report[0]["jaw_open"].values()), (report, rest)
+    assert "| digital:0 dBFS | pink:-50 dBFS |" in result.stdout
+
+
 def test_jaw_open_in_the_pauses_of_speech_matches_the_video(trained_run, learn_dataset, tmp_path):
     out = tmp_path / "evaluation.json"
     result = run_script("3_inference/evaluate.py", "--checkpoint", trained_run / "best.pt", "--dataset-dir",

@@ -1,0 +1,124 @@
+"""Does a model rest its mouth when nobody speaks? Mean jawOpen from each checkpoint given seconds of
+digital silence and of stationary room noise (white, pink, brown) at set levels, beside the face at
+rest of the clips it was trained on (each training clip's median jawOpen in its pauses, then the
+median over clips: what stage 1.3's centring puts every clip's rest on).
+
+    python 3_inference/rest_check.py runs/default/best.pt
+    python 3_inference/rest_check.py runs/benchmark/benchmark.json      # every fold's model of a benchmark
+    python 3_inference/rest_check.py runs/*/best.pt --noises digital:0 pink:-50 --json rest.json
+
+Prints a markdown table, one row per model. Real recordings rarely hold 12 s without a voice, so
+this is the check the benchmarks cannot make; the tests make the same check on generated clips.
+"""
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repo root, for `import voiceface`
+
+from voiceface.cli import configure
+
+# --- settings (each can be given on the command line: SECONDS as --seconds) --------------------
+MODELS = []                     # checkpoints (.pt), or benchmark JSON files (every fold's best.pt)
+NOISES = ["digital:0", "white:-60", "pink:-60", "brown:-60", "white:-45", "pink:-45", "brown:-45"]  # kind:dBFS
+SECONDS = 12.0                  # how long each input lasts
+SKIP_SECONDS = 1.0              # left out of the mean: the model's first second, before its running level settles
+JSON = ""                       # if given: the figures as JSON too
+# --- end of settings ---------------------------------------------------------------------------
+
+
+def checkpoints_in(path: Path) -> list[Path]:
+    """A checkpoint, or every fold's best.pt that a benchmark JSON names."""
+    import json
+    if path.suffix != ".json":
+        return [path]
+    report = json.loads(path.read_text())
+    return [Path(fold["run_dir"]) / "best.pt" for bench in report["benchmarks"].values() for fold in bench["folds"]]
+
+
+def training_rest(checkpoint: dict) -> float | None:
+    """The median over the training clips of each one's jawOpen at rest, from the dataset the model
+    was trained on (None when that dataset is no longer there)."""
+    import json
+    import numpy as np
+    from voiceface.constants import BLENDSHAPE_NAMES
+    from voiceface.dataset import rest_face
+    root = Path(checkpoint.get("training", {}).get("dataset_dir", ""))
+    if not (root / "dataset_manifest.json").exists():
+        return None
+    arrays = {k: np.load(root / "train" / f"{k}.npy", mmap_mode="r") for k in ("targets", "mask", "vad")}
+    rests = []
+    for clip in json.loads((root / "dataset_manifest.json").read_text())["clips"]:
+        if clip["split"] == "train":
+            span = slice(clip["start"], clip["start"] + clip["frames"])
+            face = rest_face(*(np.asarray(arrays[k][span]) for k in ("targets", "mask", "vad")))
+            if face is not None:
+                rests.append(face[BLENDSHAPE_NAMES.index("jawOpen")])
+    return float(np.median(rests)) if rests else None
+
+
+def parse_noise(text: str) -> tuple[str, float]:
+    kind, _, level = text.partition(":")
+    if kind not in ("digital", "white", "pink", "brown") or not level:
+        raise ValueError(f"--noises {text!r}: say kind:dBFS with kind digital, white, pink or brown")
+    return kind, float(level)
+
+
+def main(argv=None) -> int:
+    configure(globals(), argv, positional="MODELS")
+    import numpy as np
+    from voiceface.constants import BLENDSHAPE_NAMES, SAMPLE_RATE
+    from voiceface.engine import Animator, load_model
+    from voiceface.formats import write_json_atomic
+    from voiceface.synthetic import room_noise
+    try:
+        noises = [parse_noise(str(n)) for n in NOISES]
+    except ValueError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    if SECONDS <= SKIP_SECONDS:
+        print(f"error: --seconds {SECONDS:g} leaves nothing after --skip-seconds {SKIP_SECONDS:g}; give more", file=sys.stderr)
+        return 1
+    if not MODELS:
+        print("error: name one or more checkpoints or benchmark JSON files", file=sys.stderr)
+        return 1
+    jaw = BLENDSHAPE_NAMES.index("jawOpen")
+    inputs = [room_noise(kind, level, SECONDS, SAMPLE_RATE, seed=1) for kind, level in noises]
+    rows, failed = [], 0
+    for given in map(Path, MODELS):
+        try:
+            paths = checkpoints_in(given)
+        except (OSError, ValueError, KeyError) as error:
+            print(f"error: {given}: not a checkpoint or a benchmark JSON ({error}); name a .pt or evaluate.py's --json",
+                  file=sys.stderr)
+            failed += 1
+            continue
+        for path in paths:
+            try:
+                model, checkpoint = load_model(path)
+            except Exception as error:            # FormatError, a missing or damaged file: one line, go on
+                print(f"error: {error}" if str(path) in str(error) else f"error: {path}: {error}", file=sys.stderr)
+                failed += 1
+                continue
+            means = {}
+            for (kind, level), samples in zip(noises, inputs):
+                animator = Animator(model, checkpoint)
+                frames = [animator.push(samples), animator.finish()]
+                times = np.concatenate([f.times for f in frames])
+                values = np.concatenate([f.blendshapes[:, jaw] for f in frames])
+                means[f"{kind}:{level:g}"] = float(values[times >= SKIP_SECONDS].mean())
+            rows.append({"checkpoint": str(path), "training_rest": training_rest(checkpoint), "jaw_open": means})
+    if rows:
+        names = list(rows[0]["jaw_open"])
+        print(f"mean jawOpen over {SECONDS:g} s of each input (the first {SKIP_SECONDS:g} s left out)\n")
+        print("| model | rest of its training clips | " + " | ".join(f"{n} dBFS" for n in names) + " |")
+        print("|---|---|" + "---|" * len(names))
+        for row in rows:
+            rest = "–" if row["training_rest"] is None else f"{row['training_rest']:.3f}"
+            print(f"| {row['checkpoint']} | {rest} | " + " | ".join(f"{row['jaw_open'][n]:.3f}" for n in names) + " |")
+    if JSON:
+        write_json_atomic(JSON, {"seconds": SECONDS, "skip_seconds": SKIP_SECONDS, "models": rows})
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
