@@ -81,17 +81,13 @@ def rest_faces_of(split: dict):
     """{clip start frame: (52,) the clip's face at rest} (voiceface.dataset.rest_face; the split's for
     a clip with too few quiet frames, and the median face where the split has none either)."""
     import numpy as np
-    from voiceface.dataset import rest_face
+    from voiceface.dataset import clip_rest_faces, rest_face
     mask, vad, targets = (np.asarray(split[k]) for k in ("mask", "vad", "targets"))
     overall = rest_face(targets, mask, vad)
     if overall is None:
         overall = np.median(targets[mask.astype(bool)][:, :52], axis=0)
-    faces = {}
-    for clip in split["clips"]:
-        span = slice(clip["start"], clip["start"] + clip["frames"])
-        own = rest_face(targets[span], mask[span], vad[span])
-        faces[clip["start"]] = overall if own is None else own
-    return faces
+    return {start: overall if face is None else face
+            for start, face in clip_rest_faces(targets, mask, vad, split["clips"]).items()}
 
 
 def quiet_input_bank(seed: int, in_db: bool = False) -> list:

@@ -40,19 +40,14 @@ def training_rest(checkpoint: dict) -> float | None:
     was trained on (None when that dataset is no longer there)."""
     import json
     import numpy as np
-    from voiceface.constants import BLENDSHAPE_NAMES
-    from voiceface.dataset import rest_face
+    from voiceface.dataset import clip_rest_faces
+    from voiceface.metrics import JAW_OPEN
     root = Path(checkpoint.get("training", {}).get("dataset_dir", ""))
     if not (root / "dataset_manifest.json").exists():
         return None
-    arrays = {k: np.load(root / "train" / f"{k}.npy", mmap_mode="r") for k in ("targets", "mask", "vad")}
-    rests = []
-    for clip in json.loads((root / "dataset_manifest.json").read_text())["clips"]:
-        if clip["split"] == "train":
-            span = slice(clip["start"], clip["start"] + clip["frames"])
-            face = rest_face(*(np.asarray(arrays[k][span]) for k in ("targets", "mask", "vad")))
-            if face is not None:
-                rests.append(face[BLENDSHAPE_NAMES.index("jawOpen")])
+    arrays = [np.load(root / "train" / f"{k}.npy", mmap_mode="r") for k in ("targets", "mask", "vad")]
+    clips = [c for c in json.loads((root / "dataset_manifest.json").read_text())["clips"] if c["split"] == "train"]
+    rests = [face[JAW_OPEN] for face in clip_rest_faces(*arrays, clips).values() if face is not None]
     return float(np.median(rests)) if rests else None
 
 
@@ -66,8 +61,10 @@ def parse_noise(text: str) -> tuple[str, float]:
 def main(argv=None) -> int:
     configure(globals(), argv, positional="MODELS")
     import numpy as np
-    from voiceface.constants import BLENDSHAPE_NAMES, SAMPLE_RATE
+    from voiceface.constants import SAMPLE_RATE
     from voiceface.engine import Animator, load_model
+    from voiceface.errors import FormatError
+    from voiceface.metrics import JAW_OPEN
     from voiceface.formats import write_json_atomic
     from voiceface.synthetic import room_noise
     try:
@@ -81,7 +78,6 @@ def main(argv=None) -> int:
     if not MODELS:
         print("error: name one or more checkpoints or benchmark JSON files", file=sys.stderr)
         return 1
-    jaw = BLENDSHAPE_NAMES.index("jawOpen")
     inputs = [room_noise(kind, level, SECONDS, SAMPLE_RATE, seed=1) for kind, level in noises]
     rows, failed = [], 0
     for given in map(Path, MODELS):
@@ -95,8 +91,8 @@ def main(argv=None) -> int:
         for path in paths:
             try:
                 model, checkpoint = load_model(path)
-            except Exception as error:            # FormatError, a missing or damaged file: one line, go on
-                print(f"error: {error}" if str(path) in str(error) else f"error: {path}: {error}", file=sys.stderr)
+            except FormatError as error:          # missing, damaged or foreign (its message names the file): go on
+                print(f"error: {error}", file=sys.stderr)
                 failed += 1
                 continue
             means = {}
@@ -104,7 +100,7 @@ def main(argv=None) -> int:
                 animator = Animator(model, checkpoint)
                 frames = [animator.push(samples), animator.finish()]
                 times = np.concatenate([f.times for f in frames])
-                values = np.concatenate([f.blendshapes[:, jaw] for f in frames])
+                values = np.concatenate([f.blendshapes[:, JAW_OPEN] for f in frames])
                 means[f"{kind}:{level:g}"] = float(values[times >= SKIP_SECONDS].mean())
             rows.append({"checkpoint": str(path), "training_rest": training_rest(checkpoint), "jaw_open": means})
     if rows:

@@ -141,6 +141,16 @@ def rest_face(targets: np.ndarray, mask: np.ndarray, vad: np.ndarray) -> np.ndar
     return np.median(np.asarray(targets)[quiet][:, :N_BLENDSHAPES], axis=0)
 
 
+def clip_rest_faces(targets: np.ndarray, mask: np.ndarray, vad: np.ndarray, clips: list[dict]) -> dict:
+    """{clip start frame: its rest_face, or None} for the clips (manifest entries) lying end to end
+    in one split's arrays."""
+    faces = {}
+    for clip in clips:
+        span = slice(clip["start"], clip["start"] + clip["frames"])
+        faces[clip["start"]] = rest_face(np.asarray(targets[span]), np.asarray(mask[span]), np.asarray(vad[span]))
+    return faces
+
+
 def create_sequences(n_frames: int, window: int, stride: int, warmup: int) -> np.ndarray:
     """Windows over one clip of n_frames: (M, 3) int64 rows (start, length, loss_start).
 
