@@ -18,12 +18,12 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .constants import BLENDSHAPE_NAMES, N_BLENDSHAPES
+from .constants import N_BLENDSHAPES
+from .metrics import JAW_OPEN
 
 PAST_FRAMES = 20                # 200 ms of audio before the face's time (the linear measurement)
 STEP_FRAMES = 2                 # every 20 ms: 11 frames x 80 bins = 880 features causally
 RIDGE_GRID = (1.0, 10.0, 100.0, 1e3, 1e4, 1e5, 1e6)   # real clips, 27 training: 1e6 peaks (held-out r 0.236; 1e7 0.205)
-JAW_OPEN = BLENDSHAPE_NAMES.index("jawOpen")
 MAX_FOLDS = 40                  # more training clips than this: leave one of 40 groups of them out
 
 
