@@ -30,6 +30,7 @@ DATASET_DIR = REPO_ROOT / "data/dataset"   # the output of stage 1.3
 RUN_DIR = REPO_ROOT / "runs/default"       # checkpoints, metrics.jsonl, curves.png
 PRESET = "small"                # model size: default, small or tiny (models/tcn_10s_model.py); small is what the benchmarks measured
 EPOCHS = 10                     # passes over the training windows (more overfits 5 minutes of video: ARCHITECTURE.md)
+MIN_STEPS = 0                   # at least this many optimiser steps: a small dataset gets more epochs; 0: EPOCHS alone
 BATCH_SIZE = 16                 # windows per optimiser step (over all processes together)
 LEARNING_RATE = 3e-3            # the one-cycle schedule's peak
 WEIGHT_DECAY = 0.01             # AdamW's decoupled weight decay
@@ -40,13 +41,18 @@ SKIP_WEIGHT_DECAY = -1.0        # AdamW weight decay of the linear skip (a ridge
 SKIP_LR_SCALE = 1.0             # the linear skip's learning rate as a multiple of the rest's
 SKIP_INIT = "zero"              # the linear skip's start: zero, or ridge (the ridge baseline fitted on the training
 #                                 clips over the skip's taps: on scores, or for the sigmoid on their logits)
+INIT_FROM = ""                  # start from this checkpoint's weights (a model trained on other speakers: fine-tuning);
+#                                 the model settings must be its own; the optimiser and schedule start afresh
 BLENDSHAPE_OUTPUT = "sigmoid"   # sigmoid, or clamp (the logit itself in training, clamped to [0, 1] outside it)
 SEED = 0                        # every random choice (initialisation, order, augmentation, dropout)
 INPUT_MODE = "level"            # the mel as the model sees it: level (running mean removed) or fixed (dB scale)
 GAIN_AUGMENT_DB = 6.0           # fixed input: each window's level moved by a random gain within +-this many dB
 FREQ_WARP = 0.15                # each window's mel axis stretched by a random factor in 1 +- this (other voices)
 INPUT_STANDARDISATION = False   # standardise each mel bin by its mean and spread over the training frames
-SILENCE_AUGMENT = 0.25          # share of windows given 0.3-1.5 s of digital silence or room noise, the mouth at rest there
+SILENCE_AUGMENT = 0.25          # share of windows given a stretch of digital silence or room noise, the mouth at rest there
+SILENCE_MAX_SECONDS = 1.5       # those stretches last 0.3 s to this long (a window's length or more: up to all of it)
+OPENING_SILENCE = 0.0           # level input: share of them that open the window, measured against the level a stream
+#                                 has before it hears any speech (a microphone opened in silence), not the clip's
 SPEC_MASKS = 0                  # SpecAugment: this many bands of up to 8 mel bins and spans of up to 0.2 s masked per window
 SPEED_AUGMENT = 0.1             # each window played faster or slower by up to this fraction (sound and face together)
 NOISE_AUGMENT = 0.0             # share of windows with room noise added at 5-30 dB below the speech
@@ -123,7 +129,7 @@ def main(argv=None) -> int:
     from models.checkpoint import file_sha256, git_commit, load_checkpoint, save_checkpoint
     from models.loss import TERMS, AudioBlendshapeLoss
     from models.schedule import Phase, learning_rate, planned_epochs
-    from voiceface.audio import front_end_config, front_end_differences
+    from voiceface.audio import LEVEL_NORM_START_DB, front_end_config, front_end_differences
     from voiceface.cli import settings_for_header
     from voiceface.constants import BLENDSHAPE_NAMES, FRAME_RATE, N_BLENDSHAPES, N_MELS, N_TARGETS, POSE_NAMES
     from voiceface.dataset import (DATASET_FORMAT, DATASET_FORMAT_VERSION, INPUT_FILES, INPUT_MODES,
@@ -242,9 +248,14 @@ def main(argv=None) -> int:
         starts, `level_db` (size, 80): the normaliser holds its mean through unvoiced frames, so that is
         what a recorded pause would meet (the frames after it keep their values, which the speech
         the pause replaces would have moved a little)."""
-        length = int(min(size, rng.integers(30, 151)))                       # 0.3-1.5 s
+        longest = max(30, int(round(SILENCE_MAX_SECONDS * FRAME_RATE)))
+        length = int(min(size, rng.integers(30, longest + 1)))              # 0.3 s to SILENCE_MAX_SECONDS
         begin = int(rng.integers(0, size - length + 1))
+        if level_db is not None and OPENING_SILENCE > 0 and rng.random() < OPENING_SILENCE:
+            begin, level_db = 0, np.full_like(level_db, LEVEL_NORM_START_DB)
         noise = quiet_inputs[int(rng.integers(len(quiet_inputs)))]
+        if len(noise) < length:                                             # longer than the bank's 4 s: looped
+            noise = np.concatenate([noise] * (length // len(noise) + 1))
         offset = int(rng.integers(0, len(noise) - length + 1))
         if level_db is None:
             inputs[begin:begin + length] = np.clip(noise[offset:offset + length], -1.0, 1.0)
@@ -347,6 +358,27 @@ def main(argv=None) -> int:
         print("error: --skip-init ridge starts the linear skip, and this model has none: drop --skip-taps 0 "
               "or use --skip-init zero", file=sys.stderr)
         return 1
+    if INIT_FROM and not RESUME:                 # (a resumed run loads its own weights)
+        if SKIP_INIT == "ridge":
+            print("error: --init-from and --skip-init ridge both set the first weights: give one", file=sys.stderr)
+            return 1
+        try:
+            _, start = load_checkpoint(INIT_FROM, device)
+        except Exception as error:
+            print(f"error: {error}", file=sys.stderr)
+            return 1
+        differ = [f"{key} {start['model_config'].get(key)!r} here {value!r}" for key, value in config.to_dict().items()
+                  if start["model_config"].get(key) != value]
+        if start["training"].get("lookahead_ms") != LOOKAHEAD_MS:
+            differ.append(f"lookahead_ms {start['training'].get('lookahead_ms')!r} here {LOOKAHEAD_MS!r}")
+        if start["training"].get("input_mode") != INPUT_MODE:
+            differ.append(f"input_mode {start['training'].get('input_mode')!r} here {INPUT_MODE!r}")
+        if differ:
+            print(f"error: {INIT_FROM}: a model of other settings ({'; '.join(differ)}); fine-tune with its own "
+                  "--preset, --dropout, --skip-taps, --blendshape-output, --input-mode and --lookahead-ms", file=sys.stderr)
+            return 1
+        model.load_state_dict(start["state_dict"])      # its input statistics included
+        say(f"starting from the weights of {INIT_FROM}")
     if SKIP_INIT == "ridge" and not RESUME:      # (a resumed run loads its weights)
         from voiceface.ridge import RidgeBaseline
         spans = [slice(c["start"], c["start"] + c["frames"]) for c in train["clips"]]
@@ -376,7 +408,10 @@ def main(argv=None) -> int:
         [{"params": skip_parameters, "weight_decay": SKIP_WEIGHT_DECAY if SKIP_WEIGHT_DECAY >= 0 else WEIGHT_DECAY,
           "lr_scale": SKIP_LR_SCALE}] if skip_parameters else []), lr=LEARNING_RATE)
     steps_per_epoch = int(np.ceil(len(train["windows"]) / BATCH_SIZE))
-    phases = [Phase(EPOCHS, LEARNING_RATE)]
+    epochs = max(EPOCHS, int(np.ceil(MIN_STEPS / steps_per_epoch)))      # what the run is planned for
+    if epochs > EPOCHS:
+        say(f"{steps_per_epoch} steps an epoch: {epochs} epochs to reach --min-steps {MIN_STEPS}")
+    phases = [Phase(epochs, LEARNING_RATE)]
     ema = None
     if EMA_DECAY > 0:
         from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
@@ -414,14 +449,14 @@ def main(argv=None) -> int:
             return 1
         phases = [Phase(**p) for p in saved["schedule"]]
         done = saved["epoch"]
-        if EPOCHS < planned_epochs(phases):
+        if epochs < planned_epochs(phases):
             print(f"error: {run_dir / 'last.pt'}: this run is planned for {planned_epochs(phases)} epochs ({done} done); "
                   f"--epochs must be {planned_epochs(phases)}, or more to extend it", file=sys.stderr)
             return 1
-        if EPOCHS > planned_epochs(phases):       # extend a run: a gentler cycle of its own over the new epochs
-            phases.append(Phase(EPOCHS - planned_epochs(phases), LEARNING_RATE * EXTENSION_PEAK))
-            say(f"extending {run_dir} from {done} to {EPOCHS} epochs: a new one-cycle peaking at "
-                f"{LEARNING_RATE * EXTENSION_PEAK:.2g} over epochs {done + 1}-{EPOCHS}")
+        if epochs > planned_epochs(phases):       # extend a run: a gentler cycle of its own over the new epochs
+            phases.append(Phase(epochs - planned_epochs(phases), LEARNING_RATE * EXTENSION_PEAK))
+            say(f"extending {run_dir} from {done} to {epochs} epochs: a new one-cycle peaking at "
+                f"{LEARNING_RATE * EXTENSION_PEAK:.2g} over epochs {done + 1}-{epochs}")
         model.load_state_dict(saved.get("training_state_dict", saved["state_dict"]))
         optimizer.load_state_dict(saved["optimizer"])
         if ema is not None:
@@ -431,8 +466,8 @@ def main(argv=None) -> int:
         if metrics_path.exists():          # forget epochs logged after the checkpoint was written
             history = [json.loads(line) for line in metrics_path.read_text().splitlines() if line.strip()]
             history = [h for h in history if h["epoch"] < first_epoch]
-        if first_epoch > EPOCHS:
-            say(f"{run_dir}: all {EPOCHS} epochs are done; --epochs more than {EPOCHS} extends the run")
+        if first_epoch > epochs:
+            say(f"{run_dir}: all {epochs} epochs are done; --epochs more than {epochs} extends the run")
             return 0
         say(f"resuming {run_dir} at epoch {first_epoch}")
     elif metrics_path.exists() and main_process:
@@ -516,7 +551,7 @@ def main(argv=None) -> int:
               "dataset_manifest_sha256": file_sha256(manifest_path), "git_commit": git_commit(REPO_ROOT),
               "libraries": library_versions()}
     epochs_this_run = 0
-    for epoch in range(first_epoch, EPOCHS + 1):
+    for epoch in range(first_epoch, epochs + 1):
         start_time = time.perf_counter()
         model.train()
         torch.manual_seed(SEED * 100003 + epoch)            # dropout: the same per epoch, resumed or not
@@ -525,7 +560,7 @@ def main(argv=None) -> int:
         counts = {t: 0.0 for t in TERMS}
         frames = 0
         load_seconds = 0.0
-        bar = progress_bar(range(steps_per_epoch), desc=f"epoch {epoch}/{EPOCHS}", leave=False, enabled=main_process)
+        bar = progress_bar(range(steps_per_epoch), desc=f"epoch {epoch}/{epochs}", leave=False, enabled=main_process)
         for step in bar:
             batch_indices = order[step * BATCH_SIZE:(step + 1) * BATCH_SIZE]
             mine = batch_indices[rank::world]                 # this process's share of the global batch
@@ -580,7 +615,7 @@ def main(argv=None) -> int:
             save_checkpoint(run_dir / "last.pt", scored, **state)
             if improved or not v:
                 save_checkpoint(run_dir / "best.pt", scored, **state)
-            summary = (f"epoch {epoch:3d}/{EPOCHS}  train {record['train']['loss']:.4f}"
+            summary = (f"epoch {epoch:3d}/{epochs}  train {record['train']['loss']:.4f}"
                        + (f"  val {v['loss']:.4f}  MAE {v['mae']:.4f}  mouth {v['mouth_mae']:.4f}  "
                           f"jawOpen r {v['jaw_open_r']:.3f}  mouthClose r {v['mouth_close_r']:.3f}  "
                           f"smile r {v['smile_r']:.3f}  pose {v['translation_mae_cm']:.2f} cm "
@@ -588,7 +623,7 @@ def main(argv=None) -> int:
                        + f"  {record['frames_per_second']:.0f} frames/s" + ("  *" if improved else ""))
             write_line(summary)           # one plain line per epoch; the bar only on a terminal
         epochs_this_run += 1
-        if STOP_AFTER_EPOCHS and epochs_this_run >= STOP_AFTER_EPOCHS and epoch < EPOCHS:
+        if STOP_AFTER_EPOCHS and epochs_this_run >= STOP_AFTER_EPOCHS and epoch < epochs:
             say(f"stopped after {epochs_this_run} epochs as asked; --resume continues")
             break
     if distributed:

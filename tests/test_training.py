@@ -54,6 +54,34 @@ def test_resumed_run_equals_an_uninterrupted_one(learn_dataset, tmp_path):
         assert torch.allclose(ca["state_dict"][key], cb["state_dict"][key], atol=1e-6)
 
 
+def test_a_fine_tuning_run_starts_from_the_given_weights_and_refuses_another_model(trained_run, learn_dataset,
+                                                                                 tmp_path):
+    args = ["--dataset-dir", learn_dataset / "dataset", "--epochs", 1, *QUICK]
+    start = trained_run / "last.pt"
+    # a learning rate too small to move anything: the run's weights are still the ones it started from
+    tuned = run_script(TRAIN, "--run-dir", tmp_path / "tuned", *args, "--init-from", start, "--learning-rate", "1e-12")
+    assert tuned.returncode == 0, tuned.stderr
+    assert f"starting from the weights of {start}" in tuned.stdout
+    _, before = load_checkpoint(start)
+    _, after = load_checkpoint(tmp_path / "tuned" / "last.pt")
+    for key, value in before["state_dict"].items():
+        assert torch.allclose(value, after["state_dict"][key], atol=1e-6), key
+    assert metrics(tmp_path / "tuned")[0]["val"]["jaw_open_r"] >= 0.7     # what the trained run reached
+    fresh = run_script(TRAIN, "--run-dir", tmp_path / "fresh", *args, "--learning-rate", "1e-12")
+    assert metrics(tmp_path / "fresh")[0]["val"]["jaw_open_r"] < 0.5      # the same run from scratch
+    other = run_script(TRAIN, "--run-dir", tmp_path / "other", *args, "--init-from", start, "--lookahead-ms", 100)
+    assert other.returncode == 1 and "lookahead_ms 0.0 here 100.0" in other.stderr
+    assert len(other.stderr.strip().splitlines()) == 1 and not (tmp_path / "other" / "last.pt").exists()
+
+
+def test_a_step_budget_gives_a_small_dataset_more_epochs(learn_dataset, tmp_path):
+    args = ["--dataset-dir", learn_dataset / "dataset", "--run-dir", tmp_path / "run", "--epochs", 1, *QUICK]
+    result = run_script(TRAIN, *args, "--min-steps", 40, "--silence-max-seconds", 4, "--silence-augment", 1)
+    assert result.returncode == 0, result.stderr
+    steps = int(result.stdout.split(" steps an epoch")[0].split()[-1])
+    assert len(metrics(tmp_path / "run")) == -(-40 // steps) > 1
+
+
 def test_two_processes_match_one_on_the_same_global_batch(learn_dataset, tmp_path):
     args = ["--dataset-dir", learn_dataset / "dataset", "--epochs", 2, *QUICK]
     single = run_script(TRAIN, "--run-dir", tmp_path / "one", *args)
