@@ -9,7 +9,8 @@ benchmarks, which train a model per fold and score it on clips it never saw.
 
 Benchmarks (each at every --lookahead-ms, by default strictly causal and 100 ms):
 - speaker-dependent: for each speaker with at least MIN_CLIPS clips, leave one clip out, train on
-  that speaker's other clips (and with --with-other-speakers, everyone else's too), score the
+  that speaker's other clips (and with --with-other-speakers, everyone else's too; with
+  --pretrain-other-speakers, starting from one model trained on everyone else), score the
   left-out clip — the design note's use: train on your own videos;
 - speaker-independent: FOLDS folds of whole speakers; train on the others, score the held-out ones.
 Labels are corrected for each clip's audio-video offset by stage 1.3 (voiceface/sync.py), with one
@@ -44,6 +45,9 @@ LOOKAHEAD_MS = [0.0, 100.0]     # with --benchmark: the latencies to train and s
 FOLDS = 5                       # speaker-independent: folds of whole speakers
 MIN_CLIPS = 4                   # speaker-dependent: speakers with at least this many clips
 WITH_OTHER_SPEAKERS = False     # speaker-dependent: also train on every other speaker's clips
+PRETRAIN_OTHER_SPEAKERS = False  # speaker-dependent: train one model on every other speaker's clips first, then
+#                                 fine-tune it on each fold's clips of the speaker (train.py --init-from)
+FINETUNE_ARGS = ""              # with --pretrain-other-speakers: more train.py arguments for the fine-tuning runs only
 TRAIN_ARGS = ""                 # with --benchmark: more train.py arguments for every fold, as one string
 DATASET_ARGS = ""               # with --benchmark: more stage 1.3 arguments for every fold's dataset
 SEED = 0                        # with --benchmark: which speakers share a fold
@@ -156,8 +160,8 @@ def evaluate(checkpoint_path: Path, clips: list[tuple], train_dataset: Path, plo
 
 
 # --- the benchmarks --------------------------------------------------------------------------------
-def benchmark_folds(kind: str, folders: list[Path], speakers: dict[str, str]) -> list[tuple[str, list, list]]:
-    """(fold name, training clips, held-out clips) of one benchmark."""
+def benchmark_folds(kind: str, folders: list[Path], speakers: dict[str, str]) -> list[tuple[str, list, list, list]]:
+    """(fold name, training clips, held-out clips, clips to pretrain on first or []) of one benchmark."""
     from voiceface.dataset import speaker_folds
     names = [f.name for f in folders]
     group = {n: speakers.get(n) or n for n in names}
@@ -168,13 +172,15 @@ def benchmark_folds(kind: str, folders: list[Path], speakers: dict[str, str]) ->
             if len(own) < MIN_CLIPS:
                 continue
             for held in own:
-                train = [n for n in own if n != held] + ([n for n in names if group[n] != speaker]
-                                                          if WITH_OTHER_SPEAKERS else [])
-                suffix = "__with_others" if WITH_OTHER_SPEAKERS else ""      # another training set, another folder
-                folds.append((f"{speaker.replace(' ', '_')}__{held}{suffix}", train, [held]))
+                others = [n for n in names if group[n] != speaker]
+                train = [n for n in own if n != held] + (others if WITH_OTHER_SPEAKERS else [])
+                # another training set or start, another folder
+                suffix = ("__with_others" if WITH_OTHER_SPEAKERS else "") + ("__pretrained" if PRETRAIN_OTHER_SPEAKERS else "")
+                folds.append((f"{speaker.replace(' ', '_')}__{held}{suffix}", train, [held],
+                              others if PRETRAIN_OTHER_SPEAKERS else []))
         return folds
     durations = {f.name: (f / "audio_features.npz").stat().st_size for f in folders}   # proportional to length
-    return [(f"fold_{k}", [n for n in names if n not in held], held)
+    return [(f"fold_{k}", [n for n in names if n not in held], held, [])
             for k, held in enumerate(speaker_folds(durations, speakers, FOLDS, SEED)) if held]
 
 
@@ -187,6 +193,20 @@ def training_code_hash() -> str:
     for path in [folder / "train.py", *sorted((folder / "models").glob("*.py"))]:
         digest.update(path.read_bytes())
     return digest.hexdigest()
+
+
+def pretrained_run(folder: Path, clips: list[str], data_tag: str, lead_ms: float, args: str, tag: str) -> Path:
+    """The last checkpoint of a model trained (once, then reused) on `clips`, all of them in training."""
+    import shlex
+    dataset = folder / f"dataset_{data_tag}"
+    run("1_data_cleaning/3_create_dataset.py", "--processed-dir", PROCESSED_DIR, "--output-dir", dataset,
+        "--speaker-manifest", SPEAKER_MANIFEST, "--clips", *clips, "--val-fraction", 0,
+        "--typical-lead-ms", lead_ms, *shlex.split(DATASET_ARGS), quiet=True)
+    run_dir = folder / f"run_{tag}"
+    print(f"=== pretraining on {len(clips)} clips of other speakers -> {run_dir}", flush=True)
+    run("2_architecture_training/train.py", "--dataset-dir", dataset, "--run-dir", run_dir,    # done: says so
+        *shlex.split(args), *(["--resume"] if (run_dir / "last.pt").exists() else []))
+    return run_dir / "last.pt"
 
 
 def run_benchmarks() -> int:
@@ -226,17 +246,23 @@ def run_benchmarks() -> int:
             # a run is reused only for the same arguments, dataset settings and training code (its defaults included)
             tag = hashlib.sha1(args.encode() + data_tag.encode() + training_code_hash().encode()).hexdigest()[:8]
             results, per_fold = [], []
-            for name, train, held in folds:
+            for name, train, held, pretrain in folds:
                 folder = bench / kind / name
+                fold_args, fold_tag = args, tag
+                if pretrain:      # one model of everyone else (the same for each of a speaker's folds), then fine-tuned
+                    start = pretrained_run(bench / kind / f"pretrain_without_{name.split('__')[0]}", pretrain,
+                                           data_tag, lead_ms, args, tag)
+                    fold_args = f"{args} {FINETUNE_ARGS} --init-from {shlex.quote(str(start))}"
+                    fold_tag = hashlib.sha1(fold_args.encode() + tag.encode()).hexdigest()[:8]
                 dataset = folder / f"dataset_{data_tag}"
                 run("1_data_cleaning/3_create_dataset.py", "--processed-dir", PROCESSED_DIR, "--output-dir", dataset,
                     "--speaker-manifest", SPEAKER_MANIFEST, "--clips", *train, *held, "--val-clips", *held,
                     "--typical-lead-ms", lead_ms, *shlex.split(DATASET_ARGS), quiet=True)
-                run_dir = folder / f"run_{tag}"
+                run_dir = folder / f"run_{fold_tag}"
                 print(f"=== {kind}, look-ahead {lookahead:g} ms, {name}: {len(train)} clips train, "
                       f"{len(held)} held out -> {run_dir}", flush=True)
                 run("2_architecture_training/train.py", "--dataset-dir", dataset, "--run-dir", run_dir,
-                    *shlex.split(args), *(["--resume"] if (run_dir / "last.pt").exists() else []))
+                    *shlex.split(fold_args), *(["--resume"] if (run_dir / "last.pt").exists() else []))
                 # the last epoch: best.pt was chosen on these very clips, which would flatter it
                 fold_results, _ = evaluate(run_dir / "last.pt", dataset_clips(dataset, "val"), dataset)
                 results += fold_results

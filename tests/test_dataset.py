@@ -118,6 +118,7 @@ def test_speakers_stay_on_one_side_and_val_is_near_the_fraction():
         assert len({splits[c] for c in durations if speakers[c] == speaker}) == 1
     val = sum(d for c, d in durations.items() if splits[c] == "val") / sum(durations.values())
     assert 0.1 < val <= 0.22
+    assert set(split_clips(durations, speakers, 0.0, seed=3).values()) == {"train"}     # nothing held out
     assert speaker_of("Barack Obama, male, English") == "Barack Obama" and speaker_of("older female, English") is None
 
 

@@ -90,6 +90,27 @@ def test_a_miniature_speaker_dependent_benchmark(learn_dataset, tmp_path):
     assert len(runs) == 10
 
 
+def test_the_speaker_dependent_benchmark_can_start_each_fold_from_a_model_of_the_other_speakers(learn_dataset,
+                                                                                            tmp_path):
+    speakers = tmp_path / "speakers.csv"
+    speakers.write_text("short_name,speaker\n" + "".join(f"sample_{k},Eileen Collins\n" for k in range(20, 24))
+                        + "sample_24,Someone Else\n")
+    out = tmp_path / "bench" / "pretrained.json"
+    result = run_script("3_inference/evaluate.py", "--benchmark", "speaker-dependent", "--processed-dir",
+                        learn_dataset / "processed", "--speaker-manifest", speakers, "--bench-dir", tmp_path / "bench",
+                        "--json", out, "--lookahead-ms", 0, "--min-clips", 4, "--pretrain-other-speakers",
+                        "--train-args", "--preset tiny --epochs 2 --window-seconds 2 --stride-seconds 1 --freq-warp 0")
+    assert result.returncode == 0, result.stderr[-3000:]
+    pretrained = tmp_path / "bench" / "speaker-dependent" / "pretrain_without_Eileen_Collins"
+    [manifest] = pretrained.glob("dataset_*/dataset_manifest.json")
+    assert [(c["clip"], c["split"]) for c in json.loads(manifest.read_text())["clips"]] == [("sample_24", "train")]
+    [start] = pretrained.glob("run_*/last.pt")
+    assert result.stdout.count(f"starting from the weights of {start}") == 4      # each fold, one shared start
+    assert result.stdout.count("=== pretraining") == 4 and result.stdout.count("epoch   1/2  train") == 5
+    folds = json.loads(out.read_text())["benchmarks"]["speaker-dependent, look-ahead 0 ms"]["folds"]
+    assert len(folds) == 4 and all("sample_24" not in f["train"] and f["fold"].endswith("__pretrained") for f in folds)
+
+
 @pytest.mark.parametrize("broken", ["checkpoint"])
 def test_evaluation_refuses_a_bad_checkpoint_in_one_line(broken, tmp_path, learn_dataset):
     bad = tmp_path / "bad.pt"

@@ -253,8 +253,10 @@ def split_clips(durations: dict[str, float], speakers: dict[str, str], val_fract
     clips in train: that is the speaker-dependent benchmark). Otherwise whole speakers are drawn
     with a fixed seed until val holds at least val_fraction of the duration, keeping at least one
     speaker in train: clips of one speaker always go together (windows of one speaker, let alone
-    one clip, on both sides would leak)."""
+    one clip, on both sides would leak). A val_fraction of 0 (and no val_clips): every clip trains."""
     group = {clip: speakers.get(clip) or clip for clip in durations}
+    if not val_clips and val_fraction <= 0:
+        return {clip: "train" for clip in durations}
     if val_clips:
         named = set(map(str, val_clips))
         return {clip: "val" if clip in named or group[clip] in named else "train" for clip in durations}
