@@ -18,7 +18,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repo root, f
 from voiceface.cli import configure
 
 # --- settings (each can be given on the command line: SECONDS as --seconds) --------------------
-MODELS = []                     # checkpoints (.pt), or benchmark JSON files (every fold's best.pt)
+MODELS = []                     # checkpoints (.pt), or benchmark JSON files (every fold's last.pt, which it scored)
 NOISES = ["digital:0", "white:-60", "pink:-60", "brown:-60", "white:-45", "pink:-45", "brown:-45"]  # kind:dBFS
 SECONDS = 12.0                  # how long each input lasts
 SKIP_SECONDS = 1.0              # left out of the mean: the model's first second, before its running level settles
@@ -27,12 +27,13 @@ JSON = ""                       # if given: the figures as JSON too
 
 
 def checkpoints_in(path: Path) -> list[Path]:
-    """A checkpoint, or every fold's best.pt that a benchmark JSON names."""
+    """A checkpoint, or every fold's last.pt that a benchmark JSON names: the model evaluate.py scored
+    (its best.pt was chosen on the held-out clip)."""
     import json
     if path.suffix != ".json":
         return [path]
     report = json.loads(path.read_text())
-    return [Path(fold["run_dir"]) / "best.pt" for bench in report["benchmarks"].values() for fold in bench["folds"]]
+    return [Path(fold["run_dir"]) / "last.pt" for bench in report["benchmarks"].values() for fold in bench["folds"]]
 
 
 def training_rest(checkpoint: dict) -> float | None:
