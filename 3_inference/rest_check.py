@@ -6,6 +6,7 @@ median over clips: what stage 1.3's centring puts every clip's rest on).
     python 3_inference/rest_check.py runs/default/best.pt
     python 3_inference/rest_check.py runs/benchmark/benchmark.json      # every fold's model of a benchmark
     python 3_inference/rest_check.py runs/*/best.pt --noises digital:0 pink:-50 --json rest.json
+    python 3_inference/rest_check.py runs/default/best.pt --after-speech talk.mp4    # quiet after 6 s of talk.mp4
 
 Prints a markdown table, one row per model. Real recordings rarely hold 12 s without a voice, so
 this is the check the benchmarks cannot make; the tests make the same check on generated clips.
@@ -22,6 +23,9 @@ MODELS = []                     # checkpoints (.pt), or benchmark JSON files (ev
 NOISES = ["digital:0", "white:-60", "pink:-60", "brown:-60", "white:-45", "pink:-45", "brown:-45"]  # kind:dBFS
 SECONDS = 12.0                  # how long each input lasts
 SKIP_SECONDS = 1.0              # left out of the mean: the model's first second, before its running level settles
+AFTER_SPEECH = ""                # an audio or video file: its first SPEECH_SECONDS come before each quiet input (the
+#                                 mouth at rest after speech; without it the quiet opens the stream, before any voice)
+SPEECH_SECONDS = 6.0            # with AFTER_SPEECH: how much of it
 JSON = ""                       # if given: the figures as JSON too
 # --- end of settings ---------------------------------------------------------------------------
 
@@ -80,6 +84,17 @@ def main(argv=None) -> int:
         print("error: name one or more checkpoints or benchmark JSON files", file=sys.stderr)
         return 1
     inputs = [room_noise(kind, level, SECONDS, SAMPLE_RATE, seed=1) for kind, level in noises]
+    lead_in = np.zeros(0, np.float32)           # what comes before the quiet
+    if AFTER_SPEECH:
+        from voiceface.audio import load_audio
+        from voiceface.errors import InputError
+        try:
+            _, speech = load_audio(AFTER_SPEECH)
+        except InputError as error:              # its message names the file and what to do
+            print(f"error: {error}", file=sys.stderr)
+            return 1
+        lead_in = np.asarray(speech[:int(SPEECH_SECONDS * SAMPLE_RATE)], np.float32)
+    quiet_from = len(lead_in) / SAMPLE_RATE + SKIP_SECONDS     # the mean starts here
     rows, failed = [], 0
     for given in map(Path, MODELS):
         try:
@@ -99,21 +114,23 @@ def main(argv=None) -> int:
             means = {}
             for (kind, level), samples in zip(noises, inputs):
                 animator = Animator(model, checkpoint)
-                frames = [animator.push(samples), animator.finish()]
+                frames = [animator.push(np.concatenate([lead_in, samples])), animator.finish()]
                 times = np.concatenate([f.times for f in frames])
                 values = np.concatenate([f.blendshapes[:, JAW_OPEN] for f in frames])
-                means[f"{kind}:{level:g}"] = float(values[times >= SKIP_SECONDS].mean())
+                means[f"{kind}:{level:g}"] = float(values[times >= quiet_from].mean())
             rows.append({"checkpoint": str(path), "training_rest": training_rest(checkpoint), "jaw_open": means})
     if rows:
         names = list(rows[0]["jaw_open"])
-        print(f"mean jawOpen over {SECONDS:g} s of each input (the first {SKIP_SECONDS:g} s left out)\n")
+        after = f", after {len(lead_in) / SAMPLE_RATE:g} s of {AFTER_SPEECH}" if AFTER_SPEECH else ""
+        print(f"mean jawOpen over {SECONDS:g} s of each input{after} (its first {SKIP_SECONDS:g} s left out)\n")
         print("| model | rest of its training clips | " + " | ".join(f"{n} dBFS" for n in names) + " |")
         print("|---|---|" + "---|" * len(names))
         for row in rows:
             rest = "–" if row["training_rest"] is None else f"{row['training_rest']:.3f}"
             print(f"| {row['checkpoint']} | {rest} | " + " | ".join(f"{row['jaw_open'][n]:.3f}" for n in names) + " |")
     if JSON:
-        write_json_atomic(JSON, {"seconds": SECONDS, "skip_seconds": SKIP_SECONDS, "models": rows})
+        write_json_atomic(JSON, {"seconds": SECONDS, "skip_seconds": SKIP_SECONDS, "after_speech": str(AFTER_SPEECH),
+                                 "speech_seconds": len(lead_in) / SAMPLE_RATE, "models": rows})
     return 1 if failed else 0
 
 

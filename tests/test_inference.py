@@ -146,6 +146,16 @@ def test_the_rest_check_reports_each_model_beside_its_training_rest(trained_run,
     assert set(report[0]["jaw_open"]) == {"digital:0", "pink:-50"}
     assert all(abs(value - rest) <= 0.02 for value in report[0]["jaw_open"].values()), (report, rest)
     assert "| digital:0 dBFS | pink:-50 dBFS |" in result.stdout
+    # the same quiet after 4 s of a clip's speech: the mouth comes back to rest when the talking stops
+    talk = next((learn_dataset / "raw").glob("sample_24.*"))
+    after = run_script("3_inference/rest_check.py", trained_run / "best.pt", "--seconds", 4, "--skip-seconds", 1,
+                       "--noises", "digital:0", "--after-speech", talk, "--speech-seconds", 4, "--json", tmp_path / "after.json")
+    assert after.returncode == 0, after.stderr
+    report = json.loads((tmp_path / "after.json").read_text())
+    assert report["speech_seconds"] == 4 and f"after 4 s of {talk}" in after.stdout
+    assert abs(report["models"][0]["jaw_open"]["digital:0"] - rest) <= 0.03, (report, rest)
+    missing = run_script("3_inference/rest_check.py", trained_run / "best.pt", "--after-speech", tmp_path / "none.wav")
+    assert missing.returncode == 1 and missing.stderr.count("error: ") == 1 and "none.wav" in missing.stderr
 
 
 def test_jaw_open_in_the_pauses_of_speech_matches_the_video(trained_run, learn_dataset, tmp_path):
