@@ -51,7 +51,7 @@ FREQ_WARP = 0.15                # each window's mel axis stretched by a random f
 INPUT_STANDARDISATION = False   # standardise each mel bin by its mean and spread over the training frames
 SILENCE_AUGMENT = 0.25          # share of windows given a stretch of digital silence or room noise, the mouth at rest there
 SILENCE_MAX_SECONDS = 1.5       # those stretches last 0.3 s to this long (a window's length or more: up to all of it)
-OPENING_SILENCE = 0.0           # level input: share of them that open the window, measured against the level a stream
+OPENING_SILENCE = 0.5           # level input: share of them that open the window, measured against the level a stream
 #                                 has before it hears any speech (a microphone opened in silence), not the clip's
 SPEC_MASKS = 0                  # SpecAugment: this many bands of up to 8 mel bins and spans of up to 0.2 s masked per window
 SPEED_AUGMENT = 0.1             # each window played faster or slower by up to this fraction (sound and face together)
@@ -358,6 +358,7 @@ def main(argv=None) -> int:
         print("error: --skip-init ridge starts the linear skip, and this model has none: drop --skip-taps 0 "
               "or use --skip-init zero", file=sys.stderr)
         return 1
+    started_from = {}                            # the checkpoint a fine-tuning run started from, by its hash
     if INIT_FROM and not RESUME:                 # (a resumed run loads its own weights)
         if SKIP_INIT == "ridge":
             print("error: --init-from and --skip-init ridge both set the first weights: give one", file=sys.stderr)
@@ -378,6 +379,7 @@ def main(argv=None) -> int:
                   "--preset, --dropout, --skip-taps, --blendshape-output, --input-mode and --lookahead-ms", file=sys.stderr)
             return 1
         model.load_state_dict(start["state_dict"])      # its input statistics included
+        started_from = {"init_from_sha256": file_sha256(INIT_FROM)}
         say(f"starting from the weights of {INIT_FROM}")
     if SKIP_INIT == "ridge" and not RESUME:      # (a resumed run loads its weights)
         from voiceface.ridge import RidgeBaseline
@@ -458,6 +460,7 @@ def main(argv=None) -> int:
             say(f"extending {run_dir} from {done} to {epochs} epochs: a new one-cycle peaking at "
                 f"{LEARNING_RATE * EXTENSION_PEAK:.2g} over epochs {done + 1}-{epochs}")
         model.load_state_dict(saved.get("training_state_dict", saved["state_dict"]))
+        started_from = {k: saved[k] for k in ("init_from_sha256",) if k in saved}
         optimizer.load_state_dict(saved["optimizer"])
         if ema is not None:
             ema.module.load_state_dict(saved["state_dict"])
@@ -549,7 +552,7 @@ def main(argv=None) -> int:
               "blendshape_names": list(BLENDSHAPE_NAMES), "pose_names": list(POSE_NAMES),
               "training": settings_for_header(settings) | {"preset": PRESET},
               "dataset_manifest_sha256": file_sha256(manifest_path), "git_commit": git_commit(REPO_ROOT),
-              "libraries": library_versions()}
+              "libraries": library_versions(), **started_from}
     epochs_this_run = 0
     for epoch in range(first_epoch, epochs + 1):
         start_time = time.perf_counter()

@@ -11,7 +11,7 @@ from conftest import QUICK_TRAINING as QUICK
 from conftest import REPO_ROOT, run_script
 
 sys.path.insert(0, str(REPO_ROOT / "2_architecture_training"))
-from models.checkpoint import load_checkpoint  # noqa: E402
+from models.checkpoint import file_sha256, load_checkpoint  # noqa: E402
 from voiceface.errors import FormatError  # noqa: E402
 
 TRAIN = "2_architecture_training/train.py"
@@ -67,6 +67,7 @@ def test_a_fine_tuning_run_starts_from_the_given_weights_and_refuses_another_mod
     for key, value in before["state_dict"].items():
         assert torch.allclose(value, after["state_dict"][key], atol=1e-6), key
     assert metrics(tmp_path / "tuned")[0]["val"]["jaw_open_r"] >= 0.7     # what the trained run reached
+    assert after["init_from_sha256"] == file_sha256(start) and after["training"]["init_from"] == str(start)
     fresh = run_script(TRAIN, "--run-dir", tmp_path / "fresh", *args, "--learning-rate", "1e-12")
     assert metrics(tmp_path / "fresh")[0]["val"]["jaw_open_r"] < 0.5      # the same run from scratch
     other = run_script(TRAIN, "--run-dir", tmp_path / "other", *args, "--init-from", start, "--lookahead-ms", 100)
