@@ -460,7 +460,7 @@ def main(argv=None) -> int:
             say(f"extending {run_dir} from {done} to {epochs} epochs: a new one-cycle peaking at "
                 f"{LEARNING_RATE * EXTENSION_PEAK:.2g} over epochs {done + 1}-{epochs}")
         model.load_state_dict(saved.get("training_state_dict", saved["state_dict"]))
-        started_from = {k: saved[k] for k in ("init_from_sha256",) if k in saved}
+        started_from = {"init_from_sha256": saved["init_from_sha256"]} if "init_from_sha256" in saved else {}
         optimizer.load_state_dict(saved["optimizer"])
         if ema is not None:
             ema.module.load_state_dict(saved["state_dict"])
