@@ -245,13 +245,16 @@ def run_benchmarks() -> int:
             args = f"{TRAIN_ARGS} --lookahead-ms {lookahead:g}"
             # a run is reused only for the same arguments, dataset settings and training code (its defaults included)
             tag = hashlib.sha1(args.encode() + data_tag.encode() + training_code_hash().encode()).hexdigest()[:8]
-            results, per_fold = [], []
+            results, per_fold, starts = [], [], {}
             for name, train, held, pretrain in folds:
                 folder = bench / kind / name
                 fold_args, fold_tag = args, tag
                 if pretrain:      # one model of everyone else (the same for each of a speaker's folds), then fine-tuned
-                    start = pretrained_run(bench / kind / f"pretrain_without_{name.split('__')[0]}", pretrain,
-                                           data_tag, lead_ms, args, tag)
+                    speaker = name.split("__")[0]
+                    if speaker not in starts:       # trained (or found done) once per speaker and look-ahead
+                        starts[speaker] = pretrained_run(bench / kind / f"pretrain_without_{speaker}", pretrain,
+                                                         data_tag, lead_ms, args, tag)
+                    start = starts[speaker]
                     fold_args = f"{args} {FINETUNE_ARGS} --init-from {shlex.quote(str(start))}"
                     fold_tag = hashlib.sha1(fold_args.encode() + tag.encode()).hexdigest()[:8]
                 dataset = folder / f"dataset_{data_tag}"
