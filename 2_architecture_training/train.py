@@ -67,6 +67,7 @@ SILENCE_WEIGHT = 0.25           # loss: mouth-closure shapes where voice activit
 POSE_WEIGHT = 0.1               # loss: squared error of the normalised pose
 POSE_BOUND_WEIGHT = 1.0         # loss: predicted translation beyond +-10 cm
 MOUTH_WEIGHT = 4.0              # loss: weight of the jaw* and mouth* shapes against the other blendshapes
+CORRELATION_WEIGHT = 0.0        # loss: 1 - Pearson r of each mouth shape over each window (0: off)
 SMOOTH_L1_BETA = 0.1            # loss: blendshape errors below this are squared, above it absolute
 SHAPE_SPREAD = False            # loss: each blendshape's error in units of its spread over the training frames
 EMA_DECAY = 0.99                # keep an exponential moving average of the weights (validated, saved); 0: off
@@ -397,7 +398,8 @@ def main(argv=None) -> int:
             print(f"linear skip: starts as ridge (strength {ridge.strength:g}) fitted on {len(spans)} training clips")
     loss_fn = AudioBlendshapeLoss({"base": BASE_WEIGHT, "velocity": VELOCITY_WEIGHT,
                                    "acceleration": ACCELERATION_WEIGHT, "silence": SILENCE_WEIGHT,
-                                   "pose": POSE_WEIGHT, "pose_bound": POSE_BOUND_WEIGHT}, BLENDSHAPE_NAMES,
+                                   "pose": POSE_WEIGHT, "pose_bound": POSE_BOUND_WEIGHT,
+                                   "correlation": CORRELATION_WEIGHT}, BLENDSHAPE_NAMES,
                                   mouth_weight=MOUTH_WEIGHT, beta=SMOOTH_L1_BETA,
                                   shape_spread=torch.from_numpy(np.asarray(train["targets"])[
                                       np.asarray(train["mask"]).astype(bool)][:, :N_BLENDSHAPES].std(axis=0))

@@ -148,7 +148,32 @@ def test_each_loss_term_is_nonnegative_and_zero_for_a_perfect_prediction():
     assert all(float(means[t]) > 0 for t in TERMS)
     sums, counts = zip(*loss(target, target, mask, vad).values())
     total, means = loss.combine(dict(zip(TERMS, sums)), dict(zip(TERMS, counts)))
-    assert all(float(means[t]) == 0 for t in TERMS) and float(total) == 0
+    assert all(float(means[t]) == 0 for t in TERMS if t != "correlation") and float(means["correlation"]) < 1e-6
+
+
+def test_the_correlation_term_ignores_level_and_scale_and_charges_a_late_mouth():
+    """--correlation-weight: 1 - r per window and mouth shape. A prediction that is the target at
+    another level and scale costs nothing; the same track 100 ms late costs; a window whose
+    target does not move is not counted."""
+    loss = AudioBlendshapeLoss({t: float(t == "correlation") for t in TERMS}, BLENDSHAPE_NAMES)
+    target, mask, vad = make_batch(seed=3)
+    t = torch.arange(target.shape[1], dtype=torch.float32) / 100
+    target[..., :52] = 0.3 + 0.2 * torch.sin(2 * torch.pi * 3 * t)[None, :, None] * torch.rand(1, 1, 52)
+    jaw = BLENDSHAPE_NAMES.index("jawOpen")
+
+    def term(prediction, target):
+        total, count = loss(prediction, target, mask, vad)["correlation"]
+        return float(total / count), int(count)
+
+    rescaled = target.clone()
+    rescaled[..., :52] = 0.1 + 0.5 * target[..., :52]
+    assert term(rescaled, target)[0] < 1e-5
+    late = target.clone()
+    late[..., :52] = torch.roll(target[..., :52], 10, dims=1)
+    assert term(late, target)[0] > 0.3
+    still = target.clone()
+    still[0, :, jaw] = 0.2
+    assert term(target, still)[1] == term(target, target)[1] - 1
 
 
 def test_masked_frames_contribute_nothing():

@@ -7,6 +7,9 @@
                   mouth in pauses (jawOpen, mouthClose, the lips' press, roll and up/down shapes)
     pose          squared error on the 7 normalised pose values
     pose_bound    squared excess of predicted translation beyond +-1 (10 cm): no drift
+    correlation   1 - Pearson r of each mouth shape over each window, where the target moves (std
+                  >= 0.01): the benchmarks' own measure, blind to the level and the scale the base
+                  term looks after (off by default; ARCHITECTURE.md measures it)
 
 The blendshape terms share one unit: the weighted error of a frame, averaged over frames, with the
 shape weights averaging 1. So silence weight 1 means the closure shapes count double in a silent
@@ -23,12 +26,14 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-TERMS = ("base", "velocity", "acceleration", "silence", "pose", "pose_bound")
+TERMS = ("base", "velocity", "acceleration", "silence", "pose", "pose_bound", "correlation")
 CLOSURE_SHAPES = ("jawOpen", "mouthClose", "mouthPressLeft", "mouthPressRight", "mouthRollLower",
                   "mouthRollUpper", "mouthLowerDownLeft", "mouthLowerDownRight", "mouthUpperUpLeft",
                   "mouthUpperUpRight")
 SMOOTH_L1_BETA = 0.02           # default: errors below this are squared (scores move by ~0.01-0.3)
 DERIVATIVE_SCALE = 10.0         # differences per 10 ms frame, expressed per 0.1 s
+CORRELATION_MIN_STD = 0.01      # a window's target track that moves less than this has no r to learn
+CORRELATION_MIN_FRAMES = 10
 
 
 def shape_weights(blendshape_names: tuple[str, ...], mouth_weight: float) -> torch.Tensor:
@@ -51,6 +56,8 @@ class AudioBlendshapeLoss(torch.nn.Module):
         closure = torch.zeros(n_blendshapes)
         closure[[blendshape_names.index(s) for s in CLOSURE_SHAPES]] = 1.0
         self.register_buffer("closure", closure * self.shape_weight)
+        self.register_buffer("mouth", torch.tensor([i for i, name in enumerate(blendshape_names)
+                                                    if name.startswith(("jaw", "mouth"))]))
         scale = torch.ones(n_blendshapes)
         if shape_spread is not None:
             spread = torch.as_tensor(shape_spread, dtype=torch.float32)
@@ -79,7 +86,20 @@ class AudioBlendshapeLoss(torch.nn.Module):
         terms["pose"] = ((((pred_p - true_p) ** 2).sum(-1) * mask).sum(), mask.sum() * pred_p.shape[-1])
         excess = F.relu(pred_p[..., :3].abs() - 1.0) ** 2
         terms["pose_bound"] = ((excess.sum(-1) * mask).sum(), mask.sum() * 3)
+        terms["correlation"] = self.correlation(pred_b[..., self.mouth], true_b[..., self.mouth], mask)
         return terms
+
+    @staticmethod
+    def correlation(prediction: torch.Tensor, target: torch.Tensor, mask: torch.Tensor):
+        """(sum of 1 - r, count) over the (window, shape) pairs whose target moves; (B, T, S) tracks."""
+        m = mask[..., None]
+        frames = m.sum(1)                                                               # (B, 1)
+        dp = (prediction - (prediction * m).sum(1, keepdim=True) / frames.clamp(min=1)[:, None]) * m
+        dt = (target - (target * m).sum(1, keepdim=True) / frames.clamp(min=1)[:, None]) * m
+        var_t = (dt ** 2).sum(1)
+        r = (dp * dt).sum(1) / torch.sqrt((dp ** 2).sum(1) * var_t + 1e-12)             # (B, S)
+        moves = ((var_t > frames * CORRELATION_MIN_STD ** 2) & (frames >= CORRELATION_MIN_FRAMES)).float()
+        return ((1.0 - r).clamp(min=0.0) * moves).sum(), moves.sum()
 
     def combine(self, sums: dict[str, torch.Tensor], counts: dict[str, torch.Tensor]):
         """(total weighted loss, {term: mean}) from sums and counts (counts may be all-reduced)."""
