@@ -9,7 +9,7 @@
     pose_bound    squared excess of predicted translation beyond +-1 (10 cm): no drift
     correlation   1 - Pearson r of each mouth shape over each window, where the target moves (std
                   >= 0.01): the benchmarks' own measure, blind to the level and the scale the base
-                  term looks after (off by default; ARCHITECTURE.md measures it)
+                  term looks after (train.py: weight 0.01; ARCHITECTURE.md measures it)
 
 The blendshape terms share one unit: the weighted error of a frame, averaged over frames, with the
 shape weights averaging 1. So silence weight 1 means the closure shapes count double in a silent
