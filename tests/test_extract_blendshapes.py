@@ -210,3 +210,18 @@ def test_settings_are_typed_on_the_command_line(tmp_path):
     assert result.returncode == 2 and "invalid int value" in result.stderr
     helped = run_script(STAGE, "--help")
     assert "--output-dir" in helped.stdout and "--max-faces" in helped.stdout and "--force" in helped.stdout
+
+
+def test_label_noise_reads_each_frame_again_and_reports_the_ceiling(clips, face_model, tmp_path):
+    """label_noise.py: the generated face is symmetric and steady, so each second reading of its
+    jawOpen (mirrored, scaled, re-encoded) follows the first; a clip name it cannot find is one line."""
+    out = tmp_path / "noise.md"
+    folder = clips["plain"].path.parent
+    result = run_script("1_data_cleaning/label_noise.py", "--raw-dir", folder, "--clips", "plain", "--output", out)
+    assert result.returncode == 0, result.stderr[-2000:]
+    rows = {line.split("|")[1].strip(): line for line in out.read_text().splitlines() if line.startswith("| plain")}
+    cells = [float(c) for c in rows["plain"].split("|")[3:-2]]       # 4 shapes x 3 readings, then jitter
+    jaw = cells[0::4]                                                 # jawOpen: mirrored, scaled, jpeg
+    assert len(cells) == 12 and min(jaw) > 0.9, rows["plain"]
+    missing = run_script("1_data_cleaning/label_noise.py", "--raw-dir", folder, "--clips", "nobody", "--output", out)
+    assert missing.returncode == 1 and "no videos named nobody" in missing.stdout + missing.stderr
