@@ -2,8 +2,9 @@
 
 Stage 1.1's labels are one reading of each frame by the face landmarker. Read the same frames a
 second time, slightly changed in a way that leaves the face as it is — mirrored left to right,
-scaled to 80 % of its size, or re-encoded as JPEG at quality 75 — and the two readings of a symmetric shape (jawOpen, mouthClose,
-mouthFunnel, the mean of the two smiles) should agree. Where they differ, at least one is noise.
+scaled to 80 % of its size, or re-encoded as JPEG at quality 75 — and the two readings of a
+symmetric shape (jawOpen, mouthClose, mouthFunnel, the mean of the two smiles) should agree. Where
+they differ, at least one is noise.
 
 If each reading is the true track plus its own independent noise of the same size, their
 correlation r_tt is the share of the track's variance that is face, and no prediction from sound
@@ -53,6 +54,7 @@ def read_four_ways(video, model_path, scale, quality):
     NaN rows where a reading found no face. One tracking landmarker per reading, as stage 1.1."""
     import cv2
     import numpy as np
+    from voiceface.constants import N_BLENDSHAPES
     from voiceface.landmarks import create_landmarker, to_mediapipe_image
     from voiceface.progress import native_stderr_silenced
     from voiceface.video import iter_video_frames
@@ -80,7 +82,7 @@ def read_four_ways(video, model_path, scale, quality):
             for n in names:
                 result = landmarkers[n].detect_for_video(to_mediapipe_image(changed(rgb, n)), stamp_ms)
                 rows[n].append(np.array([c.score for c in result.face_blendshapes[0]]) if result.face_blendshapes
-                               else np.full(52, np.nan))
+                               else np.full(N_BLENDSHAPES, np.nan))
     finally:
         for landmarker in landmarkers.values():
             landmarker.close()

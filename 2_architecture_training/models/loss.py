@@ -32,13 +32,14 @@ CLOSURE_SHAPES = ("jawOpen", "mouthClose", "mouthPressLeft", "mouthPressRight", 
                   "mouthUpperUpRight")
 SMOOTH_L1_BETA = 0.02           # default: errors below this are squared (scores move by ~0.01-0.3)
 DERIVATIVE_SCALE = 10.0         # differences per 10 ms frame, expressed per 0.1 s
+MOUTH_PREFIXES = ("jaw", "mouth")  # the mouth shapes: mouth_weight, and the correlation term
 CORRELATION_MIN_STD = 0.01      # a window's target track that moves less than this has no r to learn
-CORRELATION_MIN_FRAMES = 10
+CORRELATION_MIN_FRAMES = 10     # nor has a window with fewer known frames
 
 
 def shape_weights(blendshape_names: tuple[str, ...], mouth_weight: float) -> torch.Tensor:
     """(52,) weights: mouth_weight for the jaw* and mouth* shapes, 1 for the rest, scaled to mean 1."""
-    weights = torch.tensor([mouth_weight if name.startswith(("jaw", "mouth")) else 1.0 for name in blendshape_names])
+    weights = torch.tensor([mouth_weight if name.startswith(MOUTH_PREFIXES) else 1.0 for name in blendshape_names])
     return weights / weights.mean()
 
 
@@ -57,7 +58,7 @@ class AudioBlendshapeLoss(torch.nn.Module):
         closure[[blendshape_names.index(s) for s in CLOSURE_SHAPES]] = 1.0
         self.register_buffer("closure", closure * self.shape_weight)
         self.register_buffer("mouth", torch.tensor([i for i, name in enumerate(blendshape_names)
-                                                    if name.startswith(("jaw", "mouth"))]))
+                                                    if name.startswith(MOUTH_PREFIXES)]))
         scale = torch.ones(n_blendshapes)
         if shape_spread is not None:
             spread = torch.as_tensor(shape_spread, dtype=torch.float32)
