@@ -44,6 +44,9 @@ BENCH_DIR = REPO_ROOT / "runs/benchmark"       # with --benchmark: datasets and 
 LOOKAHEAD_MS = [0.0, 100.0]     # with --benchmark: the latencies to train and score
 FOLDS = 5                       # speaker-independent: folds of whole speakers
 MIN_CLIPS = 4                   # speaker-dependent: speakers with at least this many clips
+MAX_TRAINING_CLIPS = 0          # speaker-dependent: train on only this many of the speaker's other clips (0: all), the
+#                                 ones after the held-out clip in name order, so each clip is trained on equally often:
+#                                 with 1, 2, 3 ... a learning curve (how r grows with the speaker's minutes)
 WITH_OTHER_SPEAKERS = False     # speaker-dependent: also train on every other speaker's clips
 PRETRAIN_OTHER_SPEAKERS = False  # speaker-dependent: train one model on every other speaker's clips first, then
 #                                 fine-tune it on each fold's clips of the speaker (train.py --init-from)
@@ -171,11 +174,16 @@ def benchmark_folds(kind: str, folders: list[Path], speakers: dict[str, str]) ->
             own = [n for n in names if group[n] == speaker]
             if len(own) < MIN_CLIPS:
                 continue
-            for held in own:
+            for i, held in enumerate(own):
                 others = [n for n in names if group[n] != speaker]
-                train = [n for n in own if n != held] + (others if WITH_OTHER_SPEAKERS else [])
+                mine = own[i + 1:] + own[:i]                     # the speaker's other clips, from the one after
+                if MAX_TRAINING_CLIPS > 0:
+                    mine = mine[:MAX_TRAINING_CLIPS]
+                train = mine + (others if WITH_OTHER_SPEAKERS else [])
                 # another training set or start, another folder
                 suffix = ("__with_others" if WITH_OTHER_SPEAKERS else "") + ("__pretrained" if PRETRAIN_OTHER_SPEAKERS else "")
+                if 0 < MAX_TRAINING_CLIPS < len(own) - 1:
+                    suffix += f"__{MAX_TRAINING_CLIPS}_clips"
                 folds.append((f"{speaker.replace(' ', '_')}__{held}{suffix}", train, [held],
                               others if PRETRAIN_OTHER_SPEAKERS else []))
         return folds
@@ -211,6 +219,7 @@ def pretrained_run(folder: Path, clips: list[str], data_tag: str, lead_ms: float
 
 def run_benchmarks() -> int:
     import hashlib
+    import json
     import shlex
 
     from voiceface.dataset import speakers_from_manifest
@@ -269,11 +278,15 @@ def run_benchmarks() -> int:
                 # the last epoch: best.pt was chosen on these very clips, which would flatter it
                 fold_results, _ = evaluate(run_dir / "last.pt", dataset_clips(dataset, "val"), dataset)
                 results += fold_results
-                per_fold.append({"fold": name, "train": train, "held_out": held, "run_dir": str(run_dir)})
+                trained = json.loads((dataset / "dataset_manifest.json").read_text())["clips"]
+                per_fold.append({"fold": name, "train": train, "held_out": held, "run_dir": str(run_dir),
+                                 "train_seconds": round(sum(c["duration_s"] for c in trained if c["split"] == "train"), 2)})
             summary = summarise(results)
             key = f"{kind}, look-ahead {lookahead:g} ms"
             report["benchmarks"][key] = {"folds": per_fold, "clips": results, "summary": summary}
-            sections.append(markdown(results, summary, f"### {key}"))
+            seconds = sorted(f["train_seconds"] for f in per_fold)
+            sections.append(markdown(results, summary, f"### {key}") + f"\nTraining audio per fold: {seconds[0]:g}–"
+                            f"{seconds[-1]:g} s (median {seconds[len(seconds) // 2]:g} s).\n")
             print(sections[-1], flush=True)
     write_json_atomic(Path(JSON), report)
     Path(JSON).with_suffix(".md").write_text("\n".join(sections))

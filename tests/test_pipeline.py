@@ -88,6 +88,19 @@ def test_a_miniature_speaker_dependent_benchmark(learn_dataset, tmp_path):
     runs = {fold["run_dir"] for path in (out, tmp_path / "uncentred.json")
             for fold in json.loads(path.read_text())["benchmarks"]["speaker-dependent, look-ahead 0 ms"]["folds"]}
     assert len(runs) == 10
+    # a point of the learning curve: two of the speaker's other clips per fold, each clip trained on twice
+    fewer = run_script("3_inference/evaluate.py", "--benchmark", "speaker-dependent", "--processed-dir",
+                       learn_dataset / "processed", "--speaker-manifest", speakers, "--bench-dir", tmp_path / "bench",
+                       "--json", tmp_path / "two.json", "--lookahead-ms", 0, "--min-clips", 5, "--max-training-clips", 2,
+                       "--train-args", "--preset tiny --epochs 2 --window-seconds 2 --stride-seconds 1 --freq-warp 0")
+    assert fewer.returncode == 0, fewer.stderr[-3000:]
+    folds = json.loads((tmp_path / "two.json").read_text())["benchmarks"]["speaker-dependent, look-ahead 0 ms"]["folds"]
+    assert [f["train"] for f in folds[:2]] == [["sample_21", "sample_22"], ["sample_22", "sample_23"]]
+    assert sorted(sum((f["train"] for f in folds), [])) == sorted(f"sample_{k}" for k in range(20, 25) for _ in (0, 1))
+    everything = json.loads(out.read_text())["benchmarks"]["speaker-dependent, look-ahead 0 ms"]["folds"]
+    assert all(0 < f["train_seconds"] < g["train_seconds"] for f, g in zip(folds, everything))
+    assert all(f["fold"].endswith("__2_clips") for f in folds)
+    assert "Training audio per fold" in (tmp_path / "two.md").read_text()
 
 
 def test_the_speaker_dependent_benchmark_can_start_each_fold_from_a_model_of_the_other_speakers(learn_dataset,
