@@ -22,6 +22,11 @@ moves 50-150 ms before the sound); unsure clips are kept uncorrected (UNSURE_SYN
 out (drop). The manifest records per clip the measured lag, confidence, applied shift and the lag
 measured after correction. SYNC_CORRECTION=False turns this off; CLIP_LAG_CORRECTIONS sets a
 clip's shift by hand.
+
+Shared recordings (voiceface/recordings.py): clips whose audio is the same recording (corpora
+reuse footage: two of the 33 real pairs are) are found from their log-mels, named in the manifest
+(`shared_recordings`) and kept on one side of the split; a clip named in VAL_CLIPS takes its
+partners with it.
 """
 import sys
 from pathlib import Path
@@ -151,6 +156,7 @@ def main(argv=None) -> int:
                                    ClipPose, create_sequences, model_inputs, normalisation_config,
                                    normalize_targets, smooth_targets, speakers_from_manifest, split_clips,
                                    synchronize_features)
+    from voiceface.recordings import describe, merge_recordings, recording_groups, to_dict, with_partners
     from voiceface.sync import correction_s, estimate_clip_lag, sync_config, typical_lead_s
     from voiceface.errors import InputError
     from voiceface.formats import ensure_writable_folder, library_versions, now_iso, sha256_file, write_json_atomic
@@ -225,7 +231,15 @@ def main(argv=None) -> int:
         print("error: every clip was dropped as unsure; use --unsure-sync keep", file=sys.stderr)
         return 1
     durations = {name: len(c.mel) / FRAME_RATE for name, c in clips.items()}
-    splits = split_clips(durations, speakers, VAL_FRACTION, SEED, VAL_CLIPS)
+    # clips that are one recording (corpora reuse footage) stay on one side of the split
+    shared = recording_groups({name: c.mel for name, c in clips.items()})
+    for line in describe(shared):
+        say(f"shared recording: {line}; its clips stay on one side of the split")
+    val_clips = with_partners(VAL_CLIPS, shared) if VAL_CLIPS else VAL_CLIPS
+    if VAL_CLIPS and set(val_clips) - set(map(str, VAL_CLIPS)):
+        say(f"held out with them, as the same recording: {', '.join(sorted(set(val_clips) - set(map(str, VAL_CLIPS))))}")
+    groups = merge_recordings({name: speakers.get(name) or name for name in durations}, shared)
+    splits = split_clips(durations, groups, VAL_FRACTION, SEED, val_clips)
     window, stride, warmup = (int(round(s * FRAME_RATE)) for s in (WINDOW_SECONDS, STRIDE_SECONDS, WARMUP_SECONDS))
 
     # each recording has its own resting face (jawOpen at rest 0.037-0.128 across one speaker's five
@@ -310,7 +324,8 @@ def main(argv=None) -> int:
                      "confident_clips": sum(e.confident for e in estimates.values()), "dropped_as_unsure": dropped},
             "target_smoothing_ms": TARGET_SMOOTHING_MS,
             "centre_training_clips": CENTRE_TRAINING_CLIPS, "centre_on": CENTRE_ON,
-            "clips": manifest_clips, "excluded": excluded, "statistics": statistics,
+            "clips": manifest_clips, "excluded": excluded, "shared_recordings": to_dict(shared),
+            "statistics": statistics,
             "inputs_sha256": {name: sha256_file(Path(PROCESSED_DIR) / name / "audio_features.npz")[:16]
                               for name in sorted(clips)},
             "libraries": library_versions()}

@@ -8,13 +8,15 @@ benchmarks, which train a model per fold and score it on clips it never saw.
         --speaker-manifest ../shared/realdata/manifest.csv --json runs/benchmark/benchmark.json
 
 Benchmarks (each at every --lookahead-ms, by default strictly causal and 100 ms):
-- speaker-dependent: for each speaker with at least MIN_CLIPS clips, leave one clip out, train on
+- speaker-dependent: for each speaker with at least MIN_CLIPS recordings, leave one out, train on
   that speaker's other clips (and with --with-other-speakers, everyone else's too; with
   --pretrain-other-speakers, starting from one model trained on everyone else), score the
-  left-out clip — the design note's use: train on your own videos;
+  left-out clips — the design note's use: train on your own videos;
 - speaker-independent: FOLDS folds of whole speakers; train on the others, score the held-out ones.
-Labels are corrected for each clip's audio-video offset by stage 1.3 (voiceface/sync.py), with one
-typical lead measured over the whole corpus, so every fold sees the same labels.
+Clips that are one recording (corpora reuse footage; voiceface/recordings.py finds them from their
+audio) are held out together in both benchmarks. Labels are corrected for each clip's audio-video
+offset by stage 1.3 (voiceface/sync.py), with one typical lead measured over the whole corpus, so
+every fold sees the same labels.
 
 Reports per clip and in total (median over clips, quartiles, duration-weighted mean): Pearson r of
 jawOpen, mouthClose, mouthFunnel and smile at zero lag, jawOpen's r at its best lag within +-300 ms
@@ -43,9 +45,10 @@ SPEAKER_MANIFEST = ""           # with --benchmark: CSV naming each clip's speak
 BENCH_DIR = REPO_ROOT / "runs/benchmark"       # with --benchmark: datasets and runs per fold (kept, reused)
 LOOKAHEAD_MS = [0.0, 100.0]     # with --benchmark: the latencies to train and score
 FOLDS = 5                       # speaker-independent: folds of whole speakers
-MIN_CLIPS = 4                   # speaker-dependent: speakers with at least this many clips
-MAX_TRAINING_CLIPS = 0          # speaker-dependent: train on only this many of the speaker's other clips (0: all), the
-#                                 ones after the held-out clip in name order, so each clip is trained on equally often:
+MIN_CLIPS = 4                   # speaker-dependent: speakers with at least this many recordings (clips of one recording,
+#                                 found from their audio by voiceface/recordings.py, count once and are held out together)
+MAX_TRAINING_RECORDINGS = 0     # speaker-dependent: train on only this many of the speaker's other recordings (0: all),
+#                                 the ones after the held-out one in name order, so each is trained on equally often:
 #                                 with 1, 2, 3 ... a learning curve (how r grows with the speaker's minutes)
 WITH_OTHER_SPEAKERS = False     # speaker-dependent: also train on every other speaker's clips
 PRETRAIN_OTHER_SPEAKERS = False  # speaker-dependent: train one model on every other speaker's clips first, then
@@ -163,33 +166,40 @@ def evaluate(checkpoint_path: Path, clips: list[tuple], train_dataset: Path, plo
 
 
 # --- the benchmarks --------------------------------------------------------------------------------
-def benchmark_folds(kind: str, folders: list[Path], speakers: dict[str, str]) -> list[tuple[str, list, list, list]]:
-    """(fold name, training clips, held-out clips, clips to pretrain on first or []) of one benchmark."""
+def benchmark_folds(kind: str, folders: list[Path], speakers: dict[str, str],
+                    shared: list = ()) -> list[tuple[str, list, list, list]]:
+    """(fold name, training clips, held-out clips, clips to pretrain on first or []) of one benchmark.
+    Clips of one recording (`shared`, from voiceface.recordings) are held out together and counted
+    as one: a model is never scored on audio it trained on."""
     from voiceface.dataset import speaker_folds
+    from voiceface.recordings import merge_recordings
     names = [f.name for f in folders]
-    group = {n: speakers.get(n) or n for n in names}
+    group = merge_recordings({n: speakers.get(n) or n for n in names}, list(shared))
+    partners = {n: members for members, _ in shared for n in members}
     if kind == "speaker-dependent":
         folds = []
         for speaker in sorted(set(group.values())):
             own = [n for n in names if group[n] == speaker]
-            if len(own) < MIN_CLIPS:
+            recordings = [partners.get(n, [n]) for n in own if n == partners.get(n, [n])[0]]   # in name order
+            if len(recordings) < MIN_CLIPS:
                 continue
-            for i, held in enumerate(own):
+            for i, held in enumerate(recordings):
                 others = [n for n in names if group[n] != speaker]
-                mine = own[i + 1:] + own[:i]                     # the speaker's other clips, from the one after
-                if MAX_TRAINING_CLIPS > 0:
-                    mine = mine[:MAX_TRAINING_CLIPS]
+                rest = recordings[i + 1:] + recordings[:i]          # from the recording after the held-out one
+                if MAX_TRAINING_RECORDINGS > 0:
+                    rest = rest[:MAX_TRAINING_RECORDINGS]
+                mine = [n for rec in rest for n in rec]
                 train = mine + (others if WITH_OTHER_SPEAKERS else [])
                 # another training set or start, another folder
                 suffix = ("__with_others" if WITH_OTHER_SPEAKERS else "") + ("__pretrained" if PRETRAIN_OTHER_SPEAKERS else "")
-                if 0 < MAX_TRAINING_CLIPS < len(own) - 1:
-                    suffix += f"__{MAX_TRAINING_CLIPS}_clips"
-                folds.append((f"{speaker.replace(' ', '_')}__{held}{suffix}", train, [held],
+                if 0 < MAX_TRAINING_RECORDINGS < len(recordings) - 1:
+                    suffix += f"__{MAX_TRAINING_RECORDINGS}_recordings"
+                folds.append((f"{speaker.replace(' ', '_')}__{'+'.join(held)}{suffix}", train, list(held),
                               others if PRETRAIN_OTHER_SPEAKERS else []))
         return folds
     durations = {f.name: (f / "audio_features.npz").stat().st_size for f in folders}   # proportional to length
     return [(f"fold_{k}", [n for n in names if n not in held], held, [])
-            for k, held in enumerate(speaker_folds(durations, speakers, FOLDS, SEED)) if held]
+            for k, held in enumerate(speaker_folds(durations, group, FOLDS, SEED)) if held]
 
 
 def training_code_hash() -> str:
@@ -222,8 +232,10 @@ def run_benchmarks() -> int:
     import json
     import shlex
 
+    from voiceface.audio import read_audio_features
     from voiceface.dataset import speakers_from_manifest
     from voiceface.evaluation import markdown, summarise
+    from voiceface.recordings import describe, recording_groups, to_dict
     from voiceface.formats import write_json_atomic
     if not SPEAKER_MANIFEST:
         print("error: the benchmarks need to know who speaks in each clip: give --speaker-manifest CSV "
@@ -236,6 +248,9 @@ def run_benchmarks() -> int:
     folders = sorted(p for p in Path(PROCESSED_DIR).iterdir()
                      if (p / "blendshapes_and_pose.json").exists() and (p / "audio_features.npz").exists())
     speakers = speakers_from_manifest(SPEAKER_MANIFEST)
+    shared = recording_groups({f.name: read_audio_features(f / "audio_features.npz").mel for f in folders})
+    for line in describe(shared):
+        print(f"shared recording: {line}; held out together, never one in training and one scored", flush=True)
     bench = Path(BENCH_DIR)
     # one typical lead for the whole corpus, so that every fold's labels are the same labels
     data_tag = hashlib.sha1(DATASET_ARGS.encode()).hexdigest()[:8]
@@ -244,11 +259,11 @@ def run_benchmarks() -> int:
         "--speaker-manifest", SPEAKER_MANIFEST, *shlex.split(DATASET_ARGS), quiet=True)
     lead_ms = typical_lead_of(corpus) * 1000
     report, sections = {"processed_dir": str(PROCESSED_DIR), "typical_lead_ms": lead_ms, "train_args": TRAIN_ARGS,
-                        "dataset_args": DATASET_ARGS, "benchmarks": {}}, []
+                        "dataset_args": DATASET_ARGS, "shared_recordings": to_dict(shared), "benchmarks": {}}, []
     for kind in kinds:
-        folds = benchmark_folds(kind, folders, speakers)
+        folds = benchmark_folds(kind, folders, speakers, shared)
         if not folds:
-            print(f"{kind}: no speaker has {MIN_CLIPS} or more clips; nothing to do", file=sys.stderr)
+            print(f"{kind}: no speaker has {MIN_CLIPS} or more recordings; nothing to do", file=sys.stderr)
             continue
         for lookahead in LOOKAHEAD_MS:
             args = f"{TRAIN_ARGS} --lookahead-ms {lookahead:g}"

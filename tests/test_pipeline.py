@@ -91,7 +91,7 @@ def test_a_miniature_speaker_dependent_benchmark(learn_dataset, tmp_path):
     # a point of the learning curve: two of the speaker's other clips per fold, each clip trained on twice
     fewer = run_script("3_inference/evaluate.py", "--benchmark", "speaker-dependent", "--processed-dir",
                        learn_dataset / "processed", "--speaker-manifest", speakers, "--bench-dir", tmp_path / "bench",
-                       "--json", tmp_path / "two.json", "--lookahead-ms", 0, "--min-clips", 5, "--max-training-clips", 2,
+                       "--json", tmp_path / "two.json", "--lookahead-ms", 0, "--min-clips", 5, "--max-training-recordings", 2,
                        "--train-args", "--preset tiny --epochs 2 --window-seconds 2 --stride-seconds 1 --freq-warp 0")
     assert fewer.returncode == 0, fewer.stderr[-3000:]
     folds = json.loads((tmp_path / "two.json").read_text())["benchmarks"]["speaker-dependent, look-ahead 0 ms"]["folds"]
@@ -99,8 +99,15 @@ def test_a_miniature_speaker_dependent_benchmark(learn_dataset, tmp_path):
     assert sorted(sum((f["train"] for f in folds), [])) == sorted(f"sample_{k}" for k in range(20, 25) for _ in (0, 1))
     everything = json.loads(out.read_text())["benchmarks"]["speaker-dependent, look-ahead 0 ms"]["folds"]
     assert all(0 < f["train_seconds"] < g["train_seconds"] for f, g in zip(folds, everything))
-    assert all(f["fold"].endswith("__2_clips") for f in folds)
+    assert all(f["fold"].endswith("__2_recordings") for f in folds)
     assert "Training audio per fold" in (tmp_path / "two.md").read_text()
+    # the learning curve of the two: a picture and a table, two points, fewer seconds first
+    curve = run_script("3_inference/learning_curve.py", out, tmp_path / "two.json", "--output", tmp_path / "curve.png")
+    assert curve.returncode == 0, curve.stderr[-3000:]
+    rows = [line for line in (tmp_path / "curve.md").read_text().splitlines() if line.startswith("| 0 ms")]
+    assert [row.split(" | ")[1] for row in rows] == ["2", "4"] and (tmp_path / "curve.png").stat().st_size > 10_000
+    refused = run_script("3_inference/learning_curve.py", tmp_path / "curve.md", "--output", tmp_path / "bad.png")
+    assert refused.returncode == 1 and "curve.md" in refused.stderr and not (tmp_path / "bad.png").exists()
 
 
 def test_the_speaker_dependent_benchmark_can_start_each_fold_from_a_model_of_the_other_speakers(learn_dataset,

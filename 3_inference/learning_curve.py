@@ -1,0 +1,115 @@
+"""How jawOpen r grows with a speaker's minutes of video: the speaker-dependent benchmark run with
+fewer of the speaker's recordings in training (`evaluate.py --max-training-recordings K`), drawn and tabled
+against the seconds each fold trained on, for the TCN and for ridge on the same inputs.
+
+    for K in 1 2 3; do
+        python 3_inference/evaluate.py --benchmark speaker-dependent --processed-dir data/real/processed \\
+            --speaker-manifest ../shared/realdata/manifest.csv --max-training-recordings $K --json runs/curve/k$K.json
+    done
+    python 3_inference/evaluate.py --benchmark speaker-dependent ... --json runs/curve/all.json   # every other clip
+    python 3_inference/learning_curve.py runs/curve/*.json --output runs/curve/learning_curve.png
+
+Writes the PNG (one panel per look-ahead: each held-out clip as a dot, the median over clips as a
+line) and a markdown table beside it (`.md`), and prints the table.
+"""
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repo root, for `import voiceface`
+
+from voiceface.cli import configure
+
+# --- settings (each can be given on the command line: OUTPUT as --output) ----------------------
+REPORTS = []                    # speaker-dependent benchmark JSONs of evaluate.py, one per training size
+OUTPUT = "learning_curve.png"   # the picture; the table goes beside it as .md
+KIND = "speaker-dependent"      # which benchmark of each report
+# --- end of settings ---------------------------------------------------------------------------
+
+
+def curve_points(reports: list[dict], kind: str = KIND) -> dict[str, list[dict]]:
+    """For each look-ahead (the benchmark key), one point per report, in order of training seconds:
+    the median training seconds over folds, and per clip and as median and weighted mean the TCN's and
+    ridge's jawOpen r."""
+    import numpy as np
+    curves: dict[str, list[dict]] = {}
+    for report in reports:
+        one_of = {clip: shared["clips"][0] for shared in report.get("shared_recordings", []) for clip in shared["clips"]}
+        for key, bench in report["benchmarks"].items():
+            if not key.startswith(kind):
+                continue
+            seconds_of = {clip: fold["train_seconds"] for fold in bench["folds"] for clip in fold["held_out"]}
+            recordings = [len({one_of.get(c, c) for c in f["train"]}) for f in bench["folds"]]
+            point = {"train_recordings": int(np.median(recordings)),
+                     "train_seconds": float(np.median([f["train_seconds"] for f in bench["folds"]])),
+                     "clips": [{"clip": c["clip"], "train_seconds": seconds_of[c["clip"]],
+                                **{label: c[label]["jaw_open_r"] for label in ("model", "ridge")}}
+                               for c in bench["clips"]]}
+            for label in ("model", "ridge"):
+                point[label] = bench["summary"][label]["median"]["jaw_open_r"]
+                point[label + "_weighted"] = bench["summary"][label]["weighted_mean"]["jaw_open_r"]
+            curves.setdefault(key.split(", ", 1)[1], []).append(point)
+    return {key: sorted(points, key=lambda p: p["train_seconds"]) for key, points in curves.items()}
+
+
+def table(curves: dict[str, list[dict]]) -> str:
+    lines = ["| look-ahead | speaker's recordings in training | training audio, median s | TCN jawOpen r median (mean) "
+             "| ridge median (mean) | TCN above ridge, clips |", "|---|---|---|---|---|---|"]
+    for key, points in curves.items():
+        for p in points:
+            above = sum(c["model"] > c["ridge"] for c in p["clips"])
+            lines.append(f"| {key.removeprefix('look-ahead ')} | {p['train_recordings']} | {p['train_seconds']:.0f} "
+                         f"| {p['model']:.3f} ({p['model_weighted']:.3f}) | {p['ridge']:.3f} ({p['ridge_weighted']:.3f}) "
+                         f"| {above} of {len(p['clips'])} |")
+    return "\n".join(lines) + "\n"
+
+
+def plot(path: Path, curves: dict[str, list[dict]]) -> None:
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from voiceface.formats import atomic_path
+    figure, axes = plt.subplots(1, len(curves), figsize=(5.2 * len(curves), 4.0), sharey=True, squeeze=False)
+    for axis, (key, points) in zip(axes[0], sorted(curves.items(), key=lambda kv: kv[0])):
+        for label, colour, name in (("model", "tab:red", "TCN"), ("ridge", "tab:grey", "ridge, same inputs")):
+            dots = [(c["train_seconds"], c[label]) for p in points for c in p["clips"]]
+            axis.scatter(*zip(*dots), s=12, color=colour, alpha=0.45)
+            axis.plot([p["train_seconds"] for p in points], [p[label] for p in points], "-o", color=colour,
+                      label=f"{name} (median over clips)")
+        axis.set_title(key, fontsize=10)
+        axis.set_xlabel("the speaker's audio in training, seconds")
+        axis.grid(alpha=0.3)
+    axes[0][0].set_ylabel("jawOpen r on the held-out clip")
+    axes[0][0].legend(loc="lower right", fontsize=8)
+    figure.tight_layout()
+    with atomic_path(path) as tmp:
+        figure.savefig(tmp, dpi=80)
+    plt.close(figure)
+
+
+def main(argv=None) -> int:
+    import json
+    configure(globals(), argv, positional="REPORTS")
+    reports = []
+    for name in REPORTS:
+        try:
+            reports.append(json.loads(Path(name).read_text()))
+        except (OSError, ValueError) as error:
+            print(f"error: {name}: not a readable evaluate.py benchmark JSON ({error}); give the files "
+                  f"evaluate.py --benchmark {KIND} --json wrote", file=sys.stderr)
+            return 1
+    benches = [b for r in reports for key, b in r.get("benchmarks", {}).items() if key.startswith(KIND)]
+    if not benches or any("train_seconds" not in f for b in benches for f in b["folds"]):
+        print(f"error: no {KIND} benchmark with training seconds in {', '.join(map(str, REPORTS)) or 'no files'}: "
+              f"run evaluate.py --benchmark {KIND} (with --max-training-recordings K for the smaller points) first",
+              file=sys.stderr)
+        return 1
+    curves = curve_points(reports)
+    plot(Path(OUTPUT), curves)
+    text = table(curves)
+    Path(OUTPUT).with_suffix(".md").write_text(text)
+    print(text + f"wrote {OUTPUT} and {Path(OUTPUT).with_suffix('.md')}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

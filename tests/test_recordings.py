@@ -1,0 +1,91 @@
+"""Clips that are one recording (voiceface/recordings.py): found from audio written and decoded by
+PyAV/FFmpeg, and kept on one side of stage 1.3's split."""
+import json
+import shutil
+
+import numpy as np
+
+from conftest import run_script
+from voiceface.audio import extract_file_features
+from voiceface.recordings import (MIN_R, merge_recordings, recording_groups, shared_audio, with_partners)
+from voiceface.synthetic import speech_envelope
+
+RATE = 48000
+
+
+def write_aac(path, samples):
+    import av
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("aac", rate=RATE)
+        stream.layout = "mono"
+        for start in range(0, len(samples), 1024):
+            frame = av.AudioFrame.from_ndarray(samples[None, start:start + 1024].astype(np.float32), format="flt",
+                                               layout="mono")
+            frame.sample_rate, frame.pts = RATE, start
+            for packet in stream.encode(frame):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+    return extract_file_features(path)[1].mel
+
+
+def utterance(seconds, seed):
+    """Speech-like audio whose spectrum moves as speech's does: the generated clips' loudness
+    envelope, a new vowel (two formants) every 120 ms and now and then a hiss (a fricative). The
+    generated clips' own voice keeps one vowel throughout, which no recording of a person does."""
+    rng = np.random.default_rng(seed)
+    envelope = speech_envelope(seconds, RATE, seed)
+    t = np.arange(len(envelope)) / RATE
+    segment = (t / 0.12).astype(int)
+    f1, f2 = rng.uniform(300, 900, segment[-1] + 1)[segment], rng.uniform(900, 2500, segment[-1] + 1)[segment]
+    f0 = 120 + 20 * np.sin(2 * np.pi * 0.5 * t + rng.uniform(0, 6))
+    phase = 2 * np.pi * np.cumsum(f0) / RATE
+    voice = sum((np.exp(-((k * f0 - f1) / 150) ** 2) + 0.7 * np.exp(-((k * f0 - f2) / 250) ** 2) + 0.02)
+                * np.sin(k * phase) for k in range(1, 40))
+    hiss = np.diff(rng.standard_normal(len(t) + 1)) * (rng.random(segment[-1] + 1) < 0.3)[segment]
+    audio = envelope * (voice / np.abs(voice).max() + 0.3 * hiss)
+    return (0.5 * audio / np.abs(audio).max()).astype(np.float32)
+
+
+def test_an_excerpt_reencoded_quieter_with_noise_is_the_same_recording_and_other_speech_is_not(tmp_path):
+    whole = utterance(12.0, 3)
+    excerpt = whole[3 * RATE:8 * RATE] * 10 ** (-9 / 20)
+    excerpt = excerpt + 10 ** (-60 / 20) * np.random.default_rng(0).standard_normal(len(excerpt))
+    mels = {"whole": write_aac(tmp_path / "whole.m4a", whole), "excerpt": write_aac(tmp_path / "excerpt.m4a", excerpt),
+            "other": write_aac(tmp_path / "other.m4a", utterance(12.0, 4))}
+    found = shared_audio(mels["whole"], mels["excerpt"])
+    assert found.r >= MIN_R and abs(found.seconds - 5.0) < 0.1 and abs(found.offset_s - 3.0) <= 0.02, found
+    assert shared_audio(mels["whole"], mels["other"]).r < MIN_R
+    assert shared_audio(mels["excerpt"], mels["other"]).r < MIN_R
+    [(members, evidence)] = recording_groups(mels)
+    assert members == ["excerpt", "whole"] and abs(evidence.offset_s + 3.0) <= 0.02 and evidence.seconds == found.seconds
+    assert shared_audio(mels["whole"][:150], mels["excerpt"]).seconds == 0     # under 2 s: nothing to tell
+
+
+def test_shared_recordings_join_their_groups():
+    shared = [(["a", "b"], None)]
+    assert merge_recordings({"a": "Ann", "b": "b", "c": "Cy"}, shared) == {"a": "Ann + b", "b": "Ann + b", "c": "Cy"}
+    assert merge_recordings({"a": "Ann", "b": "Ann", "c": "Cy"}, shared) == {"a": "Ann", "b": "Ann", "c": "Cy"}
+    assert with_partners(["b"], shared) == ["a", "b"] and with_partners(["c"], shared) == ["c"]
+
+
+def test_stage_1_3_keeps_a_reuploaded_clip_with_its_original(learn_dataset, tmp_path):
+    processed = tmp_path / "processed"
+    for name in ("sample_20", "sample_21", "sample_22"):
+        shutil.copytree(learn_dataset / "processed" / name, processed / name)
+    shutil.copytree(learn_dataset / "processed" / "sample_20", processed / "sample_20_reupload")
+    result = run_script("1_data_cleaning/3_create_dataset.py", "--processed-dir", processed, "--output-dir",
+                        tmp_path / "dataset", "--val-clips", "sample_20")
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "shared recording: sample_20, sample_20_reupload" in result.stdout + result.stderr
+    manifest = json.loads((tmp_path / "dataset" / "dataset_manifest.json").read_text())
+    assert {c["clip"]: c["split"] for c in manifest["clips"]} == {
+        "sample_20": "val", "sample_20_reupload": "val", "sample_21": "train", "sample_22": "train"}
+    [shared] = manifest["shared_recordings"]             # the generated clips themselves are told apart
+    assert shared["clips"] == ["sample_20", "sample_20_reupload"] and shared["r"] > 0.99
+    for seed in range(4):                                  # drawn by fraction: always on one side together
+        drawn = run_script("1_data_cleaning/3_create_dataset.py", "--processed-dir", processed, "--output-dir",
+                           tmp_path / f"drawn{seed}", "--val-fraction", 0.4, "--seed", seed)
+        assert drawn.returncode == 0, drawn.stderr[-2000:]
+        splits = {c["clip"]: c["split"] for c in json.loads((tmp_path / f"drawn{seed}" / "dataset_manifest.json").read_text())["clips"]}
+        assert splits["sample_20"] == splits["sample_20_reupload"]
