@@ -138,6 +138,27 @@ def typical_lead_of(dataset_dir: Path) -> float:
         return DEFAULT_LEAD_S
 
 
+def heard_in_training(clips: list[tuple], train_dataset: Path) -> dict[str, str]:
+    """Scored clip -> the training clip of train_dataset that is the same recording (voiceface/recordings.py,
+    on the training split's stored mel), for every scored clip that is one: its scores are not of
+    speech the model never heard."""
+    import json
+    import numpy as np
+    from voiceface.recordings import MIN_R, shared_audio
+    manifest = Path(train_dataset) / "dataset_manifest.json"
+    if not manifest.exists() or not (Path(train_dataset) / "train" / "mel.npy").exists():
+        return {}
+    mel = np.load(Path(train_dataset) / "train" / "mel.npy", mmap_mode="r")
+    spans = [(c["clip"], c["start"], c["frames"]) for c in json.loads(manifest.read_text())["clips"] if c["split"] == "train"]
+    found = {}
+    for name, clip, _ in clips:
+        for trained, start, frames in spans:
+            if shared_audio(clip.mel, np.asarray(mel[start:start + frames])).r >= MIN_R:
+                found[name] = trained
+                break
+    return found
+
+
 def evaluate(checkpoint_path: Path, clips: list[tuple], train_dataset: Path, plots_dir: str = "") -> tuple[list, dict]:
     import numpy as np
     from voiceface.dataset import denormalize_targets
@@ -340,7 +361,13 @@ def main(argv=None) -> int:
             print("error: no clips to evaluate; give processed clip folders or videos with --clips", file=sys.stderr)
             return 1
         from voiceface.evaluation import markdown
+        heard = heard_in_training(clips, train_dataset)
+        for name, trained in heard.items():
+            print(f"warning: {name} is the same recording as the training clip {trained} of {train_dataset}: "
+                  f"its scores are not of unheard speech; score clips the model was not trained on", file=sys.stderr)
         results, summary = evaluate(Path(CHECKPOINT), clips, train_dataset, PLOTS_DIR)
+    for result in results:
+        result["heard_in_training"] = heard.get(result["clip"])
     write_json_atomic(Path(JSON), {"checkpoint": str(CHECKPOINT), "train_dataset": str(train_dataset),
                                    "clips": results, "summary": summary})
     table = markdown(results, summary)

@@ -43,6 +43,14 @@ def test_evaluation_reports_the_model_and_three_baselines_on_sync_corrected_labe
     table = out.with_suffix(".md").read_text()
     assert "| TCN |" in table and "| ridge (same inputs, same look-ahead) |" in table
     assert (tmp_path / "sample_24.png").read_bytes()[:4] == b"\x89PNG"
+    assert clip["heard_in_training"] is None and "warning" not in result.stderr
+    # scored on clips it trained on: said, clip by clip, and still scored
+    seen = run_script("3_inference/evaluate.py", "--checkpoint", trained_run / "best.pt", "--dataset-dir",
+                      learn_dataset / "dataset", "--split", "train", "--json", tmp_path / "seen.json")
+    assert seen.returncode == 0, seen.stderr
+    assert [c["heard_in_training"] for c in json.loads((tmp_path / "seen.json").read_text())["clips"]] == \
+        [f"sample_{k}" for k in range(20, 24)]
+    assert seen.stderr.count("is the same recording as the training clip") == 4
 
 
 def test_evaluating_clip_folders_corrects_their_offset_first(trained_run, face_model, tmp_path):
