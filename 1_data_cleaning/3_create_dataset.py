@@ -235,9 +235,10 @@ def main(argv=None) -> int:
     shared = recording_groups({name: c.mel for name, c in clips.items()})
     for line in describe(shared):
         say(f"shared recording: {line}; its clips stay on one side of the split")
-    val_clips = with_partners(VAL_CLIPS, shared) if VAL_CLIPS else VAL_CLIPS
-    if VAL_CLIPS and set(val_clips) - set(map(str, VAL_CLIPS)):
-        say(f"held out with them, as the same recording: {', '.join(sorted(set(val_clips) - set(map(str, VAL_CLIPS))))}")
+    val_clips = with_partners(VAL_CLIPS, shared)
+    partners = sorted(set(val_clips) - set(map(str, VAL_CLIPS)))
+    if partners:
+        say(f"held out with them, as the same recording: {', '.join(partners)}")
     groups = merge_recordings({name: speakers.get(name) or name for name in durations}, shared)
     splits = split_clips(durations, groups, VAL_FRACTION, SEED, val_clips)
     window, stride, warmup = (int(round(s * FRAME_RATE)) for s in (WINDOW_SECONDS, STRIDE_SECONDS, WARMUP_SECONDS))

@@ -8,25 +8,13 @@ import numpy as np
 from conftest import run_script
 from voiceface.audio import extract_file_features
 from voiceface.recordings import (MIN_R, merge_recordings, recording_groups, shared_audio, with_partners)
-from voiceface.synthetic import speech_envelope
+from voiceface.synthetic import speech_envelope, write_audio_file
 
 RATE = 48000
 
 
 def write_aac(path, samples):
-    import av
-    with av.open(str(path), "w") as container:
-        stream = container.add_stream("aac", rate=RATE)
-        stream.layout = "mono"
-        for start in range(0, len(samples), 1024):
-            frame = av.AudioFrame.from_ndarray(samples[None, start:start + 1024].astype(np.float32), format="flt",
-                                               layout="mono")
-            frame.sample_rate, frame.pts = RATE, start
-            for packet in stream.encode(frame):
-                container.mux(packet)
-        for packet in stream.encode():
-            container.mux(packet)
-    return extract_file_features(path)[1].mel
+    return extract_file_features(write_audio_file(path, samples, RATE))[1].mel
 
 
 def utterance(seconds, seed):

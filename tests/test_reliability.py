@@ -60,22 +60,12 @@ def read_only_folder(tmp_path: Path):
 
 # --- stage 1.1 ---------------------------------------------------------------------------------
 def test_stage_11_names_an_audio_file_and_processes_an_odd_path(clips, face_model, tmp_path):
-    from voiceface.synthetic import AUDIO_SAMPLE_RATE
+    from voiceface.synthetic import AUDIO_SAMPLE_RATE, write_audio_file
     folder = tmp_path / "in put ü"
     folder.mkdir()
     shutil.copy(clips["plain"].path, folder / "clip with space ü.mp4")
-    import av
-    with av.open(str(folder / "speech.m4a"), "w") as container:       # sound only, named like a recording
-        stream = container.add_stream("aac", rate=AUDIO_SAMPLE_RATE)
-        stream.layout = "mono"
-        for offset in range(0, AUDIO_SAMPLE_RATE, 1024):                 # AAC takes 1024 samples a frame
-            frame = av.AudioFrame.from_ndarray(clips["plain"].audio[None, offset:offset + 1024], format="flt",
-                                               layout="mono")
-            frame.sample_rate, frame.pts = AUDIO_SAMPLE_RATE, offset
-            for packet in stream.encode(frame):
-                container.mux(packet)
-        for packet in stream.encode():
-            container.mux(packet)
+    # sound only, named like a recording: one second of the clip's audio
+    write_audio_file(folder / "speech.m4a", clips["plain"].audio[:AUDIO_SAMPLE_RATE], AUDIO_SAMPLE_RATE)
     out = tmp_path / "out"
     result = run_script(STAGE_11, folder / "clip with space ü.mp4", folder / "speech.m4a", "--output-dir", out)
     assert result.returncode == 1

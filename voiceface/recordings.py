@@ -11,13 +11,14 @@ clip, read the other's jaw at r 0.89 (100 ms look-ahead), against 0.18-0.42 on t
 How. The loudness envelopes (mean log-mel over bands, each clip standardised) are cross-correlated
 at every offset (FFT); the offsets whose mean product over their overlap is highest are the
 candidates, and each is checked on the whole spectrogram over the overlap: Pearson r between the
-two log-mels with each band's mean and then each frame's mean over the overlap taken out (so a gain,
-a microphone's colouring or loudness alone does not matter, only how the spectrum's shape moves).
+two log-mels over the frames in the louder half of both (a pause's floor or room noise is no part
+of the recording), with each band's mean and then each frame's mean taken out (so a gain, a
+microphone's colouring or loudness alone does not matter, only how the spectrum's shape moves).
 Two clips share a recording when some offset overlaps by at least MIN_SHARED_S and that r is at
-least MIN_R. On the 33 real clips the two shared pairs give r 0.997 and 0.940 and the 526 others at
-most 0.42 (`python -m voiceface.recordings data/real/processed` prints every pair); generated clips,
-one synthetic voice whose spectrum barely changes, reach 0.71 between different utterances (30
-clips of 8 s). A 5 s excerpt re-encoded (AAC) is found at r 0.98, 9 dB quieter at 0.97, 9 dB quieter
+least MIN_R. On the 33 real clips the two shared pairs give r 0.997 and 0.953 and the 526 others at
+most 0.434 (`python -m voiceface.recordings data/real/processed` prints every pair); generated
+clips, one synthetic voice whose spectrum barely changes, reach 0.617 between different utterances
+(30 clips of 8 s). A 5 s excerpt re-encoded (AAC) is found at r 0.98, 9 dB quieter at 0.97, 9 dB quieter
 with white noise at -60 dBFS at 0.93 (tests/test_recordings.py); noise near the quiet bands' level
 lowers it (-50 dBFS: 0.85), so a copy remixed with loud noise can go unnoticed.
 """
@@ -38,7 +39,7 @@ CANDIDATES = 8          # offsets of the envelopes' cross-correlation checked on
 class SharedAudio:
     offset_s: float     # b's audio starts this much later on a's clock (a[t + offset] = b[t])
     seconds: float      # how long the two overlap there
-    r: float            # r of the two log-mels over the overlap, each band's mean taken out
+    r: float            # spectral_r of the two log-mels over the overlap
 
 
 def _standardised(x: np.ndarray) -> np.ndarray:
@@ -46,13 +47,13 @@ def _standardised(x: np.ndarray) -> np.ndarray:
 
 
 def spectral_r(a: np.ndarray, b: np.ndarray) -> float:
-    """Pearson r of two equally long log-mels (frames x bands) over the frames that are in the louder
-    half of both, with each band's mean and then each frame's mean taken out: what is left is how the spectrum's shape changes, which two takes of
-    speech share only when they are the same sound (loudness alone, one syllable rhythm, matches
-    unrelated generated clips at r 0.90)."""
+    """Pearson r of two equally long log-mels (frames x bands) over the frames in the louder half of
+    both, with each band's mean and then each frame's mean taken out: what is left is how the
+    spectrum's shape changes, which two takes of speech share only when they are the same sound
+    (loudness alone, one syllable rhythm, matches unrelated generated clips at r 0.90)."""
     la, lb = a.mean(axis=1), b.mean(axis=1)
-    loud = (la > np.median(la)) & (lb > np.median(lb))     # the louder half in both: a pause's floor or
-    if loud.sum() < FRAME_RATE // 2:                        # room noise is no part of the recording
+    loud = (la > np.median(la)) & (lb > np.median(lb))
+    if loud.sum() < FRAME_RATE // 2:
         return 0.0
     a, b = a[loud], b[loud]
     a = a - a.mean(axis=0)

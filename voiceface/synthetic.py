@@ -158,6 +158,31 @@ def write_faceless_clip(path: str | Path, duration: float = 1.0, fps: int = 30) 
     return path
 
 
+def mux_mono_audio(container, stream, samples: np.ndarray, rate: int, first_sample: int = 0) -> None:
+    """Encode mono float samples into `stream` of `container` in AAC-sized frames (1024 samples),
+    the first stamped at first_sample, and flush the encoder."""
+    import av
+    samples = np.ascontiguousarray(samples, dtype=np.float32)
+    for offset in range(0, len(samples), 1024):
+        frame = av.AudioFrame.from_ndarray(samples[None, offset:offset + 1024], format="flt", layout="mono")
+        frame.sample_rate, frame.pts = rate, first_sample + offset
+        for packet in stream.encode(frame):
+            container.mux(packet)
+    for packet in stream.encode():
+        container.mux(packet)
+
+
+def write_audio_file(path: str | Path, samples: np.ndarray, rate: int) -> Path:
+    """A sound-only AAC file (.m4a) of mono float samples at `rate`."""
+    import av
+    path = Path(path)
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("aac", rate=rate)
+        stream.layout = "mono"
+        mux_mono_audio(container, stream, samples, rate)
+    return path
+
+
 def write_empty_video(path: str | Path) -> Path:
     """A video stream with not a single frame beside one second of silent audio: a zero-length
     video. Matroska keeps the empty track (mp4 would drop it); use a .mkv path."""
@@ -239,17 +264,9 @@ def write_talking_face_clip(path: str | Path, duration: float = 4.0, seed: int =
     for packet in video.encode():
         container.mux(packet)
     if with_audio:
-        chunk = 1024                                        # AAC's frame size
         start = int(round(audio_start * AUDIO_SAMPLE_RATE))
         audio = audio[start:]                               # what the video shows before is unheard
-        for offset in range(0, len(audio), chunk):
-            frame = av.AudioFrame.from_ndarray(audio[None, offset:offset + chunk], format="flt", layout="mono")
-            frame.sample_rate = AUDIO_SAMPLE_RATE
-            frame.pts = start + offset
-            for packet in sound.encode(frame):
-                container.mux(packet)
-        for packet in sound.encode():
-            container.mux(packet)
+        mux_mono_audio(container, sound, audio, AUDIO_SAMPLE_RATE, start)
     container.close()
     return SyntheticClip(path=path, frame_times=times, openness=openness, audio=audio,
                          audio_start=audio_start, envelope=envelope, roll_degrees=roll_degrees)
