@@ -91,36 +91,15 @@ def clip_folders(items: list, scratch: Path) -> list[Path]:
     return folders
 
 
-def read_clip(folder: Path):
-    from voiceface.audio import read_audio_features
-    from voiceface.formats import read_blendshapes_json
-    return read_blendshapes_json(folder / "blendshapes_and_pose.json"), read_audio_features(folder / "audio_features.npz")
-
-
-def dataset_clips(dataset_dir: Path, split: str) -> list[tuple]:
-    """(name, synchronised clip, shift ms) for every clip of a dataset split, each shifted by the
-    sync correction stage 1.3 applied to it."""
-    import json
-    from voiceface.dataset import synchronize_features
-    manifest = json.loads((Path(dataset_dir) / "dataset_manifest.json").read_text())
-    out = []
-    for entry in manifest["clips"]:
-        if entry["split"] == split:
-            shift_ms = entry["sync"]["applied_shift_ms"]
-            clip = synchronize_features(entry["clip"], *read_clip(Path(manifest["processed_dir"]) / entry["clip"]),
-                                        shift_ms / 1000)
-            out.append((entry["clip"], clip, shift_ms))
-    return out
-
-
 def corrected_clips(folders: list[Path], lead_s: float) -> list[tuple]:
     """(name, synchronised clip, shift ms) for processed clip folders, each corrected as stage 1.3
     would: a confident lag moved onto lead_s, an unsure one left as it is."""
     from voiceface.dataset import synchronize_features
+    from voiceface.evaluation import read_processed_clip
     from voiceface.sync import correction_s, estimate_clip_lag
     out = []
     for folder in folders:
-        track, audio = read_clip(folder)
+        track, audio = read_processed_clip(folder)
         clip = synchronize_features(folder.name, track, audio)
         shift = correction_s(estimate_clip_lag(clip.targets, clip.mel, clip.mask), lead_s)
         if shift:
@@ -162,27 +141,22 @@ def heard_in_training(clips: list[tuple], train_dataset: Path) -> dict[str, str]
 def evaluate(checkpoint_path: Path, clips: list[tuple], train_dataset: Path, plots_dir: str = "") -> tuple[list, dict]:
     import numpy as np
     from voiceface.dataset import denormalize_targets
-    from voiceface.engine import Frames, load_model
-    from voiceface.evaluation import Baselines, evaluate_clip, summarise
+    from voiceface.engine import Frames
+    from voiceface.evaluation import score_clips, summarise
     from voiceface.plots import plot_animation
-    from voiceface.progress import progress_bar
-    model, checkpoint = load_model(checkpoint_path)
-    baselines = Baselines.fit(train_dataset, checkpoint["input_mode"], int(checkpoint.get("lookahead_frames", 0)))
-    results = []
-    for name, clip, shift_ms in progress_bar(clips, desc="evaluating", unit="clip", enabled=len(clips) >= 2):
-        result = evaluate_clip(name, clip, model, checkpoint, baselines, shift_ms)
+    results = score_clips(checkpoint_path, clips, train_dataset, keep_tracks=bool(plots_dir))
+    for result in results:
         if plots_dir:
+            tracks = result.pop("tracks")
+
             def frames_of(values, known):          # 100 Hz frames at their audio-timeline times
                 real = denormalize_targets(np.where(known[:, None], values, 0.5))
                 real[~known] = np.nan                  # no target here: a gap in the plot, not a zero
                 return Frames(None, (np.arange(len(values)) + 1) / 100, real[:, :52], real[:, 52:])
-            everywhere = np.ones(len(result["prediction"]), bool)
-            plot_animation(Path(plots_dir) / f"{name}.png", frames_of(result["prediction"], everywhere),
-                           reference=frames_of(result["targets"], result["mask"]),
-                           title=f"{name}: predicted (solid) against extracted (dashed)")
-        for key in ("prediction", "targets", "mask"):
-            result.pop(key)
-        results.append(result)
+            everywhere = np.ones(len(tracks["model"]), bool)
+            plot_animation(Path(plots_dir) / f"{result['clip']}.png", frames_of(tracks["model"], everywhere),
+                           reference=frames_of(tracks["targets"], tracks["mask"]),
+                           title=f"{result['clip']}: predicted (solid) against extracted (dashed)")
     return results, summarise(results)
 
 
@@ -255,7 +229,7 @@ def run_benchmarks() -> int:
 
     from voiceface.audio import read_audio_features
     from voiceface.dataset import speakers_from_manifest
-    from voiceface.evaluation import markdown, summarise
+    from voiceface.evaluation import dataset_clips, markdown, summarise
     from voiceface.recordings import describe, recording_groups, to_dict
     from voiceface.formats import write_json_atomic
     if not SPEAKER_MANIFEST:
@@ -355,12 +329,12 @@ def main(argv=None) -> int:
     train_dataset = Path(TRAIN_DATASET or DATASET_DIR or checkpoint["training"]["dataset_dir"])
     with tempfile.TemporaryDirectory() as scratch:
         clips = corrected_clips(clip_folders(CLIPS, Path(scratch)), typical_lead_of(train_dataset)) if CLIPS else []
+        from voiceface.evaluation import dataset_clips, markdown
         if DATASET_DIR:
             clips += dataset_clips(Path(DATASET_DIR), SPLIT)
         if not clips:
             print("error: no clips to evaluate; give processed clip folders or videos with --clips", file=sys.stderr)
             return 1
-        from voiceface.evaluation import markdown
         heard = heard_in_training(clips, train_dataset)
         for name, trained in heard.items():
             print(f"warning: {name} is the same recording as the training clip {trained} of {train_dataset}: "

@@ -4,8 +4,10 @@ import os
 import re
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
+import torch
 
 from conftest import REPO_ROOT, run_script
 
@@ -116,6 +118,19 @@ def test_a_miniature_speaker_dependent_benchmark(learn_dataset, tmp_path):
     assert [row.split(" | ")[1] for row in rows] == ["2", "4"] and (tmp_path / "curve.png").stat().st_size > 10_000
     refused = run_script("3_inference/learning_curve.py", tmp_path / "curve.md", "--output", tmp_path / "bad.png")
     assert refused.returncode == 1 and "curve.md" in refused.stderr and not (tmp_path / "bad.png").exists()
+    # what the benchmark's r looks like: the median clip's jaw, as the fold's model and ridge predict it
+    tracks = run_script("3_inference/jaw_tracks.py", out, "--output", tmp_path / "jaw.png", "--seconds", 5)
+    assert tracks.returncode == 0, tracks.stderr[-3000:]
+    median = sorted(benchmark["clips"], key=lambda c: c["model"]["jaw_open_r"])[2]
+    assert f"{median['clip']}: jawOpen r TCN {median['model']['jaw_open_r']:.3f}, " \
+           f"ridge {median['ridge']['jaw_open_r']:.3f}" in tracks.stdout      # the benchmark's own figures again
+    assert (tmp_path / "jaw.png").stat().st_size > 10_000
+    run_dir = next(f["run_dir"] for f in benchmark["folds"] if median["clip"] in f["held_out"])
+    trained_on = torch.load(os.path.join(run_dir, "last.pt"), map_location="cpu", weights_only=False)["training"]
+    manifest = Path(trained_on["dataset_dir"]) / "dataset_manifest.json"
+    manifest.write_text(manifest.read_text() + " ")                         # the fold's dataset remade since
+    changed = run_script("3_inference/jaw_tracks.py", out, "--output", tmp_path / "changed.png")
+    assert changed.returncode == 1 and "not the dataset" in changed.stderr and not (tmp_path / "changed.png").exists()
 
 
 def test_the_speaker_dependent_benchmark_can_start_each_fold_from_a_model_of_the_other_speakers(learn_dataset,

@@ -112,9 +112,49 @@ def evaluate_clip(name: str, clip: SyncedClip, model, checkpoint: dict, baseline
         result[label] = figures
     result["extracted_silence_jaw_open"] = float(targets[silent, JAW_OPEN].mean()) if silent.any() else None
     result["silent_fraction"] = round(float(silent.mean()), 4)
-    result["prediction"], result["targets"], result["mask"] = outputs["model"], targets, mask
+    result["tracks"] = {**outputs, "targets": targets, "mask": mask, "vad": vad}
     assert prediction.shape[1] == N_TARGETS
     return result
+
+
+def read_processed_clip(folder: Path):
+    """A processed clip folder's stage 1.1 track and stage 1.2 features."""
+    from .audio import read_audio_features
+    from .formats import read_blendshapes_json
+    return read_blendshapes_json(folder / "blendshapes_and_pose.json"), read_audio_features(folder / "audio_features.npz")
+
+
+def dataset_clips(dataset_dir: Path, split: str) -> list[tuple]:
+    """(name, synchronised clip, shift ms) for every clip of a stage 1.3 dataset split, each shifted by
+    the sync correction stage 1.3 applied to it."""
+    from .dataset import synchronize_features
+    manifest = json.loads((Path(dataset_dir) / MANIFEST_FILENAME).read_text())
+    out = []
+    for entry in manifest["clips"]:
+        if entry["split"] == split:
+            shift_ms = entry["sync"]["applied_shift_ms"]
+            clip = synchronize_features(entry["clip"], *read_processed_clip(Path(manifest["processed_dir"]) / entry["clip"]),
+                                        shift_ms / 1000)
+            out.append((entry["clip"], clip, shift_ms))
+    return out
+
+
+def score_clips(checkpoint_path: Path, clips: list[tuple], train_dataset: Path, keep_tracks: bool = False,
+                progress: bool = True) -> list[dict]:
+    """evaluate_clip for each (name, clip, shift ms), the baselines fitted on train_dataset's training
+    split; with keep_tracks each result keeps its `tracks` (every output, the labels, mask and voice
+    activity, at the face's time) for plotting."""
+    from .engine import load_model
+    from .progress import progress_bar
+    model, checkpoint = load_model(checkpoint_path)
+    baselines = Baselines.fit(train_dataset, checkpoint["input_mode"], int(checkpoint.get("lookahead_frames", 0)))
+    results = []
+    for name, clip, shift_ms in progress_bar(clips, desc="evaluating", unit="clip", enabled=progress and len(clips) >= 2):
+        result = evaluate_clip(name, clip, model, checkpoint, baselines, shift_ms)
+        if not keep_tracks:
+            result.pop("tracks")
+        results.append(result)
+    return results
 
 
 def summarise(results: list[dict]) -> dict:

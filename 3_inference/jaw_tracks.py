@@ -1,0 +1,142 @@
+"""What a benchmark's jawOpen r looks like: the video's jaw against the TCN's and ridge's, on a
+held-out clip of each benchmark, as the fold's model (the one the benchmark scored) predicts it.
+
+    python 3_inference/jaw_tracks.py runs/benchmark/benchmark.json --output runs/benchmark/jaw_tracks.png
+    python 3_inference/jaw_tracks.py sd.json si.json --clip tk_obama_crop512 --start 20 --seconds 8
+
+One panel per benchmark and look-ahead in the reports (evaluate.py --benchmark ... --json). Each shows
+the clip whose TCN jawOpen r is the median over the benchmark's clips (the lower of the two middle
+ones for an even count), unless --clip names one; the pauses (voice activity 0) are shaded. The
+fold's model is its run's last.pt and the labels its dataset's, sync-corrected as the benchmark
+scored them; a run or dataset that is gone or changed since is refused in one line.
+"""
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repo root, for `import voiceface`
+
+from voiceface import REPO_ROOT
+from voiceface.cli import configure
+
+# --- settings (each can be given on the command line: OUTPUT as --output) ----------------------
+REPORTS = []                    # benchmark JSONs of evaluate.py --benchmark
+OUTPUT = "jaw_tracks.png"       # the picture
+CLIP = ""                       # the clip to show in every panel that scored it; default: each panel's median clip
+START = 0.0                     # the excerpt's start in the clip, seconds
+SECONDS = 10.0                  # the excerpt's length (the whole clip if shorter)
+# --- end of settings ---------------------------------------------------------------------------
+
+
+def median_clip(bench: dict) -> str:
+    """The clip whose TCN jawOpen r is the median over the benchmark's clips (the lower middle one)."""
+    ranked = sorted(bench["clips"], key=lambda c: c["model"]["jaw_open_r"])
+    return ranked[(len(ranked) - 1) // 2]["clip"]
+
+
+def existing(path: str) -> Path:
+    """A path as a report records it: relative to where the benchmark ran (the repo root, usually)."""
+    candidate = Path(path)
+    return candidate if candidate.is_absolute() or candidate.exists() else REPO_ROOT / candidate
+
+
+def panel(key: str, bench: dict, clip: str) -> dict:
+    """The tracks of one benchmark's clip as its fold's model and ridge predict them."""
+    import hashlib
+
+    import torch
+    from voiceface.errors import InputError
+    from voiceface.evaluation import dataset_clips, score_clips
+    fold = next((f for f in bench["folds"] if clip in f["held_out"]), None)
+    if fold is None:
+        raise InputError(f"{key}: no fold held {clip} out; give a clip the benchmark scored")
+    checkpoint_path = existing(fold["run_dir"]) / "last.pt"
+    if not checkpoint_path.exists():
+        raise InputError(f"{key}: {checkpoint_path} is gone; run the benchmark again (it reuses what is there)")
+    checkpoint = torch.load(checkpoint_path, map_location="cpu", weights_only=False)
+    dataset = existing(checkpoint["training"]["dataset_dir"])
+    manifest = dataset / "dataset_manifest.json"
+    if not manifest.exists() or hashlib.sha256(manifest.read_bytes()).hexdigest() != checkpoint["dataset_manifest_sha256"]:
+        raise InputError(f"{key}: {dataset} is not the dataset {checkpoint_path} was trained on (gone or remade); "
+                         f"run the benchmark again")
+    clips = [c for c in dataset_clips(dataset, "val") if c[0] == clip]
+    result = score_clips(checkpoint_path, clips, dataset, keep_tracks=True, progress=False)[0]
+    return {"key": key, "clip": clip, "result": result, "clips": len(bench["clips"]),
+            "median": clip == median_clip(bench)}
+
+
+def plot(path: Path, panels: list[dict], start: float, seconds: float) -> None:
+    import io
+
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+    from PIL import Image
+    from voiceface.constants import FRAME_RATE
+    from voiceface.formats import atomic_path
+    from voiceface.metrics import JAW_OPEN
+    figure, axes = plt.subplots(len(panels), 1, figsize=(11, 2.5 * len(panels)), squeeze=False)
+    for axis, p in zip(axes[:, 0], panels):
+        tracks, result = p["result"]["tracks"], p["result"]
+        frames = len(tracks["targets"])
+        first = min(int(start * FRAME_RATE), max(0, frames - int(seconds * FRAME_RATE)))
+        span = slice(first, min(frames, first + int(seconds * FRAME_RATE)))
+        time = np.arange(frames)[span] / FRAME_RATE
+        known = tracks["mask"][span]
+        video = np.where(known, tracks["targets"][span, JAW_OPEN], np.nan)
+        pause = tracks["vad"][span] == 0
+        axis.fill_between(time, 0, 1, where=pause, transform=axis.get_xaxis_transform(), color="0.92", lw=0,
+                          label="pause (no voice)")
+        axis.plot(time, video, color="black", lw=1.4, label="video (MediaPipe)")
+        axis.plot(time, tracks["model"][span, JAW_OPEN], color="tab:red", lw=1.2,
+                  label=f"TCN, r {result['model']['jaw_open_r']:.2f}")
+        axis.plot(time, tracks["ridge"][span, JAW_OPEN], color="tab:blue", lw=0.9, alpha=0.7,
+                  label=f"ridge on the same inputs, r {result['ridge']['jaw_open_r']:.2f}")
+        which = f"the median of its {p['clips']} clips" if p["median"] else f"one of its {p['clips']} clips"
+        axis.set_title(f"{p['key']}: held-out {p['clip']} ({which}; r over the whole clip)", fontsize=9)
+        axis.set_ylabel("jawOpen")
+        axis.set_xlim(time[0], time[-1])
+        axis.legend(loc="upper right", fontsize=7, ncol=4)
+    axes[-1, 0].set_xlabel("seconds into the clip")
+    figure.tight_layout()
+    buffer = io.BytesIO()
+    figure.savefig(buffer, dpi=80, format="png")
+    plt.close(figure)
+    with atomic_path(path) as tmp:        # 64 colours: a quarter of the bytes, the same picture
+        Image.open(buffer).convert("RGB").quantize(64).save(tmp, format="PNG", optimize=True)
+
+
+def main(argv=None) -> int:
+    import json
+    from voiceface.errors import InputError
+    configure(globals(), argv, positional="REPORTS")
+    panels = []
+    try:
+        for name in REPORTS:
+            try:
+                report = json.loads(Path(name).read_text())
+            except (OSError, ValueError) as error:
+                raise InputError(f"{name}: not a readable evaluate.py benchmark JSON ({error}); give the files "
+                                 f"evaluate.py --benchmark --json wrote")
+            benches = sorted(report.get("benchmarks", {}).items(),   # by kind, then look-ahead
+                             key=lambda kv: (kv[0].split(",")[0], float(kv[0].rsplit("look-ahead ", 1)[-1].split()[0])))
+            for key, bench in benches:
+                clip = CLIP or median_clip(bench)
+                if CLIP and not any(c["clip"] == CLIP for c in bench["clips"]):
+                    continue
+                panels.append(panel(key, bench, clip))
+                r = panels[-1]["result"]
+                print(f"{key}: {clip}: jawOpen r TCN {r['model']['jaw_open_r']:.3f}, ridge {r['ridge']['jaw_open_r']:.3f}")
+        if not panels:
+            raise InputError(f"no benchmark {'scored ' + CLIP if CLIP else 'found'} in {', '.join(map(str, REPORTS)) or 'no files'}: "
+                             f"give the JSONs evaluate.py --benchmark wrote")
+    except InputError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    plot(Path(OUTPUT), panels, START, SECONDS)
+    print(f"wrote {OUTPUT}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
