@@ -54,6 +54,8 @@ CLIP_LAG_CORRECTIONS = []       # by hand, per clip, as name=ms: take its target
 TARGET_SMOOTHING_MS = 0.0       # zero-phase Gaussian smoothing (sigma) of the blendshape targets; 0: none
 CENTRE_TRAINING_CLIPS = True    # move each training clip's blendshapes so that their centres coincide (validation clips stay as extracted)
 CENTRE_ON = "rest"              # a clip's centre: rest (each shape's median in its pauses), mean, or low (each shape's 10th percentile)
+SCALE_TRAINING_CLIPS = False    # also scale each training clip's blendshapes about its centre so that each shape's spread
+#                                 is the training clips' median spread (the factor held to 1/2-2; validation clips stay as extracted)
 MAX_DURATION_MISMATCH_S = 1.0   # audio and video longer or shorter than each other by more: left out
 FORCE = False                   # rebuild an existing dataset
 # --- end of settings ---------------------------------------------------------------------------
@@ -108,6 +110,17 @@ def clip_centre_shapes(clip, on: str):
         on = "low"
     shapes = np.asarray(clip.targets, np.float64)[clip.mask.astype(bool)][:, :N_BLENDSHAPES]
     return np.percentile(shapes, 10, axis=0) if on == "low" else shapes.mean(axis=0)
+
+
+MAX_SCALE = 2.0                 # --scale-training-clips: a clip's factor stays within [1/2, 2] (a shape that
+#                                 hardly moves in a clip would otherwise have its noise blown up)
+
+
+def clip_spreads(clip):
+    """(52,) each blendshape's standard deviation over a clip's frames with a face."""
+    import numpy as np
+    from voiceface.constants import N_BLENDSHAPES
+    return np.asarray(clip.targets, np.float64)[clip.mask.astype(bool)][:, :N_BLENDSHAPES].std(axis=0)
 
 
 # settings that say where things are or how to run, not what the dataset holds
@@ -258,6 +271,14 @@ def main(argv=None) -> int:
         # every new speaker's pauses at 0.152 against the video's 0.124)
         common = np.median(np.stack(list(centres.values())), axis=0) if centres else None
         offsets = {n: common - c for n, c in centres.items()}
+    # each recording also has its own swing — how far the face in it moves, from framing, distance and
+    # the speaker — which the sound cannot tell either: scaled, the training clips move alike
+    factors = {}
+    if SCALE_TRAINING_CLIPS:
+        spreads = {n: clip_spreads(c) for n, c in clips.items() if splits[n] == "train"}
+        if spreads:
+            typical = np.median(np.stack(list(spreads.values())), axis=0)     # one vote per recording, as above
+            factors = {n: np.clip(typical / np.maximum(sd, 1e-6), 1 / MAX_SCALE, MAX_SCALE) for n, sd in spreads.items()}
 
     output.parent.mkdir(parents=True, exist_ok=True)
     scratch = Path(tempfile.mkdtemp(prefix=f".{output.name}.", suffix=".partial", dir=output.parent))
@@ -273,8 +294,11 @@ def main(argv=None) -> int:
                 reference = ClipPose.of(clip.targets, clip.mask)
                 targets = np.nan_to_num(smooth_targets(normalize_targets(clip.targets, reference), clip.mask,
                                                        TARGET_SMOOTHING_MS / 1000))
-                if name in offsets:
-                    targets[:, :N_BLENDSHAPES] = np.clip(targets[:, :N_BLENDSHAPES] + offsets[name], 0.0, 1.0)
+                if name in factors:       # about the clip's own centre, before that centre is moved
+                    centre = clip_centre_shapes(clip, CENTRE_ON)
+                    targets[:, :N_BLENDSHAPES] = centre + (targets[:, :N_BLENDSHAPES] - centre) * factors[name]
+                if name in offsets or name in factors:
+                    targets[:, :N_BLENDSHAPES] = np.clip(targets[:, :N_BLENDSHAPES] + offsets.get(name, 0.0), 0.0, 1.0)
                 arrays["mel"].append(model_inputs(clip.mel, clip.vad, "fixed"))
                 arrays["mel_level"].append(model_inputs(clip.mel, clip.vad, "level"))
                 arrays["targets"].append(targets)
@@ -291,7 +315,8 @@ def main(argv=None) -> int:
                     "masked_fraction": round(1 - float(clip.mask.mean()), 4),
                     "speech_fraction": round(float(clip.vad.mean()), 4),
                     "windows": len(clip_windows), "sync": report, "reference_pose": reference.to_dict(),
-                    **({"centring_offset": np.round(offsets[name], 5).tolist()} if name in offsets else {})})
+                    **({"centring_offset": np.round(offsets[name], 5).tolist()} if name in offsets else {}),
+                    **({"scaling_factor": np.round(factors[name], 4).tolist()} if name in factors else {})})
                 offset += len(clip.mel)
             split_dir = scratch / split
             split_dir.mkdir()
@@ -325,6 +350,7 @@ def main(argv=None) -> int:
                      "confident_clips": sum(e.confident for e in estimates.values()), "dropped_as_unsure": dropped},
             "target_smoothing_ms": TARGET_SMOOTHING_MS,
             "centre_training_clips": CENTRE_TRAINING_CLIPS, "centre_on": CENTRE_ON,
+            "scale_training_clips": SCALE_TRAINING_CLIPS,
             "clips": manifest_clips, "excluded": excluded, "shared_recordings": to_dict(shared),
             "statistics": statistics,
             "inputs_sha256": {name: sha256_file(Path(PROCESSED_DIR) / name / "audio_features.npz")[:16]

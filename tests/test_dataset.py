@@ -237,6 +237,39 @@ def test_centring_moves_each_training_clip_onto_one_centre_and_leaves_validation
     assert np.array_equal(read_split(tmp_path / "plain", "val")["targets"], read_split(tmp_path / "centred", "val")["targets"])
 
 
+def test_scaling_gives_each_training_clip_the_typical_swing_about_its_rest(processed, tmp_path):
+    out, _ = processed
+    builds = {}
+    for name, extra in (("centred", ()), ("scaled", ("--scale-training-clips",))):
+        result = run_script("1_data_cleaning/3_create_dataset.py", "--processed-dir", out, "--output-dir",
+                            tmp_path / name, "--val-clips", "plain_b", "--unsure-sync", "keep", *extra)
+        assert result.returncode == 0, result.stderr
+        builds[name] = json.loads((tmp_path / name / "dataset_manifest.json").read_text())
+    assert builds["scaled"]["scale_training_clips"] and not builds["centred"]["scale_training_clips"]
+    before, after = read_split(tmp_path / "centred", "train"), read_split(tmp_path / "scaled", "train")
+    spreads, factors = [], []
+    for entry in builds["scaled"]["clips"]:
+        assert ("scaling_factor" in entry) == (entry["split"] == "train")
+        if entry["split"] != "train":
+            continue
+        span = slice(entry["start"], entry["start"] + entry["frames"])
+        known = after["mask"][span].astype(bool)
+        jaw_before, jaw_after = before["targets"][span][known, JAW], after["targets"][span][known, JAW]
+        quiet = after["vad"][span][known] == 0
+        factor = entry["scaling_factor"][JAW]
+        assert 0.5 <= factor <= 2.0
+        # scaled about the rest: the face in the pauses stays where centring put it, the movement is kept
+        assert abs(np.median(jaw_after[quiet]) - np.median(jaw_before[quiet])) < 0.01
+        assert np.corrcoef(jaw_before, jaw_after)[0, 1] > 0.99
+        assert abs(jaw_after.std() - factor * jaw_before.std()) < 0.05 * factor * jaw_before.std() + 1e-4
+        spreads.append(jaw_before.std())
+        factors.append(factor)
+    typical = np.median(spreads)                                  # one vote per recording
+    assert np.ptp(factors) > 0.1                                  # the generated clips do swing differently
+    assert np.allclose(factors, np.clip(typical / np.array(spreads), 0.5, 2.0), rtol=0.02)
+    assert np.array_equal(read_split(tmp_path / "centred", "val")["targets"], read_split(tmp_path / "scaled", "val")["targets"])
+
+
 def test_bad_clips_are_left_out_named_and_the_rest_proceed(processed, tmp_path):
     out, _ = processed
     mixed = tmp_path / "processed"
