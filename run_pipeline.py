@@ -11,7 +11,8 @@ Stages: 0 generate the sample clips (sample only) · 1 blendshapes and head pose
 2 audio features (stage 1.2) · 3 the synchronised dataset (stage 1.3) · 4 training (stage 2) ·
 5 inference on a held-out clip, with its preview video (stage 3; sample only) · 6 evaluation of the
 held-out split · 7 the speaker-dependent and speaker-independent benchmarks (your videos, with a
-speaker manifest: they train a model per fold, about 40 minutes for 7 minutes of video on two cores)
+speaker manifest: they train a model per fold, about 40 minutes for 7 minutes of video on two cores) ·
+8 each benchmark's median held-out clip drawn: the video's jaw against the TCN's and ridge's
 """
 import subprocess
 import sys
@@ -81,6 +82,9 @@ def stages(raw: Path, work: Path, sample: bool) -> list[tuple[int, str, list]]:
         steps.append((7, "the speaker-dependent and speaker-independent benchmarks",
                       ["3_inference/evaluate.py", "--benchmark", "both", "--processed-dir", processed, *speakers,
                        "--bench-dir", Path(RUNS_DIR) / "benchmark", "--json", work / "benchmark" / "benchmark.json"]))
+        steps.append((8, "what the benchmarks' r looks like: each one's median held-out clip, drawn",
+                      ["3_inference/jaw_tracks.py", work / "benchmark" / "benchmark.json",
+                       "--output", work / "benchmark" / "jaw_tracks.png", *force]))
     return steps
 
 
@@ -110,6 +114,8 @@ def main(argv=None) -> int:
     print(f"evaluation: {work / 'evaluation' / 'evaluation.md'} and one PNG per held-out clip beside it")
     if not sample and SPEAKER_MANIFEST and STOP_STAGE >= 7:
         print(f"benchmarks: {work / 'benchmark' / 'benchmark.md'}")
+    if not sample and SPEAKER_MANIFEST and STOP_STAGE >= 8:
+        print(f"the benchmarks' median clips, drawn: {work / 'benchmark' / 'jaw_tracks.png'}")
     return 0
 
 

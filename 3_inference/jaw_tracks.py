@@ -24,6 +24,7 @@ OUTPUT = "jaw_tracks.png"       # the picture
 CLIP = ""                       # the clip to show in every panel that scored it; default: each panel's median clip
 START = 0.0                     # the excerpt's start in the clip, seconds
 SECONDS = 10.0                  # the excerpt's length (the whole clip if shorter)
+FORCE = False                   # draw again even when the picture is newer than every report
 # --- end of settings ---------------------------------------------------------------------------
 
 
@@ -110,6 +111,11 @@ def main(argv=None) -> int:
     import json
     from voiceface.errors import InputError
     configure(globals(), argv, positional="REPORTS")
+    output = Path(OUTPUT)
+    if (not FORCE and REPORTS and output.exists() and all(Path(r).exists() for r in REPORTS)
+            and output.stat().st_mtime > max(Path(r).stat().st_mtime for r in REPORTS)):
+        print(f"skipped: {output} is newer than {', '.join(map(str, REPORTS))} (--force draws it again)")
+        return 0
     panels = []
     try:
         for name in REPORTS:
@@ -133,8 +139,8 @@ def main(argv=None) -> int:
     except InputError as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
-    plot(Path(OUTPUT), panels, START, SECONDS)
-    print(f"wrote {OUTPUT}")
+    plot(output, panels, START, SECONDS)
+    print(f"wrote {output}")
     return 0
 
 

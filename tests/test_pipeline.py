@@ -2,6 +2,7 @@
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -125,6 +126,15 @@ def test_a_miniature_speaker_dependent_benchmark(learn_dataset, tmp_path):
     assert f"{median['clip']}: jawOpen r TCN {median['model']['jaw_open_r']:.3f}, " \
            f"ridge {median['ridge']['jaw_open_r']:.3f}" in tracks.stdout      # the benchmark's own figures again
     assert (tmp_path / "jaw.png").stat().st_size > 10_000
+    # the runner's stage 8 draws it beside its benchmark, and a second run leaves it be
+    work = tmp_path / "work"
+    (work / "benchmark").mkdir(parents=True)
+    shutil.copy(out, work / "benchmark" / "benchmark.json")
+    for attempt in ("drawn", "skipped"):
+        staged = run_pipeline("--raw-dir", tmp_path, "--work-dir", work, "--speaker-manifest", speakers,
+                              "--stage", 8, "--stop-stage", 8)
+        assert staged.returncode == 0, staged.stderr[-3000:]
+        assert (work / "benchmark" / "jaw_tracks.png").exists() and ("skipped: " in staged.stdout) == (attempt == "skipped")
     run_dir = next(f["run_dir"] for f in benchmark["folds"] if median["clip"] in f["held_out"])
     trained_on = torch.load(os.path.join(run_dir, "last.pt"), map_location="cpu", weights_only=False)["training"]
     manifest = Path(trained_on["dataset_dir"]) / "dataset_manifest.json"
