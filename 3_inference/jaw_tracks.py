@@ -8,7 +8,9 @@ One panel per benchmark and look-ahead in the reports (evaluate.py --benchmark .
 the clip whose TCN jawOpen r is the median over the benchmark's clips (the lower of the two middle
 ones for an even count), unless --clip names one; the pauses (voice activity 0) are shaded. The
 fold's model is its run's last.pt and the labels its dataset's, sync-corrected as the benchmark
-scored them; a run or dataset that is gone or changed since is refused in one line.
+scored them; a run or dataset that is gone or changed since is refused in one line. The PNG carries
+what it was drawn from (the reports' SHA-256 and the settings, in its text chunk `voiceface`); drawn
+again from the same, it is skipped unless --force.
 """
 import sys
 from pathlib import Path
@@ -24,7 +26,7 @@ OUTPUT = "jaw_tracks.png"       # the picture
 CLIP = ""                       # the clip to show in every panel that scored it; default: each panel's median clip
 START = 0.0                     # the excerpt's start in the clip, seconds
 SECONDS = 10.0                  # the excerpt's length (the whole clip if shorter)
-FORCE = False                   # draw again even when the picture is newer than every report
+FORCE = False                   # draw again even when the picture says it was drawn from these reports and settings
 # --- end of settings ---------------------------------------------------------------------------
 
 
@@ -65,14 +67,38 @@ def panel(key: str, bench: dict, clip: str) -> dict:
             "median": clip == median_clip(bench)}
 
 
-def plot(path: Path, panels: list[dict], start: float, seconds: float) -> None:
+def provenance() -> dict:
+    """What a picture is drawn from: the script, each report's path and SHA-256, the settings
+    (empty when a report cannot be read: nothing to compare, the picture is drawn or refused)."""
+    from voiceface.formats import sha256_file
+    try:
+        reports = [{"path": str(r), "sha256": sha256_file(r)} for r in REPORTS]
+    except OSError:
+        return {}
+    return {"made_by": "3_inference/jaw_tracks.py", "reports": reports, "clip": CLIP, "start": START, "seconds": SECONDS}
+
+
+def drawn_from(path: Path) -> dict:
+    """The provenance a picture of this script carries in its PNG text (empty for anything else)."""
+    import json
+
+    from PIL import Image
+    try:
+        with Image.open(path) as image:
+            return json.loads(image.text.get("voiceface", "{}"))
+    except (OSError, ValueError, AttributeError):
+        return {}
+
+
+def plot(path: Path, panels: list[dict], start: float, seconds: float, made_from: dict) -> None:
     import io
+    import json
 
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     import numpy as np
-    from PIL import Image
+    from PIL import Image, PngImagePlugin
     from voiceface.constants import FRAME_RATE
     from voiceface.formats import atomic_path
     from voiceface.metrics import JAW_OPEN
@@ -104,7 +130,9 @@ def plot(path: Path, panels: list[dict], start: float, seconds: float) -> None:
     figure.savefig(buffer, dpi=80, format="png")
     plt.close(figure)
     with atomic_path(path) as tmp:        # 64 colours: a quarter of the bytes, the same picture
-        Image.open(buffer).convert("RGB").quantize(64).save(tmp, format="PNG", optimize=True)
+        text = PngImagePlugin.PngInfo()     # what made it, as every artefact of the pipeline says
+        text.add_text("voiceface", json.dumps(made_from))
+        Image.open(buffer).convert("RGB").quantize(64).save(tmp, format="PNG", optimize=True, pnginfo=text)
 
 
 def main(argv=None) -> int:
@@ -112,9 +140,9 @@ def main(argv=None) -> int:
     from voiceface.errors import InputError
     configure(globals(), argv, positional="REPORTS")
     output = Path(OUTPUT)
-    if (not FORCE and REPORTS and output.exists() and all(Path(r).exists() for r in REPORTS)
-            and output.stat().st_mtime > max(Path(r).stat().st_mtime for r in REPORTS)):
-        print(f"skipped: {output} is newer than {', '.join(map(str, REPORTS))} (--force draws it again)")
+    made_from = provenance()
+    if not FORCE and made_from and drawn_from(output) == made_from:
+        print(f"skipped: {output} was drawn from these reports with these settings (--force draws it again)")
         return 0
     panels = []
     try:
@@ -139,7 +167,7 @@ def main(argv=None) -> int:
     except InputError as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
-    plot(output, panels, START, SECONDS)
+    plot(output, panels, START, SECONDS, made_from)
     print(f"wrote {output}")
     return 0
 

@@ -126,6 +126,10 @@ def test_a_miniature_speaker_dependent_benchmark(learn_dataset, tmp_path):
     assert f"{median['clip']}: jawOpen r TCN {median['model']['jaw_open_r']:.3f}, " \
            f"ridge {median['ridge']['jaw_open_r']:.3f}" in tracks.stdout      # the benchmark's own figures again
     assert (tmp_path / "jaw.png").stat().st_size > 10_000
+    # the picture says what it was drawn from: the same reports and settings again are skipped, others drawn
+    for seconds, skipped in ((5, True), (4, False)):
+        again = run_script("3_inference/jaw_tracks.py", out, "--output", tmp_path / "jaw.png", "--seconds", seconds)
+        assert again.returncode == 0 and ("skipped: " in again.stdout) == skipped, again.stdout + again.stderr[-2000:]
     # the runner's stage 8 draws it beside its benchmark, and a second run leaves it be
     work = tmp_path / "work"
     (work / "benchmark").mkdir(parents=True)
