@@ -145,6 +145,18 @@ def read_split(dataset, split):
             for key in ("mel", "mel_level", "targets", "mask", "vad", "windows")}
 
 
+def build_datasets(out, tmp_path, variants: dict) -> dict:
+    """Stage 1.3 on the same processed clips (plain_b held out) once per variant: name -> extra
+    arguments; returns name -> manifest."""
+    builds = {}
+    for name, extra in variants.items():
+        result = run_script("1_data_cleaning/3_create_dataset.py", "--processed-dir", out, "--output-dir",
+                            tmp_path / name, "--val-clips", "plain_b", "--unsure-sync", "keep", *extra)
+        assert result.returncode == 0, result.stderr
+        builds[name] = json.loads((tmp_path / name / "dataset_manifest.json").read_text())
+    return builds
+
+
 def test_end_to_end_targets_follow_the_truth_and_splits_do_not_overlap(processed, tmp_path):
     out, truths = processed
     dataset = tmp_path / "dataset"
@@ -207,15 +219,10 @@ def test_a_dataset_is_skipped_when_current_and_rebuilt_when_its_features_changed
 def test_centring_moves_each_training_clip_onto_one_centre_and_leaves_validation_as_extracted(processed, tmp_path,
                                                                                              centre_on):
     out, _ = processed
-    builds = {}
     centre = {"low": lambda x, quiet: np.percentile(x, 10), "mean": lambda x, quiet: np.mean(x),
               "rest": lambda x, quiet: np.median(x[quiet])}[centre_on]       # rest: the face in the pauses
-    for name, extra in (("plain", ("--no-centre-training-clips",)),
-                        ("centred", ("--centre-training-clips", "--centre-on", centre_on))):
-        result = run_script("1_data_cleaning/3_create_dataset.py", "--processed-dir", out, "--output-dir",
-                            tmp_path / name, "--val-clips", "plain_b", "--unsure-sync", "keep", *extra)
-        assert result.returncode == 0, result.stderr
-        builds[name] = json.loads((tmp_path / name / "dataset_manifest.json").read_text())
+    builds = build_datasets(out, tmp_path, {"plain": ("--no-centre-training-clips",),
+                                            "centred": ("--centre-training-clips", "--centre-on", centre_on)})
     assert builds["centred"]["centre_training_clips"] and not builds["plain"]["centre_training_clips"]
     before, after = read_split(tmp_path / "plain", "train"), read_split(tmp_path / "centred", "train")
     means_before, means_after = [], []
@@ -239,12 +246,7 @@ def test_centring_moves_each_training_clip_onto_one_centre_and_leaves_validation
 
 def test_scaling_gives_each_training_clip_the_typical_swing_about_its_rest(processed, tmp_path):
     out, _ = processed
-    builds = {}
-    for name, extra in (("centred", ()), ("scaled", ("--scale-training-clips",))):
-        result = run_script("1_data_cleaning/3_create_dataset.py", "--processed-dir", out, "--output-dir",
-                            tmp_path / name, "--val-clips", "plain_b", "--unsure-sync", "keep", *extra)
-        assert result.returncode == 0, result.stderr
-        builds[name] = json.loads((tmp_path / name / "dataset_manifest.json").read_text())
+    builds = build_datasets(out, tmp_path, {"centred": (), "scaled": ("--scale-training-clips",)})
     assert builds["scaled"]["scale_training_clips"] and not builds["centred"]["scale_training_clips"]
     before, after = read_split(tmp_path / "centred", "train"), read_split(tmp_path / "scaled", "train")
     spreads, factors = [], []
