@@ -44,21 +44,20 @@ def existing(path: str) -> Path:
 
 def panel(key: str, bench: dict, clip: str) -> dict:
     """The tracks of one benchmark's clip as its fold's model and ridge predict them."""
-    import hashlib
-
-    import torch
+    from voiceface.engine import load_model
     from voiceface.errors import InputError
     from voiceface.evaluation import dataset_clips, score_clips
+    from voiceface.formats import sha256_file
     fold = next((f for f in bench["folds"] if clip in f["held_out"]), None)
     if fold is None:
         raise InputError(f"{key}: no fold held {clip} out; give a clip the benchmark scored")
     checkpoint_path = existing(fold["run_dir"]) / "last.pt"
     if not checkpoint_path.exists():
         raise InputError(f"{key}: {checkpoint_path} is gone; run the benchmark again (it reuses what is there)")
-    checkpoint = torch.load(checkpoint_path, map_location="cpu", weights_only=False)
+    _, checkpoint = load_model(checkpoint_path)          # a damaged or foreign file: refused in one line
     dataset = existing(checkpoint["training"]["dataset_dir"])
     manifest = dataset / "dataset_manifest.json"
-    if not manifest.exists() or hashlib.sha256(manifest.read_bytes()).hexdigest() != checkpoint["dataset_manifest_sha256"]:
+    if not manifest.exists() or sha256_file(manifest) != checkpoint["dataset_manifest_sha256"]:
         raise InputError(f"{key}: {dataset} is not the dataset {checkpoint_path} was trained on (gone or remade); "
                          f"run the benchmark again")
     clips = [c for c in dataset_clips(dataset, "val") if c[0] == clip]
