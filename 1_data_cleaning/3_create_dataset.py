@@ -64,15 +64,14 @@ FORCE = False                   # rebuild an existing dataset
 def load_clip(folder: Path):
     """One clip's stage 1.1 track and stage 1.2 features, synchronised without any lag correction,
     or raise InputError saying why it is left out. Returns (clip, track, audio)."""
-    from voiceface.audio import AUDIO_FEATURES_FILENAME, read_audio_features
-    from voiceface.dataset import synchronize_features
+    from voiceface.audio import AUDIO_FEATURES_FILENAME
+    from voiceface.dataset import read_processed_clip, synchronize_features
     from voiceface.errors import InputError
-    from voiceface.formats import BLENDSHAPES_FILENAME, read_blendshapes_json
-    video_file, audio_file = folder / BLENDSHAPES_FILENAME, folder / AUDIO_FEATURES_FILENAME
-    for path, stage in ((video_file, "1.1"), (audio_file, "1.2")):
+    from voiceface.formats import BLENDSHAPES_FILENAME
+    for path, stage in ((folder / BLENDSHAPES_FILENAME, "1.1"), (folder / AUDIO_FEATURES_FILENAME, "1.2")):
         if not path.exists():
             raise InputError(f"{folder.name}: {path.name} is missing; run stage {stage} on this clip")
-    track, audio = read_blendshapes_json(video_file), read_audio_features(audio_file)
+    track, audio = read_processed_clip(folder)
     video_s, audio_s = track.header["video"]["duration_s"], audio.meta["duration_s"]
     if abs(video_s - audio_s) > MAX_DURATION_MISMATCH_S:
         raise InputError(f"{folder.name}: audio lasts {audio_s:.2f} s but video {video_s:.2f} s; check that "
@@ -259,12 +258,13 @@ def main(argv=None) -> int:
     # each recording has its own resting face (jawOpen at rest 0.037-0.128 across one speaker's five
     # clips), which the sound cannot tell: centred, the training clips differ only in how they move.
     # Validation clips keep their labels as extracted, so every score is against the video.
-    offsets = {}
-    if CENTRE_TRAINING_CLIPS:
+    offsets, centres = {}, {}
+    if CENTRE_TRAINING_CLIPS or SCALE_TRAINING_CLIPS:
         if CENTRE_ON not in CENTRES:
             print(f"error: --centre-on {CENTRE_ON!r}: say {', '.join(CENTRES)}", file=sys.stderr)
             return 1
         centres = {n: clip_centre_shapes(c, CENTRE_ON) for n, c in clips.items() if splits[n] == "train"}
+    if CENTRE_TRAINING_CLIPS:
         # the common centre is each shape's median over the recordings, one vote each: a mean weighted
         # by frames let one long clip decide it (Obama's 61 s clip at rest 0.022 put his other clips'
         # pauses at 0.08 against their 0.12-0.15; two clips of a speaker resting open-mouthed at 0.4 put
@@ -295,7 +295,7 @@ def main(argv=None) -> int:
                 targets = np.nan_to_num(smooth_targets(normalize_targets(clip.targets, reference), clip.mask,
                                                        TARGET_SMOOTHING_MS / 1000))
                 if name in factors:       # about the clip's own centre, before that centre is moved
-                    centre = clip_centre_shapes(clip, CENTRE_ON)
+                    centre = centres[name]
                     targets[:, :N_BLENDSHAPES] = centre + (targets[:, :N_BLENDSHAPES] - centre) * factors[name]
                 if name in offsets or name in factors:
                     targets[:, :N_BLENDSHAPES] = np.clip(targets[:, :N_BLENDSHAPES] + offsets.get(name, 0.0), 0.0, 1.0)

@@ -94,8 +94,7 @@ def clip_folders(items: list, scratch: Path) -> list[Path]:
 def corrected_clips(folders: list[Path], lead_s: float) -> list[tuple]:
     """(name, synchronised clip, shift ms) for processed clip folders, each corrected as stage 1.3
     would: a confident lag moved onto lead_s, an unsure one left as it is."""
-    from voiceface.dataset import synchronize_features
-    from voiceface.evaluation import read_processed_clip
+    from voiceface.dataset import read_processed_clip, synchronize_features
     from voiceface.sync import correction_s, estimate_clip_lag
     out = []
     for folder in folders:
@@ -144,19 +143,19 @@ def evaluate(checkpoint_path: Path, clips: list[tuple], train_dataset: Path, plo
     from voiceface.engine import Frames
     from voiceface.evaluation import score_clips, summarise
     from voiceface.plots import plot_animation
-    results = score_clips(checkpoint_path, clips, train_dataset, keep_tracks=bool(plots_dir))
-    for result in results:
-        if plots_dir:
-            tracks = result.pop("tracks")
 
-            def frames_of(values, known):          # 100 Hz frames at their audio-timeline times
-                real = denormalize_targets(np.where(known[:, None], values, 0.5))
-                real[~known] = np.nan                  # no target here: a gap in the plot, not a zero
-                return Frames(None, (np.arange(len(values)) + 1) / 100, real[:, :52], real[:, 52:])
-            everywhere = np.ones(len(tracks["model"]), bool)
-            plot_animation(Path(plots_dir) / f"{result['clip']}.png", frames_of(tracks["model"], everywhere),
-                           reference=frames_of(tracks["targets"], tracks["mask"]),
-                           title=f"{result['clip']}: predicted (solid) against extracted (dashed)")
+    def frames_of(values, known):                  # 100 Hz frames at their audio-timeline times
+        real = denormalize_targets(np.where(known[:, None], values, 0.5))
+        real[~known] = np.nan                      # no target here: a gap in the plot, not a zero
+        return Frames(None, (np.arange(len(values)) + 1) / 100, real[:, :52], real[:, 52:])
+
+    results = score_clips(checkpoint_path, clips, train_dataset, keep_tracks=bool(plots_dir))
+    for result in results if plots_dir else []:
+        tracks = result.pop("tracks")
+        everywhere = np.ones(len(tracks["model"]), bool)
+        plot_animation(Path(plots_dir) / f"{result['clip']}.png", frames_of(tracks["model"], everywhere),
+                       reference=frames_of(tracks["targets"], tracks["mask"]),
+                       title=f"{result['clip']}: predicted (solid) against extracted (dashed)")
     return results, summarise(results)
 
 
@@ -227,11 +226,11 @@ def run_benchmarks() -> int:
     import json
     import shlex
 
-    from voiceface.audio import read_audio_features
+    from voiceface.audio import AUDIO_FEATURES_FILENAME, read_audio_features
     from voiceface.dataset import speakers_from_manifest
     from voiceface.evaluation import dataset_clips, markdown, summarise
     from voiceface.recordings import describe, recording_groups, to_dict
-    from voiceface.formats import write_json_atomic
+    from voiceface.formats import BLENDSHAPES_FILENAME, write_json_atomic
     if not SPEAKER_MANIFEST:
         print("error: the benchmarks need to know who speaks in each clip: give --speaker-manifest CSV "
               "(columns short_name or clip, and speaker)", file=sys.stderr)
@@ -241,9 +240,9 @@ def run_benchmarks() -> int:
         print(f"error: --benchmark {BENCHMARK!r}: say speaker-dependent, speaker-independent or both", file=sys.stderr)
         return 2
     folders = sorted(p for p in Path(PROCESSED_DIR).iterdir()
-                     if (p / "blendshapes_and_pose.json").exists() and (p / "audio_features.npz").exists())
+                     if (p / BLENDSHAPES_FILENAME).exists() and (p / AUDIO_FEATURES_FILENAME).exists())
     speakers = speakers_from_manifest(SPEAKER_MANIFEST)
-    shared = recording_groups({f.name: read_audio_features(f / "audio_features.npz").mel for f in folders})
+    shared = recording_groups({f.name: read_audio_features(f / AUDIO_FEATURES_FILENAME).mel for f in folders})
     for line in describe(shared):
         print(f"shared recording: {line}; held out together, never one in training and one scored", flush=True)
     bench = Path(BENCH_DIR)

@@ -65,6 +65,16 @@ def interpolate_targets(times_s: np.ndarray, frame_times_s: np.ndarray, blendsha
     return targets, mask
 
 
+def read_processed_clip(folder) -> tuple[BlendshapeTrack, AudioFeatureFile]:
+    """A processed clip folder's stage 1.1 track and stage 1.2 features."""
+    from pathlib import Path
+
+    from .audio import AUDIO_FEATURES_FILENAME, read_audio_features
+    from .formats import BLENDSHAPES_FILENAME, read_blendshapes_json
+    folder = Path(folder)
+    return read_blendshapes_json(folder / BLENDSHAPES_FILENAME), read_audio_features(folder / AUDIO_FEATURES_FILENAME)
+
+
 def synchronize_features(name: str, track: BlendshapeTrack, audio: AudioFeatureFile,
                          lag_correction_s: float = 0.0, max_gap_s: float = MAX_GAP_S) -> SyncedClip:
     """Put the 52 blendshapes and 7 pose values of stage 1.1 onto the audio frame times of stage

@@ -117,17 +117,10 @@ def evaluate_clip(name: str, clip: SyncedClip, model, checkpoint: dict, baseline
     return result
 
 
-def read_processed_clip(folder: Path):
-    """A processed clip folder's stage 1.1 track and stage 1.2 features."""
-    from .audio import read_audio_features
-    from .formats import read_blendshapes_json
-    return read_blendshapes_json(folder / "blendshapes_and_pose.json"), read_audio_features(folder / "audio_features.npz")
-
-
 def dataset_clips(dataset_dir: Path, split: str) -> list[tuple]:
     """(name, synchronised clip, shift ms) for every clip of a stage 1.3 dataset split, each shifted by
     the sync correction stage 1.3 applied to it."""
-    from .dataset import synchronize_features
+    from .dataset import read_processed_clip, synchronize_features
     manifest = json.loads((Path(dataset_dir) / MANIFEST_FILENAME).read_text())
     out = []
     for entry in manifest["clips"]:
