@@ -36,7 +36,7 @@ def main(argv=None) -> int:
     import numpy as np
     from voiceface.audio import read_audio_features
     from voiceface.constants import BLENDSHAPE_NAMES, N_BLENDSHAPES
-    from voiceface.dataset import synchronize_features
+    from voiceface.dataset import MANIFEST_FILENAME, synchronize_features
     from voiceface.formats import read_blendshapes_json
     from voiceface.pose import quaternion_to_euler_degrees
     from voiceface import sync
@@ -58,7 +58,7 @@ def main(argv=None) -> int:
         lead_s = float(TYPICAL_LEAD_MS) / 1000
     elif DATASET_DIR:
         import json
-        lead_s = json.loads((Path(DATASET_DIR) / "dataset_manifest.json").read_text())["sync"]["typical_lead_ms"] / 1000
+        lead_s = json.loads((Path(DATASET_DIR) / MANIFEST_FILENAME).read_text())["sync"]["typical_lead_ms"] / 1000
     shift_s = sync.correction_s(estimate, lead_s) if SYNC_CORRECTION else 0.0
     mouth = sync.box_smooth(np.nan_to_num(sync.mouth_track(clip.targets)), sync.SMOOTH_S)
     lags, evidence = sync.evidence_by_lag(mouth, sync.band_envelopes(clip.mel), clip.mask,

@@ -49,7 +49,8 @@ def main(argv=None) -> int:
     import json
     import subprocess
     import tempfile
-    if not (Path(DATASET_DIR) / "dataset_manifest.json").exists():
+    from voiceface.dataset import MANIFEST_FILENAME
+    if not (Path(DATASET_DIR) / MANIFEST_FILENAME).exists():
         print(f"error: {DATASET_DIR}: no dataset; run `python run_pipeline.py --stop-stage 3` first, or pass "
               "--dataset-dir", file=sys.stderr)
         return 1

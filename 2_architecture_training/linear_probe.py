@@ -27,11 +27,11 @@ def main(argv=None) -> int:
     import json
 
     import numpy as np
-    from voiceface.dataset import warp_mel
+    from voiceface.dataset import MANIFEST_FILENAME, warp_mel
     from voiceface.metrics import JAW_OPEN, pearson
     from voiceface.ridge import RidgeBaseline, shift_targets
     dataset = Path(DATASET_DIR)
-    manifest = json.loads((dataset / "dataset_manifest.json").read_text())
+    manifest = json.loads((dataset / MANIFEST_FILENAME).read_text())
     lookahead = int(round(LOOKAHEAD_MS / 10))
 
     def split(name):

@@ -42,7 +42,7 @@ def main(argv=None) -> int:
 
     import numpy as np
     from voiceface.constants import BLENDSHAPE_NAMES
-    from voiceface.dataset import INPUT_FILES
+    from voiceface.dataset import INPUT_FILES, MANIFEST_FILENAME
     from voiceface.engine import load_model
     from voiceface.errors import FormatError, InputError
     try:
@@ -51,11 +51,11 @@ def main(argv=None) -> int:
         print(f"error: {error}", file=sys.stderr)
         return 1
     dataset = Path(DATASET_DIR)
-    if not (dataset / "dataset_manifest.json").exists():
+    if not (dataset / MANIFEST_FILENAME).exists():
         print(f"error: {dataset}: no dataset_manifest.json; make one with 1_data_cleaning/3_create_dataset.py",
               file=sys.stderr)
         return 1
-    manifest = json.loads((dataset / "dataset_manifest.json").read_text())
+    manifest = json.loads((dataset / MANIFEST_FILENAME).read_text())
     folder = dataset / SPLIT
     if not any(c["split"] == SPLIT for c in manifest["clips"]) or not folder.is_dir():
         print(f"error: {folder}: no clips in split {SPLIT!r}; choose --split train or val", file=sys.stderr)

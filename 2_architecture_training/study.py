@@ -50,8 +50,8 @@ TRAINING_METRICS = ("mae", "mouth_mae", "jaw_open_r", "mouth_close_r", "smile_r"
 def frames_per_epoch(dataset: Path, window: int, stride: int, warmup: int) -> tuple[int, int]:
     """(frames, windows) a training epoch covers with these windows."""
     import json
-    from voiceface.dataset import create_sequences
-    manifest = json.loads((dataset / "dataset_manifest.json").read_text())
+    from voiceface.dataset import MANIFEST_FILENAME, create_sequences
+    manifest = json.loads((dataset / MANIFEST_FILENAME).read_text())
     cut = [create_sequences(c["frames"], window, stride, warmup) for c in manifest["clips"] if c["split"] == "train"]
     return sum(int(w[:, 1].sum()) for w in cut), sum(len(w) for w in cut)
 
@@ -88,7 +88,7 @@ def main(argv=None) -> int:
         rows.append((name, extra, epochs, batch, best))
     from voiceface.evaluation import COLUMNS
     columns = [c for c in COLUMNS if c[0] in TRAINING_METRICS]          # (key, label, digits)
-    lines = [f"| run | epochs × batch | best epoch | " + " | ".join(label for _, label, _ in columns) + " |",
+    lines = ["| run | epochs × batch | best epoch | " + " | ".join(label for _, label, _ in columns) + " |",
              "| --- | --- | --- | " + " | ".join("---" for _ in columns) + " |"]
     for name, _, epochs, batch, best in rows:
         lines.append(f"| {name} | {epochs} × {batch} | {best['epoch']} | " +

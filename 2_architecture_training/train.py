@@ -418,7 +418,7 @@ def main(argv=None) -> int:
     phases = [Phase(epochs, LEARNING_RATE)]
     ema = None
     if EMA_DECAY > 0:
-        from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
+        from torch.optim.swa_utils import AveragedModel
         def ema_update(averaged, current, steps):
             # warm-up: the decay grows as (1 + n) / (10 + n) towards EMA_DECAY, so the average does not
             # carry the untrained first weights for hundreds of steps (4 epochs: jaw amplitude 0.07)

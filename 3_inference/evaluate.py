@@ -109,9 +109,10 @@ def corrected_clips(folders: list[Path], lead_s: float) -> list[tuple]:
 
 def typical_lead_of(dataset_dir: Path) -> float:
     import json
+    from voiceface.dataset import MANIFEST_FILENAME
     from voiceface.sync import DEFAULT_LEAD_S
     try:
-        return json.loads((Path(dataset_dir) / "dataset_manifest.json").read_text())["sync"]["typical_lead_ms"] / 1000
+        return json.loads((Path(dataset_dir) / MANIFEST_FILENAME).read_text())["sync"]["typical_lead_ms"] / 1000
     except (OSError, KeyError, ValueError):
         return DEFAULT_LEAD_S
 
@@ -122,8 +123,9 @@ def heard_in_training(clips: list[tuple], train_dataset: Path) -> dict[str, str]
     speech the model never heard."""
     import json
     import numpy as np
+    from voiceface.dataset import MANIFEST_FILENAME
     from voiceface.recordings import MIN_R, shared_audio
-    manifest = Path(train_dataset) / "dataset_manifest.json"
+    manifest = Path(train_dataset) / MANIFEST_FILENAME
     if not manifest.exists() or not (Path(train_dataset) / "train" / "mel.npy").exists():
         return {}
     mel = np.load(Path(train_dataset) / "train" / "mel.npy", mmap_mode="r")
@@ -227,7 +229,7 @@ def run_benchmarks() -> int:
     import shlex
 
     from voiceface.audio import AUDIO_FEATURES_FILENAME, read_audio_features
-    from voiceface.dataset import speakers_from_manifest
+    from voiceface.dataset import MANIFEST_FILENAME, speakers_from_manifest
     from voiceface.evaluation import dataset_clips, markdown, summarise
     from voiceface.recordings import describe, recording_groups, to_dict
     from voiceface.formats import BLENDSHAPES_FILENAME, write_json_atomic
@@ -287,7 +289,7 @@ def run_benchmarks() -> int:
                 # the last epoch: best.pt was chosen on these very clips, which would flatter it
                 fold_results, _ = evaluate(run_dir / "last.pt", dataset_clips(dataset, "val"), dataset)
                 results += fold_results
-                trained = json.loads((dataset / "dataset_manifest.json").read_text())["clips"]
+                trained = json.loads((dataset / MANIFEST_FILENAME).read_text())["clips"]
                 per_fold.append({"fold": name, "train": train, "held_out": held, "run_dir": str(run_dir),
                                  "train_seconds": round(sum(c["duration_s"] for c in trained if c["split"] == "train"), 2)})
             summary = summarise(results)

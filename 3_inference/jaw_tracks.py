@@ -44,6 +44,7 @@ def existing(path: str) -> Path:
 
 def panel(key: str, bench: dict, clip: str) -> dict:
     """The tracks of one benchmark's clip as its fold's model and ridge predict them."""
+    from voiceface.dataset import MANIFEST_FILENAME
     from voiceface.engine import load_model
     from voiceface.errors import InputError
     from voiceface.evaluation import dataset_clips, score_clips
@@ -56,7 +57,7 @@ def panel(key: str, bench: dict, clip: str) -> dict:
         raise InputError(f"{key}: {checkpoint_path} is gone; run the benchmark again (it reuses what is there)")
     _, checkpoint = load_model(checkpoint_path)          # a damaged or foreign file: refused in one line
     dataset = existing(checkpoint["training"]["dataset_dir"])
-    manifest = dataset / "dataset_manifest.json"
+    manifest = dataset / MANIFEST_FILENAME
     if not manifest.exists() or sha256_file(manifest) != checkpoint["dataset_manifest_sha256"]:
         raise InputError(f"{key}: {dataset} is not the dataset {checkpoint_path} was trained on (gone or remade); "
                          f"run the benchmark again")

@@ -45,13 +45,13 @@ def training_rest(checkpoint: dict) -> float | None:
     was trained on (None when that dataset is no longer there)."""
     import json
     import numpy as np
-    from voiceface.dataset import clip_rest_faces
+    from voiceface.dataset import MANIFEST_FILENAME, clip_rest_faces
     from voiceface.metrics import JAW_OPEN
     root = Path(checkpoint.get("training", {}).get("dataset_dir", ""))
-    if not (root / "dataset_manifest.json").exists():
+    if not (root / MANIFEST_FILENAME).exists():
         return None
     arrays = [np.load(root / "train" / f"{k}.npy", mmap_mode="r") for k in ("targets", "mask", "vad")]
-    clips = [c for c in json.loads((root / "dataset_manifest.json").read_text())["clips"] if c["split"] == "train"]
+    clips = [c for c in json.loads((root / MANIFEST_FILENAME).read_text())["clips"] if c["split"] == "train"]
     rests = [face[JAW_OPEN] for face in clip_rest_faces(*arrays, clips).values() if face is not None]
     return float(np.median(rests)) if rests else None
 

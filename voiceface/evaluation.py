@@ -196,7 +196,7 @@ def summary_table(summary: dict) -> str:
                                                         for k, _, d in COLUMNS) + " |")
     extracted = summary["extracted_silence_jaw_open"]
     if extracted["median"] is not None:
-        lines.append(f"| extracted from the video | " + " | ".join(
+        lines.append("| extracted from the video | " + " | ".join(
             f"{extracted['median']:.3f} ({extracted['weighted_mean']:.3f})" if k == "silence_jaw_open" else ""
             for k, _, _ in COLUMNS) + " |")
     return "\n".join(lines)

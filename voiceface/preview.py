@@ -134,7 +134,6 @@ class FaceDrawing:
         self.polygon(image, self.project(nose, rotation), SKIN_DARK, closed=False, thickness=2)
         # --- mouth ---------------------------------------------------------------------------------
         smile = (s["mouthSmileLeft"] + s["mouthSmileRight"]) / 2
-        frown = (s["mouthFrownLeft"] + s["mouthFrownRight"]) / 2
         stretch = (s["mouthStretchLeft"] + s["mouthStretchRight"] + s["mouthDimpleLeft"] + s["mouthDimpleRight"]) / 2
         round_ = max(s["mouthFunnel"], 0.0)
         pucker = s["mouthPucker"]
