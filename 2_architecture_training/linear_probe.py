@@ -33,7 +33,6 @@ INPUT = "mel_level"             # mel (fixed scale) or mel_level (causal level n
 LOOKAHEAD_MS = 100.0            # the face of this long ago is read from the audio up to now
 WARPS = [1.0]                   # training copies warped by these factors (e.g. 0.85 0.92 1.0 1.08 1.15)
 EXTRA = []                      # channels to try beside the mel: loudness, lsf (see above)
-LPC_ORDER = 16                  # 16 kHz audio: 2 + kHz poles, the usual rule
 # --- end of settings ---------------------------------------------------------------------------
 
 
@@ -45,58 +44,12 @@ def frame_loudness(x: np.ndarray) -> np.ndarray:
     return ((peak + 10 * np.log10(np.power(10.0, (db - peak) / 10).sum(axis=1, keepdims=True))) / MEL_SCALE_DB).astype(np.float32)
 
 
-def lpc(frames: np.ndarray, order: int) -> np.ndarray:
-    """(n, samples) windowed frames -> (n, order + 1) prediction polynomials A(z) = 1 + a1 z^-1 + …
-    by the autocorrelation method (Levinson-Durbin, every frame at once; a silent frame gives A = 1)."""
-    spectrum = np.fft.rfft(frames, 2 * frames.shape[1], axis=1)
-    r = np.fft.irfft(np.abs(spectrum) ** 2, axis=1)[:, :order + 1]
-    r[:, 0] = r[:, 0] * (1 + 1e-9) + 1e-12                    # white-noise floor: stable in silence
-    a = np.zeros((len(frames), order + 1)); a[:, 0] = 1.0
-    error = r[:, 0].copy()
-    for i in range(1, order + 1):
-        k = -(r[:, i] + np.einsum("nj,nj->n", a[:, 1:i], r[:, i - 1:0:-1])) / error
-        a[:, 1:i + 1] = a[:, 1:i + 1] + k[:, None] * np.c_[a[:, i - 1:0:-1], np.ones(len(a))]
-        error = error * (1 - k ** 2)
-    return a
-
-
-def line_spectral_frequencies(a: np.ndarray) -> np.ndarray:
-    """(n, p + 1) polynomials (p even) -> (n, p) line spectral frequencies in radians, ascending:
-    the angles in (0, pi) of the roots of A(z) ± z^-(p+1) A(1/z), which interlace on the unit
-    circle for a stable A; formants sit between close pairs."""
-    n, p = a.shape[0], a.shape[1] - 1
-    padded = np.c_[a, np.zeros(n)]
-    mirrored = padded[:, ::-1]
-    angles = []
-    for poly in (padded + mirrored, padded - mirrored):        # P and Q, degree p + 1, leading 1
-        companion = np.zeros((n, p + 1, p + 1))
-        companion[:, 0, :] = -poly[:, 1:] / poly[:, :1]
-        companion[:, np.arange(1, p + 1), np.arange(p)] = 1.0
-        angles.append(np.abs(np.angle(np.linalg.eigvals(companion))))
-    # 2p + 2 roots: z = 1 (Q), z = -1 (P) and p conjugate pairs, whose |angle| comes twice each
-    return np.sort(np.concatenate(angles, axis=1), axis=1)[:, 1:-1:2]
-
-
-def audio_lsf(wave: np.ndarray, order: int = LPC_ORDER) -> np.ndarray:
-    """16 kHz audio -> (floor(n / 160), order) line spectral frequencies per front-end frame
-    (frame i: the 400 samples ending at sample (i + 1) * 160, zeros before the start)."""
-    from scipy.signal import lfilter
-    from voiceface.constants import HOP_LENGTH, WIN_LENGTH
-    x = lfilter([1.0, -0.97], [1.0], np.r_[np.zeros(WIN_LENGTH), np.asarray(wave, np.float64)])
-    count = len(wave) // HOP_LENGTH
-    index = (np.arange(count)[:, None] + 1) * HOP_LENGTH + np.arange(WIN_LENGTH)[None, :]
-    out = np.empty((count, order))
-    for start in range(0, count, 2000):                         # 20 s at a time: bounded memory
-        frames = x[index[start:start + 2000]] * np.hamming(WIN_LENGTH)
-        out[start:start + 2000] = line_spectral_frequencies(lpc(frames, order))
-    return out.astype(np.float32)
-
-
 def main(argv=None) -> int:
     configure(globals(), argv)
     import json
 
-    from voiceface.audio import AUDIO_FEATURES_FILENAME, load_audio, read_audio_features
+    from voiceface.errors import InputError
+    from voiceface.lpc import processed_clip_lsf
     from voiceface.dataset import MANIFEST_FILENAME, warp_mel
     from voiceface.metrics import JAW_OPEN, pearson
     from voiceface.ridge import RidgeBaseline, shift_targets
@@ -143,18 +96,21 @@ def main(argv=None) -> int:
             if "loudness" in EXTRA:
                 channels.append(frame_loudness(x))
             if "lsf" in EXTRA:
-                source = read_audio_features(Path(manifest["processed_dir"]) / name / AUDIO_FEATURES_FILENAME).meta["source"]
-                lsf = audio_lsf(load_audio(source["path"])[1])
+                lsf = processed_clip_lsf(Path(manifest["processed_dir"]) / name)
                 if len(lsf) != len(x):
-                    raise SystemExit(f"{name}: {len(lsf)} LPC frames against {len(x)} in the dataset; "
-                                     f"is {source['path']} the file stage 1.2 read?")
+                    raise InputError(f"{name}: {len(lsf)} frames of audio against {len(x)} in {dataset}; "
+                                     "a dataset of other processed clips? re-run stage 1.3")
                 channels.append(lsf)
             out.append(np.concatenate(channels, axis=1))
         return out
 
-    extra = RidgeBaseline.fit(with_extra(train[0], train[3]), train[1], train[2], lookahead)
+    try:
+        extra = RidgeBaseline.fit(with_extra(train[0], train[3]), train[1], train[2], lookahead)
+        extra_r, _ = per_clip(extra, with_extra(held_out[0], held_out[3]), *held_out[1:3])
+    except InputError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
     plain_r, _ = per_clip(model, *held_out[:3])
-    extra_r, _ = per_clip(extra, with_extra(held_out[0], held_out[3]), *held_out[1:3])
     for name, a, b in zip(held_out[3], plain_r, extra_r):
         print(f"held-out {name}: jawOpen r {a:.3f} on the mel, {b:.3f} with {' + '.join(EXTRA)} "
               f"(strength {model.strength:g} / {extra.strength:g})")

@@ -232,6 +232,12 @@ def main(argv=None) -> int:
               file=sys.stderr)
         return 1
 
+    n_inputs = int(train["inputs"].shape[1])       # the mel's bins, and any channels extra_channels.py appended
+    if n_inputs != N_MELS and (SILENCE_AUGMENT > 0 or NOISE_AUGMENT > 0):
+        print(f"error: {dataset_dir}: its inputs hold {n_inputs - N_MELS} channels beside the {N_MELS} mel bins "
+              "(extra_channels.py); silence and noise augmentation splice the mel alone: add --silence-augment 0 "
+              "--noise-augment 0", file=sys.stderr)
+        return 1
     rest_faces = quiet_inputs = None
     silence_augment = SILENCE_AUGMENT
     if silence_augment > 0:
@@ -281,7 +287,7 @@ def main(argv=None) -> int:
         level_db = None
         if INPUT_MODE == "level":
             fixed = train["fixed_inputs"][low] * (1 - weight) + train["fixed_inputs"][high] * weight
-            level_db = running_level_db(fixed, inputs)
+            level_db = running_level_db(fixed[:, :N_MELS], inputs[:, :N_MELS])
         source = np.round(position).astype(int) - lookahead                    # target frame of each output
         valid = source >= first
         safe = np.where(valid, source, first)
@@ -311,7 +317,7 @@ def main(argv=None) -> int:
         look-ahead; the loss mask drops warm-up frames, unknown targets and padding."""
         rows = train["windows"][indices]
         length = int(rows[:, 1].max())
-        inputs = np.zeros((len(rows), length, N_MELS), np.float32)
+        inputs = np.zeros((len(rows), length, n_inputs), np.float32)
         targets = np.zeros((len(rows), length, N_TARGETS), np.float32)
         mask = np.zeros((len(rows), length), np.float32)
         vad = np.zeros((len(rows), length), np.float32)
@@ -327,7 +333,7 @@ def main(argv=None) -> int:
                 inputs[b, :size] = np.clip(inputs[b, :size] + gain / MEL_SCALE_DB, -1.0, 1.0)
             if FREQ_WARP > 0:
                 # on the real clips this made a linear probe's jawOpen r on unseen speakers 0.03 -> 0.13
-                inputs[b, :size] = warp_mel(inputs[b, :size], rng.uniform(1 - FREQ_WARP, 1 + FREQ_WARP))
+                inputs[b, :size, :N_MELS] = warp_mel(inputs[b, :size, :N_MELS], rng.uniform(1 - FREQ_WARP, 1 + FREQ_WARP))
             if NOISE_AUGMENT > 0 and rng.random() < NOISE_AUGMENT:
                 add_noise(inputs[b, :size], rng)
             for _ in range(SPEC_MASKS):
@@ -348,7 +354,7 @@ def main(argv=None) -> int:
     # --- the model, optimiser, schedule ---------------------------------------------------------
     config = PRESETS[PRESET]
     overrides = {**({"dropout": DROPOUT} if DROPOUT >= 0 else {}), **({"skip_taps": SKIP_TAPS} if SKIP_TAPS >= 0 else {}),
-                 "blendshape_output": BLENDSHAPE_OUTPUT}
+                 "blendshape_output": BLENDSHAPE_OUTPUT, "n_inputs": n_inputs}
     config = type(config)(**{**config.to_dict(), "dilations": config.dilations, **overrides})
     torch.manual_seed(SEED)
     model = VoiceToFaceTCN(config).to(device)

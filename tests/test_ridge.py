@@ -61,34 +61,24 @@ def test_more_clips_than_folds_are_left_out_in_groups(monkeypatch):
     assert np.allclose(model.weights, weights, atol=1e-8)       # the final fit uses every clip
 
 
-def load_linear_probe():
-    import importlib.util
-    from pathlib import Path
-    path = Path(__file__).resolve().parents[1] / "2_architecture_training/linear_probe.py"
-    spec = importlib.util.spec_from_file_location("linear_probe", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-def test_line_spectral_frequencies_bracket_the_formants_of_a_synthetic_vowel():
+def test_line_spectral_frequencies_mark_the_formants_of_a_synthetic_vowel():
     from scipy.signal import lfilter
-    probe = load_linear_probe()
+    from voiceface.lpc import LPC_ORDER, audio_lsf
     rate, formants = 16000, (700.0, 1200.0, 2600.0)
     wave = np.zeros(rate)
     wave[::rate // 120] = 1.0                                   # a 120 Hz glottal pulse train
     for frequency, bandwidth in zip(formants, (80.0, 90.0, 120.0)):
         radius, angle = np.exp(-np.pi * bandwidth / rate), 2 * np.pi * frequency / rate
         wave = lfilter([1.0], [1.0, -2 * radius * np.cos(angle), radius ** 2], wave)
-    lsf = probe.audio_lsf(0.5 * wave / np.abs(wave).max())
-    assert lsf.shape == (100, probe.LPC_ORDER)                  # one row per 10 ms front-end frame
+    lsf = audio_lsf(0.5 * wave / np.abs(wave).max())
+    assert lsf.shape == (100, LPC_ORDER)                  # one row per 10 ms front-end frame
     assert (np.diff(lsf, axis=1) > 0).all() and (lsf > 0).all() and (lsf < np.pi).all()
     hz = lsf[50] * rate / (2 * np.pi)
     middles, gaps = (hz[1:] + hz[:-1]) / 2, np.diff(hz)
     for frequency in formants:                                  # a close pair of lines at each formant
         nearest = np.argmin(np.abs(middles - frequency))
         assert abs(middles[nearest] - frequency) < 60 and gaps[nearest] < 120, (frequency, hz)
-    silent = probe.audio_lsf(np.zeros(1600))                    # no spectrum: the flat filter's evenly spaced lines
+    silent = audio_lsf(np.zeros(1600))                    # no spectrum: the flat filter's evenly spaced lines
     assert np.allclose(silent, np.pi * np.arange(1, 17) / 17, atol=1e-3)
 
 

@@ -69,6 +69,7 @@ def test_a_fine_tuning_run_starts_from_the_given_weights_and_refuses_another_mod
     assert metrics(tmp_path / "tuned")[0]["val"]["jaw_open_r"] >= 0.7     # what the trained run reached
     assert after["init_from_sha256"] == file_sha256(start) and after["training"]["init_from"] == str(start)
     fresh = run_script(TRAIN, "--run-dir", tmp_path / "fresh", *args, "--learning-rate", "1e-12")
+    assert fresh.returncode == 0, fresh.stderr
     assert metrics(tmp_path / "fresh")[0]["val"]["jaw_open_r"] < 0.5      # the same run from scratch
     other = run_script(TRAIN, "--run-dir", tmp_path / "other", *args, "--init-from", start, "--lookahead-ms", 100)
     assert other.returncode == 1 and "lookahead_ms 0.0 here 100.0" in other.stderr
@@ -177,3 +178,34 @@ def test_the_paths_diagnostic_splits_each_output_between_blocks_and_skip(trained
     refused = run_script("2_architecture_training/paths.py", "--checkpoint", trained_run / "best.pt",
                          "--dataset-dir", learn_dataset / "dataset", "--split", "nothing")
     assert refused.returncode == 1 and "no clips in split" in refused.stderr
+
+
+def test_extra_channels_train_beside_the_mel_are_scored_and_refused_by_inference(learn_dataset, tmp_path):
+    """extra_channels.py: a dataset copy with line spectral frequencies after the mel, a run on it, its
+    score on the held-out clip; inference (a front-end of the mel alone) refuses the model in one line."""
+    import numpy as np
+    original, copy = learn_dataset / "dataset", tmp_path / "dataset_lsf"
+    made = run_script("2_architecture_training/extra_channels.py", "--dataset-dir", original, "--output-dir", copy)
+    assert made.returncode == 0, made.stderr
+    for split in ("train", "val"):
+        mel, both = np.load(original / split / "mel_level.npy"), np.load(copy / split / "mel_level.npy")
+        assert both.shape == (len(mel), 96) and np.array_equal(both[:, :80], mel)
+        assert 0.1 < both[:, 80:].std() < 1.0                    # the channels move (the voice's formants)
+    assert json.loads((copy / "dataset_manifest.json").read_text())["extra_channels"]["order"] == 16
+    again = run_script("2_architecture_training/extra_channels.py", "--dataset-dir", original, "--output-dir", copy)
+    assert again.returncode == 1 and "--force" in again.stderr
+    spliced = run_script("2_architecture_training/train.py", "--dataset-dir", copy, "--run-dir", tmp_path / "no",
+                         "--epochs", 1, *QUICK)
+    assert spliced.returncode == 1 and "--silence-augment 0" in spliced.stderr
+    trained = run_script("2_architecture_training/train.py", "--dataset-dir", copy, "--run-dir", tmp_path / "run",
+                         "--epochs", 3, *QUICK, "--silence-augment", 0)
+    assert trained.returncode == 0, trained.stderr
+    assert torch.load(tmp_path / "run/last.pt", weights_only=False)["model_config"]["n_inputs"] == 96
+    scored = run_script("2_architecture_training/extra_channels.py", "--score", tmp_path / "run/last.pt",
+                        "--dataset-dir", copy)
+    assert scored.returncode == 0, scored.stderr
+    median = float(scored.stdout.split("median jawOpen r ")[1].split()[0])
+    assert 0.3 < median <= 1, scored.stdout                      # it reads the held-out jaw
+    refused = run_script("3_inference/inference.py", tmp_path / "clip.wav", "--checkpoint", tmp_path / "run/last.pt",
+                         "--output", tmp_path / "out.json")
+    assert refused.returncode == 1 and "extra_channels.py" in refused.stderr and not (tmp_path / "out.json").exists()

@@ -22,8 +22,9 @@ import numpy as np
 
 from . import REPO_ROOT
 from .audio import AudioFrontEnd, open_audio
-from .constants import FRAME_RATE, N_BLENDSHAPES, OUTPUT_FPS, SAMPLE_RATE, WIN_LENGTH
+from .constants import FRAME_RATE, N_BLENDSHAPES, N_MELS, OUTPUT_FPS, SAMPLE_RATE, WIN_LENGTH
 from .dataset import ModelInputs, denormalize_targets
+from .errors import FormatError
 
 FILE_BLOCK_SECONDS = 10.0       # offline: audio is fed to the engine in blocks of this length
 
@@ -38,9 +39,16 @@ def models_package():
     return models
 
 
-def load_model(checkpoint_path: str | Path, device: str = "cpu"):
-    """(model, checkpoint dict), refusing damaged or mismatched checkpoints (FormatError)."""
-    return models_package().checkpoint.load_checkpoint(checkpoint_path, device)
+def load_model(checkpoint_path: str | Path, device: str = "cpu", extra_inputs: bool = False):
+    """(model, checkpoint dict), refusing damaged or mismatched checkpoints (FormatError), and
+    models that read channels beside the mel (extra_channels.py's diagnostic runs) unless
+    `extra_inputs`: the front-end here makes the mel alone."""
+    model, checkpoint = models_package().checkpoint.load_checkpoint(checkpoint_path, device)
+    if model.config.n_inputs != N_MELS and not extra_inputs:
+        raise FormatError(f"{checkpoint_path}: trained on {model.config.n_inputs - N_MELS} input channels beside the "
+                          f"{N_MELS} mel bins (2_architecture_training/extra_channels.py, a diagnostic); inference and "
+                          "evaluate.py make the mel alone: score it with extra_channels.py --score")
+    return model, checkpoint
 
 
 @dataclass

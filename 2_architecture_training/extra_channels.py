@@ -1,0 +1,144 @@
+"""Would the TCN gain from input channels beside the mel? A diagnostic (not a stage), in two steps
+around an ordinary train.py run:
+
+1. a copy of a stage 1.3 dataset whose inputs (both modes) carry the 16 line spectral frequencies
+   of each frame (voiceface/lpc.py: an LPC fit of the frame's 25 ms of audio, read from each clip's
+   source file) after the 80 mel bins, each standardised on the training frames and scaled by SCALE;
+2. train on it (train.py takes the width from the data; silence and noise augmentation, which
+   splice the mel alone, must be off: `--silence-augment 0`), and the same without the channels on
+   the original dataset, for the comparison;
+3. score both runs on the held-out clips: jawOpen r at zero lag against the dataset's validation
+   labels (as evaluate.py scores: each clip sync-corrected, never centred; output t of a look-ahead
+   model put at the face's time t - L).
+
+    python 2_architecture_training/extra_channels.py --dataset-dir D --output-dir D_lsf
+    python 2_architecture_training/train.py --dataset-dir D_lsf --run-dir R_lsf --silence-augment 0 --lookahead-ms 100
+    python 2_architecture_training/train.py --dataset-dir D --run-dir R --silence-augment 0 --lookahead-ms 100
+    python 2_architecture_training/extra_channels.py --score R_lsf/last.pt R/last.pt --dataset-dir D_lsf
+
+Models trained on extra channels are refused by inference and evaluate.py (whose front-end makes
+the mel alone). ARCHITECTURE.md ("What stops the speaker's own jaw near 0.6") has what it measured.
+"""
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repo root, for `import voiceface`
+
+from voiceface import REPO_ROOT
+from voiceface.cli import configure
+
+# --- settings (each can be given on the command line: DATASET_DIR as --dataset-dir) ----------
+DATASET_DIR = REPO_ROOT / "data/dataset"      # a stage 1.3 output (to copy; or, with --score, one to score on)
+OUTPUT_DIR = REPO_ROOT / "data/dataset_lsf"   # the copy with the channels appended
+SCALE = 0.3                     # each channel's spread in the copy (the level-normalised mel bins spread 0.1-0.3)
+SCORE = []                      # checkpoints to score on DATASET_DIR's held-out clips instead of making a copy
+FORCE = False                   # replace an existing OUTPUT_DIR
+# --- end of settings ---------------------------------------------------------------------------
+
+
+def make_copy() -> int:
+    import json
+    import shutil
+
+    import numpy as np
+    from voiceface.dataset import INPUT_FILES, MANIFEST_FILENAME
+    from voiceface.errors import InputError
+    from voiceface.lpc import LPC_ORDER, processed_clip_lsf
+    source, output = Path(DATASET_DIR), Path(OUTPUT_DIR)
+    manifest = json.loads((source / MANIFEST_FILENAME).read_text())
+    if manifest.get("extra_channels"):
+        print(f"error: {source}: already carries extra channels; give the dataset stage 1.3 wrote", file=sys.stderr)
+        return 1
+    if output.exists() and not FORCE:
+        print(f"error: {output} exists; give another --output-dir or --force", file=sys.stderr)
+        return 1
+    try:
+        channels = {}
+        for clip in manifest["clips"]:
+            lsf = processed_clip_lsf(Path(manifest["processed_dir"]) / clip["clip"])
+            if len(lsf) != clip["frames"]:
+                raise InputError(f"{clip['clip']}: {len(lsf)} frames of audio against {clip['frames']} in {source}; "
+                                 "a dataset of other processed clips? re-run stage 1.3")
+            channels[clip["clip"]] = lsf
+    except InputError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    training = np.concatenate([channels[c["clip"]] for c in manifest["clips"] if c["split"] == "train"])
+    mean, spread = training.mean(axis=0), np.maximum(training.std(axis=0), 1e-6)
+    scratch = output.with_name(output.name + ".partial")
+    shutil.rmtree(scratch, ignore_errors=True)
+    shutil.copytree(source, scratch)
+    for split in ("train", "val"):
+        clips = [c for c in manifest["clips"] if c["split"] == split]
+        for mode in manifest["input_modes"]["available"]:
+            path = scratch / split / INPUT_FILES[mode]
+            mel = np.load(path)
+            extra = np.zeros((len(mel), LPC_ORDER), np.float32)
+            for clip in clips:
+                extra[clip["start"]:clip["start"] + clip["frames"]] = SCALE * (channels[clip["clip"]] - mean) / spread
+            np.save(path, np.concatenate([mel, extra], axis=1).astype(np.float32))
+    manifest["extra_channels"] = {"kind": "line spectral frequencies", "order": LPC_ORDER, "scale": SCALE,
+                                  "mean_rad": [round(float(v), 5) for v in mean],
+                                  "spread_rad": [round(float(v), 5) for v in spread],
+                                  "made_by": "2_architecture_training/extra_channels.py", "from": str(source)}
+    (scratch / MANIFEST_FILENAME).write_text(json.dumps(manifest, indent=1))   # (the copy is renamed into place below)
+    if output.exists():
+        shutil.rmtree(output)
+    scratch.rename(output)
+    print(f"wrote {output}: {len(manifest['clips'])} clips, {LPC_ORDER} channels after the mel in "
+          f"{', '.join(manifest['input_modes']['available'])} inputs")
+    return 0
+
+
+def score() -> int:
+    import json
+
+    import numpy as np
+    import torch
+    from voiceface.constants import N_MELS
+    from voiceface.dataset import INPUT_FILES, MANIFEST_FILENAME
+    from voiceface.engine import load_model
+    from voiceface.errors import FormatError
+    from voiceface.evaluation import align_to_face_time
+    from voiceface.metrics import JAW_OPEN, pearson
+    dataset = Path(DATASET_DIR)
+    manifest = json.loads((dataset / MANIFEST_FILENAME).read_text())
+    width = np.load(dataset / "val" / INPUT_FILES["level"], mmap_mode="r").shape[1]
+    clips = [c for c in manifest["clips"] if c["split"] == "val"]
+    for checkpoint_path in SCORE:
+        try:
+            model, checkpoint = load_model(checkpoint_path, extra_inputs=True)
+        except FormatError as error:
+            print(f"error: {error}", file=sys.stderr)
+            return 1
+        n_inputs = model.config.n_inputs
+        if n_inputs > width:
+            print(f"error: {checkpoint_path} reads {n_inputs} input channels, {dataset} holds {width}: score it on "
+                  "the dataset it was trained on (or its extra_channels.py copy)", file=sys.stderr)
+            return 1
+        lookahead = int(checkpoint.get("lookahead_frames", 0))
+        inputs, targets, mask = (np.load(dataset / "val" / name, mmap_mode="r")
+                                 for name in (INPUT_FILES[checkpoint["input_mode"]], "targets.npy", "mask.npy"))
+        scores = []
+        for clip in clips:
+            span = slice(clip["start"], clip["start"] + clip["frames"])
+            with torch.inference_mode():
+                output = model(torch.from_numpy(np.array(inputs[span, :n_inputs]))[None])[0].float().numpy()
+            output = align_to_face_time(output, lookahead)
+            known = np.asarray(mask[span]).astype(bool) & np.isfinite(targets[span, JAW_OPEN])
+            if lookahead:
+                known[len(known) - lookahead:] = False
+            scores.append(pearson(output[known, JAW_OPEN], np.asarray(targets[span])[known, JAW_OPEN]))
+            print(f"{checkpoint_path}: {clip['clip']} jawOpen r {scores[-1]:.3f}")
+        print(f"{checkpoint_path}: {n_inputs - N_MELS} channels beside the mel, look-ahead {lookahead * 10} ms: "
+              f"median jawOpen r {np.median(scores):.3f} over {len(scores)} held-out clips")
+    return 0
+
+
+def main(argv=None) -> int:
+    configure(globals(), argv)
+    return score() if SCORE else make_copy()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,81 @@
+"""Linear prediction of a frame's spectrum, and its line spectral frequencies: a smooth code of
+the formants (which say how open the vocal tract is). Diagnostics only — the linear probe's and
+extra_channels.py's extra input channels (ARCHITECTURE.md, "What stops the speaker's own jaw near
+0.6"); the model's front-end is voiceface/audio.py's log-mel.
+
+Frames follow the front-end's causal framing: frame i is the 400 samples (25 ms at 16 kHz) ending at
+sample (i + 1) * 160, pre-emphasised (1 - 0.97 z^-1) and Hamming-windowed; a 16th-order fit by the
+autocorrelation method (2 + kHz poles, the usual rule at 16 kHz).
+"""
+from __future__ import annotations
+
+import numpy as np
+
+LPC_ORDER = 16
+PRE_EMPHASIS = 0.97
+
+
+def lpc(frames: np.ndarray, order: int) -> np.ndarray:
+    """(n, samples) windowed frames -> (n, order + 1) prediction polynomials A(z) = 1 + a1 z^-1 + …
+    by the autocorrelation method (Levinson-Durbin, every frame at once; a silent frame gives A = 1)."""
+    spectrum = np.fft.rfft(frames, 2 * frames.shape[1], axis=1)
+    r = np.fft.irfft(np.abs(spectrum) ** 2, axis=1)[:, :order + 1]
+    r[:, 0] = r[:, 0] * (1 + 1e-9) + 1e-12                    # white-noise floor: stable in silence
+    a = np.zeros((len(frames), order + 1)); a[:, 0] = 1.0
+    error = r[:, 0].copy()
+    for i in range(1, order + 1):
+        k = -(r[:, i] + np.einsum("nj,nj->n", a[:, 1:i], r[:, i - 1:0:-1])) / error
+        a[:, 1:i + 1] = a[:, 1:i + 1] + k[:, None] * np.c_[a[:, i - 1:0:-1], np.ones(len(a))]
+        error = error * (1 - k ** 2)
+    return a
+
+
+def line_spectral_frequencies(a: np.ndarray) -> np.ndarray:
+    """(n, p + 1) polynomials (p even) -> (n, p) line spectral frequencies in radians, ascending:
+    the angles in (0, pi) of the roots of A(z) ± z^-(p+1) A(1/z), which interlace on the unit
+    circle for a stable A; formants sit between close pairs."""
+    n, p = a.shape[0], a.shape[1] - 1
+    padded = np.c_[a, np.zeros(n)]
+    mirrored = padded[:, ::-1]
+    angles = []
+    for poly in (padded + mirrored, padded - mirrored):        # P and Q, degree p + 1, leading 1
+        companion = np.zeros((n, p + 1, p + 1))
+        companion[:, 0, :] = -poly[:, 1:] / poly[:, :1]
+        companion[:, np.arange(1, p + 1), np.arange(p)] = 1.0
+        angles.append(np.abs(np.angle(np.linalg.eigvals(companion))))
+    # 2p + 2 roots: z = 1 (Q), z = -1 (P) and p conjugate pairs, whose |angle| comes twice each
+    return np.sort(np.concatenate(angles, axis=1), axis=1)[:, 1:-1:2]
+
+
+def audio_lsf(wave: np.ndarray, order: int = LPC_ORDER) -> np.ndarray:
+    """16 kHz audio -> (floor(n / 160), order) line spectral frequencies per front-end frame
+    (frame i: the 400 samples ending at sample (i + 1) * 160, zeros before the start)."""
+    from scipy.signal import lfilter
+    from .constants import HOP_LENGTH, WIN_LENGTH
+    x = lfilter([1.0, -PRE_EMPHASIS], [1.0], np.r_[np.zeros(WIN_LENGTH), np.asarray(wave, np.float64)])
+    count = len(wave) // HOP_LENGTH
+    index = (np.arange(count)[:, None] + 1) * HOP_LENGTH + np.arange(WIN_LENGTH)[None, :]
+    out = np.empty((count, order))
+    for start in range(0, count, 2000):                         # 20 s at a time: bounded memory
+        frames = x[index[start:start + 2000]] * np.hamming(WIN_LENGTH)
+        out[start:start + 2000] = line_spectral_frequencies(lpc(frames, order))
+    return out.astype(np.float32)
+
+
+def processed_clip_lsf(folder) -> np.ndarray:
+    """A processed clip's line spectral frequencies, one row per frame of its stage 1.2 features,
+    from the source file its audio_features.npz names (decoded as the front-end decodes it)."""
+    from pathlib import Path
+
+    from .audio import AUDIO_FEATURES_FILENAME, load_audio, read_audio_features
+    from .errors import InputError
+    stored = read_audio_features(Path(folder) / AUDIO_FEATURES_FILENAME)
+    source = stored.meta["source"]["path"]
+    if not Path(source).exists():
+        raise InputError(f"{source}: the source of {folder} is not there any more; the line spectral "
+                         "frequencies are computed from it")
+    lsf = audio_lsf(load_audio(source)[1])
+    if len(lsf) != len(stored.mel):
+        raise InputError(f"{source}: {len(lsf)} frames against {len(stored.mel)} in {folder}; "
+                         "is it the file stage 1.2 read? re-run stage 1.2")
+    return lsf
