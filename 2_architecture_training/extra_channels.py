@@ -3,7 +3,10 @@ around an ordinary train.py run:
 
 1. a copy of a stage 1.3 dataset whose inputs (both modes) carry the 16 line spectral frequencies
    of each frame (voiceface/lpc.py: an LPC fit of the frame's 25 ms of audio, read from each clip's
-   source file) after the 80 mel bins, each standardised on the training frames and scaled by SCALE;
+   source file) after the 80 mel bins — as they are, or less each clip's mean over its voiced
+   frames (NORMALISE clip), or less the causal running mean of the voiced frames before each
+   frame (running: what a stream could do) — each divided by its spread over the training
+   frames and scaled by SCALE;
 2. train on it (train.py takes the width from the data; silence and noise augmentation, which
    splice the mel alone, must be off: `--silence-augment 0`), and the same without the channels on
    the original dataset, for the comparison;
@@ -31,6 +34,7 @@ from voiceface.cli import configure
 DATASET_DIR = REPO_ROOT / "data/dataset"      # a stage 1.3 output (to copy; or, with --score, one to score on)
 OUTPUT_DIR = REPO_ROOT / "data/dataset_lsf"   # the copy with the channels appended
 SCALE = 0.3                     # each channel's spread in the copy (the level-normalised mel bins spread 0.1-0.3)
+NORMALISE = "none"              # none (less the training frames' mean), clip (less each clip's voiced mean) or running
 SCORE = []                      # checkpoints to score on DATASET_DIR's held-out clips instead of making a copy
 FORCE = False                   # replace an existing OUTPUT_DIR
 # --- end of settings ---------------------------------------------------------------------------
@@ -43,8 +47,11 @@ def make_copy() -> int:
     import numpy as np
     from voiceface.dataset import INPUT_FILES, MANIFEST_FILENAME
     from voiceface.errors import InputError
-    from voiceface.lpc import LPC_ORDER, processed_clip_lsf
+    from voiceface.lpc import LPC_ORDER, processed_clip_lsf, running_voice_mean
     source, output = Path(DATASET_DIR), Path(OUTPUT_DIR)
+    if NORMALISE not in ("none", "clip", "running"):
+        print(f"error: --normalise {NORMALISE}: choose none, clip or running", file=sys.stderr)
+        return 1
     manifest = json.loads((source / MANIFEST_FILENAME).read_text())
     if manifest.get("extra_channels"):
         print(f"error: {source}: already carries extra channels; give the dataset stage 1.3 wrote", file=sys.stderr)
@@ -59,12 +66,19 @@ def make_copy() -> int:
             if len(lsf) != clip["frames"]:
                 raise InputError(f"{clip['clip']}: {len(lsf)} frames of audio against {clip['frames']} in {source}; "
                                  "a dataset of other processed clips? re-run stage 1.3")
+            vad = np.load(source / clip["split"] / "vad.npy", mmap_mode="r")[clip["start"]:clip["start"] + clip["frames"]] > 0
+            if NORMALISE == "clip":
+                lsf = lsf.astype(np.float64)
+                lsf = lsf - (lsf[vad].mean(axis=0) if vad.sum() > 50 else lsf.mean(axis=0))
+            elif NORMALISE == "running":
+                lsf = lsf - running_voice_mean(lsf, vad)
             channels[clip["clip"]] = lsf
     except InputError as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
     training = np.concatenate([channels[c["clip"]] for c in manifest["clips"] if c["split"] == "train"])
-    mean, spread = training.mean(axis=0), np.maximum(training.std(axis=0), 1e-6)
+    mean = training.mean(axis=0) if NORMALISE == "none" else np.zeros(training.shape[1])
+    spread = np.maximum(training.std(axis=0), 1e-6)
     scratch = output.with_name(output.name + ".partial")
     shutil.rmtree(scratch, ignore_errors=True)
     shutil.copytree(source, scratch)
@@ -78,6 +92,7 @@ def make_copy() -> int:
                 extra[clip["start"]:clip["start"] + clip["frames"]] = SCALE * (channels[clip["clip"]] - mean) / spread
             np.save(path, np.concatenate([mel, extra], axis=1).astype(np.float32))
     manifest["extra_channels"] = {"kind": "line spectral frequencies", "order": LPC_ORDER, "scale": SCALE,
+                                  "normalise": NORMALISE,
                                   "mean_rad": [round(float(v), 5) for v in mean],
                                   "spread_rad": [round(float(v), 5) for v in spread],
                                   "made_by": "2_architecture_training/extra_channels.py", "from": str(source)}

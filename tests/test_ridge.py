@@ -94,3 +94,18 @@ def test_the_linear_probe_scores_held_out_clips_with_and_without_extra_channels(
     refused = run_script("2_architecture_training/linear_probe.py", "--dataset-dir", learn_dataset / "dataset",
                          "--extra", "pitch")
     assert refused.returncode == 2 and "pitch" in refused.stdout
+
+
+def test_the_running_voice_mean_is_causal_and_holds_through_pauses():
+    from voiceface.lpc import running_voice_mean
+    values = np.r_[np.full(5, 2.0), np.full(5, 4.0), np.full(400, 1.0)][:, None] * np.ones((1, 3))
+    vad = np.r_[np.zeros(5), np.ones(5), np.zeros(5), np.ones(395)].astype(bool)
+    mean = running_voice_mean(values, vad, start=np.zeros(3))
+    assert np.allclose(mean[:6], 0.0)                            # nothing voiced before frame 5: the start
+    assert np.allclose(mean[6:11, 0], [4.0] * 5)                 # the plain average of the voiced frames before
+    assert np.allclose(mean[11:16, 0], 4.0)                      # held through the pause
+    assert np.allclose(mean[16, 0], (5 * 4.0 + 1.0) / 6)         # then the new voice comes in
+    assert 1.0 < mean[-1, 0] < 1.05                              # and after 3 s of it, an average of 3 s
+    changed = values.copy()
+    changed[200:] = 9.0                                          # the future does not move the past
+    assert np.array_equal(running_voice_mean(changed, vad, start=np.zeros(3))[:201], mean[:201])

@@ -194,6 +194,14 @@ def test_extra_channels_train_beside_the_mel_are_scored_and_refused_by_inference
     assert json.loads((copy / "dataset_manifest.json").read_text())["extra_channels"]["order"] == 16
     again = run_script("2_architecture_training/extra_channels.py", "--dataset-dir", original, "--output-dir", copy)
     assert again.returncode == 1 and "--force" in again.stderr
+    running = run_script("2_architecture_training/extra_channels.py", "--dataset-dir", original, "--output-dir",
+                         tmp_path / "running", "--normalise", "running")
+    assert running.returncode == 0, running.stderr
+    lsf, vad = np.load(tmp_path / "running/train/mel_level.npy")[:, 80:], np.load(original / "train/vad.npy") > 0
+    assert abs(lsf[vad].mean()) < 0.1 < lsf[vad].std()           # each voice's own mean taken out, its motion kept
+    wrong = run_script("2_architecture_training/extra_channels.py", "--dataset-dir", original, "--output-dir",
+                       tmp_path / "wrong", "--normalise", "whole")
+    assert wrong.returncode == 1 and "none, clip or running" in wrong.stderr and not (tmp_path / "wrong").exists()
     spliced = run_script("2_architecture_training/train.py", "--dataset-dir", copy, "--run-dir", tmp_path / "no",
                          "--epochs", 1, *QUICK)
     assert spliced.returncode == 1 and "--silence-augment 0" in spliced.stderr

@@ -79,3 +79,27 @@ def processed_clip_lsf(folder) -> np.ndarray:
         raise InputError(f"{source}: {len(lsf)} frames against {len(stored.mel)} in {folder}; "
                          "is it the file stage 1.2 read? re-run stage 1.2")
     return lsf
+
+
+# A voice's typical line spectral frequencies (radians): the median over the real clips of each
+# clip's median over its voiced frames (ARCHITECTURE.md); what the running mean starts from.
+TYPICAL_LSF = np.array([0.1775, 0.2465, 0.5003, 0.6685, 0.8606, 1.0259, 1.2076, 1.4037,
+                        1.606, 1.7911, 1.9847, 2.1631, 2.369, 2.5305, 2.7215, 2.8649])
+RUNNING_MEAN_FRAMES = 300       # voiced frames: as the level normaliser (voiceface.audio), 3 s of speech
+
+
+def running_voice_mean(values: np.ndarray, vad: np.ndarray, start: np.ndarray = TYPICAL_LSF,
+                       frames: int = RUNNING_MEAN_FRAMES) -> np.ndarray:
+    """Causal: each frame's mean of the voiced frames before it — their plain average for the
+    first `frames` of them, then an exponential average with that time constant, held through
+    pauses; `start` before the first. Taken from each frame, it removes what a voice and a
+    microphone add to every frame, as the level normaliser does for the mel. (T, n), (T,) -> (T, n)."""
+    values = np.asarray(values, np.float64)
+    out = np.empty_like(values)
+    mean, seen = np.array(start, np.float64), 0
+    for t, voiced in enumerate(np.asarray(vad).astype(bool)):
+        out[t] = mean
+        if voiced:
+            seen += 1
+            mean = mean + (values[t] - mean) / min(seen, frames)
+    return out
