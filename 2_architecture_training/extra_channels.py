@@ -1,5 +1,5 @@
-"""Would the TCN gain from input channels beside the mel? A diagnostic (not a stage), in two steps
-around an ordinary train.py run:
+"""Would the TCN gain from input channels beside the mel? A diagnostic (not a stage): a copy of
+the dataset, ordinary train.py runs, and a score of them:
 
 1. a copy of a stage 1.3 dataset whose inputs (both modes) carry the 16 line spectral frequencies
    of each frame (voiceface/lpc.py: an LPC fit of the frame's 25 ms of audio, read from each clip's
@@ -59,6 +59,7 @@ def make_copy() -> int:
     if output.exists() and not FORCE:
         print(f"error: {output} exists; give another --output-dir or --force", file=sys.stderr)
         return 1
+    vad = {split: np.load(source / split / "vad.npy") > 0 for split in ("train", "val")}
     try:
         channels = {}
         for clip in manifest["clips"]:
@@ -66,12 +67,12 @@ def make_copy() -> int:
             if len(lsf) != clip["frames"]:
                 raise InputError(f"{clip['clip']}: {len(lsf)} frames of audio against {clip['frames']} in {source}; "
                                  "a dataset of other processed clips? re-run stage 1.3")
-            vad = np.load(source / clip["split"] / "vad.npy", mmap_mode="r")[clip["start"]:clip["start"] + clip["frames"]] > 0
+            voiced = vad[clip["split"]][clip["start"]:clip["start"] + clip["frames"]]
             if NORMALISE == "clip":
                 lsf = lsf.astype(np.float64)
-                lsf = lsf - (lsf[vad].mean(axis=0) if vad.sum() > 50 else lsf.mean(axis=0))
+                lsf = lsf - (lsf[voiced].mean(axis=0) if voiced.sum() > 50 else lsf.mean(axis=0))
             elif NORMALISE == "running":
-                lsf = lsf - running_voice_mean(lsf, vad)
+                lsf = lsf - running_voice_mean(lsf, voiced)
             channels[clip["clip"]] = lsf
     except InputError as error:
         print(f"error: {error}", file=sys.stderr)
@@ -110,7 +111,7 @@ def score() -> int:
 
     import numpy as np
     import torch
-    from voiceface.constants import N_MELS
+    from voiceface.constants import FRAME_RATE, N_MELS
     from voiceface.dataset import INPUT_FILES, MANIFEST_FILENAME
     from voiceface.engine import load_model
     from voiceface.errors import FormatError
@@ -145,7 +146,7 @@ def score() -> int:
                 known[len(known) - lookahead:] = False
             scores.append(pearson(output[known, JAW_OPEN], np.asarray(targets[span])[known, JAW_OPEN]))
             print(f"{checkpoint_path}: {clip['clip']} jawOpen r {scores[-1]:.3f}")
-        print(f"{checkpoint_path}: {n_inputs - N_MELS} channels beside the mel, look-ahead {lookahead * 10} ms: "
+        print(f"{checkpoint_path}: {n_inputs - N_MELS} channels beside the mel, look-ahead {lookahead * 1000 // FRAME_RATE} ms: "
               f"median jawOpen r {np.median(scores):.3f} over {len(scores)} held-out clips")
     return 0
 

@@ -12,7 +12,7 @@ channels appended (the same stacking, look-ahead and strength search):
   bins — a nonlinear function of the input (a linear reader of log-mel cannot form it);
 - `lsf`: the 16 line spectral frequencies of a 16th-order LPC fit of the frame's 25 ms of audio
   (the front-end's causal framing, pre-emphasised, Hamming): a smooth code of the formants, which
-  say how open the vocal tract is. Read from each clip's source file (named in its stage 1.2 JSON).
+  say how open the vocal tract is. Read from each clip's source file (named in its stage 1.2 features).
 
     python 2_architecture_training/linear_probe.py --dataset-dir data/dataset --lookahead-ms 100
     python 2_architecture_training/linear_probe.py --dataset-dir DIR --extra loudness lsf

@@ -11,6 +11,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from .audio import LEVEL_NORM_SECONDS
+from .constants import FRAME_RATE
+
 LPC_ORDER = 16
 PRE_EMPHASIS = 0.97
 
@@ -81,11 +84,14 @@ def processed_clip_lsf(folder) -> np.ndarray:
     return lsf
 
 
-# A voice's typical line spectral frequencies (radians): the median over the real clips of each
-# clip's median over its voiced frames (ARCHITECTURE.md); what the running mean starts from.
+# A voice's typical line spectral frequencies (radians), what the running mean starts from (it
+# matters only before the first voiced frame): over the 33 real clips in data/real/processed, the
+# median of each clip's median over its voiced frames —
+#   np.median([np.median(processed_clip_lsf(f)[read_audio_features(f"{f}/audio_features.npz").vad > 0],
+#              axis=0) for f in glob.glob("data/real/processed/*")], axis=0)
 TYPICAL_LSF = np.array([0.1775, 0.2465, 0.5003, 0.6685, 0.8606, 1.0259, 1.2076, 1.4037,
                         1.606, 1.7911, 1.9847, 2.1631, 2.369, 2.5305, 2.7215, 2.8649])
-RUNNING_MEAN_FRAMES = 300       # voiced frames: as the level normaliser (voiceface.audio), 3 s of speech
+RUNNING_MEAN_FRAMES = int(LEVEL_NORM_SECONDS * FRAME_RATE)   # voiced frames: the level normaliser's 3 s of speech
 
 
 def running_voice_mean(values: np.ndarray, vad: np.ndarray, start: np.ndarray = TYPICAL_LSF,
