@@ -34,6 +34,8 @@ SAMPLE_CLIPS = 6                # sample only: how many clips to generate
 SAMPLE_DURATION = 20.0          # sample only: seconds per clip
 SAMPLE_EPOCHS = 80              # sample only: epochs of the tiny model (about two minutes on two cores)
 SPEAKER_MANIFEST = ""           # your videos: CSV naming each clip's speaker (columns short_name or clip, and speaker)
+FORMANTS = False                # your videos: the model also reads the formant channels (train.py --formants; they
+#                                 help a model trained on one speaker's videos, not one for new voices: ARCHITECTURE.md)
 FORCE = False                   # redo every stage's outputs
 # --- end of settings ---------------------------------------------------------------------------
 
@@ -66,7 +68,7 @@ def stages(raw: Path, work: Path, sample: bool) -> list[tuple[int, str, list]]:
     training = (["--preset", "tiny", "--epochs", SAMPLE_EPOCHS, "--window-seconds", 2, "--stride-seconds", 0.5,
                  "--warmup-seconds", 0.5, "--batch-size", 8, "--learning-rate", 3e-3,
                  "--freq-warp", 0] if sample else                  # one synthetic voice: nothing to generalise over
-                [])                                                # your videos: train.py's measured defaults
+                ["--formants"] if FORMANTS else [])               # your videos: train.py's measured defaults
     steps.append((4, "stage 2: training", ["2_architecture_training/train.py", "--dataset-dir", work / "dataset",
                                           "--run-dir", run_dir, *training, *(["--resume"] if (run_dir / "last.pt").exists()
                                                                              and not FORCE else [])]))
@@ -81,7 +83,8 @@ def stages(raw: Path, work: Path, sample: bool) -> list[tuple[int, str, list]]:
     if speakers:
         steps.append((7, "the speaker-dependent and speaker-independent benchmarks",
                       ["3_inference/evaluate.py", "--benchmark", "both", "--processed-dir", processed, *speakers,
-                       "--bench-dir", Path(RUNS_DIR) / "benchmark", "--json", work / "benchmark" / "benchmark.json"]))
+                       *(["--train-args=--formants"] if FORMANTS else []), "--bench-dir", Path(RUNS_DIR) / "benchmark",
+                       "--json", work / "benchmark" / "benchmark.json"]))
         steps.append((8, "what the benchmarks' r looks like: each one's median held-out clip, drawn",
                       ["3_inference/jaw_tracks.py", work / "benchmark" / "benchmark.json",
                        "--output", work / "benchmark" / "jaw_tracks.png", *force]))

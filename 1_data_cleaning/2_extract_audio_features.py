@@ -1,18 +1,19 @@
 """Stage 1.2: the audio front-end over videos or audio files — 16 kHz mono, 80-bin log-mel at
-100 Hz (causal 25 ms windows, 10 ms hop), RMS level and voice activity.
+100 Hz (causal 25 ms windows, 10 ms hop), RMS level and voice activity, and each frame's 16 line
+spectral frequencies (the formants, for models trained with --formants).
 
 Inputs:  videos or audio files (wav, flac, mp3, ogg/opus, m4a/aac, mp4, mov, mkv, webm), folders
          (searched recursively) or quoted globs; default data/raw/.
 Outputs: <output-dir>/<clip>/audio_features.npz — mel (T, 80) float32 dB, times (T,) seconds from
-         the audio's first sample, rms_db (T,), vad (T,), and `meta` (JSON: format version, every
-         front-end constant, the audio's start on the container clock and its offset from the
+         the audio's first sample, rms_db (T,), vad (T,), lsf (T, 16) radians, and `meta` (JSON:
+         format version, every front-end and formant constant, the audio's start on the container clock and its offset from the
          first video frame, source SHA-256, library versions) — and audio_features.json, a
          summary for people (duration, frames, speech fraction, dB range, offset).
 
     python 1_data_cleaning/2_extract_audio_features.py data/raw/ --output-dir data/processed --workers 2
 
 The front-end itself (voiceface/audio.py) is the one inference uses. Existing outputs are skipped
-unless --force; files are written atomically; a bad input gets one line and the rest go on.
+unless --force (or written before the line spectral frequencies were stored); files are written atomically; a bad input gets one line and the rest go on.
 """
 import sys
 from functools import partial
@@ -33,13 +34,19 @@ FORCE = False                               # redo files whose features already 
 
 def extract_clip(path: Path, output_dir: Path, force: bool) -> str:
     import numpy as np
-    from voiceface.audio import AUDIO_FEATURES_FILENAME, extract_file_features, write_audio_features
+    from voiceface.audio import AUDIO_FEATURES_FILENAME, extract_file_features, read_audio_features, write_audio_features
+    from voiceface.errors import FormatError, InputError
     from voiceface.constants import FRAME_RATE, SAMPLE_RATE
     from voiceface.formats import library_versions, now_iso, sha256_file, write_json_atomic
     target = output_dir / path.stem / AUDIO_FEATURES_FILENAME
     if target.exists() and not force:
-        return f"skipped {path.name}: {target} exists"
-    source, features = extract_file_features(path)
+        try:                 # redone when its line spectral frequencies are missing or of other constants
+            complete = read_audio_features(target).lsf is not None
+        except (InputError, FormatError):
+            complete = True  # other front-end constants: its readers say so, and --force redoes it
+        if complete:
+            return f"skipped {path.name}: {target} exists"
+    source, features = extract_file_features(path, formants=True)
     duration = source.samples / SAMPLE_RATE
     meta = {
         "created_by": "1_data_cleaning/2_extract_audio_features.py", "created_at": now_iso(),

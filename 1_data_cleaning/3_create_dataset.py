@@ -6,7 +6,9 @@ Outputs: <output-dir>/dataset_manifest.json and, for each of train/ and val/, ar
          memory-mapped (np.load(..., mmap_mode="r")): mel.npy and mel_level.npy (T, 80) float32,
          the model's two input modes; targets.npy (T, 59) float32, normalised; mask.npy, vad.npy
          (T,) uint8; rms_db.npy (T,) float32; windows.npy (M, 3) int64 rows (start, length,
-         loss_start) into those arrays. Clips lie end to end; the manifest gives each one's span.
+         loss_start) into those arrays; when stage 1.2 stored them, formants.npy (T, 16), the
+         formant inputs of train.py --formants, and lsf.npy (T, 16) radians, the frequencies they
+         come from. Clips lie end to end; the manifest gives each one's span.
 
     python 1_data_cleaning/3_create_dataset.py --processed-dir data/processed --output-dir data/dataset \
         --speaker-manifest ../shared/realdata/manifest.csv
@@ -164,7 +166,9 @@ def main(argv=None) -> int:
     from voiceface.audio import front_end_config
     from voiceface.cli import settings_for_header
     from voiceface.constants import BLENDSHAPE_NAMES, FRAME_RATE, N_BLENDSHAPES, POSE_NAMES
-    from voiceface.dataset import (DATASET_FORMAT, DATASET_FORMAT_VERSION, INPUT_FILES, INPUT_MODES, MANIFEST_FILENAME,
+    from voiceface.lpc import FormantInputs, formant_config
+    from voiceface.dataset import (DATASET_FORMAT, DATASET_FORMAT_VERSION, FORMANT_FILES, INPUT_FILES, INPUT_MODES,
+                                   MANIFEST_FILENAME,
                                    ClipPose, create_sequences, model_inputs, normalisation_config,
                                    normalize_targets, smooth_targets, speakers_from_manifest, split_clips,
                                    synchronize_features)
@@ -284,10 +288,14 @@ def main(argv=None) -> int:
     scratch = Path(tempfile.mkdtemp(prefix=f".{output.name}.", suffix=".partial", dir=output.parent))
     scratch.chmod(0o755)                          # mkdtemp makes 0700
     manifest_clips, statistics = [], {}
+    # the formant channels (train.py --formants) when stage 1.2 stored every clip's frequencies
+    formants = all(clip.lsf is not None for clip in clips.values())
     try:
         for split in ("train", "val"):
             names = [n for n in sorted(clips) if splits[n] == split]
             arrays = {k: [] for k in ("mel", "mel_level", "targets", "mask", "vad", "rms_db")}
+            if formants:
+                arrays.update(formants=[], lsf=[])
             windows, offset = [], 0
             for name in names:
                 clip = clips[name]
@@ -301,6 +309,9 @@ def main(argv=None) -> int:
                     targets[:, :N_BLENDSHAPES] = np.clip(targets[:, :N_BLENDSHAPES] + offsets.get(name, 0.0), 0.0, 1.0)
                 arrays["mel"].append(model_inputs(clip.mel, clip.vad, "fixed"))
                 arrays["mel_level"].append(model_inputs(clip.mel, clip.vad, "level"))
+                if formants:
+                    arrays["formants"].append(FormantInputs().process(clip.lsf, clip.vad))
+                    arrays["lsf"].append(clip.lsf.astype(np.float32))
                 arrays["targets"].append(targets)
                 arrays["mask"].append(clip.mask.astype(np.uint8))
                 arrays["vad"].append(clip.vad.astype(np.uint8))
@@ -345,6 +356,7 @@ def main(argv=None) -> int:
             "input_modes": {**{file: mode for mode, file in INPUT_FILES.items()}, "available": list(INPUT_MODES)},
             "windows": {"length": window, "stride": stride, "warmup": warmup},
             "normalisation": normalisation_config(), "front_end": front_end_config(),
+            "formants": {**formant_config(), "files": FORMANT_FILES} if formants else None,
             "sync": {**sync_config(), "correction": SYNC_CORRECTION, "unsure_clips": UNSURE_SYNC,
                      "typical_lead_ms": round(lead_s * 1000, 1), "typical_lead_from": lead_from,
                      "confident_clips": sum(e.confident for e in estimates.values()), "dropped_as_unsure": dropped},

@@ -2,8 +2,8 @@
 the dataset, ordinary train.py runs, and a score of them:
 
 1. a copy of a stage 1.3 dataset whose inputs (both modes) carry the 16 line spectral frequencies
-   of each frame (voiceface/lpc.py: an LPC fit of the frame's 25 ms of audio, read from each clip's
-   source file) after the 80 mel bins — as they are, or less each clip's mean over its voiced
+   of each frame (voiceface/lpc.py: an LPC fit of the frame's 25 ms of audio, as stage 1.2 stored
+   them) after the 80 mel bins — as they are, or less each clip's mean over its voiced
    frames (NORMALISE clip), or less the causal running mean of the voiced frames before each
    frame (running: what a stream could do) — each divided by its spread over the training
    frames and scaled by SCALE;
@@ -19,8 +19,10 @@ the dataset, ordinary train.py runs, and a score of them:
     python 2_architecture_training/train.py --dataset-dir D --run-dir R --silence-augment 0 --lookahead-ms 100
     python 2_architecture_training/extra_channels.py --score R_lsf/last.pt R/last.pt --dataset-dir D_lsf
 
-Models trained on extra channels are refused by inference and evaluate.py (whose front-end makes
-the mel alone). ARCHITECTURE.md ("What stops the speaker's own jaw near 0.6") has what it measured.
+Models trained on these copies are refused by inference and evaluate.py. What this diagnostic
+found led to the option built into every stage, `train.py --formants` (the causal running
+normalisation, silence splicing included), which they do run. ARCHITECTURE.md ("What stops the
+speaker's own jaw near 0.6", "Formant channels") has what both measured.
 """
 import sys
 from pathlib import Path

@@ -11,8 +11,8 @@ channels appended (the same stacking, look-ahead and strength search):
 - `loudness`: the frame's loudness in the input's own units, log of the summed power of its 80
   bins — a nonlinear function of the input (a linear reader of log-mel cannot form it);
 - `lsf`: the 16 line spectral frequencies of a 16th-order LPC fit of the frame's 25 ms of audio
-  (the front-end's causal framing, pre-emphasised, Hamming): a smooth code of the formants, which
-  say how open the vocal tract is. Read from each clip's source file (named in its stage 1.2 features).
+  (the front-end's frame, pre-emphasised: voiceface/lpc.py): a smooth code of the formants, which
+  say how open the vocal tract is. As stage 1.2 stored them.
 
     python 2_architecture_training/linear_probe.py --dataset-dir data/dataset --lookahead-ms 100
     python 2_architecture_training/linear_probe.py --dataset-dir DIR --extra loudness lsf

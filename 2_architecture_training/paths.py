@@ -42,7 +42,7 @@ def main(argv=None) -> int:
 
     import numpy as np
     from voiceface.constants import BLENDSHAPE_NAMES
-    from voiceface.dataset import INPUT_FILES, MANIFEST_FILENAME
+    from voiceface.dataset import FORMANT_FILES, INPUT_FILES, MANIFEST_FILENAME
     from voiceface.engine import load_model
     from voiceface.errors import FormatError, InputError
     try:
@@ -61,6 +61,12 @@ def main(argv=None) -> int:
         print(f"error: {folder}: no clips in split {SPLIT!r}; choose --split train or val", file=sys.stderr)
         return 1
     mel = np.load(folder / INPUT_FILES[checkpoint["input_mode"]])
+    if checkpoint.get("formants") is not None:         # the formant channels after the mel, as it was trained
+        if manifest.get("formants") is None:
+            print(f"error: {dataset}: holds no formant channels, which {CHECKPOINT} reads; give the dataset it was "
+                  "trained on", file=sys.stderr)
+            return 1
+        mel = np.concatenate([mel, np.load(folder / FORMANT_FILES["inputs"])], axis=1)
     targets, mask = np.load(folder / "targets.npy"), np.load(folder / "mask.npy").astype(bool)
     blocks, skip, scores, truth = [], [], [], []
     for clip in (c for c in manifest["clips"] if c["split"] == SPLIT):

@@ -49,6 +49,8 @@ INPUT_MODE = "level"            # the mel as the model sees it: level (running m
 GAIN_AUGMENT_DB = 6.0           # fixed input: each window's level moved by a random gain within +-this many dB
 FREQ_WARP = 0.15                # each window's mel axis stretched by a random factor in 1 +- this (other voices)
 INPUT_STANDARDISATION = False   # standardise each mel bin by its mean and spread over the training frames
+FORMANTS = False                # the model also reads each frame's 16 formant channels (line spectral frequencies
+#                                 less their running voiced mean: voiceface/lpc.py) after the mel; ARCHITECTURE.md
 SILENCE_AUGMENT = 0.25          # share of windows given a stretch of digital silence or room noise, the mouth at rest there
 SILENCE_MAX_SECONDS = 1.5       # those stretches last 0.3 s to this long (a window's length or more: up to all of it)
 OPENING_SILENCE = 0.5           # level input: share of them that open the window, measured against the level a stream
@@ -80,8 +82,8 @@ RESUME = False                  # continue from RUN_DIR/last.pt
 MIN_TRAINING_SECONDS = 1.0       # less usable training audio than this (or than one window) is refused
 # settings that define the model or its data: a resumed run must keep them
 FIXED_ON_RESUME = ("preset", "dropout", "skip_taps", "blendshape_output", "input_mode", "lookahead_ms", "batch_size",
-                   "window_seconds", "stride_seconds", "warmup_seconds", "seed", "input_standardisation")
-SETTINGS_ADDED_SINCE = {"blendshape_output": "sigmoid"}   # ... and what runs saved before they existed used
+                   "window_seconds", "stride_seconds", "warmup_seconds", "seed", "input_standardisation", "formants")
+SETTINGS_ADDED_SINCE = {"blendshape_output": "sigmoid", "formants": False}   # ... and what runs saved before they existed used
 
 
 def rest_faces_of(split: dict):
@@ -97,10 +99,11 @@ def rest_faces_of(split: dict):
             for start, face in clip_rest_faces(targets, mask, vad, split["clips"]).items()}
 
 
-def quiet_input_bank(seed: int, in_db: bool = False) -> list:
+def quiet_input_bank(seed: int, in_db: bool = False, formants: bool = False) -> list:
     """Model inputs (fixed mode) of 4 s each of digital silence and of white, pink and brown noise at
     -75, -65, -55 and -45 dBFS, through the real front-end: what a microphone gives between words.
-    in_db: their mel in dB instead (the level mode measures them against the window's running level)."""
+    in_db: their mel in dB instead (the level mode measures them against the window's running level).
+    formants: each frame's 16 line spectral frequencies (radians) after its 80 values."""
     from voiceface.audio import compute_features
     from voiceface.constants import SAMPLE_RATE
     from voiceface.dataset import model_inputs
@@ -109,8 +112,10 @@ def quiet_input_bank(seed: int, in_db: bool = False) -> list:
     bank = []
     for k, kind in enumerate(ROOM_NOISES):
         for level in ((None,) if kind == "digital" else (-75, -65, -55, -45)):
-            features = compute_features(room_noise(kind, level or 0.0, 4.0, SAMPLE_RATE, seed + k))
+            features = compute_features(room_noise(kind, level or 0.0, 4.0, SAMPLE_RATE, seed + k), formants)
             mel = np.asarray(features.mel, np.float32) if in_db else model_inputs(features.mel, features.vad, "fixed")
+            if formants:
+                mel = np.concatenate([mel, features.lsf], axis=1)
             bank.append(mel[5:])                                               # past the first window
     return bank
 
@@ -133,10 +138,11 @@ def main(argv=None) -> int:
     from voiceface.audio import LEVEL_NORM_START_DB, front_end_config, front_end_differences
     from voiceface.cli import settings_for_header
     from voiceface.constants import BLENDSHAPE_NAMES, FRAME_RATE, N_BLENDSHAPES, N_MELS, N_TARGETS, POSE_NAMES
-    from voiceface.dataset import (DATASET_FORMAT, DATASET_FORMAT_VERSION, INPUT_FILES, INPUT_MODES,
+    from voiceface.dataset import (DATASET_FORMAT, DATASET_FORMAT_VERSION, FORMANT_FILES, INPUT_FILES, INPUT_MODES,
                                    MANIFEST_FILENAME, MEL_OFFSET_DB, MEL_SCALE_DB, create_sequences,
                                    level_inputs_against, normalisation_config, running_level_db, warp_mel)
     from voiceface.formats import library_versions
+    from voiceface.lpc import LPC_ORDER, TYPICAL_LSF, FormantInputs, formant_config
     from voiceface.metrics import clip_metrics, combine_clip_metrics
 
     # --- processes and device -------------------------------------------------------------------
@@ -206,6 +212,9 @@ def main(argv=None) -> int:
         folder = dataset_dir / split
         arrays = {key: np.load(folder / f"{key}.npy", mmap_mode="r") for key in ("targets", "mask", "vad", "windows")}
         arrays["inputs"] = np.load(folder / input_file, mmap_mode="r")
+        if FORMANTS:                    # the formant channels after the mel, and the frequencies they come from
+            arrays["inputs"] = np.concatenate([arrays["inputs"], np.load(folder / FORMANT_FILES["inputs"])], axis=1)
+            arrays["lsf"] = np.load(folder / FORMANT_FILES["lsf"])
         if INPUT_MODE == "level":       # the fixed-scale mel too: with both, the running level is known
             arrays["fixed_inputs"] = np.load(folder / INPUT_FILES["fixed"], mmap_mode="r")
         clips = [c for c in manifest["clips"] if c["split"] == split]
@@ -220,6 +229,12 @@ def main(argv=None) -> int:
             arrays["windows"] = np.concatenate(cut) if cut else np.zeros((0, 3), np.int64)
         return arrays
 
+    if FORMANTS and manifest.get("formants") != {**formant_config(), "files": FORMANT_FILES}:
+        print(f"error: {dataset_dir}: " + ("holds no formant channels (its stage 1.2 features were written before "
+              "they were stored: re-run stage 1.2 with --force, then stage 1.3)" if not manifest.get("formants") else
+              "its formant channels were made with other constants: re-run stage 1.3") + "; or train without "
+              "--formants", file=sys.stderr)
+        return 1
     train, val = load_split("train"), load_split("val")
     if len(train["windows"]) == 0:
         print(f"error: {dataset_dir}: the training split is empty; give stage 1.3 more clips", file=sys.stderr)
@@ -232,8 +247,12 @@ def main(argv=None) -> int:
               file=sys.stderr)
         return 1
 
-    n_inputs = int(train["inputs"].shape[1])       # the mel's bins, and any channels extra_channels.py appended
-    if n_inputs != N_MELS and (SILENCE_AUGMENT > 0 or NOISE_AUGMENT > 0):
+    n_inputs = int(train["inputs"].shape[1])       # the mel's bins, the formants, any channels extra_channels.py appended
+    if FORMANTS and NOISE_AUGMENT > 0:
+        print("error: --noise-augment adds noise to the mel alone, not to the formant channels: give one of "
+              "--formants and --noise-augment", file=sys.stderr)
+        return 1
+    if n_inputs != N_MELS + FORMANTS * LPC_ORDER and (SILENCE_AUGMENT > 0 or NOISE_AUGMENT > 0):
         print(f"error: {dataset_dir}: its inputs hold {n_inputs - N_MELS} channels beside the {N_MELS} mel bins "
               "(extra_channels.py); silence and noise augmentation splice the mel alone: add --silence-augment 0 "
               "--noise-augment 0", file=sys.stderr)
@@ -241,33 +260,39 @@ def main(argv=None) -> int:
     rest_faces = quiet_inputs = None
     silence_augment = SILENCE_AUGMENT
     if silence_augment > 0:
-        rest_faces, quiet_inputs = rest_faces_of(train), quiet_input_bank(SEED, in_db=INPUT_MODE == "level")
+        rest_faces, quiet_inputs = rest_faces_of(train), quiet_input_bank(SEED, INPUT_MODE == "level", FORMANTS)
     if NOISE_AUGMENT > 0:
         if INPUT_MODE != "fixed":
             print("error: --noise-augment needs --input-mode fixed", file=sys.stderr)
             return 1
         quiet_inputs = quiet_inputs or quiet_input_bank(SEED)
 
-    def insert_quiet(inputs, targets, vad, size, rng, clip_start, level_db=None) -> None:
+    def insert_quiet(inputs, targets, vad, size, rng, clip_start, level_db=None, formant_mean=None) -> None:
         """A stretch of digital silence or room noise in a window's inputs; from `lookahead` frames
         into it the face is the clip's rest face, and voice activity is 0 (the silence term applies).
         In level mode the noise (in dB) is measured against the running level in force where it
         starts, `level_db` (size, 80): the normaliser holds its mean through unvoiced frames, so that is
         what a recorded pause would meet (the frames after it keep their values, which the speech
-        the pause replaces would have moved a little)."""
+        the pause replaces would have moved a little). The formant channels likewise, against the
+        running mean `formant_mean` (size, 16) in force where the stretch starts."""
         longest = max(30, int(round(SILENCE_MAX_SECONDS * FRAME_RATE)))
         length = int(min(size, rng.integers(30, longest + 1)))              # 0.3 s to SILENCE_MAX_SECONDS
         begin = int(rng.integers(0, size - length + 1))
         if level_db is not None and OPENING_SILENCE > 0 and rng.random() < OPENING_SILENCE:
             begin, level_db = 0, np.full_like(level_db, LEVEL_NORM_START_DB)
+            if FORMANTS:
+                formant_mean = np.broadcast_to(TYPICAL_LSF, formant_mean.shape)
         noise = quiet_inputs[int(rng.integers(len(quiet_inputs)))]
         if len(noise) < length:                                             # longer than the bank's 4 s: looped
             noise = np.concatenate([noise] * (length // len(noise) + 1))
         offset = int(rng.integers(0, len(noise) - length + 1))
+        noise = noise[offset:offset + length]
         if level_db is None:
-            inputs[begin:begin + length] = np.clip(noise[offset:offset + length], -1.0, 1.0)
+            inputs[begin:begin + length, :N_MELS] = np.clip(noise[:, :N_MELS], -1.0, 1.0)
         else:
-            inputs[begin:begin + length] = level_inputs_against(noise[offset:offset + length], level_db[begin])
+            inputs[begin:begin + length, :N_MELS] = level_inputs_against(noise[:, :N_MELS], level_db[begin])
+        if FORMANTS:
+            inputs[begin:begin + length, N_MELS:] = FormantInputs.against(noise[:, N_MELS:], formant_mean[begin])
         targets[begin + lookahead:begin + length, :N_BLENDSHAPES] = rest_faces[clip_start]
         vad[begin:begin + length] = 0.0
 
@@ -288,6 +313,10 @@ def main(argv=None) -> int:
         if INPUT_MODE == "level":
             fixed = train["fixed_inputs"][low] * (1 - weight) + train["fixed_inputs"][high] * weight
             level_db = running_level_db(fixed[:, :N_MELS], inputs[:, :N_MELS])
+        formant_mean = None
+        if FORMANTS:
+            lsf = train["lsf"][low] * (1 - weight) + train["lsf"][high] * weight
+            formant_mean = FormantInputs.mean_of(lsf, inputs[:, N_MELS:])
         source = np.round(position).astype(int) - lookahead                    # target frame of each output
         valid = source >= first
         safe = np.where(valid, source, first)
@@ -299,7 +328,7 @@ def main(argv=None) -> int:
             hi = np.minimum(lo + 1, clip_end - 1)
             w = np.clip(shifted - lo, 0, 1)[:, None].astype(np.float32)
             targets = train["targets"][lo] * (1 - w) + train["targets"][hi] * w
-        return inputs, targets, train["mask"][safe] * valid, train["vad"][safe], level_db
+        return inputs, targets, train["mask"][safe] * valid, train["vad"][safe], level_db, formant_mean
 
     def add_noise(window, rng) -> None:
         """Room noise added in the power domain, 5-30 dB below the window's loudest tenth."""
@@ -323,7 +352,7 @@ def main(argv=None) -> int:
         vad = np.zeros((len(rows), length), np.float32)
         for b, (start, size, loss_start) in enumerate(rows):
             rng = np.random.default_rng([SEED, epoch, int(indices[b])])
-            window_inputs, window_targets, known, voiced, level_db = read_window(int(start), int(size), rng)
+            window_inputs, window_targets, known, voiced, level_db, formant_mean = read_window(int(start), int(size), rng)
             inputs[b, :size], targets[b, :size] = window_inputs, window_targets
             mask[b, :size] = known * (np.arange(size) >= loss_start)
             vad[b, :size] = voiced
@@ -333,7 +362,11 @@ def main(argv=None) -> int:
                 inputs[b, :size] = np.clip(inputs[b, :size] + gain / MEL_SCALE_DB, -1.0, 1.0)
             if FREQ_WARP > 0:
                 # on the real clips this made a linear probe's jawOpen r on unseen speakers 0.03 -> 0.13
-                inputs[b, :size, :N_MELS] = warp_mel(inputs[b, :size, :N_MELS], rng.uniform(1 - FREQ_WARP, 1 + FREQ_WARP))
+                factor = rng.uniform(1 - FREQ_WARP, 1 + FREQ_WARP)
+                inputs[b, :size, :N_MELS] = warp_mel(inputs[b, :size, :N_MELS], factor)
+                if FORMANTS:      # the formants move by the same factor, and with them their running mean
+                    inputs[b, :size, N_MELS:N_MELS + LPC_ORDER] *= factor
+                    formant_mean = formant_mean * factor
             if NOISE_AUGMENT > 0 and rng.random() < NOISE_AUGMENT:
                 add_noise(inputs[b, :size], rng)
             for _ in range(SPEC_MASKS):
@@ -347,7 +380,8 @@ def main(argv=None) -> int:
                 first = int(rng.integers(0, size - span + 1))
                 window[first:first + span] = window.mean(axis=0)
             if silence_augment > 0 and rng.random() < silence_augment:
-                insert_quiet(inputs[b], targets[b], vad[b], size, rng, int(train["clip_first"][start]), level_db)
+                insert_quiet(inputs[b], targets[b], vad[b], size, rng, int(train["clip_first"][start]), level_db,
+                             formant_mean)
         return {k: torch.from_numpy(v).to(device) for k, v in
                 (("inputs", inputs), ("targets", targets), ("mask", mask), ("vad", vad))}
 
@@ -556,6 +590,7 @@ def main(argv=None) -> int:
 
     # --- training -------------------------------------------------------------------------------
     common = {"preset": PRESET, "input_mode": INPUT_MODE, "lookahead_frames": lookahead,
+              "formants": formant_config() if FORMANTS else None,
               "front_end": front_end_config(), "normalisation": normalisation_config(),
               "blendshape_names": list(BLENDSHAPE_NAMES), "pose_names": list(POSE_NAMES),
               "training": settings_for_header(settings) | {"preset": PRESET},

@@ -112,6 +112,7 @@ def header_for(source_path: Path, checkpoint_path: Path, checkpoint: dict, frame
         "checkpoint": {"path": str(checkpoint_path), "sha256": sha256_file(checkpoint_path),
                        "preset": checkpoint.get("preset"), "epoch": checkpoint.get("epoch"),
                        "input_mode": checkpoint.get("input_mode"),
+                       "formants": checkpoint.get("formants") is not None,
                        "lookahead_ms": 10 * checkpoint.get("lookahead_frames", 0),
                        "git_commit": checkpoint.get("git_commit")},
         "libraries": library_versions()}
@@ -256,12 +257,14 @@ def export(model, checkpoint) -> int:
     from voiceface.engine import export_onnx
     target = Path(EXPORT_ONNX)
     export_onnx(model, target)
-    x = np.random.default_rng(0).uniform(-1, 1, (1, 1500, 80)).astype(np.float32)
+    x = np.random.default_rng(0).uniform(-1, 1, (1, 1500, model.config.n_inputs)).astype(np.float32)
     with torch.inference_mode():
         expected = model(torch.from_numpy(x)).numpy()
     got = onnxruntime.InferenceSession(str(target)).run(None, {"mel": x})[0]
     difference = float(np.abs(expected - got).max())
-    print(f"wrote {target}; ONNX Runtime vs PyTorch on 15 s of features: max |difference| {difference:.2e}")
+    inputs = "" if checkpoint.get("formants") is None else (" (input `mel`: the 80 mel inputs, then the 16 formant "
+                                                            "channels of voiceface/lpc.py FormantInputs)")
+    print(f"wrote {target}{inputs}; ONNX Runtime vs PyTorch on 15 s of features: max |difference| {difference:.2e}")
     return 0 if difference <= 1e-4 else 1
 
 

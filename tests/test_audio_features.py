@@ -93,6 +93,49 @@ def test_chunked_and_whole_give_identical_frames(speech_48k, chunk):
     assert np.array_equal(parts.vad, whole.vad)
 
 
+@pytest.mark.parametrize("chunk", [1, 159, 4801])
+def test_formants_are_chunk_invariant_and_agree_with_the_eigenvalues(speech_48k, chunk):
+    from voiceface.lpc import FormantInputs, levinson, line_spectral_frequencies, line_spectral_frequencies_fast
+    audio = soxr.resample(speech_48k[0].astype(np.float64), 48000, SAMPLE_RATE)
+    whole = compute_features(audio, formants=True)
+    assert np.array_equal(whole.mel, compute_features(audio).mel)            # the mel is not touched
+    front_end = AudioFrontEnd(formants=True)
+    parts = Features.concatenate([front_end.process(audio[i:i + chunk]) for i in range(0, len(audio), chunk)])
+    assert parts.lsf.shape == (len(whole), 16) and np.array_equal(parts.lsf, whole.lsf)
+    assert (np.diff(whole.lsf, axis=1) > 0).all() and (whole.lsf > 0).all() and (whole.lsf < np.pi).all()
+    # the grid search against the companion matrices' eigenvalues, on random stable filters of order 16
+    rng = np.random.default_rng(3)
+    r = np.array([np.correlate(x, x, "full")[399:416] for x in rng.normal(size=(200, 400)) *
+                  np.hanning(400) * np.cumsum(rng.normal(size=(200, 400)), axis=1)])
+    a = levinson(r)
+    assert np.abs(line_spectral_frequencies_fast(a) - line_spectral_frequencies(a)).max() < 3e-4
+    # the formant inputs stream as they run on the whole clip
+    streamer = FormantInputs()
+    chunks = np.concatenate([streamer.process(whole.lsf[i:i + 37], whole.vad[i:i + 37]) for i in range(0, len(whole), 37)])
+    assert np.allclose(chunks, FormantInputs().process(whole.lsf, whole.vad), atol=1e-6)
+
+
+def test_stage_stores_formants_and_redoes_files_written_without_them(tmp_path):
+    from voiceface.lpc import processed_clip_lsf
+    from voiceface.errors import InputError
+    path = write_audio(tmp_path / "a.wav", voiced_audio(speech_envelope(2.0, SAMPLE_RATE, 1), SAMPLE_RATE, 1),
+                       SAMPLE_RATE)
+    assert run_script(STAGE, path, "--output-dir", tmp_path / "out").returncode == 0
+    target = tmp_path / "out" / "a" / "audio_features.npz"
+    stored = read_audio_features(target)
+    assert stored.lsf.shape == (len(stored.mel), 16) and stored.meta["lsf"]["lpc_order"] == 16
+    with np.load(target) as npz:                         # as stage 1.2 wrote it before the formants were stored
+        arrays = {k: npz[k] for k in npz.files if k != "lsf"}
+    with open(target, "wb") as f:
+        np.savez(f, **arrays)
+    assert read_audio_features(target).lsf is None
+    with pytest.raises(InputError, match="re-run stage 1.2 with --force"):
+        processed_clip_lsf(target.parent)
+    again = run_script(STAGE, path, "--output-dir", tmp_path / "out")
+    assert again.returncode == 0 and "skipped" not in again.stdout
+    assert np.array_equal(read_audio_features(target).lsf, stored.lsf)
+
+
 def test_audio_after_t_never_changes_frames_before_t(speech_48k):
     audio = soxr.resample(speech_48k[0].astype(np.float64), 48000, SAMPLE_RATE)
     t = 12345                                  # a sample index inside a hop

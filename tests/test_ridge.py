@@ -64,10 +64,10 @@ def test_more_clips_than_folds_are_left_out_in_groups(monkeypatch):
 def test_line_spectral_frequencies_mark_the_formants_of_a_synthetic_vowel():
     from scipy.signal import lfilter
     from voiceface.lpc import LPC_ORDER, audio_lsf
-    rate, formants = 16000, (700.0, 1200.0, 2600.0)
+    rate, formants, bandwidths = 16000, (700.0, 1200.0, 2600.0), (80.0, 90.0, 120.0)
     wave = np.zeros(rate)
     wave[::rate // 120] = 1.0                                   # a 120 Hz glottal pulse train
-    for frequency, bandwidth in zip(formants, (80.0, 90.0, 120.0)):
+    for frequency, bandwidth in zip(formants, bandwidths):
         radius, angle = np.exp(-np.pi * bandwidth / rate), 2 * np.pi * frequency / rate
         wave = lfilter([1.0], [1.0, -2 * radius * np.cos(angle), radius ** 2], wave)
     lsf = audio_lsf(0.5 * wave / np.abs(wave).max())
@@ -75,9 +75,10 @@ def test_line_spectral_frequencies_mark_the_formants_of_a_synthetic_vowel():
     assert (np.diff(lsf, axis=1) > 0).all() and (lsf > 0).all() and (lsf < np.pi).all()
     hz = lsf[50] * rate / (2 * np.pi)
     middles, gaps = (hz[1:] + hz[:-1]) / 2, np.diff(hz)
-    for frequency in formants:                                  # a close pair of lines at each formant
-        nearest = np.argmin(np.abs(middles - frequency))
-        assert abs(middles[nearest] - frequency) < 60 and gaps[nearest] < 120, (frequency, hz)
+    for frequency, bandwidth in zip(formants, bandwidths):     # a close pair of lines at each formant,
+        nearest = np.argmin(np.abs(middles - frequency))      # about as far apart as its bandwidth
+        assert abs(middles[nearest] - frequency) < 60 and gaps[nearest] < 1.5 * bandwidth, (frequency, hz)
+    assert np.median(gaps) > 4 * max(bandwidths)                # the other lines spread out
     silent = audio_lsf(np.zeros(1600))                    # no spectrum: the flat filter's evenly spaced lines
     assert np.allclose(silent, np.pi * np.arange(1, 17) / 17, atol=1e-3)
 

@@ -217,3 +217,53 @@ def test_extra_channels_train_beside_the_mel_are_scored_and_refused_by_inference
     refused = run_script("3_inference/inference.py", tmp_path / "clip.wav", "--checkpoint", tmp_path / "run/last.pt",
                          "--output", tmp_path / "out.json")
     assert refused.returncode == 1 and "extra_channels.py" in refused.stderr and not (tmp_path / "out.json").exists()
+
+
+def test_formant_channels_train_with_the_silence_splicing_and_stream_as_offline(learn_dataset, tmp_path):
+    """--formants: the 16 formant channels of stage 1.3 after the mel, silence spliced into both; the
+    model rests the mouth in digital silence and room noise, streams (10 ms chunks) as it runs on a
+    whole file, and a dataset without the channels is refused in one line."""
+    import shutil
+
+    import numpy as np
+    from voiceface.audio import load_audio
+    from voiceface.engine import Animator, Frames, animate_file, load_model
+    from voiceface.lpc import formant_config
+    from voiceface.synthetic import room_noise
+    from test_inference import write_wav
+    dataset, run = learn_dataset / "dataset", tmp_path / "formants"
+    manifest = json.loads((dataset / "dataset_manifest.json").read_text())
+    assert manifest["formants"]["lpc_order"] == 16
+    formants = np.load(dataset / "train" / "formants.npy")
+    assert formants.shape == (len(np.load(dataset / "train" / "vad.npy")), 16) and 0.05 < formants.std() < 1.0
+    result = run_script(TRAIN, "--dataset-dir", dataset, "--run-dir", run, "--epochs", 12, *QUICK,
+                        "--input-mode", "level", "--silence-augment", 0.5, "--formants")
+    assert result.returncode == 0, result.stderr
+    history = metrics(run)
+    assert history[-1]["train"]["loss"] < 0.5 * history[0]["train"]["loss"]
+    model, checkpoint = load_model(run / "best.pt")
+    assert model.config.n_inputs == 96 and checkpoint["formants"] == formant_config()
+    targets, mask, vad = (np.load(dataset / "train" / f"{k}.npy") for k in ("targets", "mask", "vad"))
+    rest = float(np.median(targets[mask.astype(bool) & (vad == 0), 25]))
+    for kind, level in (("digital", 0.0), ("white", -60.0), ("brown", -45.0)):
+        quiet, _ = animate_file(write_wav(tmp_path / f"{kind}.wav", room_noise(kind, level, 4.0, 16000, 1)),
+                                model, checkpoint)
+        jaw = quiet.blendshapes[90:, 25]
+        assert abs(float(np.mean(jaw)) - rest) <= 0.02 and jaw.max() <= rest + 0.04, (kind, jaw.mean(), rest)
+    speech = next((learn_dataset / "raw").glob("sample_24*"))
+    whole, _ = animate_file(speech, model, checkpoint)
+    assert np.ptp(whole.blendshapes[:, 25]) > 0.05                       # the jaw moves with the speech
+    stream, wave = Animator(model, checkpoint), load_audio(speech)[1]
+    chunks = Frames.concatenate([stream.push(wave[i:i + 160]) for i in range(0, len(wave), 160)] + [stream.finish()])
+    assert np.abs(chunks.blendshapes - whole.blendshapes).max() < 1e-5    # (the one-frame step runs in ONNX Runtime)
+    scored = run_script("3_inference/evaluate.py", "--checkpoint", run / "best.pt", "--dataset-dir", dataset,
+                        "--json", tmp_path / "evaluation.json")
+    assert scored.returncode == 0, scored.stderr
+    clip = json.loads((tmp_path / "evaluation.json").read_text())["clips"][0]
+    assert clip["model"]["jaw_open_r"] > 0.5 and clip["ridge"]["jaw_open_r"] > 0.7    # ridge: on the mel alone
+    bare = tmp_path / "bare"
+    shutil.copytree(dataset, bare)
+    (bare / "dataset_manifest.json").write_text(json.dumps({**manifest, "formants": None}))
+    refused = run_script(TRAIN, "--dataset-dir", bare, "--run-dir", tmp_path / "no", "--epochs", 1, *QUICK,
+                         "--formants")
+    assert refused.returncode == 1 and "re-run stage 1.2" in refused.stderr and not (tmp_path / "no" / "last.pt").exists()

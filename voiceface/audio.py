@@ -123,17 +123,20 @@ def frame_times(n_frames: int, first: int = 0) -> np.ndarray:
 
 @dataclass
 class Features:
-    """Frames of the front-end. mel (T, 80) float32 dB, rms_db (T,) float32 dBFS, vad (T,) uint8."""
+    """Frames of the front-end. mel (T, 80) float32 dB, rms_db (T,) float32 dBFS, vad (T,) uint8;
+    lsf (T, 16) float32 radians, the line spectral frequencies (voiceface/lpc.py), when asked for."""
     mel: np.ndarray
     rms_db: np.ndarray
     vad: np.ndarray
+    lsf: np.ndarray | None = None
 
     @staticmethod
     def concatenate(parts: list["Features"]) -> "Features":
         if not parts:
             return Features(np.zeros((0, N_MELS), np.float32), np.zeros(0, np.float32), np.zeros(0, np.uint8))
+        lsf = np.concatenate([p.lsf for p in parts]) if all(p.lsf is not None for p in parts) else None
         return Features(np.concatenate([p.mel for p in parts]), np.concatenate([p.rms_db for p in parts]),
-                        np.concatenate([p.vad for p in parts]))
+                        np.concatenate([p.vad for p in parts]), lsf)
 
     def __len__(self) -> int:
         return len(self.mel)
@@ -204,7 +207,9 @@ class AudioFrontEnd:
     whose rounding can depend on how many rows it is given) always runs on the same block shape —
     MEL_BLOCK_FRAMES frames aligned to absolute frame numbers, a partial block padded with zeros
     and recomputed as its frames arrive — so each frame meets the same arithmetic however the
-    audio was cut."""
+    audio was cut. With `formants`, each frame's line spectral frequencies too (voiceface/lpc.py,
+    from the same power spectrum; row by row, so they are chunk-invariant as well)."""
+    formants: bool = False
     history: np.ndarray = field(default_factory=lambda: np.zeros(WIN_LENGTH - HOP_LENGTH, np.float32))
     pending: np.ndarray = field(default_factory=lambda: np.zeros(0, np.float32))
     block: np.ndarray = field(default_factory=lambda: np.zeros((MEL_BLOCK_FRAMES, N_FFT // 2 + 1), np.float32))
@@ -221,7 +226,11 @@ class AudioFrontEnd:
         signal = np.concatenate([self.history, pending[:used]])
         self.pending = pending[used:]
         if n_frames == 0:
-            return Features.concatenate([])
+            empty = Features.concatenate([])
+            if self.formants:
+                from .lpc import LPC_ORDER
+                empty.lsf = np.zeros((0, LPC_ORDER), np.float32)
+            return empty
         self.history = signal[len(signal) - (WIN_LENGTH - HOP_LENGTH):]
         frames = np.lib.stride_tricks.sliding_window_view(signal, WIN_LENGTH)[::HOP_LENGTH]   # (T, 400)
         spectrum = scipy.fft.rfft(frames * WINDOW_32, n=N_FFT, axis=1)                        # (T, 257)
@@ -232,7 +241,11 @@ class AudioFrontEnd:
         rms_db = (10.0 * np.log10(np.maximum(energy, POWER_FLOOR))).astype(np.float32)
         band = power[:, VAD_BAND_BINS[0]:VAD_BAND_BINS[1]].sum(axis=1)     # only its swing matters, not its scale
         band_db = (10.0 * np.log10(np.maximum(band, POWER_FLOOR))).astype(np.float32)
-        return Features(mel_db.astype(np.float32), rms_db, self.voice.process(rms_db, band_db))
+        lsf = None
+        if self.formants:
+            from .lpc import lsf_from_power
+            lsf = lsf_from_power(power)
+        return Features(mel_db.astype(np.float32), rms_db, self.voice.process(rms_db, band_db), lsf)
 
     def _project(self, power: np.ndarray) -> np.ndarray:
         """Mel power of new frames, computed block by block on (MEL_BLOCK_FRAMES, 257) blocks."""
@@ -268,32 +281,43 @@ class LevelNormaliser:
     warmup: int = int(LEVEL_NORM_SECONDS * FRAME_RATE)       # 300 voiced frames
 
     def process(self, mel_db: np.ndarray, vad: np.ndarray) -> np.ndarray:
-        from scipy.signal import lfilter
         mel_db = np.asarray(mel_db, dtype=np.float64)
-        voiced = np.asarray(vad).astype(bool)
         if len(mel_db) == 0:
             return np.zeros((0, N_MELS), np.float32)
-        power = 10.0 ** (mel_db[voiced] / 10.0)                          # (V, 80)
-        means = np.empty_like(power)
-        # warm-up: the cumulative mean m_k = m_{k-1} + (p_k - m_{k-1}) / k
-        n_warm = min(max(self.warmup - self.voiced_seen, 0), len(power))
-        if n_warm:
-            counts = self.voiced_seen + np.arange(1, n_warm + 1)[:, None]
-            previous_sum = self.mean_power * self.voiced_seen
-            means[:n_warm] = (previous_sum + np.cumsum(power[:n_warm], axis=0)) / counts
-        # afterwards: m_k = m_{k-1} + alpha * (p_k - m_{k-1}), the state riding in zi
-        if n_warm < len(power):
-            alpha = 1.0 / self.warmup
-            start = means[n_warm - 1] if n_warm else self.mean_power
-            means[n_warm:], _ = lfilter([alpha], [1.0, -(1 - alpha)], power[n_warm:], axis=0,
-                                        zi=((1 - alpha) * start)[None, :])
-        # the mean in force before each frame: after the last voiced frame before it
-        history = np.concatenate([self.mean_power[None, :], means])
-        before = history[np.cumsum(voiced) - voiced]
-        if len(means):
-            self.mean_power = means[-1]
-            self.voiced_seen += len(means)
+        voiced = np.asarray(vad).astype(bool)
+        before, self.mean_power, self.voiced_seen = running_voiced_mean(
+            10.0 ** (mel_db / 10.0), voiced, self.mean_power, self.voiced_seen, self.warmup)
         return (mel_db - 10.0 * np.log10(before)).astype(np.float32)
+
+
+def running_voiced_mean(values: np.ndarray, voiced: np.ndarray, mean: np.ndarray, seen: int,
+                        warmup: int) -> tuple[np.ndarray, np.ndarray, int]:
+    """The causal running mean over voiced frames that LevelNormaliser (of mel power) and the
+    formant inputs (of line spectral frequencies, voiceface/lpc.py) take from each frame: the plain
+    average of the voiced frames so far for the first `warmup` of them, then an exponential average
+    with that time constant, held through unvoiced frames. (T, n) values, (T,) voiced, the state
+    (mean (n,), voiced frames seen) -> (the mean in force before each frame (T, n), the new state)."""
+    from scipy.signal import lfilter
+    values = np.asarray(values, np.float64)[voiced]                      # (V, n)
+    means = np.empty_like(values)
+    # warm-up: the cumulative mean m_k = m_{k-1} + (p_k - m_{k-1}) / k
+    n_warm = min(max(warmup - seen, 0), len(values))
+    if n_warm:
+        counts = seen + np.arange(1, n_warm + 1)[:, None]
+        previous_sum = mean * seen
+        means[:n_warm] = (previous_sum + np.cumsum(values[:n_warm], axis=0)) / counts
+    # afterwards: m_k = m_{k-1} + alpha * (p_k - m_{k-1}), the state riding in zi
+    if n_warm < len(values):
+        alpha = 1.0 / warmup
+        start = means[n_warm - 1] if n_warm else mean
+        means[n_warm:], _ = lfilter([alpha], [1.0, -(1 - alpha)], values[n_warm:], axis=0,
+                                    zi=((1 - alpha) * start)[None, :])
+    # the mean in force before each frame: after the last voiced frame before it
+    history = np.concatenate([np.asarray(mean, np.float64)[None, :], means])
+    before = history[np.cumsum(voiced) - voiced]
+    if len(means):
+        mean, seen = means[-1], seen + len(means)
+    return before, mean, seen
 
 
 # --- decoding ----------------------------------------------------------------------------------
@@ -434,15 +458,15 @@ def waveform_overview(path: str | Path, points: int = 20000) -> tuple[np.ndarray
     return (np.concatenate(peaks) if peaks else np.zeros(0, np.float32)), SAMPLE_RATE / step
 
 
-def compute_features(samples: np.ndarray) -> Features:
+def compute_features(samples: np.ndarray, formants: bool = False) -> Features:
     """Features of a whole 16 kHz mono signal in one call: the same as feeding it in chunks."""
-    return AudioFrontEnd().process(samples)
+    return AudioFrontEnd(formants=formants).process(samples)
 
 
-def extract_file_features(path: str | Path) -> tuple[AudioSource, Features]:
+def extract_file_features(path: str | Path, formants: bool = False) -> tuple[AudioSource, Features]:
     """Decode, resample and featurise a file block by block, in bounded memory."""
     source, blocks = open_audio(path)
-    front_end = AudioFrontEnd()
+    front_end = AudioFrontEnd(formants=formants)
     features = Features.concatenate([front_end.process(block) for block in blocks])
     if source.samples < WIN_LENGTH:
         raise InputError(f"{path}: audio shorter than one 25 ms window ({source.samples} samples at "
@@ -458,16 +482,21 @@ class AudioFeatureFile:
     mel: np.ndarray            # (T, 80) float32 dB in [-80, 10]
     rms_db: np.ndarray         # (T,) float32 dBFS
     vad: np.ndarray            # (T,) uint8
+    lsf: np.ndarray | None = None   # (T, 16) float32 radians; None in files written before they were stored
 
 
 def write_audio_features(path: Path, meta: dict, features: Features) -> dict:
     """Write audio_features.npz atomically; returns the full metadata stored in it."""
     from .formats import atomic_path
+    from .lpc import lsf_config
     meta = dict(format=AUDIO_FEATURES_FORMAT, format_version=AUDIO_FEATURES_FORMAT_VERSION, **meta,
                 front_end=front_end_config())
+    extra = {}
+    if features.lsf is not None:
+        meta["lsf"], extra["lsf"] = lsf_config(), features.lsf
     with atomic_path(path) as tmp, open(tmp, "wb") as f:
         np.savez(f, mel=features.mel, times=frame_times(len(features)), rms_db=features.rms_db,
-                 vad=features.vad, meta=np.array(json.dumps(meta)))
+                 vad=features.vad, meta=np.array(json.dumps(meta)), **extra)
     return meta
 
 
@@ -478,6 +507,7 @@ def read_audio_features(path: str | Path) -> AudioFeatureFile:
         with np.load(path) as npz:
             meta = json.loads(str(npz["meta"]))
             arrays = {k: npz[k] for k in ("times", "mel", "rms_db", "vad")}
+            arrays["lsf"] = npz["lsf"] if "lsf" in npz.files else None
     except (OSError, ValueError, KeyError) as error:
         raise InputError(f"{path}: cannot read audio features ({error}); re-run stage 1.2 with --force")
     check_header(meta, path, AUDIO_FEATURES_FORMAT, AUDIO_FEATURES_FORMAT_VERSION)
@@ -485,4 +515,8 @@ def read_audio_features(path: str | Path) -> AudioFeatureFile:
     if different:
         raise FormatError(f"{path}: made with other front-end constants ({', '.join(different)}); "
                           "re-run stage 1.2 with --force")
+    if arrays["lsf"] is not None:
+        from .lpc import lsf_config
+        if meta.get("lsf") != lsf_config():
+            arrays["lsf"] = None            # other formant constants: as if not stored (their reader says so)
     return AudioFeatureFile(meta=meta, **arrays)

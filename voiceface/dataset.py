@@ -39,6 +39,7 @@ class SyncedClip:
     targets: np.ndarray         # (T, 59) raw units (cm, quaternion), NaN where masked
     mask: np.ndarray            # (T,) bool: a face was seen at (or within MAX_GAP_S around) this time
     video_times_s: np.ndarray   # (T,) each audio frame's time on the video's clock
+    lsf: np.ndarray | None = None   # (T, 16) line spectral frequencies (None: not stored by stage 1.2)
 
 
 def interpolate_targets(times_s: np.ndarray, frame_times_s: np.ndarray, blendshapes: np.ndarray,
@@ -84,7 +85,7 @@ def synchronize_features(name: str, track: BlendshapeTrack, audio: AudioFeatureF
     targets, mask = interpolate_targets(video_times + lag_correction_s, track.times_ms / 1000.0,
                                         track.blendshapes, track.pose, track.has_face, max_gap_s)
     return SyncedClip(name=name, mel=audio.mel, vad=audio.vad, rms_db=audio.rms_db, targets=targets,
-                      mask=mask, video_times_s=video_times)
+                      mask=mask, video_times_s=video_times, lsf=audio.lsf)
 
 
 @dataclass
@@ -199,6 +200,7 @@ def smooth_targets(targets: np.ndarray, mask: np.ndarray, sigma_s: float) -> np.
 
 INPUT_MODES = ("fixed", "level")   # the two ways the model may see the mel (stage 2 compares them)
 INPUT_FILES = {"fixed": "mel.npy", "level": "mel_level.npy"}   # each mode's array in a dataset split
+FORMANT_FILES = {"inputs": "formants.npy", "lsf": "lsf.npy"}   # the formant inputs and the raw frequencies (radians)
 DATASET_FORMAT = "voiceface/dataset"
 DATASET_FORMAT_VERSION = 1
 MANIFEST_FILENAME = "dataset_manifest.json"
@@ -208,20 +210,30 @@ class ModelInputs:
     """What the model sees, from a clip's mel (T, 80) dB and vad (T,), fed from its first frame on
     in chunks of any size. 'fixed': dB mapped from [-80, 10] onto [-1, 1]. 'level': the causal
     running-mean level normalisation of voiceface.audio, over the same 45 dB scale (it keeps
-    state, so chunks give the whole-clip result). Training data, offline inference and the
-    streaming engine all go through this. Returns (T, 80) float32."""
+    state, so chunks give the whole-clip result). With `formants`, the 16 formant channels of
+    voiceface.lpc.FormantInputs follow the 80 (from the frames' line spectral frequencies, `lsf`).
+    Training data, offline inference and the streaming engine all go through this. Returns
+    (T, 80) or (T, 96) float32."""
 
-    def __init__(self, mode: str):
+    def __init__(self, mode: str, formants: bool = False):
         from .audio import LevelNormaliser
+        from .lpc import FormantInputs
         if mode not in INPUT_MODES:
             raise ValueError(f"input mode {mode!r} is not one of {INPUT_MODES}")
         self.mode = mode
         self.level = LevelNormaliser() if mode == "level" else None
+        self.formants = FormantInputs() if formants else None
 
-    def process(self, mel_db: np.ndarray, vad: np.ndarray) -> np.ndarray:
+    def process(self, mel_db: np.ndarray, vad: np.ndarray, lsf: np.ndarray | None = None) -> np.ndarray:
         if self.level is None:
-            return normalize_mel(mel_db)
-        return (self.level.process(mel_db, vad) / MEL_SCALE_DB).astype(np.float32)
+            mel = normalize_mel(mel_db)
+        else:
+            mel = (self.level.process(mel_db, vad) / MEL_SCALE_DB).astype(np.float32)
+        if self.formants is None:
+            return mel
+        if lsf is None:
+            raise ValueError("a model that reads formants needs the frames' line spectral frequencies")
+        return np.concatenate([mel, self.formants.process(lsf, vad)], axis=1)
 
 
 def running_level_db(fixed_inputs: np.ndarray, level_inputs: np.ndarray) -> np.ndarray:

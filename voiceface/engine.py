@@ -40,10 +40,16 @@ def models_package():
 
 
 def load_model(checkpoint_path: str | Path, device: str = "cpu", extra_inputs: bool = False):
-    """(model, checkpoint dict), refusing damaged or mismatched checkpoints (FormatError), and
-    models that read channels beside the mel (extra_channels.py's diagnostic runs) unless
-    `extra_inputs`: the front-end here makes the mel alone."""
+    """(model, checkpoint dict), refusing damaged or mismatched checkpoints (FormatError): among
+    them models trained with formant channels of other constants, and models that read other
+    channels beside the mel (extra_channels.py's diagnostic runs) unless `extra_inputs`."""
+    from .lpc import LPC_ORDER, formant_config
     model, checkpoint = models_package().checkpoint.load_checkpoint(checkpoint_path, device)
+    if checkpoint.get("formants") is not None:
+        if checkpoint["formants"] != formant_config() or model.config.n_inputs != N_MELS + LPC_ORDER:
+            raise FormatError(f"{checkpoint_path}: trained with formant channels of other constants "
+                              "(voiceface/lpc.py); re-train it with this code")
+        return model, checkpoint
     if model.config.n_inputs != N_MELS and not extra_inputs:
         raise FormatError(f"{checkpoint_path}: trained on {model.config.n_inputs - N_MELS} input channels beside the "
                           f"{N_MELS} mel bins (2_architecture_training/extra_channels.py, a diagnostic); inference and "
@@ -94,7 +100,9 @@ class Animator:
         # OpenBLAS at one thread, 2.2 ms and 393x. PyTorch keeps its threads for the big products.
         threadpool_limits(limits=1, user_api="blas")
         self.torch = torch
-        self.inputs = ModelInputs(self.checkpoint["input_mode"])
+        self.formants = self.checkpoint.get("formants") is not None
+        self.inputs = ModelInputs(self.checkpoint["input_mode"], self.formants)
+        self.front_end = AudioFrontEnd(formants=self.formants)
         self.state = self.model.stream_state()
         self.lookahead = int(self.checkpoint.get("lookahead_frames", 0))
 
@@ -115,7 +123,7 @@ class Animator:
         import copy
         silence = np.zeros(4 * WIN_LENGTH, np.float32)
         features = copy.deepcopy(self.front_end).process(silence)          # first FFT and BLAS calls, imports
-        x = self.torch.from_numpy(copy.deepcopy(self.inputs).process(features.mel, features.vad))[None]
+        x = self.torch.from_numpy(copy.deepcopy(self.inputs).process(features.mel, features.vad, features.lsf))[None]
         with self.torch.inference_mode():
             out, _ = self.one_frame_step()(x[:, :1], [s.clone() for s in self.state])
         denormalize_targets(out[0].numpy())
@@ -134,7 +142,7 @@ class Animator:
         self.samples += len(samples)
         features = self.front_end.process(samples)
         if len(features):
-            x = self.torch.from_numpy(self.inputs.process(features.mel, features.vad))[None]
+            x = self.torch.from_numpy(self.inputs.process(features.mel, features.vad, features.lsf))[None]
             x = x.to(self.state[0].device if self.state else "cpu")
             with self.torch.inference_mode():
                 out, self.state = (self.one_frame_step() if len(features) == 1 else self.model)(x, self.state)
@@ -260,8 +268,9 @@ def animate_file(path: str | Path, model, checkpoint: dict, fps: float = OUTPUT_
 
 # --- exports -------------------------------------------------------------------------------------
 def export_onnx(model, path: Path, frames: int = 200) -> None:
-    """The model as ONNX (opset 17): input `mel` (batch, frames, 80), output `face` (batch, frames,
-    59), both with dynamic batch and length. The whole-sequence form: left padding included."""
+    """The model as ONNX (opset 17): input `mel` (batch, frames, 80; 96 for a model that reads the
+    formant channels after the mel), output `face` (batch, frames, 59), both with dynamic batch and
+    length. The whole-sequence form: left padding included."""
     import torch
     from .formats import atomic_path
     example = torch.zeros(1, frames, model.config.n_inputs)

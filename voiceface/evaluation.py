@@ -24,8 +24,9 @@ from pathlib import Path
 
 import numpy as np
 
-from .constants import FRAME_RATE, N_BLENDSHAPES, N_TARGETS
+from .constants import FRAME_RATE, N_BLENDSHAPES, N_MELS, N_TARGETS
 from .dataset import INPUT_FILES, MANIFEST_FILENAME, ClipPose, ModelInputs, SyncedClip, normalize_targets
+from .errors import InputError
 from .metrics import JAW_OPEN, best_lag_r, clip_metrics, combine_clip_metrics
 from .ridge import RidgeBaseline
 
@@ -91,7 +92,11 @@ def evaluate_clip(name: str, clip: SyncedClip, model, checkpoint: dict, baseline
     import torch
     reference = ClipPose.of(clip.targets, clip.mask)
     targets = np.nan_to_num(normalize_targets(clip.targets, reference))
-    inputs = ModelInputs(checkpoint["input_mode"]).process(clip.mel, clip.vad)
+    formants = checkpoint.get("formants") is not None
+    if formants and clip.lsf is None:
+        raise InputError(f"{name}: its stage 1.2 features hold no line spectral frequencies, which this model reads; "
+                         "re-run stage 1.2 with --force")
+    inputs = ModelInputs(checkpoint["input_mode"], formants).process(clip.mel, clip.vad, clip.lsf)
     with torch.inference_mode():
         prediction = model(torch.from_numpy(inputs)[None])[0].float().numpy()
     lookahead = int(checkpoint.get("lookahead_frames", 0))
@@ -100,7 +105,7 @@ def evaluate_clip(name: str, clip: SyncedClip, model, checkpoint: dict, baseline
         mask[len(mask) - lookahead:] = False
     silent = mask & (vad == 0)
     outputs = {"model": align_to_face_time(prediction, lookahead),
-               "ridge": align_to_face_time(baselines.linear(inputs), lookahead),
+               "ridge": align_to_face_time(baselines.linear(inputs[:, :N_MELS]), lookahead),   # the mel alone
                "loudness": baselines.loudness(clip.rms_db), "mean_face": baselines.mean_face(len(targets))}
     result = {"clip": name, "duration_s": round(len(clip.mel) / FRAME_RATE, 3), "sync_shift_ms": shift_ms}
     for label, values in outputs.items():
