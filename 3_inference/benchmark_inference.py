@@ -57,9 +57,10 @@ def main(argv=None) -> int:
         animator.finish()
 
     offline_s = best_seconds(offline)
-    front_end_s = best_seconds(lambda: compute_features(audio))
+    formants = checkpoint.get("formants") is not None          # a model that reads them: they are computed too
+    front_end_s = best_seconds(lambda: compute_features(audio, formants))
     frames = int(SECONDS * 100)
-    x = torch.randn(1, frames, 80)
+    x = torch.randn(1, frames, model.config.n_inputs)
     with torch.inference_mode():
         model_s = best_seconds(lambda: model(x))
     achieved = model.flops_per_frame() * frames / model_s
@@ -79,7 +80,8 @@ def main(argv=None) -> int:
     print(f"model {model.config.channels} channels, {model.parameter_count():,} parameters, "
           f"{model.flops_per_frame() / 1e6:.2f} MFLOP/frame, {THREADS} threads")
     print(f"  offline (front-end + model + frame selection): {SECONDS / offline_s:7.0f}x real time   (aim >= 300x)")
-    print(f"    of which the front-end alone:                {SECONDS / front_end_s:7.0f}x real time")
+    print(f"    of which the front-end alone:                {SECONDS / front_end_s:7.0f}x real time"
+          + ("   (with the formants)" if formants else ""))
     print(f"  model FLOP rate:     {achieved / 1e9:6.1f} GFLOP/s")
     print(f"  plain matmul ({frames}x{width} @ {width}x{model.config.expansion * width}): {peak / 1e9:6.1f} GFLOP/s")
     print(f"  ratio:               {achieved / peak:6.2f}   (aim >= 0.70)")

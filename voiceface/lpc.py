@@ -37,7 +37,8 @@ def levinson(r: np.ndarray) -> np.ndarray:
     error = r[:, 0].copy()
     for i in range(1, order + 1):
         k = -(r[:, i] + (a[:, 1:i] * r[:, i - 1:0:-1]).sum(axis=1)) / error
-        a[:, 1:i + 1] = a[:, 1:i + 1] + k[:, None] * np.c_[a[:, i - 1:0:-1], np.ones(len(a))]
+        a[:, 1:i] = a[:, 1:i] + k[:, None] * a[:, i - 1:0:-1]      # (the right side is read before the write)
+        a[:, i] = k
         error = error * (1 - k ** 2)
     return a
 
