@@ -44,6 +44,20 @@ def run_dir_for(sample: bool) -> Path:
     return Path(RUNS_DIR) / ("sample" if sample else "default")
 
 
+def same_dataset(run_dir: Path, dataset_dir: Path) -> bool:
+    """Whether the run's last checkpoint was trained on the dataset as it is now (train.py refuses to
+    resume on another one)."""
+    import hashlib
+
+    import torch
+    try:
+        saved = torch.load(run_dir / "last.pt", map_location="cpu", weights_only=True)
+        manifest = (dataset_dir / "dataset_manifest.json").read_bytes()
+    except Exception:
+        return True                              # nothing to compare: train.py says what is wrong
+    return saved.get("dataset_manifest_sha256") == hashlib.sha256(manifest).hexdigest()
+
+
 def stages(raw: Path, work: Path, sample: bool) -> list[tuple[int, str, list]]:
     """(number, description, command) of each stage, in order."""
     force = ["--force"] if FORCE else []
@@ -104,6 +118,10 @@ def main(argv=None) -> int:
         if not STAGE <= number <= STOP_STAGE:
             continue
         print(f"=== stage {number}: {description}", flush=True)
+        if "--resume" in command and not same_dataset(run_dir_for(sample), work / "dataset"):
+            command = [c for c in command if c != "--resume"]
+            print(f"note: {run_dir_for(sample)} was trained on another version of {work / 'dataset'} (rebuilt since, "
+                  "e.g. after an update): training it again from the start", flush=True)
         result = subprocess.run([sys.executable, str(REPO_ROOT / command[0]), *map(str, command[1:])])
         if result.returncode != 0:
             print(f"stage {number} failed (exit {result.returncode}); fix what it names and run again: "

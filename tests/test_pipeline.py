@@ -204,6 +204,12 @@ def test_the_runner_runs_every_stage_and_a_second_run_redoes_nothing(tmp_path):
     assert second.returncode == 0, second.stderr[-3000:]
     assert "skipped" in second.stdout and not re.search(r"epoch +\d+/\d+  train", second.stdout + second.stderr)
     assert (work / "processed/sample_00/blendshapes_and_pose.json").stat().st_mtime_ns == stamp
+    # a dataset rebuilt since the run was trained (as after an update): the run is trained again, not refused
+    manifest_path = work / "dataset" / "dataset_manifest.json"
+    manifest_path.write_text(json.dumps({**json.loads(manifest_path.read_text()), "rebuilt": True}))
+    third = run_pipeline(*args, "--stage", 4, "--stop-stage", 4)
+    assert third.returncode == 0, third.stderr[-3000:]
+    assert "training it again from the start" in third.stdout and re.search(r"epoch +3/3  train", third.stdout)
 
 
 def test_clip_figures_combine_weighted_by_frames_even_when_some_are_missing():
