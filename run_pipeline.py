@@ -47,15 +47,14 @@ def run_dir_for(sample: bool) -> Path:
 def same_dataset(run_dir: Path, dataset_dir: Path) -> bool:
     """Whether the run's last checkpoint was trained on the dataset as it is now (train.py refuses to
     resume on another one)."""
-    import hashlib
-
     import torch
+    from voiceface.formats import sha256_file
     try:
         saved = torch.load(run_dir / "last.pt", map_location="cpu", weights_only=True)
-        manifest = (dataset_dir / "dataset_manifest.json").read_bytes()
+        manifest = sha256_file(dataset_dir / "dataset_manifest.json")
     except Exception:
         return True                              # nothing to compare: train.py says what is wrong
-    return saved.get("dataset_manifest_sha256") == hashlib.sha256(manifest).hexdigest()
+    return saved.get("dataset_manifest_sha256") == manifest
 
 
 def stages(raw: Path, work: Path, sample: bool) -> list[tuple[int, str, list]]:

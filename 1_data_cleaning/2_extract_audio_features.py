@@ -6,14 +6,16 @@ Inputs:  videos or audio files (wav, flac, mp3, ogg/opus, m4a/aac, mp4, mov, mkv
          (searched recursively) or quoted globs; default data/raw/.
 Outputs: <output-dir>/<clip>/audio_features.npz — mel (T, 80) float32 dB, times (T,) seconds from
          the audio's first sample, rms_db (T,), vad (T,), lsf (T, 16) radians, and `meta` (JSON:
-         format version, every front-end and formant constant, the audio's start on the container clock and its offset from the
-         first video frame, source SHA-256, library versions) — and audio_features.json, a
-         summary for people (duration, frames, speech fraction, dB range, offset).
+         format version, every front-end and formant constant, the audio's start on the container
+         clock and its offset from the first video frame, source SHA-256, library versions) — and
+         audio_features.json, a summary for people (duration, frames, speech fraction, dB range,
+         offset).
 
     python 1_data_cleaning/2_extract_audio_features.py data/raw/ --output-dir data/processed --workers 2
 
 The front-end itself (voiceface/audio.py) is the one inference uses. Existing outputs are skipped
-unless --force (or written before the line spectral frequencies were stored); files are written atomically; a bad input gets one line and the rest go on.
+unless --force (or written before the line spectral frequencies were stored); files are written
+atomically; a bad input gets one line and the rest go on.
 """
 import sys
 from functools import partial

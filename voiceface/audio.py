@@ -45,6 +45,7 @@ VAD_SWING_S = 0.5               # speech rises and falls within this long (sylla
 VAD_MIN_SWING_DB = 9.0          # ... by at least this much in its own band; stationary noise does not
 VAD_BAND_HZ = (250.0, 4000.0)   # the band whose swing is measured: above hum and rumble, where voices are
 LEVEL_NORM_SECONDS = 3.0        # time constant (of speech) of the causal running mean level
+LEVEL_NORM_FRAMES = int(LEVEL_NORM_SECONDS * FRAME_RATE)   # the same in voiced frames: 300
 LEVEL_NORM_START_DB = -45.0     # dB: the running mean's value before any audio (typical speech)
 
 AUDIO_FEATURES_FORMAT = "voiceface/audio_features"
@@ -278,7 +279,7 @@ class LevelNormaliser:
     give the whole-file result. (T, 80) dB and (T,) vad -> (T, 80) dB relative to the recent level."""
     mean_power: np.ndarray = field(default_factory=lambda: np.full(N_MELS, 10 ** (LEVEL_NORM_START_DB / 10)))
     voiced_seen: int = 0
-    warmup: int = int(LEVEL_NORM_SECONDS * FRAME_RATE)       # 300 voiced frames
+    warmup: int = LEVEL_NORM_FRAMES
 
     def process(self, mel_db: np.ndarray, vad: np.ndarray) -> np.ndarray:
         mel_db = np.asarray(mel_db, dtype=np.float64)

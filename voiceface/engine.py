@@ -82,7 +82,7 @@ class Animator:
     model: object
     checkpoint: dict
     fps: float = OUTPUT_FPS
-    front_end: AudioFrontEnd = field(default_factory=AudioFrontEnd)
+    front_end: AudioFrontEnd | None = None            # made for the model: with its formants if it reads them
     inputs: ModelInputs | None = None
     state: list | None = None
     outputs: list = field(default_factory=list)       # normalised model frames (n, 59), kept until used

@@ -13,18 +13,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from .audio import LEVEL_NORM_SECONDS
-from .constants import FRAME_RATE
+from .audio import LEVEL_NORM_FRAMES
 
 LPC_ORDER = 16
 PRE_EMPHASIS = 0.97
-
-
-def lpc(frames: np.ndarray, order: int) -> np.ndarray:
-    """(n, samples) windowed frames -> (n, order + 1) prediction polynomials A(z) = 1 + a1 z^-1 + …
-    by the autocorrelation method (Levinson-Durbin, every frame at once; a silent frame gives A = 1)."""
-    spectrum = np.fft.rfft(frames, 2 * frames.shape[1], axis=1)
-    return levinson(np.fft.irfft(np.abs(spectrum) ** 2, axis=1)[:, :order + 1])
 
 
 def levinson(r: np.ndarray) -> np.ndarray:
@@ -144,7 +136,7 @@ TYPICAL_LSF = np.array([0.1776, 0.2458, 0.4981, 0.6676, 0.8603, 1.0245, 1.2084, 
 LSF_SPREAD = np.array([0.0507, 0.096, 0.115, 0.1295, 0.1213, 0.121, 0.1296, 0.112,
                        0.1045, 0.0974, 0.0929, 0.0811, 0.0713, 0.0627, 0.0589, 0.0494])
 FORMANT_INPUT_SPREAD = 0.3      # the model's formant inputs spread this much (the level-normalised mel bins: 0.1-0.3)
-RUNNING_MEAN_FRAMES = int(LEVEL_NORM_SECONDS * FRAME_RATE)   # voiced frames: the level normaliser's 3 s of speech
+RUNNING_MEAN_FRAMES = LEVEL_NORM_FRAMES   # voiced frames: the level normaliser's 3 s of speech
 
 
 def lsf_config() -> dict:
