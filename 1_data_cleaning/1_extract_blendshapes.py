@@ -41,14 +41,35 @@ def extract_clip(video: Path, output_dir: Path, model: Path, force: bool, max_fa
                  face_check_s: float = 1.0, detect_every_frame: bool = False) -> str:
     from voiceface.landmarks import extract_blendshapes_and_pose
     target = output_dir / video.stem / BLENDSHAPES_FILENAME
+    note = ""
     if target.exists() and not force:
-        return f"skipped {video.name}: {target} exists"
+        if not made_on_its_side(video, target):
+            return f"skipped {video.name}: {target} exists"
+        note = " (redone: the earlier file read its frames on their side, before this stage turned them upright)"
     header, times_ms, blendshapes, pose = extract_blendshapes_and_pose(
         video, model, max_faces, min_detection, min_tracking, progress=progress, face_check_s=face_check_s,
         detect_every_frame=detect_every_frame)
     write_blendshapes_json(target, header, times_ms, blendshapes, pose)
     missing = header["video"]["frame_count"] - int((~(blendshapes != blendshapes).any(axis=1)).sum())
-    return f"{video.name}: {header['video']['frame_count']} frames ({missing} without a face) -> {target}"
+    return f"{video.name}: {header['video']['frame_count']} frames ({missing} without a face) -> {target}{note}"
+
+
+def made_on_its_side(video: Path, target: Path) -> bool:
+    """Whether `target` was made from a video a player turns (a phone's display rotation) before
+    stage 1.1 turned such frames upright: its header names no rotation, or another one."""
+    import json
+    from voiceface.video import probe_video
+    try:
+        rotation = probe_video(video).rotation_deg
+    except Exception:
+        return False                          # unreadable now: the skip stands, as for any other file
+    if not rotation:
+        return False
+    try:
+        header = json.loads(target.read_text()).get("header", {})
+    except (OSError, ValueError):
+        return False
+    return header.get("video", {}).get("rotation_deg", 0) != rotation
 
 
 def main(argv=None) -> int:

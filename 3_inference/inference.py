@@ -270,7 +270,7 @@ def export(model, checkpoint) -> int:
 
 def main(argv=None) -> int:
     configure(globals(), argv, positional="INPUTS")
-    from voiceface.cli import AUDIO_EXTENSIONS, VIDEO_EXTENSIONS, expand_inputs, run_batch
+    from voiceface.cli import AUDIO_EXTENSIONS, VIDEO_EXTENSIONS, check_unique_outputs, expand_inputs, run_batch
     from voiceface.engine import load_model
     from voiceface.errors import InputError
     try:
@@ -321,6 +321,10 @@ def main(argv=None) -> int:
             print(f"error: {error}", file=sys.stderr)
             return 1
     several = len(files) + len(errors) > 1 or any(p.is_dir() for p in inputs)
+    # speech.wav and speech.mp4 (in one folder, or sent to one --output folder) would write one speech.json
+    files, duplicates = check_unique_outputs(files, lambda path: outputs_for(path, several).resolve(),
+                                             "both would be written to {target}")
+    errors += duplicates
     return run_batch(lambda path: animate_one(path, model, checkpoint, several, references.get(path.resolve())),
                      files, errors, 1, "stage 3 inference")
 

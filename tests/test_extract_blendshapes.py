@@ -77,6 +77,40 @@ def test_rotated_clip_roll_matches_the_known_angle(extracted):
     assert abs(np.median(roll_rotated - roll_plain) - ROLL_DEGREES) < 5.0
 
 
+def test_a_phone_video_stored_on_its_side_is_read_upright(clips, extracted, face_model, tmp_path):
+    # a phone filming upright stores its frames turned and says so in the display matrix; read as
+    # stored, MediaPipe's jaw and head roll would be those of a face on its side
+    upright_clip = write_talking_face_clip(tmp_path / "raw" / "upright.mp4", duration=2.0, seed=3, extra_width=64)
+    for angle in (90, 270):
+        write_talking_face_clip(tmp_path / "raw" / f"phone_{angle}.mp4", duration=2.0, seed=3, extra_width=64,
+                                display_rotation=angle)
+    result = run_script(STAGE, tmp_path / "raw", "--output-dir", tmp_path / "out")
+    assert result.returncode == 0, result.stderr
+    upright = read_blendshapes_json(tmp_path / "out" / "upright" / "blendshapes_and_pose.json")
+    jaw = BLENDSHAPE_NAMES.index("jawOpen")
+    for angle in (90, 270):
+        with av.open(str(tmp_path / "raw" / f"phone_{angle}.mp4")) as container:
+            stored = next(container.decode(video=0))
+            assert (stored.width, stored.height) == (256, 320)          # really stored on its side
+        track = read_blendshapes_json(tmp_path / "out" / f"phone_{angle}" / "blendshapes_and_pose.json")
+        video = track.header["video"]
+        assert (video["width"], video["height"], video["rotation_deg"]) == (320, 256, angle)
+        assert track.has_face.all() and len(track.times_ms) == len(upright.times_ms)
+        assert np.corrcoef(track.blendshapes[:, jaw], upright_clip.openness)[0, 1] >= 0.8
+        roll = quaternion_to_euler_degrees(track.pose[:, 3:])[:, 2] - quaternion_to_euler_degrees(upright.pose[:, 3:])[:, 2]
+        assert abs(np.median(roll)) < 5.0
+    # a file made before frames were turned (its header names no rotation) is redone, not skipped
+    made = tmp_path / "out" / "phone_90" / "blendshapes_and_pose.json"
+    document = json.loads(made.read_text())
+    del document["header"]["video"]["rotation_deg"]
+    made.write_text(json.dumps(document))
+    result = run_script(STAGE, tmp_path / "raw", "--output-dir", tmp_path / "out")
+    assert result.returncode == 0, result.stderr
+    assert "phone_90.mp4: 60 frames" in result.stdout and "redone" in result.stdout
+    assert "skipped phone_270.mp4" in result.stdout and "skipped upright.mp4" in result.stdout
+    assert read_blendshapes_json(made).header["video"]["rotation_deg"] == 90
+
+
 def test_the_followed_face_is_tracked_and_other_faces_are_counted_apart(clips, extracted):
     track = extracted["two_faces"]
     faces = track.header["faces"]

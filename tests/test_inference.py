@@ -205,9 +205,13 @@ def test_bad_checkpoints_and_inputs_get_one_line_each(trained_run, learn_dataset
     unreadable.parent.mkdir()
     unreadable.write_text("not audio")
     shutil.copy(learn_dataset / "raw" / "sample_24.mp4", tmp_path / "in")
+    (tmp_path / "in" / "sub").mkdir()      # the same name elsewhere: both would write out/sample_24.json
+    shutil.copy(learn_dataset / "raw" / "sample_24.mp4", tmp_path / "in" / "sub" / "sample_24.mov")
     result = run_script(INFER, tmp_path / "in", "--checkpoint", good, "--output", tmp_path / "out")
     assert result.returncode == 1
     errors = [l for l in result.stderr.splitlines() if l.startswith("error: ")]
-    assert len(errors) == 1 and "broken.wav" in errors[0] and "not a readable" in errors[0]
+    assert len(errors) == 2
+    assert any("broken.wav" in line and "not a readable" in line for line in errors)
+    assert any("sample_24.mov: has the same name as" in line and "out/sample_24.json" in line for line in errors)
     assert (tmp_path / "out" / "sample_24.json").exists()
     assert json.loads((tmp_path / "out" / "sample_24.json").read_text().split('"frameCount"')[0].rstrip(",\n") + "}")

@@ -129,18 +129,25 @@ def expand_inputs(inputs: Iterable[str | Path], extensions: tuple[str, ...]) -> 
     return files, errors
 
 
+def check_unique_outputs(files: list[Path], output_of: Callable[[Path], Path],
+                         why: str = "outputs are named by file name") -> tuple[list[Path], list[str]]:
+    """Inputs whose outputs would land on one path (`output_of`) would overwrite each other within
+    a run: the first is kept, each later one refused in one line (`why` may name the {target})."""
+    kept, errors, owners = [], [], {}
+    for path in files:
+        target = output_of(path)
+        if target in owners:
+            errors.append(f"{path}: has the same name as {owners[target]}, and {why.format(target=target)}; rename one of them")
+        else:
+            owners[target] = path
+            kept.append(path)
+    return kept, errors
+
+
 def check_unique_stems(files: list[Path]) -> tuple[list[Path], list[str]]:
     """Each clip's outputs go to a folder named after its file stem: two inputs with one stem
     would overwrite each other, so the second is refused."""
-    kept, errors, stems = [], [], {}
-    for path in files:
-        if path.stem in stems:
-            errors.append(f"{path}: has the same name as {stems[path.stem]}, and outputs are named by "
-                          "file name; rename one of them")
-        else:
-            stems[path.stem] = path
-            kept.append(path)
-    return kept, errors
+    return check_unique_outputs(files, lambda path: path.stem)
 
 
 @dataclass

@@ -216,7 +216,7 @@ def write_talking_face_clip(path: str | Path, duration: float = 4.0, seed: int =
                             roll_degrees: float = 0.0, variable_frame_rate: bool = False,
                             audio_start: float = 0.0, mouth_lead: float = 0.0,
                             with_audio: bool = True, second_face: bool = False,
-                            faststart: bool = False, extra_width: int = 0) -> SyntheticClip:
+                            faststart: bool = False, extra_width: int = 0, display_rotation: int = 0) -> SyntheticClip:
     """Write an H.264 + AAC mp4 of the astronaut speaking. Returns the ground truth.
 
     roll_degrees: the whole picture turned counter-clockwise by this angle (a tilted head).
@@ -226,7 +226,9 @@ def write_talking_face_clip(path: str | Path, duration: float = 4.0, seed: int =
     second_face: a smaller, silent copy of the face beside the speaker (the frame is 2x as wide).
     faststart: put the index at the front (as for streaming), so a truncated copy still opens.
     extra_width: even number of pixels of background added on the right; a width that is not a
-    multiple of 32 makes FFmpeg pad each decoded row, as most real resolutions (700, 1366) do."""
+    multiple of 32 makes FFmpeg pad each decoded row, as most real resolutions (700, 1366) do.
+    display_rotation: 90, 180 or 270: frames stored turned clockwise by this angle, with a display
+    matrix that tells players to turn them back (counterclockwise), as phones record upright video."""
     import av
     from skimage.transform import rotate
 
@@ -242,6 +244,10 @@ def write_talking_face_clip(path: str | Path, duration: float = 4.0, seed: int =
     container = av.open(str(path), "w", options={"movflags": "faststart"} if faststart else {})
     video = container.add_stream("libx264", rate=int(round(fps)))
     video.width, video.height = CROP_SIZE * (2 if second_face else 1) + extra_width, CROP_SIZE
+    if display_rotation % 180:
+        video.width, video.height = video.height, video.width
+    if display_rotation:
+        video.set_display_rotation(display_rotation)
     video.pix_fmt = "yuv420p"
     video.time_base = video.codec_context.time_base = VIDEO_TIME_BASE
     video.options = {"crf": "18", "preset": "veryfast"}    # near-lossless, so MediaPipe sees the warp
@@ -256,6 +262,8 @@ def write_talking_face_clip(path: str | Path, duration: float = 4.0, seed: int =
             picture = np.concatenate([picture, bystander(face)], axis=1)
         if extra_width:
             picture = np.pad(picture, ((0, 0), (0, extra_width), (0, 0)), mode="edge")
+        if display_rotation:
+            picture = np.ascontiguousarray(np.rot90(picture, -(display_rotation // 90)))
         frame = av.VideoFrame.from_ndarray(picture, format="rgb24")
         frame.pts = int(round(t / VIDEO_TIME_BASE))
         frame.time_base = VIDEO_TIME_BASE

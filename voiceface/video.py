@@ -22,6 +22,7 @@ class VideoInfo:
     expected_frames: int        # the container's frame count (0 when it does not say)
     duration_s: float           # the video stream's duration (0 when it does not say)
     start_time_s: float         # presentation time of the stream's first frame
+    rotation_deg: int = 0       # the display rotation frames are turned by (0, 90, 180, 270; counterclockwise)
 
 
 STREAM_NEEDS = {"video": "stage 1.1 needs a video of the face", "audio": "stage 1.2 needs the speech as sound"}
@@ -47,14 +48,42 @@ def open_container(path: Path, kind: str = "video"):
     return container
 
 
+def display_rotation(frame) -> int:
+    """The counterclockwise turn in degrees (0, 90, 180 or 270) that a player gives this decoded
+    frame, from the container's display matrix (a phone filming upright stores its frames on
+    their side and says so there). FFmpeg's command line turns such frames upright by default;
+    PyAV hands them over as stored, and MediaPipe reads a face on its side worse (ARCHITECTURE.md,
+    stage 1.1: jawOpen r 0.63-0.83 against the upright reading, upside down -0.40) with its
+    head pose rolled by the turn."""
+    degrees = float(getattr(frame, "rotation", 0) or 0)
+    return int(round(degrees / 90)) % 4 * 90
+
+
+def upright(image: np.ndarray, rotation_deg: int) -> np.ndarray:
+    """An (H, W, C) frame turned as a player shows it (rotation_deg from display_rotation)."""
+    if not rotation_deg:
+        return image
+    return np.ascontiguousarray(np.rot90(image, rotation_deg // 90))
+
+
 def probe_video(path: str | Path) -> VideoInfo:
+    """What the container says of its first video stream; width and height as shown (turned by
+    the display rotation, read from the first frame)."""
+    import av
     path = Path(path)
     container = open_container(path)
     with container:
         stream = container.streams.video[0]
         tb = stream.time_base
+        try:
+            rotation = display_rotation(next(container.decode(stream)))
+        except (StopIteration, av.error.FFmpegError):
+            rotation = 0                 # no frame decodes: iter_video_frames says so
+        width, height = stream.codec_context.width, stream.codec_context.height
+        if rotation % 180:
+            width, height = height, width
         return VideoInfo(
-            width=stream.codec_context.width, height=stream.codec_context.height,
+            rotation_deg=rotation, width=width, height=height,
             average_fps=float(stream.average_rate or stream.guessed_rate or 0),
             expected_frames=int(stream.frames or 0),
             duration_s=float(stream.duration * tb) if stream.duration else 0.0,
@@ -82,7 +111,8 @@ def video_duration_or_zero(path: str | Path) -> float:
 
 
 def iter_video_frames(path: str | Path) -> Iterator[tuple[float, np.ndarray]]:
-    """Yield (presentation time in seconds, RGB frame (H, W, 3) uint8) for each frame, in order.
+    """Yield (presentation time in seconds, RGB frame (H, W, 3) uint8) for each frame, in order,
+    turned upright as a player shows it (the container's display rotation).
 
     Times are the container's presentation timestamps, not index / fps, so variable-frame-rate
     video keeps its true timing. A background thread decodes ahead of the consumer. Raises
@@ -103,7 +133,8 @@ def iter_video_frames(path: str | Path) -> Iterator[tuple[float, np.ndarray]]:
                 time_s = frame.time if frame.time is not None else index / fps
                 # FFmpeg pads rows to an aligned stride (700 px: 2112 bytes, not 2100); MediaPipe
                 # reads the buffer as packed rows, so a padded frame would reach it sheared
-                item = (time_s, np.ascontiguousarray(frame.to_ndarray(format="rgb24")))
+                image = upright(frame.to_ndarray(format="rgb24"), display_rotation(frame))
+                item = (time_s, np.ascontiguousarray(image))
                 while not stop.is_set():
                     try:
                         frames.put(item, timeout=0.1)
