@@ -26,7 +26,8 @@ from voiceface.cli import configure
 # --- settings (each can be given on the command line: RAW_DIR as --raw-dir) ------------------
 RAW_DIR = None                  # a folder of your videos; none: the built-in sample
 WORK_DIR = None                 # where the stages write; none: data/sample (sample) or data (your videos)
-RUNS_DIR = REPO_ROOT / "runs"   # training runs go to <runs-dir>/sample or <runs-dir>/default
+RUNS_DIR = None                 # training runs go to <runs-dir>/sample or <runs-dir>/default; none: runs/,
+#                                 or <work-dir>/runs with --work-dir (one project's model never retrains another's)
 STAGE = 0                       # first stage to run
 STOP_STAGE = 99                 # last stage to run
 WORKERS = 2                     # processes for the extraction stages
@@ -40,8 +41,22 @@ FORCE = False                   # redo every stage's outputs
 # --- end of settings ---------------------------------------------------------------------------
 
 
+def runs_dir() -> Path:
+    return Path(RUNS_DIR) if RUNS_DIR else Path(WORK_DIR) / "runs" if WORK_DIR else REPO_ROOT / "runs"
+
+
 def run_dir_for(sample: bool) -> Path:
-    return Path(RUNS_DIR) / ("sample" if sample else "default")
+    return runs_dir() / ("sample" if sample else "default")
+
+
+def held_out_clips(dataset_dir: Path) -> int:
+    """How many clips stage 1.3 put in the validation split (-1 when its manifest cannot be read)."""
+    import json
+    try:
+        manifest = json.loads((dataset_dir / "dataset_manifest.json").read_text())
+        return sum(clip["split"] == "val" for clip in manifest["clips"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return -1
 
 
 def same_dataset(run_dir: Path, dataset_dir: Path) -> bool:
@@ -96,7 +111,7 @@ def stages(raw: Path, work: Path, sample: bool) -> list[tuple[int, str, list]]:
     if speakers:
         steps.append((7, "the speaker-dependent and speaker-independent benchmarks",
                       ["3_inference/evaluate.py", "--benchmark", "both", "--processed-dir", processed, *speakers,
-                       *(["--train-args=--formants"] if FORMANTS else []), "--bench-dir", Path(RUNS_DIR) / "benchmark",
+                       *(["--train-args=--formants"] if FORMANTS else []), "--bench-dir", runs_dir() / "benchmark",
                        "--json", work / "benchmark" / "benchmark.json"]))
         steps.append((8, "what the benchmarks' r looks like: each one's median held-out clip, drawn",
                       ["3_inference/jaw_tracks.py", work / "benchmark" / "benchmark.json",
@@ -113,10 +128,17 @@ def main(argv=None) -> int:
         print("note: no --speaker-manifest, so clips are split one by one (not by speaker) and the two benchmarks "
               "(speaker-dependent, speaker-independent) are not run: they need to know who speaks in each clip; "
               "give a CSV with columns short_name (or clip) and speaker", flush=True)
+    evaluated = True
     for number, description, command in stages(raw, work, sample):
         if not STAGE <= number <= STOP_STAGE:
             continue
         print(f"=== stage {number}: {description}", flush=True)
+        if number == 6 and held_out_clips(work / "dataset") == 0:
+            print(f"note: {work / 'dataset'} holds no held-out clip (stage 1.3 keeps one video, or a single "
+                  "speaker's, all for training), so there is nothing to evaluate on; with more videos one is held "
+                  "out", flush=True)
+            evaluated = False
+            continue
         if "--resume" in command and not same_dataset(run_dir_for(sample), work / "dataset"):
             command = [c for c in command if c != "--resume"]
             print(f"note: {run_dir_for(sample)} was trained on another version of {work / 'dataset'} (rebuilt since, "
@@ -131,7 +153,8 @@ def main(argv=None) -> int:
     print(f"checkpoint: {run_dir / 'best.pt'}")
     if sample:
         print(f"animation of the held-out clip: {work / 'inference'} (JSON, Live Link Face CSV, PNG, preview MP4)")
-    print(f"evaluation: {work / 'evaluation' / 'evaluation.md'} and one PNG per held-out clip beside it")
+    if evaluated:
+        print(f"evaluation: {work / 'evaluation' / 'evaluation.md'} and one PNG per held-out clip beside it")
     if not sample and SPEAKER_MANIFEST and STOP_STAGE >= 7:
         print(f"benchmarks: {work / 'benchmark' / 'benchmark.md'}")
     if not sample and SPEAKER_MANIFEST and STOP_STAGE >= 8:
