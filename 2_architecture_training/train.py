@@ -57,7 +57,7 @@ OPENING_SILENCE = 0.5           # level input: share of them that open the windo
 #                                 has before it hears any speech (a microphone opened in silence), not the clip's
 SPEC_MASKS = 0                  # SpecAugment: this many bands of up to 8 mel bins and spans of up to 0.2 s masked per window
 SPEED_AUGMENT = 0.1             # each window played faster or slower by up to this fraction (sound and face together)
-NOISE_AUGMENT = 0.0             # share of windows with room noise added at 5-30 dB below the speech
+NOISE_AUGMENT = 0.0             # share of windows with room noise mixed in at 5-30 dB below the speech (either input mode)
 WINDOW_SECONDS = 2.0            # re-cut training windows to this length; 0: the dataset's
 STRIDE_SECONDS = 0.5            # with WINDOW_SECONDS: the step between windows
 WARMUP_SECONDS = 0.5            # with WINDOW_SECONDS: leading part of mid-clip windows out of the loss
@@ -139,7 +139,7 @@ def main(argv=None) -> int:
     from voiceface.cli import settings_for_header
     from voiceface.constants import BLENDSHAPE_NAMES, FRAME_RATE, N_BLENDSHAPES, N_MELS, N_TARGETS, POSE_NAMES
     from voiceface.dataset import (DATASET_FORMAT, DATASET_FORMAT_VERSION, FORMANT_FILES, INPUT_FILES, INPUT_MODES,
-                                   MANIFEST_FILENAME, MEL_OFFSET_DB, MEL_SCALE_DB, create_sequences,
+                                   MANIFEST_FILENAME, MEL_OFFSET_DB, MEL_SCALE_DB, add_noise_to_inputs, create_sequences,
                                    level_inputs_against, normalisation_config, running_level_db, warp_mel)
     from voiceface.formats import library_versions
     from voiceface.lpc import LPC_ORDER, TYPICAL_LSF, FormantInputs, formant_config
@@ -262,10 +262,7 @@ def main(argv=None) -> int:
     if silence_augment > 0:
         rest_faces, quiet_inputs = rest_faces_of(train), quiet_input_bank(SEED, INPUT_MODE == "level", FORMANTS)
     if NOISE_AUGMENT > 0:
-        if INPUT_MODE != "fixed":
-            print("error: --noise-augment needs --input-mode fixed", file=sys.stderr)
-            return 1
-        quiet_inputs = quiet_inputs or quiet_input_bank(SEED)
+        quiet_inputs = quiet_inputs or quiet_input_bank(SEED, INPUT_MODE == "level")
 
     def insert_quiet(inputs, targets, vad, size, rng, clip_start, level_db=None, formant_mean=None) -> None:
         """A stretch of digital silence or room noise in a window's inputs; from `lookahead` frames
@@ -330,16 +327,21 @@ def main(argv=None) -> int:
             targets = train["targets"][lo] * (1 - w) + train["targets"][hi] * w
         return inputs, targets, train["mask"][safe] * valid, train["vad"][safe], level_db, formant_mean
 
-    def add_noise(window, rng) -> None:
-        """Room noise added in the power domain, 5-30 dB below the window's loudest tenth."""
-        noise = quiet_inputs[int(rng.integers(len(quiet_inputs)))]
+    def add_noise(window, rng, level_db=None):
+        """Room noise added in the power domain, 5-30 dB below the window's loudest tenth
+        (voiceface.dataset.add_noise_to_inputs; in level mode measured again against the running
+        level plus the noise's power). Returns the level the frames are now measured against (None
+        in fixed mode)."""
+        noise = quiet_inputs[int(rng.integers(len(quiet_inputs)))][:, :N_MELS]
         offset = int(rng.integers(0, max(1, len(noise) - len(window) + 1)))
-        noise = np.resize(noise[offset:], window.shape)
-        to_db = lambda x: x * MEL_SCALE_DB + MEL_OFFSET_DB                      # model input -> dB
-        speech_db, noise_db = to_db(window), to_db(noise)
+        noise = np.resize(noise[offset:], window[:, :N_MELS].shape)
+        if level_db is None:          # the bank holds model inputs in fixed mode, dB in level mode
+            speech_db, noise_db = window[:, :N_MELS] * MEL_SCALE_DB + MEL_OFFSET_DB, noise * MEL_SCALE_DB + MEL_OFFSET_DB
+        else:
+            speech_db, noise_db = window[:, :N_MELS] * MEL_SCALE_DB + level_db, noise
         gain = np.percentile(speech_db, 90) - rng.uniform(5, 30) - np.percentile(noise_db, 90)
-        total = 10 ** (speech_db / 10) + 10 ** ((noise_db + gain) / 10)
-        window[:] = np.clip((10 * np.log10(total) - MEL_OFFSET_DB) / MEL_SCALE_DB, -1.0, 1.0)
+        window[:, :N_MELS], level_db = add_noise_to_inputs(window[:, :N_MELS], noise_db + gain, level_db)
+        return level_db
 
     def make_batch(indices, epoch: int) -> dict:
         """Windows `indices` of the training split, padded to the longest; targets shifted by the
@@ -368,7 +370,7 @@ def main(argv=None) -> int:
                     inputs[b, :size, N_MELS:N_MELS + LPC_ORDER] *= factor
                     formant_mean = formant_mean * factor
             if NOISE_AUGMENT > 0 and rng.random() < NOISE_AUGMENT:
-                add_noise(inputs[b, :size], rng)
+                level_db = add_noise(inputs[b, :size], rng, level_db)
             for _ in range(SPEC_MASKS):
                 # SpecAugment (Park et al. 2019): a band of bins and a stretch of frames set to the window's
                 # mean, so no single detail of the spectrum can carry the prediction

@@ -199,6 +199,29 @@ def test_level_normaliser_is_causal_streamable_and_removes_a_gain(speech_48k):
     assert raw_gap > 15 and normalised_gap < 3
 
 
+@pytest.mark.parametrize("mode", ["fixed", "level"])
+def test_noise_added_to_the_inputs_matches_noise_mixed_into_the_sound(speech_48k, mode):
+    # training's --noise-augment adds noise to stored inputs; a microphone mixes it into the sound
+    from voiceface.dataset import ModelInputs, add_noise_to_inputs, level_inputs_against, running_level_db
+    from voiceface.synthetic import room_noise
+    audio = soxr.resample(np.tile(speech_48k[0], 4).astype(np.float64), 48000, SAMPLE_RATE) * 0.3   # 12 s
+    noise = room_noise("pink", -38.0, len(audio) / SAMPLE_RATE, SAMPLE_RATE, seed=3)               # ~15 dB below
+    clean, mixed, alone = compute_features(audio), compute_features(audio + noise), compute_features(noise)
+    vad = clean.vad                                         # the same frames averaged, to compare the mixing alone
+    inputs = ModelInputs(mode).process(clean.mel, vad)
+    level_db = running_level_db(ModelInputs("fixed").process(clean.mel, vad), inputs) if mode == "level" else None
+    added, new_level = add_noise_to_inputs(inputs, alone.mel, level_db)
+    truth = ModelInputs(mode).process(mixed.mel, vad)
+    settled = slice(400, None)                              # the level's running mean has heard 3 s of speech
+    error = np.abs(added - truth)[settled] * 45.0           # dB
+    assert np.median(error) < 1.0 and np.percentile(error, 90) < 4.0
+    if mode == "level":                                     # the level moves by the noise's power: measured
+        assert new_level.shape == level_db.shape and np.all(new_level >= level_db - 1e-9)
+        # the same noisy frames measured against the clean speech's level are further from the truth
+        unmoved = np.abs(level_inputs_against(added * 45.0 + new_level, level_db) - truth)[settled] * 45.0
+        assert np.median(unmoved) > np.median(error) + 0.5
+
+
 def test_stage_writes_features_that_line_up_with_the_video(tmp_path):
     on_time = write_talking_face_clip(tmp_path / "in" / "on_time.mp4", duration=3.0, seed=5)
     late = write_talking_face_clip(tmp_path / "in" / "late.mp4", duration=3.0, seed=5, audio_start=0.25)

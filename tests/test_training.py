@@ -142,19 +142,20 @@ def test_a_linear_skip_started_as_the_ridge_fit_reads_the_jaw_from_the_first_epo
 
 def test_level_mode_takes_the_silence_splicing_and_rests_the_mouth_in_digital_silence(learn_dataset, tmp_path):
     """--input-mode level with silence splicing (measured against the running level, not switched
-    off): it trains, and digital silence or room noise then gives the clips' face at rest."""
+    off) and noise mixed into half the windows (measured against the level the noise moves): it
+    trains, and digital silence or room noise then gives the clips' face at rest."""
     import numpy as np
     from voiceface.engine import animate_file, load_model
     from test_inference import write_wav
     run = tmp_path / "level"
     result = run_script(TRAIN, "--dataset-dir", learn_dataset / "dataset", "--run-dir", run, "--epochs", 12,
-                        *QUICK, "--input-mode", "level", "--silence-augment", 0.5)
+                        *QUICK, "--input-mode", "level", "--silence-augment", 0.5, "--noise-augment", 0.5)
     assert result.returncode == 0, result.stderr
     assert "note:" not in result.stdout and "silence" not in result.stderr
     history = metrics(run)
     assert history[-1]["train"]["loss"] < 0.5 * history[0]["train"]["loss"]
     model, checkpoint = load_model(run / "best.pt")
-    assert checkpoint["input_mode"] == "level"
+    assert checkpoint["input_mode"] == "level" and checkpoint["training"]["noise_augment"] == 0.5
     train = learn_dataset / "dataset" / "train"
     targets, mask, vad = (np.load(train / f"{k}.npy") for k in ("targets", "mask", "vad"))
     rest = float(np.median(targets[mask.astype(bool) & (vad == 0), 25]))
