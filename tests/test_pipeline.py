@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
@@ -126,6 +127,15 @@ def test_a_miniature_speaker_dependent_benchmark(learn_dataset, tmp_path):
     assert f"{median['clip']}: jawOpen r TCN {median['model']['jaw_open_r']:.3f}, " \
            f"ridge {median['ridge']['jaw_open_r']:.3f}" in tracks.stdout      # the benchmark's own figures again
     assert (tmp_path / "jaw.png").stat().st_size > 10_000
+    # the fold models on their clips with the sound made worse: as recorded, the benchmark's figures again
+    degraded = run_script("3_inference/degraded_sound.py", out, "--json", tmp_path / "degraded.json")
+    assert degraded.returncode == 0, degraded.stderr[-3000:]
+    rows = json.loads((tmp_path / "degraded.json").read_text())["benchmarks"]["benchmark.json: speaker-dependent, look-ahead 0 ms"]
+    scored = {c["clip"]: c["model"]["jaw_open_r"] for c in benchmark["clips"]}
+    assert {row["clip"]: row["conditions"]["as recorded"]["jaw_open_r"] for row in rows} == pytest.approx(scored, abs=1e-5)
+    assert len(rows[0]["conditions"]) == 7 and "| pink noise, 10 dB SNR |" in (tmp_path / "degraded.md").read_text()
+    noisy = np.median([row["conditions"]["pink noise, 10 dB SNR"]["jaw_open_r"] for row in rows])
+    assert noisy < np.median(list(scored.values()))          # noise the model never heard costs it
     # the picture says what it was drawn from: the same reports and settings again are skipped, others drawn
     for seconds, skipped in ((5, True), (4, False)):
         again = run_script("3_inference/jaw_tracks.py", out, "--output", tmp_path / "jaw.png", "--seconds", seconds)

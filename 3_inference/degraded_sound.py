@@ -1,0 +1,155 @@
+"""How the benchmark's models hold up when the sound is worse than what they trained on. Every fold
+model of a benchmark report (evaluate.py --benchmark) is scored again on its held-out clips with
+their sound degraded (voiceface/degrade.py): a phone line's band, MP3 at 32 kbit/s, pink noise at
+30, 20 and 10 dB below the speech, and the babble of four other recordings at 10 dB (ones the fold
+neither scores nor trains on first: other people, on the speaker-dependent benchmark) — beside the sound as recorded, which reproduces the benchmark's own figures. Labels, their
+sync shifts and the pauses scored are the benchmark's (the clean sound's voice activity): only the
+model's input changes.
+
+    python 3_inference/degraded_sound.py runs/benchmark/benchmark.json --json runs/degraded.json
+    python 3_inference/degraded_sound.py defaults.json noise_augmented.json --raw-dir ~/videos
+
+Prints, and writes beside --json as markdown, one table per benchmark and look-ahead: jawOpen r at
+zero lag (median over clips, duration-weighted mean, quartiles) and mean jawOpen in the pauses.
+"""
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repo root, for `import voiceface`
+
+from voiceface.cli import configure
+
+# --- settings (each can be given on the command line: RAW_DIR as --raw-dir) --------------------
+REPORTS = []                    # benchmark JSONs from evaluate.py --benchmark (at least one)
+RAW_DIR = ""                    # where the clips' source files are, when not where stage 1.2 found them
+JSON = ""                       # if given: every clip's figures as JSON, and the tables as markdown beside it
+SEED = 0                        # the noise's
+# --- end of settings ---------------------------------------------------------------------------
+
+
+def source_audio(processed_dir: Path, clip: str):
+    """A processed clip's sound, decoded again from the file stage 1.2 read (16 kHz mono)."""
+    from voiceface import REPO_ROOT
+    from voiceface.audio import AUDIO_FEATURES_FILENAME, load_audio, read_audio_features
+    from voiceface.errors import InputError
+    stored = Path(read_audio_features(processed_dir / clip / AUDIO_FEATURES_FILENAME).meta["source"]["path"])
+    for candidate in ([Path(RAW_DIR) / stored.name] if RAW_DIR else []) + [stored, REPO_ROOT / stored]:
+        if candidate.exists():
+            return load_audio(candidate)[1]
+    raise InputError(f"{clip}: its source {stored} is not there any more; give --raw-dir, the folder that holds "
+                     f"{stored.name}")
+
+
+def score_fold(fold: dict, dataset: Path) -> list[dict]:
+    """Every held-out clip of one fold under every condition."""
+    import json
+
+    import numpy as np
+    import torch
+    from dataclasses import replace
+    from voiceface.audio import compute_features
+    from voiceface.dataset import (MANIFEST_FILENAME, ClipPose, ModelInputs, normalize_targets, read_processed_clip,
+                                   synchronize_features)
+    from voiceface.degrade import active_power, conditions
+    from voiceface.engine import load_model
+    from voiceface.evaluation import align_to_face_time
+    from voiceface.metrics import JAW_OPEN, clip_metrics
+    manifest = json.loads((dataset / MANIFEST_FILENAME).read_text())
+    processed = Path(manifest["processed_dir"])
+    model, checkpoint = load_model(Path(fold["run_dir"]) / "last.pt")
+    lookahead = int(checkpoint.get("lookahead_frames", 0))
+    formants = checkpoint.get("formants") is not None
+    # the babble: recordings the fold neither scores nor trains on (other people's, in the
+    # speaker-dependent benchmark), then its training recordings; never the held-out one
+    from voiceface.audio import AUDIO_FEATURES_FILENAME
+    from voiceface.degrade import BABBLE_VOICES
+    everyone = sorted(p.name for p in processed.iterdir() if (p / AUDIO_FEATURES_FILENAME).exists())
+    pool = [n for n in everyone if n not in fold["train"] and n not in fold["held_out"]] + sorted(fold["train"])
+    others = [source_audio(processed, name) for name in pool[:BABBLE_VOICES]]
+    rows = []
+    for entry in (c for c in manifest["clips"] if c["split"] == "val"):
+        name, shift = entry["clip"], entry["sync"]["applied_shift_ms"] / 1000
+        track, stored = read_processed_clip(processed / name)
+        samples = source_audio(processed, name)
+        clean = synchronize_features(name, track, stored, shift)
+        targets = np.nan_to_num(normalize_targets(clean.targets, ClipPose.of(clean.targets, clean.mask)))
+        mask = clean.mask.copy()
+        if lookahead:
+            mask[len(mask) - lookahead:] = False
+        pauses = mask & (clean.vad == 0)
+        row = {"clip": name, "duration_s": round(len(clean.mel) / 100, 3), "conditions": {}}
+        for label, degrade in conditions(active_power(samples, stored.vad), others, SEED).items():
+            features = compute_features(degrade(samples), formants)
+            frames = min(len(features.mel), len(stored.mel))
+            audio = replace(stored, mel=features.mel[:frames], vad=features.vad[:frames], rms_db=features.rms_db[:frames],
+                            times=stored.times[:frames], lsf=features.lsf[:frames] if formants else None)
+            clip = synchronize_features(name, track, audio, shift)
+            inputs = ModelInputs(checkpoint["input_mode"], formants).process(clip.mel, clip.vad, clip.lsf)
+            with torch.inference_mode():
+                output = align_to_face_time(model(torch.from_numpy(inputs)[None])[0].float().numpy(), lookahead)
+            n = min(len(output), len(targets))
+            figures = clip_metrics(output[:n], targets[:n], mask[:n])
+            quiet = pauses[:n]
+            row["conditions"][label] = {"jaw_open_r": figures["jaw_open_r"],
+                                        "pause_jaw_open": float(output[:n][quiet, JAW_OPEN].mean()) if quiet.any() else None,
+                                        "voiced_fraction": round(float(clip.vad.mean()), 4)}
+        rows.append(row)
+    return rows
+
+
+def table(rows: list[dict], title: str) -> str:
+    import numpy as np
+    lines = [title, "", f"{len(rows)} clips. jawOpen r at zero lag: median (duration-weighted mean), quartiles; "
+             "mean jawOpen in the pauses of the sound as recorded.", "",
+             "| sound | jawOpen r | quartiles | jawOpen in the pauses |", "|---|---|---|---|"]
+    weights = np.array([r["duration_s"] for r in rows])
+    for label in rows[0]["conditions"]:
+        r = np.array([row["conditions"][label]["jaw_open_r"] for row in rows])
+        quiet = [row["conditions"][label]["pause_jaw_open"] for row in rows]
+        quiet = [q for q in quiet if q is not None]
+        lines.append(f"| {label} | {np.median(r):.3f} ({np.average(r, weights=weights):.3f}) | "
+                     f"{np.percentile(r, 25):.3f}–{np.percentile(r, 75):.3f} | "
+                     + (f"{np.median(quiet):.3f} |" if quiet else "– |"))
+    return "\n".join(lines) + "\n"
+
+
+def main(argv=None) -> int:
+    configure(globals(), argv, positional="REPORTS")
+    import hashlib
+    import json
+    from voiceface.errors import InputError
+    from voiceface.formats import write_json_atomic
+    if not REPORTS:
+        print("error: give a benchmark JSON written by evaluate.py --benchmark", file=sys.stderr)
+        return 2
+    sections, out = [], {"reports": [str(r) for r in REPORTS], "benchmarks": {}}
+    for path in map(Path, REPORTS):
+        try:
+            report = json.loads(path.read_text())
+            benchmarks = report["benchmarks"]
+            data_tag = hashlib.sha1(report["dataset_args"].encode()).hexdigest()[:8]
+        except (OSError, ValueError, KeyError, TypeError):
+            print(f"error: {path}: not a benchmark report; give the JSON evaluate.py --benchmark wrote", file=sys.stderr)
+            return 1
+        for key, bench in benchmarks.items():
+            rows = []
+            for fold in bench["folds"]:
+                dataset = Path(fold["run_dir"]).parent / f"dataset_{data_tag}"
+                try:
+                    rows += score_fold(fold, dataset)
+                except (InputError, OSError) as error:
+                    print(f"error: {path}, {fold['fold']}: {error}", file=sys.stderr)
+                    return 1
+                print(f"{key}, {fold['fold']}: scored", flush=True)
+            out["benchmarks"][f"{path.name}: {key}"] = rows
+            sections.append(table(rows, f"### {key} ({path.name})"))
+            print(sections[-1], flush=True)
+    if JSON:
+        write_json_atomic(Path(JSON), out)
+        Path(JSON).with_suffix(".md").write_text("\n".join(sections))
+        print(f"wrote {JSON} and {Path(JSON).with_suffix('.md')}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
