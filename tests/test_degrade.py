@@ -65,5 +65,6 @@ def test_the_conditions_in_order_with_a_babble_only_of_other_recordings(speech):
     babble = [name for name in named if name.startswith("babble")]
     assert babble == ["babble of 4 other recordings, 10 dB SNR"]
     assert np.array_equal(named["as recorded"](samples), samples)
+    assert np.allclose(named["20 dB quieter"](samples), samples / 10, atol=1e-7)
     mixed = named[babble[0]](samples)
     assert 10 * np.log10(power / np.mean((mixed - samples).astype(np.float64) ** 2)) == pytest.approx(10.0, abs=0.05)

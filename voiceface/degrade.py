@@ -1,5 +1,5 @@
-"""Sound made worse the ways recordings are: a phone line's band, a low-bitrate MP3, stationary
-noise and other voices at a given signal-to-noise ratio. 16 kHz mono float32 in and out, the same
+"""Sound made worse the ways recordings are: a phone line's band, a low-bitrate MP3, a quiet
+recording, stationary noise and other voices at a given signal-to-noise ratio. 16 kHz mono float32 in and out, the same
 length, time-aligned with the input (an encoder's delay removed), so a degraded clip keeps its
 labels. 3_inference/degraded_sound.py scores models on them; the tests check each one.
 
@@ -21,6 +21,7 @@ BABBLE_SNR_DB = 10.0                    # other voices
 BABBLE_VOICES = 4
 MP3_KBPS = 32                           # a low web or voice-message bitrate at 16 kHz
 PHONE_RATE = 8000                       # narrow-band telephony: nothing above 4 kHz
+QUIETER_DB = (20.0, 30.0)               # a recording this much quieter (a low microphone gain, a far microphone)
 
 
 def active_power(samples: np.ndarray, vad: np.ndarray) -> float:
@@ -87,6 +88,8 @@ def conditions(speech_power: float, others: list[np.ndarray], seed: int = 0) -> 
     out = {"as recorded": lambda x: np.asarray(x, np.float32),
            "phone band (8 kHz sampling)": phone_band,
            f"MP3 at {MP3_KBPS} kbit/s": mp3_round_trip}
+    out.update({f"{db:g} dB quieter": (lambda gain: lambda x: (np.asarray(x, np.float64) * gain).astype(np.float32))(
+        10 ** (-db / 20)) for db in QUIETER_DB})
     out.update({f"pink noise, {snr:g} dB SNR": pink(snr) for snr in SNRS_DB})
     voices = [np.asarray(v, np.float64) for v in others[:BABBLE_VOICES] if len(v) and np.any(v)]
     if voices:
