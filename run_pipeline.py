@@ -52,8 +52,9 @@ def run_dir_for(sample: bool) -> Path:
 def held_out_clips(dataset_dir: Path) -> int:
     """How many clips stage 1.3 put in the validation split (-1 when its manifest cannot be read)."""
     import json
+    from voiceface.dataset import MANIFEST_FILENAME
     try:
-        manifest = json.loads((dataset_dir / "dataset_manifest.json").read_text())
+        manifest = json.loads((dataset_dir / MANIFEST_FILENAME).read_text())
         return sum(clip["split"] == "val" for clip in manifest["clips"])
     except (OSError, ValueError, KeyError, TypeError):
         return -1
@@ -63,10 +64,11 @@ def same_dataset(run_dir: Path, dataset_dir: Path) -> bool:
     """Whether the run's last checkpoint was trained on the dataset as it is now (train.py refuses to
     resume on another one)."""
     import torch
+    from voiceface.dataset import MANIFEST_FILENAME
     from voiceface.formats import sha256_file
     try:
         saved = torch.load(run_dir / "last.pt", map_location="cpu", weights_only=True)
-        manifest = sha256_file(dataset_dir / "dataset_manifest.json")
+        manifest = sha256_file(dataset_dir / MANIFEST_FILENAME)
     except Exception:
         return True                              # nothing to compare: train.py says what is wrong
     return saved.get("dataset_manifest_sha256") == manifest

@@ -335,12 +335,10 @@ def main(argv=None) -> int:
         noise = quiet_inputs[int(rng.integers(len(quiet_inputs)))][:, :N_MELS]
         offset = int(rng.integers(0, max(1, len(noise) - len(window) + 1)))
         noise = np.resize(noise[offset:], window[:, :N_MELS].shape)
-        if level_db is None:          # the bank holds model inputs in fixed mode, dB in level mode
-            speech_db, noise_db = window[:, :N_MELS] * MEL_SCALE_DB + MEL_OFFSET_DB, noise * MEL_SCALE_DB + MEL_OFFSET_DB
-        else:
-            speech_db, noise_db = window[:, :N_MELS] * MEL_SCALE_DB + level_db, noise
-        gain = np.percentile(speech_db, 90) - rng.uniform(5, 30) - np.percentile(noise_db, 90)
-        window[:, :N_MELS], level_db = add_noise_to_inputs(window[:, :N_MELS], noise_db + gain, level_db)
+        # the bank holds dB in level mode, model inputs in fixed mode
+        noise_db = noise if level_db is not None else noise * MEL_SCALE_DB + MEL_OFFSET_DB
+        window[:, :N_MELS], level_db = add_noise_to_inputs(window[:, :N_MELS], noise_db, level_db,
+                                                           below_loudest_db=rng.uniform(5, 30))
         return level_db
 
     def make_batch(indices, epoch: int) -> dict:

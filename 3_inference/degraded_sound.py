@@ -1,11 +1,11 @@
 """How the benchmark's models hold up when the sound is worse than what they trained on. Every fold
 model of a benchmark report (evaluate.py --benchmark) is scored again on its held-out clips with
 their sound degraded (voiceface/degrade.py): a phone line's band, MP3 at 32 kbit/s, the recording
-20 and 30 dB quieter, pink noise at
-30, 20 and 10 dB below the speech, and the babble of four other recordings at 10 dB (ones the fold
-neither scores nor trains on first: other people, on the speaker-dependent benchmark) — beside the sound as recorded, which reproduces the benchmark's own figures. Labels, their
-sync shifts and the pauses scored are the benchmark's (the clean sound's voice activity): only the
-model's input changes.
+20 and 30 dB quieter, pink noise at 30, 20 and 10 dB below the speech, and the babble of four other
+recordings at 10 dB (ones the fold neither scores nor trains on first: other people, on the
+speaker-dependent benchmark) — beside the sound as recorded, which reproduces the benchmark's own
+figures. Labels, their sync shifts and the pauses scored are the benchmark's (the clean sound's
+voice activity): only the model's input changes.
 
     python 3_inference/degraded_sound.py runs/benchmark/benchmark.json --json runs/degraded.json
     python 3_inference/degraded_sound.py defaults.json noise_augmented.json --raw-dir ~/videos
@@ -13,6 +13,7 @@ model's input changes.
 Prints, and writes beside --json as markdown, one table per benchmark and look-ahead: jawOpen r at
 zero lag (median over clips, duration-weighted mean, quartiles) and mean jawOpen in the pauses.
 """
+import functools
 import sys
 from pathlib import Path
 
@@ -28,8 +29,10 @@ SEED = 0                        # the noise's
 # --- end of settings ---------------------------------------------------------------------------
 
 
+@functools.lru_cache(maxsize=None)
 def source_audio(processed_dir: Path, clip: str):
-    """A processed clip's sound, decoded again from the file stage 1.2 read (16 kHz mono)."""
+    """A processed clip's sound, decoded again from the file stage 1.2 read (16 kHz mono); kept, as
+    the babble's recordings recur in every fold."""
     from voiceface import REPO_ROOT
     from voiceface.audio import AUDIO_FEATURES_FILENAME, load_audio, read_audio_features
     from voiceface.errors import InputError
@@ -45,15 +48,12 @@ def score_fold(fold: dict, dataset: Path) -> list[dict]:
     """Every held-out clip of one fold under every condition."""
     import json
 
-    import numpy as np
-    import torch
     from dataclasses import replace
-    from voiceface.audio import compute_features
-    from voiceface.dataset import (MANIFEST_FILENAME, ClipPose, ModelInputs, normalize_targets, read_processed_clip,
-                                   synchronize_features)
-    from voiceface.degrade import active_power, conditions
+    from voiceface.audio import AUDIO_FEATURES_FILENAME, compute_features
+    from voiceface.dataset import MANIFEST_FILENAME, read_processed_clip, synchronize_features
+    from voiceface.degrade import BABBLE_VOICES, active_power, conditions
     from voiceface.engine import load_model
-    from voiceface.evaluation import align_to_face_time
+    from voiceface.evaluation import model_outputs, scored_labels
     from voiceface.metrics import JAW_OPEN, clip_metrics
     manifest = json.loads((dataset / MANIFEST_FILENAME).read_text())
     processed = Path(manifest["processed_dir"])
@@ -62,8 +62,6 @@ def score_fold(fold: dict, dataset: Path) -> list[dict]:
     formants = checkpoint.get("formants") is not None
     # the babble: recordings the fold neither scores nor trains on (other people's, in the
     # speaker-dependent benchmark), then its training recordings; never the held-out one
-    from voiceface.audio import AUDIO_FEATURES_FILENAME
-    from voiceface.degrade import BABBLE_VOICES
     everyone = sorted(p.name for p in processed.iterdir() if (p / AUDIO_FEATURES_FILENAME).exists())
     pool = [n for n in everyone if n not in fold["train"] and n not in fold["held_out"]] + sorted(fold["train"])
     others = [source_audio(processed, name) for name in pool[:BABBLE_VOICES]]
@@ -73,10 +71,7 @@ def score_fold(fold: dict, dataset: Path) -> list[dict]:
         track, stored = read_processed_clip(processed / name)
         samples = source_audio(processed, name)
         clean = synchronize_features(name, track, stored, shift)
-        targets = np.nan_to_num(normalize_targets(clean.targets, ClipPose.of(clean.targets, clean.mask)))
-        mask = clean.mask.copy()
-        if lookahead:
-            mask[len(mask) - lookahead:] = False
+        targets, mask = scored_labels(clean, lookahead)
         pauses = mask & (clean.vad == 0)
         row = {"clip": name, "duration_s": round(len(clean.mel) / 100, 3), "conditions": {}}
         for label, degrade in conditions(active_power(samples, stored.vad), others, SEED).items():
@@ -85,9 +80,7 @@ def score_fold(fold: dict, dataset: Path) -> list[dict]:
             audio = replace(stored, mel=features.mel[:frames], vad=features.vad[:frames], rms_db=features.rms_db[:frames],
                             times=stored.times[:frames], lsf=features.lsf[:frames] if formants else None)
             clip = synchronize_features(name, track, audio, shift)
-            inputs = ModelInputs(checkpoint["input_mode"], formants).process(clip.mel, clip.vad, clip.lsf)
-            with torch.inference_mode():
-                output = align_to_face_time(model(torch.from_numpy(inputs)[None])[0].float().numpy(), lookahead)
+            _, output = model_outputs(name, clip, model, checkpoint)
             n = min(len(output), len(targets))
             figures = clip_metrics(output[:n], targets[:n], mask[:n])
             quiet = pauses[:n]

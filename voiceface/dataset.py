@@ -251,21 +251,25 @@ def level_inputs_against(mel_db: np.ndarray, level_db: np.ndarray) -> np.ndarray
     return ((np.asarray(mel_db) - np.asarray(level_db)) / MEL_SCALE_DB).astype(np.float32)
 
 
-def add_noise_to_inputs(inputs: np.ndarray, noise_db: np.ndarray, level_db: np.ndarray | None = None) -> np.ndarray:
-    """Model inputs (T, 80) of the same frames with noise of mel `noise_db` (T, 80; dB, already at
-    the level wanted) added in the power domain, as a microphone would mix them. Fixed mode
-    (`level_db` None): the frames' dB are the inputs' scale. Level mode: each frame's dB is its input
-    plus `level_db`, the running level it was measured against (running_level_db), and the
-    noisy frame is measured against that level plus the noise's mean power per bin: the
+def add_noise_to_inputs(inputs: np.ndarray, noise_db: np.ndarray, level_db: np.ndarray | None = None,
+                        below_loudest_db: float | None = None) -> tuple[np.ndarray, np.ndarray | None]:
+    """Model inputs (T, 80) of the same frames with noise of mel `noise_db` (T, 80; dB) added in the
+    power domain, as a microphone would mix them: at its own level, or with `below_loudest_db`
+    moved so that its loudest tenth sits that far below the frames' (training's --noise-augment).
+    Fixed mode (`level_db` None): the frames' dB are the inputs' scale. Level mode: each frame's dB
+    is its input plus `level_db`, the running level it was measured against (running_level_db),
+    and the noisy frame is measured against that level plus the noise's mean power per bin: the
     normaliser's mean is a mean of power, so stationary noise adds its own power to it.
     Returns (new inputs (T, 80) float32, the new level (T, 80) or None)."""
-    noise_power = 10 ** (np.asarray(noise_db, np.float64) / 10)
-    if level_db is None:
-        speech_db = np.asarray(inputs, np.float64) * MEL_SCALE_DB + MEL_OFFSET_DB
-        total_db = 10 * np.log10(10 ** (speech_db / 10) + noise_power)
-        return np.clip((total_db - MEL_OFFSET_DB) / MEL_SCALE_DB, -1.0, 1.0).astype(np.float32), None
-    speech_db = np.asarray(inputs, np.float64) * MEL_SCALE_DB + level_db
+    inputs = np.asarray(inputs, np.float64)
+    speech_db = inputs * MEL_SCALE_DB + (MEL_OFFSET_DB if level_db is None else level_db)
+    noise_db = np.asarray(noise_db, np.float64)
+    if below_loudest_db is not None:
+        noise_db = noise_db + np.percentile(speech_db, 90) - below_loudest_db - np.percentile(noise_db, 90)
+    noise_power = 10 ** (noise_db / 10)
     total_db = 10 * np.log10(10 ** (speech_db / 10) + noise_power)
+    if level_db is None:
+        return np.clip((total_db - MEL_OFFSET_DB) / MEL_SCALE_DB, -1.0, 1.0).astype(np.float32), None
     level_db = 10 * np.log10(10 ** (np.asarray(level_db, np.float64) / 10) + noise_power.mean(axis=0))
     return level_inputs_against(total_db, level_db), level_db
 

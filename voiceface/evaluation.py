@@ -85,13 +85,19 @@ def align_to_face_time(output: np.ndarray, lookahead: int) -> np.ndarray:
     return np.concatenate([output[lookahead:], np.repeat(output[-1:], lookahead, axis=0)])
 
 
-def evaluate_clip(name: str, clip: SyncedClip, model, checkpoint: dict, baselines: Baselines,
-                  shift_ms: float = 0.0) -> dict:
-    """Every figure for one synchronised clip (its targets already sync-corrected), for the model
-    and the three baselines."""
+def scored_labels(clip: SyncedClip, lookahead: int) -> tuple[np.ndarray, np.ndarray]:
+    """A synchronised clip's labels on the model's scale (the pose relative to the clip's own) and
+    the frames scored: those with a face, less the last `lookahead`, whose outputs never come."""
+    targets = np.nan_to_num(normalize_targets(clip.targets, ClipPose.of(clip.targets, clip.mask)))
+    mask = clip.mask.copy()
+    if lookahead:
+        mask[len(mask) - lookahead:] = False
+    return targets, mask
+
+
+def model_outputs(name: str, clip: SyncedClip, model, checkpoint: dict) -> tuple[np.ndarray, np.ndarray]:
+    """The model's inputs for a synchronised clip, and its (T, 59) outputs put at the face's time."""
     import torch
-    reference = ClipPose.of(clip.targets, clip.mask)
-    targets = np.nan_to_num(normalize_targets(clip.targets, reference))
     formants = checkpoint.get("formants") is not None
     if formants and clip.lsf is None:
         raise InputError(f"{name}: its stage 1.2 features hold no line spectral frequencies, which this model reads; "
@@ -99,12 +105,20 @@ def evaluate_clip(name: str, clip: SyncedClip, model, checkpoint: dict, baseline
     inputs = ModelInputs(checkpoint["input_mode"], formants).process(clip.mel, clip.vad, clip.lsf)
     with torch.inference_mode():
         prediction = model(torch.from_numpy(inputs)[None])[0].float().numpy()
+    assert prediction.shape[1] == N_TARGETS
+    return inputs, align_to_face_time(prediction, int(checkpoint.get("lookahead_frames", 0)))
+
+
+def evaluate_clip(name: str, clip: SyncedClip, model, checkpoint: dict, baselines: Baselines,
+                  shift_ms: float = 0.0) -> dict:
+    """Every figure for one synchronised clip (its targets already sync-corrected), for the model
+    and the three baselines."""
     lookahead = int(checkpoint.get("lookahead_frames", 0))
-    mask, vad = clip.mask.copy(), clip.vad
-    if lookahead:
-        mask[len(mask) - lookahead:] = False
+    targets, mask = scored_labels(clip, lookahead)
+    vad = clip.vad
+    inputs, prediction = model_outputs(name, clip, model, checkpoint)
     silent = mask & (vad == 0)
-    outputs = {"model": align_to_face_time(prediction, lookahead),
+    outputs = {"model": prediction,
                "ridge": align_to_face_time(baselines.linear(inputs[:, :N_MELS]), lookahead),   # the mel alone
                "loudness": baselines.loudness(clip.rms_db), "mean_face": baselines.mean_face(len(targets))}
     result = {"clip": name, "duration_s": round(len(clip.mel) / FRAME_RATE, 3), "sync_shift_ms": shift_ms}
@@ -118,7 +132,6 @@ def evaluate_clip(name: str, clip: SyncedClip, model, checkpoint: dict, baseline
     result["extracted_silence_jaw_open"] = float(targets[silent, JAW_OPEN].mean()) if silent.any() else None
     result["silent_fraction"] = round(float(silent.mean()), 4)
     result["tracks"] = {**outputs, "targets": targets, "mask": mask, "vad": vad}
-    assert prediction.shape[1] == N_TARGETS
     return result
 
 
