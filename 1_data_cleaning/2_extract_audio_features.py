@@ -36,16 +36,19 @@ FORCE = False                               # redo files whose features already 
 
 def extract_clip(path: Path, output_dir: Path, force: bool) -> str:
     import numpy as np
-    from voiceface.audio import AUDIO_FEATURES_FILENAME, extract_file_features, read_audio_features, write_audio_features
+    from voiceface.audio import (AUDIO_FEATURES_FILENAME, DB_FLOOR, extract_file_features, read_audio_features,
+                                 write_audio_features)
     from voiceface.errors import FormatError, InputError
     from voiceface.constants import FRAME_RATE, SAMPLE_RATE
     from voiceface.formats import library_versions, now_iso, sha256_file, write_json_atomic
     target = output_dir / path.stem / AUDIO_FEATURES_FILENAME
     if target.exists() and not force:
-        try:                 # redone when its line spectral frequencies are missing or of other constants
+        try:                 # redone when its line spectral frequencies are missing or of other constants,
             complete = read_audio_features(target).lsf is not None
-        except (InputError, FormatError):
-            complete = True  # other front-end constants: its readers say so, and --force redoes it
+        except FormatError:  # or when this code's front-end differs (features are cheap to make again)
+            complete = False
+        except InputError:
+            complete = True  # unreadable: its readers say so, and --force redoes it
         if complete:
             return f"skipped {path.name}: {target} exists"
     source, features = extract_file_features(path, formants=True)
@@ -68,7 +71,8 @@ def extract_clip(path: Path, output_dir: Path, force: bool) -> str:
                    mel_db={"min": float(features.mel.min()), "max": float(features.mel.max()),
                            "p1": round(float(np.percentile(features.mel, 1)), 2),
                            "p99": round(float(np.percentile(features.mel, 99)), 2),
-                           "fraction_at_floor": round(float((features.mel <= -80).mean()), 4),
+                           "fraction_at_floor": round(float((features.mel <= DB_FLOOR).mean()), 4),
+                           "fraction_below_80_db": round(float((features.mel <= -80).mean()), 4),
                            "fraction_at_ceiling": round(float((features.mel >= 10).mean()), 4)},
                    rms_dbfs={"speech_median": round(float(np.median(features.rms_db[features.vad == 1])), 2)
                              if speech > 0 else None,

@@ -4,7 +4,9 @@ timeline, normalised, windowed and split by speaker, with a sync check of every 
 Inputs:  <processed-dir>/<clip>/blendshapes_and_pose.json and audio_features.npz (stages 1.1, 1.2).
 Outputs: <output-dir>/dataset_manifest.json and, for each of train/ and val/, arrays that can be
          memory-mapped (np.load(..., mmap_mode="r")): mel.npy and mel_level.npy (T, 80) float32,
-         the model's two input modes; targets.npy (T, 59) float32, normalised; mask.npy, vad.npy
+         the model's two input modes, and level_db.npy (T, 80) float32, the running level in dB
+         each mel_level frame is measured against (training splices silence and noise against it);
+         targets.npy (T, 59) float32, normalised; mask.npy, vad.npy
          (T,) uint8; rms_db.npy (T,) float32; windows.npy (M, 3) int64 rows (start, length,
          loss_start) into those arrays; when stage 1.2 stored them, formants.npy (T, 16), the
          formant inputs of train.py --formants, and lsf.npy (T, 16) radians, the frequencies they
@@ -170,7 +172,7 @@ def main(argv=None) -> int:
     from voiceface.dataset import (DATASET_FORMAT, DATASET_FORMAT_VERSION, FORMANT_FILES, INPUT_FILES, INPUT_MODES,
                                    MANIFEST_FILENAME,
                                    ClipPose, create_sequences, model_inputs, normalisation_config,
-                                   normalize_targets, smooth_targets, speakers_from_manifest, split_clips,
+                                   normalize_targets, running_level_db, smooth_targets, speakers_from_manifest, split_clips,
                                    synchronize_features)
     from voiceface.recordings import describe, merge_recordings, recording_groups, to_dict, with_partners
     from voiceface.sync import correction_s, estimate_clip_lag, sync_config, typical_lead_s
@@ -293,7 +295,7 @@ def main(argv=None) -> int:
     try:
         for split in ("train", "val"):
             names = [n for n in sorted(clips) if splits[n] == split]
-            arrays = {k: [] for k in ("mel", "mel_level", "targets", "mask", "vad", "rms_db")}
+            arrays = {k: [] for k in ("mel", "mel_level", "level_db", "targets", "mask", "vad", "rms_db")}
             if formants:
                 arrays.update(formants=[], lsf=[])
             windows, offset = [], 0
@@ -309,6 +311,7 @@ def main(argv=None) -> int:
                     targets[:, :N_BLENDSHAPES] = np.clip(targets[:, :N_BLENDSHAPES] + offsets.get(name, 0.0), 0.0, 1.0)
                 arrays["mel"].append(model_inputs(clip.mel, clip.vad, "fixed"))
                 arrays["mel_level"].append(model_inputs(clip.mel, clip.vad, "level"))
+                arrays["level_db"].append(running_level_db(clip.mel, clip.vad))
                 if formants:
                     arrays["formants"].append(FormantInputs().process(clip.lsf, clip.vad))
                     arrays["lsf"].append(clip.lsf.astype(np.float32))

@@ -36,7 +36,7 @@ def main(argv=None) -> int:
     configure(globals(), argv)
     import numpy as np
     from voiceface import sync
-    from voiceface.audio import read_audio_features
+    from voiceface.audio import DB_FLOOR, read_audio_features
     from voiceface.constants import FRAME_RATE
     from voiceface.dataset import (ClipPose, model_inputs, normalize_targets, speaker_folds, speakers_from_manifest,
                                    synchronize_features)
@@ -112,8 +112,8 @@ def main(argv=None) -> int:
     for n in confident:
         for shift in (-30, -15, -5, 5, 15, 30):                 # frames the audio is moved later (> 0)
             mel = clips[n].mel
-            moved = (np.concatenate([np.full((shift, mel.shape[1]), -80.0, np.float32), mel[:-shift]]) if shift > 0 else
-                     np.concatenate([mel[-shift:], np.full((-shift, mel.shape[1]), -80.0, np.float32)]))
+            moved = (np.concatenate([np.full((shift, mel.shape[1]), DB_FLOOR, np.float32), mel[:-shift]]) if shift > 0 else
+                     np.concatenate([mel[-shift:], np.full((-shift, mel.shape[1]), DB_FLOOR, np.float32)]))
             again = sync.estimate_clip_lag(clips[n].targets, moved, clips[n].mask)
             errors.append(abs(again.lag_s - estimates[n].lag_s + shift / FRAME_RATE))
     errors = np.array(errors)

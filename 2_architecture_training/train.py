@@ -139,8 +139,8 @@ def main(argv=None) -> int:
     from voiceface.cli import settings_for_header
     from voiceface.constants import BLENDSHAPE_NAMES, FRAME_RATE, N_BLENDSHAPES, N_MELS, N_TARGETS, POSE_NAMES
     from voiceface.dataset import (DATASET_FORMAT, DATASET_FORMAT_VERSION, FORMANT_FILES, INPUT_FILES, INPUT_MODES,
-                                   MANIFEST_FILENAME, MEL_OFFSET_DB, MEL_SCALE_DB, add_noise_to_inputs, create_sequences,
-                                   level_inputs_against, normalisation_config, running_level_db, warp_mel)
+                                   LEVEL_FILE, MANIFEST_FILENAME, MEL_OFFSET_DB, MEL_SCALE_DB, add_noise_to_inputs,
+                                   create_sequences, level_inputs_against, normalisation_config, warp_mel)
     from voiceface.formats import library_versions
     from voiceface.lpc import LPC_ORDER, TYPICAL_LSF, FormantInputs, formant_config
     from voiceface.metrics import clip_metrics, combine_clip_metrics
@@ -215,8 +215,8 @@ def main(argv=None) -> int:
         if FORMANTS:                    # the formant channels after the mel, and the frequencies they come from
             arrays["inputs"] = np.concatenate([arrays["inputs"], np.load(folder / FORMANT_FILES["inputs"])], axis=1)
             arrays["lsf"] = np.load(folder / FORMANT_FILES["lsf"])
-        if INPUT_MODE == "level":       # the fixed-scale mel too: with both, the running level is known
-            arrays["fixed_inputs"] = np.load(folder / INPUT_FILES["fixed"], mmap_mode="r")
+        if INPUT_MODE == "level":       # the running level each frame was measured against
+            arrays["level_db"] = np.load(folder / LEVEL_FILE, mmap_mode="r")
         clips = [c for c in manifest["clips"] if c["split"] == split]
         first = np.zeros(len(arrays["mask"]), np.int64)          # each frame's clip start
         for clip in clips:
@@ -308,8 +308,7 @@ def main(argv=None) -> int:
         inputs = train["inputs"][low] * (1 - weight) + train["inputs"][high] * weight
         level_db = None
         if INPUT_MODE == "level":
-            fixed = train["fixed_inputs"][low] * (1 - weight) + train["fixed_inputs"][high] * weight
-            level_db = running_level_db(fixed[:, :N_MELS], inputs[:, :N_MELS])
+            level_db = train["level_db"][low] * (1 - weight) + train["level_db"][high] * weight
         formant_mean = None
         if FORMANTS:
             lsf = train["lsf"][low] * (1 - weight) + train["lsf"][high] * weight

@@ -7,7 +7,7 @@ import pytest
 import soxr
 
 from conftest import run_script
-from voiceface.audio import (AudioFrontEnd, Features, LevelNormaliser, compute_features, extract_file_features,
+from voiceface.audio import (DB_FLOOR, AudioFrontEnd, Features, LevelNormaliser, compute_features, extract_file_features,
                              frame_count, load_audio, mel_band_edges, read_audio_features)
 from voiceface.constants import HOP_LENGTH, SAMPLE_RATE, WIN_LENGTH
 from voiceface.synthetic import speech_envelope, voiced_audio, write_talking_face_clip
@@ -197,6 +197,24 @@ def test_level_normaliser_is_causal_streamable_and_removes_a_gain(speech_48k):
     normalised = LevelNormaliser().process(quiet.mel, quiet.vad)
     normalised_gap = np.abs(whole[tail] - normalised[tail])[speechy].mean()
     assert raw_gap > 15 and normalised_gap < 3
+    # the floor follows the level too: the quiet copy's softest frames and pauses read as the loud one's
+    assert np.abs(whole[tail] - normalised[tail]).max() < 3
+    assert np.percentile(np.abs(whole - normalised)[tail], 99) < 1.0
+
+
+def test_a_band_that_holds_nothing_reads_as_the_floor_in_the_level_input(speech_48k):
+    # a phone line (8 kHz sampling) leaves the bins above 4 kHz empty: against a level of nothing
+    # they must read as the floor, 0 like a quiet bin at its usual level, not 40 dB above it
+    from voiceface.audio import mel_band_edges
+    audio = soxr.resample(np.tile(speech_48k[0], 2).astype(np.float64), 48000, SAMPLE_RATE) * 0.3
+    phone = soxr.resample(soxr.resample(audio, SAMPLE_RATE, 8000), 8000, SAMPLE_RATE)
+    full, narrow = compute_features(audio), compute_features(phone)
+    empty = mel_band_edges()[:-2] > 4200                       # bands wholly above the phone's cut-off
+    assert narrow.mel[:, empty].max() < -100                   # nothing there
+    inputs = LevelNormaliser().process(narrow.mel, narrow.vad)[200:]
+    assert np.abs(inputs[:, empty]).max() < 0.5                # dB: the floor against a level raised to it
+    below = ~empty & (mel_band_edges()[2:] < 3500)              # below the cut-off the same reading as full band
+    assert np.median(np.abs(inputs[:, below] - LevelNormaliser().process(full.mel, full.vad)[200:, below])) < 1.0
 
 
 @pytest.mark.parametrize("mode", ["fixed", "level"])
@@ -209,7 +227,7 @@ def test_noise_added_to_the_inputs_matches_noise_mixed_into_the_sound(speech_48k
     clean, mixed, alone = compute_features(audio), compute_features(audio + noise), compute_features(noise)
     vad = clean.vad                                         # the same frames averaged, to compare the mixing alone
     inputs = ModelInputs(mode).process(clean.mel, vad)
-    level_db = running_level_db(ModelInputs("fixed").process(clean.mel, vad), inputs) if mode == "level" else None
+    level_db = running_level_db(clean.mel, vad) if mode == "level" else None
     added, new_level = add_noise_to_inputs(inputs, alone.mel, level_db)
     truth = ModelInputs(mode).process(mixed.mel, vad)
     settled = slice(400, None)                              # the level's running mean has heard 3 s of speech
@@ -263,7 +281,7 @@ def test_digital_silence_is_valid_and_has_no_voice(tmp_path):
     result = run_script(STAGE, path, "--output-dir", tmp_path / "out")
     assert result.returncode == 0, result.stderr
     stored = read_audio_features(tmp_path / "out" / "silence" / "audio_features.npz")
-    assert len(stored.vad) == 100 and stored.vad.sum() == 0 and np.all(stored.mel == -80)
+    assert len(stored.vad) == 100 and stored.vad.sum() == 0 and np.all(stored.mel == DB_FLOOR)
 
 
 def test_each_bad_input_gets_one_line_and_the_rest_are_processed(tmp_path):
@@ -288,7 +306,7 @@ def test_each_bad_input_gets_one_line_and_the_rest_are_processed(tmp_path):
     assert "1 done" in result.stderr and "4 failed" in result.stderr
 
 
-def test_reader_refuses_other_front_end_constants(tmp_path):
+def test_reader_refuses_other_front_end_constants_and_the_stage_makes_them_again(tmp_path):
     path = write_audio(tmp_path / "a.wav", np.full(16000, 0.1), SAMPLE_RATE)
     run_script(STAGE, path, "--output-dir", tmp_path / "out")
     target = tmp_path / "out" / "a" / "audio_features.npz"
@@ -299,6 +317,12 @@ def test_reader_refuses_other_front_end_constants(tmp_path):
         np.savez(f, **arrays)
     with pytest.raises(Exception, match="other front-end constants.*n_mels"):
         read_audio_features(target)
+    # features of an older front-end are made again on the next run, without --force
+    again = run_script(STAGE, path, "--output-dir", tmp_path / "out")
+    assert again.returncode == 0 and "1 done, 0 skipped" in again.stderr
+    assert read_audio_features(target).mel.shape[1] == 80
+    skipped = run_script(STAGE, path, "--output-dir", tmp_path / "out")
+    assert "0 done, 1 skipped" in skipped.stderr
 
 
 def test_a_long_file_runs_in_bounded_memory(tmp_path):

@@ -341,19 +341,18 @@ def test_frequency_warp_moves_a_formant_and_keeps_the_identity():
 
 def test_silence_spliced_into_level_inputs_is_what_the_normaliser_gives_a_recorded_pause():
     """train.py's silence augmentation in level mode measures the spliced silence against the running
-    level recovered from the two input files; a pause that really is in the audio must read the same."""
+    level stored beside the inputs; a pause that really is in the audio must read the same."""
     from voiceface.audio import compute_features
     from voiceface.dataset import level_inputs_against, model_inputs, running_level_db
     from voiceface.synthetic import room_noise, speech_envelope, voiced_audio
     speech = np.clip(voiced_audio(speech_envelope(6.0, 16000, 3), 16000, 3) * 1.6, -1, 1).astype(np.float32)
     silence = room_noise("digital", 0.0, 1.0, 16000, 0).astype(np.float32)
     features = compute_features(speech)
-    fixed, level = (model_inputs(features.mel, features.vad, mode) for mode in ("fixed", "level"))
     begin = 400                                            # frame 400 = 4 s: the pause starts here
     with_pause = compute_features(np.concatenate([speech[:begin * 160], silence, speech[begin * 160:]]))
     recorded = model_inputs(with_pause.mel, with_pause.vad, "level")[begin + 5:begin + 95]   # inside the pause
     quiet_db = compute_features(silence).mel[5:95]
-    spliced = level_inputs_against(quiet_db, running_level_db(fixed, level)[begin])
+    spliced = level_inputs_against(quiet_db, running_level_db(features.mel, features.vad)[begin])
     assert with_pause.vad[begin + 20:begin + 95].max() == 0               # the pause is unvoiced...
     assert features.vad[begin - 50:begin].mean() > 0.5                    # ...after speech, whose level is held
     # past the hangover the same numbers, to within the 0.2 dB that the hangover's silent frames,

@@ -216,8 +216,11 @@ def test_inference_refuses_checkpoints_of_another_model_size_or_version_in_one_l
     other_size = dict(checkpoint, model_config=dict(checkpoint["model_config"], channels=48))
     torch.save(other_size, tmp_path / "other_size.pt")
     torch.save(dict(checkpoint, format_version=1), tmp_path / "old.pt")
+    old_floor = dict(checkpoint["normalisation"], mel_level={"scale_db": 45.0})   # before the floor followed the level
+    torch.save(dict(checkpoint, normalisation=old_floor), tmp_path / "old_floor.pt")
     for path, message in ((tmp_path / "other_size.pt", "do not fit this model code"),
-                          (tmp_path / "old.pt", "checkpoint format version 1")):
+                          (tmp_path / "old.pt", "checkpoint format version 1"),
+                          (tmp_path / "old_floor.pt", "another normalisation of its inputs or targets (mel_level)")):
         result = run_script(INFER, learn_dataset / "raw" / "sample_24.mp4", "--checkpoint", path, "--output",
                             tmp_path / "out.json")
         assert result.returncode == 1 and len(error_lines(result)) == 1 and message in result.stderr, result.stderr

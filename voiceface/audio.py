@@ -10,7 +10,10 @@ windowed-sinc resampler with proper anti-aliasing, streaming), then per 10 ms ho
   after its own timestamp and a streaming front-end computes the very same frames. There are
   floor(n_samples / 160) frames; the first ones see zeros before the start.
 - decibels against a fixed reference: a full-scale sine (amplitude 1) reads 0 dB in the bins it
-  falls in; values are clipped to [-80, 10] dB. Never against the file's own maximum.
+  falls in; values are clipped to [-120, 10] dB (-120 dB is below 16-bit quantisation noise, so
+  only digital silence meets it). Never against the file's own maximum. The model's inputs clip
+  again (voiceface.dataset): at -80 dB in the fixed mode, at LEVEL_FLOOR_BELOW_DB under the
+  recording's running level in the level mode, so that a quiet recording loses nothing.
 - RMS of the same 400 samples in dBFS, and voice activity from it: above an adaptive threshold
   (a noise floor that follows quiet passages down at once and creeps up 3 dB/s, plus 12 dB, and
   never below -55 dBFS), held for 100 ms after the level falls (hangover).
@@ -33,9 +36,9 @@ from .errors import FormatError, InputError
 
 MEL_FMIN = 20.0                 # Hz: below is rumble and DC, not speech
 MEL_FMAX = SAMPLE_RATE / 2      # 8000 Hz: all a 16 kHz signal holds
-DB_FLOOR = -80.0                # dB: the design note's range; see ARCHITECTURE.md for real clips
+DB_FLOOR = -120.0               # dB: what the features store; below 16-bit quantisation noise
 DB_CEILING = 10.0
-POWER_FLOOR = 1e-10             # -100 dB: avoids log(0) in digital silence (then clipped to -80)
+POWER_FLOOR = 1e-12             # -120 dB: avoids log(0) in digital silence
 VAD_MIN_THRESHOLD_DB = -55.0    # dBFS: quieter is never speech, whatever the noise floor
 VAD_MARGIN_DB = 12.0            # speech stands this far above the running noise floor
 VAD_FLOOR_RISE_DB_PER_S = 3.0   # the noise floor creeps up this fast in long loud stretches
@@ -47,6 +50,9 @@ VAD_BAND_HZ = (250.0, 4000.0)   # the band whose swing is measured: above hum an
 LEVEL_NORM_SECONDS = 3.0        # time constant (of speech) of the causal running mean level
 LEVEL_NORM_FRAMES = int(LEVEL_NORM_SECONDS * FRAME_RATE)   # the same in voiced frames: 300
 LEVEL_NORM_START_DB = -45.0     # dB: the running mean's value before any audio (typical speech)
+LEVEL_FLOOR_BELOW_DB = 41.0     # dB: level-mode inputs are clipped this far below the running broadband
+#                                 level: where the old fixed -80 dB floor sat for the real clips' median
+#                                 level (-39 dB), and it moves with the recording's gain (ARCHITECTURE.md)
 
 AUDIO_FEATURES_FORMAT = "voiceface/audio_features"
 AUDIO_FEATURES_FORMAT_VERSION = 1
@@ -282,13 +288,41 @@ class LevelNormaliser:
     warmup: int = LEVEL_NORM_FRAMES
 
     def process(self, mel_db: np.ndarray, vad: np.ndarray) -> np.ndarray:
+        return self.process_with_level(mel_db, vad)[0]
+
+    def process_with_level(self, mel_db: np.ndarray, vad: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """process(), and the running level (T, 80) dB each frame was measured against."""
         mel_db = np.asarray(mel_db, dtype=np.float64)
         if len(mel_db) == 0:
-            return np.zeros((0, N_MELS), np.float32)
+            return np.zeros((0, N_MELS), np.float32), np.zeros((0, N_MELS), np.float32)
         voiced = np.asarray(vad).astype(bool)
         before, self.mean_power, self.voiced_seen = running_voiced_mean(
             10.0 ** (mel_db / 10.0), voiced, self.mean_power, self.voiced_seen, self.warmup)
-        return (mel_db - 10.0 * np.log10(before)).astype(np.float32)
+        level_db = floored_level(10.0 * np.log10(before))
+        return relative_to_level(mel_db, level_db), level_db.astype(np.float32)
+
+
+def level_floor(level_db: np.ndarray) -> np.ndarray:
+    """The level input's floor for frames measured against running level `level_db` (T, 80) dB:
+    LEVEL_FLOOR_BELOW_DB under its broadband level (the mean power over the bins). (T, 1) dB."""
+    level_db = np.asarray(level_db, np.float64)
+    return 10.0 * np.log10(np.mean(10.0 ** (level_db / 10.0), axis=-1, keepdims=True)) - LEVEL_FLOOR_BELOW_DB
+
+
+def floored_level(level_db: np.ndarray) -> np.ndarray:
+    """A running level (T, 80) dB with each bin raised to the floor: a bin that holds nothing (above
+    a phone line's or a codec's cut-off) then reads 0 like a bin at its usual level, not a floor far
+    above a level of nothing."""
+    return np.maximum(np.asarray(level_db, np.float64), level_floor(level_db))
+
+
+def relative_to_level(mel_db: np.ndarray, level_db: np.ndarray) -> np.ndarray:
+    """Frames' mel in dB (T, 80) against the (floored) running level they are measured against
+    (T, 80): each value first raised to the floor LEVEL_FLOOR_BELOW_DB under the level's broadband
+    level, then the level subtracted. A gain on the recording moves frame and level alike, so the
+    result does not change (down to the stored -120 dB). (T, 80) float32 dB."""
+    mel_db, level_db = np.asarray(mel_db, np.float64), np.asarray(level_db, np.float64)
+    return (np.maximum(mel_db, level_floor(level_db)) - level_db).astype(np.float32)
 
 
 def running_voiced_mean(values: np.ndarray, voiced: np.ndarray, mean: np.ndarray, seen: int,
@@ -480,7 +514,7 @@ def extract_file_features(path: str | Path, formants: bool = False) -> tuple[Aud
 class AudioFeatureFile:
     meta: dict
     times: np.ndarray          # (T,) seconds from the audio's first sample to each frame's end
-    mel: np.ndarray            # (T, 80) float32 dB in [-80, 10]
+    mel: np.ndarray            # (T, 80) float32 dB in [DB_FLOOR, DB_CEILING] = [-120, 10]
     rms_db: np.ndarray         # (T,) float32 dBFS
     vad: np.ndarray            # (T,) uint8
     lsf: np.ndarray | None = None   # (T, 16) float32 radians; None in files written before they were stored

@@ -10,20 +10,24 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .audio import DB_CEILING, DB_FLOOR, AudioFeatureFile
+from .audio import (DB_CEILING, LEVEL_FLOOR_BELOW_DB, LEVEL_NORM_SECONDS, LEVEL_NORM_START_DB, AudioFeatureFile,
+                    relative_to_level)
 from .constants import FRAME_RATE, N_BLENDSHAPES, N_TARGETS
 from .formats import BlendshapeTrack
 from .pose import mean_quaternion, quaternion_conjugate, quaternion_multiply, slerp
 
 MAX_GAP_S = 0.10                # face-less stretches longer than this are masked, shorter interpolated
 TRANSLATION_SCALE_CM = 10.0     # relative head translation / this lies in [-1, 1] (real clips: |x| <= 9.9 cm)
-MEL_OFFSET_DB = (DB_CEILING + DB_FLOOR) / 2        # -35 dB: the middle of the clipped range
-MEL_SCALE_DB = (DB_CEILING - DB_FLOOR) / 2         # 45 dB: [-80, 10] dB maps onto [-1, 1]
+FIXED_DB_FLOOR = -80.0          # dB: the fixed mode's range is the design note's [-80, 10] dB
+MEL_OFFSET_DB = (DB_CEILING + FIXED_DB_FLOOR) / 2  # -35 dB: the middle of the clipped range
+MEL_SCALE_DB = (DB_CEILING - FIXED_DB_FLOOR) / 2   # 45 dB: [-80, 10] dB maps onto [-1, 1]; both modes' scale
 
 
 def normalisation_config() -> dict:
     """The parameters of normalize_features, stored in the dataset and every checkpoint."""
-    return {"mel": {"offset_db": MEL_OFFSET_DB, "scale_db": MEL_SCALE_DB, "clip_db": [DB_FLOOR, DB_CEILING]},
+    return {"mel": {"offset_db": MEL_OFFSET_DB, "scale_db": MEL_SCALE_DB, "clip_db": [FIXED_DB_FLOOR, DB_CEILING]},
+            "mel_level": {"scale_db": MEL_SCALE_DB, "floor_below_level_db": LEVEL_FLOOR_BELOW_DB,
+                          "time_constant_s": LEVEL_NORM_SECONDS, "start_db": LEVEL_NORM_START_DB},
             "blendshapes": {"clip": [0.0, 1.0]},
             "translation": {"relative_to": "the clip's median position", "scale_cm": TRANSLATION_SCALE_CM},
             "rotation": {"relative_to": "the clip's mean rotation", "form": "unit quaternion"}}
@@ -106,7 +110,7 @@ class ClipPose:
 
 def normalize_mel(mel_db: np.ndarray) -> np.ndarray:
     """dB clipped to [-80, 10] and mapped to [-1, 1]. (T, 80) -> (T, 80) float32."""
-    return ((np.clip(mel_db, DB_FLOOR, DB_CEILING) - MEL_OFFSET_DB) / MEL_SCALE_DB).astype(np.float32)
+    return ((np.clip(mel_db, FIXED_DB_FLOOR, DB_CEILING) - MEL_OFFSET_DB) / MEL_SCALE_DB).astype(np.float32)
 
 
 def normalize_targets(targets: np.ndarray, reference: ClipPose) -> np.ndarray:
@@ -200,16 +204,18 @@ def smooth_targets(targets: np.ndarray, mask: np.ndarray, sigma_s: float) -> np.
 
 INPUT_MODES = ("fixed", "level")   # the two ways the model may see the mel (stage 2 compares them)
 INPUT_FILES = {"fixed": "mel.npy", "level": "mel_level.npy"}   # each mode's array in a dataset split
+LEVEL_FILE = "level_db.npy"     # the running level (T, 80) dB each 'level' frame was measured against
 FORMANT_FILES = {"inputs": "formants.npy", "lsf": "lsf.npy"}   # the formant inputs and the raw frequencies (radians)
 DATASET_FORMAT = "voiceface/dataset"
-DATASET_FORMAT_VERSION = 1
+DATASET_FORMAT_VERSION = 2    # 2: level_db.npy; the level mode's floor follows the running level
 MANIFEST_FILENAME = "dataset_manifest.json"
 
 
 class ModelInputs:
     """What the model sees, from a clip's mel (T, 80) dB and vad (T,), fed from its first frame on
     in chunks of any size. 'fixed': dB mapped from [-80, 10] onto [-1, 1]. 'level': the causal
-    running-mean level normalisation of voiceface.audio, over the same 45 dB scale (it keeps
+    running-mean level normalisation of voiceface.audio (floored LEVEL_FLOOR_BELOW_DB under the
+    running broadband level), over the same 45 dB scale (it keeps
     state, so chunks give the whole-clip result). With `formants`, the 16 formant channels of
     voiceface.lpc.FormantInputs follow the 80 (from the frames' line spectral frequencies, `lsf`).
     Training data, offline inference and the streaming engine all go through this. Returns
@@ -236,19 +242,19 @@ class ModelInputs:
         return np.concatenate([mel, self.formants.process(lsf, vad)], axis=1)
 
 
-def running_level_db(fixed_inputs: np.ndarray, level_inputs: np.ndarray) -> np.ndarray:
-    """The level each frame's 'level' input was measured against, in dB per bin, from the same
-    frames in both input modes: the frame's dB (exact from the fixed scale while above the
-    front-end's floor, which is also the fixed scale's) minus its level-normalised value. What a
-    stretch of silence spliced in at frame t is measured against (the normaliser holds its mean
-    through unvoiced frames). (T, 80), (T, 80) -> (T, 80)."""
-    return (np.asarray(fixed_inputs) * MEL_SCALE_DB + MEL_OFFSET_DB) - np.asarray(level_inputs) * MEL_SCALE_DB
+def running_level_db(mel_db: np.ndarray, vad: np.ndarray) -> np.ndarray:
+    """The running level (T, 80) dB each frame's 'level' input is measured against, from the whole
+    clip's mel (T, 80) dB and voice activity (T,): what a stretch of silence spliced in at frame t
+    is measured against (the normaliser holds its mean through unvoiced frames). Stage 1.3 stores
+    it beside the inputs (LEVEL_FILE)."""
+    from .audio import LevelNormaliser
+    return LevelNormaliser().process_with_level(mel_db, vad)[1]
 
 
 def level_inputs_against(mel_db: np.ndarray, level_db: np.ndarray) -> np.ndarray:
     """Level-mode model inputs of frames in dB measured against a given running level (e.g. silence
-    spliced in where `running_level_db` says the level stood): the inverse of running_level_db."""
-    return ((np.asarray(mel_db) - np.asarray(level_db)) / MEL_SCALE_DB).astype(np.float32)
+    spliced in where `running_level_db` says the level stood), floored as the normaliser floors."""
+    return (relative_to_level(mel_db, level_db) / MEL_SCALE_DB).astype(np.float32)
 
 
 def add_noise_to_inputs(inputs: np.ndarray, noise_db: np.ndarray, level_db: np.ndarray | None = None,

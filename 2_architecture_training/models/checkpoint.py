@@ -41,6 +41,7 @@ def load_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> tup
     damaged file, another format version, or constants that differ from this code's."""
     from voiceface.audio import front_end_differences
     from voiceface.constants import BLENDSHAPE_NAMES, POSE_NAMES
+    from voiceface.dataset import normalisation_config
     from voiceface.errors import FormatError
     path = Path(path)
     if not path.exists():
@@ -60,6 +61,11 @@ def load_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> tup
     if different:
         raise FormatError(f"{path}: trained with other audio front-end constants ({', '.join(different)}); "
                           "re-train it with this code")
+    ours, stored = normalisation_config(), checkpoint.get("normalisation") or {}
+    different = sorted(k for k in ours if stored.get(k) != ours[k])
+    if different:
+        raise FormatError(f"{path}: trained with another normalisation of its inputs or targets "
+                          f"({', '.join(different)}); re-train it with this code")
     if tuple(checkpoint.get("blendshape_names", ())) != BLENDSHAPE_NAMES or \
             tuple(checkpoint.get("pose_names", ())) != POSE_NAMES:
         raise FormatError(f"{path}: its blendshape or pose names differ from this code's; re-train it")
