@@ -30,6 +30,9 @@ import numpy as np
 
 from .constants import FRAME_RATE
 
+COMPARED_FLOOR_DB = -80.0   # dB: log-mels are compared above this (the fixed input's floor); below it
+#                             lie codec and room noise, which two copies of one recording do not share
+
 MIN_SHARED_S = 2.0      # seconds of common audio that make two clips one recording
 MIN_R = 0.85            # r of the two log-mels over that overlap, band and frame means out
 CANDIDATES = 8          # offsets of the envelopes' cross-correlation checked on the whole spectrogram
@@ -67,7 +70,8 @@ def spectral_r(a: np.ndarray, b: np.ndarray) -> float:
 def shared_audio(a: np.ndarray, b: np.ndarray, min_seconds: float = MIN_SHARED_S) -> SharedAudio:
     """The offset at which two log-mels (frames x bands, at FRAME_RATE) are most alike, checked on
     the whole spectrogram, with how long they overlap there and how alike they are (r 0 when they
-    cannot overlap by min_seconds)."""
+    cannot overlap by min_seconds). Both in dB; values under COMPARED_FLOOR_DB count as that floor."""
+    a, b = np.maximum(a, COMPARED_FLOOR_DB), np.maximum(b, COMPARED_FLOOR_DB)
     min_frames = int(round(min_seconds * FRAME_RATE))
     if min(len(a), len(b)) < min_frames:
         return SharedAudio(0.0, 0.0, 0.0)
