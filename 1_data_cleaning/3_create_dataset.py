@@ -172,8 +172,8 @@ def main(argv=None) -> int:
     from voiceface.dataset import (DATASET_FORMAT, DATASET_FORMAT_VERSION, FORMANT_FILES, INPUT_FILES, INPUT_MODES,
                                    MANIFEST_FILENAME,
                                    ClipPose, create_sequences, model_inputs, normalisation_config,
-                                   normalize_targets, running_level_db, smooth_targets, speakers_from_manifest, split_clips,
-                                   synchronize_features)
+                                   level_inputs_and_level, normalize_targets, smooth_targets, speakers_from_manifest,
+                                   split_clips, synchronize_features)
     from voiceface.recordings import describe, merge_recordings, recording_groups, to_dict, with_partners
     from voiceface.sync import correction_s, estimate_clip_lag, sync_config, typical_lead_s
     from voiceface.errors import InputError
@@ -310,8 +310,9 @@ def main(argv=None) -> int:
                 if name in offsets or name in factors:
                     targets[:, :N_BLENDSHAPES] = np.clip(targets[:, :N_BLENDSHAPES] + offsets.get(name, 0.0), 0.0, 1.0)
                 arrays["mel"].append(model_inputs(clip.mel, clip.vad, "fixed"))
-                arrays["mel_level"].append(model_inputs(clip.mel, clip.vad, "level"))
-                arrays["level_db"].append(running_level_db(clip.mel, clip.vad))
+                level_inputs, level_db = level_inputs_and_level(clip.mel, clip.vad)
+                arrays["mel_level"].append(level_inputs)
+                arrays["level_db"].append(level_db)
                 if formants:
                     arrays["formants"].append(FormantInputs().process(clip.lsf, clip.vad))
                     arrays["lsf"].append(clip.lsf.astype(np.float32))

@@ -242,13 +242,19 @@ class ModelInputs:
         return np.concatenate([mel, self.formants.process(lsf, vad)], axis=1)
 
 
-def running_level_db(mel_db: np.ndarray, vad: np.ndarray) -> np.ndarray:
-    """The running level (T, 80) dB each frame's 'level' input is measured against, from the whole
-    clip's mel (T, 80) dB and voice activity (T,): what a stretch of silence spliced in at frame t
-    is measured against (the normaliser holds its mean through unvoiced frames). Stage 1.3 stores
-    it beside the inputs (LEVEL_FILE)."""
+def level_inputs_and_level(mel_db: np.ndarray, vad: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """A whole clip's 'level' model inputs (T, 80), as model_inputs(mel_db, vad, "level") gives them,
+    and the running level (T, 80) dB each frame was measured against: what a stretch of silence
+    spliced in at frame t is measured against (the normaliser holds its mean through unvoiced
+    frames). Stage 1.3 stores both (INPUT_FILES["level"], LEVEL_FILE), from one pass."""
     from .audio import LevelNormaliser
-    return LevelNormaliser().process_with_level(mel_db, vad)[1]
+    relative_db, level_db = LevelNormaliser().process_with_level(mel_db, vad)
+    return (relative_db / MEL_SCALE_DB).astype(np.float32), level_db
+
+
+def running_level_db(mel_db: np.ndarray, vad: np.ndarray) -> np.ndarray:
+    """The running level alone (level_inputs_and_level)."""
+    return level_inputs_and_level(mel_db, vad)[1]
 
 
 def level_inputs_against(mel_db: np.ndarray, level_db: np.ndarray) -> np.ndarray:

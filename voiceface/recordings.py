@@ -29,9 +29,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .constants import FRAME_RATE
-
-COMPARED_FLOOR_DB = -80.0   # dB: log-mels are compared above this (the fixed input's floor); below it
-#                             lie codec and room noise, which two copies of one recording do not share
+from .dataset import FIXED_DB_FLOOR
 
 MIN_SHARED_S = 2.0      # seconds of common audio that make two clips one recording
 MIN_R = 0.85            # r of the two log-mels over that overlap, band and frame means out
@@ -70,8 +68,9 @@ def spectral_r(a: np.ndarray, b: np.ndarray) -> float:
 def shared_audio(a: np.ndarray, b: np.ndarray, min_seconds: float = MIN_SHARED_S) -> SharedAudio:
     """The offset at which two log-mels (frames x bands, at FRAME_RATE) are most alike, checked on
     the whole spectrogram, with how long they overlap there and how alike they are (r 0 when they
-    cannot overlap by min_seconds). Both in dB; values under COMPARED_FLOOR_DB count as that floor."""
-    a, b = np.maximum(a, COMPARED_FLOOR_DB), np.maximum(b, COMPARED_FLOOR_DB)
+    cannot overlap by min_seconds). Both in dB, compared above the fixed input's -80 dB floor: below
+    it lie codec and room noise, which two copies of one recording do not share."""
+    a, b = np.maximum(a, FIXED_DB_FLOOR), np.maximum(b, FIXED_DB_FLOOR)
     min_frames = int(round(min_seconds * FRAME_RATE))
     if min(len(a), len(b)) < min_frames:
         return SharedAudio(0.0, 0.0, 0.0)
