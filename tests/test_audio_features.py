@@ -181,6 +181,21 @@ def test_loud_stationary_noise_from_the_start_is_not_voice_but_speech_over_it_is
     assert np.array_equal(np.concatenate(parts), features.vad)
 
 
+@pytest.mark.parametrize("down_db", [30, 40])
+def test_quiet_speech_keeps_its_voice_and_reads_as_loud_speech(speech_48k, down_db):
+    # the generated speech peaks at -19 dBFS; 30 and 40 dB lower its loudest frames sit at -49 and
+    # -59 dBFS, where a fixed -55 dBFS minimum lost most or all of its voice (and the running level
+    # stopped following it); the minimum under the recording's recent peak keeps both
+    from voiceface.dataset import MEL_SCALE_DB, model_inputs
+    audio = soxr.resample(np.tile(speech_48k[0], 3).astype(np.float64), 48000, SAMPLE_RATE)
+    loud, quiet = compute_features(audio), compute_features(audio * 10 ** (-down_db / 20))
+    assert loud.rms_db.max() > -25 and quiet.rms_db.max() < -45
+    assert (quiet.vad == loud.vad).mean() >= 0.97
+    tail = slice(300, None)                                   # after the running level's first 3 s
+    gap = np.abs(model_inputs(loud.mel, loud.vad, "level") - model_inputs(quiet.mel, quiet.vad, "level"))[tail]
+    assert gap.max() * MEL_SCALE_DB < 1.0                     # dB: the level inputs read alike (measured 0.1, 0.4)
+
+
 def test_level_normaliser_is_causal_streamable_and_removes_a_gain(speech_48k):
     audio = soxr.resample(np.tile(speech_48k[0], 5).astype(np.float64), 48000, SAMPLE_RATE)   # 15 s
     quiet, loud = compute_features(audio * 0.05), compute_features(audio * 0.5)        # 20 dB apart

@@ -16,7 +16,8 @@ windowed-sinc resampler with proper anti-aliasing, streaming), then per 10 ms ho
   recording's running level in the level mode, so that a quiet recording loses nothing.
 - RMS of the same 400 samples in dBFS, and voice activity from it: above an adaptive threshold
   (a noise floor that follows quiet passages down at once and creeps up 3 dB/s, plus 12 dB, and
-  never below -55 dBFS), held for 100 ms after the level falls (hangover).
+  never below a minimum: -55 dBFS, or 32 dB under the loudest recent sound when that is quieter
+  than -23 dBFS, never below -80 dBFS), held for 100 ms after the level falls (hangover).
 
 All of it runs chunk by chunk with state (`AudioFrontEnd.process`), and a whole file is just one
 front-end fed block by block, so the two give bitwise identical frames.
@@ -39,7 +40,10 @@ MEL_FMAX = SAMPLE_RATE / 2      # 8000 Hz: all a 16 kHz signal holds
 DB_FLOOR = -120.0               # dB: what the features store; below 16-bit quantisation noise
 DB_CEILING = 10.0
 POWER_FLOOR = 1e-12             # -120 dB: avoids log(0) in digital silence
-VAD_MIN_THRESHOLD_DB = -55.0    # dBFS: quieter is never speech, whatever the noise floor
+VAD_MIN_THRESHOLD_DB = -55.0    # dBFS: quieter is never speech in a recording of ordinary level ...
+VAD_BELOW_PEAK_DB = 32.0        # ... but in a quiet one the minimum is this far under its loudest recent sound,
+VAD_PEAK_DECAY_DB_PER_S = 1.0   # (that peak decaying this fast: a loud moment is forgotten in tens of seconds)
+VAD_ABSOLUTE_MIN_DB = -80.0     # dBFS: and quieter than this is never speech at all
 VAD_MARGIN_DB = 12.0            # speech stands this far above the running noise floor
 VAD_FLOOR_RISE_DB_PER_S = 3.0   # the noise floor creeps up this fast in long loud stretches
 VAD_FLOOR_START_DB = -70.0      # dBFS: noise floor assumed before any audio has been heard
@@ -69,7 +73,9 @@ def front_end_config() -> dict:
             "mel_scale": "slaney, peak-1 triangles", "fmin": MEL_FMIN, "fmax": MEL_FMAX,
             "db_reference": "full-scale sine = 0 dB", "db_floor": DB_FLOOR, "db_ceiling": DB_CEILING,
             "power_floor": POWER_FLOOR, "resampler": "soxr HQ", "downmix": "mean of channels",
-            "vad_min_threshold_db": VAD_MIN_THRESHOLD_DB, "vad_margin_db": VAD_MARGIN_DB,
+            "vad_min_threshold_db": VAD_MIN_THRESHOLD_DB, "vad_below_peak_db": VAD_BELOW_PEAK_DB,
+            "vad_peak_decay_db_per_s": VAD_PEAK_DECAY_DB_PER_S, "vad_absolute_min_db": VAD_ABSOLUTE_MIN_DB,
+            "vad_margin_db": VAD_MARGIN_DB,
             "vad_floor_rise_db_per_s": VAD_FLOOR_RISE_DB_PER_S, "vad_floor_start_db": VAD_FLOOR_START_DB,
             "vad_hangover_s": VAD_HANGOVER_S, "vad_swing_s": VAD_SWING_S, "vad_min_swing_db": VAD_MIN_SWING_DB,
             "vad_band_hz": list(VAD_BAND_HZ)}
@@ -152,9 +158,17 @@ class Features:
 @dataclass
 class VoiceActivity:
     """Causal voice activity, state kept between calls. A frame is voice when its level stands
-    VAD_MARGIN_DB above an adaptive noise floor (and above VAD_MIN_THRESHOLD_DB), *and* the level
-    in the voice band has swung by VAD_MIN_SWING_DB within the last VAD_SWING_S; voice is held
-    VAD_HANGOVER_S after either fails.
+    VAD_MARGIN_DB above an adaptive noise floor and above a minimum, *and* the level in the voice
+    band has swung by VAD_MIN_SWING_DB within the last VAD_SWING_S; voice is held VAD_HANGOVER_S
+    after either fails.
+
+    The minimum is VAD_MIN_THRESHOLD_DB (-55 dBFS), lowered for a quiet recording to
+    VAD_BELOW_PEAK_DB under the loudest sound heard lately (a running peak of the level that decays
+    VAD_PEAK_DECAY_DB_PER_S, starting where the noise floor starts: nothing heard yet), never below
+    VAD_ABSOLUTE_MIN_DB. The real clips' loudest frames lie at -26 to -6 dBFS, so as recorded the
+    minimum stays -55 dBFS on nearly every frame; 30 dB quieter, a fixed -55 dBFS lost half the
+    voiced frames of the median clip (all of the quietest), and the level normaliser stopped
+    following the speech (ARCHITECTURE.md, "Voice activity").
 
     The swing test is what tells a voice from loud stationary noise heard before the floor has
     adapted to it (the floor starts at VAD_FLOOR_START_DB and rises only 3 dB/s, so a recording that
@@ -171,6 +185,8 @@ class VoiceActivity:
     hangover_frames: int = int(round(VAD_HANGOVER_S * FRAME_RATE))
     recent: np.ndarray = field(default_factory=lambda: np.zeros(0, np.float32))   # last band levels, < swing window
     frames_seen: int = 0
+    peak_db: float = VAD_FLOOR_START_DB      # the loudest recent level, decaying
+    peak_decay_per_frame: float = VAD_PEAK_DECAY_DB_PER_S / FRAME_RATE
 
     def process(self, rms_db: np.ndarray, band_db: np.ndarray) -> np.ndarray:
         """rms_db, band_db (T,): each frame's level and its voice-band level, in dB."""
@@ -188,15 +204,17 @@ class VoiceActivity:
             swing = np.nan_to_num(np.nanmax(spans, axis=1) - np.nanmin(spans, axis=1)) if len(spans) else np.zeros(0)
         self.recent = levels[max(0, len(levels) - (window - 1)):]
         vad = np.zeros(len(rms_db), dtype=np.uint8)
-        floor, hold = self.floor_db, self.hold
+        floor, hold, peak = self.floor_db, self.hold, self.peak_db
         for i, (level, moving) in enumerate(zip(rms_db.tolist(), (swing >= VAD_MIN_SWING_DB).tolist())):
             floor = max(min(level, floor + self.rise_per_frame), -100.0)
-            if moving and level > max(VAD_MIN_THRESHOLD_DB, floor + VAD_MARGIN_DB):
+            peak = max(level, peak - self.peak_decay_per_frame)
+            minimum = max(VAD_ABSOLUTE_MIN_DB, min(VAD_MIN_THRESHOLD_DB, peak - VAD_BELOW_PEAK_DB))
+            if moving and level > max(minimum, floor + VAD_MARGIN_DB):
                 hold = self.hangover_frames + 1
             if hold > 0:
                 vad[i] = 1
                 hold -= 1
-        self.floor_db, self.hold = floor, hold
+        self.floor_db, self.hold, self.peak_db = floor, hold, peak
         return vad
 
 
