@@ -1,7 +1,7 @@
 """How the benchmark's models hold up when the sound is worse than what they trained on. Every fold
 model of a benchmark report (evaluate.py --benchmark) is scored again on its held-out clips with
 their sound degraded (voiceface/degrade.py): a phone line's band, MP3 at 32 kbit/s, the recording
-20 and 30 dB quieter, pink noise at 30, 20 and 10 dB below the speech, and the babble of four other
+20, 30 and 40 dB quieter, pink noise at 30, 20 and 10 dB below the speech, and the babble of four other
 recordings at 10 dB (ones the fold neither scores nor trains on first: other people, on the
 speaker-dependent benchmark) — beside the sound as recorded, which reproduces the benchmark's own
 figures. Labels, their sync shifts and the pauses scored are the benchmark's (the clean sound's

@@ -191,6 +191,10 @@ def test_quiet_speech_keeps_its_voice_and_reads_as_loud_speech(speech_48k, down_
     loud, quiet = compute_features(audio), compute_features(audio * 10 ** (-down_db / 20))
     assert loud.rms_db.max() > -25 and quiet.rms_db.max() < -45
     assert (quiet.vad == loud.vad).mean() >= 0.97
+    streamed = AudioFrontEnd()                                # the peak is state: chunks give the same voice
+    quiet_audio = audio * 10 ** (-down_db / 20)
+    parts = [streamed.process(quiet_audio[i:i + 997]).vad for i in range(0, len(quiet_audio), 997)]
+    assert np.array_equal(np.concatenate(parts), quiet.vad)
     tail = slice(300, None)                                   # after the running level's first 3 s
     gap = np.abs(model_inputs(loud.mel, loud.vad, "level") - model_inputs(quiet.mel, quiet.vad, "level"))[tail]
     assert gap.max() * MEL_SCALE_DB < 1.0                     # dB: the level inputs read alike (measured 0.1, 0.4)

@@ -21,7 +21,7 @@ BABBLE_SNR_DB = 10.0                    # other voices
 BABBLE_VOICES = 4
 MP3_KBPS = 32                           # a low web or voice-message bitrate at 16 kHz
 PHONE_RATE = 8000                       # narrow-band telephony: nothing above 4 kHz
-QUIETER_DB = (20.0, 30.0)               # a recording this much quieter (a low microphone gain, a far microphone)
+QUIETER_DB = (20.0, 30.0, 40.0)         # a recording this much quieter (a low microphone gain, a far microphone)
 
 
 def active_power(samples: np.ndarray, vad: np.ndarray) -> float:
