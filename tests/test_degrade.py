@@ -68,3 +68,22 @@ def test_the_conditions_in_order_with_a_babble_only_of_other_recordings(speech):
     assert np.allclose(named["20 dB quieter"](samples), samples / 10, atol=1e-7)
     mixed = named[babble[0]](samples)
     assert 10 * np.log10(power / np.mean((mixed - samples).astype(np.float64) ** 2)) == pytest.approx(10.0, abs=0.05)
+
+
+@pytest.mark.parametrize("rt60, drr", [(0.3, 6.0), (0.6, 0.0)])
+def test_a_rooms_echo_decays_as_asked_and_keeps_the_timing(speech, rt60, drr):
+    from voiceface.degrade import room_impulse_response, room_reverb
+    h = room_impulse_response(rt60, drr, seed=3).astype(np.float64)
+    assert h[0] == 1.0 and 10 * np.log10(1.0 / np.sum(h[1:] ** 2)) == pytest.approx(drr, abs=0.01)
+    # Schroeder's backward integral of the tail: its fall from -5 to -25 dB, times 3, is the RT60
+    decay = np.cumsum(h[1:][::-1] ** 2)[::-1]
+    decay_db = 10 * np.log10(decay / decay[0])
+    t5, t25 = (np.argmax(decay_db <= level) / SAMPLE_RATE for level in (-5.0, -25.0))
+    assert 3 * (t25 - t5) == pytest.approx(rt60, rel=0.1)
+    samples, _ = speech
+    wet = room_reverb(samples, rt60, drr, seed=3)
+    assert len(wet) == len(samples)
+    lags = np.arange(-100, 101)
+    r = [np.dot(np.roll(wet, -k)[1000:-1000], samples[1000:-1000]) for k in lags]
+    assert lags[int(np.argmax(r))] == 0                              # the direct sound still leads
+    assert 0.3 < np.corrcoef(wet, samples)[0, 1] < 0.95              # and the echo is really there

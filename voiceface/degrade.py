@@ -1,5 +1,5 @@
 """Sound made worse the ways recordings are: a phone line's band, a low-bitrate MP3, a quiet
-recording, stationary noise and other voices at a given signal-to-noise ratio. 16 kHz mono float32 in and out, the same
+recording, a room's echo, stationary noise and other voices at a given signal-to-noise ratio. 16 kHz mono float32 in and out, the same
 length, time-aligned with the input (an encoder's delay removed), so a degraded clip keeps its
 labels. 3_inference/degraded_sound.py scores models on them; the tests check each one.
 
@@ -22,6 +22,9 @@ BABBLE_VOICES = 4
 MP3_KBPS = 32                           # a low web or voice-message bitrate at 16 kHz
 PHONE_RATE = 8000                       # narrow-band telephony: nothing above 4 kHz
 QUIETER_DB = (20.0, 30.0, 40.0)         # a recording this much quieter (a low microphone gain, a far microphone)
+REVERB = ((0.3, 6.0), (0.6, 0.0))      # a room's echo: RT60 s and direct-to-reverberant ratio dB; a furnished room
+#                                         heard from about a metre, a bare one from two or three
+REVERB_PREDELAY_S = 0.003               # the first reflection arrives this long after the direct sound
 
 
 def active_power(samples: np.ndarray, vad: np.ndarray) -> float:
@@ -76,6 +79,30 @@ def mp3_round_trip(samples: np.ndarray, kbps: int = MP3_KBPS) -> np.ndarray:
     return np.pad(out, (0, len(samples) - len(out)))
 
 
+def room_impulse_response(rt60_s: float, drr_db: float, seed: int = 0) -> np.ndarray:
+    """A room's impulse response in the statistical model of late reverberation (Polack's: Gaussian
+    noise under an exponential envelope; no early reflections, no frequency-dependent decay): the
+    direct sound (1 at lag 0, so the sound keeps its timing), then noise whose amplitude falls 60 dB
+    in rt60_s, from REVERB_PREDELAY_S on, scaled so that the direct sound's energy over the tail's
+    is drr_db."""
+    rng = np.random.default_rng(seed)
+    n = int(round(rt60_s * SAMPLE_RATE))
+    t = np.arange(n) / SAMPLE_RATE
+    tail = rng.standard_normal(n) * 10 ** (-3.0 * t / rt60_s)
+    tail[:int(round(REVERB_PREDELAY_S * SAMPLE_RATE))] = 0.0
+    tail *= np.sqrt(10 ** (-drr_db / 10) / np.sum(tail ** 2))
+    tail[0] = 1.0
+    return tail
+
+
+def room_reverb(samples: np.ndarray, rt60_s: float, drr_db: float, seed: int = 0) -> np.ndarray:
+    """The sound as a microphone in a room hears it: convolved with room_impulse_response, cut to
+    the input's length (the echo of the last words is lost, the timing kept)."""
+    from scipy.signal import fftconvolve
+    h = room_impulse_response(rt60_s, drr_db, seed)
+    return fftconvolve(np.asarray(samples, np.float64), h)[:len(samples)].astype(np.float32)
+
+
 def conditions(speech_power: float, others: list[np.ndarray], seed: int = 0) -> dict[str, Callable]:
     """Name -> function(samples) of every condition, in the order tables show them. `others`: other
     recordings (16 kHz) for the babble, of which the first BABBLE_VOICES are mixed at equal level."""
@@ -90,6 +117,8 @@ def conditions(speech_power: float, others: list[np.ndarray], seed: int = 0) -> 
            f"MP3 at {MP3_KBPS} kbit/s": mp3_round_trip}
     out.update({f"{db:g} dB quieter": (lambda gain: lambda x: (np.asarray(x, np.float64) * gain).astype(np.float32))(
         10 ** (-db / 20)) for db in QUIETER_DB})
+    out.update({f"room echo, RT60 {rt60:g} s, direct {drr:+g} dB": (lambda r, d: lambda x: room_reverb(x, r, d, seed))(rt60, drr)
+                for rt60, drr in REVERB})
     out.update({f"pink noise, {snr:g} dB SNR": pink(snr) for snr in SNRS_DB})
     voices = [np.asarray(v, np.float64) for v in others[:BABBLE_VOICES] if len(v) and np.any(v)]
     if voices:
