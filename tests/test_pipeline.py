@@ -133,9 +133,13 @@ def test_a_miniature_speaker_dependent_benchmark(learn_dataset, tmp_path):
     rows = json.loads((tmp_path / "degraded.json").read_text())["benchmarks"]["benchmark.json: speaker-dependent, look-ahead 0 ms"]
     scored = {c["clip"]: c["model"]["jaw_open_r"] for c in benchmark["clips"]}
     assert {row["clip"]: row["conditions"]["as recorded"]["jaw_open_r"] for row in rows} == pytest.approx(scored, abs=1e-5)
-    assert len(rows[0]["conditions"]) == 9 and "| pink noise, 10 dB SNR |" in (tmp_path / "degraded.md").read_text()
+    assert len(rows[0]["conditions"]) == 12 and "| pink noise, 10 dB SNR |" in (tmp_path / "degraded.md").read_text()
     noisy = np.median([row["conditions"]["pink noise, 10 dB SNR"]["jaw_open_r"] for row in rows])
     assert noisy < np.median(list(scored.values()))          # noise the model never heard costs it
+    # 40 dB quieter (the generated speech's loudest frames near -58 dBFS): read as the recording is
+    quiet = [row["conditions"]["40 dB quieter"] for row in rows]
+    assert abs(np.median([q["jaw_open_r"] for q in quiet]) - np.median(list(scored.values()))) < 0.02, quiet
+    assert min(q["voiced_fraction"] for q in quiet) > 0.5
     # the picture says what it was drawn from: the same reports and settings again are skipped, others drawn
     for seconds, skipped in ((5, True), (4, False)):
         again = run_script("3_inference/jaw_tracks.py", out, "--output", tmp_path / "jaw.png", "--seconds", seconds)

@@ -124,7 +124,8 @@ def test_a_damaged_or_foreign_checkpoint_is_refused_in_one_line(tmp_path):
 
 def test_a_linear_skip_started_as_the_ridge_fit_reads_the_jaw_from_the_first_epoch(learn_dataset, tmp_path):
     """--skip-init ridge: the skip starts as the ridge baseline fitted on the training clips, so one
-    epoch already reads the held-out jaw (started at zero, one epoch scored r 0.45 here; this 0.93)."""
+    epoch already reads the held-out jaw (when this was written, started at zero one epoch scored r
+    0.45 here; since the recipe improved, 0.70, against 0.87-0.90 started as ridge)."""
     runs = {}
     for init in ("zero", "ridge"):
         runs[init] = tmp_path / init
@@ -133,7 +134,7 @@ def test_a_linear_skip_started_as_the_ridge_fit_reads_the_jaw_from_the_first_epo
         assert result.returncode == 0, result.stderr
         assert ("linear skip: starts as ridge" in result.stdout) == (init == "ridge")
     zero, ridge = (metrics(runs[init])[0]["val"]["jaw_open_r"] for init in ("zero", "ridge"))
-    assert ridge >= 0.85 and ridge > zero + 0.2, (zero, ridge)
+    assert ridge >= 0.85 and ridge > zero + 0.1, (zero, ridge)
     refused = run_script(TRAIN, "--dataset-dir", learn_dataset / "dataset", "--run-dir", tmp_path / "none", "--epochs", 1,
                          *QUICK, "--skip-init", "ridge", "--skip-taps", 0)
     assert refused.returncode == 1 and len(refused.stderr.strip().splitlines()) == 1
