@@ -6,7 +6,7 @@
 3. streaming: per-hop compute time p50 / p99 of the engine fed 10 ms chunks.
 
     python 3_inference/benchmark_inference.py                        # the default preset, untrained
-    python 3_inference/benchmark_inference.py --checkpoint runs/default/best.pt
+    python 3_inference/benchmark_inference.py --checkpoint runs/default/last.pt
 
 Aims (default model, two cores): offline >= 300x real time; FLOP rate >= 70 % of the matmul;
 streaming p99 <= 2 ms.

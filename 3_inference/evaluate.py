@@ -2,7 +2,7 @@
 regression on the same inputs with the same look-ahead), on sync-corrected labels; or run the two
 benchmarks, which train a model per fold and score it on clips it never saw.
 
-    python 3_inference/evaluate.py --checkpoint runs/default/best.pt --dataset-dir data/dataset --json eval.json
+    python 3_inference/evaluate.py --checkpoint runs/default/last.pt --dataset-dir data/dataset --json eval.json
     python 3_inference/evaluate.py --checkpoint best.pt --clips videos/*.mp4 --json eval.json  # processed first
     python 3_inference/evaluate.py --benchmark both --processed-dir data/real/processed \\
         --speaker-manifest ../shared/realdata/manifest.csv --json runs/benchmark/benchmark.json
@@ -32,7 +32,7 @@ from voiceface import REPO_ROOT
 from voiceface.cli import configure
 
 # --- settings (each can be given on the command line: CHECKPOINT as --checkpoint) -------------
-CHECKPOINT = REPO_ROOT / "runs/default/best.pt"   # the model to evaluate
+CHECKPOINT = REPO_ROOT / "runs/default/last.pt"   # the model to evaluate
 CLIPS = []                      # processed clip folders, folders of them, or videos
 DATASET_DIR = ""                # instead of --clips: every clip of this stage 1.3 dataset's SPLIT
 SPLIT = "val"                   # with --dataset-dir: which split

@@ -1,6 +1,6 @@
 """Stage 3: animate a face from speech — audio or video in, blendshapes and head pose out.
 
-    python 3_inference/inference.py speech.wav --checkpoint runs/default/best.pt --output out.json --csv
+    python 3_inference/inference.py speech.wav --checkpoint runs/default/last.pt --output out.json --csv
     python 3_inference/inference.py clips/ --output animations/                  # a folder: one set per file
     python 3_inference/inference.py speech.wav --stream                          # at real-time pace, frame by frame
     python 3_inference/inference.py --mic --seconds 10                           # from the default microphone
@@ -26,7 +26,7 @@ from voiceface.progress import say
 
 # --- settings (each can be given on the command line: CHECKPOINT as --checkpoint) -------------
 INPUTS = []                     # audio or video files, or folders of them
-CHECKPOINT = REPO_ROOT / "runs/default/best.pt"   # a best.pt or last.pt from train.py
+CHECKPOINT = REPO_ROOT / "runs/default/last.pt"   # a last.pt or best.pt from train.py
 OUTPUT = ""                     # a .json path for one input, or a folder; default: beside each input
 FPS = 30.0                      # output frames per second
 CSV = False                     # also write a Live Link Face CSV

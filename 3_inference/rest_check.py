@@ -3,10 +3,10 @@ digital silence and of stationary room noise (white, pink, brown) at set levels,
 rest of the clips it was trained on (each training clip's median jawOpen in its pauses, then the
 median over clips: what stage 1.3's centring puts every clip's rest on).
 
-    python 3_inference/rest_check.py runs/default/best.pt
+    python 3_inference/rest_check.py runs/default/last.pt
     python 3_inference/rest_check.py runs/benchmark/benchmark.json      # every fold's model of a benchmark
     python 3_inference/rest_check.py runs/*/best.pt --noises digital:0 pink:-50 --json rest.json
-    python 3_inference/rest_check.py runs/default/best.pt --after-speech talk.mp4    # quiet after 6 s of talk.mp4
+    python 3_inference/rest_check.py runs/default/last.pt --after-speech talk.mp4    # quiet after 6 s of talk.mp4
 
 Prints a markdown table, one row per model. Real recordings rarely hold 12 s without a voice, so
 this is the check the benchmarks cannot make; the tests make the same check on generated clips.

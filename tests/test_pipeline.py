@@ -208,8 +208,8 @@ def test_the_runner_runs_every_stage_and_a_second_run_redoes_nothing(tmp_path):
                  "inference/sample_02.png", "inference/sample_02.preview.mp4", "evaluation/evaluation.md",
                  "evaluation/sample_02.png"):
         assert (work / path).exists(), path
-    assert (runs / "sample" / "best.pt").exists()
-    assert f"checkpoint: {runs / 'sample' / 'best.pt'}" in first.stdout and "evaluation: " in first.stdout
+    assert (runs / "sample" / "last.pt").exists()
+    assert f"checkpoint: {runs / 'sample' / 'last.pt'}" in first.stdout and "evaluation: " in first.stdout
     # the held-out clip was never trained on
     manifest = json.loads((work / "dataset" / "dataset_manifest.json").read_text())
     assert [c["clip"] for c in manifest["clips"] if c["split"] == "val"] == ["sample_02"]
@@ -247,8 +247,8 @@ def test_one_video_trains_into_its_work_folder_and_says_there_is_nothing_held_ou
     result = run_pipeline("--raw-dir", tmp_path / "videos", "--work-dir", tmp_path / "work")
     assert result.returncode == 0, result.stderr[-3000:]
     # the model sits with the work it was trained on: another project's runs/default is not retrained over
-    assert (tmp_path / "work" / "runs" / "default" / "best.pt").exists()
-    assert f"checkpoint: {tmp_path / 'work' / 'runs' / 'default' / 'best.pt'}" in result.stdout
+    assert (tmp_path / "work" / "runs" / "default" / "last.pt").exists()
+    assert f"checkpoint: {tmp_path / 'work' / 'runs' / 'default' / 'last.pt'}" in result.stdout
     assert "holds no held-out clip" in result.stdout and "evaluation: " not in result.stdout
     assert not (tmp_path / "work" / "evaluation").exists()
 
