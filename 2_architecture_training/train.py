@@ -58,6 +58,9 @@ OPENING_SILENCE = 0.5           # level input: share of them that open the windo
 SPEC_MASKS = 0                  # SpecAugment: this many bands of up to 8 mel bins and spans of up to 0.2 s masked per window
 SPEED_AUGMENT = 0.1             # each window played faster or slower by up to this fraction (sound and face together)
 NOISE_AUGMENT = 0.0             # share of windows with room noise mixed in at 5-30 dB below the speech (either input mode)
+REVERB_AUGMENT = 0.0            # share of windows heard in a room: a late reverberant tail added to the mel (either input mode)
+REVERB_RT60_S = (0.2, 0.8)      # with REVERB_AUGMENT: the room's RT60 drawn from this range (seconds) ...
+REVERB_DRR_DB = (-3.0, 12.0)    # ... and the direct sound this many dB over the echo (a metre away to several)
 WINDOW_SECONDS = 2.0            # re-cut training windows to this length; 0: the dataset's
 STRIDE_SECONDS = 0.5            # with WINDOW_SECONDS: the step between windows
 WARMUP_SECONDS = 0.5            # with WINDOW_SECONDS: leading part of mid-clip windows out of the loss
@@ -140,7 +143,8 @@ def main(argv=None) -> int:
     from voiceface.constants import BLENDSHAPE_NAMES, FRAME_RATE, N_BLENDSHAPES, N_MELS, N_TARGETS, POSE_NAMES
     from voiceface.dataset import (DATASET_FORMAT, DATASET_FORMAT_VERSION, FORMANT_FILES, INPUT_FILES, INPUT_MODES,
                                    LEVEL_FILE, MANIFEST_FILENAME, MEL_OFFSET_DB, MEL_SCALE_DB, add_noise_to_inputs,
-                                   create_sequences, level_inputs_against, normalisation_config, warp_mel)
+                                   add_reverb_to_inputs, create_sequences, level_inputs_against, normalisation_config,
+                                   warp_mel)
     from voiceface.formats import library_versions
     from voiceface.lpc import LPC_ORDER, TYPICAL_LSF, FormantInputs, formant_config
     from voiceface.metrics import clip_metrics, combine_clip_metrics
@@ -252,7 +256,11 @@ def main(argv=None) -> int:
         print("error: --noise-augment adds noise to the mel alone, not to the formant channels: give one of "
               "--formants and --noise-augment", file=sys.stderr)
         return 1
-    if n_inputs != N_MELS + FORMANTS * LPC_ORDER and (SILENCE_AUGMENT > 0 or NOISE_AUGMENT > 0):
+    if FORMANTS and REVERB_AUGMENT > 0:
+        print("error: --reverb-augment adds a room's echo to the mel alone, not to the formant channels: give one "
+              "of --formants and --reverb-augment", file=sys.stderr)
+        return 1
+    if n_inputs != N_MELS + FORMANTS * LPC_ORDER and (SILENCE_AUGMENT > 0 or NOISE_AUGMENT > 0 or REVERB_AUGMENT > 0):
         print(f"error: {dataset_dir}: its inputs hold {n_inputs - N_MELS} channels beside the {N_MELS} mel bins "
               "(extra_channels.py); silence and noise augmentation splice the mel alone: add --silence-augment 0 "
               "--noise-augment 0", file=sys.stderr)
@@ -366,6 +374,11 @@ def main(argv=None) -> int:
                 if FORMANTS:      # the formants move by the same factor, and with them their running mean
                     inputs[b, :size, N_MELS:N_MELS + LPC_ORDER] *= factor
                     formant_mean = formant_mean * factor
+            if REVERB_AUGMENT > 0 and rng.random() < REVERB_AUGMENT:
+                # a room's late echo in the power spectrogram (voiceface.dataset.add_reverb_to_inputs), before
+                # the noise: a microphone's own noise is not reverberated
+                inputs[b, :size, :N_MELS], level_db = add_reverb_to_inputs(
+                    inputs[b, :size, :N_MELS], rng.uniform(*REVERB_RT60_S), rng.uniform(*REVERB_DRR_DB), level_db)
             if NOISE_AUGMENT > 0 and rng.random() < NOISE_AUGMENT:
                 level_db = add_noise(inputs[b, :size], rng, level_db)
             for _ in range(SPEC_MASKS):

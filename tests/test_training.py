@@ -143,20 +143,23 @@ def test_a_linear_skip_started_as_the_ridge_fit_reads_the_jaw_from_the_first_epo
 
 def test_level_mode_takes_the_silence_splicing_and_rests_the_mouth_in_digital_silence(learn_dataset, tmp_path):
     """--input-mode level with silence splicing (measured against the running level, not switched
-    off) and noise mixed into half the windows (measured against the level the noise moves): it
-    trains, and digital silence or room noise then gives the clips' face at rest."""
+    off), noise mixed into half the windows (measured against the level the noise moves) and a
+    room's echo added to half: it trains, and digital silence or room noise then gives the clips'
+    face at rest."""
     import numpy as np
     from voiceface.engine import animate_file, load_model
     from test_inference import write_wav
     run = tmp_path / "level"
     result = run_script(TRAIN, "--dataset-dir", learn_dataset / "dataset", "--run-dir", run, "--epochs", 12,
-                        *QUICK, "--input-mode", "level", "--silence-augment", 0.5, "--noise-augment", 0.5)
+                        *QUICK, "--input-mode", "level", "--silence-augment", 0.5, "--noise-augment", 0.5,
+                        "--reverb-augment", 0.5)
     assert result.returncode == 0, result.stderr
     assert "note:" not in result.stdout and "silence" not in result.stderr
     history = metrics(run)
     assert history[-1]["train"]["loss"] < 0.5 * history[0]["train"]["loss"]
     model, checkpoint = load_model(run / "best.pt")
     assert checkpoint["input_mode"] == "level" and checkpoint["training"]["noise_augment"] == 0.5
+    assert checkpoint["training"]["reverb_augment"] == 0.5
     train = learn_dataset / "dataset" / "train"
     targets, mask, vad = (np.load(train / f"{k}.npy") for k in ("targets", "mask", "vad"))
     rest = float(np.median(targets[mask.astype(bool) & (vad == 0), 25]))
@@ -269,3 +272,11 @@ def test_formant_channels_train_with_the_silence_splicing_and_stream_as_offline(
     refused = run_script(TRAIN, "--dataset-dir", bare, "--run-dir", tmp_path / "no", "--epochs", 1, *QUICK,
                          "--formants")
     assert refused.returncode == 1 and "re-run stage 1.2" in refused.stderr and not (tmp_path / "no" / "last.pt").exists()
+
+
+@pytest.mark.parametrize("augment", ["--noise-augment", "--reverb-augment"])
+def test_augmenting_the_mel_alone_is_refused_with_formant_channels(learn_dataset, tmp_path, augment):
+    result = run_script(TRAIN, "--dataset-dir", learn_dataset / "dataset", "--run-dir", tmp_path / "run", "--epochs", 1,
+                        *QUICK, "--formants", augment, 0.5)
+    assert result.returncode == 1 and len(result.stderr.strip().splitlines()) == 1
+    assert augment in result.stderr and "--formants" in result.stderr and not (tmp_path / "run" / "last.pt").exists()

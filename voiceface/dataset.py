@@ -286,6 +286,30 @@ def add_noise_to_inputs(inputs: np.ndarray, noise_db: np.ndarray, level_db: np.n
     return level_inputs_against(total_db, level_db), level_db
 
 
+def add_reverb_to_inputs(inputs: np.ndarray, rt60_s: float, drr_db: float,
+                         level_db: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray | None]:
+    """Model inputs (T, 80) of the same frames heard in a room (training's --reverb-augment): each
+    mel bin's power plus a late reverberant tail, the power of the frames before it decaying 60 dB
+    in rt60_s, the tail's energy drr_db under the direct sound's (the statistical model
+    voiceface.degrade.room_reverb applies to the sound, in the power spectrogram: each frame's tail
+    is a*(tail + c*power) of the frame before, a = 10^(-6 / (rt60_s * FRAME_RATE))). Fixed mode
+    (`level_db` None) as add_noise_to_inputs; level mode: the frames' dB rebuilt against `level_db`
+    and measured again against it raised by the tail's share, 10*log10(1 + 10^(-drr_db/10)), as
+    the normaliser's mean of power over the voice rises. Returns (new inputs, the new level or None)."""
+    from scipy.signal import lfilter
+    inputs = np.asarray(inputs, np.float64)
+    speech_db = inputs * MEL_SCALE_DB + (MEL_OFFSET_DB if level_db is None else level_db)
+    power = 10 ** (speech_db / 10)
+    a = 10 ** (-6.0 / (rt60_s * FRAME_RATE))
+    c = 10 ** (-drr_db / 10) * (1 - a) / a                  # sum over k >= 1 of c * a^k is 10^(-drr/10)
+    tail = lfilter([0.0, c * a], [1.0, -a], power, axis=0)
+    wet_db = 10 * np.log10(power + tail)
+    if level_db is None:
+        return np.clip((wet_db - MEL_OFFSET_DB) / MEL_SCALE_DB, -1.0, 1.0).astype(np.float32), None
+    level_db = np.asarray(level_db, np.float64) + 10 * np.log10(1 + 10 ** (-drr_db / 10))
+    return level_inputs_against(wet_db, level_db), level_db
+
+
 def warp_mel(mel: np.ndarray, factor: float) -> np.ndarray:
     """Vocal-tract-length perturbation on the mel axis: bin k takes the value at k / factor
     (linear interpolation), so formants move up (factor > 1) or down as another voice's would.
