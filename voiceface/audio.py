@@ -165,7 +165,7 @@ class VoiceActivity:
     The minimum is VAD_MIN_THRESHOLD_DB (-55 dBFS), lowered for a quiet recording to
     VAD_BELOW_PEAK_DB under the loudest sound heard lately (a running peak of the level that decays
     VAD_PEAK_DECAY_DB_PER_S, starting where the noise floor starts: nothing heard yet), never below
-    VAD_ABSOLUTE_MIN_DB. The real clips' loudest frames lie at -26 to -6 dBFS, so as recorded the
+    VAD_ABSOLUTE_MIN_DB. The real clips' loudest frames lie at -25 to -6 dBFS, so as recorded the
     minimum stays -55 dBFS on nearly every frame; 30 dB quieter, a fixed -55 dBFS lost half the
     voiced frames of the median clip (all of the quietest), and the level normaliser stopped
     following the speech (ARCHITECTURE.md, "Voice activity").
