@@ -142,9 +142,9 @@ def main(argv=None) -> int:
     from voiceface.cli import settings_for_header
     from voiceface.constants import BLENDSHAPE_NAMES, FRAME_RATE, N_BLENDSHAPES, N_MELS, N_TARGETS, POSE_NAMES
     from voiceface.dataset import (DATASET_FORMAT, DATASET_FORMAT_VERSION, FORMANT_FILES, INPUT_FILES, INPUT_MODES,
-                                   LEVEL_FILE, MANIFEST_FILENAME, MEL_OFFSET_DB, MEL_SCALE_DB, add_noise_to_inputs,
-                                   add_reverb_to_inputs, create_sequences, level_inputs_against, normalisation_config,
-                                   warp_mel)
+                                   LEVEL_FILE, MANIFEST_FILENAME, MEL_SCALE_DB, add_noise_to_inputs,
+                                   add_reverb_to_inputs, create_sequences, inputs_in_db, level_inputs_against,
+                                   normalisation_config, warp_mel)
     from voiceface.formats import library_versions
     from voiceface.lpc import LPC_ORDER, TYPICAL_LSF, FormantInputs, formant_config
     from voiceface.metrics import clip_metrics, combine_clip_metrics
@@ -262,8 +262,8 @@ def main(argv=None) -> int:
         return 1
     if n_inputs != N_MELS + FORMANTS * LPC_ORDER and (SILENCE_AUGMENT > 0 or NOISE_AUGMENT > 0 or REVERB_AUGMENT > 0):
         print(f"error: {dataset_dir}: its inputs hold {n_inputs - N_MELS} channels beside the {N_MELS} mel bins "
-              "(extra_channels.py); silence and noise augmentation splice the mel alone: add --silence-augment 0 "
-              "--noise-augment 0", file=sys.stderr)
+              "(extra_channels.py); silence, noise and echo augmentation change the mel alone: add --silence-augment 0 "
+              "--noise-augment 0 --reverb-augment 0", file=sys.stderr)
         return 1
     rest_faces = quiet_inputs = None
     silence_augment = SILENCE_AUGMENT
@@ -343,7 +343,7 @@ def main(argv=None) -> int:
         offset = int(rng.integers(0, max(1, len(noise) - len(window) + 1)))
         noise = np.resize(noise[offset:], window[:, :N_MELS].shape)
         # the bank holds dB in level mode, model inputs in fixed mode
-        noise_db = noise if level_db is not None else noise * MEL_SCALE_DB + MEL_OFFSET_DB
+        noise_db = noise if level_db is not None else inputs_in_db(noise)
         window[:, :N_MELS], level_db = add_noise_to_inputs(window[:, :N_MELS], noise_db, level_db,
                                                            below_loudest_db=rng.uniform(5, 30))
         return level_db

@@ -123,7 +123,7 @@ def heard_in_training(clips: list[tuple], train_dataset: Path) -> dict[str, str]
     speech the model never heard."""
     import json
     import numpy as np
-    from voiceface.dataset import MANIFEST_FILENAME, MEL_OFFSET_DB, MEL_SCALE_DB
+    from voiceface.dataset import MANIFEST_FILENAME, inputs_in_db
     from voiceface.recordings import MIN_R, shared_audio
     manifest = Path(train_dataset) / MANIFEST_FILENAME
     if not manifest.exists() or not (Path(train_dataset) / "train" / "mel.npy").exists():
@@ -133,7 +133,7 @@ def heard_in_training(clips: list[tuple], train_dataset: Path) -> dict[str, str]
     found = {}
     for name, clip, _ in clips:
         for trained, start, frames in spans:
-            stored_db = np.asarray(mel[start:start + frames]) * MEL_SCALE_DB + MEL_OFFSET_DB   # the fixed input, in dB
+            stored_db = inputs_in_db(mel[start:start + frames])         # the fixed input, in dB
             if shared_audio(clip.mel, stored_db).r >= MIN_R:
                 found[name] = trained
                 break

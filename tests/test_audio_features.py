@@ -239,14 +239,14 @@ def test_a_band_that_holds_nothing_reads_as_the_floor_in_the_level_input(speech_
 @pytest.mark.parametrize("mode", ["fixed", "level"])
 def test_noise_added_to_the_inputs_matches_noise_mixed_into_the_sound(speech_48k, mode):
     # training's --noise-augment adds noise to stored inputs; a microphone mixes it into the sound
-    from voiceface.dataset import ModelInputs, add_noise_to_inputs, level_inputs_against, running_level_db
+    from voiceface.dataset import ModelInputs, add_noise_to_inputs, level_inputs_against, level_inputs_and_level
     from voiceface.synthetic import room_noise
     audio = soxr.resample(np.tile(speech_48k[0], 4).astype(np.float64), 48000, SAMPLE_RATE) * 0.3   # 12 s
     noise = room_noise("pink", -38.0, len(audio) / SAMPLE_RATE, SAMPLE_RATE, seed=3)               # ~15 dB below
     clean, mixed, alone = compute_features(audio), compute_features(audio + noise), compute_features(noise)
     vad = clean.vad                                         # the same frames averaged, to compare the mixing alone
     inputs = ModelInputs(mode).process(clean.mel, vad)
-    level_db = running_level_db(clean.mel, vad) if mode == "level" else None
+    level_db = level_inputs_and_level(clean.mel, vad)[1] if mode == "level" else None
     added, new_level = add_noise_to_inputs(inputs, alone.mel, level_db)
     truth = ModelInputs(mode).process(mixed.mel, vad)
     settled = slice(400, None)                              # the level's running mean has heard 3 s of speech
@@ -263,12 +263,12 @@ def test_noise_added_to_the_inputs_matches_noise_mixed_into_the_sound(speech_48k
 @pytest.mark.parametrize("rt60, drr", [(0.3, 6.0), (0.7, 0.0)])
 def test_a_rooms_echo_added_to_the_inputs_follows_the_echo_of_the_sound(speech_48k, mode, rt60, drr):
     # training's --reverb-augment adds a late tail to stored inputs; a room convolves the sound
-    from voiceface.dataset import ModelInputs, add_reverb_to_inputs, running_level_db
+    from voiceface.dataset import ModelInputs, add_reverb_to_inputs, level_inputs_and_level
     from voiceface.degrade import room_reverb
     audio = soxr.resample(np.tile(speech_48k[0], 4).astype(np.float64), 48000, SAMPLE_RATE) * 0.3   # 12 s
     clean, wet = compute_features(audio), compute_features(room_reverb(audio, rt60, drr, seed=2))
     inputs = ModelInputs(mode).process(clean.mel, clean.vad)
-    level_db = running_level_db(clean.mel, clean.vad) if mode == "level" else None
+    level_db = level_inputs_and_level(clean.mel, clean.vad)[1] if mode == "level" else None
     added, _ = add_reverb_to_inputs(inputs, rt60, drr, level_db)
     truth = ModelInputs(mode).process(wet.mel, clean.vad)  # the same frames averaged: the echo alone compared
     error, dry = (np.abs(x - truth)[400:] * 45.0 for x in (added, inputs))   # dB, once the level has settled

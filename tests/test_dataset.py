@@ -343,7 +343,7 @@ def test_silence_spliced_into_level_inputs_is_what_the_normaliser_gives_a_record
     """train.py's silence augmentation in level mode measures the spliced silence against the running
     level stored beside the inputs; a pause that really is in the audio must read the same."""
     from voiceface.audio import compute_features
-    from voiceface.dataset import level_inputs_against, model_inputs, running_level_db
+    from voiceface.dataset import level_inputs_against, model_inputs, level_inputs_and_level
     from voiceface.synthetic import room_noise, speech_envelope, voiced_audio
     speech = np.clip(voiced_audio(speech_envelope(6.0, 16000, 3), 16000, 3) * 1.6, -1, 1).astype(np.float32)
     silence = room_noise("digital", 0.0, 1.0, 16000, 0).astype(np.float32)
@@ -352,7 +352,7 @@ def test_silence_spliced_into_level_inputs_is_what_the_normaliser_gives_a_record
     with_pause = compute_features(np.concatenate([speech[:begin * 160], silence, speech[begin * 160:]]))
     recorded = model_inputs(with_pause.mel, with_pause.vad, "level")[begin + 5:begin + 95]   # inside the pause
     quiet_db = compute_features(silence).mel[5:95]
-    spliced = level_inputs_against(quiet_db, running_level_db(features.mel, features.vad)[begin])
+    spliced = level_inputs_against(quiet_db, level_inputs_and_level(features.mel, features.vad)[1][begin])
     assert with_pause.vad[begin + 20:begin + 95].max() == 0               # the pause is unvoiced...
     assert features.vad[begin - 50:begin].mean() > 0.5                    # ...after speech, whose level is held
     # past the hangover the same numbers, to within the 0.2 dB that the hangover's silent frames,

@@ -252,15 +252,24 @@ def level_inputs_and_level(mel_db: np.ndarray, vad: np.ndarray) -> tuple[np.ndar
     return (relative_db / MEL_SCALE_DB).astype(np.float32), level_db
 
 
-def running_level_db(mel_db: np.ndarray, vad: np.ndarray) -> np.ndarray:
-    """The running level alone (level_inputs_and_level)."""
-    return level_inputs_and_level(mel_db, vad)[1]
-
-
 def level_inputs_against(mel_db: np.ndarray, level_db: np.ndarray) -> np.ndarray:
     """Level-mode model inputs of frames in dB measured against a given running level (e.g. silence
-    spliced in where `running_level_db` says the level stood), floored as the normaliser floors."""
+    spliced in where level_inputs_and_level says the level stood), floored as the normaliser floors."""
     return (relative_to_level(mel_db, level_db) / MEL_SCALE_DB).astype(np.float32)
+
+
+def inputs_in_db(inputs: np.ndarray, level_db: np.ndarray | None = None) -> np.ndarray:
+    """Stored model inputs (T, 80) back in dB: the fixed scale's (`level_db` None), or a level-mode
+    input plus the running level it was measured against. (T, 80) float64."""
+    return np.asarray(inputs, np.float64) * MEL_SCALE_DB + (MEL_OFFSET_DB if level_db is None else level_db)
+
+
+def inputs_from_db(mel_db: np.ndarray, level_db: np.ndarray | None = None) -> np.ndarray:
+    """The inverse of inputs_in_db: the fixed scale, clipped to [-1, 1] as normalize_mel clips
+    (`level_db` None), or level-mode inputs measured against `level_db`. (T, 80) float32."""
+    if level_db is None:
+        return np.clip((np.asarray(mel_db, np.float64) - MEL_OFFSET_DB) / MEL_SCALE_DB, -1.0, 1.0).astype(np.float32)
+    return level_inputs_against(mel_db, level_db)
 
 
 def add_noise_to_inputs(inputs: np.ndarray, noise_db: np.ndarray, level_db: np.ndarray | None = None,
@@ -269,21 +278,19 @@ def add_noise_to_inputs(inputs: np.ndarray, noise_db: np.ndarray, level_db: np.n
     power domain, as a microphone would mix them: at its own level, or with `below_loudest_db`
     moved so that its loudest tenth sits that far below the frames' (training's --noise-augment).
     Fixed mode (`level_db` None): the frames' dB are the inputs' scale. Level mode: each frame's dB
-    is its input plus `level_db`, the running level it was measured against (running_level_db),
+    is its input plus `level_db`, the running level it was measured against (LEVEL_FILE),
     and the noisy frame is measured against that level plus the noise's mean power per bin: the
     normaliser's mean is a mean of power, so stationary noise adds its own power to it.
     Returns (new inputs (T, 80) float32, the new level (T, 80) or None)."""
-    inputs = np.asarray(inputs, np.float64)
-    speech_db = inputs * MEL_SCALE_DB + (MEL_OFFSET_DB if level_db is None else level_db)
+    speech_db = inputs_in_db(inputs, level_db)
     noise_db = np.asarray(noise_db, np.float64)
     if below_loudest_db is not None:
         noise_db = noise_db + np.percentile(speech_db, 90) - below_loudest_db - np.percentile(noise_db, 90)
     noise_power = 10 ** (noise_db / 10)
     total_db = 10 * np.log10(10 ** (speech_db / 10) + noise_power)
-    if level_db is None:
-        return np.clip((total_db - MEL_OFFSET_DB) / MEL_SCALE_DB, -1.0, 1.0).astype(np.float32), None
-    level_db = 10 * np.log10(10 ** (np.asarray(level_db, np.float64) / 10) + noise_power.mean(axis=0))
-    return level_inputs_against(total_db, level_db), level_db
+    if level_db is not None:
+        level_db = 10 * np.log10(10 ** (np.asarray(level_db, np.float64) / 10) + noise_power.mean(axis=0))
+    return inputs_from_db(total_db, level_db), level_db
 
 
 def add_reverb_to_inputs(inputs: np.ndarray, rt60_s: float, drr_db: float,
@@ -297,17 +304,14 @@ def add_reverb_to_inputs(inputs: np.ndarray, rt60_s: float, drr_db: float,
     and measured again against it raised by the tail's share, 10*log10(1 + 10^(-drr_db/10)), as
     the normaliser's mean of power over the voice rises. Returns (new inputs, the new level or None)."""
     from scipy.signal import lfilter
-    inputs = np.asarray(inputs, np.float64)
-    speech_db = inputs * MEL_SCALE_DB + (MEL_OFFSET_DB if level_db is None else level_db)
-    power = 10 ** (speech_db / 10)
+    power = 10 ** (inputs_in_db(inputs, level_db) / 10)
     a = 10 ** (-6.0 / (rt60_s * FRAME_RATE))
     c = 10 ** (-drr_db / 10) * (1 - a) / a                  # sum over k >= 1 of c * a^k is 10^(-drr/10)
     tail = lfilter([0.0, c * a], [1.0, -a], power, axis=0)
     wet_db = 10 * np.log10(power + tail)
-    if level_db is None:
-        return np.clip((wet_db - MEL_OFFSET_DB) / MEL_SCALE_DB, -1.0, 1.0).astype(np.float32), None
-    level_db = np.asarray(level_db, np.float64) + 10 * np.log10(1 + 10 ** (-drr_db / 10))
-    return level_inputs_against(wet_db, level_db), level_db
+    if level_db is not None:
+        level_db = np.asarray(level_db, np.float64) + 10 * np.log10(1 + 10 ** (-drr_db / 10))
+    return inputs_from_db(wet_db, level_db), level_db
 
 
 def warp_mel(mel: np.ndarray, factor: float) -> np.ndarray:
