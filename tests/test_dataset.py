@@ -337,6 +337,24 @@ def test_frequency_warp_moves_a_formant_and_keeps_the_identity():
     assert np.array_equal(warp_mel(mel, 1.0), mel)
     assert int(np.argmax(warp_mel(mel, 1.1)[0])) == 44          # a higher voice: the peak moves up
     assert int(np.argmax(warp_mel(mel, 0.9)[0])) == 36
+    assert np.allclose(warp_mel(mel, 1.0, "hz"), mel, atol=1e-6)
+    with pytest.raises(ValueError, match="warp axis"):
+        warp_mel(mel, 1.1, "bark")
+
+
+@pytest.mark.parametrize("hz", [300, 700, 2000, 4000, 6000])
+def test_the_hz_warp_moves_a_tone_as_a_higher_voice_would_and_the_mel_warp_overshoots_high_up(hz):
+    """A tone through the front-end, warped by 1.15 on the hz axis, peaks in the band where the
+    tone 15 % higher does; the mel-axis warp stretches the bin index, which above 1 kHz (the
+    Slaney scale's logarithmic part) moves it further than the voice would."""
+    from voiceface.audio import compute_features
+    t = np.arange(16000) / 16000
+    def peak(mel):
+        return int(np.argmax(mel[50]))
+    low, high = (compute_features((0.3 * np.sin(2 * np.pi * f * t)).astype(np.float32)).mel for f in (hz, 1.15 * hz))
+    assert peak(warp_mel(low, 1.15, "hz")) == peak(high)
+    if hz >= 2000:
+        assert peak(warp_mel(low, 1.15, "mel")) >= peak(high) + 3
 
 
 def test_silence_spliced_into_level_inputs_is_what_the_normaliser_gives_a_recorded_pause():

@@ -280,3 +280,14 @@ def test_augmenting_the_mel_alone_is_refused_with_formant_channels(learn_dataset
                         *QUICK, "--formants", augment, 0.5)
     assert result.returncode == 1 and len(result.stderr.strip().splitlines()) == 1
     assert augment in result.stderr and "--formants" in result.stderr and not (tmp_path / "run" / "last.pt").exists()
+
+
+def test_the_frequency_warp_on_either_axis_trains_and_an_unknown_axis_is_refused(learn_dataset, tmp_path):
+    args = ["--dataset-dir", learn_dataset / "dataset", "--epochs", 1, *QUICK, "--freq-warp", 0.15]
+    result = run_script(TRAIN, *args, "--run-dir", tmp_path / "hz", "--freq-warp-axis", "hz")
+    assert result.returncode == 0, result.stderr
+    saved = torch.load(tmp_path / "hz" / "last.pt", map_location="cpu", weights_only=False)["training"]
+    assert saved["freq_warp_axis"] == "hz" and saved["freq_warp"] == 0.15
+    refused = run_script(TRAIN, *args, "--run-dir", tmp_path / "bark", "--freq-warp-axis", "bark")
+    assert refused.returncode == 1 and len(refused.stderr.strip().splitlines()) == 1
+    assert "bark" in refused.stderr and not (tmp_path / "bark" / "last.pt").exists()

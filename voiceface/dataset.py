@@ -314,12 +314,28 @@ def add_reverb_to_inputs(inputs: np.ndarray, rt60_s: float, drr_db: float,
     return inputs_from_db(wet_db, level_db), level_db
 
 
-def warp_mel(mel: np.ndarray, factor: float) -> np.ndarray:
-    """Vocal-tract-length perturbation on the mel axis: bin k takes the value at k / factor
-    (linear interpolation), so formants move up (factor > 1) or down as another voice's would.
-    (T, n_mels) -> (T, n_mels). Training's --freq-warp and the linear probe use it."""
+WARP_AXES = ("mel", "hz")
+
+
+def warp_mel(mel: np.ndarray, factor: float, axis: str = "mel") -> np.ndarray:
+    """Vocal-tract-length perturbation of a mel spectrogram, (T, n_mels) -> (T, n_mels); formants
+    move up (factor > 1) or down as another voice's would (linear interpolation between bins).
+    axis "mel": bin k takes the value at bin k / factor, the mel axis itself stretched; on the
+    Slaney scale that moves a formant at 4 kHz by a third for a factor of 1.15. axis "hz": each
+    band's centre frequency f takes the value the spectrum has at f / factor, a voice's vocal
+    tract scaled: every formant moves by the factor itself (ARCHITECTURE.md, "Frequency warp").
+    Training's --freq-warp (--freq-warp-axis) and the linear probe use it."""
     n_bins = mel.shape[1]
-    source = np.clip(np.arange(n_bins) / factor, 0, n_bins - 1)
+    if axis not in WARP_AXES:
+        raise ValueError(f"no warp axis {axis!r}; choose one of {', '.join(WARP_AXES)}")
+    if axis == "mel":
+        source = np.arange(n_bins) / factor
+    else:
+        from voiceface.audio import hz_to_mel, mel_band_edges
+        centres_hz = mel_band_edges()[1:-1]
+        centres = hz_to_mel(centres_hz)                  # evenly spaced on the mel scale
+        source = (hz_to_mel(centres_hz / factor) - centres[0]) / (centres[1] - centres[0])
+    source = np.clip(source, 0, n_bins - 1)
     low = np.floor(source).astype(int)
     high = np.minimum(low + 1, n_bins - 1)
     fraction = (source - low).astype(mel.dtype)
