@@ -104,7 +104,7 @@ def test_a_miniature_speaker_dependent_benchmark(learn_dataset, tmp_path):
     fewer = run_script("3_inference/evaluate.py", "--benchmark", "speaker-dependent", "--processed-dir",
                        learn_dataset / "processed", "--speaker-manifest", speakers, "--bench-dir", tmp_path / "bench",
                        "--json", tmp_path / "two.json", "--lookahead-ms", 0, "--min-clips", 5, "--max-training-recordings", 2,
-                       "--train-args", "--preset tiny --epochs 2 --window-seconds 2 --stride-seconds 1 --freq-warp 0")
+                       "--train-args", "--preset tiny --epochs 1 --window-seconds 2 --stride-seconds 1 --freq-warp 0")
     assert fewer.returncode == 0, fewer.stderr[-3000:]
     folds = json.loads((tmp_path / "two.json").read_text())["benchmarks"]["speaker-dependent, look-ahead 0 ms"]["folds"]
     assert [f["train"] for f in folds[:2]] == [["sample_21", "sample_22"], ["sample_22", "sample_23"]]
