@@ -321,7 +321,7 @@ def warp_mel(mel: np.ndarray, factor: float, axis: str = "mel") -> np.ndarray:
     """Vocal-tract-length perturbation of a mel spectrogram, (T, n_mels) -> (T, n_mels); formants
     move up (factor > 1) or down as another voice's would (linear interpolation between bins).
     axis "mel": bin k takes the value at bin k / factor, the mel axis itself stretched; on the
-    Slaney scale that moves a formant at 4 kHz by a third for a factor of 1.15. axis "hz": each
+    Slaney scale that moves a formant at 4 kHz by 42 % for a factor of 1.15. axis "hz": each
     band's centre frequency f takes the value the spectrum has at f / factor, a voice's vocal
     tract scaled: every formant moves by the factor itself (ARCHITECTURE.md, "Frequency warp").
     Training's --freq-warp (--freq-warp-axis) and the linear probe use it."""
