@@ -222,8 +222,10 @@ def main(argv=None) -> int:
         folder = dataset_dir / split
         arrays = {key: np.load(folder / f"{key}.npy", mmap_mode="r") for key in ("targets", "mask", "vad", "windows")}
         arrays["inputs"] = np.load(folder / input_file, mmap_mode="r")
-        if FORMANTS:                    # the formant channels after the mel, and the frequencies they come from
+        if FORMANTS and len(arrays["mask"]):   # the formant channels after the mel, and the frequencies they come
+            #                                    from (an empty split, e.g. no held-out clip, has nothing to join)
             arrays["inputs"] = np.concatenate([arrays["inputs"], np.load(folder / FORMANT_FILES["inputs"])], axis=1)
+        if FORMANTS:
             arrays["lsf"] = np.load(folder / FORMANT_FILES["lsf"])
         if INPUT_MODE == "level":       # the running level each frame was measured against
             arrays["level_db"] = np.load(folder / LEVEL_FILE, mmap_mode="r")
