@@ -244,10 +244,14 @@ def test_the_runner_says_what_it_cannot_do_without_a_speaker_manifest(tmp_path):
 def test_one_video_trains_into_its_work_folder_and_says_there_is_nothing_held_out(face_model, tmp_path):
     from voiceface.synthetic import write_talking_face_clip
     write_talking_face_clip(tmp_path / "videos" / "me.mp4", duration=3.0, seed=5)
-    result = run_pipeline("--raw-dir", tmp_path / "videos", "--work-dir", tmp_path / "work")
+    # one person's videos: the one-speaker recipe (formant channels, twice the epochs) instead of the defaults
+    result = run_pipeline("--raw-dir", tmp_path / "videos", "--work-dir", tmp_path / "work", "--one-speaker")
     assert result.returncode == 0, result.stderr[-3000:]
     # the model sits with the work it was trained on: another project's runs/default is not retrained over
     assert (tmp_path / "work" / "runs" / "default" / "last.pt").exists()
+    trained = torch.load(tmp_path / "work" / "runs" / "default" / "last.pt", map_location="cpu", weights_only=False)
+    assert trained["training"]["formants"] is True and trained["training"]["epochs"] == 20
+    assert trained["formants"] and "epoch  20/20" in result.stdout
     assert f"checkpoint: {tmp_path / 'work' / 'runs' / 'default' / 'last.pt'}" in result.stdout
     assert "holds no held-out clip" in result.stdout and "evaluation: " not in result.stdout
     assert not (tmp_path / "work" / "evaluation").exists()
