@@ -106,7 +106,7 @@ def stages(raw: Path, work: Path, sample: bool) -> list[tuple[int, str, list]]:
     training = (["--preset", "tiny", "--epochs", SAMPLE_EPOCHS, "--window-seconds", 2, "--stride-seconds", 0.5,
                  "--warmup-seconds", 0.5, "--batch-size", 8, "--learning-rate", 3e-3,
                  "--freq-warp", 0] if sample else                  # one synthetic voice: nothing to generalise over
-                ONE_SPEAKER_TRAINING if ONE_SPEAKER else [])      # your videos: train.py's measured defaults
+                ONE_SPEAKER_TRAINING if ONE_SPEAKER else [])      # your videos: the one-speaker recipe or train.py's defaults
     steps.append((4, "stage 2: training", ["2_architecture_training/train.py", "--dataset-dir", work / "dataset",
                                           "--run-dir", run_dir, *training, *(["--resume"] if (run_dir / "last.pt").exists()
                                                                              and not FORCE else [])]))
