@@ -222,10 +222,9 @@ def main(argv=None) -> int:
         folder = dataset_dir / split
         arrays = {key: np.load(folder / f"{key}.npy", mmap_mode="r") for key in ("targets", "mask", "vad", "windows")}
         arrays["inputs"] = np.load(folder / input_file, mmap_mode="r")
-        if FORMANTS and len(arrays["mask"]):   # the formant channels after the mel, and the frequencies they come
-            #                                    from (an empty split, e.g. no held-out clip, has nothing to join)
-            arrays["inputs"] = np.concatenate([arrays["inputs"], np.load(folder / FORMANT_FILES["inputs"])], axis=1)
-        if FORMANTS:
+        if FORMANTS:                    # the formant channels after the mel, and the frequencies they come from
+            if len(arrays["mask"]):     # (stage 1.3 writes an empty split, no held-out clip, without a channel axis)
+                arrays["inputs"] = np.concatenate([arrays["inputs"], np.load(folder / FORMANT_FILES["inputs"])], axis=1)
             arrays["lsf"] = np.load(folder / FORMANT_FILES["lsf"])
         if INPUT_MODE == "level":       # the running level each frame was measured against
             arrays["level_db"] = np.load(folder / LEVEL_FILE, mmap_mode="r")
