@@ -13,9 +13,14 @@ channels appended (the same stacking, look-ahead and strength search):
 - `lsf`: the 16 line spectral frequencies of a 16th-order LPC fit of the frame's 25 ms of audio
   (the front-end's frame, pre-emphasised: voiceface/lpc.py): a smooth code of the formants, which
   say how open the vocal tract is. As stage 1.2 stored them.
+- `pitch`: the voice's pitch by pYIN (librosa) over the 40 ms of audio ending at each frame's end:
+  octaves from the clip's median voiced pitch (0 where unvoiced) and the probability the frame is
+  voiced, both × 0.3 (the spread of the level inputs). Stress and emphasis raise the pitch and open
+  the jaw wider; does the mel hold that already? (The median is the whole clip's: a probe, not
+  a streaming feature. About 6 s of computing per minute of audio.)
 
     python 2_architecture_training/linear_probe.py --dataset-dir data/dataset --lookahead-ms 100
-    python 2_architecture_training/linear_probe.py --dataset-dir DIR --extra loudness lsf
+    python 2_architecture_training/linear_probe.py --dataset-dir DIR --extra loudness lsf pitch
 """
 import sys
 from pathlib import Path
@@ -32,7 +37,7 @@ DATASET_DIR = REPO_ROOT / "data/dataset"   # a stage 1.3 output
 INPUT = "mel_level"             # mel (fixed scale) or mel_level (causal level normalisation)
 LOOKAHEAD_MS = 100.0            # the face of this long ago is read from the audio up to now
 WARPS = [1.0]                   # training copies warped by these factors (e.g. 0.85 0.92 1.0 1.08 1.15)
-EXTRA = []                      # channels to try beside the mel: loudness, lsf (see above)
+EXTRA = []                      # channels to try beside the mel: loudness, lsf, pitch (see above)
 # --- end of settings ---------------------------------------------------------------------------
 
 
@@ -42,6 +47,37 @@ def frame_loudness(x: np.ndarray) -> np.ndarray:
     db = np.asarray(x, np.float64) * MEL_SCALE_DB
     peak = db.max(axis=1, keepdims=True)
     return ((peak + 10 * np.log10(np.power(10.0, (db - peak) / 10).sum(axis=1, keepdims=True))) / MEL_SCALE_DB).astype(np.float32)
+
+
+PITCH_WINDOW = 640              # pitch: samples (40 ms at 16 kHz) ending at each frame's end
+PITCH_RANGE_HZ = (65.0, 400.0)  # pitch: the voices looked for
+PITCH_SCALE = 0.3               # pitch channels' scale beside the level inputs (as the formant channels')
+
+
+def frame_pitch(folder: Path, frames: int) -> np.ndarray:
+    """(T, 2) pitch channels of a processed clip (see `pitch` above), on its stage 1.2 frames: frame
+    i's 40 ms of audio end where its mel frame's window ends, (i + 1) hops after the first sample."""
+    import librosa
+
+    from voiceface.audio import AUDIO_FEATURES_FILENAME, load_audio, read_audio_features
+    from voiceface.constants import HOP_LENGTH, SAMPLE_RATE
+    from voiceface.errors import InputError
+    stored = read_audio_features(folder / AUDIO_FEATURES_FILENAME)
+    if len(stored.times) != frames or not np.allclose(stored.times, (np.arange(frames) + 1) * HOP_LENGTH / SAMPLE_RATE):
+        raise InputError(f"{folder}: its stage 1.2 frames are not the dataset's ({len(stored.times)} against {frames}); "
+                         "re-run stage 1.3")
+    _, audio = load_audio(stored.meta["source"]["path"])
+    padded = np.concatenate([np.zeros(PITCH_WINDOW - HOP_LENGTH, np.float32), audio])
+    f0, voiced, probability = librosa.pyin(padded, fmin=PITCH_RANGE_HZ[0], fmax=PITCH_RANGE_HZ[1], sr=SAMPLE_RATE,
+                                           frame_length=PITCH_WINDOW, hop_length=HOP_LENGTH, center=False)
+    out = np.zeros((frames, 2), np.float32)
+    n = min(frames, len(f0))
+    octaves = np.log2(f0[:n])
+    voiced = voiced[:n] & np.isfinite(octaves)
+    if voiced.any():
+        out[:n, 0] = np.where(voiced, octaves - np.median(octaves[voiced]), 0.0)
+    out[:n, 1] = probability[:n]
+    return out * PITCH_SCALE
 
 
 def main(argv=None) -> int:
@@ -56,9 +92,9 @@ def main(argv=None) -> int:
     dataset = Path(DATASET_DIR)
     manifest = json.loads((dataset / MANIFEST_FILENAME).read_text())
     lookahead = int(round(LOOKAHEAD_MS / 10))
-    unknown = sorted(set(EXTRA) - {"loudness", "lsf"})
+    unknown = sorted(set(EXTRA) - {"loudness", "lsf", "pitch"})
     if unknown:
-        print(f"--extra {' '.join(unknown)}: not a channel this probe knows; use loudness and/or lsf")
+        print(f"--extra {' '.join(unknown)}: not a channel this probe knows; use loudness, lsf and/or pitch")
         return 2
 
     def split(name):
@@ -101,6 +137,8 @@ def main(argv=None) -> int:
                     raise InputError(f"{name}: {len(lsf)} frames of audio against {len(x)} in {dataset}; "
                                      "a dataset of other processed clips? re-run stage 1.3")
                 channels.append(lsf)
+            if "pitch" in EXTRA:
+                channels.append(frame_pitch(Path(manifest["processed_dir"]) / name, len(x)))
             out.append(np.concatenate(channels, axis=1))
         return out
 

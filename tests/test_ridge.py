@@ -1,5 +1,6 @@
 """The ridge baseline (voiceface/ridge.py), fitted one clip at a time, against the textbook solution."""
 import numpy as np
+import pytest
 
 from voiceface import ridge
 from voiceface.ridge import RidgeBaseline, stack_frames
@@ -93,8 +94,31 @@ def test_the_linear_probe_scores_held_out_clips_with_and_without_extra_channels(
     plain, extra = (float(x) for x in line[0].split("jawOpen r ")[1].replace(" on the mel,", "").split()[:2])
     assert 0.3 < plain <= 1 and 0.3 < extra <= 1                # the generated jaw follows the generated sound
     refused = run_script("2_architecture_training/linear_probe.py", "--dataset-dir", learn_dataset / "dataset",
-                         "--extra", "pitch")
-    assert refused.returncode == 2 and "pitch" in refused.stdout
+                         "--extra", "brightness")
+    assert refused.returncode == 2 and "brightness" in refused.stdout
+
+
+def test_the_linear_probes_pitch_channels_follow_the_generated_voice(learn_dataset):
+    """The generated voice's pitch wanders as 130 + 25 sin(...) Hz: pYIN on the frames' 40 ms finds
+    it voiced where the voice activity says speech, and its swing of log2(155 / 105) = 0.56 octave."""
+    import importlib.util
+    from voiceface import REPO_ROOT
+    from voiceface.audio import AUDIO_FEATURES_FILENAME, read_audio_features
+    spec = importlib.util.spec_from_file_location("linear_probe", REPO_ROOT / "2_architecture_training/linear_probe.py")
+    probe = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(probe)
+    folder = learn_dataset / "processed" / "sample_24"
+    stored = read_audio_features(folder / AUDIO_FEATURES_FILENAME)
+    pitch = probe.frame_pitch(folder, len(stored.times)) / probe.PITCH_SCALE
+    octaves, probability = pitch[:, 0], pitch[:, 1]
+    speech = stored.vad.astype(bool)
+    voiced = octaves != 0
+    assert voiced[speech].mean() > 0.8 and voiced[~speech].mean() < 0.3, (voiced[speech].mean(), voiced[~speech].mean())
+    assert probability[speech].mean() > max(0.1, 10 * probability[~speech].mean())
+    swing = np.percentile(octaves[voiced], 98) - np.percentile(octaves[voiced], 2)
+    assert 0.4 < swing < 0.7, swing
+    with pytest.raises(Exception, match="re-run stage 1.3"):
+        probe.frame_pitch(folder, len(stored.times) + 5)
 
 
 def test_the_running_voice_mean_is_causal_and_holds_through_pauses():
