@@ -10,7 +10,8 @@ Outputs: <output-dir>/dataset_manifest.json and, for each of train/ and val/, ar
          (T,) uint8; rms_db.npy (T,) float32; windows.npy (M, 3) int64 rows (start, length,
          loss_start) into those arrays; when stage 1.2 stored them, formants.npy (T, 16), the
          formant inputs of train.py --formants, and lsf.npy (T, 16) radians, the frequencies they
-         come from. Clips lie end to end; the manifest gives each one's span.
+         come from. Clips lie end to end; the manifest gives each one's span. A split with no clip
+         (no held-out clip) has T = 0 and the same columns.
 
     python 1_data_cleaning/3_create_dataset.py --processed-dir data/processed --output-dir data/dataset \
         --speaker-manifest ../shared/realdata/manifest.csv
@@ -167,8 +168,8 @@ def main(argv=None) -> int:
     from voiceface.progress import progress_bar, say
     from voiceface.audio import front_end_config
     from voiceface.cli import settings_for_header
-    from voiceface.constants import BLENDSHAPE_NAMES, FRAME_RATE, N_BLENDSHAPES, POSE_NAMES
-    from voiceface.lpc import FormantInputs, formant_config
+    from voiceface.constants import BLENDSHAPE_NAMES, FRAME_RATE, N_BLENDSHAPES, N_MELS, N_TARGETS, POSE_NAMES
+    from voiceface.lpc import LPC_ORDER, FormantInputs, formant_config
     from voiceface.dataset import (DATASET_FORMAT, DATASET_FORMAT_VERSION, FORMANT_FILES, INPUT_FILES, INPUT_MODES,
                                    MANIFEST_FILENAME,
                                    ClipPose, create_sequences, model_inputs, normalisation_config,
@@ -286,6 +287,10 @@ def main(argv=None) -> int:
             typical = np.median(np.stack(list(spreads.values())), axis=0)     # one vote per recording, as above
             factors = {n: np.clip(typical / np.maximum(sd, 1e-6), 1 / MAX_SCALE, MAX_SCALE) for n, sd in spreads.items()}
 
+    EMPTY_ARRAYS = {"mel": ((0, N_MELS), np.float32), "mel_level": ((0, N_MELS), np.float32),
+                    "level_db": ((0, N_MELS), np.float32), "targets": ((0, N_TARGETS), np.float32),
+                    "mask": ((0,), np.uint8), "vad": ((0,), np.uint8), "rms_db": ((0,), np.float32),
+                    "formants": ((0, LPC_ORDER), np.float32), "lsf": ((0, LPC_ORDER), np.float32)}
     output.parent.mkdir(parents=True, exist_ok=True)
     scratch = Path(tempfile.mkdtemp(prefix=f".{output.name}.", suffix=".partial", dir=output.parent))
     scratch.chmod(0o755)                          # mkdtemp makes 0700
@@ -335,8 +340,8 @@ def main(argv=None) -> int:
                 offset += len(clip.mel)
             split_dir = scratch / split
             split_dir.mkdir()
-            for key, parts in arrays.items():
-                np.save(split_dir / f"{key}.npy", np.concatenate(parts) if parts else np.zeros((0,)))
+            for key, parts in arrays.items():      # an empty split (no held-out clip) keeps each array's columns
+                np.save(split_dir / f"{key}.npy", np.concatenate(parts) if parts else np.zeros(*EMPTY_ARRAYS[key]))
             np.save(split_dir / "windows.npy", np.concatenate(windows) if windows else np.zeros((0, 3), np.int64))
             if names:
                 mask = np.concatenate(arrays["mask"]).astype(bool)

@@ -223,7 +223,7 @@ def main(argv=None) -> int:
         arrays = {key: np.load(folder / f"{key}.npy", mmap_mode="r") for key in ("targets", "mask", "vad", "windows")}
         arrays["inputs"] = np.load(folder / input_file, mmap_mode="r")
         if FORMANTS:                    # the formant channels after the mel, and the frequencies they come from
-            if len(arrays["mask"]):     # (stage 1.3 writes an empty split, no held-out clip, without a channel axis)
+            if len(arrays["mask"]):     # (datasets before 2026-12-04 wrote an empty split without its channel axis)
                 arrays["inputs"] = np.concatenate([arrays["inputs"], np.load(folder / FORMANT_FILES["inputs"])], axis=1)
             arrays["lsf"] = np.load(folder / FORMANT_FILES["lsf"])
         if INPUT_MODE == "level":       # the running level each frame was measured against

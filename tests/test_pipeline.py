@@ -255,4 +255,8 @@ def test_one_video_trains_into_its_work_folder_and_says_there_is_nothing_held_ou
     assert f"checkpoint: {tmp_path / 'work' / 'runs' / 'default' / 'last.pt'}" in result.stdout
     assert "holds no held-out clip" in result.stdout and "evaluation: " not in result.stdout
     assert not (tmp_path / "work" / "evaluation").exists()
+    # the empty held-out split keeps each array's columns, as the training split has them
+    for key in ("mel", "mel_level", "level_db", "targets", "mask", "vad", "rms_db", "formants", "lsf"):
+        train, val = (np.load(tmp_path / "work" / "dataset" / split / f"{key}.npy") for split in ("train", "val"))
+        assert len(val) == 0 and val.shape[1:] == train.shape[1:] and val.dtype == train.dtype, key
 
