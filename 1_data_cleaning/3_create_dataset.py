@@ -287,9 +287,10 @@ def main(argv=None) -> int:
             typical = np.median(np.stack(list(spreads.values())), axis=0)     # one vote per recording, as above
             factors = {n: np.clip(typical / np.maximum(sd, 1e-6), 1 / MAX_SCALE, MAX_SCALE) for n, sd in spreads.items()}
 
-    empty_arrays = {"mel": ((0, N_MELS), np.float32), "mel_level": ((0, N_MELS), np.float32),      # a split
-                    "level_db": ((0, N_MELS), np.float32), "targets": ((0, N_TARGETS), np.float32),  # with no
-                    "mask": ((0,), np.uint8), "vad": ((0,), np.uint8), "rms_db": ((0,), np.float32),  # clip
+    # the arrays of a split with no clip (no held-out clip): no rows, each one's columns and type
+    empty_arrays = {"mel": ((0, N_MELS), np.float32), "mel_level": ((0, N_MELS), np.float32),
+                    "level_db": ((0, N_MELS), np.float32), "targets": ((0, N_TARGETS), np.float32),
+                    "mask": ((0,), np.uint8), "vad": ((0,), np.uint8), "rms_db": ((0,), np.float32),
                     "formants": ((0, LPC_ORDER), np.float32), "lsf": ((0, LPC_ORDER), np.float32)}
     output.parent.mkdir(parents=True, exist_ok=True)
     scratch = Path(tempfile.mkdtemp(prefix=f".{output.name}.", suffix=".partial", dir=output.parent))
@@ -340,7 +341,7 @@ def main(argv=None) -> int:
                 offset += len(clip.mel)
             split_dir = scratch / split
             split_dir.mkdir()
-            for key, parts in arrays.items():      # an empty split (no held-out clip) keeps each array's columns
+            for key, parts in arrays.items():
                 np.save(split_dir / f"{key}.npy", np.concatenate(parts) if parts else np.zeros(*empty_arrays[key]))
             np.save(split_dir / "windows.npy", np.concatenate(windows) if windows else np.zeros((0, 3), np.int64))
             if names:
