@@ -109,6 +109,7 @@ def main(argv=None) -> int:
     import numpy as np
     from voiceface.cli import VIDEO_EXTENSIONS
     from voiceface.face_model import ensure_face_model
+    from voiceface.formats import write_text_atomic
     from voiceface.progress import say
 
     model = ensure_face_model(FACE_MODEL)
@@ -146,11 +147,9 @@ def main(argv=None) -> int:
     for name, v in results.items():
         lines.append(f"| {name} | {v['frames']} | " + " | ".join(f"{v['r'][n][s]:.3f}" for n in READINGS for s in SHAPES)
                      + f" | {v['jitter']['original']:.4f} |")
-    output = Path(OUTPUT)
-    output.parent.mkdir(parents=True, exist_ok=True)
-    output.write_text("\n".join(lines) + "\n")
+    write_text_atomic(OUTPUT, "\n".join(lines) + "\n")       # (makes the folder)
     say("\n".join(lines[:12]))
-    say(f"-> {output}")
+    say(f"-> {OUTPUT}")
     return 0
 
 

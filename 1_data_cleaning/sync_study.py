@@ -40,7 +40,7 @@ def main(argv=None) -> int:
     from voiceface.constants import FRAME_RATE
     from voiceface.dataset import (ClipPose, model_inputs, normalize_targets, speaker_folds, speakers_from_manifest,
                                    synchronize_features)
-    from voiceface.formats import read_blendshapes_json
+    from voiceface.formats import read_blendshapes_json, write_text_atomic
     from voiceface.metrics import JAW_OPEN, pearson
     from voiceface.progress import say
     from voiceface.ridge import RidgeBaseline, shift_targets
@@ -170,7 +170,7 @@ def main(argv=None) -> int:
         second[n] = again.lag_s if again.confident else corrected[n]
     row("second pass against a ridge prediction", second)
     Path(OUTPUT).parent.mkdir(parents=True, exist_ok=True)
-    Path(OUTPUT).write_text("\n".join(lines) + "\n")
+    write_text_atomic(OUTPUT, "\n".join(lines) + "\n")
     print(f"wrote {OUTPUT}")
     return 0
 

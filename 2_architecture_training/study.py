@@ -87,6 +87,7 @@ def main(argv=None) -> int:
         best = min(history, key=lambda h: h["val"]["loss"])
         rows.append((name, extra, epochs, batch, best))
     from voiceface.evaluation import COLUMNS
+    from voiceface.formats import write_text_atomic
     columns = [c for c in COLUMNS if c[0] in TRAINING_METRICS]          # (key, label, digits)
     lines = ["| run | epochs × batch | best epoch | " + " | ".join(label for _, label, _ in columns) + " |",
              "| --- | --- | --- | " + " | ".join("---" for _ in columns) + " |"]
@@ -94,7 +95,7 @@ def main(argv=None) -> int:
         lines.append(f"| {name} | {epochs} × {batch} | {best['epoch']} | " +
                      " | ".join(f"{best['val'][key]:.{digits}f}" for key, _, digits in columns) + " |")
     table = "\n".join(lines)
-    (Path(OUT_DIR) / f"{STUDY}.md").write_text(table + "\n")
+    write_text_atomic(Path(OUT_DIR) / f"{STUDY}.md", table + "\n")
     print(table)
     if STUDY == "lookahead":
         import matplotlib

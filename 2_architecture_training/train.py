@@ -147,7 +147,7 @@ def main(argv=None) -> int:
                                    LEVEL_FILE, MANIFEST_FILENAME, MEL_SCALE_DB, add_noise_to_inputs,
                                    add_reverb_to_inputs, create_sequences, inputs_in_db, level_inputs_against,
                                    normalisation_config, WARP_AXES, warp_mel)
-    from voiceface.formats import library_versions
+    from voiceface.formats import atomic_path, library_versions, write_text_atomic
     from voiceface.lpc import LPC_ORDER, TYPICAL_LSF, FormantInputs, formant_config
     from voiceface.metrics import clip_metrics, combine_clip_metrics
 
@@ -583,7 +583,6 @@ def main(argv=None) -> int:
         import matplotlib
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
-        from voiceface.formats import atomic_path
         epochs = [h["epoch"] for h in history]
         figure, axes = plt.subplots(1, 3, figsize=(13, 3.6))
         axes[0].plot(epochs, [h["train"]["loss"] for h in history], label="train")
@@ -665,8 +664,9 @@ def main(argv=None) -> int:
         if main_process:
             record["val"] = validate() if val["clips"] else {}
             history.append(record)
-            with open(metrics_path, "w") as f:
-                f.write("".join(json.dumps(h) + "\n" for h in history))
+            # rewritten whole, so through a temporary file: a kill -9 inside the write once left it
+            # empty, and the resumed run then forgot every epoch before the checkpoint's
+            write_text_atomic(metrics_path, "".join(json.dumps(h) + "\n" for h in history))
             write_curves()
             v = record["val"]
             improved = bool(v) and v["loss"] < best

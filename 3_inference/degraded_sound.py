@@ -112,7 +112,7 @@ def main(argv=None) -> int:
     import hashlib
     import json
     from voiceface.errors import InputError
-    from voiceface.formats import write_json_atomic
+    from voiceface.formats import write_json_atomic, write_text_atomic
     if not REPORTS:
         print("error: give a benchmark JSON written by evaluate.py --benchmark", file=sys.stderr)
         return 2
@@ -140,7 +140,7 @@ def main(argv=None) -> int:
             print(sections[-1], flush=True)
     if JSON:
         write_json_atomic(Path(JSON), out)
-        Path(JSON).with_suffix(".md").write_text("\n".join(sections))
+        write_text_atomic(Path(JSON).with_suffix(".md"), "\n".join(sections))
         print(f"wrote {JSON} and {Path(JSON).with_suffix('.md')}")
     return 0
 

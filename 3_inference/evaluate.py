@@ -233,7 +233,7 @@ def run_benchmarks() -> int:
     from voiceface.dataset import MANIFEST_FILENAME, speakers_from_manifest
     from voiceface.evaluation import dataset_clips, markdown, summarise
     from voiceface.recordings import describe, recording_groups, to_dict
-    from voiceface.formats import BLENDSHAPES_FILENAME, write_json_atomic
+    from voiceface.formats import BLENDSHAPES_FILENAME, write_json_atomic, write_text_atomic
     if not SPEAKER_MANIFEST:
         print("error: the benchmarks need to know who speaks in each clip: give --speaker-manifest CSV "
               "(columns short_name or clip, and speaker)", file=sys.stderr)
@@ -301,7 +301,7 @@ def run_benchmarks() -> int:
                             f"{seconds[-1]:g} s (median {seconds[len(seconds) // 2]:g} s).\n")
             print(sections[-1], flush=True)
     write_json_atomic(Path(JSON), report)
-    Path(JSON).with_suffix(".md").write_text("\n".join(sections))
+    write_text_atomic(Path(JSON).with_suffix(".md"), "\n".join(sections))
     print(f"wrote {JSON} and {Path(JSON).with_suffix('.md')}")
     return 0
 
@@ -310,7 +310,7 @@ def main(argv=None) -> int:
     configure(globals(), argv)
     import tempfile
     from voiceface.errors import InputError
-    from voiceface.formats import write_json_atomic
+    from voiceface.formats import write_json_atomic, write_text_atomic
     if not JSON:
         print("error: say where the results go with --json OUT.json", file=sys.stderr)
         return 2
@@ -347,7 +347,7 @@ def main(argv=None) -> int:
     write_json_atomic(Path(JSON), {"checkpoint": str(CHECKPOINT), "train_dataset": str(train_dataset),
                                    "clips": results, "summary": summary})
     table = markdown(results, summary)
-    Path(JSON).with_suffix(".md").write_text(table)
+    write_text_atomic(Path(JSON).with_suffix(".md"), table)
     print(table)
     print(f"wrote {JSON} and {Path(JSON).with_suffix('.md')}")
     return 0

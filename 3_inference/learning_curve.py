@@ -88,6 +88,8 @@ def plot(path: Path, curves: dict[str, list[dict]]) -> None:
 
 def main(argv=None) -> int:
     import json
+
+    from voiceface.formats import write_text_atomic
     configure(globals(), argv, positional="REPORTS")
     reports = []
     for name in REPORTS:
@@ -106,7 +108,7 @@ def main(argv=None) -> int:
     curves = curve_points(reports)
     plot(Path(OUTPUT), curves)
     text = table(curves)
-    Path(OUTPUT).with_suffix(".md").write_text(text)
+    write_text_atomic(Path(OUTPUT).with_suffix(".md"), text)
     print(text + f"wrote {OUTPUT} and {Path(OUTPUT).with_suffix('.md')}")
     return 0
 

@@ -100,9 +100,14 @@ def atomic_path(path: str | os.PathLike):
         raise
 
 
-def write_json_atomic(path: str | os.PathLike, document: dict, indent: int | None = 1) -> None:
+def write_text_atomic(path: str | os.PathLike, text: str) -> None:
+    """Write a text file whole or not at all (a report, a log rewritten each epoch)."""
     with atomic_path(path) as tmp:
-        tmp.write_text(json.dumps(document, indent=indent, allow_nan=False) + "\n")
+        tmp.write_text(text)
+
+
+def write_json_atomic(path: str | os.PathLike, document: dict, indent: int | None = 1) -> None:
+    write_text_atomic(path, json.dumps(document, indent=indent, allow_nan=False) + "\n")
 
 
 def write_blendshapes_json(path: str | os.PathLike, header: dict, times_ms: np.ndarray,
