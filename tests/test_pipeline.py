@@ -71,6 +71,35 @@ def test_evaluating_clip_folders_corrects_their_offset_first(trained_run, face_m
     assert clip["model"]["jaw_open_r"] > 0.6 and abs(clip["model"]["jaw_open_best_lag_ms"]) <= 40
 
 
+def test_the_benchmark_scores_a_held_out_clip_stage_1_3_dropped_as_unsure(learn_dataset, tmp_path):
+    # sample_23's mouth played backwards: nothing in its sound tells its offset, so it is unsure
+    processed = tmp_path / "processed"
+    shutil.copytree(learn_dataset / "processed", processed)
+    track_path = processed / "sample_23" / "blendshapes_and_pose.json"
+    track = json.loads(track_path.read_text())
+    jaws = [frame["blendshapes"]["jawOpen"] for frame in track["frames"]]
+    for frame, jaw in zip(track["frames"], reversed(jaws)):
+        frame["blendshapes"]["jawOpen"] = jaw
+    track_path.write_text(json.dumps(track))
+    speakers = tmp_path / "speakers.csv"
+    speakers.write_text("short_name,speaker\n" + "".join(f"sample_{k},{'AB'[k % 2]}\n" for k in range(20, 25)))
+    out = tmp_path / "bench" / "benchmark.json"
+    result = run_script("3_inference/evaluate.py", "--benchmark", "speaker-independent", "--processed-dir", processed,
+                        "--speaker-manifest", speakers, "--bench-dir", tmp_path / "bench", "--folds", 2,
+                        "--json", out, "--lookahead-ms", 0, "--dataset-args=--unsure-sync drop",
+                        "--train-args", "--preset tiny --epochs 1 --window-seconds 2 --stride-seconds 1 --freq-warp 0")
+    assert result.returncode == 0, result.stderr[-3000:]
+    benchmark = json.loads(out.read_text())["benchmarks"]["speaker-independent, look-ahead 0 ms"]
+    # dropped from what its fold's model learnt from (stage 1.3's choice), scored all the same, uncorrected
+    fold = next(f for f in benchmark["folds"] if "sample_23" in f["held_out"])
+    manifest = json.loads((Path(fold["run_dir"]).parent / next(p.name for p in Path(fold["run_dir"]).parent.glob(
+        "dataset_*")) / "dataset_manifest.json").read_text())
+    assert [d["clip"] for d in manifest["sync"]["dropped_as_unsure"]] == ["sample_23"]
+    assert sorted(c["clip"] for c in benchmark["clips"]) == [f"sample_{k}" for k in range(20, 25)]
+    assert next(c for c in benchmark["clips"] if c["clip"] == "sample_23")["sync_shift_ms"] == 0
+    assert benchmark["summary"]["clips"] == 5
+
+
 def test_a_miniature_speaker_dependent_benchmark(learn_dataset, tmp_path):
     speakers = tmp_path / "speakers.csv"
     speakers.write_text("short_name,speaker\n" + "".join(f"sample_{k},Eileen Collins\n" for k in range(20, 25)))
