@@ -696,7 +696,9 @@ def main(argv=None) -> int:
         # and saving aborted now and then ("terminate called without an active exception", 3 runs in 40)
         dist.barrier()
         dist.destroy_process_group()
-    say(f"checkpoint: {run_dir / 'best.pt'}")
+    # last.pt is the model to use (inference's default, what run_pipeline.py hands on and the benchmarks
+    # score); best.pt is chosen by the loss on the validation clips, so scores on them would flatter it
+    say(f"checkpoint: {run_dir / 'last.pt'} (the last epoch; best.pt: the lowest validation loss)")
     return 0
 
 
