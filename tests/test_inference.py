@@ -23,6 +23,15 @@ def model(trained_run):
     return load_model(trained_run / "best.pt")
 
 
+def assert_same_pose(a, b):
+    """Equal up to float32 rounding in the model's units: translation is its output times
+    TRANSLATION_SCALE_CM (10), so its rounding is ten times the rotation's (seen: 1.06e-5 cm, a
+    clean-clone run whose chunked and whole passes summed in another order)."""
+    from voiceface.dataset import TRANSLATION_SCALE_CM
+    assert np.abs(a[:, :3] - b[:, :3]).max() <= 1e-5 * TRANSLATION_SCALE_CM
+    assert np.abs(a[:, 3:] - b[:, 3:]).max() <= 1e-5
+
+
 def stream(model_and_checkpoint, audio, chunk, fps=30.0):
     animator = Animator(*model_and_checkpoint, fps)
     parts = [animator.push(audio[i:i + chunk]) for i in range(0, len(audio), chunk)]
@@ -41,7 +50,7 @@ def test_streaming_equals_offline(model, learn_dataset, chunk):
     n = len(offline.times) if chunk != 1 else 90
     assert np.array_equal(streamed.times[:n], offline.times[:n])
     assert np.abs(streamed.blendshapes[:n] - offline.blendshapes[:n]).max() <= 1e-5
-    assert np.abs(streamed.pose[:n] - offline.pose[:n]).max() <= 1e-5
+    assert_same_pose(streamed.pose[:n], offline.pose[:n])
 
 
 def test_a_long_file_in_blocks_equals_one_pass(model, tmp_path):
@@ -51,7 +60,7 @@ def test_a_long_file_in_blocks_equals_one_pass(model, tmp_path):
     _, audio = load_audio(clip.path)
     whole = stream(model, audio, len(audio))
     assert np.abs(blocks.blendshapes - whole.blendshapes).max() <= 1e-5
-    assert np.abs(blocks.pose - whole.pose).max() <= 1e-5
+    assert_same_pose(blocks.pose, whole.pose)
 
 
 @pytest.mark.parametrize("fps", [30.0, 24.0, 60.0])
