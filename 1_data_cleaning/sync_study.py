@@ -169,8 +169,7 @@ def main(argv=None) -> int:
         again = sync.estimate_lag_from(mouth, prediction, clips[n].mask)
         second[n] = again.lag_s if again.confident else corrected[n]
     row("second pass against a ridge prediction", second)
-    Path(OUTPUT).parent.mkdir(parents=True, exist_ok=True)
-    write_text_atomic(OUTPUT, "\n".join(lines) + "\n")
+    write_text_atomic(OUTPUT, "\n".join(lines) + "\n")       # (makes the folder)
     print(f"wrote {OUTPUT}")
     return 0
 

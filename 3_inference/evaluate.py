@@ -289,14 +289,14 @@ def run_benchmarks() -> int:
                     *shlex.split(fold_args), *(["--resume"] if (run_dir / "last.pt").exists() else []))
                 # every held-out clip is scored, whatever the dataset settings let the model learn from: a
                 # clip stage 1.3 dropped as unsure (--unsure-sync drop) is scored uncorrected, as with keep
+                manifest = json.loads((dataset / MANIFEST_FILENAME).read_text())
                 scored = dataset_clips(dataset, "val")
-                dropped = [entry["clip"] for entry in json.loads((dataset / MANIFEST_FILENAME).read_text())["sync"]
-                           .get("dropped_as_unsure", []) if entry["clip"] in held]
+                dropped = [entry["clip"] for entry in manifest["sync"].get("dropped_as_unsure", []) if entry["clip"] in held]
                 scored += corrected_clips([Path(PROCESSED_DIR) / name for name in dropped], lead_ms / 1000)
                 # the last epoch: best.pt was chosen on these very clips, which would flatter it
                 fold_results, _ = evaluate(run_dir / "last.pt", scored, dataset)
                 results += fold_results
-                trained = json.loads((dataset / MANIFEST_FILENAME).read_text())["clips"]
+                trained = manifest["clips"]
                 per_fold.append({"fold": name, "train": train, "held_out": held, "run_dir": str(run_dir),
                                  "train_seconds": round(sum(c["duration_s"] for c in trained if c["split"] == "train"), 2)})
             summary = summarise(results)

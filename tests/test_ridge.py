@@ -104,6 +104,7 @@ def test_the_linear_probes_pitch_channels_follow_the_generated_voice(learn_datas
     import importlib.util
     from voiceface import REPO_ROOT
     from voiceface.audio import AUDIO_FEATURES_FILENAME, read_audio_features
+    from voiceface.errors import InputError
     spec = importlib.util.spec_from_file_location("linear_probe", REPO_ROOT / "2_architecture_training/linear_probe.py")
     probe = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(probe)
@@ -117,7 +118,7 @@ def test_the_linear_probes_pitch_channels_follow_the_generated_voice(learn_datas
     assert probability[speech].mean() > max(0.1, 10 * probability[~speech].mean())
     swing = np.percentile(octaves[voiced], 98) - np.percentile(octaves[voiced], 2)
     assert 0.4 < swing < 0.7, swing
-    with pytest.raises(Exception, match="re-run stage 1.3"):
+    with pytest.raises(InputError, match="re-run stage 1.3"):
         probe.frame_pitch(folder, len(stored.times) + 5)
 
 
