@@ -215,6 +215,10 @@ def main(argv=None) -> int:
     if SKIP_INIT not in ("zero", "ridge"):
         print(f"error: no skip start {SKIP_INIT!r}; choose zero or ridge", file=sys.stderr)
         return 1
+    if LOOKAHEAD_MS < 0:
+        print(f"error: --lookahead-ms {LOOKAHEAD_MS:g}: the model's output delay cannot be negative (a causal model "
+              "cannot put out a face before it hears its sound); give 0 (strictly causal) or more", file=sys.stderr)
+        return 1
     input_file = INPUT_FILES[INPUT_MODE]
     lookahead = int(round(LOOKAHEAD_MS * FRAME_RATE / 1000))
 

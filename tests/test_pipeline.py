@@ -252,6 +252,16 @@ def test_the_runner_runs_every_stage_and_a_second_run_redoes_nothing(tmp_path):
     third = run_pipeline(*args, "--stage", 4, "--stop-stage", 4)
     assert third.returncode == 0, third.stderr[-3000:]
     assert "training it again from the start" in third.stdout and re.search(r"epoch +3/3  train", third.stdout)
+    # a model for files: 40 ms of look-ahead trains into its own folder, and the strictly causal one is left as it is
+    causal = (runs / "sample" / "last.pt").read_bytes()
+    later = run_pipeline(*args, "--lookahead-ms", 40, "--stage", 4, "--stop-stage", 5)
+    assert later.returncode == 0, later.stderr[-3000:]
+    trained = torch.load(runs / "sample_lookahead40ms" / "last.pt", map_location="cpu", weights_only=False)
+    assert trained["lookahead_frames"] == 4 and trained["training"]["lookahead_ms"] == 40
+    assert f"checkpoint: {runs / 'sample_lookahead40ms' / 'last.pt'}" in later.stdout
+    assert (runs / "sample" / "last.pt").read_bytes() == causal
+    animation = json.loads((work / "inference" / "sample_02.json").read_text())
+    assert animation["header"]["checkpoint"]["lookahead_ms"] == 40      # the animation the runner made is its
 
 
 def test_clip_figures_combine_weighted_by_frames_even_when_some_are_missing():

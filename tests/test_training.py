@@ -291,3 +291,7 @@ def test_the_frequency_warp_on_either_axis_trains_and_an_unknown_axis_is_refused
     refused = run_script(TRAIN, *args, "--run-dir", tmp_path / "bark", "--freq-warp-axis", "bark")
     assert refused.returncode == 1 and len(refused.stderr.strip().splitlines()) == 1
     assert "bark" in refused.stderr and not (tmp_path / "bark" / "last.pt").exists()
+    # a look-ahead below zero would ask a causal model for faces before their sound: one line, nothing written
+    early = run_script(TRAIN, *args, "--run-dir", tmp_path / "early", "--lookahead-ms", -40)
+    assert early.returncode == 1 and len(early.stderr.strip().splitlines()) == 1
+    assert "--lookahead-ms -40" in early.stderr and not (tmp_path / "early" / "last.pt").exists()
