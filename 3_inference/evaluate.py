@@ -327,6 +327,11 @@ def main(argv=None) -> int:
         print(f"error: {error}", file=sys.stderr)
         return 1
     if BENCHMARK:
+        if any(ms < 0 for ms in LOOKAHEAD_MS):     # refused before any fold's dataset is made
+            print(f"error: --lookahead-ms {' '.join(f'{ms:g}' for ms in LOOKAHEAD_MS)}: a look-ahead cannot be negative "
+                  "(a causal model cannot put out a face before it hears its sound); give 0 (strictly causal) or more",
+                  file=sys.stderr)
+            return 1
         return run_benchmarks()
     try:
         from voiceface.engine import load_model

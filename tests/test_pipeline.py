@@ -219,6 +219,16 @@ def test_evaluation_refuses_a_bad_checkpoint_in_one_line(broken, tmp_path, learn
     assert result.returncode == 1 and result.stderr.count("error: ") == 1
 
 
+def test_the_benchmark_refuses_a_negative_look_ahead_before_it_makes_anything(learn_dataset, tmp_path):
+    speakers = tmp_path / "speakers.csv"
+    speakers.write_text("short_name,speaker\n" + "".join(f"sample_{k},Eileen Collins\n" for k in range(20, 25)))
+    result = run_script("3_inference/evaluate.py", "--benchmark", "speaker-dependent", "--processed-dir",
+                        learn_dataset / "processed", "--speaker-manifest", speakers, "--bench-dir", tmp_path / "bench",
+                        "--json", tmp_path / "out.json", "--lookahead-ms", 0, -100)
+    assert result.returncode == 1 and result.stderr.count("error: ") == 1 and "--lookahead-ms 0 -100" in result.stderr
+    assert not (tmp_path / "bench").exists() and not (tmp_path / "out.json").exists()
+
+
 def test_the_runner_runs_every_stage_and_a_second_run_redoes_nothing(tmp_path):
     # a miniature sample in temporary folders: 3 clips of 4 s, 3 epochs
     work, runs = tmp_path / "sample", tmp_path / "runs"
