@@ -23,7 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repo root, f
 sys.path.insert(0, str(Path(__file__).resolve().parent))      # this folder, for `import models`
 
 from voiceface import REPO_ROOT
-from voiceface.cli import configure
+from voiceface.cli import configure, negative_lookahead
 
 # --- settings (each can be given on the command line: RUN_DIR as --run-dir) ------------------
 DATASET_DIR = REPO_ROOT / "data/dataset"   # the output of stage 1.3
@@ -215,9 +215,8 @@ def main(argv=None) -> int:
     if SKIP_INIT not in ("zero", "ridge"):
         print(f"error: no skip start {SKIP_INIT!r}; choose zero or ridge", file=sys.stderr)
         return 1
-    if LOOKAHEAD_MS < 0:
-        print(f"error: --lookahead-ms {LOOKAHEAD_MS:g}: the model's output delay cannot be negative (a causal model "
-              "cannot put out a face before it hears its sound); give 0 (strictly causal) or more", file=sys.stderr)
+    if problem := negative_lookahead([LOOKAHEAD_MS]):
+        print(f"error: {problem}", file=sys.stderr)
         return 1
     input_file = INPUT_FILES[INPUT_MODE]
     lookahead = int(round(LOOKAHEAD_MS * FRAME_RATE / 1000))

@@ -29,7 +29,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repo root, for `import voiceface`
 
 from voiceface import REPO_ROOT
-from voiceface.cli import configure
+from voiceface.cli import configure, negative_lookahead
 
 # --- settings (each can be given on the command line: CHECKPOINT as --checkpoint) -------------
 CHECKPOINT = REPO_ROOT / "runs/default/last.pt"   # the model to evaluate
@@ -327,10 +327,8 @@ def main(argv=None) -> int:
         print(f"error: {error}", file=sys.stderr)
         return 1
     if BENCHMARK:
-        if any(ms < 0 for ms in LOOKAHEAD_MS):     # refused before any fold's dataset is made
-            print(f"error: --lookahead-ms {' '.join(f'{ms:g}' for ms in LOOKAHEAD_MS)}: a look-ahead cannot be negative "
-                  "(a causal model cannot put out a face before it hears its sound); give 0 (strictly causal) or more",
-                  file=sys.stderr)
+        if problem := negative_lookahead(LOOKAHEAD_MS):        # refused before any fold's dataset is made
+            print(f"error: {problem}", file=sys.stderr)
             return 1
         return run_benchmarks()
     try:

@@ -95,6 +95,15 @@ def settings_for_header(settings: dict) -> dict:
     return {name.lower(): plain(value) for name, value in settings.items()}
 
 
+def negative_lookahead(values_ms: Iterable[float]) -> str | None:
+    """The one-line refusal of a look-ahead below zero (train.py, evaluate.py --benchmark), or None."""
+    values = list(values_ms)
+    if all(ms >= 0 for ms in values):
+        return None
+    return (f"--lookahead-ms {' '.join(f'{ms:g}' for ms in values)}: a look-ahead cannot be negative (a causal model "
+            "cannot put out a face before it hears its sound); give 0 (strictly causal) or more")
+
+
 def expand_inputs(inputs: Iterable[str | Path], extensions: tuple[str, ...]) -> tuple[list[Path], list[str]]:
     """Files named, files in folders (recursively, by extension) and glob matches, in a stable
     order without repeats. Returns (files, errors) where each error is one line for a path that
