@@ -284,6 +284,10 @@ def test_bad_clips_are_left_out_named_and_the_rest_proceed(processed, tmp_path):
     write_talking_face_clip(tmp_path / "long.mp4", duration=8.0, seed=14)
     run_script("1_data_cleaning/2_extract_audio_features.py", tmp_path / "long.mp4", "--output-dir", tmp_path / "x")
     shutil.copy(tmp_path / "x" / "long" / "audio_features.npz", mixed / "mismatched" / "audio_features.npz")
+    shutil.copytree(mixed / "plain_a", mixed / "muted")                           # its sound muted on export
+    write_talking_face_clip(tmp_path / "muted.mp4", duration=5.0, seed=10, muted_audio=True)
+    run_script("1_data_cleaning/2_extract_audio_features.py", tmp_path / "muted.mp4", "--output-dir", tmp_path / "x")
+    shutil.copy(tmp_path / "x" / "muted" / "audio_features.npz", mixed / "muted" / "audio_features.npz")
     shutil.copytree(mixed / "plain_a", mixed / "faceless")
     path = mixed / "faceless" / "blendshapes_and_pose.json"
     text = path.read_text().replace('"has_face":true', '"has_face":false')
@@ -297,9 +301,10 @@ def test_bad_clips_are_left_out_named_and_the_rest_proceed(processed, tmp_path):
     assert "format version 7" in reasons["other_version"]
     assert "audio lasts 8.00 s but video 5.00 s" in reasons["mismatched"]
     assert "all masked" in reasons["faceless"]
+    assert "holds 0.0 s of speech in 5.0 s (a muted or silent track?)" in reasons["muted"]
     assert sorted(c["clip"] for c in manifest["clips"]) == ["late_audio", "mouth_first", "plain_a"]
     errors = [line for line in result.stderr.splitlines() if line.startswith("error: ")]
-    assert len(errors) == 4
+    assert len(errors) == 5
 
 
 def test_sync_correction_by_default_by_hand_or_off(processed, tmp_path):

@@ -215,7 +215,7 @@ def frame_times(duration: float, fps: float, variable_frame_rate: bool, seed: in
 def write_talking_face_clip(path: str | Path, duration: float = 4.0, seed: int = 0, fps: float = 30.0,
                             roll_degrees: float = 0.0, variable_frame_rate: bool = False,
                             audio_start: float = 0.0, mouth_lead: float = 0.0,
-                            with_audio: bool = True, second_face: bool = False,
+                            with_audio: bool = True, muted_audio: bool = False, second_face: bool = False,
                             faststart: bool = False, extra_width: int = 0, display_rotation: int = 0) -> SyntheticClip:
     """Write an H.264 + AAC mp4 of the astronaut speaking. Returns the ground truth.
 
@@ -223,6 +223,7 @@ def write_talking_face_clip(path: str | Path, duration: float = 4.0, seed: int =
     audio_start: seconds the audio stream starts after the first video frame, in sync: the sound
     of those first seconds is missing, as when a recorder starts its streams at different times.
     mouth_lead: seconds the mouth moves ahead of the sound (real speakers: 0.05-0.15 s).
+    muted_audio: an audio track of digital silence (a video exported with its sound muted).
     second_face: a smaller, silent copy of the face beside the speaker (the frame is 2x as wide).
     faststart: put the index at the front (as for streaming), so a truncated copy still opens.
     extra_width: even number of pixels of background added on the right; a width that is not a
@@ -274,7 +275,7 @@ def write_talking_face_clip(path: str | Path, duration: float = 4.0, seed: int =
     if with_audio:
         start = int(round(audio_start * AUDIO_SAMPLE_RATE))
         audio = audio[start:]                               # what the video shows before is unheard
-        mux_mono_audio(container, sound, audio, AUDIO_SAMPLE_RATE, start)
+        mux_mono_audio(container, sound, np.zeros_like(audio) if muted_audio else audio, AUDIO_SAMPLE_RATE, start)
     container.close()
     return SyntheticClip(path=path, frame_times=times, openness=openness, audio=audio,
                          audio_start=audio_start, envelope=envelope, roll_degrees=roll_degrees)
