@@ -17,7 +17,7 @@ Outputs: <output-dir>/dataset_manifest.json and, for each of train/ and val/, ar
         --speaker-manifest ../shared/realdata/manifest.csv
 
 A clip missing an input, made with other constants, whose audio and video lengths differ by more
-than a second, whose audio holds under a second of speech (a muted track), or with no usable frame, is left out with one line and named in the manifest; the
+than a second, whose audio is speech for under 5 % of it (a muted track), or with no usable frame, is left out with one line and named in the manifest; the
 exit code is then 1.
 
 Sync (voiceface/sync.py): each clip's audio-video lag is estimated from its mouth against its
@@ -62,8 +62,8 @@ CENTRE_ON = "rest"              # a clip's centre: rest (each shape's median in 
 SCALE_TRAINING_CLIPS = False    # also scale each training clip's blendshapes about its centre so that each shape's spread
 #                                 is the training clips' median spread (the factor held to 1/2-2; validation clips stay as extracted)
 MAX_DURATION_MISMATCH_S = 1.0   # audio and video longer or shorter than each other by more: left out
-MIN_SPEECH_SECONDS = 1.0        # audio with less voice than this (a muted or silent track) is left out: its moving
-#                                 face would teach a mouth that talks in silence (the real clips hold 2.3 s or more)
+MIN_SPEECH_FRACTION = 0.05      # audio that is voice for less of its length (a muted or silent track) is left out: its
+#                                 moving face would teach a mouth that talks in silence (the real clips: 57 % or more)
 FORCE = False                   # rebuild an existing dataset
 # --- end of settings ---------------------------------------------------------------------------
 
@@ -73,7 +73,6 @@ def load_clip(folder: Path):
     or raise InputError saying why it is left out. Returns (clip, track, audio)."""
     import numpy as np
     from voiceface.audio import AUDIO_FEATURES_FILENAME
-    from voiceface.constants import FRAME_RATE
     from voiceface.dataset import read_processed_clip, synchronize_features
     from voiceface.errors import InputError
     from voiceface.formats import BLENDSHAPES_FILENAME
@@ -85,9 +84,9 @@ def load_clip(folder: Path):
     if abs(video_s - audio_s) > MAX_DURATION_MISMATCH_S:
         raise InputError(f"{folder.name}: audio lasts {audio_s:.2f} s but video {video_s:.2f} s; check that "
                          "both come from the same recording")
-    speech_s = float(np.count_nonzero(audio.vad)) / FRAME_RATE
-    if speech_s < MIN_SPEECH_SECONDS:
-        raise InputError(f"{folder.name}: its audio holds {speech_s:.1f} s of speech in {audio_s:.1f} s (a muted or "
+    speech = float(np.count_nonzero(audio.vad)) / max(len(audio.vad), 1)
+    if speech < MIN_SPEECH_FRACTION:
+        raise InputError(f"{folder.name}: its audio is speech for {speech:.0%} of its {audio_s:.1f} s (a muted or "
                          f"silent track?); the model learns the face from its sound: give the video with its speech")
     clip = synchronize_features(folder.name, track, audio)
     if not clip.mask.any():

@@ -301,7 +301,7 @@ def test_bad_clips_are_left_out_named_and_the_rest_proceed(processed, tmp_path):
     assert "format version 7" in reasons["other_version"]
     assert "audio lasts 8.00 s but video 5.00 s" in reasons["mismatched"]
     assert "all masked" in reasons["faceless"]
-    assert "holds 0.0 s of speech in 5.0 s (a muted or silent track?)" in reasons["muted"]
+    assert "is speech for 0% of its 5.0 s (a muted or silent track?)" in reasons["muted"]
     assert sorted(c["clip"] for c in manifest["clips"]) == ["late_audio", "mouth_first", "plain_a"]
     errors = [line for line in result.stderr.splitlines() if line.startswith("error: ")]
     assert len(errors) == 5
