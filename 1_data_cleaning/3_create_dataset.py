@@ -17,8 +17,8 @@ Outputs: <output-dir>/dataset_manifest.json and, for each of train/ and val/, ar
         --speaker-manifest ../shared/realdata/manifest.csv
 
 A clip missing an input, made with other constants, whose audio and video lengths differ by more
-than a second, whose audio is speech for under 5 % of it (a muted track), or with no usable frame, is left out with one line and named in the manifest; the
-exit code is then 1.
+than a second, whose audio is speech for under 5 % of it (a muted track), or with no usable frame,
+is left out with one line and named in the manifest; the exit code is then 1.
 
 Sync (voiceface/sync.py): each clip's audio-video lag is estimated from its mouth against its
 audio, with a confidence against what unrelated audio reaches. Confident clips are shifted so
@@ -71,7 +71,6 @@ FORCE = False                   # rebuild an existing dataset
 def load_clip(folder: Path):
     """One clip's stage 1.1 track and stage 1.2 features, synchronised without any lag correction,
     or raise InputError saying why it is left out. Returns (clip, track, audio)."""
-    import numpy as np
     from voiceface.audio import AUDIO_FEATURES_FILENAME
     from voiceface.dataset import read_processed_clip, synchronize_features
     from voiceface.errors import InputError
@@ -84,7 +83,7 @@ def load_clip(folder: Path):
     if abs(video_s - audio_s) > MAX_DURATION_MISMATCH_S:
         raise InputError(f"{folder.name}: audio lasts {audio_s:.2f} s but video {video_s:.2f} s; check that "
                          "both come from the same recording")
-    speech = float(np.count_nonzero(audio.vad)) / max(len(audio.vad), 1)
+    speech = float(audio.vad.mean()) if len(audio.vad) else 0.0
     if speech < MIN_SPEECH_FRACTION:
         raise InputError(f"{folder.name}: its audio is speech for {speech:.0%} of its {audio_s:.1f} s (a muted or "
                          f"silent track?); the model learns the face from its sound: give the video with its speech")

@@ -275,7 +275,9 @@ def write_talking_face_clip(path: str | Path, duration: float = 4.0, seed: int =
     if with_audio:
         start = int(round(audio_start * AUDIO_SAMPLE_RATE))
         audio = audio[start:]                               # what the video shows before is unheard
-        mux_mono_audio(container, sound, np.zeros_like(audio) if muted_audio else audio, AUDIO_SAMPLE_RATE, start)
+        if muted_audio:
+            audio = np.zeros_like(audio)                    # what the file holds, returned as its truth
+        mux_mono_audio(container, sound, audio, AUDIO_SAMPLE_RATE, start)
     container.close()
     return SyntheticClip(path=path, frame_times=times, openness=openness, audio=audio,
                          audio_start=audio_start, envelope=envelope, roll_degrees=roll_degrees)
