@@ -28,7 +28,8 @@ from voiceface.cli import configure, negative_lookahead
 # --- settings (each can be given on the command line: RUN_DIR as --run-dir) ------------------
 DATASET_DIR = REPO_ROOT / "data/dataset"   # the output of stage 1.3
 RUN_DIR = REPO_ROOT / "runs/default"       # checkpoints, metrics.jsonl, curves.png
-PRESET = "small"                # model size: default, small or tiny (models/tcn_10s_model.py); small is what the benchmarks measured
+PRESET = "small"                # model size: default, small or tiny (models/tcn_10s_model.py); small is what the benchmarks
+#                                 measured; gru: a recurrent network in the blocks' place, to measure the design note's choice
 EPOCHS = 10                     # passes over the training windows (more overfits 5 minutes of video: ARCHITECTURE.md)
 MIN_STEPS = 0                   # at least this many optimiser steps: a small dataset gets more epochs; 0: EPOCHS alone
 BATCH_SIZE = 16                 # windows per optimiser step (over all processes together)
@@ -545,8 +546,9 @@ def main(argv=None) -> int:
     scored = ema.module if ema is not None else core        # what is validated and saved for inference
     autocast = (torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda"
                 else torch.autocast("cpu", enabled=False))
-    say(f"model {PRESET}: {core.parameter_count():,} parameters, receptive field {core.receptive_field} frames "
-        f"({core.receptive_field / FRAME_RATE:.2f} s), {core.flops_per_frame() / 1e6:.2f} MFLOP/frame; "
+    field = (f"receptive field {core.receptive_field} frames ({core.receptive_field / FRAME_RATE:.2f} s)"
+             if core.receptive_field else "recurrent: all of the past")
+    say(f"model {PRESET}: {core.parameter_count():,} parameters, {field}, {core.flops_per_frame() / 1e6:.2f} MFLOP/frame; "
         f"{len(train['windows'])} training windows, {len(val['clips'])} validation clips; device {device}"
         + (f" x {world} processes" if distributed else ""))
 

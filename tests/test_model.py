@@ -15,7 +15,9 @@ CONFIGS = {"default": PRESETS["default"], "tiny": PRESETS["tiny"],
            "clamp": TCNConfig(channels=16, dilations=(1, 2), dropout=0.0, skip_taps=4, blendshape_output="clamp"),
            "kernel_1": TCNConfig(channels=16, kernel_size=1, dilations=(1, 2), dropout=0.0),
            "kernel_5": TCNConfig(channels=16, kernel_size=5, dilations=(1, 3, 9), dropout=0.0),
-           "linear_skip": TCNConfig(channels=16, kernel_size=3, dilations=(1, 2), dropout=0.0, skip_taps=8, skip_step=3)}
+           "linear_skip": TCNConfig(channels=16, kernel_size=3, dilations=(1, 2), dropout=0.0, skip_taps=8, skip_step=3),
+           # the design note's alternative, measured against the TCN: a GRU in the blocks' place
+           "gru": TCNConfig(channels=16, dilations=(), backbone="gru", recurrent_layers=2, dropout=0.0, skip_taps=4)}
 
 
 def trained_like(config: TCNConfig, seed: int = 0) -> VoiceToFaceTCN:
@@ -60,13 +62,21 @@ def test_receptive_field_is_exact(name):
     assert torch.equal(a[:, t + rf:], b[:, t + rf:])                 # out of reach from here on
 
 
+def test_the_gru_has_no_fixed_reach_and_an_unknown_backbone_is_refused():
+    """(Its causality and streaming are in the parametrised tests: CONFIGS["gru"].)"""
+    assert trained_like(CONFIGS["gru"]).receptive_field is None and PRESETS["gru"].receptive_field is None
+    assert len(trained_like(CONFIGS["gru"]).stream_state()) == 2     # the hidden state, then the skip's past
+    with pytest.raises(ValueError, match="backbone"):
+        VoiceToFaceTCN(TCNConfig(backbone="lstm"))
+
+
 def test_default_preset_reaches_ten_seconds():
     assert PRESETS["default"].receptive_field == 1023
     # the blocks' left contexts, then the linear skip's: 15 taps back, 2 frames apart
     assert VoiceToFaceTCN(PRESETS["default"]).left_contexts == [2, 4, 8, 16, 32, 64, 128, 256, 256, 256, 30]
 
 
-@pytest.mark.parametrize("name", ["tiny", "clamp"])
+@pytest.mark.parametrize("name", ["tiny", "clamp", "gru"])
 def test_outputs_stay_in_bounds_for_any_input(name):
     model = trained_like(CONFIGS[name])
     with torch.no_grad():
@@ -115,7 +125,7 @@ def test_the_linear_skip_started_as_a_ridge_fit_outputs_what_the_ridge_predicts(
         VoiceToFaceTCN(CONFIGS["kernel_5"]).set_linear_reader(*ridge.per_frame_weights())
 
 
-@pytest.mark.parametrize("name", ["kernel_5", "linear_skip"])
+@pytest.mark.parametrize("name", ["kernel_5", "linear_skip", "gru"])
 @pytest.mark.parametrize("chunk", [1, 7, 160, 333])
 def test_streaming_state_gives_the_whole_sequence_output(chunk, name):
     model = trained_like(CONFIGS[name])
@@ -205,3 +215,24 @@ def test_with_shape_spreads_an_error_counts_by_how_much_its_shape_moves():
     assert costs[funnel][0] == pytest.approx(costs[jaw][0])               # without spreads: the same
     assert costs[funnel][1] == pytest.approx(2 * costs[jaw][1], rel=1e-3)  # with: twice, as it moves half as much
     assert costs[jaw][1] == pytest.approx(costs[jaw][0] * float(spread.mean()) / 0.1, rel=1e-3)
+
+
+def test_the_gru_runs_in_onnx_whole_and_one_frame_at_a_time(tmp_path):
+    """The GRU preset through both exports inference uses: the whole-sequence file and the
+    stateful one-frame step of live streaming (its hidden state carried as an ONNX input)."""
+    import numpy as np
+    import onnxruntime
+    from voiceface.engine import export_onnx, onnx_one_frame_step
+    model = trained_like(CONFIGS["gru"]).float()
+    x = torch.from_numpy(np.random.default_rng(2).normal(size=(2, 120, 80)).astype(np.float32))
+    with torch.no_grad():
+        whole = model(x)
+    export_onnx(model, tmp_path / "gru.onnx")                # exported at batch 1 and 200 frames
+    got = onnxruntime.InferenceSession(str(tmp_path / "gru.onnx")).run(None, {"mel": x.numpy()})[0]
+    assert np.abs(got - whole.numpy()).max() <= 1e-5
+    x, whole = x[:1], whole[:1]
+    step, state, parts = onnx_one_frame_step(model), model.stream_state(), []
+    for t in range(x.shape[1]):
+        out, state = step(x[:, t:t + 1], state)
+        parts.append(out)
+    assert torch.allclose(torch.cat(parts, dim=1), whole, atol=1e-5)

@@ -191,7 +191,7 @@ def onnx_one_frame_step(model):
     import torch
 
     session = getattr(model, "_onnx_one_frame_session", None)
-    n_layers = len(model.left_contexts)
+    n_layers = len(model.stream_state())
     if session is None:
         class Step(torch.nn.Module):                 # ONNX takes flat tensors, not a list
             def __init__(self, inner):

@@ -20,6 +20,11 @@ it without knowing about it; a new model starts with 0 and 1.
 Heads: sigmoid for the blendshapes ([0, 1], as MediaPipe scores are) — or, with blendshape_output
 "clamp", the logit itself while training and clamped to [0, 1] otherwise — and POSE_BOUND * tanh
 for the pose, whose normalised values lie in about [-1, 1] (voiceface.dataset).
+
+The preset "gru" (backbone "gru") puts two GRU layers where the blocks are, everything else the
+same, its hidden state first in the stream's state: the design note's rejected alternative, kept to
+measure that choice (ARCHITECTURE.md, "The model": a tie with look-ahead, lower strictly causal,
+a third of the TCN's offline speed).
 """
 from __future__ import annotations
 
@@ -51,10 +56,16 @@ class TCNConfig:
     skip_taps: int = 0              # a linear path from this many past input frames to the outputs (0: none)
     skip_step: int = 2              # frames between its taps: 16 taps every 2 frames read 300 ms
     blendshape_output: str = "sigmoid"  # sigmoid, or clamp: the logit itself, clamped to [0, 1] outside training
+    backbone: str = "tcn"           # tcn (the dilated blocks), or gru: the design note's rejected alternative, a
+    #                                 recurrent network of recurrent_layers GRU layers of `channels` units, kept
+    #                                 to measure that choice (ARCHITECTURE.md, "The model")
+    recurrent_layers: int = 2
 
     @property
-    def receptive_field(self) -> int:
-        """Frames of input that reach one output frame, itself included."""
+    def receptive_field(self) -> int | None:
+        """Frames of input that reach one output frame, itself included (None for the GRU: all of the past)."""
+        if self.backbone == "gru":
+            return None
         blocks = 1 + (self.kernel_size - 1) * sum(self.dilations)
         return max(blocks, 1 + (self.skip_taps - 1) * self.skip_step) if self.skip_taps else blocks
 
@@ -74,7 +85,11 @@ PRESETS = {
     "small": TCNConfig(channels=96, skip_taps=SKIP_TAPS),
     # for tests and the built-in sample: trains in seconds on a CPU; 2.55 s of context
     "tiny": TCNConfig(channels=32, dilations=(1, 2, 4, 8, 16, 32, 64), dropout=0.0, skip_taps=SKIP_TAPS),
+    # not a TCN: two GRU layers of 192 units in place of the blocks, about small's parameter count; the
+    # design note chose the TCN over a recurrent network without a measurement, and this preset is that one
+    "gru": TCNConfig(channels=192, dilations=(), backbone="gru", skip_taps=SKIP_TAPS),
 }
+BACKBONES = ("tcn", "gru")
 
 
 class CausalDepthwiseConv(nn.Module):
@@ -168,9 +183,15 @@ class VoiceToFaceTCN(nn.Module):
         self.config = config
         self.register_buffer("input_mean", torch.zeros(config.n_inputs))
         self.register_buffer("input_std", torch.ones(config.n_inputs))
+        if config.backbone not in BACKBONES:
+            raise ValueError(f"backbone {config.backbone!r}: choose one of {', '.join(BACKBONES)}")
         self.input = nn.Linear(config.n_inputs, config.channels)
         self.blocks = nn.ModuleList(ResidualBlock(config.channels, config.kernel_size, d, config.expansion,
                                                   config.dropout) for d in config.dilations)
+        self.recurrent = (nn.GRU(config.channels, config.channels, config.recurrent_layers, batch_first=True,
+                                 dropout=config.dropout if config.recurrent_layers > 1 else 0.0)
+                          if config.backbone == "gru" else None)
+        self.recurrent_dropout = nn.Dropout(config.dropout)
         self.final_norm = nn.LayerNorm(config.channels)
         self.head = nn.Linear(config.channels, config.n_blendshapes + config.n_pose)
         self.skip = (LinearSkip(config.n_inputs, config.n_blendshapes + config.n_pose, config.skip_taps,
@@ -185,7 +206,7 @@ class VoiceToFaceTCN(nn.Module):
             self.head.bias[config.n_blendshapes + 3] = math.atanh(1.0 / config.pose_bound)
 
     @property
-    def receptive_field(self) -> int:
+    def receptive_field(self) -> int | None:
         return self.config.receptive_field
 
     def set_input_statistics(self, mean: torch.Tensor, std: torch.Tensor, floor: float = 0.02) -> None:
@@ -215,25 +236,33 @@ class VoiceToFaceTCN(nn.Module):
             [self.skip.left_context] if self.skip is not None else [])
 
     def stream_state(self, batch: int = 1) -> list[torch.Tensor]:
-        """The state at a stream's start: zeros, as the offline pass pads with."""
+        """The state at a stream's start: zeros, as the offline pass pads with (and, for the GRU,
+        its hidden state (layers, batch, channels) first, zeros as nn.GRU starts)."""
         parameter = self.head.weight
         widths = [self.config.channels] * len(self.blocks) + ([self.config.n_inputs] if self.skip is not None else [])
-        return [torch.zeros(batch, left, width, dtype=parameter.dtype, device=parameter.device)
-                for left, width in zip(self.left_contexts, widths)]
+        hidden = ([torch.zeros(self.config.recurrent_layers, batch, self.config.channels, dtype=parameter.dtype,
+                               device=parameter.device)] if self.recurrent is not None else [])
+        return hidden + [torch.zeros(batch, left, width, dtype=parameter.dtype, device=parameter.device)
+                         for left, width in zip(self.left_contexts, widths)]
 
     def path_logits(self, x: torch.Tensor, state: list[torch.Tensor] | None = None):
         """The two paths before the output functions: (the blocks' head (B, T, 59), the linear
         skip's (B, T, 59) or None, new state). Their sum goes through the sigmoid and tanh."""
         x = (x - self.input_mean) / self.input_std
         h = self.input(x)                                      # (B, T, C) throughout
-        new_state = []
+        new_state, first = [], 0
+        if self.recurrent is not None:
+            h, hidden = self.recurrent(h, None if state is None else state[0])
+            h = self.recurrent_dropout(h)
+            new_state.append(hidden)
+            first = 1
         for index, block in enumerate(self.blocks):
-            h, keep = block(h, None if state is None else state[index])
+            h, keep = block(h, None if state is None else state[first + index])
             new_state.append(keep)
         blocks = self.head(self.final_norm(h))                 # (B, T, 59)
         linear = None
         if self.skip is not None:
-            linear, keep = self.skip(x, None if state is None else state[len(self.blocks)])
+            linear, keep = self.skip(x, None if state is None else state[first + len(self.blocks)])
             new_state.append(keep)
         return blocks, linear, new_state
 
@@ -262,7 +291,8 @@ class VoiceToFaceTCN(nn.Module):
         c, e, k = self.config.channels, self.config.expansion, self.config.kernel_size
         per_block = c * k + 2 * c * e * c
         outputs = self.config.n_blendshapes + self.config.n_pose
-        macs = self.config.n_inputs * c + len(self.config.dilations) * per_block + c * outputs + \
+        recurrent = 2 * 3 * c * c * self.config.recurrent_layers if self.recurrent is not None else 0
+        macs = self.config.n_inputs * c + len(self.config.dilations) * per_block + recurrent + c * outputs + \
             self.config.skip_taps * self.config.n_inputs * outputs
         return 2 * macs
 
@@ -272,8 +302,10 @@ def describe_presets() -> str:
              f"{'MFLOP/frame':>11s}"]
     for name, config in PRESETS.items():
         model = VoiceToFaceTCN(config)
-        lines.append(f"{name:8s} {config.channels:8d} {len(config.dilations):6d} "
-                     f"{config.receptive_field:7d} ({config.receptive_field / 100:5.2f} s) "
+        field = (f"{config.receptive_field:7d} ({config.receptive_field / 100:5.2f} s)" if config.receptive_field
+                 else f"{'all of the past':>16s}")
+        layers = len(config.dilations) or config.recurrent_layers
+        lines.append(f"{name:8s} {config.channels:8d} {layers:6d} {field} "
                      f"{model.parameter_count():11,d} {model.flops_per_frame() / 1e6:11.2f}")
     return "\n".join(lines)
 
