@@ -27,7 +27,8 @@ from voiceface.progress import say
 # --- settings (each can be given on the command line: CHECKPOINT as --checkpoint) -------------
 INPUTS = []                     # audio or video files, or folders of them
 CHECKPOINT = REPO_ROOT / "runs/default/last.pt"   # a last.pt or best.pt from train.py
-OUTPUT = ""                     # a .json path for one input, or a folder; default: beside each input
+OUTPUT = ""                     # a .json path for one input, or a folder; default: beside each input (--stream and
+#                                 --mic write only with it: microphone.json in a folder)
 FPS = 30.0                      # output frames per second
 CSV = False                     # also write a Live Link Face CSV
 PLOT = True                     # also write a PNG of the key tracks
@@ -169,6 +170,10 @@ def stream_file(path: Path, model, checkpoint: dict) -> int:
     import numpy as np
     from voiceface.audio import load_audio
     from voiceface.engine import Animator, Frames
+    from voiceface.errors import InputError
+    target = outputs_for(path, several=False) if OUTPUT else None
+    if target is not None and target.exists() and not FORCE:
+        raise InputError(f"{target} exists; give --force to replace it, or another --output")
     source, audio = load_audio(path)
     animator = Animator(model, checkpoint, FPS)
     animator.warm_up()
@@ -198,11 +203,10 @@ def stream_file(path: Path, model, checkpoint: dict) -> int:
           f"{len(ms)} chunks; {len(frames.times)} frames")
     if out.summary():
         print(out.summary())
-    if OUTPUT:
-        write_outputs(Path(OUTPUT), frames, header_for(path, Path(CHECKPOINT), checkpoint, frames,
-                                                       len(audio) / 16000), audio, source=path,
-                      reference=Path(REFERENCE) if REFERENCE else None)
-        print(f"wrote {OUTPUT}")
+    if target is not None:
+        write_outputs(target, frames, header_for(path, Path(CHECKPOINT), checkpoint, frames, len(audio) / 16000),
+                      audio, source=path, reference=Path(REFERENCE) if REFERENCE else None)
+        print(f"wrote {target}")
     return 0
 
 
@@ -217,6 +221,10 @@ def stream_microphone(model, checkpoint: dict) -> int:
     except Exception as error:                 # no PortAudio library, or no input device
         print(f"error: no microphone available ({type(error).__name__}: {str(error).splitlines()[0]}); "
               "connect one, or animate a recording with --stream FILE", file=sys.stderr)
+        return 1
+    target = outputs_for(Path("microphone"), several=False) if OUTPUT else None
+    if target is not None and target.exists() and not FORCE:
+        print(f"error: {target} exists; give --force to replace it, or another --output", file=sys.stderr)
         return 1
     import soxr
     rate = int(device["default_samplerate"])
@@ -243,10 +251,10 @@ def stream_microphone(model, checkpoint: dict) -> int:
     frames = Frames.concatenate(parts)
     if out.summary():
         print(out.summary())
-    if OUTPUT:
-        write_outputs(Path(OUTPUT), frames, header_for(Path("microphone"), Path(CHECKPOINT), checkpoint, frames,
-                                                       animator.samples / 16000), None)
-        print(f"wrote {OUTPUT}")
+    if target is not None:
+        write_outputs(target, frames, header_for(Path("microphone"), Path(CHECKPOINT), checkpoint, frames,
+                                                 animator.samples / 16000), None)
+        print(f"wrote {target}")
     return 0
 
 

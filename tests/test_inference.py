@@ -126,6 +126,25 @@ def write_wav(path, samples):
     return path
 
 
+def test_a_stream_sent_to_an_output_folder_lands_in_it_and_is_not_overwritten(trained_run, tmp_path):
+    """--output is a .json path or a folder for --stream as for a file (a folder once crashed the
+    rename at the end of the stream); an existing output is kept unless --force."""
+    from voiceface.synthetic import speech_envelope, voiced_audio
+    wav = write_wav(tmp_path / "talk.wav", voiced_audio(speech_envelope(1.5, 16000, 0), 16000, 0))
+    out = tmp_path / "out"
+    args = (INFER, wav, "--checkpoint", trained_run / "best.pt", "--stream", "--output", out, "--no-plot")
+    result = run_script(*args)
+    assert result.returncode == 0, result.stderr
+    written = out / "talk.json"
+    assert len(read_blendshapes_json(written).times_ms) == 45
+    before = written.read_bytes()
+    again = run_script(*args)
+    errors = [line for line in again.stderr.splitlines() if line.strip()]
+    assert again.returncode == 1 and len(errors) == 1 and "exists" in errors[0] and "--force" in errors[0], again.stderr
+    assert written.read_bytes() == before
+    assert run_script(*args, "--force").returncode == 0
+
+
 def test_silence_digital_or_room_noise_gives_the_mouth_at_rest(model, trained_run, learn_dataset, tmp_path):
     from voiceface.synthetic import room_noise
     # the rest face the training data shows: jawOpen over frames with a face and no voice
