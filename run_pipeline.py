@@ -156,9 +156,10 @@ def main(argv=None) -> int:
             continue
         print(f"=== stage {number}: {description}", flush=True)
         if number == 6 and held_out_clips(work / "dataset") == 0:
-            print(f"note: {work / 'dataset'} holds no held-out clip (stage 1.3 keeps one video, or a single "
-                  "speaker's, all for training), so there is nothing to evaluate on; with more videos one is held "
-                  "out", flush=True)
+            print(f"note: {work / 'dataset'} holds no held-out clip (stage 1.3 holds out whole speakers and keeps "
+                  "at least one for training, so one video, or one speaker's videos, all train), so there is nothing "
+                  "to evaluate on here; with enough of one speaker's recordings (evaluate.py's --min-clips) and "
+                  "--speaker-manifest, stage 7's speaker-dependent benchmark holds out each in turn", flush=True)
             evaluated = False
             continue
         if "--resume" in command and not same_dataset(run_dir_for(sample), work / "dataset"):
