@@ -188,10 +188,11 @@ class VoiceToFaceTCN(nn.Module):
         self.input = nn.Linear(config.n_inputs, config.channels)
         self.blocks = nn.ModuleList(ResidualBlock(config.channels, config.kernel_size, d, config.expansion,
                                                   config.dropout) for d in config.dilations)
-        self.recurrent = (nn.GRU(config.channels, config.channels, config.recurrent_layers, batch_first=True,
-                                 dropout=config.dropout if config.recurrent_layers > 1 else 0.0)
-                          if config.backbone == "gru" else None)
-        self.recurrent_dropout = nn.Dropout(config.dropout)
+        self.recurrent = self.recurrent_dropout = None
+        if config.backbone == "gru":                # dropout between its layers and after the last, as the blocks have
+            self.recurrent = nn.GRU(config.channels, config.channels, config.recurrent_layers, batch_first=True,
+                                    dropout=config.dropout if config.recurrent_layers > 1 else 0.0)
+            self.recurrent_dropout = nn.Dropout(config.dropout)
         self.final_norm = nn.LayerNorm(config.channels)
         self.head = nn.Linear(config.channels, config.n_blendshapes + config.n_pose)
         self.skip = (LinearSkip(config.n_inputs, config.n_blendshapes + config.n_pose, config.skip_taps,
