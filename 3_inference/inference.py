@@ -54,6 +54,18 @@ def outputs_for(path: Path, several: bool) -> Path:
     return path.with_suffix(".animation.json")
 
 
+def stream_output(path: Path) -> Path | None:
+    """Where a stream's output goes (--output resolved as for a file; None without it), refusing an
+    existing one unless --force: a stream cannot be skipped as a file run skips its input."""
+    from voiceface.errors import InputError
+    if not OUTPUT:
+        return None
+    target = outputs_for(path, several=False)
+    if target.exists() and not FORCE:
+        raise InputError(f"{target} exists; give --force to replace it, or another --output")
+    return target
+
+
 def write_outputs(target: Path, frames, header: dict, audio=None, source: Path | None = None,
                   reference: Path | None = None, audio_rate: float = 16000) -> list[Path]:
     from voiceface.livelink import write_live_link_csv
@@ -170,10 +182,7 @@ def stream_file(path: Path, model, checkpoint: dict) -> int:
     import numpy as np
     from voiceface.audio import load_audio
     from voiceface.engine import Animator, Frames
-    from voiceface.errors import InputError
-    target = outputs_for(path, several=False) if OUTPUT else None
-    if target is not None and target.exists() and not FORCE:
-        raise InputError(f"{target} exists; give --force to replace it, or another --output")
+    target = stream_output(path)
     source, audio = load_audio(path)
     animator = Animator(model, checkpoint, FPS)
     animator.warm_up()
@@ -222,9 +231,11 @@ def stream_microphone(model, checkpoint: dict) -> int:
         print(f"error: no microphone available ({type(error).__name__}: {str(error).splitlines()[0]}); "
               "connect one, or animate a recording with --stream FILE", file=sys.stderr)
         return 1
-    target = outputs_for(Path("microphone"), several=False) if OUTPUT else None
-    if target is not None and target.exists() and not FORCE:
-        print(f"error: {target} exists; give --force to replace it, or another --output", file=sys.stderr)
+    from voiceface.errors import InputError
+    try:
+        target = stream_output(Path("microphone"))
+    except InputError as error:
+        print(f"error: {error}", file=sys.stderr)
         return 1
     import soxr
     rate = int(device["default_samplerate"])
