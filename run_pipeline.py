@@ -39,7 +39,7 @@ SAMPLE_EPOCHS = 80              # sample only: epochs of the tiny model (about t
 SPEAKER_MANIFEST = ""           # your videos: CSV naming each clip's speaker (columns short_name or clip, and speaker)
 ONE_SPEAKER = False             # your videos are one person's, the model for that person: trains with --formants --epochs 20
 #                                 (ONE_SPEAKER_TRAINING below) instead of train.py's defaults, which are for new voices
-LOOKAHEAD_MS = 0.0              # the model's look-ahead in ms: 0 strictly causal, for live use; 100 for files (better mouths)
+LOOKAHEAD_MS = 0.0              # the model's look-ahead in ms: 0 strictly causal, for live use; 100 for files (better mouths).
 #                                 Latency does not matter in a file: on the benchmarks 100 ms lifts jawOpen r from 0.40 to
 #                                 0.59 on the speaker's own clips, 0.17 to 0.33 on new speakers (README, "Benchmarks").
 #                                 Each look-ahead trains into its own run folder (default_lookahead100ms).

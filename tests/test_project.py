@@ -48,6 +48,16 @@ def test_settings_are_overridden_with_their_types(tmp_path):
         configure(write_script(tmp_path), ["--no-such-setting", "1"])
 
 
+def test_a_settings_comment_carried_onto_indented_lines_is_all_of_its_help(tmp_path):
+    script = tmp_path / "script.py"
+    script.write_text("# --- settings\nOUTPUT = ''   # a path; default: beside the input (--stream\n"
+                      "#                 writes only with it)\n# a note between settings, not help\n"
+                      "WORKERS = 1   # processes\n\n#   not WORKERS' help: a blank line came first\n"
+                      "# --- end of settings\n")
+    assert read_settings(script) == [("OUTPUT", "a path; default: beside the input (--stream writes only with it)"),
+                                     ("WORKERS", "processes")]
+
+
 def test_inputs_expand_files_folders_and_globs(tmp_path):
     (tmp_path / "a").mkdir()
     for name in ("a/one.mp4", "a/two.MOV", "a/notes.txt", "three.mp4"):

@@ -29,14 +29,17 @@ from .errors import InputError
 SETTINGS_START = re.compile(r"^# --- settings\b")
 SETTINGS_END = re.compile(r"^# --- end of settings\b")
 SETTING_LINE = re.compile(r"^([A-Z][A-Z0-9_]*)\s*(?::[^=]+)?=\s*(.*?)(?:\s+#\s*(.*))?$")
+CONTINUATION_LINE = re.compile(r"^#\s{2,}(\S.*)$")   # a setting's comment carried on under it
 
 VIDEO_EXTENSIONS = (".mp4", ".mov", ".mkv", ".webm", ".avi", ".m4v")
 AUDIO_EXTENSIONS = (".wav", ".flac", ".mp3", ".ogg", ".opus", ".m4a", ".aac")
 
 
 def read_settings(source_file: str | Path) -> list[tuple[str, str]]:
-    """(name, help) of each constant between the settings rulers of a script, in order."""
-    settings, inside = [], False
+    """(name, help) of each constant between the settings rulers of a script, in order.
+
+    A setting's help is its comment, with the indented comment lines right under it joined on."""
+    settings, inside, continues = [], False, False
     for line in Path(source_file).read_text().splitlines():
         if SETTINGS_START.match(line):
             inside = True
@@ -44,6 +47,12 @@ def read_settings(source_file: str | Path) -> list[tuple[str, str]]:
             break
         elif inside and (match := SETTING_LINE.match(line)):
             settings.append((match.group(1), (match.group(3) or "").strip()))
+            continues = True
+        elif inside and continues and (match := CONTINUATION_LINE.match(line)):
+            name, text = settings[-1]
+            settings[-1] = (name, f"{text} {match.group(1).strip()}".strip())
+        else:
+            continues = False
     return settings
 
 
