@@ -1,6 +1,8 @@
 """The project's promises about itself: README's test command is the one CI runs, and the
 settings mechanism every stage script uses."""
 import re
+import runpy
+import sys
 from pathlib import Path
 
 import pytest
@@ -56,6 +58,20 @@ def test_a_settings_comment_carried_onto_indented_lines_is_all_of_its_help(tmp_p
                       "# --- end of settings\n")
     assert read_settings(script) == [("OUTPUT", "a path; default: beside the input (--stream writes only with it)"),
                                      ("WORKERS", "processes")]
+
+
+@pytest.mark.parametrize("script", sorted(REPO_ROOT.glob("[0-9]_*/*.py")) + [REPO_ROOT / "run_pipeline.py"],
+                         ids=lambda path: path.name)
+def test_every_script_prints_its_help(script, monkeypatch, capsys):
+    if not read_settings(script):
+        pytest.skip("a module, not a stage script")
+    monkeypatch.setattr(sys, "argv", [str(script), "--help"])
+    with pytest.raises(SystemExit) as stop:
+        runpy.run_path(str(script), run_name="__main__")
+    assert stop.value.code == 0
+    shown = "".join(capsys.readouterr().out.split())          # argparse wraps lines, at hyphens too
+    for name, help_text in read_settings(script):
+        assert "".join(help_text.split()) in shown, f"{script.name}: {name}'s help is not all shown"
 
 
 def test_inputs_expand_files_folders_and_globs(tmp_path):

@@ -71,7 +71,7 @@ def configure(namespace: dict, argv: list[str] | None = None, positional: str | 
     for name, help_text in settings:
         default = namespace[name]
         kind = type(default)
-        shown = f"{help_text} (default: {default})"
+        shown = f"{help_text} (default: {default})".replace("%", "%%")   # argparse formats help with %
         if name == positional:
             element = type(default[0]) if default else str
             parser.add_argument(name, nargs="*", type=element, default=default, help=shown)
