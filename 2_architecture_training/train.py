@@ -60,8 +60,6 @@ OPENING_SILENCE = 0.5           # level input: share of them that open the windo
 #                                 has before it hears any speech (a microphone opened in silence), not the clip's
 SPEC_MASKS = 0                  # SpecAugment: this many bands of up to 8 mel bins and spans of up to 0.2 s masked per window
 SPEED_AUGMENT = 0.1             # each window played faster or slower by up to this fraction (sound and face together)
-SYNC_JITTER_MS = 0.0            # each window's face moved against its sound by a random amount within +-this many ms
-#                                 (recordings' leads differ: ARCHITECTURE.md, "Recordings the benchmarks never saw")
 NOISE_AUGMENT = 0.0             # share of windows with room noise mixed in at 5-30 dB below the speech (either input mode)
 REVERB_AUGMENT = 0.0            # share of windows heard in a room: a late reverberant tail added to the mel (either input mode)
 REVERB_RT60_S = (0.2, 0.8)      # with REVERB_AUGMENT: the room's RT60 drawn from this range (seconds) ...
@@ -320,7 +318,6 @@ def main(argv=None) -> int:
         the clip's frame start + k * speed, interpolated, so the face keeps time with the sound."""
         first = int(train["clip_first"][start])
         speed = rng.uniform(1 - SPEED_AUGMENT, 1 + SPEED_AUGMENT) if SPEED_AUGMENT > 0 else 1.0
-        jitter = rng.uniform(-SYNC_JITTER_MS, SYNC_JITTER_MS) * FRAME_RATE / 1000.0 if SYNC_JITTER_MS > 0 else 0.0
         clip_end = first + next(c["frames"] for c in train["clips"] if c["start"] == first)
         position = start + np.arange(size) * speed                           # fractional frames
         position = np.minimum(position, clip_end - 1)
@@ -335,13 +332,13 @@ def main(argv=None) -> int:
         if FORMANTS:
             lsf = train["lsf"][low] * (1 - weight) + train["lsf"][high] * weight
             formant_mean = FormantInputs.mean_of(lsf, inputs[:, N_MELS:])
-        source = np.round(position - jitter).astype(int) - lookahead           # target frame of each output
-        valid = (source >= first) & (source < clip_end)
-        safe = np.clip(source, first, clip_end - 1)
-        if speed == 1.0 and jitter == 0.0:
+        source = np.round(position).astype(int) - lookahead                    # target frame of each output
+        valid = source >= first
+        safe = np.where(valid, source, first)
+        if speed == 1.0:
             targets = np.asarray(train["targets"][safe])
         else:
-            shifted = position - jitter - lookahead
+            shifted = position - lookahead
             lo = np.clip(np.floor(shifted).astype(int), first, clip_end - 1)
             hi = np.minimum(lo + 1, clip_end - 1)
             w = np.clip(shifted - lo, 0, 1)[:, None].astype(np.float32)
