@@ -194,6 +194,8 @@ def benchmark_folds(kind: str, folders: list[Path], speakers: dict[str, str],
                 folds.append((f"{speaker.replace(' ', '_')}__{'+'.join(held)}{suffix}", train, list(held),
                               others if PRETRAIN_OTHER_SPEAKERS else []))
         return folds
+    if len(set(group.values())) < 2:
+        return []                 # one speaker: no one to train on while their clips are held out
     durations = {f.name: (f / "audio_features.npz").stat().st_size for f in folders}   # proportional to length
     return [(f"fold_{k}", [n for n in names if n not in held], held, [])
             for k, held in enumerate(speaker_folds(durations, group, FOLDS, SEED)) if held]
@@ -260,7 +262,9 @@ def run_benchmarks() -> int:
     for kind in kinds:
         folds = benchmark_folds(kind, folders, speakers, shared)
         if not folds:
-            print(f"{kind}: no speaker has {MIN_CLIPS} or more recordings; nothing to do", file=sys.stderr)
+            print(f"{kind}: " + (f"no speaker has {MIN_CLIPS} or more recordings" if kind == "speaker-dependent" else
+                                 "every clip is one speaker's, and new voices are measured on a speaker no fold "
+                                 "trained on") + "; nothing to do", file=sys.stderr)
             continue
         for lookahead in LOOKAHEAD_MS:
             args = f"{TRAIN_ARGS} --lookahead-ms {lookahead:g}"

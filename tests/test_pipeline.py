@@ -117,6 +117,14 @@ def test_a_miniature_speaker_dependent_benchmark(learn_dataset, tmp_path):
     assert summary["clips"] == 5 and {"model", "ridge", "loudness", "mean_face"} <= set(summary)
     assert summary["ridge"]["median"]["jaw_open_r"] > 0.7
     assert "### speaker-dependent, look-ahead 0 ms" in out.with_suffix(".md").read_text()
+    # one speaker's clips (one person's videos, or one video cut into parts) hold no new voice: that
+    # benchmark says so and the run goes on (run_pipeline.py asks for both), not a fold with nothing to train
+    alone = run_script("3_inference/evaluate.py", "--benchmark", "speaker-independent", "--processed-dir",
+                       learn_dataset / "processed", "--speaker-manifest", speakers, "--bench-dir", tmp_path / "bench",
+                       "--json", tmp_path / "alone.json", "--lookahead-ms", 0)
+    assert alone.returncode == 0, alone.stderr[-3000:]
+    assert "speaker-independent: every clip is one speaker's" in alone.stderr
+    assert json.loads((tmp_path / "alone.json").read_text())["benchmarks"] == {}
     # the same training arguments on other dataset settings, in the same folder: new runs, not the
     # first benchmark's runs resumed on another dataset (which train.py refuses)
     again = run_script("3_inference/evaluate.py", "--benchmark", "speaker-dependent", "--processed-dir",
