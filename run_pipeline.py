@@ -159,7 +159,8 @@ def main(argv=None) -> int:
             print(f"note: {work / 'dataset'} holds no held-out clip (stage 1.3 holds out whole speakers and keeps "
                   "at least one for training, so one video, or one speaker's videos, all train), so there is nothing "
                   "to evaluate on here; with enough of one speaker's recordings (evaluate.py's --min-clips) and "
-                  "--speaker-manifest, stage 7's speaker-dependent benchmark holds out each in turn", flush=True)
+                  "--speaker-manifest, stage 7's speaker-dependent benchmark holds out each in turn (one long video: "
+                  "1_data_cleaning/split_recording.py cuts it into such recordings and writes the manifest)", flush=True)
             evaluated = False
             continue
         if "--resume" in command and not same_dataset(run_dir_for(sample), work / "dataset"):

@@ -216,7 +216,8 @@ def write_talking_face_clip(path: str | Path, duration: float = 4.0, seed: int =
                             roll_degrees: float = 0.0, variable_frame_rate: bool = False,
                             audio_start: float = 0.0, mouth_lead: float = 0.0,
                             with_audio: bool = True, muted_audio: bool = False, second_face: bool = False,
-                            faststart: bool = False, extra_width: int = 0, display_rotation: int = 0) -> SyntheticClip:
+                            faststart: bool = False, extra_width: int = 0, display_rotation: int = 0,
+                            keyframe_seconds: float = 0.0) -> SyntheticClip:
     """Write an H.264 + AAC mp4 of the astronaut speaking. Returns the ground truth.
 
     roll_degrees: the whole picture turned counter-clockwise by this angle (a tilted head).
@@ -229,7 +230,8 @@ def write_talking_face_clip(path: str | Path, duration: float = 4.0, seed: int =
     extra_width: even number of pixels of background added on the right; a width that is not a
     multiple of 32 makes FFmpeg pad each decoded row, as most real resolutions (700, 1366) do.
     display_rotation: 90, 180 or 270: frames stored turned clockwise by this angle, with a display
-    matrix that tells players to turn them back (counterclockwise), as phones record upright video."""
+    matrix that tells players to turn them back (counterclockwise), as phones record upright video.
+    keyframe_seconds: a key frame at least this often (phones: every 1-2 s); 0: the encoder's default."""
     import av
     from skimage.transform import rotate
 
@@ -252,6 +254,8 @@ def write_talking_face_clip(path: str | Path, duration: float = 4.0, seed: int =
     video.pix_fmt = "yuv420p"
     video.time_base = video.codec_context.time_base = VIDEO_TIME_BASE
     video.options = {"crf": "18", "preset": "veryfast"}    # near-lossless, so MediaPipe sees the warp
+    if keyframe_seconds > 0:
+        video.options["g"] = str(max(1, int(round(keyframe_seconds * fps))))
     if with_audio:
         sound = container.add_stream("aac", rate=AUDIO_SAMPLE_RATE)
         sound.layout = "mono"

@@ -170,3 +170,85 @@ def iter_video_frames(path: str | Path) -> Iterator[tuple[float, np.ndarray]]:
     if expected and count < 0.98 * expected - 1:
         raise InputError(f"{path}: video is truncated: {count} of its {expected} frames decode; "
                          "copy or download it again")
+
+
+def keyframe_times(path: str | Path) -> list[float]:
+    """Presentation times (seconds) of the first video stream's key frames, in order: the places a
+    file can be cut without decoding it (packets only: seconds for an hour of video)."""
+    path = Path(path)
+    with open_container(path) as container:
+        stream = container.streams.video[0]
+        return sorted(float(packet.pts * packet.time_base) for packet in container.demux(stream)
+                      if packet.is_keyframe and packet.pts is not None)
+
+
+def cut_at_keyframes(path: str | Path, starts_s: list[float], outputs: list[Path]) -> None:
+    """Copy the first video and audio streams of `path` into one file per start, `outputs`, each
+    beginning at its key frame in `starts_s` (times from keyframe_times, the first usually the
+    file's first key frame): no decoding, no re-encoding, no loss.
+
+    Each part's clock starts at its key frame, for its sound as for its picture, so the offset
+    between them is the source's; the display rotation goes with the picture. A sound packet goes
+    to the part its presentation time falls in; a picture packet to the part of the key frame before
+    it in decoding order. Parts are written to temporary files beside them and renamed once all are
+    complete, so a failure leaves nothing half-written."""
+    import av
+    path = Path(path)
+    with open_container(path) as probe:
+        if not probe.streams.audio:
+            raise InputError(f"{path}: has no audio stream; {STREAM_NEEDS['audio']}")
+    temporaries = [out.with_name(f".{out.stem}.partial{out.suffix}") for out in outputs]
+    containers, pairs = [], []
+    try:
+        with av.open(str(path)) as source:
+            video, audio = source.streams.video[0], source.streams.audio[0]
+            for temporary in temporaries:
+                containers.append(av.open(str(temporary), "w", format=_muxer_for(path)))
+                # from the source's streams, with their side data: a phone's display rotation goes along
+                pairs.append((containers[-1].add_stream_from_template(video),
+                              containers[-1].add_stream_from_template(audio)))
+            part = -1
+            for packet in source.demux(video, audio):
+                if packet.dts is None and packet.pts is None:
+                    continue                     # the demuxer's empty packet at the end of a stream
+                time_s = float((packet.pts if packet.pts is not None else packet.dts) * packet.time_base)
+                if packet.stream.type == "video":
+                    if packet.is_keyframe and part + 1 < len(starts_s) and time_s >= starts_s[part + 1] - 1e-6:
+                        part += 1
+                    if part >= 0:                # pictures before the first start cannot be decoded alone
+                        _mux_copy(containers[part], pairs[part], packet, starts_s[part])
+                else:
+                    target = max(0, sum(start <= time_s + 1e-6 for start in starts_s[1:]))
+                    _mux_copy(containers[target], pairs[target], packet, starts_s[target])
+        while containers:
+            containers.pop(0).close()
+        for temporary, out in zip(temporaries, outputs):
+            temporary.replace(out)
+    except av.error.FFmpegError as error:
+        raise InputError(f"{path}: could not be cut ({error.strerror or error}); check that it is complete") from None
+    finally:
+        for out in containers:
+            try:
+                out.close()
+            except Exception:
+                pass
+        for temporary in temporaries:
+            temporary.unlink(missing_ok=True)
+
+
+def _muxer_for(path: Path) -> str:
+    """The container format a part is written in: the source's own (mp4 for .m4v, matroska for .mkv)."""
+    return {".mp4": "mp4", ".m4v": "mp4", ".mov": "mov", ".mkv": "matroska", ".webm": "webm", ".avi": "avi"}.get(
+        path.suffix.lower(), "matroska")
+
+
+def _mux_copy(container, streams: tuple, packet, origin_s: float) -> None:
+    """One packet into a part's container, its times moved so that the part's clock starts at origin_s."""
+    out_video, out_audio = streams
+    shift = int(round(origin_s / packet.time_base))
+    if packet.pts is not None:
+        packet.pts -= shift
+    if packet.dts is not None:
+        packet.dts -= shift
+    packet.stream = out_video if packet.stream.type == "video" else out_audio
+    container.mux(packet)

@@ -1,0 +1,88 @@
+"""1_data_cleaning/split_recording.py: one long recording cut into parts at key frames, with the
+speaker manifest that lets the speaker-dependent benchmark hold each out in turn."""
+import csv
+
+import av
+import numpy as np
+
+from conftest import run_script
+from voiceface.dataset import speakers_from_manifest
+from voiceface.synthetic import write_talking_face_clip
+from voiceface.video import probe_video
+
+SCRIPT = "1_data_cleaning/split_recording.py"
+
+
+def decoded(path):
+    """Every picture (stored orientation) with its time, and the sound with its first sample's time."""
+    with av.open(str(path)) as container:
+        pictures = [(float(f.time), f.to_ndarray(format="rgb24")) for f in container.decode(video=0)]
+    with av.open(str(path)) as container:
+        frames = list(container.decode(audio=0))
+    sound = np.concatenate([f.to_ndarray().reshape(-1) for f in frames])
+    return pictures, float(frames[0].time), sound, frames[0].sample_rate
+
+
+def test_a_recording_cut_into_parts_keeps_every_picture_its_sound_in_sync_and_its_rotation(tmp_path):
+    # a phone video (stored on its side), key frames every second, the sound starting 0.25 s after the picture
+    source = tmp_path / "raw" / "Ada Lovelace.mp4"
+    write_talking_face_clip(source, duration=9.0, seed=4, keyframe_seconds=1.0, display_rotation=90, audio_start=0.25)
+    out = tmp_path / "parts"
+    out.mkdir()
+    (out / "speakers.csv").write_text("clip,speaker\nsomeone_else,Grace Hopper\n")
+    result = run_script(SCRIPT, source, "--output-dir", out, "--parts", 3, "--min-part-seconds", 2)
+    assert result.returncode == 0, result.stderr
+    parts = [out / f"Ada Lovelace_part{k}.mp4" for k in (1, 2, 3)]
+    assert all(p.exists() for p in parts) and not list(out.glob(".*partial*"))
+
+    pictures, sound_start, sound, rate = decoded(source)
+    index = 0
+    for part in parts:
+        part_pictures, part_sound_start, part_sound, _ = decoded(part)
+        assert probe_video(part).rotation_deg == 90
+        assert 2.5 <= len(part_pictures) / 30 <= 3.5                       # about equal thirds
+        origin = pictures[index][0]
+        assert part_pictures[0][0] == 0.0
+        for time, picture in part_pictures:                                # the very same pictures, in order
+            assert abs(time + origin - pictures[index][0]) < 1e-3 and np.array_equal(picture, pictures[index][1])
+            index += 1
+        # the sound at the same instant as in the source, within 1 ms (a decoder started mid-stream lands
+        # 16 samples, 0.3 ms, from one started at the file's first packet); past the first AAC frames,
+        # which a cut decodes without their predecessor; a shifted offset (a frame is 33 ms) would fail
+        first = int(round((origin + part_sound_start - sound_start) * rate))
+        skip, n = 4096, len(part_sound) - 8192
+        assert n > rate
+        errors = {lag: np.abs(part_sound[skip:skip + n] - sound[first + lag + skip:first + lag + skip + n]).max()
+                  for lag in range(-rate // 500, rate // 500 + 1)}               # +-2 ms
+        lag = min(errors, key=errors.get)
+        assert abs(lag) <= rate // 1000 and errors[lag] < 1e-3, (lag, errors[lag])
+    assert index == len(pictures)                                          # every picture, once
+
+    assert speakers_from_manifest(out / "speakers.csv") == {
+        "someone_else": "Grace Hopper", **{p.stem: "Ada Lovelace" for p in parts}}
+
+    again = run_script(SCRIPT, source, "--output-dir", out, "--parts", 3, "--min-part-seconds", 2)
+    assert again.returncode == 0 and "skipped" in again.stdout
+
+
+def test_recordings_too_short_or_without_sound_get_one_line_and_the_others_are_cut(tmp_path):
+    raw = tmp_path / "raw"
+    write_talking_face_clip(raw / "long.mp4", duration=6.0, seed=5, keyframe_seconds=1.0)
+    write_talking_face_clip(raw / "short.mp4", duration=3.0, seed=6, keyframe_seconds=1.0)
+    write_talking_face_clip(raw / "silent film.mp4", duration=6.0, seed=7, keyframe_seconds=1.0, with_audio=False)
+    write_talking_face_clip(raw / "sparse.mp4", duration=6.0, seed=8)           # one key frame only
+    out = tmp_path / "parts"
+    result = run_script(SCRIPT, raw, "--output-dir", out, "--parts", 2, "--min-part-seconds", 2.5,
+                        "--speaker", "Ada Lovelace")
+    assert result.returncode == 1
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 3
+    assert any("short.mp4" in e and "too short for 2 parts of at least 2.5 s" in e for e in errors)
+    assert any("silent film.mp4" in e and "no audio stream" in e for e in errors)
+    assert any("sparse.mp4" in e and "key frames" in e for e in errors)
+    assert sorted(p.name for p in out.glob("*.mp4")) == ["long_part1.mp4", "long_part2.mp4"]
+    with open(out / "speakers.csv", newline="") as f:
+        assert [tuple(row.values()) for row in csv.DictReader(f)] == [("long_part1", "Ada Lovelace"),
+                                                                        ("long_part2", "Ada Lovelace")]
+    refused = run_script(SCRIPT, raw / "long.mp4", "--output-dir", out, "--speaker", "male")
+    assert refused.returncode == 1 and "does not name one person" in refused.stderr
