@@ -20,6 +20,17 @@ def test_readme_gives_the_test_command_that_ci_runs():
     assert "pip install -r requirements.txt" in first_screen and "run_pipeline.py" in first_screen
 
 
+def test_architecture_contents_list_every_section_in_order():
+    # the map stays a map: its contents, at the top, name every section as it is now titled
+    lines = (REPO_ROOT / "ARCHITECTURE.md").read_text().splitlines()
+    headings = [line.lstrip("#").strip() for line in lines if line.startswith(("## ", "### "))]
+    start = lines.index("**Contents**")
+    listed = [re.match(r"\s*- \[(.*)\]\(#([^)]*)\)$", line) for line in lines[start + 2:start + 2 + len(headings)]]
+    assert all(listed) and [m.group(1) for m in listed] == headings
+    for m in listed:         # GitHub's anchors: lower case, punctuation dropped, spaces as hyphens
+        assert m.group(2) == re.sub(r"[^\w\- ]", "", m.group(1).lower()).replace(" ", "-")
+
+
 def test_every_stage_script_has_a_docstring_and_settings():
     scripts = sorted(REPO_ROOT.glob("[0-9]_*/*.py")) + [REPO_ROOT / "run_pipeline.py"]
     assert len(scripts) >= 3
