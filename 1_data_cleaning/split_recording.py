@@ -5,7 +5,7 @@ model on a recording of its speaker that it never trained on: it leaves out each
 recordings in turn and needs at least four. One long video of yourself is one recording, and stage
 1.3 holds out whole speakers, so it would get no measure at all. This script cuts each video into
 PARTS files of about equal length at key frames, copying the compressed picture and sound (no
-decoding, no re-encoding, no loss: a second for an hour of video), and writes the speaker manifest
+decoding, no re-encoding, no loss: 0.05 s for the minute of the 512² Obama clip), and writes the speaker manifest
 that names every part as that video's speaker:
 
     python 1_data_cleaning/split_recording.py me.mp4 --output-dir data/raw_parts --parts 5

@@ -174,7 +174,7 @@ def iter_video_frames(path: str | Path) -> Iterator[tuple[float, np.ndarray]]:
 
 def keyframe_times(path: str | Path) -> list[float]:
     """Presentation times (seconds) of the first video stream's key frames, in order: the places a
-    file can be cut without decoding it (packets only: seconds for an hour of video)."""
+    file can be cut without decoding it (packets only: 0.01 s for a minute of 512² video)."""
     path = Path(path)
     with open_container(path) as container:
         stream = container.streams.video[0]
