@@ -178,8 +178,9 @@ def keyframe_times(path: str | Path) -> list[float]:
     path = Path(path)
     with open_container(path) as container:
         stream = container.streams.video[0]
-        return sorted(float(packet.pts * packet.time_base) for packet in container.demux(stream)
-                      if packet.is_keyframe and packet.pts is not None)
+        return sorted(float((packet.pts if packet.pts is not None else packet.dts) * packet.time_base)
+                      for packet in container.demux(stream)
+                      if packet.is_keyframe and (packet.pts is not None or packet.dts is not None))
 
 
 def cut_at_keyframes(path: str | Path, starts_s: list[float], outputs: list[Path]) -> None:
