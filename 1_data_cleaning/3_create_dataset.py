@@ -209,11 +209,17 @@ def main(argv=None) -> int:
     if not folders:
         print(f"error: {PROCESSED_DIR}: no clip folders; run stages 1.1 and 1.2 first", file=sys.stderr)
         return 1
+    speakers = speakers_from_manifest(SPEAKER_MANIFEST)
+    unknown = sorted(set(map(str, VAL_CLIPS)) - {f.name for f in folders} - set(speakers.values()))
+    if unknown:          # a misspelt name would otherwise hold out nothing, silently
+        print(f"error: --val-clips names {', '.join(unknown)}, neither a clip folder of {PROCESSED_DIR}"
+              + (" nor a speaker of --speaker-manifest" if SPEAKER_MANIFEST else "") + "; check the names",
+              file=sys.stderr)
+        return 1
     if UNSURE_SYNC not in ("keep", "drop"):
         print(f"error: --unsure-sync {UNSURE_SYNC!r}: say keep or drop", file=sys.stderr)
         return 2
     manual = parse_clip_shifts(CLIP_LAG_CORRECTIONS)
-    speakers = speakers_from_manifest(SPEAKER_MANIFEST)
     loaded, excluded, estimates = {}, [], {}
     for folder in progress_bar(folders, desc="stage 1.3 clips", unit="clip", enabled=len(folders) >= 2):
         try:

@@ -186,6 +186,11 @@ def test_end_to_end_targets_follow_the_truth_and_splits_do_not_overlap(processed
         assert r > 0.9, (entry["clip"], r)
     windows = read_split(dataset, "train")["windows"]
     assert (windows[:, 1] <= manifest["windows"]["length"]).all()
+    # a misspelt held-out name is refused, not a dataset with nothing held out
+    typo = run_script("1_data_cleaning/3_create_dataset.py", "--processed-dir", out, "--output-dir",
+                      tmp_path / "typo", "--val-clips", "plain_bb")
+    assert typo.returncode == 1 and "--val-clips names plain_bb, neither a clip folder" in typo.stderr
+    assert not (tmp_path / "typo" / "dataset_manifest.json").exists()
 
 
 def test_a_dataset_is_skipped_when_current_and_rebuilt_when_its_features_changed(processed, tmp_path):
