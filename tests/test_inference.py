@@ -243,3 +243,15 @@ def test_bad_checkpoints_and_inputs_get_one_line_each(trained_run, learn_dataset
     assert any("sample_24.mov: has the same name as" in line and "out/sample_24.json" in line for line in errors)
     assert (tmp_path / "out" / "sample_24.json").exists()
     assert json.loads((tmp_path / "out" / "sample_24.json").read_text().split('"frameCount"')[0].rstrip(",\n") + "}")
+
+
+def test_a_frame_rate_or_chunk_that_is_not_positive_is_refused_before_anything_is_written(trained_run, learn_dataset,
+                                                                                           tmp_path):
+    # --fps 0 used to fail each file with a ZeroDivisionError, and --fps -5 to write files of 0 frames
+    for option, value, says in (("--fps", 0, "--fps 0: give more than 0"), ("--fps", -5, "--fps -5: give more than 0"),
+                                ("--chunk-ms", 0, "--chunk-ms 0: give more than 0"),
+                                ("--seconds", -1, "--seconds -1: give 0")):
+        result = run_script(INFER, learn_dataset / "raw" / "sample_24.mp4", "--checkpoint", trained_run / "best.pt",
+                            "--output", tmp_path / "out", option, value)
+        assert result.returncode == 2 and result.stderr.startswith(f"error: {says}"), result.stderr
+        assert not (tmp_path / "out").exists()
