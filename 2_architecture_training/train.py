@@ -219,6 +219,16 @@ def main(argv=None) -> int:
     if problem := negative_lookahead([LOOKAHEAD_MS]):
         print(f"error: {problem}", file=sys.stderr)
         return 1
+    for name, value, allowed in (("--epochs", EPOCHS, EPOCHS >= 1), ("--batch-size", BATCH_SIZE, BATCH_SIZE >= 1),
+                                 ("--learning-rate", LEARNING_RATE, LEARNING_RATE > 0),
+                                 ("--window-seconds", WINDOW_SECONDS, WINDOW_SECONDS >= 0),
+                                 ("--stride-seconds", STRIDE_SECONDS, STRIDE_SECONDS >= 0),
+                                 ("--warmup-seconds", WARMUP_SECONDS, WARMUP_SECONDS >= 0)):
+        if not allowed:     # --batch-size 0 ended in a ZeroDivisionError, --epochs 0 saved an untrained model
+            least = {"--epochs": "1 or more", "--batch-size": "1 or more", "--learning-rate": "more than 0",
+                     "--window-seconds": "0 (the dataset's windows) or more"}.get(name, "0 or more")
+            print(f"error: {name} {value:g}: give {least}", file=sys.stderr)
+            return 1
     input_file = INPUT_FILES[INPUT_MODE]
     lookahead = int(round(LOOKAHEAD_MS * FRAME_RATE / 1000))
 

@@ -295,3 +295,9 @@ def test_the_frequency_warp_on_either_axis_trains_and_an_unknown_axis_is_refused
     early = run_script(TRAIN, *args, "--run-dir", tmp_path / "early", "--lookahead-ms", -40)
     assert early.returncode == 1 and len(early.stderr.strip().splitlines()) == 1
     assert "--lookahead-ms -40" in early.stderr and not (tmp_path / "early" / "last.pt").exists()
+    # nothing to train with: one line each, nothing written (--batch-size 0 ended in a ZeroDivisionError,
+    # --epochs 0 saved an untrained model as if it were one)
+    for option, value in (("--epochs", 0), ("--batch-size", 0), ("--learning-rate", 0), ("--window-seconds", -1)):
+        refused = run_script(TRAIN, *args, "--run-dir", tmp_path / "none", option, value)
+        assert refused.returncode == 1 and refused.stderr.startswith(f"error: {option} {value}: give"), refused.stderr
+        assert not (tmp_path / "none" / "last.pt").exists()
