@@ -244,6 +244,12 @@ def run_benchmarks() -> int:
     if any(k not in ("speaker-dependent", "speaker-independent") for k in kinds):
         print(f"error: --benchmark {BENCHMARK!r}: say speaker-dependent, speaker-independent or both", file=sys.stderr)
         return 2
+    # one fold, or one recording of a speaker, would leave a fold nothing to train on
+    for name, value in (("--folds", FOLDS), ("--min-clips", MIN_CLIPS)):
+        if value < 2:
+            print(f"error: {name} {value}: give 2 or more (each fold trains on what it does not hold out)",
+                  file=sys.stderr)
+            return 2
     folders = sorted(p for p in Path(PROCESSED_DIR).iterdir()
                      if (p / BLENDSHAPES_FILENAME).exists() and (p / AUDIO_FEATURES_FILENAME).exists())
     speakers = speakers_from_manifest(SPEAKER_MANIFEST)

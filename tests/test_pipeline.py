@@ -125,6 +125,12 @@ def test_a_miniature_speaker_dependent_benchmark(learn_dataset, tmp_path):
     assert alone.returncode == 0, alone.stderr[-3000:]
     assert "speaker-independent: every clip is one speaker's" in alone.stderr
     assert json.loads((tmp_path / "alone.json").read_text())["benchmarks"] == {}
+    for option in ("--folds", "--min-clips"):          # a fold would have nothing to train on
+        refused = run_script("3_inference/evaluate.py", "--benchmark", "both", "--processed-dir",
+                             learn_dataset / "processed", "--speaker-manifest", speakers, "--bench-dir",
+                             tmp_path / "bench", "--json", tmp_path / "refused.json", option, 1)
+        assert refused.returncode == 2 and refused.stderr.startswith(f"error: {option} 1: give 2 or more")
+        assert not (tmp_path / "refused.json").exists()
     # the same training arguments on other dataset settings, in the same folder: new runs, not the
     # first benchmark's runs resumed on another dataset (which train.py refuses)
     again = run_script("3_inference/evaluate.py", "--benchmark", "speaker-dependent", "--processed-dir",
