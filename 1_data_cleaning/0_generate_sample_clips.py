@@ -31,6 +31,11 @@ FORCE = False                          # rewrite clips that already exist
 
 def main(argv=None) -> int:
     configure(globals(), argv)
+    from voiceface.cli import out_of_range
+    if problem := out_of_range(("--clips", CLIPS, 1, False), ("--duration", DURATION, 1, False, "seconds"),
+                               ("--fps", FPS, 0, True)):
+        print(f"error: {problem}", file=sys.stderr)
+        return 2
     from voiceface.progress import progress_bar
     from voiceface.synthetic import write_talking_face_clip
     for k in progress_bar(range(CLIPS), desc="sample clips", unit="clip"):

@@ -23,7 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repo root, f
 sys.path.insert(0, str(Path(__file__).resolve().parent))      # this folder, for `import models`
 
 from voiceface import REPO_ROOT
-from voiceface.cli import configure, negative_lookahead
+from voiceface.cli import configure, negative_lookahead, out_of_range
 
 # --- settings (each can be given on the command line: RUN_DIR as --run-dir) ------------------
 DATASET_DIR = REPO_ROOT / "data/dataset"   # the output of stage 1.3
@@ -219,16 +219,14 @@ def main(argv=None) -> int:
     if problem := negative_lookahead([LOOKAHEAD_MS]):
         print(f"error: {problem}", file=sys.stderr)
         return 1
-    for name, value, allowed in (("--epochs", EPOCHS, EPOCHS >= 1), ("--batch-size", BATCH_SIZE, BATCH_SIZE >= 1),
-                                 ("--learning-rate", LEARNING_RATE, LEARNING_RATE > 0),
-                                 ("--window-seconds", WINDOW_SECONDS, WINDOW_SECONDS >= 0),
-                                 ("--stride-seconds", STRIDE_SECONDS, STRIDE_SECONDS >= 0),
-                                 ("--warmup-seconds", WARMUP_SECONDS, WARMUP_SECONDS >= 0)):
-        if not allowed:     # --batch-size 0 ended in a ZeroDivisionError, --epochs 0 saved an untrained model
-            least = {"--epochs": "1 or more", "--batch-size": "1 or more", "--learning-rate": "more than 0",
-                     "--window-seconds": "0 (the dataset's windows) or more"}.get(name, "0 or more")
-            print(f"error: {name} {value:g}: give {least}", file=sys.stderr)
-            return 1
+    # --batch-size 0 ended in a ZeroDivisionError, --epochs 0 saved an untrained model
+    if problem := out_of_range(("--epochs", EPOCHS, 1, False), ("--batch-size", BATCH_SIZE, 1, False),
+                               ("--learning-rate", LEARNING_RATE, 0, True),
+                               ("--window-seconds", WINDOW_SECONDS, 0, False, "0: the dataset's windows"),
+                               ("--stride-seconds", STRIDE_SECONDS, 0, False),
+                               ("--warmup-seconds", WARMUP_SECONDS, 0, False)):
+        print(f"error: {problem}", file=sys.stderr)
+        return 1
     input_file = INPUT_FILES[INPUT_MODE]
     lookahead = int(round(LOOKAHEAD_MS * FRAME_RATE / 1000))
 

@@ -29,7 +29,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repo root, for `import voiceface`
 
 from voiceface import REPO_ROOT
-from voiceface.cli import configure, negative_lookahead
+from voiceface.cli import configure, negative_lookahead, out_of_range
 
 # --- settings (each can be given on the command line: CHECKPOINT as --checkpoint) -------------
 CHECKPOINT = REPO_ROOT / "runs/default/last.pt"   # the model to evaluate
@@ -245,11 +245,10 @@ def run_benchmarks() -> int:
         print(f"error: --benchmark {BENCHMARK!r}: say speaker-dependent, speaker-independent or both", file=sys.stderr)
         return 2
     # one fold, or one recording of a speaker, would leave a fold nothing to train on
-    for name, value in (("--folds", FOLDS), ("--min-clips", MIN_CLIPS)):
-        if value < 2:
-            print(f"error: {name} {value}: give 2 or more (each fold trains on what it does not hold out)",
-                  file=sys.stderr)
-            return 2
+    if problem := out_of_range(("--folds", FOLDS, 2, False, "each fold trains on what it does not hold out"),
+                               ("--min-clips", MIN_CLIPS, 2, False, "each fold trains on what it does not hold out")):
+        print(f"error: {problem}", file=sys.stderr)
+        return 2
     folders = sorted(p for p in Path(PROCESSED_DIR).iterdir()
                      if (p / BLENDSHAPES_FILENAME).exists() and (p / AUDIO_FEATURES_FILENAME).exists())
     speakers = speakers_from_manifest(SPEAKER_MANIFEST)

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from conftest import REPO_ROOT
-from voiceface.cli import configure, expand_inputs, read_settings
+from conftest import REPO_ROOT, run_script
+from voiceface.cli import configure, expand_inputs, out_of_range, read_settings
 
 
 def test_readme_gives_the_test_command_that_ci_runs():
@@ -83,6 +83,15 @@ def test_every_script_prints_its_help(script, monkeypatch, capsys):
     shown = "".join(capsys.readouterr().out.split())          # argparse wraps lines, at hyphens too
     for name, help_text in read_settings(script):
         assert "".join(help_text.split()) in shown, f"{script.name}: {name}'s help is not all shown"
+
+
+def test_a_setting_below_its_bound_is_named_with_what_to_give(tmp_path):
+    assert out_of_range(("--fps", 30.0, 0, True), ("--epochs", 1, 1, False)) is None
+    assert out_of_range(("--fps", 0.0, 0, True, "30 or 60")) == "--fps 0: give more than 0 (30 or 60)"
+    assert out_of_range(("--epochs", 5, 1, False), ("--folds", 1, 2, False)) == "--folds 1: give 2 or more"
+    result = run_script("1_data_cleaning/0_generate_sample_clips.py", "--output-dir", tmp_path, "--duration", 0)
+    assert result.returncode == 2 and result.stderr.startswith("error: --duration 0: give 1 or more")
+    assert not list(tmp_path.iterdir())
 
 
 def test_inputs_expand_files_folders_and_globs(tmp_path):

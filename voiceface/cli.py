@@ -113,6 +113,17 @@ def negative_lookahead(values_ms: Iterable[float]) -> str | None:
             "cannot put out a face before it hears its sound); give 0 (strictly causal) or more")
 
 
+def out_of_range(*checks: tuple) -> str | None:
+    """The one-line refusal of the first numeric setting below its bound, or None. Each check is
+    (option, value, bound, strict[, why]): strict asks for more than the bound, else the bound or more."""
+    for option, value, bound, strict, *why in checks:
+        if value > bound or (value == bound and not strict):
+            continue
+        least = f"more than {bound:g}" if strict else f"{bound:g} or more"
+        return f"{option} {value:g}: give {least}" + (f" ({why[0]})" if why else "")
+    return None
+
+
 def expand_inputs(inputs: Iterable[str | Path], extensions: tuple[str, ...]) -> tuple[list[Path], list[str]]:
     """Files named, files in folders (recursively, by extension) and glob matches, in a stable
     order without repeats. Returns (files, errors) where each error is one line for a path that
