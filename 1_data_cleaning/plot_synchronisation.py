@@ -30,6 +30,11 @@ TRACKS = ("jawOpen", "mouthClose", "mouthFunnel")
 
 def main(argv=None) -> int:
     configure(globals(), argv)
+    from voiceface.cli import out_of_range
+    if problem := out_of_range(("--start-s", START_S, 0, False),
+                               ("--end-s", END_S if END_S else START_S + 1, START_S, True, "or 0: the whole clip")):
+        print(f"error: {problem}", file=sys.stderr)
+        return 2
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -70,6 +75,11 @@ def main(argv=None) -> int:
     shown = (t >= START_S) & (t <= end)
     video_t = track.times_ms / 1000 - shift_s          # where the correction puts each video frame
     video_shown = (video_t >= START_S) & (video_t <= end) & track.has_face
+    if not shown.any() or not video_shown.any():
+        span = f"from {START_S:g} s" + (f" to {END_S:g} s" if END_S else " on")
+        print(f"error: {CLIP}: nothing to draw {span} (the clip lasts {t[-1]:.1f} s); give --start-s and --end-s "
+              "within it", file=sys.stderr)
+        return 1
 
     figure = plt.figure(figsize=(12, 10))
     grid = figure.add_gridspec(5, 1, height_ratios=[2.2, 1, 1.6, 1, 1.3], hspace=0.45)

@@ -139,6 +139,10 @@ def main(argv=None) -> int:
     import json
     from voiceface.errors import InputError
     configure(globals(), argv, positional="REPORTS")
+    from voiceface.cli import out_of_range
+    if problem := out_of_range(("--seconds", SECONDS, 0, True, "the excerpt's length")):
+        print(f"error: {problem}", file=sys.stderr)
+        return 2
     output = Path(OUTPUT)
     made_from = provenance()
     if not FORCE and made_from and drawn_from(output) == made_from:

@@ -33,6 +33,10 @@ SHOWN = ("JawOpen", "MouthClose", "MouthFunnel", "MouthSmileLeft", "HeadYaw", "H
 
 def main(argv=None) -> int:
     configure(globals(), argv)
+    from voiceface.cli import out_of_range
+    if problem := out_of_range(("--seconds", SECONDS, 0, False, "0: until Ctrl-C")):
+        print(f"error: {problem}", file=sys.stderr)
+        return 2
     import socket
     import time
 

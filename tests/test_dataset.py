@@ -338,6 +338,12 @@ def test_the_plot_is_written(processed, tmp_path):
     result = run_script("1_data_cleaning/plot_synchronisation.py", "--processed-dir", out, "--clip", "late_audio",
                         "--output", tmp_path / "sync.png")
     assert result.returncode == 0, result.stderr
+    # a span outside the clip, or backwards, is said in one line and draws nothing (it was an IndexError)
+    for span, code, says in ((("--start-s", 100), 1, "nothing to draw from 100 s on (the clip lasts"),
+                             (("--start-s", 3, "--end-s", 2), 2, "--end-s 2: give more than 3")):
+        refused = run_script("1_data_cleaning/plot_synchronisation.py", "--processed-dir", out, "--clip", "late_audio",
+                             "--output", tmp_path / "none.png", *span)
+        assert refused.returncode == code and says in refused.stderr and not (tmp_path / "none.png").exists()
     assert (tmp_path / "sync.png").read_bytes()[:4] == b"\x89PNG"
 
 

@@ -186,6 +186,8 @@ def test_a_miniature_speaker_dependent_benchmark(learn_dataset, tmp_path):
     for seconds, skipped in ((5, True), (4, False)):
         again = run_script("3_inference/jaw_tracks.py", out, "--output", tmp_path / "jaw.png", "--seconds", seconds)
         assert again.returncode == 0 and ("skipped: " in again.stdout) == skipped, again.stdout + again.stderr[-2000:]
+    empty = run_script("3_inference/jaw_tracks.py", out, "--output", tmp_path / "empty.png", "--seconds", 0)
+    assert empty.returncode == 2 and "--seconds 0: give more than 0" in empty.stderr    # was an IndexError
     # the runner's stage 8 draws it beside its benchmark, and a second run leaves it be
     work = tmp_path / "work"
     (work / "benchmark").mkdir(parents=True)

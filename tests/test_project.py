@@ -92,6 +92,8 @@ def test_a_setting_below_its_bound_is_named_with_what_to_give(tmp_path):
     result = run_script("1_data_cleaning/0_generate_sample_clips.py", "--output-dir", tmp_path, "--duration", 0)
     assert result.returncode == 2 and result.stderr.startswith("error: --duration 0: give 1 or more")
     assert not list(tmp_path.iterdir())
+    listener = run_script("3_inference/livelink_listen.py", "--seconds", -1)     # returned at once, as if it had listened
+    assert listener.returncode == 2 and listener.stderr.startswith("error: --seconds -1: give 0 or more")
 
 
 def test_inputs_expand_files_folders_and_globs(tmp_path):
