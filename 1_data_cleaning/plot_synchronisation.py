@@ -32,7 +32,7 @@ def main(argv=None) -> int:
     configure(globals(), argv)
     from voiceface.cli import out_of_range
     if problem := out_of_range(("--start-s", START_S, 0, False),
-                               ("--end-s", END_S if END_S else START_S + 1, START_S, True, "or 0: the whole clip")):
+                               *([("--end-s", END_S, START_S, True, "or 0: the whole clip")] if END_S else [])):
         print(f"error: {problem}", file=sys.stderr)
         return 2
     import matplotlib

@@ -128,9 +128,11 @@ def main(argv=None) -> int:
     files = [path for path in files if path not in unnamed]
     task = partial(split_video, output_dir=output_dir, parts=PARTS, min_part_s=MIN_PART_SECONDS, force=FORCE)
     code = run_batch(task, files, errors + duplicate_errors, 1, "cutting recordings into parts")
-    rows = {out.stem: SPEAKER or path.stem for path in files
-            if all(out.exists() for out in part_paths(path, output_dir, PARTS))
-            for out in part_paths(path, output_dir, PARTS)}
+    rows = {}
+    for path in files:                    # every video whose parts are all there, cut now or before
+        parts = part_paths(path, output_dir, PARTS)
+        if all(part.exists() for part in parts):
+            rows.update({part.stem: SPEAKER or path.stem for part in parts})
     if rows:
         manifest = Path(MANIFEST) if MANIFEST else output_dir / "speakers.csv"
         update_manifest(manifest, rows)

@@ -289,13 +289,13 @@ def export(model, checkpoint) -> int:
 
 def main(argv=None) -> int:
     configure(globals(), argv, positional="INPUTS")
-    from voiceface.cli import out_of_range
+    from voiceface.cli import AUDIO_EXTENSIONS, VIDEO_EXTENSIONS, check_unique_outputs, expand_inputs, out_of_range, \
+        run_batch
     if problem := out_of_range(("--fps", FPS, 0, True, "30 or 60 for an engine"),
                                ("--chunk-ms", CHUNK_MS, 0, True, "10: the front-end's hop"),
                                ("--seconds", SECONDS, 0, False, "0: until Ctrl-C")):
         print(f"error: {problem}", file=sys.stderr)
         return 2
-    from voiceface.cli import AUDIO_EXTENSIONS, VIDEO_EXTENSIONS, check_unique_outputs, expand_inputs, run_batch
     from voiceface.engine import load_model
     from voiceface.errors import InputError
     try:

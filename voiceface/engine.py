@@ -191,7 +191,6 @@ def onnx_one_frame_step(model):
     import torch
 
     session = getattr(model, "_onnx_one_frame_session", None)
-    n_layers = len(model.stream_state())
     if session is None:
         class Step(torch.nn.Module):                 # ONNX takes flat tensors, not a list
             def __init__(self, inner):
@@ -204,6 +203,7 @@ def onnx_one_frame_step(model):
 
         buffer = io.BytesIO()
         example = (torch.zeros(1, 1, model.config.n_inputs), *model.stream_state())
+        n_layers = len(example) - 1
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             torch.onnx.export(Step(model).eval(), example, buffer, opset_version=17, dynamo=False,

@@ -178,8 +178,7 @@ def keyframe_times(path: str | Path) -> list[float]:
     path = Path(path)
     with open_container(path) as container:
         stream = container.streams.video[0]
-        return sorted(float((packet.pts if packet.pts is not None else packet.dts) * packet.time_base)
-                      for packet in container.demux(stream)
+        return sorted(_packet_time(packet) for packet in container.demux(stream)
                       if packet.is_keyframe and (packet.pts is not None or packet.dts is not None))
 
 
@@ -195,13 +194,12 @@ def cut_at_keyframes(path: str | Path, starts_s: list[float], outputs: list[Path
     complete, so a failure leaves nothing half-written."""
     import av
     path = Path(path)
-    with open_container(path) as probe:
-        if not probe.streams.audio:
-            raise InputError(f"{path}: has no audio stream; {STREAM_NEEDS['audio']}")
     temporaries = [out.with_name(f".{out.stem}.partial{out.suffix}") for out in outputs]
     containers, pairs = [], []
     try:
-        with av.open(str(path)) as source:
+        with open_container(path) as source:
+            if not source.streams.audio:
+                raise InputError(f"{path}: has no audio stream; {STREAM_NEEDS['audio']}")
             video, audio = source.streams.video[0], source.streams.audio[0]
             for temporary in temporaries:
                 containers.append(av.open(str(temporary), "w", format=_muxer_for(path)))
@@ -212,7 +210,7 @@ def cut_at_keyframes(path: str | Path, starts_s: list[float], outputs: list[Path
             for packet in source.demux(video, audio):
                 if packet.dts is None and packet.pts is None:
                     continue                     # the demuxer's empty packet at the end of a stream
-                time_s = float((packet.pts if packet.pts is not None else packet.dts) * packet.time_base)
+                time_s = _packet_time(packet)
                 if packet.stream.type == "video":
                     if packet.is_keyframe and part + 1 < len(starts_s) and time_s >= starts_s[part + 1] - 1e-6:
                         part += 1
@@ -235,6 +233,11 @@ def cut_at_keyframes(path: str | Path, starts_s: list[float], outputs: list[Path
                 pass
         for temporary in temporaries:
             temporary.unlink(missing_ok=True)
+
+
+def _packet_time(packet) -> float:
+    """A packet's presentation time in seconds, or its decoding time where it has none (some AVI)."""
+    return float((packet.pts if packet.pts is not None else packet.dts) * packet.time_base)
 
 
 def _muxer_for(path: Path) -> str:
