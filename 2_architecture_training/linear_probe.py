@@ -18,9 +18,17 @@ channels appended (the same stacking, look-ahead and strength search):
   voiced, both × 0.3 (the spread of the level inputs). Stress and emphasis raise the pitch and open
   the jaw wider; does the mel hold that already? (The median is the whole clip's: a probe, not
   a streaming feature. About 6 s of computing per minute of audio.)
+- `embedding`: a pretrained speech encoder, Google's `speech_embedding` (Apache-2.0; trained for
+  keyword spotting on a large speech corpus, arXiv:2002.01322) as the two ONNX files that the
+  `openwakeword==0.4.0` wheel on PyPI carries (`openwakeword/resources/models/melspectrogram.onnx`
+  and `embedding_model.onnx`; give that folder as --embedding-models, the wheel unzipped; not a
+  requirement of the project). Its 96 numbers per frame read the 76 of its own mel frames (760 ms)
+  that end where the frame's 25 ms window ends — strictly causal, every 10 ms — each standardised
+  over the training frames and × 0.3. About 3 s of computing per minute of audio.
 
     python 2_architecture_training/linear_probe.py --dataset-dir data/dataset --lookahead-ms 100
     python 2_architecture_training/linear_probe.py --dataset-dir DIR --extra loudness lsf pitch
+    python 2_architecture_training/linear_probe.py --dataset-dir DIR --extra embedding --embedding-models MODELS
 """
 import sys
 from pathlib import Path
@@ -37,7 +45,8 @@ DATASET_DIR = REPO_ROOT / "data/dataset"   # a stage 1.3 output
 INPUT = "mel_level"             # mel (fixed scale) or mel_level (causal level normalisation)
 LOOKAHEAD_MS = 100.0            # the face of this long ago is read from the audio up to now
 WARPS = [1.0]                   # training copies warped by these factors (e.g. 0.85 0.92 1.0 1.08 1.15)
-EXTRA = []                      # channels to try beside the mel: loudness, lsf, pitch (see above)
+EXTRA = []                      # channels to try beside the mel: loudness, lsf, pitch, embedding (see above)
+EMBEDDING_MODELS = ""           # embedding: the folder holding openwakeword 0.4.0's melspectrogram.onnx and embedding_model.onnx
 # --- end of settings ---------------------------------------------------------------------------
 
 
@@ -80,6 +89,44 @@ def frame_pitch(folder: Path, frames: int) -> np.ndarray:
     return out * PITCH_SCALE
 
 
+EMBEDDING_WINDOW = 76          # embedding: its own mel frames per embedding (10 ms apart)
+EMBEDDING_SCALE = 0.3           # embedding channels' spread beside the level inputs
+
+
+def frame_embedding(folder: Path, frames: int) -> np.ndarray:
+    """(T, 96) speech embeddings of a processed clip (see `embedding` above), on its stage 1.2 frames:
+    the encoder's mel frame j (400 samples every 160) is padded to end (j + 1) hops after the first
+    sample, as frame j's window does, and embedding i reads its mel frames i - 75 ... i (silence
+    before the file's start)."""
+    import onnxruntime
+
+    from voiceface.audio import AUDIO_FEATURES_FILENAME, load_audio, read_audio_features
+    from voiceface.constants import HOP_LENGTH, SAMPLE_RATE, WIN_LENGTH
+    from voiceface.errors import InputError
+    models = Path(EMBEDDING_MODELS)
+    if not (models / "embedding_model.onnx").is_file() or not (models / "melspectrogram.onnx").is_file():
+        raise InputError(f"--embedding-models {models}: no melspectrogram.onnx and embedding_model.onnx there; unzip "
+                         "the openwakeword 0.4.0 wheel (pip download --no-deps openwakeword==0.4.0) and give its "
+                         "openwakeword/resources/models folder")
+    stored = read_audio_features(folder / AUDIO_FEATURES_FILENAME)
+    if len(stored.times) != frames or not np.allclose(stored.times, (np.arange(frames) + 1) * HOP_LENGTH / SAMPLE_RATE):
+        raise InputError(f"{folder}: its stage 1.2 frames are not the dataset's ({len(stored.times)} against {frames}); "
+                         "re-run stage 1.3")
+    options = onnxruntime.SessionOptions()
+    options.intra_op_num_threads = 2
+    mel_model, embedding_model = (onnxruntime.InferenceSession(str(models / name), options,
+                                                               providers=["CPUExecutionProvider"])
+                                  for name in ("melspectrogram.onnx", "embedding_model.onnx"))
+    _, audio = load_audio(stored.meta["source"]["path"])
+    lead = WIN_LENGTH - HOP_LENGTH + (EMBEDDING_WINDOW - 1) * HOP_LENGTH
+    padded = np.concatenate([np.zeros(lead, np.float32), audio]) * 32767   # the encoder reads 16-bit sample values
+    mel = np.squeeze(mel_model.run(None, {"input": padded[None].astype(np.float32)})[0]) / 10 + 2   # openwakeword's scaling
+    windows = np.lib.stride_tricks.sliding_window_view(mel, EMBEDDING_WINDOW, axis=0).transpose(0, 2, 1)
+    out = np.concatenate([embedding_model.run(None, {"input_1": windows[i:i + 512, ..., None].astype(np.float32)})[0]
+                          .reshape(-1, 96) for i in range(0, len(windows), 512)])
+    return np.concatenate([out, np.repeat(out[-1:], max(0, frames - len(out)), axis=0)])[:frames]
+
+
 def main(argv=None) -> int:
     configure(globals(), argv)
     import json
@@ -92,9 +139,9 @@ def main(argv=None) -> int:
     dataset = Path(DATASET_DIR)
     manifest = json.loads((dataset / MANIFEST_FILENAME).read_text())
     lookahead = int(round(LOOKAHEAD_MS / 10))
-    unknown = sorted(set(EXTRA) - {"loudness", "lsf", "pitch"})
+    unknown = sorted(set(EXTRA) - {"loudness", "lsf", "pitch", "embedding"})
     if unknown:
-        print(f"--extra {' '.join(unknown)}: not a channel this probe knows; use loudness, lsf and/or pitch")
+        print(f"--extra {' '.join(unknown)}: not a channel this probe knows; use loudness, lsf, pitch and/or embedding")
         return 2
 
     def split(name):
@@ -125,6 +172,20 @@ def main(argv=None) -> int:
     if not EXTRA:
         return 0
 
+    embeddings, embedding_scale = {}, []
+
+    def embedding_channels(x, name):
+        if not embedding_scale:   # standardised over the training frames
+            stacked = np.concatenate([embedding_channels_raw(t, n) for t, n in zip(train[0], train[3])])
+            embedding_scale.extend([stacked.mean(axis=0), stacked.std(axis=0) + 1e-6])
+        mean, spread = embedding_scale
+        return ((embedding_channels_raw(x, name) - mean) / spread * EMBEDDING_SCALE).astype(np.float32)
+
+    def embedding_channels_raw(x, name):
+        if name not in embeddings:
+            embeddings[name] = frame_embedding(Path(manifest["processed_dir"]) / name, len(x))
+        return embeddings[name]
+
     def with_extra(xs, names):
         out = []
         for x, name in zip(xs, names):
@@ -139,6 +200,8 @@ def main(argv=None) -> int:
                 channels.append(lsf)
             if "pitch" in EXTRA:
                 channels.append(frame_pitch(Path(manifest["processed_dir"]) / name, len(x)))
+            if "embedding" in EXTRA:
+                channels.append(embedding_channels(x, name))
             out.append(np.concatenate(channels, axis=1))
         return out
 

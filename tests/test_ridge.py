@@ -135,3 +135,52 @@ def test_the_running_voice_mean_is_causal_and_holds_through_pauses():
     changed = values.copy()
     changed[200:] = 9.0                                          # the future does not move the past
     assert np.array_equal(running_voice_mean(changed, vad, start=np.zeros(3))[:201], mean[:201])
+
+
+def test_the_linear_probes_speech_embedding_reads_only_the_past(learn_dataset, tmp_path):
+    """The embedding channel's framing, with two stand-in ONNX files of the encoder's interface
+    (openwakeword's are not a requirement): a 'mel' that is each 400-sample frame's summed |x|, and
+    an 'embedding' that returns the first and the last of its 76 mel frames. Embedding i must end
+    with the frame whose 25 ms window ends where stage 1.2's frame i ends, and start 75 frames
+    before it (silence before the file)."""
+    import importlib.util
+    import torch
+    from voiceface import REPO_ROOT
+    from voiceface.audio import AUDIO_FEATURES_FILENAME, load_audio, read_audio_features
+    from voiceface.errors import InputError
+
+    class Mel(torch.nn.Module):
+        def forward(self, x):                                   # (1, N) -> (1, 1, F, 32)
+            frames = torch.nn.functional.conv1d(x.abs()[:, None], torch.ones(1, 1, 400), stride=160)
+            return frames.transpose(1, 2)[:, None].expand(-1, -1, -1, 32)
+
+    class Embedding(torch.nn.Module):
+        def forward(self, x):                                   # (B, 76, 32, 1) -> (B, 1, 1, 96)
+            ends = torch.stack([x[:, 0, 0, 0], x[:, -1, 0, 0]], dim=1)
+            return ends.repeat(1, 48)[:, None, None]
+
+    torch.onnx.export(Mel(), (torch.zeros(1, 4000),), str(tmp_path / "melspectrogram.onnx"), input_names=["input"],
+                      dynamic_axes={"input": {1: "n"}}, opset_version=17, dynamo=False)
+    torch.onnx.export(Embedding(), (torch.zeros(2, 76, 32, 1),), str(tmp_path / "embedding_model.onnx"),
+                      input_names=["input_1"], dynamic_axes={"input_1": {0: "b"}}, opset_version=17, dynamo=False)
+    spec = importlib.util.spec_from_file_location("linear_probe", REPO_ROOT / "2_architecture_training/linear_probe.py")
+    probe = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(probe)
+    folder = learn_dataset / "processed" / "sample_24"
+    stored = read_audio_features(folder / AUDIO_FEATURES_FILENAME)
+    frames = len(stored.times)
+    probe.EMBEDDING_MODELS = str(tmp_path)
+    embedding = probe.frame_embedding(folder, frames)
+    assert embedding.shape == (frames, 96)
+    _, audio = load_audio(stored.meta["source"]["path"])
+    samples = np.abs(audio.astype(np.float64)) * 32767
+
+    def window_sum(i):                                          # stage 1.2's frame i: 400 samples ending at (i + 1) * 160
+        return samples[max(0, (i + 1) * 160 - 400):(i + 1) * 160].sum() / 10 + 2 if i >= 0 else 2.0
+
+    for i in (0, 1, 74, 75, 76, 300, frames // 2, len(audio) // 160 - 1):
+        assert np.isclose(embedding[i, 1], window_sum(i), rtol=1e-3), i          # ends with frame i, not later
+        assert np.isclose(embedding[i, 0], window_sum(i - 75), rtol=1e-3), i     # and begins 75 frames before it
+    probe.EMBEDDING_MODELS = str(tmp_path / "absent")
+    with pytest.raises(InputError, match="openwakeword 0.4.0"):
+        probe.frame_embedding(folder, frames)
