@@ -30,6 +30,10 @@ CHECKPOINT = REPO_ROOT / "runs/default/last.pt"   # a last.pt or best.pt from tr
 OUTPUT = ""                     # a .json path for one input, or a folder; default: beside each input (--stream and
 #                                 --mic write only with it: microphone.json in a folder)
 FPS = 30.0                      # output frames per second
+FACE_DELAY_MS = 0.0             # move the face this much later against the sound, in 10 ms steps (negative: earlier,
+#                                 which waits as long again for the audio when streaming). For recordings whose
+#                                 mouth the model puts early: a best lag of -L ms in evaluate.py's report is put
+#                                 right by L (ARCHITECTURE.md, "Recordings the benchmarks never saw")
 CSV = False                     # also write a Live Link Face CSV
 PLOT = True                     # also write a PNG of the key tracks
 PREVIEW = False                 # also write <name>.preview.mp4: the animated face with the input's sound
@@ -120,6 +124,7 @@ def header_for(source_path: Path, checkpoint_path: Path, checkpoint: dict, frame
         "video": {"fps": FPS, "duration_s": round(duration_s, 4), "frame_count": len(frames.times),
                   "first_frame_time_ms": 0.0, "variable_frame_rate": False},
         "timestamps": "k / fps in ms: the true time of each frame, whatever the look-ahead",
+        "face_delay_ms": FACE_DELAY_MS,
         "pose_units": {"x, y, z": "cm from the neutral (median) position", "qw, qx, qy, qz":
                        "unit quaternion relative to the neutral rotation"},
         "checkpoint": {"path": str(checkpoint_path), "sha256": sha256_file(checkpoint_path),
@@ -131,13 +136,18 @@ def header_for(source_path: Path, checkpoint_path: Path, checkpoint: dict, frame
         "libraries": library_versions()}
 
 
+def delay_frames() -> int:
+    """--face-delay-ms in the model's 10 ms frames (main() has refused one that is not a multiple)."""
+    return int(round(FACE_DELAY_MS / 10))
+
+
 def animate_one(path: Path, model, checkpoint: dict, several: bool, reference: Path | None = None) -> str:
     from voiceface.audio import waveform_overview
     from voiceface.engine import animate_file
     target = outputs_for(path, several)
     if target.exists() and not FORCE:
         return f"skipped {path.name}: {target} exists"
-    frames, source = animate_file(path, model, checkpoint, FPS)
+    frames, source = animate_file(path, model, checkpoint, FPS, delay_frames=delay_frames())
     audio, rate = waveform_overview(path) if PLOT else (None, 16000)
     header = header_for(path, Path(CHECKPOINT), checkpoint, frames, source.samples / 16000)
     written = write_outputs(target, frames, header, audio, source=path, reference=reference, audio_rate=rate)
@@ -184,11 +194,14 @@ def stream_file(path: Path, model, checkpoint: dict) -> int:
     from voiceface.engine import Animator, Frames
     target = stream_output(path)
     source, audio = load_audio(path)
-    animator = Animator(model, checkpoint, FPS)
+    animator = Animator(model, checkpoint, FPS, delay_frames=delay_frames())
     animator.warm_up()
     chunk = max(1, int(round(CHUNK_MS * 16)))
+    ahead = (f"{10 * animator.lookahead} ms look-ahead" if not FACE_DELAY_MS else
+             f"{1000 * animator.latency_s - 25:.0f} ms ahead: {10 * animator.lookahead} ms look-ahead, face delay "
+             f"{FACE_DELAY_MS:g} ms")
     print(f"streaming {path.name}: chunks of {CHUNK_MS:g} ms; algorithmic latency {1000 * animator.latency_s:.0f} ms "
-          f"(25 ms window + {10 * animator.lookahead} ms look-ahead) + the chunk")
+          f"(25 ms window + {ahead}) + the chunk")
     compute, parts = [], []
     out = LiveLinkOut(time.time())
     start = time.perf_counter()
@@ -241,7 +254,7 @@ def stream_microphone(model, checkpoint: dict) -> int:
     rate = int(device["default_samplerate"])
     resampler = soxr.ResampleStream(rate, 16000, 1, dtype="float32")
     chunks: queue.Queue = queue.Queue()
-    animator = Animator(model, checkpoint, FPS)
+    animator = Animator(model, checkpoint, FPS, delay_frames=delay_frames())
     animator.warm_up()
     parts = []
     print(f"listening on {device['name']} at {rate} Hz; Ctrl-C stops")
@@ -295,6 +308,10 @@ def main(argv=None) -> int:
                                ("--chunk-ms", CHUNK_MS, 0, True, "10: the front-end's hop"),
                                ("--seconds", SECONDS, 0, False, "0: until Ctrl-C")):
         print(f"error: {problem}", file=sys.stderr)
+        return 2
+    if abs(FACE_DELAY_MS / 10 - round(FACE_DELAY_MS / 10)) > 1e-9:
+        print(f"error: --face-delay-ms {FACE_DELAY_MS:g}: give a multiple of 10 ms (the model's frame), "
+              f"e.g. {10 * round(FACE_DELAY_MS / 10):g}", file=sys.stderr)
         return 2
     from voiceface.engine import load_model
     from voiceface.errors import InputError

@@ -216,6 +216,51 @@ def test_a_lookahead_checkpoint_waits_for_its_audio_and_keeps_true_times(learn_d
     assert np.allclose(rest.times, rest.indices / 30)
 
 
+@pytest.mark.parametrize("delay", [5, -3])
+def test_a_face_delay_moves_the_face_against_the_sound_and_the_stream_waits_only_for_an_earlier_one(model, learn_dataset,
+                                                                                                   delay):
+    """At 100 fps each output frame is one model frame: a delay of D frames gives the same frames
+    D later (the first D held at the first model frame; an earlier face ends held on the last), in a
+    stream as offline; the stream shows a frame no sooner than its own time, and an earlier face
+    (negative delay) waits for its audio as a look-ahead does."""
+    clip = learn_dataset / "raw" / "sample_24.mp4"
+    plain, _ = animate_file(clip, *model, fps=100.0)
+    moved, _ = animate_file(clip, *model, fps=100.0, delay_frames=delay)
+    assert np.array_equal(moved.times, plain.times)
+    n = len(plain.times)
+    if delay > 0:
+        assert np.array_equal(moved.blendshapes[delay:], plain.blendshapes[:n - delay])
+        assert np.allclose(moved.blendshapes[:delay], plain.blendshapes[0])
+    else:
+        assert np.array_equal(moved.blendshapes[:n + delay], plain.blendshapes[-delay:])
+        assert np.array_equal(moved.blendshapes[-1], moved.blendshapes[-2])      # held on the last model frame
+    _, audio = load_audio(clip)
+    animator = Animator(*model, 100.0, delay_frames=delay)
+    assert math.isclose(animator.latency_s, 0.025 + max(0, -delay) / 100)
+    parts = []
+    for heard in (0.5, 1.0, 2.5):                          # seconds of audio delivered so far
+        parts.append(animator.push(audio[animator.samples:int(heard * 16000)]))
+        newest = parts[-1].times[-1]
+        assert newest <= heard + 1e-9 and newest > heard - animator.latency_s - 0.011, (heard, newest)
+    streamed = Frames.concatenate(parts + [animator.push(audio[animator.samples:]), animator.finish()])
+    assert np.abs(streamed.blendshapes - moved.blendshapes).max() <= 1e-5
+
+
+def test_a_face_delay_is_given_in_whole_frames_and_recorded_in_the_output(trained_run, learn_dataset, tmp_path):
+    clip = learn_dataset / "raw" / "sample_24.mp4"
+    refused = run_script(INFER, clip, "--checkpoint", trained_run / "best.pt", "--output", tmp_path / "a.json",
+                         "--face-delay-ms", 45)
+    assert refused.returncode == 2 and refused.stderr.startswith("error: --face-delay-ms 45: give a multiple of 10 ms")
+    assert not (tmp_path / "a.json").exists()
+    result = run_script(INFER, clip, "--checkpoint", trained_run / "best.pt", "--output", tmp_path / "a.json",
+                        "--face-delay-ms", 60, "--no-plot")
+    assert result.returncode == 0, result.stderr
+    track = read_blendshapes_json(tmp_path / "a.json")
+    assert track.header["face_delay_ms"] == 60
+    plain, _ = animate_file(clip, *load_model(trained_run / "best.pt"), fps=30.0, delay_frames=6)
+    assert np.abs(track.blendshapes - plain.blendshapes).max() < 1e-3
+
+
 def test_bad_checkpoints_and_inputs_get_one_line_each(trained_run, learn_dataset, tmp_path):
     good = trained_run / "best.pt"
     corrupt = tmp_path / "corrupt.pt"

@@ -10,6 +10,13 @@ Output frame k is at time k / fps. It takes the model frame stamped at or just b
 (model frame i is stamped (i + 1) * 10 ms, the end of its audio window); with a look-ahead of L
 frames, model frame i is the face of (i + 1 - L) * 10 ms, so frame k is emitted once audio up to
 k / fps + L * 10 ms has arrived, and still carries its true time k / fps.
+
+A face delay of D frames (`delay_frames`, inference.py's --face-delay-ms) moves the face D * 10 ms
+later against the sound: frame k takes the model frame D before the one above. A model learns
+its training corpus's lead of the mouth over the sound; on recordings synchronised otherwise its
+mouth comes early or late by the difference (ARCHITECTURE.md, "Recordings the benchmarks never
+saw"), and the delay puts that right without retraining. A positive delay costs no latency; a
+negative one waits D * 10 ms longer for its audio, as a look-ahead does.
 """
 from __future__ import annotations
 
@@ -86,6 +93,7 @@ class Animator:
     inputs: ModelInputs | None = None
     state: list | None = None
     outputs: list = field(default_factory=list)       # normalised model frames (n, 59), kept until used
+    delay_frames: int = 0                              # the face moved this many 10 ms frames later (see above)
     first_kept: int = 0                                # model frame number of outputs[0][0]
     model_frames: int = 0
     samples: int = 0
@@ -130,12 +138,13 @@ class Animator:
 
     @property
     def latency_s(self) -> float:
-        """Algorithmic latency beyond the chunk: the 25 ms window plus the look-ahead."""
-        return WIN_LENGTH / SAMPLE_RATE + self.lookahead / FRAME_RATE
+        """Algorithmic latency beyond the chunk: the 25 ms window plus the look-ahead, less a face
+        delay (a frame is never shown before its own time)."""
+        return WIN_LENGTH / SAMPLE_RATE + max(0, self.lookahead - self.delay_frames) / FRAME_RATE
 
     def model_frame_for(self, k: int) -> int:
         """The model frame that output frame k takes (before clamping to what exists)."""
-        return math.floor(k * FRAME_RATE / self.fps + 1e-9) - 1 + self.lookahead
+        return math.floor(k * FRAME_RATE / self.fps + 1e-9) - 1 + self.lookahead - self.delay_frames
 
     def push(self, samples: np.ndarray) -> Frames:
         samples = np.asarray(samples, dtype=np.float32).reshape(-1)
@@ -250,13 +259,15 @@ class FrameCollector:
         return Frames(*(array[:self.n] for array in self.arrays))
 
 
-def animate_file(path: str | Path, model, checkpoint: dict, fps: float = OUTPUT_FPS) -> tuple[Frames, object]:
-    """A whole audio or video file through the engine, in blocks (bounded memory).
-    Returns (frames, the decoded source's AudioSource)."""
+def animate_file(path: str | Path, model, checkpoint: dict, fps: float = OUTPUT_FPS,
+                 delay_frames: int = 0) -> tuple[Frames, object]:
+    """A whole audio or video file through the engine, in blocks (bounded memory), the face moved
+    `delay_frames` 10 ms frames later against the sound. Returns (frames, the decoded source's
+    AudioSource)."""
     from .errors import InputError
     from .video import probe_duration
     source, blocks = open_audio(path)
-    animator = Animator(model, checkpoint, fps)
+    animator = Animator(model, checkpoint, fps, delay_frames=delay_frames)
     collected = FrameCollector(math.ceil(probe_duration(path) * fps) + 1)
     for block in blocks:
         collected.add(animator.push(block))
