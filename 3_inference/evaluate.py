@@ -36,6 +36,9 @@ CHECKPOINT = REPO_ROOT / "runs/default/last.pt"   # the model to evaluate
 CLIPS = []                      # processed clip folders, folders of them, or videos
 DATASET_DIR = ""                # instead of --clips: every clip of this stage 1.3 dataset's SPLIT
 SPLIT = "val"                   # with --dataset-dir: which split
+SYNC_CORRECTION = True          # with --clips: move each confidently measured clip onto the training corpus's lead, as
+#                                 stage 1.3 does; off: score the files as they are, as inference animates them (the
+#                                 jaw's best lag then says what --face-delay-ms of inference.py would put right)
 JSON = ""                       # where the results go (required); the markdown table goes beside it
 TRAIN_DATASET = ""              # dataset whose training split fits the baselines; default: the checkpoint's
 PLOTS_DIR = ""                  # if given: a PNG per clip of predicted against extracted tracks
@@ -91,20 +94,34 @@ def clip_folders(items: list, scratch: Path) -> list[Path]:
     return folders
 
 
-def corrected_clips(folders: list[Path], lead_s: float) -> list[tuple]:
+def corrected_clips(folders: list[Path], lead_s: float, correct: bool = True) -> list[tuple]:
     """(name, synchronised clip, shift ms) for processed clip folders, each corrected as stage 1.3
-    would: a confident lag moved onto lead_s, an unsure one left as it is."""
+    would: a confident lag moved onto lead_s, an unsure one left as it is (all as they are
+    without `correct`)."""
     from voiceface.dataset import read_processed_clip, synchronize_features
     from voiceface.sync import correction_s, estimate_clip_lag
     out = []
     for folder in folders:
         track, audio = read_processed_clip(folder)
         clip = synchronize_features(folder.name, track, audio)
-        shift = correction_s(estimate_clip_lag(clip.targets, clip.mel, clip.mask), lead_s)
+        shift = correction_s(estimate_clip_lag(clip.targets, clip.mel, clip.mask), lead_s) if correct else 0.0
         if shift:
             clip = synchronize_features(folder.name, track, audio, shift)
         out.append((folder.name, clip, round(shift * 1000, 1)))
     return out
+
+
+def has_training_clips(dataset_dir) -> bool:
+    """Whether a stage 1.3 dataset (or "": none) has a training split to fit the baselines on."""
+    import json
+    from voiceface.dataset import MANIFEST_FILENAME
+    if not dataset_dir:
+        return False
+    try:
+        manifest = json.loads((Path(dataset_dir) / MANIFEST_FILENAME).read_text())
+    except (OSError, ValueError):
+        return True            # not readable: dataset_clips says so in one line
+    return any(c.get("split") == "train" for c in manifest.get("clips", []))
 
 
 def typical_lead_of(dataset_dir: Path) -> float:
@@ -346,9 +363,11 @@ def main(argv=None) -> int:
     except InputError as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
-    train_dataset = Path(TRAIN_DATASET or DATASET_DIR or checkpoint["training"]["dataset_dir"])
+    train_dataset = Path(TRAIN_DATASET or (DATASET_DIR if has_training_clips(DATASET_DIR) else "")
+                         or checkpoint["training"]["dataset_dir"])
     with tempfile.TemporaryDirectory() as scratch:
-        clips = corrected_clips(clip_folders(CLIPS, Path(scratch)), typical_lead_of(train_dataset)) if CLIPS else []
+        clips = (corrected_clips(clip_folders(CLIPS, Path(scratch)), typical_lead_of(train_dataset), SYNC_CORRECTION)
+                 if CLIPS else [])
         from voiceface.evaluation import dataset_clips, markdown
         if DATASET_DIR:
             clips += dataset_clips(Path(DATASET_DIR), SPLIT)
@@ -359,7 +378,11 @@ def main(argv=None) -> int:
         for name, trained in heard.items():
             print(f"warning: {name} is the same recording as the training clip {trained} of {train_dataset}: "
                   f"its scores are not of unheard speech; score clips the model was not trained on", file=sys.stderr)
-        results, summary = evaluate(Path(CHECKPOINT), clips, train_dataset, PLOTS_DIR)
+        try:
+            results, summary = evaluate(Path(CHECKPOINT), clips, train_dataset, PLOTS_DIR)
+        except InputError as error:
+            print(f"error: {error}", file=sys.stderr)
+            return 1
     for result in results:
         result["heard_in_training"] = heard.get(result["clip"])
     write_json_atomic(Path(JSON), {"checkpoint": str(CHECKPOINT), "train_dataset": str(train_dataset),

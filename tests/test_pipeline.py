@@ -69,6 +69,34 @@ def test_evaluating_clip_folders_corrects_their_offset_first(trained_run, face_m
     # the sound comes 200 ms after the mouth: the labels are taken ~200 ms earlier, onto the training lead
     assert abs(clip["sync_shift_ms"] - (-200 - lead)) <= 1000 / 30
     assert clip["model"]["jaw_open_r"] > 0.6 and abs(clip["model"]["jaw_open_best_lag_ms"]) <= 40
+    # scored as the file has it (what inference animates): the model's jaw is late by the difference
+    # of the leads, which its best lag reports (and inference.py --face-delay-ms would undo)
+    result = run_script("3_inference/evaluate.py", "--checkpoint", trained_run / "best.pt", "--clips",
+                        tmp_path / "raw" / "late_sound.mp4", "--no-sync-correction", "--json", out)
+    assert result.returncode == 0, result.stderr
+    clip = json.loads(out.read_text())["clips"][0]
+    assert clip["sync_shift_ms"] == 0
+    assert abs(clip["model"]["jaw_open_best_lag_ms"] - (200 + lead)) <= 40, (clip["model"], lead)
+    assert clip["model"]["jaw_open_best_r"] > 0.6 > clip["model"]["jaw_open_r"]
+
+
+def test_evaluating_a_dataset_without_a_training_split_fits_the_baselines_on_the_models_own(trained_run,
+                                                                                          learn_dataset, tmp_path):
+    # a dataset of new recordings only (every clip held out) used to end in a traceback from np.polyfit
+    result = run_script("1_data_cleaning/3_create_dataset.py", "--processed-dir", learn_dataset / "processed",
+                        "--output-dir", tmp_path / "new", "--val-clips", *[f"sample_{k}" for k in range(20, 25)])
+    assert result.returncode == 0, result.stderr
+    out = tmp_path / "evaluation.json"
+    result = run_script("3_inference/evaluate.py", "--checkpoint", trained_run / "best.pt", "--dataset-dir",
+                        tmp_path / "new", "--json", out)
+    assert result.returncode == 0, result.stderr
+    report = json.loads(out.read_text())
+    assert Path(report["train_dataset"]) == learn_dataset / "dataset" and len(report["clips"]) == 5
+    refused = run_script("3_inference/evaluate.py", "--checkpoint", trained_run / "best.pt", "--dataset-dir",
+                         tmp_path / "new", "--train-dataset", tmp_path / "new", "--json", tmp_path / "other.json")
+    assert refused.returncode == 1 and not (tmp_path / "other.json").exists()
+    assert refused.stderr.startswith(f"error: {tmp_path / 'new'}: no training clips to fit the baselines on; give "
+                                     "--train-dataset"), refused.stderr
 
 
 def test_the_benchmark_scores_a_held_out_clip_stage_1_3_dropped_as_unsure(learn_dataset, tmp_path):

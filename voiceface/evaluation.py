@@ -52,6 +52,9 @@ class Baselines:
         rms = np.load(folder / "rms_db.npy", mmap_mode="r")
         inputs = np.load(folder / INPUT_FILES[input_mode], mmap_mode="r")
         used = np.asarray(targets)[mask]
+        if not len(used):
+            raise InputError(f"{dataset_dir}: no training clips to fit the baselines on; give --train-dataset, "
+                             "a dataset with a training split (the one the model was trained on)")
         loudness = np.maximum(np.asarray(rms)[mask], LOUDNESS_FLOOR_DB)
         slope, intercept = np.polyfit(loudness, used[:, JAW_OPEN], 1)
         mean = used.mean(axis=0)
