@@ -24,7 +24,7 @@ channels appended (the same stacking, look-ahead and strength search):
   and `embedding_model.onnx`; give that folder as --embedding-models, the wheel unzipped; not a
   requirement of the project). Its 96 numbers per frame read the 76 of its own mel frames (760 ms)
   that end where the frame's 25 ms window ends — strictly causal, every 10 ms — each standardised
-  over the training frames and × 0.3. About 3 s of computing per minute of audio.
+  over the training frames and × 0.3. About 9 s of computing per minute of audio (decoding included).
 
     python 2_architecture_training/linear_probe.py --dataset-dir data/dataset --lookahead-ms 100
     python 2_architecture_training/linear_probe.py --dataset-dir DIR --extra loudness lsf pitch
