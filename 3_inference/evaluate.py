@@ -179,6 +179,26 @@ def evaluate(checkpoint_path: Path, clips: list[tuple], train_dataset: Path, plo
     return results, summarise(results)
 
 
+DELAY_NOTE_MS = 40              # a median best lag this far from 0 (more than a video frame) gets a note
+
+
+def delay_note(results: list[dict]) -> str:
+    """A line for the clips scored as their files have them (no sync shift): where the model's jaw
+    matches the video best at a lag of -L ms or more from 0 (median), recordings synchronised like
+    these want inference.py --face-delay-ms L; "" when there is nothing to say."""
+    import numpy as np
+    lags = [r["model"]["jaw_open_best_lag_ms"] for r in results if not r["sync_shift_ms"]]
+    if not lags:
+        return ""
+    lag = 10 * round(float(np.median(lags)) / 10)
+    if abs(lag) < DELAY_NOTE_MS:
+        return ""
+    when = "early" if lag < 0 else "late"
+    return (f"note: on the {len(lags)} clip(s) scored as their files have them, the model's jaw matches the video "
+            f"best {abs(lag)} ms {when} (median best lag {lag:+d} ms): for recordings synchronised like these, "
+            f"inference.py --face-delay-ms {-lag} would move it there")
+
+
 # --- the benchmarks --------------------------------------------------------------------------------
 def benchmark_folds(kind: str, folders: list[Path], speakers: dict[str, str],
                     shared: list = ()) -> list[tuple[str, list, list, list]]:
@@ -390,6 +410,8 @@ def main(argv=None) -> int:
     table = markdown(results, summary)
     write_text_atomic(Path(JSON).with_suffix(".md"), table)
     print(table)
+    if note := delay_note(results):
+        print(note)
     print(f"wrote {JSON} and {Path(JSON).with_suffix('.md')}")
     return 0
 

@@ -69,6 +69,7 @@ def test_evaluating_clip_folders_corrects_their_offset_first(trained_run, face_m
     # the sound comes 200 ms after the mouth: the labels are taken ~200 ms earlier, onto the training lead
     assert abs(clip["sync_shift_ms"] - (-200 - lead)) <= 1000 / 30
     assert clip["model"]["jaw_open_r"] > 0.6 and abs(clip["model"]["jaw_open_best_lag_ms"]) <= 40
+    assert "--face-delay-ms" not in result.stdout                  # moved onto the training lead: no note
     # scored as the file has it (what inference animates): the model's jaw is late by the difference
     # of the leads, which its best lag reports (and inference.py --face-delay-ms would undo)
     result = run_script("3_inference/evaluate.py", "--checkpoint", trained_run / "best.pt", "--clips",
@@ -78,6 +79,9 @@ def test_evaluating_clip_folders_corrects_their_offset_first(trained_run, face_m
     assert clip["sync_shift_ms"] == 0
     assert abs(clip["model"]["jaw_open_best_lag_ms"] - (200 + lead)) <= 40, (clip["model"], lead)
     assert clip["model"]["jaw_open_best_r"] > 0.6 > clip["model"]["jaw_open_r"]
+    late = 10 * round(clip["model"]["jaw_open_best_lag_ms"] / 10)
+    assert f"best {late} ms late (median best lag {late:+d} ms)" in result.stdout, result.stdout[-600:]
+    assert f"inference.py --face-delay-ms {-late} would move it there" in result.stdout
 
 
 def test_evaluating_a_dataset_without_a_training_split_fits_the_baselines_on_the_models_own(trained_run,
