@@ -406,6 +406,8 @@ def main(argv=None) -> int:
     for result in results:
         result["heard_in_training"] = heard.get(result["clip"])
     write_json_atomic(Path(JSON), {"checkpoint": str(CHECKPOINT), "train_dataset": str(train_dataset),
+                                   "sync_correction": "onto the training lead where confident" if SYNC_CORRECTION
+                                   else "none (--no-sync-correction): the files as they are",
                                    "clips": results, "summary": summary})
     table = markdown(results, summary)
     write_text_atomic(Path(JSON).with_suffix(".md"), table)

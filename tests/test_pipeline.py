@@ -75,8 +75,9 @@ def test_evaluating_clip_folders_corrects_their_offset_first(trained_run, face_m
     result = run_script("3_inference/evaluate.py", "--checkpoint", trained_run / "best.pt", "--clips",
                         tmp_path / "raw" / "late_sound.mp4", "--no-sync-correction", "--json", out)
     assert result.returncode == 0, result.stderr
-    clip = json.loads(out.read_text())["clips"][0]
-    assert clip["sync_shift_ms"] == 0
+    report = json.loads(out.read_text())
+    clip = report["clips"][0]
+    assert clip["sync_shift_ms"] == 0 and report["sync_correction"].startswith("none")
     assert abs(clip["model"]["jaw_open_best_lag_ms"] - (200 + lead)) <= 40, (clip["model"], lead)
     assert clip["model"]["jaw_open_best_r"] > 0.6 > clip["model"]["jaw_open_r"]
     late = 10 * round(clip["model"]["jaw_open_best_lag_ms"] / 10)
