@@ -406,8 +406,11 @@ def main(argv=None) -> int:
     for result in results:
         result["heard_in_training"] = heard.get(result["clip"])
     write_json_atomic(Path(JSON), {"checkpoint": str(CHECKPOINT), "train_dataset": str(train_dataset),
-                                   "sync_correction": "onto the training lead where confident" if SYNC_CORRECTION
-                                   else "none (--no-sync-correction): the files as they are",
+                                   "sync_correction": {
+                                       "clips": ("onto the training lead where confident" if SYNC_CORRECTION else
+                                                 "none (--no-sync-correction): the files as they are") if CLIPS else None,
+                                       "dataset": "as stage 1.3 made it (its manifest has each clip's shift)"
+                                                  if DATASET_DIR else None},
                                    "clips": results, "summary": summary})
     table = markdown(results, summary)
     write_text_atomic(Path(JSON).with_suffix(".md"), table)

@@ -77,7 +77,7 @@ def test_evaluating_clip_folders_corrects_their_offset_first(trained_run, face_m
     assert result.returncode == 0, result.stderr
     report = json.loads(out.read_text())
     clip = report["clips"][0]
-    assert clip["sync_shift_ms"] == 0 and report["sync_correction"].startswith("none")
+    assert clip["sync_shift_ms"] == 0 and report["sync_correction"]["clips"].startswith("none")
     assert abs(clip["model"]["jaw_open_best_lag_ms"] - (200 + lead)) <= 40, (clip["model"], lead)
     assert clip["model"]["jaw_open_best_r"] > 0.6 > clip["model"]["jaw_open_r"]
     late = 10 * round(clip["model"]["jaw_open_best_lag_ms"] / 10)
