@@ -86,3 +86,45 @@ def test_recordings_too_short_or_without_sound_get_one_line_and_the_others_are_c
                                                                         ("long_part2", "Ada Lovelace")]
     refused = run_script(SCRIPT, raw / "long.mp4", "--output-dir", out, "--speaker", "male")
     assert refused.returncode == 1 and "does not name one person" in refused.stderr
+
+
+def test_mpeg_program_and_transport_streams_are_read_cut_and_kept_in_sync_like_mp4(tmp_path, face_model):
+    """A .mpg (MPEG-1 video and MPEG audio, as the GRID corpus is stored; its clock starts at 0.53 s)
+    and a .ts (the mp4's packets in a transport stream; sound and picture start at different times):
+    stages 1.1 and 1.2 read them, the parts of a cut keep every picture, and each file and part
+    measures the same audio-video lag as the mp4 it came from, within 10 ms."""
+    from voiceface.dataset import read_processed_clip, synchronize_features
+    from voiceface.formats import read_blendshapes_json
+    from voiceface.sync import estimate_clip_lag
+    from voiceface.synthetic import rewrite_container
+    raw = tmp_path / "raw"
+    mp4 = write_talking_face_clip(raw / "clip_mp4.mp4", duration=8.0, seed=9, keyframe_seconds=1.0).path
+    rewrite_container(mp4, raw / "clip_mpg.mpg", "mpeg1video", "mp2")
+    rewrite_container(mp4, raw / "clip_ts.ts")
+    parts = tmp_path / "parts"
+    result = run_script(SCRIPT, raw / "clip_mpg.mpg", raw / "clip_ts.ts", "--output-dir", parts, "--parts", 2,
+                        "--min-part-seconds", 3, "--speaker", "Ada Lovelace")
+    assert result.returncode == 0, result.stderr
+    cut = sorted(parts.glob("clip_*_part*"))
+    assert [p.name for p in cut] == ["clip_mpg_part1.mpg", "clip_mpg_part2.mpg", "clip_ts_part1.ts", "clip_ts_part2.ts"]
+    for suffix in ("mpg", "ts"):
+        whole, _, _, _ = decoded(raw / f"clip_{suffix}.{suffix}")
+        halves = [decoded(p)[0] for p in cut if p.suffix == f".{suffix}"]
+        assert sum(len(h) for h in halves) == len(whole) == 240
+    processed = tmp_path / "processed"
+    for script in ("1_data_cleaning/1_extract_blendshapes.py", "1_data_cleaning/2_extract_audio_features.py"):
+        result = run_script(script, raw, parts, "--output-dir", processed)
+        assert result.returncode == 0, result.stderr
+
+    def lag_ms(name):
+        track, audio = read_processed_clip(processed / name)
+        clip = synchronize_features(name, track, audio)
+        estimate = estimate_clip_lag(clip.targets, clip.mel, clip.mask)
+        assert estimate.confident, (name, estimate)
+        return 1000 * estimate.lag_s
+
+    reference = lag_ms("clip_mp4")
+    for name in ("clip_mpg", "clip_ts", "clip_mpg_part1", "clip_mpg_part2", "clip_ts_part1", "clip_ts_part2"):
+        track = read_blendshapes_json(processed / name / "blendshapes_and_pose.json")
+        assert track.has_face.all()
+        assert abs(lag_ms(name) - reference) <= 10, name

@@ -31,7 +31,7 @@ SETTINGS_END = re.compile(r"^# --- end of settings\b")
 SETTING_LINE = re.compile(r"^([A-Z][A-Z0-9_]*)\s*(?::[^=]+)?=\s*(.*?)(?:\s+#\s*(.*))?$")
 CONTINUATION_LINE = re.compile(r"^#\s{2,}(\S.*)$")   # a setting's comment carried on under it
 
-VIDEO_EXTENSIONS = (".mp4", ".mov", ".mkv", ".webm", ".avi", ".m4v")
+VIDEO_EXTENSIONS = (".mp4", ".mov", ".mkv", ".webm", ".avi", ".m4v", ".mpg", ".mpeg", ".ts", ".mts", ".m2ts")
 AUDIO_EXTENSIONS = (".wav", ".flac", ".mp3", ".ogg", ".opus", ".m4a", ".aac")
 
 

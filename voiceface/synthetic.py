@@ -285,3 +285,40 @@ def write_talking_face_clip(path: str | Path, duration: float = 4.0, seed: int =
     container.close()
     return SyntheticClip(path=path, frame_times=times, openness=openness, audio=audio,
                          audio_start=audio_start, envelope=envelope, roll_degrees=roll_degrees)
+
+
+def rewrite_container(source: str | Path, target: str | Path, video_codec: str = "", audio_codec: str = "",
+                      audio_rate: int = 32000) -> Path:
+    """The same recording in the container `target`'s suffix names: its packets copied where no codecs
+    are given (an H.264 + AAC mp4 into a transport stream, .ts), or both streams encoded again with
+    `video_codec` and `audio_codec` (an MPEG-1 + MPEG audio program stream, .mpg, as the GRID corpus
+    is stored; the key frame of every picture is the encoder's choice)."""
+    import av
+    target = Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with av.open(str(source)) as source_file, av.open(str(target), "w") as out:
+        video_in, audio_in = source_file.streams.video[0], source_file.streams.audio[0]
+        if not video_codec:
+            streams = {s.index: out.add_stream_from_template(s) for s in (video_in, audio_in)}
+            for packet in source_file.demux(video_in, audio_in):
+                if packet.dts is not None:                        # the flushing packets carry no time
+                    packet.stream = streams[packet.stream.index]
+                    out.mux(packet)
+            return target
+        video = out.add_stream(video_codec, rate=video_in.average_rate)
+        video.width, video.height, video.pix_fmt = video_in.width, video_in.height, "yuv420p"
+        sound = out.add_stream(audio_codec, rate=audio_rate)
+        sound.layout = "mono"
+        resampler = av.AudioResampler(format=sound.format, layout="mono", rate=audio_rate)
+        for frame in source_file.decode(video_in, audio_in):
+            if isinstance(frame, av.VideoFrame):
+                frame.pict_type = av.video.frame.PictureType.NONE
+                packets = video.encode(frame)
+            else:
+                packets = [p for part in resampler.resample(frame) for p in sound.encode(part)]
+            for packet in packets:
+                out.mux(packet)
+        for stream in (video, sound):
+            for packet in stream.encode():
+                out.mux(packet)
+    return target
