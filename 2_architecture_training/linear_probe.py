@@ -172,16 +172,9 @@ def main(argv=None) -> int:
     if not EXTRA:
         return 0
 
-    embeddings, embedding_scale = {}, []
+    embeddings = {}
 
-    def embedding_channels(x, name):
-        if not embedding_scale:   # standardised over the training frames
-            stacked = np.concatenate([embedding_channels_raw(t, n) for t, n in zip(train[0], train[3])])
-            embedding_scale.extend([stacked.mean(axis=0), stacked.std(axis=0) + 1e-6])
-        mean, spread = embedding_scale
-        return ((embedding_channels_raw(x, name) - mean) / spread * EMBEDDING_SCALE).astype(np.float32)
-
-    def embedding_channels_raw(x, name):
+    def clip_embedding(x, name):         # each clip's embeddings, computed once (scaled in with_extra)
         if name not in embeddings:
             embeddings[name] = frame_embedding(Path(manifest["processed_dir"]) / name, len(x))
         return embeddings[name]
@@ -201,11 +194,15 @@ def main(argv=None) -> int:
             if "pitch" in EXTRA:
                 channels.append(frame_pitch(Path(manifest["processed_dir"]) / name, len(x)))
             if "embedding" in EXTRA:
-                channels.append(embedding_channels(x, name))
+                mean, spread = embedding_scale
+                channels.append(((clip_embedding(x, name) - mean) / spread * EMBEDDING_SCALE).astype(np.float32))
             out.append(np.concatenate(channels, axis=1))
         return out
 
     try:
+        if "embedding" in EXTRA:
+            stacked = np.concatenate([clip_embedding(x, name) for x, name in zip(train[0], train[3])])
+            embedding_scale = stacked.mean(axis=0), stacked.std(axis=0) + 1e-6
         extra = RidgeBaseline.fit(with_extra(train[0], train[3]), train[1], train[2], lookahead)
         extra_r, _ = per_clip(extra, with_extra(held_out[0], held_out[3]), *held_out[1:3])
     except InputError as error:

@@ -31,7 +31,10 @@ SETTINGS_END = re.compile(r"^# --- end of settings\b")
 SETTING_LINE = re.compile(r"^([A-Z][A-Z0-9_]*)\s*(?::[^=]+)?=\s*(.*?)(?:\s+#\s*(.*))?$")
 CONTINUATION_LINE = re.compile(r"^#\s{2,}(\S.*)$")   # a setting's comment carried on under it
 
-VIDEO_EXTENSIONS = (".mp4", ".mov", ".mkv", ".webm", ".avi", ".m4v", ".mpg", ".mpeg", ".ts", ".mts", ".m2ts")
+# the video containers every stage reads, each with the FFmpeg muxer that writes it again (split_recording.py's parts)
+VIDEO_MUXERS = {".mp4": "mp4", ".m4v": "mp4", ".mov": "mov", ".mkv": "matroska", ".webm": "webm", ".avi": "avi",
+                ".mpg": "mpeg", ".mpeg": "mpeg", ".ts": "mpegts", ".mts": "mpegts", ".m2ts": "mpegts"}
+VIDEO_EXTENSIONS = tuple(VIDEO_MUXERS)
 AUDIO_EXTENSIONS = (".wav", ".flac", ".mp3", ".ogg", ".opus", ".m4a", ".aac")
 
 

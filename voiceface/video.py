@@ -243,9 +243,8 @@ def _packet_time(packet) -> float:
 def _muxer_for(path: Path) -> str:
     """The container format a part is written in: the source's own (mp4 for .m4v, matroska for .mkv,
     an MPEG program stream for .mpg, a transport stream for .ts and a camcorder's .mts)."""
-    return {".mp4": "mp4", ".m4v": "mp4", ".mov": "mov", ".mkv": "matroska", ".webm": "webm", ".avi": "avi",
-            ".mpg": "mpeg", ".mpeg": "mpeg", ".ts": "mpegts", ".mts": "mpegts", ".m2ts": "mpegts"}.get(
-        path.suffix.lower(), "matroska")
+    from .cli import VIDEO_MUXERS
+    return VIDEO_MUXERS.get(path.suffix.lower(), "matroska")
 
 
 def _mux_copy(container, streams: tuple, packet, origin_s: float) -> None:
