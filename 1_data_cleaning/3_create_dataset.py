@@ -22,11 +22,12 @@ is left out with one line and named in the manifest; the exit code is then 1.
 
 Sync (voiceface/sync.py): each clip's audio-video lag is estimated from its mouth against its
 audio, with a confidence against what unrelated audio reaches. Confident clips are shifted so
-that their lag equals the corpus's typical lead (the median over speakers; the mouth naturally
-moves 50-150 ms before the sound); unsure clips are kept uncorrected (UNSURE_SYNC=keep) or left
-out (drop). The manifest records per clip the measured lag, confidence, applied shift and the lag
-measured after correction. SYNC_CORRECTION=False turns this off; CLIP_LAG_CORRECTIONS sets a
-clip's shift by hand.
+that their lag equals the lead of a recording made in sync (TYPICAL_LEAD_MS=natural: 0 ms, what
+this estimator measures on corpora synchronised at their source; "median" takes the corpus's own
+median over speakers instead, -94 ms on the web clips, which is mostly their uploads' offset);
+unsure clips are kept uncorrected (UNSURE_SYNC=keep) or left out (drop). The manifest records per
+clip the measured lag, confidence, applied shift and the lag measured after correction.
+SYNC_CORRECTION=False turns this off; CLIP_LAG_CORRECTIONS sets a clip's shift by hand.
 
 Shared recordings (voiceface/recordings.py): clips whose audio is the same recording (corpora
 reuse footage: two of the 33 real pairs are) are found from their log-mels, named in the manifest
@@ -54,7 +55,8 @@ SPEAKER_MANIFEST = ""           # CSV with short_name and speaker columns; clips
 SEED = 0                        # for the draw of validation speakers
 SYNC_CORRECTION = True          # shift each confidently measured clip onto the typical lead (voiceface/sync.py)
 UNSURE_SYNC = "keep"            # clips whose lag cannot be trusted: keep (uncorrected) or drop
-TYPICAL_LEAD_MS = None          # the lag every clip is moved to; none: the median over speakers of confident clips
+TYPICAL_LEAD_MS = "natural"     # the lag every clip is moved to: natural (0 ms, sync.NATURAL_LEAD_S), median (the median
+#                                 over speakers of confident clips) or a number of ms
 CLIP_LAG_CORRECTIONS = []       # by hand, per clip, as name=ms: take its targets this much later (overrides the estimate)
 TARGET_SMOOTHING_MS = 0.0       # zero-phase Gaussian smoothing (sigma) of the blendshape targets; 0: none
 CENTRE_TRAINING_CLIPS = True    # move each training clip's blendshapes so that their centres coincide (validation clips stay as extracted)
@@ -182,14 +184,15 @@ def main(argv=None) -> int:
                                    level_inputs_and_level, normalize_targets, smooth_targets, speakers_from_manifest,
                                    split_clips, synchronize_features)
     from voiceface.recordings import describe, merge_recordings, recording_groups, to_dict, with_partners
-    from voiceface.sync import correction_s, estimate_clip_lag, sync_config, typical_lead_s
+    from voiceface.sync import correction_s, estimate_clip_lag, lead_from_setting, sync_config
     from voiceface.errors import InputError
     from voiceface.formats import ensure_writable_folder, library_versions, now_iso, sha256_file, write_json_atomic
 
     output = Path(OUTPUT_DIR)
     try:
         ensure_writable_folder(output.parent)
-    except InputError as error:
+        lead_from_setting(TYPICAL_LEAD_MS, {})          # a value that is not a lead is refused before any work
+    except (InputError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
     folders = sorted(p for p in Path(PROCESSED_DIR).iterdir() if p.is_dir()) if Path(PROCESSED_DIR).is_dir() else []
@@ -233,10 +236,7 @@ def main(argv=None) -> int:
     if not loaded:
         print("error: no clip could be used; see the lines above", file=sys.stderr)
         return 1
-    if TYPICAL_LEAD_MS is not None:
-        lead_s, lead_from = float(TYPICAL_LEAD_MS) / 1000, "given (--typical-lead-ms)"
-    else:
-        lead_s, lead_from = typical_lead_s(estimates, speakers)
+    lead_s, lead_from = lead_from_setting(TYPICAL_LEAD_MS, estimates, speakers)
     clips, reports, dropped = {}, {}, []
     for name, (clip, track, audio) in loaded.items():
         estimate = estimates[name]

@@ -15,7 +15,8 @@ Benchmarks (each at every --lookahead-ms, by default strictly causal and 100 ms)
 - speaker-independent: FOLDS folds of whole speakers; train on the others, score the held-out ones.
 Clips that are one recording (corpora reuse footage; voiceface/recordings.py finds them from their
 audio) are held out together in both benchmarks. Labels are corrected for each clip's audio-video
-offset by stage 1.3 (voiceface/sync.py), with one typical lead measured over the whole corpus, so
+offset by stage 1.3 (voiceface/sync.py), onto one lead for the whole corpus (stage 1.3's, built
+once over every clip: with --dataset-args "--typical-lead-ms median" the corpus's own median), so
 every fold sees the same labels.
 
 Reports per clip and in total (median over clips, quartiles, duration-weighted mean): Pearson r of
@@ -127,11 +128,11 @@ def has_training_clips(dataset_dir) -> bool:
 def typical_lead_of(dataset_dir: Path) -> float:
     import json
     from voiceface.dataset import MANIFEST_FILENAME
-    from voiceface.sync import DEFAULT_LEAD_S
+    from voiceface.sync import NATURAL_LEAD_S
     try:
         return json.loads((Path(dataset_dir) / MANIFEST_FILENAME).read_text())["sync"]["typical_lead_ms"] / 1000
     except (OSError, KeyError, ValueError):
-        return DEFAULT_LEAD_S
+        return NATURAL_LEAD_S
 
 
 def heard_in_training(clips: list[tuple], train_dataset: Path) -> dict[str, str]:

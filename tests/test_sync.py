@@ -45,9 +45,24 @@ def test_the_typical_lead_counts_each_speaker_once_and_the_correction_moves_a_la
     speakers = {"a1": "A", "a2": "A", "a3": "A"}
     lead, how = sync.typical_lead_s(estimates, speakers)
     assert lead == pytest.approx(-0.05) and "3 speakers" in how          # a per-clip median would say -0.19
-    assert sync.typical_lead_s({"d": estimates["d"]}, {})[0] == sync.DEFAULT_LEAD_S
+    assert sync.typical_lead_s({"d": estimates["d"]}, {})[0] == sync.NATURAL_LEAD_S
     assert sync.correction_s(estimates["a1"], lead) == pytest.approx(-0.15)   # targets taken 150 ms earlier
     assert sync.correction_s(estimates["d"], lead) == 0.0                    # unsure: left as it is
+    # stage 1.3's --typical-lead-ms: a recording in sync by default, the corpus median on request, or ms
+    assert sync.lead_from_setting("natural", estimates, speakers)[0] == sync.NATURAL_LEAD_S == 0.0
+    assert sync.lead_from_setting("median", estimates, speakers)[0] == pytest.approx(-0.05)
+    assert sync.lead_from_setting("-40", estimates, speakers)[0] == pytest.approx(-0.04)
+    for bad in ("soon", "nan", "inf"):
+        with pytest.raises(ValueError, match="natural"):
+            sync.lead_from_setting(bad, estimates, speakers)
+
+
+def test_stage_1_3_refuses_a_lead_that_is_not_one_in_one_line(tmp_path):
+    result = run_script("1_data_cleaning/3_create_dataset.py", "--processed-dir", tmp_path, "--output-dir",
+                        tmp_path / "dataset", "--typical-lead-ms", "early")
+    assert result.returncode == 1
+    assert result.stderr.strip().count("\n") == 0 and "--typical-lead-ms early" in result.stderr, result.stderr
+    assert not (tmp_path / "dataset").exists()
 
 
 # audio moved later (> 0) or earlier (< 0) than the picture by these many seconds, as a badly made
@@ -85,7 +100,7 @@ def test_known_offsets_are_recovered_within_a_frame_and_corrected(offset_corpus,
     manifest = build(offset_corpus / "moved", tmp_path / "dataset")
     entries = {c["clip"]: c["sync"] for c in manifest["clips"]}
     frame_ms = 1000 / 30
-    assert abs(manifest["sync"]["typical_lead_ms"]) <= frame_ms          # most clips in sync: lead ~ 0
+    assert manifest["sync"]["typical_lead_ms"] == 0.0 and manifest["sync"]["typical_lead_from"].startswith("natural")
     for k, offset in enumerate(OFFSETS):
         entry = entries[f"clip_{k + 2}"]
         assert entry["confident"], entry
@@ -93,6 +108,14 @@ def test_known_offsets_are_recovered_within_a_frame_and_corrected(offset_corpus,
         assert abs(entry["measured_lag_ms"] - (-1000 * offset)) <= frame_ms, (offset, entry)
         assert abs(entry["applied_shift_ms"] - (-1000 * offset)) <= frame_ms
         assert abs(entry["lag_after_ms"] - manifest["sync"]["typical_lead_ms"]) <= frame_ms
+    # the corpus's own median (most of these clips are in sync: near 0), and a lead given in ms
+    median = build(offset_corpus / "moved", tmp_path / "median", "--typical-lead-ms", "median")
+    assert abs(median["sync"]["typical_lead_ms"]) <= frame_ms and "median over" in median["sync"]["typical_lead_from"]
+    given = build(offset_corpus / "moved", tmp_path / "given", "--typical-lead-ms", "-100")
+    assert given["sync"]["typical_lead_ms"] == -100.0
+    for entry in given["clips"]:
+        if entry["sync"]["confident"]:
+            assert abs(entry["sync"]["lag_after_ms"] + 100) <= frame_ms, entry
 
 
 def held_out_jaw_r(dataset, run):
