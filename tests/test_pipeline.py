@@ -209,8 +209,13 @@ def test_a_miniature_speaker_dependent_benchmark(learn_dataset, tmp_path):
     scored = {c["clip"]: c["model"]["jaw_open_r"] for c in benchmark["clips"]}
     assert {row["clip"]: row["conditions"]["as recorded"]["jaw_open_r"] for row in rows} == pytest.approx(scored, abs=1e-5)
     assert len(rows[0]["conditions"]) == 12 and "| pink noise, 10 dB SNR |" in (tmp_path / "degraded.md").read_text()
-    noisy = np.median([row["conditions"]["pink noise, 10 dB SNR"]["jaw_open_r"] for row in rows])
-    assert noisy < np.median(list(scored.values()))          # noise the model never heard costs it
+    # other voices the model never heard cost it (generated clips: 0.79 -> 0.70); steady noise need not
+    # cost a model that reads the sound as it comes, but in the pauses it reads as soft speech
+    babble = np.median([row["conditions"]["babble of 4 other recordings, 10 dB SNR"]["jaw_open_r"] for row in rows])
+    assert babble < np.median(list(scored.values())) - 0.02
+    pauses = {c: np.median([row["conditions"][c]["pause_jaw_open"] for row in rows])
+              for c in ("as recorded", "pink noise, 10 dB SNR")}
+    assert pauses["pink noise, 10 dB SNR"] > pauses["as recorded"] + 0.01, pauses
     # 40 dB quieter (the generated speech's loudest frames near -58 dBFS): read as the recording is
     quiet = [row["conditions"]["40 dB quieter"] for row in rows]
     assert abs(np.median([q["jaw_open_r"] for q in quiet]) - np.median(list(scored.values()))) < 0.02, quiet
