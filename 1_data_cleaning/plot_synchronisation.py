@@ -21,7 +21,7 @@ OUTPUT = ""                     # PNG path; default <processed-dir>/<clip>/synch
 START_S = 0.0                   # first second shown
 END_S = 0.0                     # last second shown; 0: the whole clip
 SYNC_CORRECTION = True          # as stage 1.3: a confident clip is shifted onto the typical lead
-TYPICAL_LEAD_MS = None          # none: the lead of --dataset-dir's manifest, else sync.DEFAULT_LEAD_S
+TYPICAL_LEAD_MS = None          # natural, median or ms as in stage 1.3; none: --dataset-dir's lead, else natural
 DATASET_DIR = ""                # a stage 1.3 dataset whose typical lead to use
 # --- end of settings ---------------------------------------------------------------------------
 
@@ -58,9 +58,13 @@ def main(argv=None) -> int:
         return 1
     clip = synchronize_features(CLIP, track, audio)
     estimate = sync.estimate_clip_lag(clip.targets, clip.mel, clip.mask)
-    lead_s = sync.DEFAULT_LEAD_S
+    lead_s = sync.NATURAL_LEAD_S
     if TYPICAL_LEAD_MS is not None:
-        lead_s = float(TYPICAL_LEAD_MS) / 1000
+        try:
+            lead_s = sync.lead_from_setting(TYPICAL_LEAD_MS, {CLIP: estimate})[0]   # "median": this clip's own lag
+        except ValueError as error:
+            print(f"error: {error}", file=sys.stderr)
+            return 1
     elif DATASET_DIR:
         import json
         lead_s = json.loads((Path(DATASET_DIR) / MANIFEST_FILENAME).read_text())["sync"]["typical_lead_ms"] / 1000

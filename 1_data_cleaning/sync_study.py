@@ -29,6 +29,7 @@ SPEAKER_MANIFEST = ""           # CSV naming each clip's speaker (the benchmarks
 OUTPUT = REPO_ROOT / "runs/sync_study.md"      # the tables
 NULL_PAIRS = 10                 # mismatched pairs per clip for the chance level
 SEED = 0
+TYPICAL_LEAD_MS = "natural"     # the lead corrected clips are moved onto, as stage 1.3's setting: natural, median or ms
 # --- end of settings ---------------------------------------------------------------------------
 
 
@@ -45,6 +46,11 @@ def main(argv=None) -> int:
     from voiceface.progress import say
     from voiceface.ridge import RidgeBaseline, shift_targets
 
+    try:
+        sync.lead_from_setting(TYPICAL_LEAD_MS, {})          # refused before the study's quarter hour, not after
+    except ValueError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
     folders = sorted(p for p in Path(PROCESSED_DIR).iterdir() if (p / "audio_features.npz").exists()
                      and (p / "blendshapes_and_pose.json").exists())
     raw = {f.name: (read_blendshapes_json(f / "blendshapes_and_pose.json"), read_audio_features(f / "audio_features.npz"))
@@ -122,7 +128,7 @@ def main(argv=None) -> int:
               f"{100 * np.mean(errors <= 0.0101):.0f} % within 10 ms; largest error {1000 * errors.max():.0f} ms.", ""]
     say(lines[-2])
     # 4: the ridge baseline on the two benchmarks, with and without correction
-    lead, how = sync.typical_lead_s(estimates, speakers)
+    lead, how = sync.lead_from_setting(TYPICAL_LEAD_MS, estimates, speakers)
     corrected = {n: sync.correction_s(estimates[n], lead) for n in names}
     group = {n: speakers.get(n) or n for n in names}
     dependent = [[n] for n in names if sum(group[m] == group[n] for m in names) >= 4]
