@@ -582,8 +582,9 @@ def main(argv=None) -> int:
                     prediction, targets = prediction[lookahead:], targets[:-lookahead]
                     mask, vad = mask[:-lookahead], vad[:-lookahead]
                 per_clip.append(clip_metrics(prediction, targets, mask))
-                terms = loss_fn(torch.from_numpy(prediction)[None], torch.from_numpy(targets)[None],
-                                torch.from_numpy(mask.astype(np.float32))[None], torch.from_numpy(vad)[None])
+                # on the loss's device: its buffers (the shapes' scale) live there
+                terms = loss_fn(*(torch.from_numpy(a)[None].to(device) for a in
+                                  (prediction, targets, mask.astype(np.float32), vad)))
                 for t in TERMS:
                     sums[t] += float(terms[t][0])
                     counts[t] += float(terms[t][1])
