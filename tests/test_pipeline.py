@@ -202,6 +202,16 @@ def test_a_miniature_speaker_dependent_benchmark(learn_dataset, tmp_path):
     assert f"{median['clip']}: jawOpen r TCN {median['model']['jaw_open_r']:.3f}, " \
            f"ridge {median['ridge']['jaw_open_r']:.3f}" in tracks.stdout      # the benchmark's own figures again
     assert (tmp_path / "jaw.png").stat().st_size > 10_000
+    # seeds averaged (seed_ensemble.py): one report twice is its own ensemble, scored as the benchmark scored it
+    ensemble = run_script("3_inference/seed_ensemble.py", out, out, "--json", tmp_path / "ensemble.json")
+    assert ensemble.returncode == 0, ensemble.stderr[-3000:]
+    rows = json.loads((tmp_path / "ensemble.json").read_text())["benchmarks"]["speaker-dependent, look-ahead 0 ms"]
+    by_clip = {c["clip"]: c["model"]["jaw_open_r"] for c in benchmark["clips"]}
+    assert {row["clip"]: row["ensemble"] for row in rows} == pytest.approx(by_clip, abs=1e-5)
+    assert all(row["seeds"] == pytest.approx([row["ensemble"]] * 2, abs=1e-6) for row in rows)
+    assert "averaged" in ensemble.stdout
+    alone = run_script("3_inference/seed_ensemble.py", out)
+    assert alone.returncode == 1 and "two or more" in alone.stderr
     # the fold models on their clips with the sound made worse: as recorded, the benchmark's figures again
     degraded = run_script("3_inference/degraded_sound.py", out, "--json", tmp_path / "degraded.json")
     assert degraded.returncode == 0, degraded.stderr[-3000:]
