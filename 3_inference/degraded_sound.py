@@ -109,9 +109,9 @@ def table(rows: list[dict], title: str) -> str:
 
 def main(argv=None) -> int:
     configure(globals(), argv, positional="REPORTS")
-    import hashlib
     import json
     from voiceface.errors import InputError
+    from voiceface.evaluation import benchmark_data_tag
     from voiceface.formats import write_json_atomic, write_text_atomic
     if not REPORTS:
         print("error: give a benchmark JSON written by evaluate.py --benchmark", file=sys.stderr)
@@ -121,7 +121,7 @@ def main(argv=None) -> int:
         try:
             report = json.loads(path.read_text())
             benchmarks = report["benchmarks"]
-            data_tag = hashlib.sha1(report["dataset_args"].encode()).hexdigest()[:8]
+            data_tag = benchmark_data_tag(report["dataset_args"])
         except (OSError, ValueError, KeyError, TypeError):
             print(f"error: {path}: not a benchmark report; give the JSON evaluate.py --benchmark wrote", file=sys.stderr)
             return 1

@@ -271,7 +271,7 @@ def run_benchmarks() -> int:
 
     from voiceface.audio import AUDIO_FEATURES_FILENAME, read_audio_features
     from voiceface.dataset import MANIFEST_FILENAME, speakers_from_manifest
-    from voiceface.evaluation import dataset_clips, markdown, summarise
+    from voiceface.evaluation import benchmark_data_tag, dataset_clips, markdown, summarise
     from voiceface.recordings import describe, recording_groups, to_dict
     from voiceface.formats import BLENDSHAPES_FILENAME, write_json_atomic, write_text_atomic
     if not SPEAKER_MANIFEST:
@@ -295,7 +295,7 @@ def run_benchmarks() -> int:
         print(f"shared recording: {line}; held out together, never one in training and one scored", flush=True)
     bench = Path(BENCH_DIR)
     # one typical lead for the whole corpus, so that every fold's labels are the same labels
-    data_tag = hashlib.sha1(DATASET_ARGS.encode()).hexdigest()[:8]
+    data_tag = benchmark_data_tag(DATASET_ARGS)
     corpus = bench / f"corpus_dataset_{data_tag}"
     run("1_data_cleaning/3_create_dataset.py", "--processed-dir", PROCESSED_DIR, "--output-dir", corpus,
         "--speaker-manifest", SPEAKER_MANIFEST, *shlex.split(DATASET_ARGS), quiet=True)

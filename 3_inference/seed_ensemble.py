@@ -24,33 +24,45 @@ JSON = ""                       # if given: per clip, each seed's r and the ense
 
 def main(argv=None) -> int:
     configure(globals(), argv, positional="REPORTS")
-    import hashlib
     import json
     import numpy as np
-    from voiceface.evaluation import dataset_clips, score_clips
+    from voiceface.errors import InputError
+    from voiceface.evaluation import benchmark_data_tag, dataset_clips, score_clips
     from voiceface.formats import write_json_atomic
     from voiceface.metrics import JAW_OPEN, pearson
     if len(REPORTS) < 2:
         print("error: name two or more benchmark JSON files that differ only in their seed", file=sys.stderr)
         return 1
-    try:
-        reports = [json.loads(Path(r).read_text()) for r in REPORTS]
-    except (OSError, ValueError) as error:
-        print(f"error: {error}: give benchmark JSON files written by evaluate.py --benchmark", file=sys.stderr)
-        return 1
-    keys = [k for k in reports[0]["benchmarks"] if all(k in r["benchmarks"] for r in reports)]
-    if not keys or any(r["dataset_args"] != reports[0]["dataset_args"] for r in reports):
+    reports = []
+    for path in map(Path, REPORTS):
+        try:
+            report = json.loads(path.read_text())
+            reports.append((report["benchmarks"], report["dataset_args"]))
+        except (OSError, ValueError, KeyError, TypeError):
+            print(f"error: {path}: not a benchmark report; give the JSON evaluate.py --benchmark wrote", file=sys.stderr)
+            return 1
+    keys = [k for k in reports[0][0] if all(k in benchmarks for benchmarks, _ in reports)]
+    if not keys or any(args != reports[0][1] for _, args in reports):
         print("error: the reports share no benchmark, or were made on other labels (--dataset-args)", file=sys.stderr)
         return 1
-    data_tag = hashlib.sha1(reports[0]["dataset_args"].encode()).hexdigest()[:8]   # evaluate.py's dataset folder
+    data_tag = benchmark_data_tag(reports[0][1])
     out = {}
     for key in keys:
-        runs = [[Path(f["run_dir"]) for f in r["benchmarks"][key]["folds"]] for r in reports]
+        folds = [benchmarks[key]["folds"] for benchmarks, _ in reports]
+        if any([f["fold"] for f in seed] != [f["fold"] for f in folds[0]] for seed in folds):
+            print(f"error: {key}: the reports hold other folds; give runs that differ only in --seed", file=sys.stderr)
+            return 1
         rows = []
-        for fold_runs in zip(*runs):
+        for fold_runs in zip(*([Path(f["run_dir"]) for f in seed] for seed in folds)):
             dataset = fold_runs[0].parent / f"dataset_{data_tag}"
-            clips = dataset_clips(dataset, "val")
-            scored = [score_clips(run / "last.pt", clips, dataset, keep_tracks=True, progress=False) for run in fold_runs]
+            try:
+                clips = dataset_clips(dataset, "val")
+                scored = [score_clips(run / "last.pt", clips, dataset, keep_tracks=True, progress=False)
+                          for run in fold_runs]
+            except (InputError, OSError) as error:
+                print(f"error: {error}; the benchmark's --bench-dir must still hold its fold runs and datasets",
+                      file=sys.stderr)
+                return 1
             for per_seed in zip(*scored):
                 mask = per_seed[0]["tracks"]["mask"].astype(bool)
                 target = per_seed[0]["tracks"]["targets"][mask, JAW_OPEN]

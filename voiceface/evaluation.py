@@ -138,6 +138,14 @@ def evaluate_clip(name: str, clip: SyncedClip, model, checkpoint: dict, baseline
     return result
 
 
+def benchmark_data_tag(dataset_args: str) -> str:
+    """The tag of a benchmark's stage 1.3 datasets (evaluate.py --benchmark): each fold's is
+    `dataset_<tag>` beside its runs, named by the --dataset-args that made it, so runs on other
+    labels never reuse it and the scripts that read a benchmark's folds find it again."""
+    import hashlib
+    return hashlib.sha1(dataset_args.encode()).hexdigest()[:8]
+
+
 def dataset_clips(dataset_dir: Path, split: str) -> list[tuple]:
     """(name, synchronised clip, shift ms) for every clip of a stage 1.3 dataset split, each shifted by
     the sync correction stage 1.3 applied to it."""
