@@ -27,7 +27,9 @@ def main(argv=None) -> int:
     import json
     import numpy as np
     from voiceface.errors import InputError
-    from voiceface.evaluation import benchmark_data_tag, dataset_clips, score_clips
+    from voiceface.constants import FRAME_RATE
+    from voiceface.engine import load_model
+    from voiceface.evaluation import benchmark_data_tag, dataset_clips, model_outputs, scored_labels
     from voiceface.formats import write_json_atomic
     from voiceface.metrics import JAW_OPEN, pearson
     if len(REPORTS) < 2:
@@ -57,17 +59,18 @@ def main(argv=None) -> int:
             dataset = fold_runs[0].parent / f"dataset_{data_tag}"
             try:
                 clips = dataset_clips(dataset, "val")
-                scored = [score_clips(run / "last.pt", clips, dataset, keep_tracks=True, progress=False)
-                          for run in fold_runs]
+                models = [load_model(run / "last.pt") for run in fold_runs]
             except (InputError, OSError) as error:
                 print(f"error: {error}; the benchmark's --bench-dir must still hold its fold runs and datasets",
                       file=sys.stderr)
                 return 1
-            for per_seed in zip(*scored):
-                mask = per_seed[0]["tracks"]["mask"].astype(bool)
-                target = per_seed[0]["tracks"]["targets"][mask, JAW_OPEN]
-                predictions = [s["tracks"]["model"][mask, JAW_OPEN] for s in per_seed]
-                rows.append({"clip": per_seed[0]["clip"], "seconds": per_seed[0]["duration_s"],
+            for name, clip, _ in clips:        # the models alone: the baselines are the benchmark's business
+                lookahead = int(models[0][1].get("lookahead_frames", 0))
+                targets, mask = scored_labels(clip, lookahead)
+                predictions = [model_outputs(name, clip, model, checkpoint)[1][mask, JAW_OPEN]
+                               for model, checkpoint in models]
+                target = targets[mask, JAW_OPEN]
+                rows.append({"clip": name, "seconds": round(len(clip.mel) / FRAME_RATE, 3),
                              "seeds": [pearson(p, target) for p in predictions],
                              "ensemble": pearson(np.mean(predictions, axis=0), target)})
         weights = [row["seconds"] for row in rows]
