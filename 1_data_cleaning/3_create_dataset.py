@@ -27,7 +27,9 @@ this estimator measures on corpora synchronised at their source; "median" takes 
 median over speakers instead, -94 ms on the web clips, which is mostly their uploads' offset);
 unsure clips are kept uncorrected (UNSURE_SYNC=keep) or left out (drop). The manifest records per
 clip the measured lag, confidence, applied shift and the lag measured after correction.
-SYNC_CORRECTION=False turns this off; CLIP_LAG_CORRECTIONS sets a clip's shift by hand.
+SYNC_CORRECTION=False turns this off; CLIP_LAG_CORRECTIONS sets a clip's shift by hand. SECOND_PASS
+(the output of sync_second_pass.py, from trained models that never heard each clip) places unsure
+clips whose lag a model's prediction can tell.
 
 Shared recordings (voiceface/recordings.py): clips whose audio is the same recording (corpora
 reuse footage: two of the 33 real pairs are) are found from their log-mels, named in the manifest
@@ -58,6 +60,8 @@ UNSURE_SYNC = "keep"            # clips whose lag cannot be trusted: keep (uncor
 TYPICAL_LEAD_MS = "natural"     # the lag every clip is moved to: natural (0 ms, sync.NATURAL_LEAD_S), median (the median
 #                                 over speakers of confident clips) or a number of ms
 CLIP_LAG_CORRECTIONS = []       # by hand, per clip, as name=ms: take its targets this much later (overrides the estimate)
+SECOND_PASS = ""                # a JSON of sync_second_pass.py: clips unsure here but placed by a model's prediction are
+#                                 moved by its calibrated lag (confident clips keep this stage's estimate)
 TARGET_SMOOTHING_MS = 0.0       # zero-phase Gaussian smoothing (sigma) of the blendshape targets; 0: none
 CENTRE_TRAINING_CLIPS = True    # move each training clip's blendshapes so that their centres coincide (validation clips stay as extracted)
 CENTRE_ON = "rest"              # a clip's centre: rest (each shape's median in its pauses), mean, or low (each shape's 10th percentile)
@@ -93,6 +97,25 @@ def load_clip(folder: Path):
     if not clip.mask.any():
         raise InputError(f"{folder.name}: no audio frame has a face to learn from (all masked); check the video")
     return clip, track, audio
+
+
+def read_second_pass(path) -> tuple[dict, dict]:
+    """sync_second_pass.py's clips ({name: row}) and what the manifest records of the file; InputError
+    naming the file when it is not one."""
+    import json
+    from voiceface.errors import InputError
+    from voiceface.formats import check_header, sha256_file
+    from voiceface.sync import SECOND_PASS_FORMAT, SECOND_PASS_FORMAT_VERSION
+    try:
+        document = json.loads(Path(path).read_text())
+    except (OSError, ValueError) as error:
+        raise InputError(f"--second-pass {path}: cannot be read ({error}); give the JSON sync_second_pass.py wrote")
+    if not isinstance(document, dict) or not isinstance(document.get("clips"), dict):
+        raise InputError(f"--second-pass {path}: not a second-pass file; give the JSON sync_second_pass.py wrote")
+    check_header(document, path, SECOND_PASS_FORMAT, SECOND_PASS_FORMAT_VERSION)
+    header = {"file": str(path), "sha256": sha256_file(path)[:16], "calibration_ms": document["calibration_ms"],
+              "chance_z": document["chance_z"], "clips_it_places": sorted(n for n, r in document["clips"].items() if r["corrects"])}
+    return document["clips"], header
 
 
 def parse_clip_shifts(items: list) -> dict[str, float]:
@@ -156,6 +179,9 @@ def stale_because(manifest_path: Path, folders: list[Path], settings: dict) -> s
     changed = sorted(k for k in now if k not in NOT_CONTENT and made.get(k, "(not recorded)") != now[k])
     if changed:
         return f"made with other settings ({', '.join(changed)})"
+    made_from = (manifest.get("sync") or {}).get("second_pass") or {}
+    if SECOND_PASS and (not Path(SECOND_PASS).exists() or made_from.get("sha256") != sha256_file(SECOND_PASS)[:16]):
+        return f"{SECOND_PASS} changed"
     different = front_end_differences(manifest.get("front_end"))
     if different:
         return f"made with other audio front-end constants ({', '.join(different)})"
@@ -192,6 +218,7 @@ def main(argv=None) -> int:
     try:
         ensure_writable_folder(output.parent)
         lead_from_setting(TYPICAL_LEAD_MS, {})          # a value that is not a lead is refused before any work
+        second, second_header = read_second_pass(SECOND_PASS) if SECOND_PASS else ({}, None)
     except (InputError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
@@ -246,6 +273,8 @@ def main(argv=None) -> int:
             shift, how = 0.0, "off (--no-sync-correction)"
         elif estimate.confident:
             shift, how = correction_s(estimate, lead_s), "estimated"
+        elif second.get(name, {}).get("corrects"):
+            shift, how = second[name]["lag_ms"] / 1000 - lead_s, "second pass (--second-pass)"
         elif UNSURE_SYNC == "drop":
             dropped.append({"clip": name, "reason": estimate.reason})
             continue
@@ -253,6 +282,8 @@ def main(argv=None) -> int:
             shift, how = 0.0, "none: unsure, kept uncorrected"
         report = {"video_fps": float(track.header["video"]["fps"]), **estimate.to_dict(),
                   "applied_shift_ms": round(shift * 1000, 1), "correction": how}
+        if name in second:
+            report["second_pass"] = {k: second[name][k] for k in ("model_lag_ms", "model_confidence", "lag_ms")}
         if shift:
             clip = synchronize_features(name, track, audio, shift)
             after = estimate_clip_lag(clip.targets, clip.mel, clip.mask)
@@ -381,7 +412,8 @@ def main(argv=None) -> int:
             "formants": {**formant_config(), "files": FORMANT_FILES} if formants else None,
             "sync": {**sync_config(), "correction": SYNC_CORRECTION, "unsure_clips": UNSURE_SYNC,
                      "typical_lead_ms": round(lead_s * 1000, 1), "typical_lead_from": lead_from,
-                     "confident_clips": sum(e.confident for e in estimates.values()), "dropped_as_unsure": dropped},
+                     "confident_clips": sum(e.confident for e in estimates.values()), "dropped_as_unsure": dropped,
+                     "second_pass": second_header},
             "target_smoothing_ms": TARGET_SMOOTHING_MS,
             "centre_training_clips": CENTRE_TRAINING_CLIPS, "centre_on": CENTRE_ON,
             "scale_training_clips": SCALE_TRAINING_CLIPS,
@@ -415,7 +447,9 @@ def main(argv=None) -> int:
         print(f"{entry['clip']:32s} dropped: {entry['reason']}")
     print(f"sync: typical lead {lead_s * 1000:.0f} ms ({lead_from}); "
           f"{sum(r['correction'] == 'estimated' for r in reports.values())} clips corrected, "
-          f"{sum(not e.confident for e in estimates.values())} unsure ({UNSURE_SYNC})")
+          + (f"{len(placed)} more placed by the second pass, " if (placed := [r for r in reports.values()
+             if r["correction"].startswith("second pass")]) else "")
+          + f"{sum(not e.confident for e in estimates.values()) - len(placed)} unsure ({UNSURE_SYNC})")
     print(f"dataset: {statistics.get('train', {}).get('clips', 0)} train clips, "
           f"{statistics.get('val', {}).get('clips', 0)} val clips, {len(excluded)} left out -> {output}")
     return 1 if excluded else 0

@@ -12,6 +12,7 @@ import pytest
 import torch
 
 from conftest import REPO_ROOT, run_script
+from voiceface.formats import sha256_file
 
 
 def run_pipeline(*args):
@@ -130,6 +131,28 @@ def test_the_benchmark_scores_a_held_out_clip_stage_1_3_dropped_as_unsure(learn_
     assert sorted(c["clip"] for c in benchmark["clips"]) == [f"sample_{k}" for k in range(20, 25)]
     assert next(c for c in benchmark["clips"] if c["clip"] == "sample_23")["sync_shift_ms"] == 0
     assert benchmark["summary"]["clips"] == 5
+    # the second pass: each clip's lag against the jaw of the fold model that never heard it; a mouth
+    # played backwards is not placed by it either, and stage 1.3 records what it read
+    second = run_script("1_data_cleaning/sync_second_pass.py", out, "--output", tmp_path / "second.json")
+    assert second.returncode == 0, second.stderr[-3000:]
+    document = json.loads((tmp_path / "second.json").read_text())
+    assert document["format"] == "voiceface/sync-second-pass" and sorted(document["clips"]) == [f"sample_{k}" for k in range(20, 25)]
+    assert not document["clips"]["sample_23"]["model_confident"] and not document["clips"]["sample_23"]["corrects"]
+    assert "| sample_23 | " in second.stdout and "stage 1.3 reads it with --second-pass" in second.stdout
+    built = run_script("1_data_cleaning/3_create_dataset.py", "--processed-dir", processed, "--output-dir",
+                       tmp_path / "second_dataset", "--second-pass", tmp_path / "second.json")
+    assert built.returncode == 0, built.stderr[-3000:]
+    manifest = json.loads((tmp_path / "second_dataset" / "dataset_manifest.json").read_text())
+    assert manifest["sync"]["second_pass"]["sha256"] == sha256_file(tmp_path / "second.json")[:16]
+    for entry in manifest["clips"]:
+        row = document["clips"][entry["clip"]]
+        assert entry["sync"]["second_pass"]["lag_ms"] == row["lag_ms"]
+        assert (entry["sync"]["correction"] == "second pass (--second-pass)") == row["corrects"]
+    document["calibration_ms"] += 1                    # the file rewritten: the dataset is rebuilt, not reused
+    (tmp_path / "second.json").write_text(json.dumps(document))
+    again = run_script("1_data_cleaning/3_create_dataset.py", "--processed-dir", processed, "--output-dir",
+                       tmp_path / "second_dataset", "--second-pass", tmp_path / "second.json")
+    assert again.returncode == 0 and "changed" in again.stdout, again.stdout[-2000:]
 
 
 def test_a_miniature_speaker_dependent_benchmark(learn_dataset, tmp_path):

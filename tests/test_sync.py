@@ -57,6 +57,41 @@ def test_the_typical_lead_counts_each_speaker_once_and_the_correction_moves_a_la
             sync.lead_from_setting(bad, estimates, speakers)
 
 
+def test_the_second_pass_calibrates_a_models_lags_and_places_only_what_it_can_tell():
+    n = 1200                                                    # 12 s clips
+    mouths, predictions, first = {}, {}, {}
+    band_lags = {"a": -0.2, "b": -0.1, "c": 0.0, "d": 0.15}     # the first pass sure of these four
+    model_delay = 0.03                                          # the model's own "in sync" sits 30 ms late
+    for k, (name, lag) in enumerate(list(band_lags.items()) + [("unsure", -0.12), ("unrelated", -0.12)]):
+        mouths[name] = smooth_noise(n, 200 + k)
+        frames = int(round((lag + model_delay) * FRAME_RATE))
+        source = smooth_noise(n, 300 + k) if name == "unrelated" else mouths[name]
+        predictions[name] = np.roll(source, -frames) + 0.3 * smooth_noise(n, 400 + k)
+        sure = name in band_lags
+        first[name] = sync.SyncEstimate(band_lags.get(name, 0.4), 0.5, 2.0 if sure else 0.5, sure, "" if sure else "unsure")
+    valids = {name: np.ones(n, bool) for name in mouths}
+    result = sync.second_pass(mouths, predictions, valids, first)
+    assert result["pairs"] == 30 and result["chance_z"] == sync.MODEL_CHANCE_Z     # too few pairs to measure its own
+    assert result["calibrated_on"] == ["a", "b", "c", "d"]
+    assert abs(result["calibration_ms"] - 30) <= 10
+    rows = result["clips"]
+    assert rows["unsure"]["corrects"] and abs(rows["unsure"]["lag_ms"] - (-120)) <= 10     # within a frame
+    assert not rows["unrelated"]["model_confident"] and not rows["unrelated"]["corrects"]
+    assert not any(rows[name]["corrects"] for name in band_lags)     # the first pass's estimate stands for these
+    for name, lag in band_lags.items():
+        assert abs(rows[name]["lag_ms"] - 1000 * lag) <= 10
+
+
+def test_stage_1_3_refuses_a_file_that_is_not_a_second_pass_in_one_line(tmp_path):
+    (tmp_path / "processed").mkdir()
+    for text in ("not json", json.dumps({"clips": []}), json.dumps({"format": "other", "clips": {}})):
+        (tmp_path / "second.json").write_text(text)
+        result = run_script("1_data_cleaning/3_create_dataset.py", "--processed-dir", tmp_path / "processed",
+                            "--output-dir", tmp_path / "dataset", "--second-pass", tmp_path / "second.json")
+        assert result.returncode == 1 and result.stderr.strip().count("\n") == 0, result.stderr
+        assert "second.json" in result.stderr and not (tmp_path / "dataset").exists()
+
+
 def test_stage_1_3_refuses_a_lead_that_is_not_one_in_one_line(tmp_path):
     result = run_script("1_data_cleaning/3_create_dataset.py", "--processed-dir", tmp_path, "--output-dir",
                         tmp_path / "dataset", "--typical-lead-ms", "early")

@@ -141,9 +141,13 @@ def evaluate_clip(name: str, clip: SyncedClip, model, checkpoint: dict, baseline
 def benchmark_data_tag(dataset_args: str) -> str:
     """The tag of a benchmark's stage 1.3 datasets (evaluate.py --benchmark): each fold's is
     `dataset_<tag>` beside its runs, named by the --dataset-args that made it, so runs on other
-    labels never reuse it and the scripts that read a benchmark's folds find it again."""
+    labels never reuse it and the scripts that read a benchmark's folds find it again. A file the
+    arguments name (stage 1.3's --second-pass) counts by its content: rewritten, new labels."""
     import hashlib
-    return hashlib.sha1(dataset_args.encode()).hexdigest()[:8]
+    import shlex
+    from .formats import sha256_file
+    files = [sha256_file(word) for word in shlex.split(dataset_args) if Path(word).is_file()]
+    return hashlib.sha1("\n".join([dataset_args, *files]).encode()).hexdigest()[:8]
 
 
 def dataset_clips(dataset_dir: Path, split: str) -> list[tuple]:

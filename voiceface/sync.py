@@ -31,6 +31,13 @@ lip sync in the wild", 2016). A clip under it, or whose best lag is on the edge 
 or drop it. For clips above it, offsets injected by shifting the audio are recovered within one
 video frame (tested on generated clips; measured on the real ones).
 
+The second pass (second_pass; 1_data_cleaning/sync_second_pass.py, stage 1.3 --second-pass). A
+trained model's predicted jaw follows the mouth far better than six band envelopes, so against it
+some clips the first pass could not judge become clear. The prediction must come from a model that
+never heard the clip (a benchmark's fold model); its lags are calibrated against the first pass on
+the clips both trust, and only clips unsure in the first pass take them: wherever the sound
+alone can place a clip, its own estimate stands.
+
 Sign convention (as everywhere in this project): a negative lag means the mouth moves before the
 sound. A clip is corrected by taking each audio frame's target from `shift` later on the video's
 clock, shift = lag - typical lead, which moves its lag onto the typical lead.
@@ -50,6 +57,8 @@ RIDGE = 1.0                     # ridge strength of the per-lag fit, on standard
 CHANCE_Z = 1.52                 # 99th percentile of peak * sqrt(seconds) over mismatched real clips (see above)
 MIN_OVERLAP_S = 2.0             # a lag needs this much usable overlap to count
 NATURAL_LEAD_S = 0.0            # the lag clips are moved to: a recording in sync, as this estimator sees it (above)
+MODEL_CHANCE_Z = 1.41          # the same for a fold model's predicted jawOpen against another clip's mouth (1,056 pairs)
+MIN_CHANCE_PAIRS = 300          # the second pass measures its own chance level only from this many mismatched pairs
 MOUTH_SHAPES = ("jawOpen",)     # the mouth-opening track the audio is aligned to
 CV_BLOCK_S = 1.0                # blocks alternately fitted and scored (cross-validated evidence)
 
@@ -152,10 +161,11 @@ def evidence_by_lag(mouth: np.ndarray, envelopes: np.ndarray, valid: np.ndarray,
 
 
 def estimate_lag_from(mouth: np.ndarray, signal: np.ndarray, valid: np.ndarray,
-                      search_s: float = SEARCH_S) -> SyncEstimate:
+                      search_s: float = SEARCH_S, chance_z: float = CHANCE_Z) -> SyncEstimate:
     """The lag of `mouth` against an audio-derived `signal` ((T,) or (T, K), on the same frames),
-    with its confidence. Used with band envelopes (estimate_clip_lag) and, for the measured second
-    pass, with a model's predicted mouth track."""
+    with its confidence against `chance_z` (peak * sqrt(seconds) that unrelated pairs reach). Used
+    with band envelopes (estimate_clip_lag) and, in the second pass, with a model's predicted
+    mouth track (second_pass, with MODEL_CHANCE_Z)."""
     max_lag = int(round(search_s * FRAME_RATE))
     lags, evidence = evidence_by_lag(mouth, signal, valid, max_lag)
     if not np.isfinite(evidence).any():
@@ -170,7 +180,7 @@ def estimate_lag_from(mouth: np.ndarray, signal: np.ndarray, valid: np.ndarray,
         offset = float(np.clip(0.5 * (a - c) / denominator, -0.5, 0.5)) if denominator < 0 else 0.0
     lag_s = (lags[best] + offset) / FRAME_RATE
     seconds = float(np.asarray(valid, bool).sum()) / FRAME_RATE
-    chance = CHANCE_Z / np.sqrt(max(seconds, 1e-9))
+    chance = chance_z / np.sqrt(max(seconds, 1e-9))
     confidence = peak / chance
     reason = ""
     if not inside:
@@ -231,3 +241,57 @@ def correction_s(estimate: SyncEstimate, lead_s: float) -> float:
     """The shift that moves a confident clip's lag onto lead_s (0 for an unsure one): targets are
     then taken from that much later on the video's clock (negative: earlier)."""
     return estimate.lag_s - lead_s if estimate.confident else 0.0
+
+
+# --- the second pass: each clip's lag against a model's prediction instead of band envelopes ----
+SECOND_PASS_FORMAT = "voiceface/sync-second-pass"
+SECOND_PASS_FORMAT_VERSION = 1
+
+
+def mismatched_chance_z(mouths: dict[str, np.ndarray], signals: dict[str, np.ndarray],
+                        valids: dict[str, np.ndarray]) -> tuple[float, int]:
+    """The 99th percentile of peak evidence * sqrt(seconds) over every pair of one clip's mouth with
+    another clip's signal (what unrelated speech reaches), and the number of pairs."""
+    max_lag = int(round(SEARCH_S * FRAME_RATE))
+    z = []
+    for a in mouths:
+        for b in signals:
+            if a == b:
+                continue
+            n = min(len(mouths[a]), len(signals[b]))
+            _, evidence = evidence_by_lag(mouths[a][:n], signals[b][:n], valids[a][:n], max_lag)
+            if np.isfinite(evidence).any():
+                z.append(np.nanmax(evidence) * np.sqrt(valids[a][:n].sum() / FRAME_RATE))
+    return (float(np.percentile(z, 99)) if z else float("nan")), len(z)
+
+
+def second_pass(mouths: dict[str, np.ndarray], predictions: dict[str, np.ndarray], valids: dict[str, np.ndarray],
+                first: dict[str, SyncEstimate]) -> dict:
+    """Each clip's lag against a model's predicted mouth track (`predictions`, on the clip's frames
+    as they are: no shift; from a model that never heard the clip), beside the first pass's band
+    estimate (`first`). The model's "in sync" is where it learnt the lead, give or take its own
+    delay, so its lags are calibrated: less the median of (model lag - band lag) over the clips both
+    passes are confident of. Its chance level: MODEL_CHANCE_Z, or the one measured here on
+    mismatched pairs where there are MIN_CHANCE_PAIRS of them and it is higher.
+
+    Returns {"chance_z_measured", "pairs", "chance_z", "calibration_ms", "calibrated_on", "clips":
+    {name: {"band": first's dict, "model_lag_ms", "model_evidence", "model_confidence",
+    "model_confident", "lag_ms" (calibrated), "corrects": whether stage 1.3 --second-pass moves it
+    (unsure in the first pass, confident in this one)}}}."""
+    smoothed = {name: box_smooth(np.asarray(p, np.float64), SMOOTH_S) for name, p in predictions.items()}
+    measured, pairs = mismatched_chance_z(mouths, smoothed, valids)
+    chance_z = max(MODEL_CHANCE_Z, measured) if pairs >= MIN_CHANCE_PAIRS else MODEL_CHANCE_Z
+    estimates = {name: estimate_lag_from(mouths[name], smoothed[name], valids[name], chance_z=chance_z)
+                 for name in predictions}
+    both = [name for name, e in estimates.items() if e.confident and first[name].confident]
+    calibration = float(np.median([estimates[n].lag_s - first[n].lag_s for n in both])) if both else 0.0
+    clips = {}
+    for name, e in estimates.items():
+        clips[name] = {"band": first[name].to_dict(), "model_lag_ms": round(e.lag_s * 1000, 1),
+                       "model_evidence": round(e.peak_r, 3), "model_confidence": round(e.confidence, 3),
+                       "model_confident": e.confident, "lag_ms": round((e.lag_s - calibration) * 1000, 1),
+                       "corrects": bool(e.confident and not first[name].confident),
+                       **({"model_unsure_because": e.reason} if e.reason else {})}
+    return {"chance_z_measured": None if not np.isfinite(measured) else round(measured, 3), "pairs": pairs,
+            "chance_z": round(chance_z, 3), "calibration_ms": round(calibration * 1000, 1),
+            "calibrated_on": sorted(both), "clips": clips}
