@@ -72,6 +72,11 @@ def test_the_second_pass_calibrates_a_models_lags_and_places_only_what_it_can_te
     valids = {name: np.ones(n, bool) for name in mouths}
     result = sync.second_pass(mouths, predictions, valids, first)
     assert result["pairs"] == 30 and result["chance_z"] == sync.MODEL_CHANCE_Z     # too few pairs to measure its own
+    smoothed = {name: sync.box_smooth(p, sync.SMOOTH_S) for name, p in predictions.items()}
+    every = sync.mismatched_chance_z(mouths, smoothed, valids)
+    drawn = sync.mismatched_chance_z(mouths, smoothed, valids, max_pairs=12)   # a large corpus: a draw of its pairs
+    assert every[1] == 30 and drawn[1] == 12 and np.isfinite(drawn[0])
+    assert drawn == sync.mismatched_chance_z(mouths, smoothed, valids, max_pairs=12)    # seeded: the same draw
     assert result["calibrated_on"] == ["a", "b", "c", "d"]
     assert abs(result["calibration_ms"] - 30) <= 10
     rows = result["clips"]

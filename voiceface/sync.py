@@ -59,6 +59,7 @@ MIN_OVERLAP_S = 2.0             # a lag needs this much usable overlap to count
 NATURAL_LEAD_S = 0.0            # the lag clips are moved to: a recording in sync, as this estimator sees it (above)
 MODEL_CHANCE_Z = 1.41          # the same for a fold model's predicted jawOpen against another clip's mouth (1,056 pairs)
 MIN_CHANCE_PAIRS = 300          # the second pass measures its own chance level only from this many mismatched pairs
+MAX_CHANCE_PAIRS = 3000         # ... and from at most this many, drawn at random (the pairs grow as clips squared)
 MOUTH_SHAPES = ("jawOpen",)     # the mouth-opening track the audio is aligned to
 CV_BLOCK_S = 1.0                # blocks alternately fitted and scored (cross-validated evidence)
 
@@ -249,19 +250,22 @@ SECOND_PASS_FORMAT_VERSION = 1
 
 
 def mismatched_chance_z(mouths: dict[str, np.ndarray], signals: dict[str, np.ndarray],
-                        valids: dict[str, np.ndarray]) -> tuple[float, int]:
-    """The 99th percentile of peak evidence * sqrt(seconds) over every pair of one clip's mouth with
-    another clip's signal (what unrelated speech reaches), and the number of pairs."""
+                        valids: dict[str, np.ndarray], max_pairs: int = MAX_CHANCE_PAIRS,
+                        seed: int = 0) -> tuple[float, int]:
+    """The 99th percentile of peak evidence * sqrt(seconds) over pairs of one clip's mouth with
+    another clip's signal (what unrelated speech reaches): every pair, or `max_pairs` of them drawn
+    at random (seeded) from a larger corpus; and the number of pairs used."""
     max_lag = int(round(SEARCH_S * FRAME_RATE))
+    pairs = [(a, b) for a in mouths for b in signals if a != b]
+    if len(pairs) > max_pairs:
+        chosen = np.random.default_rng(seed).choice(len(pairs), max_pairs, replace=False)
+        pairs = [pairs[i] for i in sorted(chosen)]
     z = []
-    for a in mouths:
-        for b in signals:
-            if a == b:
-                continue
-            n = min(len(mouths[a]), len(signals[b]))
-            _, evidence = evidence_by_lag(mouths[a][:n], signals[b][:n], valids[a][:n], max_lag)
-            if np.isfinite(evidence).any():
-                z.append(np.nanmax(evidence) * np.sqrt(valids[a][:n].sum() / FRAME_RATE))
+    for a, b in pairs:
+        n = min(len(mouths[a]), len(signals[b]))
+        _, evidence = evidence_by_lag(mouths[a][:n], signals[b][:n], valids[a][:n], max_lag)
+        if np.isfinite(evidence).any():
+            z.append(np.nanmax(evidence) * np.sqrt(valids[a][:n].sum() / FRAME_RATE))
     return (float(np.percentile(z, 99)) if z else float("nan")), len(z)
 
 
@@ -272,7 +276,7 @@ def second_pass(mouths: dict[str, np.ndarray], predictions: dict[str, np.ndarray
     estimate (`first`). The model's "in sync" is where it learnt the lead, give or take its own
     delay, so its lags are calibrated: less the median of (model lag - band lag) over the clips both
     passes are confident of. Its chance level: MODEL_CHANCE_Z, or the one measured here on
-    mismatched pairs where there are MIN_CHANCE_PAIRS of them and it is higher.
+    mismatched pairs (at most MAX_CHANCE_PAIRS of them) where there are MIN_CHANCE_PAIRS and it is higher.
 
     Returns {"chance_z_measured", "pairs", "chance_z", "calibration_ms", "calibrated_on", "clips":
     {name: {"band": first's dict, "model_lag_ms", "model_evidence", "model_confidence",
