@@ -445,11 +445,11 @@ def main(argv=None) -> int:
               f"{sync['measured_lag_ms']:7.0f} {sync['confidence']:5.2f} {sync['applied_shift_ms']:8.0f}{note}")
     for entry in dropped:
         print(f"{entry['clip']:32s} dropped: {entry['reason']}")
+    placed = sum(r["correction"].startswith("second pass") for r in reports.values())
     print(f"sync: typical lead {lead_s * 1000:.0f} ms ({lead_from}); "
           f"{sum(r['correction'] == 'estimated' for r in reports.values())} clips corrected, "
-          + (f"{len(placed)} more placed by the second pass, " if (placed := [r for r in reports.values()
-             if r["correction"].startswith("second pass")]) else "")
-          + f"{sum(not e.confident for e in estimates.values()) - len(placed)} unsure ({UNSURE_SYNC})")
+          + (f"{placed} more placed by the second pass, " if placed else "")
+          + f"{sum(not e.confident for e in estimates.values()) - placed} unsure ({UNSURE_SYNC})")
     print(f"dataset: {statistics.get('train', {}).get('clips', 0)} train clips, "
           f"{statistics.get('val', {}).get('clips', 0)} val clips, {len(excluded)} left out -> {output}")
     return 1 if excluded else 0

@@ -42,8 +42,8 @@ def main(argv=None) -> int:
     from voiceface.evaluation import model_outputs
     from voiceface.formats import ensure_writable_folder, library_versions, now_iso, sha256_file, write_json_atomic
     from voiceface.metrics import JAW_OPEN
-    from voiceface.sync import (SECOND_PASS_FORMAT, SECOND_PASS_FORMAT_VERSION, SMOOTH_S, box_smooth,
-                                estimate_clip_lag, mouth_track, second_pass, sync_config)
+    from voiceface.sync import (SECOND_PASS_FORMAT, SECOND_PASS_FORMAT_VERSION, estimate_clip_lag, second_pass,
+                                smoothed_mouth, sync_config)
     if not REPORTS:
         print("error: name the benchmark JSON files of evaluate.py --benchmark whose fold models predict the clips",
               file=sys.stderr)
@@ -82,7 +82,7 @@ def main(argv=None) -> int:
         except (InputError, OSError) as error:
             print(f"error: {name}: {error}; the reports' fold runs and clips must still be on disk", file=sys.stderr)
             return 1
-        mouths[name] = box_smooth(np.nan_to_num(mouth_track(clip.targets)), SMOOTH_S)
+        mouths[name] = smoothed_mouth(clip.targets)
         predictions[name] = np.mean(tracks, axis=0)
         valids[name] = np.asarray(clip.mask, bool)
         first[name] = estimate_clip_lag(clip.targets, clip.mel, clip.mask)

@@ -64,8 +64,8 @@ def main(argv=None) -> int:
                 print(f"error: {error}; the benchmark's --bench-dir must still hold its fold runs and datasets",
                       file=sys.stderr)
                 return 1
+            lookahead = int(models[0][1].get("lookahead_frames", 0))
             for name, clip, _ in clips:        # the models alone: the baselines are the benchmark's business
-                lookahead = int(models[0][1].get("lookahead_frames", 0))
                 targets, mask = scored_labels(clip, lookahead)
                 predictions = [model_outputs(name, clip, model, checkpoint)[1][mask, JAW_OPEN]
                                for model, checkpoint in models]

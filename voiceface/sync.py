@@ -192,11 +192,15 @@ def estimate_lag_from(mouth: np.ndarray, signal: np.ndarray, valid: np.ndarray,
     return SyncEstimate(lag_s, peak, confidence, not reason, reason)
 
 
+def smoothed_mouth(targets: np.ndarray) -> np.ndarray:
+    """The mouth track both passes align, smoothed as the envelopes are (masked frames as 0)."""
+    return box_smooth(np.nan_to_num(mouth_track(targets)), SMOOTH_S)
+
+
 def estimate_clip_lag(targets: np.ndarray, mel_db: np.ndarray, mask: np.ndarray,
                       search_s: float = SEARCH_S) -> SyncEstimate:
     """A clip's lag from its synchronised targets (T, 59; NaN where masked) and mel (T, 80) dB."""
-    mouth = box_smooth(np.nan_to_num(mouth_track(targets)), SMOOTH_S)
-    return estimate_lag_from(mouth, band_envelopes(mel_db), np.asarray(mask, bool), search_s)
+    return estimate_lag_from(smoothed_mouth(targets), band_envelopes(mel_db), np.asarray(mask, bool), search_s)
 
 
 def typical_lead_s(estimates: dict[str, SyncEstimate], speakers: dict[str, str] | None = None,
