@@ -99,25 +99,6 @@ def load_clip(folder: Path):
     return clip, track, audio
 
 
-def read_second_pass(path) -> tuple[dict, dict]:
-    """sync_second_pass.py's clips ({name: row}) and what the manifest records of the file; InputError
-    naming the file when it is not one."""
-    import json
-    from voiceface.errors import InputError
-    from voiceface.formats import check_header, sha256_file
-    from voiceface.sync import SECOND_PASS_FORMAT, SECOND_PASS_FORMAT_VERSION
-    try:
-        document = json.loads(Path(path).read_text())
-    except (OSError, ValueError) as error:
-        raise InputError(f"--second-pass {path}: cannot be read ({error}); give the JSON sync_second_pass.py wrote")
-    if not isinstance(document, dict) or not isinstance(document.get("clips"), dict):
-        raise InputError(f"--second-pass {path}: not a second-pass file; give the JSON sync_second_pass.py wrote")
-    check_header(document, path, SECOND_PASS_FORMAT, SECOND_PASS_FORMAT_VERSION)
-    header = {"file": str(path), "sha256": sha256_file(path)[:16], "calibration_ms": document["calibration_ms"],
-              "chance_z": document["chance_z"], "clips_it_places": sorted(n for n, r in document["clips"].items() if r["corrects"])}
-    return document["clips"], header
-
-
 def parse_clip_shifts(items: list) -> dict[str, float]:
     """name=ms items -> {name: seconds}."""
     shifts = {}
@@ -210,7 +191,7 @@ def main(argv=None) -> int:
                                    level_inputs_and_level, normalize_targets, smooth_targets, speakers_from_manifest,
                                    split_clips, synchronize_features)
     from voiceface.recordings import describe, merge_recordings, recording_groups, to_dict, with_partners
-    from voiceface.sync import correction_s, estimate_clip_lag, lead_from_setting, sync_config
+    from voiceface.sync import correction_s, estimate_clip_lag, lead_from_setting, read_second_pass, sync_config
     from voiceface.errors import InputError
     from voiceface.formats import ensure_writable_folder, library_versions, now_iso, sha256_file, write_json_atomic
 

@@ -253,6 +253,27 @@ SECOND_PASS_FORMAT = "voiceface/sync-second-pass"
 SECOND_PASS_FORMAT_VERSION = 1
 
 
+def read_second_pass(path) -> tuple[dict, dict]:
+    """A second-pass file's clips ({name: row of second_pass}) and what stage 1.3's manifest records
+    of it (file, SHA-256, calibration, chance level, the clips it places); InputError naming the
+    file when it is not one, FormatError when it is of another version."""
+    import json
+    from pathlib import Path
+    from .errors import InputError
+    from .formats import check_header, sha256_file
+    try:
+        document = json.loads(Path(path).read_text())
+    except (OSError, ValueError) as error:
+        raise InputError(f"--second-pass {path}: cannot be read ({error}); give the JSON sync_second_pass.py wrote")
+    if not isinstance(document, dict) or not isinstance(document.get("clips"), dict):
+        raise InputError(f"--second-pass {path}: not a second-pass file; give the JSON sync_second_pass.py wrote")
+    check_header(document, path, SECOND_PASS_FORMAT, SECOND_PASS_FORMAT_VERSION)
+    header = {"file": str(path), "sha256": sha256_file(path)[:16], "calibration_ms": document["calibration_ms"],
+              "chance_z": document["chance_z"],
+              "clips_it_places": sorted(n for n, r in document["clips"].items() if r["corrects"])}
+    return document["clips"], header
+
+
 def mismatched_chance_z(mouths: dict[str, np.ndarray], signals: dict[str, np.ndarray],
                         valids: dict[str, np.ndarray], max_pairs: int = MAX_CHANCE_PAIRS,
                         seed: int = 0) -> tuple[float, int]:
