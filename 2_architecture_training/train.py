@@ -627,7 +627,11 @@ def main(argv=None) -> int:
               "blendshape_names": list(BLENDSHAPE_NAMES), "pose_names": list(POSE_NAMES),
               "training": settings_for_header(settings) | {"preset": PRESET},
               "dataset_manifest_sha256": file_sha256(manifest_path), "git_commit": git_commit(REPO_ROOT),
-              "libraries": library_versions(), **started_from}
+              "libraries": library_versions(), **started_from,
+              # what the arithmetic ran on: a seeded run repeats bitwise only on the same device and thread
+              # count (one thread against two moved a fold's weights by up to 0.0025; README, the benchmarks)
+              "compute": {"device": device.type, "torch_threads": torch.get_num_threads(), "processes": world,
+                          "autocast": "bf16" if device.type == "cuda" else None}}
     epochs_this_run = 0
     for epoch in range(first_epoch, epochs + 1):
         start_time = time.perf_counter()

@@ -84,6 +84,19 @@ def test_a_step_budget_gives_a_small_dataset_more_epochs(learn_dataset, tmp_path
     assert len(metrics(tmp_path / "run")) == -(-40 // steps) > 1
 
 
+def test_a_seeded_run_repeats_bitwise_on_the_same_threads_and_records_them(learn_dataset, tmp_path):
+    args = ["--dataset-dir", learn_dataset / "dataset", "--epochs", 2, *QUICK]
+    environment = dict(os.environ, OMP_NUM_THREADS="2")
+    for name in ("a", "b"):
+        result = subprocess.run([sys.executable, str(REPO_ROOT / TRAIN), "--run-dir", str(tmp_path / name),
+                                 *map(str, args)], capture_output=True, text=True, timeout=600, env=environment)
+        assert result.returncode == 0, result.stderr[-3000:]
+    _, a = load_checkpoint(tmp_path / "a" / "last.pt")
+    _, b = load_checkpoint(tmp_path / "b" / "last.pt")
+    assert all(torch.equal(a["state_dict"][key], b["state_dict"][key]) for key in a["state_dict"])
+    assert a["compute"] == {"device": "cpu", "torch_threads": 2, "processes": 1, "autocast": None}
+
+
 def test_two_processes_match_one_on_the_same_global_batch(learn_dataset, tmp_path):
     args = ["--dataset-dir", learn_dataset / "dataset", "--epochs", 2, *QUICK]
     single = run_script(TRAIN, "--run-dir", tmp_path / "one", *args)
@@ -94,6 +107,8 @@ def test_two_processes_match_one_on_the_same_global_batch(learn_dataset, tmp_pat
                             capture_output=True, text=True, timeout=600, env=environment, cwd="/")
     assert double.returncode == 0, double.stderr[-3000:]
     assert "x 2 processes" in double.stdout
+    assert load_checkpoint(tmp_path / "two" / "last.pt")[1]["compute"]["processes"] == 2
+    assert load_checkpoint(tmp_path / "two" / "last.pt")[1]["compute"]["torch_threads"] == 1
     for x, y in zip(metrics(tmp_path / "one"), metrics(tmp_path / "two")):
         assert x["train"]["loss"] == pytest.approx(y["train"]["loss"], rel=1e-4)
         assert x["val"]["loss"] == pytest.approx(y["val"]["loss"], rel=1e-4)
