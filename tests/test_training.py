@@ -107,8 +107,8 @@ def test_two_processes_match_one_on_the_same_global_batch(learn_dataset, tmp_pat
                             capture_output=True, text=True, timeout=600, env=environment, cwd="/")
     assert double.returncode == 0, double.stderr[-3000:]
     assert "x 2 processes" in double.stdout
-    assert load_checkpoint(tmp_path / "two" / "last.pt")[1]["compute"]["processes"] == 2
-    assert load_checkpoint(tmp_path / "two" / "last.pt")[1]["compute"]["torch_threads"] == 1
+    compute = load_checkpoint(tmp_path / "two" / "last.pt")[1]["compute"]
+    assert compute["processes"] == 2 and compute["torch_threads"] == 1
     for x, y in zip(metrics(tmp_path / "one"), metrics(tmp_path / "two")):
         assert x["train"]["loss"] == pytest.approx(y["train"]["loss"], rel=1e-4)
         assert x["val"]["loss"] == pytest.approx(y["val"]["loss"], rel=1e-4)
