@@ -40,17 +40,17 @@ SPEAKER_MANIFEST = ""           # your videos: CSV naming each clip's speaker (c
 ONE_SPEAKER = False             # your videos are one person's, the model for that person: trains with --formants --epochs 20
 #                                 (ONE_SPEAKER_TRAINING below) instead of train.py's defaults, which are for new voices
 LOOKAHEAD_MS = 0.0              # the model's look-ahead in ms: 0 strictly causal, for live use; 100 for files (better mouths).
-#                                 Latency does not matter in a file: on the benchmarks 100 ms lifts jawOpen r from 0.40 to
-#                                 0.59 on the speaker's own clips, 0.17 to 0.33 on new speakers (README, "Benchmarks").
+#                                 Latency does not matter in a file: on the benchmarks 100 ms lifts jawOpen r from 0.589 to
+#                                 0.612 on the speaker's own clips, 0.281 to 0.305 on new speakers (README, "Benchmarks").
 #                                 Each look-ahead trains into its own run folder (default_lookahead100ms).
 FORCE = False                   # redo every stage's outputs
 # --- end of settings ---------------------------------------------------------------------------
 
 # A model of one speaker's videos (the design note's own use): the formant channels and twice the
-# epochs. On the speaker-dependent benchmark (Obama's five clips, three training seeds) they raise
-# jawOpen r at 100 ms from 0.587-0.595 to 0.633-0.637 and strictly causal from 0.397-0.403 to
-# 0.429-0.459, the shapes around the jaw with it; on new voices the formants cost 0.04
-# (ARCHITECTURE.md, "A recipe for one speaker").
+# epochs. On the speaker-dependent benchmark (Obama's five clips) they raise jawOpen r strictly
+# causal from 0.582-0.591 (three seeds) to 0.632-0.633 (two), and at 100 ms from 0.604-0.612 to
+# 0.626, the shapes around the jaw with it; on new voices the formants cost 0.04 (README, "Benchmarks";
+# ARCHITECTURE.md, "A recipe for one speaker").
 ONE_SPEAKER_TRAINING = ["--formants", "--epochs", 20]
 
 
@@ -87,6 +87,15 @@ def same_dataset(run_dir: Path, dataset_dir: Path) -> bool:
     except Exception:
         return True                              # nothing to compare: train.py says what is wrong
     return saved.get("dataset_manifest_sha256") == manifest
+
+
+def manifest_speakers() -> set[str]:
+    """The speakers SPEAKER_MANIFEST names; empty when it cannot be read (stage 1.3 says why)."""
+    from voiceface.dataset import speakers_from_manifest
+    try:
+        return set(speakers_from_manifest(SPEAKER_MANIFEST).values())
+    except (OSError, UnicodeDecodeError, ValueError):
+        return set()
 
 
 def stages(raw: Path, work: Path, sample: bool) -> list[tuple[int, str, list]]:
@@ -150,6 +159,10 @@ def main(argv=None) -> int:
         print("note: no --speaker-manifest, so clips are split one by one (not by speaker) and the two benchmarks "
               "(speaker-dependent, speaker-independent) are not run: they need to know who speaks in each clip; "
               "give a CSV with columns short_name (or clip) and speaker", flush=True)
+    if not sample and SPEAKER_MANIFEST and not ONE_SPEAKER and len(named := manifest_speakers()) == 1:
+        print(f"note: {SPEAKER_MANIFEST} names one speaker ({named.pop()}), so the model is of that person: "
+              "--one-speaker trains the recipe measured for one person's videos (on the speaker-dependent benchmark "
+              "jawOpen r strictly causal 0.63 against the defaults' 0.59; the defaults are for new voices)", flush=True)
     evaluated = True
     for number, description, command in stages(raw, work, sample):
         if not STAGE <= number <= STOP_STAGE:

@@ -376,6 +376,21 @@ def test_the_runner_says_what_it_cannot_do_without_a_speaker_manifest(tmp_path):
     assert "no --speaker-manifest" in result.stdout and "benchmarks" in result.stdout
 
 
+def test_the_runner_points_a_one_speaker_manifest_to_the_one_speaker_recipe(tmp_path):
+    (tmp_path / "videos").mkdir()
+    one, two = tmp_path / "one.csv", tmp_path / "two.csv"
+    one.write_text("clip,speaker\na,Ada Lovelace\nb,Ada Lovelace\n")
+    two.write_text("clip,speaker\na,Ada Lovelace\nb,Alan Turing\n")
+    def note(*args):
+        result = run_pipeline("--raw-dir", tmp_path / "videos", "--work-dir", tmp_path / "work", "--stage", 99, *args)
+        assert result.returncode == 0, result.stderr
+        return "--one-speaker trains" in result.stdout and "(Ada Lovelace)" in result.stdout
+    assert note("--speaker-manifest", one)
+    assert not note("--speaker-manifest", one, "--one-speaker")      # asked for already
+    assert not note("--speaker-manifest", two)
+    assert not note("--speaker-manifest", tmp_path / "missing.csv")  # stage 1.3 says what is wrong with it
+
+
 def test_one_video_trains_into_its_work_folder_and_says_there_is_nothing_held_out(face_model, tmp_path):
     from voiceface.synthetic import write_talking_face_clip
     write_talking_face_clip(tmp_path / "videos" / "me.mp4", duration=3.0, seed=5)
