@@ -271,15 +271,16 @@ def run_benchmarks() -> int:
 
     from voiceface.audio import AUDIO_FEATURES_FILENAME, read_audio_features
     from voiceface.dataset import MANIFEST_FILENAME, speakers_from_manifest
-    from voiceface.evaluation import benchmark_data_tag, dataset_clips, markdown, summarise
+    from voiceface.evaluation import BENCHMARK_KINDS, benchmark_data_tag, benchmark_key, dataset_clips, markdown, summarise
     from voiceface.recordings import describe, recording_groups, to_dict
-    from voiceface.formats import BLENDSHAPES_FILENAME, write_json_atomic, write_text_atomic
+    from voiceface.cli import read_settings, settings_for_header
+    from voiceface.formats import BLENDSHAPES_FILENAME, library_versions, now_iso, write_json_atomic, write_text_atomic
     if not SPEAKER_MANIFEST:
         print("error: the benchmarks need to know who speaks in each clip: give --speaker-manifest CSV "
               "(columns short_name or clip, and speaker)", file=sys.stderr)
         return 2
-    kinds = ["speaker-dependent", "speaker-independent"] if BENCHMARK == "both" else [BENCHMARK]
-    if any(k not in ("speaker-dependent", "speaker-independent") for k in kinds):
+    kinds = list(BENCHMARK_KINDS) if BENCHMARK == "both" else [BENCHMARK]
+    if any(k not in BENCHMARK_KINDS for k in kinds):
         print(f"error: --benchmark {BENCHMARK!r}: say speaker-dependent, speaker-independent or both", file=sys.stderr)
         return 2
     # one fold, or one recording of a speaker, would leave a fold nothing to train on
@@ -300,8 +301,11 @@ def run_benchmarks() -> int:
     run("1_data_cleaning/3_create_dataset.py", "--processed-dir", PROCESSED_DIR, "--output-dir", corpus,
         "--speaker-manifest", SPEAKER_MANIFEST, *shlex.split(DATASET_ARGS), quiet=True)
     lead_ms = typical_lead_of(corpus) * 1000
+    # what made the report: every setting of this script (the folds' runs record their own training), the libraries
+    settings = settings_for_header({name: globals()[name] for name, _ in read_settings(__file__)})
     report, sections = {"processed_dir": str(PROCESSED_DIR), "typical_lead_ms": lead_ms, "train_args": TRAIN_ARGS,
-                        "dataset_args": DATASET_ARGS, "shared_recordings": to_dict(shared), "benchmarks": {}}, []
+                        "dataset_args": DATASET_ARGS, "settings": settings, "libraries": {},
+                        "created": now_iso(), "shared_recordings": to_dict(shared), "benchmarks": {}}, []
     for kind in kinds:
         folds = benchmark_folds(kind, folders, speakers, shared)
         if not folds:
@@ -347,12 +351,13 @@ def run_benchmarks() -> int:
                 per_fold.append({"fold": name, "train": train, "held_out": held, "run_dir": str(run_dir),
                                  "train_seconds": round(sum(c["duration_s"] for c in trained if c["split"] == "train"), 2)})
             summary = summarise(results)
-            key = f"{kind}, look-ahead {lookahead:g} ms"
+            key = benchmark_key(kind, lookahead)
             report["benchmarks"][key] = {"folds": per_fold, "clips": results, "summary": summary}
             seconds = sorted(f["train_seconds"] for f in per_fold)
             sections.append(markdown(results, summary, f"### {key}") + f"\nTraining audio per fold: {seconds[0]:g}–"
                             f"{seconds[-1]:g} s (median {seconds[len(seconds) // 2]:g} s).\n")
             print(sections[-1], flush=True)
+    report["libraries"] = library_versions()          # after scoring, which imports torch (as each fold's training did)
     write_json_atomic(Path(JSON), report)
     write_text_atomic(Path(JSON).with_suffix(".md"), "\n".join(sections))
     print(f"wrote {JSON} and {Path(JSON).with_suffix('.md')}")

@@ -138,6 +138,7 @@ def plot(path: Path, panels: list[dict], start: float, seconds: float, made_from
 def main(argv=None) -> int:
     import json
     from voiceface.errors import InputError
+    from voiceface.evaluation import parse_benchmark_key
     configure(globals(), argv, positional="REPORTS")
     from voiceface.cli import out_of_range
     if problem := out_of_range(("--seconds", SECONDS, 0, True, "the excerpt's length")):
@@ -157,7 +158,7 @@ def main(argv=None) -> int:
                 raise InputError(f"{name}: not a readable evaluate.py benchmark JSON ({error}); give the files "
                                  f"evaluate.py --benchmark --json wrote")
             benches = sorted(report.get("benchmarks", {}).items(),   # by kind, then look-ahead
-                             key=lambda kv: (kv[0].split(",")[0], float(kv[0].rsplit("look-ahead ", 1)[-1].split()[0])))
+                             key=lambda kv: parse_benchmark_key(kv[0]))
             for key, bench in benches:
                 clip = CLIP or median_clip(bench)
                 if CLIP and not any(c["clip"] == CLIP for c in bench["clips"]):

@@ -218,6 +218,28 @@ def test_a_miniature_speaker_dependent_benchmark(learn_dataset, tmp_path):
     assert [row.split(" | ")[1] for row in rows] == ["2", "4"] and (tmp_path / "curve.png").stat().st_size > 10_000
     refused = run_script("3_inference/learning_curve.py", tmp_path / "curve.md", "--output", tmp_path / "bad.png")
     assert refused.returncode == 1 and "curve.md" in refused.stderr and not (tmp_path / "bad.png").exists()
+    # the report says what made it: evaluate.py's settings and the libraries
+    assert report["settings"]["min_clips"] == 5 and report["settings"]["lookahead_ms"] == [0.0]
+    assert "torch" in report["libraries"] and report["created"]
+    # what latency buys (latency_curve.py): a second look-ahead, here the same report under another key
+    # with its TCN 0.05 better; reports of another recipe (other labels, fewer recordings) are refused
+    later = json.loads(out.read_text())
+    moved = later["benchmarks"].pop("speaker-dependent, look-ahead 0 ms")
+    moved["summary"]["model"]["median"]["jaw_open_r"] += 0.05
+    later["benchmarks"]["speaker-dependent, look-ahead 40 ms"] = moved
+    (tmp_path / "later.json").write_text(json.dumps(later))
+    latency = run_script("3_inference/latency_curve.py", tmp_path / "later.json", out, "--output", tmp_path / "latency.png")
+    assert latency.returncode == 0, latency.stderr[-3000:]
+    rows = [line.split(" | ") for line in (tmp_path / "latency.md").read_text().splitlines()
+            if line.startswith("| speaker-dependent")]
+    assert [row[1:3] for row in rows] == [["0 ms", "35 ms"], ["40 ms", "75 ms"]]
+    median = summary["model"]["median"]["jaw_open_r"]
+    assert rows[0][3].startswith(f"{median:.3f} (") and rows[1][3].startswith(f"{median + 0.05:.3f} (")
+    assert (tmp_path / "latency.png").stat().st_size > 10_000
+    for other in ("uncentred.json", "two.json"):
+        refused = run_script("3_inference/latency_curve.py", out, tmp_path / other, "--output", tmp_path / "mixed.png")
+        assert refused.returncode == 1 and other in refused.stderr and "one recipe" in refused.stderr
+    assert not (tmp_path / "mixed.png").exists()
     # what the benchmark's r looks like: the median clip's jaw, as the fold's model and ridge predict it
     tracks = run_script("3_inference/jaw_tracks.py", out, "--output", tmp_path / "jaw.png", "--seconds", 5)
     assert tracks.returncode == 0, tracks.stderr[-3000:]

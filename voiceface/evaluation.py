@@ -138,6 +138,25 @@ def evaluate_clip(name: str, clip: SyncedClip, model, checkpoint: dict, baseline
     return result
 
 
+BENCHMARK_KINDS = ("speaker-dependent", "speaker-independent")
+
+
+def benchmark_key(kind: str, lookahead_ms: float) -> str:
+    """A benchmark's name in evaluate.py's reports: "speaker-dependent, look-ahead 100 ms"."""
+    return f"{kind}, look-ahead {lookahead_ms:g} ms"
+
+
+def parse_benchmark_key(key: str) -> tuple[str, float]:
+    """(kind, look-ahead in ms) of a report's benchmark name; InputError for any other string."""
+    kind, _, rest = key.partition(", look-ahead ")
+    try:
+        if kind in BENCHMARK_KINDS and rest.endswith(" ms"):
+            return kind, float(rest.removesuffix(" ms"))
+    except ValueError:
+        pass
+    raise InputError(f"{key!r} is not a benchmark of evaluate.py (kind, look-ahead N ms)")
+
+
 def benchmark_data_tag(dataset_args: str) -> str:
     """The tag of a benchmark's stage 1.3 datasets (evaluate.py --benchmark): each fold's is
     `dataset_<tag>` beside its runs, named by the --dataset-args that made it, so runs on other
