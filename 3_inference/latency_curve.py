@@ -35,13 +35,13 @@ def front_end_ms() -> float:
     return 1000 * WIN_LENGTH / SAMPLE_RATE + 1000 / FRAME_RATE
 
 
-FREE_SETTINGS = ("lookahead_ms", "json", "bench_dir", "train_args")   # may differ between reports on one curve
+FREE_SETTINGS = ("lookahead_ms", "benchmark", "json", "bench_dir", "train_args")   # may differ along one curve
 
 
-def recipe(report: dict) -> tuple:
+def recipe(report: dict) -> tuple[tuple, dict]:
     """What must match between reports on one curve: the training arguments less the seed, stage
-    1.3's arguments, the labels' lead, and evaluate.py's other settings (the folds, the speakers'
-    other clips; reports written before they were recorded are compared on the rest)."""
+    1.3's arguments and the labels' lead; and evaluate.py's other settings (the folds, the speakers'
+    other clips), where both reports record them (reports before 2026-12-05 do not)."""
     import shlex
     words, kept = shlex.split(report.get("train_args", "")), []
     skip = False
@@ -53,8 +53,18 @@ def recipe(report: dict) -> tuple:
         elif not word.startswith("--seed="):
             kept.append(word)
     settings = {k: v for k, v in report.get("settings", {}).items() if k not in FREE_SETTINGS}
-    return (" ".join(kept), report.get("dataset_args", ""), report.get("typical_lead_ms"),
-            tuple(sorted((k, str(v)) for k, v in settings.items())))
+    return (" ".join(kept), report.get("dataset_args", ""), report.get("typical_lead_ms")), settings
+
+
+def recipe_difference(a: dict, b: dict) -> str | None:
+    """How two reports' recipes differ (one line), or None."""
+    (base_a, settings_a), (base_b, settings_b) = recipe(a), recipe(b)
+    if base_a != base_b:
+        return f"train args less the seed, dataset args, lead: {base_a} against {base_b}"
+    differ = sorted(k for k in set(settings_a) & set(settings_b) if settings_a[k] != settings_b[k])
+    if differ:
+        return "; ".join(f"{k}: {settings_a[k]!r} against {settings_b[k]!r}" for k in differ)
+    return None
 
 
 def curve_points(reports: dict[str, dict]) -> dict[str, list[dict]]:
@@ -100,7 +110,7 @@ def plot(path: Path, curves: dict[str, list[dict]]) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     from voiceface.formats import atomic_path
-    figure, axes = plt.subplots(1, len(curves), figsize=(5.2 * len(curves), 4.0), squeeze=False)
+    figure, axes = plt.subplots(1, len(curves), figsize=(5.2 * len(curves), 4.3), squeeze=False)
     for axis, (kind, points) in zip(axes[0], curves.items()):
         x = [p["lookahead_ms"] for p in points]
         axis.fill_between(x, [p["model_quartiles"][0] for p in points], [p["model_quartiles"][1] for p in points],
@@ -117,7 +127,7 @@ def plot(path: Path, curves: dict[str, list[dict]]) -> None:
         for others in OTHERS_MS:
             axis.axvline(others, color="black", linestyle=":", linewidth=1)
             axis.annotate(f"Audio2Face-3D\nlooks {others:g} ms ahead" if others == 260 else f"{others:g} ms",
-                          (others, 0.02), xycoords=("data", "axes fraction"), fontsize=7, ha="right",
+                          (others, 0.03), xycoords=("data", "axes fraction"), fontsize=7, ha="right", va="bottom",
                           xytext=(-3, 0), textcoords="offset points")
         clips = points[0]["clips"]
         axis.set_title(f"{kind} ({clips} clips)", fontsize=10)
@@ -125,8 +135,9 @@ def plot(path: Path, curves: dict[str, list[dict]]) -> None:
         axis.set_ylim(bottom=min(0.0, *(p["loudness"] for p in points)))
         axis.grid(alpha=0.3)
     axes[0][0].set_ylabel("jawOpen r on held-out clips")
-    axes[0][0].legend(loc="lower right", fontsize=7)
-    figure.tight_layout()
+    handles, labels = axes[0][0].get_legend_handles_labels()
+    figure.legend(handles, labels, loc="lower center", ncol=len(labels), fontsize=8, frameon=False)
+    figure.tight_layout(rect=(0, 0.07, 1, 1))
     with atomic_path(path) as tmp:
         figure.savefig(tmp, dpi=80)
     plt.close(figure)
@@ -148,14 +159,14 @@ def main(argv=None) -> int:
             print(f"error: {name}: not a readable evaluate.py benchmark JSON ({error}); give the files "
                   f"evaluate.py --benchmark ... --json wrote", file=sys.stderr)
             return 1
-    recipes = {name: recipe(report) for name, report in reports.items()}
-    if len(set(recipes.values())) > 1:
-        first, *_ = recipes
-        other = next(name for name in recipes if recipes[name] != recipes[first])
-        print(f"error: {first} and {other} were trained or labelled otherwise (train args less the seed, dataset "
-              f"args, lead: {recipes[first]} against {recipes[other]}); a curve compares look-aheads under one "
-              "recipe: give reports that differ only in --lookahead-ms and --seed", file=sys.stderr)
-        return 1
+    names = list(reports)
+    for i, first in enumerate(names):
+        for other in names[i + 1:]:
+            if difference := recipe_difference(reports[first], reports[other]):
+                print(f"error: {first} and {other} were trained or labelled otherwise ({difference}); a curve "
+                      "compares look-aheads under one recipe: give reports that differ only in --lookahead-ms and "
+                      "--seed", file=sys.stderr)
+                return 1
     try:
         curves = curve_points(reports)
     except InputError as error:
