@@ -33,13 +33,12 @@ PROCESSED_DIR = ""              # the clips' stage 1.1 and 1.2 outputs; default:
 
 def main(argv=None) -> int:
     settings = configure(globals(), argv, positional="REPORTS")
-    import json
     import numpy as np
     from voiceface.cli import settings_for_header
     from voiceface.dataset import read_processed_clip, synchronize_features
     from voiceface.engine import load_model
     from voiceface.errors import InputError
-    from voiceface.evaluation import model_outputs
+    from voiceface.evaluation import model_outputs, read_benchmark_report
     from voiceface.formats import ensure_writable_folder, library_versions, now_iso, sha256_file, write_json_atomic
     from voiceface.metrics import JAW_OPEN
     from voiceface.sync import (SECOND_PASS_FORMAT, SECOND_PASS_FORMAT_VERSION, estimate_clip_lag, second_pass,
@@ -56,14 +55,18 @@ def main(argv=None) -> int:
     runs_of, processed = {}, PROCESSED_DIR
     for path in map(Path, REPORTS):
         try:
-            report = json.loads(path.read_text())
+            report = read_benchmark_report(path)
             processed = processed or report["processed_dir"]
             for benchmark in report["benchmarks"].values():
                 for fold in benchmark["folds"]:
                     for clip in fold["held_out"]:
                         runs_of.setdefault(clip, []).append(Path(fold["run_dir"]) / "last.pt")
-        except (OSError, ValueError, KeyError, TypeError):
-            print(f"error: {path}: not a benchmark report; give the JSON evaluate.py --benchmark wrote", file=sys.stderr)
+        except InputError as error:
+            print(f"error: {error}", file=sys.stderr)
+            return 1
+        except (KeyError, TypeError) as error:
+            print(f"error: {path}: a benchmark report without its folds' runs ({error!r}); give the JSON evaluate.py "
+                  "--benchmark wrote", file=sys.stderr)
             return 1
     if not runs_of:
         print("error: the reports hold no scored clip; run a benchmark first", file=sys.stderr)

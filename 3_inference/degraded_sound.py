@@ -109,9 +109,8 @@ def table(rows: list[dict], title: str) -> str:
 
 def main(argv=None) -> int:
     configure(globals(), argv, positional="REPORTS")
-    import json
     from voiceface.errors import InputError
-    from voiceface.evaluation import benchmark_data_tag
+    from voiceface.evaluation import benchmark_data_tag, read_benchmark_report
     from voiceface.formats import write_json_atomic, write_text_atomic
     if not REPORTS:
         print("error: give a benchmark JSON written by evaluate.py --benchmark", file=sys.stderr)
@@ -119,12 +118,11 @@ def main(argv=None) -> int:
     sections, out = [], {"reports": [str(r) for r in REPORTS], "benchmarks": {}}
     for path in map(Path, REPORTS):
         try:
-            report = json.loads(path.read_text())
-            benchmarks = report["benchmarks"]
-            data_tag = benchmark_data_tag(report["dataset_args"])
-        except (OSError, ValueError, KeyError, TypeError):
-            print(f"error: {path}: not a benchmark report; give the JSON evaluate.py --benchmark wrote", file=sys.stderr)
+            report = read_benchmark_report(path)
+        except InputError as error:
+            print(f"error: {error}", file=sys.stderr)
             return 1
+        benchmarks, data_tag = report["benchmarks"], benchmark_data_tag(report["dataset_args"])
         for key, bench in benchmarks.items():
             rows = []
             for fold in bench["folds"]:

@@ -136,9 +136,8 @@ def plot(path: Path, panels: list[dict], start: float, seconds: float, made_from
 
 
 def main(argv=None) -> int:
-    import json
     from voiceface.errors import InputError
-    from voiceface.evaluation import parse_benchmark_key
+    from voiceface.evaluation import parse_benchmark_key, read_benchmark_report
     configure(globals(), argv, positional="REPORTS")
     from voiceface.cli import out_of_range
     if problem := out_of_range(("--seconds", SECONDS, 0, True, "the excerpt's length")):
@@ -152,11 +151,7 @@ def main(argv=None) -> int:
     panels = []
     try:
         for name in REPORTS:
-            try:
-                report = json.loads(Path(name).read_text())
-            except (OSError, ValueError) as error:
-                raise InputError(f"{name}: not a readable evaluate.py benchmark JSON ({error}); give the files "
-                                 f"evaluate.py --benchmark --json wrote")
+            report = read_benchmark_report(name)
             benches = sorted(report.get("benchmarks", {}).items(),   # by kind, then look-ahead
                              key=lambda kv: parse_benchmark_key(kv[0]))
             for key, bench in benches:

@@ -144,20 +144,16 @@ def plot(path: Path, curves: dict[str, list[dict]]) -> None:
 
 
 def main(argv=None) -> int:
-    import json
-
     from voiceface.errors import InputError
+    from voiceface.evaluation import read_benchmark_report
     from voiceface.formats import write_text_atomic
     configure(globals(), argv, positional="REPORTS")
     reports = {}
     for name in REPORTS:
         try:
-            reports[name] = json.loads(Path(name).read_text())
-            if not isinstance(reports[name].get("benchmarks"), dict):
-                raise ValueError("no benchmarks in it")
-        except (OSError, ValueError, AttributeError) as error:
-            print(f"error: {name}: not a readable evaluate.py benchmark JSON ({error}); give the files "
-                  f"evaluate.py --benchmark ... --json wrote", file=sys.stderr)
+            reports[name] = read_benchmark_report(name)
+        except InputError as error:
+            print(f"error: {error}", file=sys.stderr)
             return 1
     names = list(reports)
     for i, first in enumerate(names):

@@ -87,17 +87,16 @@ def plot(path: Path, curves: dict[str, list[dict]]) -> None:
 
 
 def main(argv=None) -> int:
-    import json
-
+    from voiceface.errors import InputError
+    from voiceface.evaluation import read_benchmark_report
     from voiceface.formats import write_text_atomic
     configure(globals(), argv, positional="REPORTS")
     reports = []
     for name in REPORTS:
         try:
-            reports.append(json.loads(Path(name).read_text()))
-        except (OSError, ValueError) as error:
-            print(f"error: {name}: not a readable evaluate.py benchmark JSON ({error}); give the files "
-                  f"evaluate.py --benchmark {KIND} --json wrote", file=sys.stderr)
+            reports.append(read_benchmark_report(name))
+        except InputError as error:
+            print(f"error: {error}", file=sys.stderr)
             return 1
     benches = [b for r in reports for key, b in r.get("benchmarks", {}).items() if key.startswith(KIND)]
     if not benches or any("train_seconds" not in f for b in benches for f in b["folds"]):

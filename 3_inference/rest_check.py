@@ -33,10 +33,10 @@ JSON = ""                       # if given: the figures as JSON too
 def checkpoints_in(path: Path) -> list[Path]:
     """A checkpoint, or every fold's last.pt that a benchmark JSON names: the model evaluate.py scored
     (its best.pt was chosen on the held-out clip)."""
-    import json
+    from voiceface.evaluation import read_benchmark_report
     if path.suffix != ".json":
         return [path]
-    report = json.loads(path.read_text())
+    report = read_benchmark_report(path)
     return [Path(fold["run_dir"]) / "last.pt" for bench in report["benchmarks"].values() for fold in bench["folds"]]
 
 
@@ -68,7 +68,7 @@ def main(argv=None) -> int:
     import numpy as np
     from voiceface.constants import SAMPLE_RATE
     from voiceface.engine import Animator, load_model
-    from voiceface.errors import FormatError
+    from voiceface.errors import FormatError, InputError
     from voiceface.metrics import JAW_OPEN
     from voiceface.formats import write_json_atomic
     from voiceface.synthetic import room_noise
@@ -87,7 +87,6 @@ def main(argv=None) -> int:
     lead_in = np.zeros(0, np.float32)           # what comes before the quiet
     if AFTER_SPEECH:
         from voiceface.audio import load_audio
-        from voiceface.errors import InputError
         try:
             _, speech = load_audio(AFTER_SPEECH)
         except InputError as error:              # its message names the file and what to do
@@ -99,9 +98,13 @@ def main(argv=None) -> int:
     for given in map(Path, MODELS):
         try:
             paths = checkpoints_in(given)
-        except (OSError, ValueError, KeyError) as error:
-            print(f"error: {given}: not a checkpoint or a benchmark JSON ({error}); name a .pt or evaluate.py's --json",
-                  file=sys.stderr)
+        except InputError as error:         # names the file; a .pt that is not a checkpoint is load_model's to say
+            print(f"error: {error}", file=sys.stderr)
+            failed += 1
+            continue
+        except (KeyError, TypeError) as error:
+            print(f"error: {given}: a benchmark report without its folds' runs ({error!r}); name a .pt or "
+                  "evaluate.py's --json", file=sys.stderr)
             failed += 1
             continue
         for path in paths:

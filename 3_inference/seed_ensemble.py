@@ -24,12 +24,11 @@ JSON = ""                       # if given: per clip, each seed's r and the ense
 
 def main(argv=None) -> int:
     configure(globals(), argv, positional="REPORTS")
-    import json
     import numpy as np
     from voiceface.errors import InputError
     from voiceface.constants import FRAME_RATE
     from voiceface.engine import load_model
-    from voiceface.evaluation import benchmark_data_tag, dataset_clips, model_outputs, scored_labels
+    from voiceface.evaluation import benchmark_data_tag, dataset_clips, model_outputs, read_benchmark_report, scored_labels
     from voiceface.formats import write_json_atomic
     from voiceface.metrics import JAW_OPEN, pearson
     if len(REPORTS) < 2:
@@ -38,11 +37,11 @@ def main(argv=None) -> int:
     reports = []
     for path in map(Path, REPORTS):
         try:
-            report = json.loads(path.read_text())
-            reports.append((report["benchmarks"], report["dataset_args"]))
-        except (OSError, ValueError, KeyError, TypeError):
-            print(f"error: {path}: not a benchmark report; give the JSON evaluate.py --benchmark wrote", file=sys.stderr)
+            report = read_benchmark_report(path)
+        except InputError as error:
+            print(f"error: {error}", file=sys.stderr)
             return 1
+        reports.append((report["benchmarks"], report["dataset_args"]))
     keys = [k for k in reports[0][0] if all(k in benchmarks for benchmarks, _ in reports)]
     if not keys or any(args != reports[0][1] for _, args in reports):
         print("error: the reports share no benchmark, or were made on other labels (--dataset-args)", file=sys.stderr)

@@ -157,6 +157,20 @@ def parse_benchmark_key(key: str) -> tuple[str, float]:
     raise InputError(f"{key!r} is not a benchmark of evaluate.py (kind, look-ahead N ms)")
 
 
+def read_benchmark_report(path: str | Path) -> dict:
+    """A report of evaluate.py --benchmark --json, checked for what its readers use (`benchmarks`,
+    `dataset_args`, `processed_dir`); InputError naming the file otherwise."""
+    try:
+        report = json.loads(Path(path).read_text())
+        if not (isinstance(report, dict) and isinstance(report.get("benchmarks"), dict)
+                and isinstance(report.get("dataset_args"), str) and "processed_dir" in report):
+            raise ValueError("it lacks benchmarks, dataset_args or processed_dir")
+    except (OSError, ValueError) as error:
+        raise InputError(f"{path}: not a benchmark report of evaluate.py ({error}); give the JSON "
+                         "evaluate.py --benchmark --json wrote") from None
+    return report
+
+
 def benchmark_data_tag(dataset_args: str) -> str:
     """The tag of a benchmark's stage 1.3 datasets (evaluate.py --benchmark): each fold's is
     `dataset_<tag>` beside its runs, named by the --dataset-args that made it, so runs on other
