@@ -264,7 +264,8 @@ def pretrained_run(folder: Path, clips: list[str], data_tag: str, lead_ms: float
     return run_dir / "last.pt"
 
 
-def run_benchmarks() -> int:
+def run_benchmarks(settings: dict) -> int:
+    """settings: this script's, as configure() parsed them (the report records them)."""
     import hashlib
     import json
     import shlex
@@ -273,7 +274,7 @@ def run_benchmarks() -> int:
     from voiceface.dataset import MANIFEST_FILENAME, speakers_from_manifest
     from voiceface.evaluation import BENCHMARK_KINDS, benchmark_data_tag, benchmark_key, dataset_clips, markdown, summarise
     from voiceface.recordings import describe, recording_groups, to_dict
-    from voiceface.cli import read_settings, settings_for_header
+    from voiceface.cli import settings_for_header
     from voiceface.formats import BLENDSHAPES_FILENAME, library_versions, now_iso, write_json_atomic, write_text_atomic
     if not SPEAKER_MANIFEST:
         print("error: the benchmarks need to know who speaks in each clip: give --speaker-manifest CSV "
@@ -302,9 +303,8 @@ def run_benchmarks() -> int:
         "--speaker-manifest", SPEAKER_MANIFEST, *shlex.split(DATASET_ARGS), quiet=True)
     lead_ms = typical_lead_of(corpus) * 1000
     # what made the report: every setting of this script (the folds' runs record their own training), the libraries
-    settings = settings_for_header({name: globals()[name] for name, _ in read_settings(__file__)})
     report, sections = {"processed_dir": str(PROCESSED_DIR), "typical_lead_ms": lead_ms, "train_args": TRAIN_ARGS,
-                        "dataset_args": DATASET_ARGS, "settings": settings, "libraries": {},
+                        "dataset_args": DATASET_ARGS, "settings": settings_for_header(settings), "libraries": {},
                         "created": now_iso(), "shared_recordings": to_dict(shared), "benchmarks": {}}, []
     for kind in kinds:
         folds = benchmark_folds(kind, folders, speakers, shared)
@@ -365,7 +365,7 @@ def run_benchmarks() -> int:
 
 
 def main(argv=None) -> int:
-    configure(globals(), argv)
+    settings = configure(globals(), argv)
     import tempfile
     from voiceface.errors import InputError
     from voiceface.formats import write_json_atomic, write_text_atomic
@@ -382,7 +382,7 @@ def main(argv=None) -> int:
         if problem := negative_lookahead(LOOKAHEAD_MS):        # refused before any fold's dataset is made
             print(f"error: {problem}", file=sys.stderr)
             return 1
-        return run_benchmarks()
+        return run_benchmarks(settings)
     try:
         from voiceface.engine import load_model
         _, checkpoint = load_model(CHECKPOINT)

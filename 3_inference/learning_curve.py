@@ -26,6 +26,15 @@ KIND = "speaker-dependent"      # which benchmark of each report
 # --- end of settings ---------------------------------------------------------------------------
 
 
+def benches_of(report: dict, kind: str = KIND):
+    """(look-ahead in ms, benchmark) of each of the report's benchmarks of this kind."""
+    from voiceface.evaluation import parse_benchmark_key
+    for key, bench in report["benchmarks"].items():
+        benchmark_kind, lookahead = parse_benchmark_key(key)
+        if benchmark_kind == kind:
+            yield lookahead, bench
+
+
 def curve_points(reports: list[dict], kind: str = KIND) -> dict[str, list[dict]]:
     """For each look-ahead (the benchmark key), one point per report, in order of training seconds:
     the median training seconds over folds, and per clip and as median and weighted mean the TCN's and
@@ -34,9 +43,7 @@ def curve_points(reports: list[dict], kind: str = KIND) -> dict[str, list[dict]]
     curves: dict[str, list[dict]] = {}
     for report in reports:
         one_of = {clip: shared["clips"][0] for shared in report.get("shared_recordings", []) for clip in shared["clips"]}
-        for key, bench in report["benchmarks"].items():
-            if not key.startswith(kind):
-                continue
+        for lookahead, bench in benches_of(report, kind):
             seconds_of = {clip: fold["train_seconds"] for fold in bench["folds"] for clip in fold["held_out"]}
             recordings = [len({one_of.get(c, c) for c in f["train"]}) for f in bench["folds"]]
             point = {"train_recordings": int(np.median(recordings)),
@@ -47,7 +54,7 @@ def curve_points(reports: list[dict], kind: str = KIND) -> dict[str, list[dict]]
             for label in ("model", "ridge"):
                 point[label] = bench["summary"][label]["median"]["jaw_open_r"]
                 point[label + "_weighted"] = bench["summary"][label]["weighted_mean"]["jaw_open_r"]
-            curves.setdefault(key.split(", ", 1)[1], []).append(point)
+            curves.setdefault(f"look-ahead {lookahead:g} ms", []).append(point)
     return {key: sorted(points, key=lambda p: p["train_seconds"]) for key, points in curves.items()}
 
 
@@ -92,13 +99,13 @@ def main(argv=None) -> int:
     from voiceface.formats import write_text_atomic
     configure(globals(), argv, positional="REPORTS")
     reports = []
-    for name in REPORTS:
-        try:
+    try:
+        for name in REPORTS:
             reports.append(read_benchmark_report(name))
-        except InputError as error:
-            print(f"error: {error}", file=sys.stderr)
-            return 1
-    benches = [b for r in reports for key, b in r.get("benchmarks", {}).items() if key.startswith(KIND)]
+        benches = [bench for report in reports for _, bench in benches_of(report)]
+    except InputError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
     if not benches or any("train_seconds" not in f for b in benches for f in b["folds"]):
         print(f"error: no {KIND} benchmark with training seconds in {', '.join(map(str, REPORTS)) or 'no files'}: "
               f"run evaluate.py --benchmark {KIND} (with --max-training-recordings K for the smaller points) first",
