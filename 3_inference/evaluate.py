@@ -11,7 +11,8 @@ Benchmarks (each at every --lookahead-ms, by default strictly causal and 100 ms)
 - speaker-dependent: for each speaker with at least MIN_CLIPS recordings, leave one out, train on
   that speaker's other clips (and with --with-other-speakers, everyone else's too; with
   --pretrain-other-speakers, starting from one model trained on everyone else), score the
-  left-out clips — the design note's use: train on your own videos;
+  left-out clips — the design note's use: train on your own videos. A speaker with more than
+  MAX_FOLDS_PER_SPEAKER recordings has them left out that many folds, neighbours together;
 - speaker-independent: FOLDS folds of whole speakers; train on the others, score the held-out ones.
 Clips that are one recording (corpora reuse footage; voiceface/recordings.py finds them from their
 audio) are held out together in both benchmarks. Labels are corrected for each clip's audio-video
@@ -51,6 +52,9 @@ LOOKAHEAD_MS = [0.0, 100.0]     # with --benchmark: the latencies to train and s
 FOLDS = 5                       # speaker-independent: folds of whole speakers
 MIN_CLIPS = 4                   # speaker-dependent: speakers with at least this many recordings (clips of one recording,
 #                                 found from their audio by voiceface/recordings.py, count once and are held out together)
+MAX_FOLDS_PER_SPEAKER = 5       # speaker-dependent: at most this many folds per speaker (0: one per recording); a speaker
+#                                 with more recordings has them held out in runs of neighbours in name order (the parts of
+#                                 one session together), so the benchmark's time stays bounded as the videos grow
 MAX_TRAINING_RECORDINGS = 0     # speaker-dependent: train on only this many of the speaker's other recordings (0: all),
 #                                 the ones after the held-out one in name order, so each is trained on equally often:
 #                                 with 1, 2, 3 ... a learning curve (how r grows with the speaker's minutes)
@@ -201,6 +205,14 @@ def delay_note(results: list[dict]) -> str:
 
 
 # --- the benchmarks --------------------------------------------------------------------------------
+def held_out_blocks(recordings: int, max_folds: int) -> list[tuple[int, int]]:
+    """[start, stop) of the recordings each speaker-dependent fold holds out: one each, or with more
+    than `max_folds` (> 0) recordings, `max_folds` runs of neighbours whose sizes differ by at most one."""
+    folds = recordings if max_folds <= 0 else min(recordings, max_folds)
+    edges = [round(k * recordings / folds) for k in range(folds + 1)]
+    return list(zip(edges[:-1], edges[1:]))
+
+
 def benchmark_folds(kind: str, folders: list[Path], speakers: dict[str, str],
                     shared: list = ()) -> list[tuple[str, list, list, list]]:
     """(fold name, training clips, held-out clips, clips to pretrain on first or []) of one benchmark.
@@ -218,18 +230,22 @@ def benchmark_folds(kind: str, folders: list[Path], speakers: dict[str, str],
             recordings = [partners.get(n, [n]) for n in own if n == partners.get(n, [n])[0]]   # in name order
             if len(recordings) < MIN_CLIPS:
                 continue
-            for i, held in enumerate(recordings):
+            blocks = held_out_blocks(len(recordings), MAX_FOLDS_PER_SPEAKER)
+            for k, (start, stop) in enumerate(blocks):
+                held = [n for rec in recordings[start:stop] for n in rec]
                 others = [n for n in names if group[n] != speaker]
-                rest = recordings[i + 1:] + recordings[:i]          # from the recording after the held-out one
+                rest = recordings[stop:] + recordings[:start]       # from the recording after the held-out ones
                 if MAX_TRAINING_RECORDINGS > 0:
                     rest = rest[:MAX_TRAINING_RECORDINGS]
                 mine = [n for rec in rest for n in rec]
                 train = mine + (others if WITH_OTHER_SPEAKERS else [])
                 # another training set or start, another folder
                 suffix = ("__with_others" if WITH_OTHER_SPEAKERS else "") + ("__pretrained" if PRETRAIN_OTHER_SPEAKERS else "")
-                if 0 < MAX_TRAINING_RECORDINGS < len(recordings) - 1:
+                if 0 < MAX_TRAINING_RECORDINGS < len(recordings) - (stop - start):
                     suffix += f"__{MAX_TRAINING_RECORDINGS}_recordings"
-                folds.append((f"{speaker.replace(' ', '_')}__{'+'.join(held)}{suffix}", train, list(held),
+                # one recording held out: named by its clips; several: by the fold (their names could outgrow a file name)
+                label = "+".join(held) if stop - start == 1 else f"fold_{k + 1}_of_{len(blocks)}"
+                folds.append((f"{speaker.replace(' ', '_')}__{label}{suffix}", train, held,
                               others if PRETRAIN_OTHER_SPEAKERS else []))
         return folds
     if len(set(group.values())) < 2:
@@ -288,6 +304,10 @@ def run_benchmarks(settings: dict) -> int:
     if problem := out_of_range(("--folds", FOLDS, 2, False, "each fold trains on what it does not hold out"),
                                ("--min-clips", MIN_CLIPS, 2, False, "each fold trains on what it does not hold out")):
         print(f"error: {problem}", file=sys.stderr)
+        return 2
+    if MAX_FOLDS_PER_SPEAKER < 0 or MAX_FOLDS_PER_SPEAKER == 1:
+        print(f"error: --max-folds-per-speaker {MAX_FOLDS_PER_SPEAKER}: give 0 (a fold per recording) or 2 or more "
+              "(each fold trains on what it does not hold out)", file=sys.stderr)
         return 2
     folders = sorted(p for p in Path(PROCESSED_DIR).iterdir()
                      if (p / BLENDSHAPES_FILENAME).exists() and (p / AUDIO_FEATURES_FILENAME).exists())

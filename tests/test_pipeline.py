@@ -211,6 +211,23 @@ def test_a_miniature_speaker_dependent_benchmark(learn_dataset, tmp_path):
     assert all(0 < f["train_seconds"] < g["train_seconds"] for f, g in zip(folds, everything))
     assert all(f["fold"].endswith("__2_recordings") for f in folds)
     assert "Training audio per fold" in (tmp_path / "two.md").read_text()
+    # a speaker with more recordings than --max-folds-per-speaker: held out in runs of neighbours,
+    # every clip scored once by a model that never heard it
+    grouped = run_script("3_inference/evaluate.py", "--benchmark", "speaker-dependent", "--processed-dir",
+                         learn_dataset / "processed", "--speaker-manifest", speakers, "--bench-dir", tmp_path / "bench",
+                         "--json", tmp_path / "grouped.json", "--lookahead-ms", 0, "--min-clips", 5,
+                         "--max-folds-per-speaker", 2,
+                         "--train-args", "--preset tiny --epochs 1 --window-seconds 2 --stride-seconds 1 --freq-warp 0")
+    assert grouped.returncode == 0, grouped.stderr[-3000:]
+    grouped = json.loads((tmp_path / "grouped.json").read_text())["benchmarks"]["speaker-dependent, look-ahead 0 ms"]
+    assert [f["held_out"] for f in grouped["folds"]] == [["sample_20", "sample_21"], ["sample_22", "sample_23", "sample_24"]]
+    assert [f["fold"] for f in grouped["folds"]] == ["Eileen_Collins__fold_1_of_2", "Eileen_Collins__fold_2_of_2"]
+    assert all(not set(f["held_out"]) & set(f["train"]) and len(f["train"]) + len(f["held_out"]) == 5 for f in grouped["folds"])
+    assert sorted(c["clip"] for c in grouped["clips"]) == [f"sample_{k}" for k in range(20, 25)]
+    refused = run_script("3_inference/evaluate.py", "--benchmark", "speaker-dependent", "--processed-dir",
+                         learn_dataset / "processed", "--speaker-manifest", speakers, "--bench-dir", tmp_path / "bench",
+                         "--json", tmp_path / "refused.json", "--max-folds-per-speaker", 1)
+    assert refused.returncode == 2 and refused.stderr.startswith("error: --max-folds-per-speaker 1: give 0")
     # the learning curve of the two: a picture and a table, two points, fewer seconds first
     curve = run_script("3_inference/learning_curve.py", out, tmp_path / "two.json", "--output", tmp_path / "curve.png")
     assert curve.returncode == 0, curve.stderr[-3000:]
