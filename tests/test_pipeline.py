@@ -42,6 +42,10 @@ def test_evaluation_reports_the_model_and_three_baselines_on_sync_corrected_labe
     assert clip["model"]["jaw_open_best_r"] >= clip["model"]["jaw_open_r"]
     assert abs(clip["model"]["jaw_open_best_lag_ms"]) <= 20  # causal, and not late
     assert clip["model"]["silence_jaw_open"] < clip["model"]["jaw_open_r"]
+    # the jaw while the voice is on, pauses left out: the sound's loudness still follows it there
+    assert "jaw_open_r_in_speech" not in clip["mean_face"]
+    assert clip["loudness"]["jaw_open_r_in_speech"] > 0.3 and clip["ridge"]["jaw_open_r_in_speech"] > 0.5
+    assert -1 <= clip["model"]["jaw_open_r_in_speech"] <= 1
     summary = report["summary"]["model"]
     assert summary["weighted_mean"]["mouth_mae"] == pytest.approx(clip["model"]["mouth_mae"])
     assert summary["median"]["jaw_open_r"] == pytest.approx(clip["model"]["jaw_open_r"])

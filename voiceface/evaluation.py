@@ -27,7 +27,7 @@ import numpy as np
 from .constants import FRAME_RATE, N_BLENDSHAPES, N_MELS, N_TARGETS
 from .dataset import INPUT_FILES, MANIFEST_FILENAME, ClipPose, ModelInputs, SyncedClip, normalize_targets
 from .errors import InputError
-from .metrics import JAW_OPEN, best_lag_r, clip_metrics, combine_clip_metrics
+from .metrics import JAW_OPEN, best_lag_r, clip_metrics, combine_clip_metrics, pearson
 from .ridge import RidgeBaseline
 
 LOUDNESS_FLOOR_DB = -60.0       # quieter than this is silence to the loudness baseline
@@ -120,7 +120,7 @@ def evaluate_clip(name: str, clip: SyncedClip, model, checkpoint: dict, baseline
     targets, mask = scored_labels(clip, lookahead)
     vad = clip.vad
     inputs, prediction = model_outputs(name, clip, model, checkpoint)
-    silent = mask & (vad == 0)
+    silent, speech = mask & (vad == 0), mask & (vad > 0)
     outputs = {"model": prediction,
                "ridge": align_to_face_time(baselines.linear(inputs[:, :N_MELS]), lookahead),   # the mel alone
                "loudness": baselines.loudness(clip.rms_db), "mean_face": baselines.mean_face(len(targets))}
@@ -131,6 +131,10 @@ def evaluate_clip(name: str, clip: SyncedClip, model, checkpoint: dict, baseline
         if label != "mean_face":
             r, lag = best_lag_r(values[:, JAW_OPEN], targets[:, JAW_OPEN], mask)
             figures["jaw_open_best_r"], figures["jaw_open_best_lag_ms"] = r, 1000 * lag / FRAME_RATE
+            # the jaw while the voice is on: how well it follows speech, the pauses (where a mouth at
+            # rest scores by being still while the sound is) left out
+            figures["jaw_open_r_in_speech"] = (pearson(values[speech, JAW_OPEN], targets[speech, JAW_OPEN])
+                                               if speech.sum() >= 3 else None)
         result[label] = figures
     result["extracted_silence_jaw_open"] = float(targets[silent, JAW_OPEN].mean()) if silent.any() else None
     result["silent_fraction"] = round(float(silent.mean()), 4)
