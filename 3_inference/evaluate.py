@@ -13,7 +13,9 @@ Benchmarks (each at every --lookahead-ms, by default strictly causal and 100 ms)
   --pretrain-other-speakers, starting from one model trained on everyone else), score the
   left-out clips — the design note's use: train on your own videos. A speaker with more than
   MAX_FOLDS_PER_SPEAKER recordings has them left out that many folds, neighbours together;
-- speaker-independent: FOLDS folds of whole speakers; train on the others, score the held-out ones.
+- speaker-independent: FOLDS folds of whole speakers; train on the others, score the held-out ones
+  (with --max-training-speakers K on only K of them: a learning curve in voices; clips named by
+  --training-only are trained on in every fold and never scored: more voices, the same benchmark).
 Clips that are one recording (corpora reuse footage; voiceface/recordings.py finds them from their
 audio) are held out together in both benchmarks. Labels are corrected for each clip's audio-video
 offset by stage 1.3 (voiceface/sync.py), onto one lead for the whole corpus (stage 1.3's, built
@@ -58,6 +60,12 @@ MAX_FOLDS_PER_SPEAKER = 5       # speaker-dependent: at most this many folds per
 MAX_TRAINING_RECORDINGS = 0     # speaker-dependent: train on only this many of the speaker's other recordings (0: all),
 #                                 the ones after the held-out one in name order, so each is trained on equally often:
 #                                 with 1, 2, 3 ... a learning curve (how r grows with the speaker's minutes)
+MAX_TRAINING_SPEAKERS = 0       # speaker-independent: train each fold on only this many of the speakers it could train on
+#                                 (0: all), drawn at random per fold (SEED), fewer a subset of more: with 2, 4, 8 ... a
+#                                 learning curve in speakers (how r on new voices grows with the voices heard)
+TRAINING_ONLY = []              # clips of PROCESSED_DIR never held out nor scored: every speaker-independent fold trains on
+#                                 them (speaker-dependent folds only with --with-other-speakers); more voices to learn from
+#                                 while the benchmark scores the same clips
 WITH_OTHER_SPEAKERS = False     # speaker-dependent: also train on every other speaker's clips
 PRETRAIN_OTHER_SPEAKERS = False  # speaker-dependent: train one model on every other speaker's clips first, then
 #                                 fine-tune it on each fold's clips of the speaker (train.py --init-from)
@@ -218,10 +226,13 @@ def benchmark_folds(kind: str, folders: list[Path], speakers: dict[str, str],
     """(fold name, training clips, held-out clips, clips to pretrain on first or []) of one benchmark.
     Clips of one recording (`shared`, from voiceface.recordings) are held out together and counted
     as one: a model is never scored on audio it trained on."""
+    import random
+
     from voiceface.dataset import speaker_folds
     from voiceface.recordings import merge_recordings
-    names = [f.name for f in folders]
-    group = merge_recordings({n: speakers.get(n) or n for n in names}, list(shared))
+    extra = [f.name for f in folders if f.name in set(TRAINING_ONLY)]
+    names = [f.name for f in folders if f.name not in set(TRAINING_ONLY)]
+    group = merge_recordings({n: speakers.get(n) or n for n in names + extra}, list(shared))
     partners = {n: members for members, _ in shared for n in members}
     if kind == "speaker-dependent":
         folds = []
@@ -233,7 +244,7 @@ def benchmark_folds(kind: str, folders: list[Path], speakers: dict[str, str],
             blocks = held_out_blocks(len(recordings), MAX_FOLDS_PER_SPEAKER)
             for k, (start, stop) in enumerate(blocks):
                 held = [n for rec in recordings[start:stop] for n in rec]
-                others = [n for n in names if group[n] != speaker]
+                others = [n for n in names + extra if group[n] != speaker]
                 rest = recordings[stop:] + recordings[:start]       # from the recording after the held-out ones
                 if MAX_TRAINING_RECORDINGS > 0:
                     rest = rest[:MAX_TRAINING_RECORDINGS]
@@ -250,9 +261,22 @@ def benchmark_folds(kind: str, folders: list[Path], speakers: dict[str, str],
         return folds
     if len(set(group.values())) < 2:
         return []                 # one speaker: no one to train on while their clips are held out
-    durations = {f.name: (f / "audio_features.npz").stat().st_size for f in folders}   # proportional to length
-    return [(f"fold_{k}", [n for n in names if n not in held], held, [])
-            for k, held in enumerate(speaker_folds(durations, group, FOLDS, SEED)) if held]
+    durations = {f.name: (f / "audio_features.npz").stat().st_size for f in folders if f.name in names}   # ~ length
+    folds = []
+    for k, held in enumerate(speaker_folds(durations, {n: group[n] for n in names}, FOLDS, SEED)):
+        if not held:
+            continue
+        train = [n for n in names + extra if n not in held and group[n] not in {group[h] for h in held}]
+        voices = sorted({group[n] for n in train})
+        suffix = ""
+        if 0 < MAX_TRAINING_SPEAKERS < len(voices):      # one order per fold: fewer speakers are a subset of more
+            random.Random(f"{SEED}:{k}").shuffle(voices)
+            keep = set(voices[:MAX_TRAINING_SPEAKERS])
+            train, suffix = [n for n in train if group[n] in keep], f"__{MAX_TRAINING_SPEAKERS}_speakers"
+        if extra:
+            suffix += f"__with_{len(extra)}_training_only"
+        folds.append((f"fold_{k}{suffix}", train, held, []))
+    return folds
 
 
 def training_code_hash() -> str:
@@ -311,6 +335,10 @@ def run_benchmarks(settings: dict) -> int:
         return 2
     folders = sorted(p for p in Path(PROCESSED_DIR).iterdir()
                      if (p / BLENDSHAPES_FILENAME).exists() and (p / AUDIO_FEATURES_FILENAME).exists())
+    if missing := sorted(set(TRAINING_ONLY) - {f.name for f in folders}):
+        print(f"error: --training-only {' '.join(missing)}: no such processed clip in {PROCESSED_DIR} (a folder with "
+              f"stage 1.1's and 1.2's outputs); put the clips there or leave them out", file=sys.stderr)
+        return 2
     speakers = speakers_from_manifest(SPEAKER_MANIFEST)
     shared = recording_groups({f.name: read_audio_features(f / AUDIO_FEATURES_FILENAME).mel for f in folders})
     for line in describe(shared):
@@ -369,6 +397,7 @@ def run_benchmarks(settings: dict) -> int:
                 results += fold_results
                 trained = manifest["clips"]
                 per_fold.append({"fold": name, "train": train, "held_out": held, "run_dir": str(run_dir),
+                                 "train_speakers": len({c["speaker"] for c in trained if c["split"] == "train"}),
                                  "train_seconds": round(sum(c["duration_s"] for c in trained if c["split"] == "train"), 2)})
             summary = summarise(results)
             key = benchmark_key(kind, lookahead)

@@ -1,6 +1,8 @@
 """How jawOpen r grows with a speaker's minutes of video: the speaker-dependent benchmark run with
 fewer of the speaker's recordings in training (`evaluate.py --max-training-recordings K`), drawn and tabled
-against the seconds each fold trained on, for the TCN and for ridge on the same inputs.
+against the seconds each fold trained on, for the TCN and for ridge on the same inputs. With
+--kind speaker-independent, how r on new voices grows with the voices heard: that benchmark run with
+`evaluate.py --max-training-speakers K`, drawn against the speakers each fold trained on.
 
     for K in 1 2 3; do
         python 3_inference/evaluate.py --benchmark speaker-dependent --processed-dir data/real/processed \\
@@ -8,6 +10,8 @@ against the seconds each fold trained on, for the TCN and for ridge on the same 
     done
     python 3_inference/evaluate.py --benchmark speaker-dependent ... --json runs/curve/all.json   # every other clip
     python 3_inference/learning_curve.py runs/curve/*.json --output runs/curve/learning_curve.png
+
+    python 3_inference/learning_curve.py --kind speaker-independent runs/voices/*.json --output runs/voices/voices.png
 
 Writes the PNG (one panel per look-ahead: each held-out clip as a dot, the median over clips as a
 line) and a markdown table beside it (`.md`), and prints the table.
@@ -22,7 +26,8 @@ from voiceface.cli import configure
 # --- settings (each can be given on the command line: OUTPUT as --output) ----------------------
 REPORTS = []                    # speaker-dependent benchmark JSONs of evaluate.py, one per training size
 OUTPUT = "learning_curve.png"   # the picture; the table goes beside it as .md
-KIND = "speaker-dependent"      # which benchmark of each report
+KIND = "speaker-dependent"      # which benchmark of each report: speaker-dependent (against the speaker's seconds of
+#                                 audio) or speaker-independent (against the number of speakers trained on)
 # --- end of settings ---------------------------------------------------------------------------
 
 
@@ -44,33 +49,43 @@ def curve_points(reports: list[dict], kind: str = KIND) -> dict[str, list[dict]]
     for report in reports:
         one_of = {clip: shared["clips"][0] for shared in report.get("shared_recordings", []) for clip in shared["clips"]}
         for lookahead, bench in benches_of(report, kind):
-            seconds_of = {clip: fold["train_seconds"] for fold in bench["folds"] for clip in fold["held_out"]}
+            fold_of = {clip: fold for fold in bench["folds"] for clip in fold["held_out"]}
             recordings = [len({one_of.get(c, c) for c in f["train"]}) for f in bench["folds"]]
-            point = {"train_recordings": int(np.median(recordings)),
+            voices = [f.get("train_speakers", 0) for f in bench["folds"]]
+            point = {"train_recordings": int(np.median(recordings)), "train_speakers": float(np.median(voices)),
                      "train_seconds": float(np.median([f["train_seconds"] for f in bench["folds"]])),
-                     "clips": [{"clip": c["clip"], "train_seconds": seconds_of[c["clip"]],
+                     "clips": [{"clip": c["clip"], "train_seconds": fold_of[c["clip"]]["train_seconds"],
+                                "train_speakers": fold_of[c["clip"]].get("train_speakers", 0),
                                 **{label: c[label]["jaw_open_r"] for label in ("model", "ridge")}}
                                for c in bench["clips"]]}
             for label in ("model", "ridge"):
                 point[label] = bench["summary"][label]["median"]["jaw_open_r"]
                 point[label + "_weighted"] = bench["summary"][label]["weighted_mean"]["jaw_open_r"]
             curves.setdefault(f"look-ahead {lookahead:g} ms", []).append(point)
-    return {key: sorted(points, key=lambda p: p["train_seconds"]) for key, points in curves.items()}
+    order = axis_of(kind)
+    return {key: sorted(points, key=lambda p: (p[order], p["train_seconds"])) for key, points in curves.items()}
 
 
-def table(curves: dict[str, list[dict]]) -> str:
-    lines = ["| look-ahead | speaker's recordings in training | training audio, median s | TCN jawOpen r median (mean) "
+def axis_of(kind: str) -> str:
+    """What a point's training is counted in: the speaker's seconds, or the speakers heard."""
+    return "train_speakers" if kind == "speaker-independent" else "train_seconds"
+
+
+def table(curves: dict[str, list[dict]], kind: str = KIND) -> str:
+    counted = "speakers in training, median" if kind == "speaker-independent" else "speaker's recordings in training"
+    lines = [f"| look-ahead | {counted} | training audio, median s | TCN jawOpen r median (mean) "
              "| ridge median (mean) | TCN above ridge, clips |", "|---|---|---|---|---|---|"]
     for key, points in curves.items():
         for p in points:
             above = sum(c["model"] > c["ridge"] for c in p["clips"])
-            lines.append(f"| {key.removeprefix('look-ahead ')} | {p['train_recordings']} | {p['train_seconds']:.0f} "
+            count = f"{p['train_speakers']:g}" if kind == "speaker-independent" else f"{p['train_recordings']}"
+            lines.append(f"| {key.removeprefix('look-ahead ')} | {count} | {p['train_seconds']:.0f} "
                          f"| {p['model']:.3f} ({p['model_weighted']:.3f}) | {p['ridge']:.3f} ({p['ridge_weighted']:.3f}) "
                          f"| {above} of {len(p['clips'])} |")
     return "\n".join(lines) + "\n"
 
 
-def plot(path: Path, curves: dict[str, list[dict]]) -> None:
+def plot(path: Path, curves: dict[str, list[dict]], kind: str = KIND) -> None:
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -78,12 +93,14 @@ def plot(path: Path, curves: dict[str, list[dict]]) -> None:
     figure, axes = plt.subplots(1, len(curves), figsize=(5.2 * len(curves), 4.0), sharey=True, squeeze=False)
     for axis, (key, points) in zip(axes[0], sorted(curves.items(), key=lambda kv: kv[0])):
         for label, colour, name in (("model", "tab:red", "TCN"), ("ridge", "tab:grey", "ridge, same inputs")):
-            dots = [(c["train_seconds"], c[label]) for p in points for c in p["clips"]]
+            x = axis_of(kind)
+            dots = [(c[x], c[label]) for p in points for c in p["clips"]]
             axis.scatter(*zip(*dots), s=12, color=colour, alpha=0.45)
-            axis.plot([p["train_seconds"] for p in points], [p[label] for p in points], "-o", color=colour,
+            axis.plot([p[x] for p in points], [p[label] for p in points], "-o", color=colour,
                       label=f"{name} (median over clips)")
         axis.set_title(key, fontsize=10)
-        axis.set_xlabel("the speaker's audio in training, seconds")
+        axis.set_xlabel("speakers in training" if kind == "speaker-independent" else
+                        "the speaker's audio in training, seconds")
         axis.grid(alpha=0.3)
     axes[0][0].set_ylabel("jawOpen r on the held-out clip")
     axes[0][0].legend(loc="lower right", fontsize=8)
@@ -102,18 +119,22 @@ def main(argv=None) -> int:
     try:
         for name in REPORTS:
             reports.append(read_benchmark_report(name))
-        benches = [bench for report in reports for _, bench in benches_of(report)]
+        benches = [bench for report in reports for _, bench in benches_of(report, KIND)]
     except InputError as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
-    if not benches or any("train_seconds" not in f for b in benches for f in b["folds"]):
-        print(f"error: no {KIND} benchmark with training seconds in {', '.join(map(str, REPORTS)) or 'no files'}: "
-              f"run evaluate.py --benchmark {KIND} (with --max-training-recordings K for the smaller points) first",
-              file=sys.stderr)
+    if KIND not in ("speaker-dependent", "speaker-independent"):
+        print(f"error: --kind {KIND!r}: say speaker-dependent or speaker-independent", file=sys.stderr)
+        return 2
+    needed = "train_speakers" if KIND == "speaker-independent" else "train_seconds"
+    if not benches or any(needed not in f for b in benches for f in b["folds"]):
+        option = "--max-training-speakers" if KIND == "speaker-independent" else "--max-training-recordings"
+        print(f"error: no {KIND} benchmark with {needed.replace('_', ' ')} in {', '.join(map(str, REPORTS)) or 'no files'}: "
+              f"run evaluate.py --benchmark {KIND} (with {option} K for the smaller points) first", file=sys.stderr)
         return 1
-    curves = curve_points(reports)
-    plot(Path(OUTPUT), curves)
-    text = table(curves)
+    curves = curve_points(reports, KIND)
+    plot(Path(OUTPUT), curves, KIND)
+    text = table(curves, KIND)
     write_text_atomic(Path(OUTPUT).with_suffix(".md"), text)
     print(text + f"wrote {OUTPUT} and {Path(OUTPUT).with_suffix('.md')}")
     return 0

@@ -340,6 +340,39 @@ def test_the_speaker_dependent_benchmark_can_start_each_fold_from_a_model_of_the
     assert len(folds) == 4 and all("sample_24" not in f["train"] and f["fold"].endswith("__pretrained") for f in folds)
 
 
+def test_the_speaker_independent_benchmark_trains_on_fewer_voices_or_on_clips_it_never_scores(learn_dataset, tmp_path):
+    # five voices; sample_24 only ever trained on: the benchmark scores the same four clips with more to learn from
+    speakers = tmp_path / "speakers.csv"
+    speakers.write_text("short_name,speaker\n" + "".join(f"sample_{k},Voice {k}\n" for k in range(20, 25)))
+    common = ["--benchmark", "speaker-independent", "--processed-dir", learn_dataset / "processed",
+              "--speaker-manifest", speakers, "--bench-dir", tmp_path / "bench", "--lookahead-ms", 0, "--folds", 2,
+              "--training-only", "sample_24",
+              "--train-args", "--preset tiny --epochs 1 --window-seconds 2 --stride-seconds 1 --freq-warp 0"]
+    reports = {}
+    for name, more in (("all", []), ("one", ["--max-training-speakers", 1])):
+        result = run_script("3_inference/evaluate.py", *common, *more, "--json", tmp_path / f"{name}.json")
+        assert result.returncode == 0, result.stderr[-3000:]
+        reports[name] = json.loads((tmp_path / f"{name}.json").read_text())["benchmarks"]["speaker-independent, look-ahead 0 ms"]
+    every = reports["all"]
+    assert sorted(c["clip"] for c in every["clips"]) == [f"sample_{k}" for k in range(20, 24)]
+    assert sorted(sum((f["held_out"] for f in every["folds"]), [])) == [f"sample_{k}" for k in range(20, 24)]
+    for fold in every["folds"]:               # the extra voice in every fold's training, beside the fold's other two
+        assert "sample_24" in fold["train"] and not set(fold["train"]) & set(fold["held_out"])
+        assert fold["train_speakers"] == 3 and fold["fold"].endswith("__with_1_training_only")
+    for fewer, more in zip(reports["one"]["folds"], every["folds"]):   # one voice, drawn from the fold's three
+        assert fewer["train_speakers"] == 1 and len(fewer["train"]) == 1 and set(fewer["train"]) < set(more["train"])
+        assert fewer["held_out"] == more["held_out"] and fewer["fold"].endswith("__1_speakers__with_1_training_only")
+    curve = run_script("3_inference/learning_curve.py", "--kind", "speaker-independent", tmp_path / "all.json",
+                       tmp_path / "one.json", "--output", tmp_path / "voices.png")
+    assert curve.returncode == 0, curve.stderr[-3000:]
+    rows = [line.split(" | ") for line in (tmp_path / "voices.md").read_text().splitlines() if line.startswith("| 0 ms")]
+    assert [row[1] for row in rows] == ["1", "3"] and (tmp_path / "voices.png").stat().st_size > 10_000
+    refused = run_script("3_inference/evaluate.py", *common[:-2], "--training-only", "sample_99",
+                         "--json", tmp_path / "refused.json")
+    assert refused.returncode == 2 and refused.stderr.startswith("error: --training-only sample_99: no such processed clip")
+    assert not (tmp_path / "refused.json").exists()
+
+
 @pytest.mark.parametrize("broken", ["checkpoint"])
 def test_evaluation_refuses_a_bad_checkpoint_in_one_line(broken, tmp_path, learn_dataset):
     bad = tmp_path / "bad.pt"
