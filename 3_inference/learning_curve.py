@@ -89,8 +89,10 @@ def plot(path: Path, curves: dict[str, list[dict]], kind: str = KIND) -> None:
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    import matplotlib.ticker
     from voiceface.formats import atomic_path
-    figure, axes = plt.subplots(1, len(curves), figsize=(5.2 * len(curves), 4.0), sharey=True, squeeze=False)
+    figure, axes = plt.subplots(1, len(curves), figsize=(5.2 * len(curves), 4.0), sharey=True, squeeze=False,
+                                sharex=kind == "speaker-independent")      # voices: one scale for both panels
     for axis, (key, points) in zip(axes[0], sorted(curves.items(), key=lambda kv: kv[0])):
         for label, colour, name in (("model", "tab:red", "TCN"), ("ridge", "tab:grey", "ridge, same inputs")):
             x = axis_of(kind)
@@ -101,6 +103,9 @@ def plot(path: Path, curves: dict[str, list[dict]], kind: str = KIND) -> None:
         axis.set_title(key, fontsize=10)
         axis.set_xlabel("speakers in training" if kind == "speaker-independent" else
                         "the speaker's audio in training, seconds")
+        if kind == "speaker-independent":           # voices double from point to point
+            axis.set_xscale("log", base=2)
+            axis.xaxis.set_major_formatter(matplotlib.ticker.ScalarFormatter())
         axis.grid(alpha=0.3)
     axes[0][0].set_ylabel("jawOpen r on the held-out clip")
     axes[0][0].legend(loc="lower right", fontsize=8)
