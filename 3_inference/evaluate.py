@@ -232,6 +232,8 @@ def benchmark_folds(kind: str, folders: list[Path], speakers: dict[str, str],
     from voiceface.recordings import merge_recordings
     extra = [f.name for f in folders if f.name in set(TRAINING_ONLY)]
     names = [f.name for f in folders if f.name not in set(TRAINING_ONLY)]
+    # folds that train on other clips are other folders (a run is reused only for the same training clips)
+    with_extra = training_only_suffix(extra)
     group = merge_recordings({n: speakers.get(n) or n for n in names + extra}, list(shared))
     partners = {n: members for members, _ in shared for n in members}
     if kind == "speaker-dependent":
@@ -252,6 +254,8 @@ def benchmark_folds(kind: str, folders: list[Path], speakers: dict[str, str],
                 train = mine + (others if WITH_OTHER_SPEAKERS else [])
                 # another training set or start, another folder
                 suffix = ("__with_others" if WITH_OTHER_SPEAKERS else "") + ("__pretrained" if PRETRAIN_OTHER_SPEAKERS else "")
+                if WITH_OTHER_SPEAKERS or PRETRAIN_OTHER_SPEAKERS:
+                    suffix += with_extra
                 if 0 < MAX_TRAINING_RECORDINGS < len(recordings) - (stop - start):
                     suffix += f"__{MAX_TRAINING_RECORDINGS}_recordings"
                 # one recording held out: named by its clips; several: by the fold (their names could outgrow a file name)
@@ -273,10 +277,18 @@ def benchmark_folds(kind: str, folders: list[Path], speakers: dict[str, str],
             random.Random(f"{SEED}:{k}").shuffle(voices)
             keep = set(voices[:MAX_TRAINING_SPEAKERS])
             train, suffix = [n for n in train if group[n] in keep], f"__{MAX_TRAINING_SPEAKERS}_speakers"
-        if extra:
-            suffix += f"__with_{len(extra)}_training_only"
+        suffix += with_extra
         folds.append((f"fold_{k}{suffix}", train, held, []))
     return folds
+
+
+def training_only_suffix(clips: list[str]) -> str:
+    """The end of the folder name of a fold (or pretraining) that also trains on these --training-only
+    clips: their number and six hex digits naming the set; "" for none."""
+    import hashlib
+    if not clips:
+        return ""
+    return f"__with_{len(clips)}_training_only_{hashlib.sha1(chr(10).join(sorted(clips)).encode()).hexdigest()[:6]}"
 
 
 def training_code_hash() -> str:
@@ -372,7 +384,9 @@ def run_benchmarks(settings: dict) -> int:
                 if pretrain:      # one model of everyone else (the same for each of a speaker's folds), then fine-tuned
                     speaker = name.split("__")[0]
                     if speaker not in starts:       # trained (or found done) once per speaker and look-ahead
-                        starts[speaker] = pretrained_run(bench / kind / f"pretrain_without_{speaker}", pretrain,
+                        without = f"pretrain_without_{speaker}" + training_only_suffix(
+                            [n for n in pretrain if n in set(TRAINING_ONLY)])
+                        starts[speaker] = pretrained_run(bench / kind / without, pretrain,
                                                          data_tag, lead_ms, args, tag)
                     start = starts[speaker]
                     fold_args = f"{args} {FINETUNE_ARGS} --init-from {shlex.quote(str(start))}"

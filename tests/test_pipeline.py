@@ -358,15 +358,31 @@ def test_the_speaker_independent_benchmark_trains_on_fewer_voices_or_on_clips_it
     assert sorted(sum((f["held_out"] for f in every["folds"]), [])) == [f"sample_{k}" for k in range(20, 24)]
     for fold in every["folds"]:               # the extra voice in every fold's training, beside the fold's other two
         assert "sample_24" in fold["train"] and not set(fold["train"]) & set(fold["held_out"])
-        assert fold["train_speakers"] == 3 and fold["fold"].endswith("__with_1_training_only")
+        assert fold["train_speakers"] == 3 and re.search(r"__with_1_training_only_[0-9a-f]{6}$", fold["fold"])
     for fewer, more in zip(reports["one"]["folds"], every["folds"]):   # one voice, drawn from the fold's three
         assert fewer["train_speakers"] == 1 and len(fewer["train"]) == 1 and set(fewer["train"]) < set(more["train"])
-        assert fewer["held_out"] == more["held_out"] and fewer["fold"].endswith("__1_speakers__with_1_training_only")
+        assert fewer["held_out"] == more["held_out"] and "__1_speakers__with_1_training_only_" in fewer["fold"]
     curve = run_script("3_inference/learning_curve.py", "--kind", "speaker-independent", tmp_path / "all.json",
                        tmp_path / "one.json", "--output", tmp_path / "voices.png")
     assert curve.returncode == 0, curve.stderr[-3000:]
     rows = [line.split(" | ") for line in (tmp_path / "voices.md").read_text().splitlines() if line.startswith("| 0 ms")]
     assert [row[1] for row in rows] == ["1", "3"] and (tmp_path / "voices.png").stat().st_size > 10_000
+    # speaker-dependent folds train on the extra clips only beside the other speakers' (or starting from
+    # them), and then in folders of their own: a run made without them is not resumed with them
+    sys.path.insert(0, str(REPO_ROOT / "3_inference"))
+    import evaluate
+    folders = sorted((learn_dataset / "processed").iterdir())
+    one = {f"sample_{k}": "Eileen Collins" for k in range(20, 24)}
+    plain = evaluate.benchmark_folds("speaker-dependent", folders, one)
+    evaluate.TRAINING_ONLY = ["sample_24"]
+    try:
+        assert evaluate.benchmark_folds("speaker-dependent", folders, one) == plain   # no one else's clips: the same
+        evaluate.WITH_OTHER_SPEAKERS = True
+        others = evaluate.benchmark_folds("speaker-dependent", folders, one)
+        assert all("sample_24" in train and "sample_24" not in held for _, train, held, _ in others)
+        assert all(re.search(r"__with_others__with_1_training_only_[0-9a-f]{6}$", name) for name, *_ in others)
+    finally:
+        evaluate.TRAINING_ONLY, evaluate.WITH_OTHER_SPEAKERS = [], False
     refused = run_script("3_inference/evaluate.py", *common[:-2], "--training-only", "sample_99",
                          "--json", tmp_path / "refused.json")
     assert refused.returncode == 2 and refused.stderr.startswith("error: --training-only sample_99: no such processed clip")
