@@ -64,8 +64,8 @@ MAX_TRAINING_SPEAKERS = 0       # speaker-independent: train each fold on only t
 #                                 (0: all), drawn at random per fold (SEED), fewer a subset of more: with 2, 4, 8 ... a
 #                                 learning curve in speakers (how r on new voices grows with the voices heard)
 TRAINING_ONLY = []              # clips of PROCESSED_DIR never held out nor scored: every speaker-independent fold trains on
-#                                 them (speaker-dependent folds only with --with-other-speakers); more voices to learn from
-#                                 while the benchmark scores the same clips
+#                                 them (speaker-dependent folds only with --with-other-speakers or --pretrain-other-speakers);
+#                                 more voices to learn from while the benchmark scores the same clips
 WITH_OTHER_SPEAKERS = False     # speaker-dependent: also train on every other speaker's clips
 PRETRAIN_OTHER_SPEAKERS = False  # speaker-dependent: train one model on every other speaker's clips first, then
 #                                 fine-tune it on each fold's clips of the speaker (train.py --init-from)
@@ -270,7 +270,8 @@ def benchmark_folds(kind: str, folders: list[Path], speakers: dict[str, str],
     for k, held in enumerate(speaker_folds(durations, {n: group[n] for n in names}, FOLDS, SEED)):
         if not held:
             continue
-        train = [n for n in names + extra if n not in held and group[n] not in {group[h] for h in held}]
+        held_voices = {group[n] for n in held}
+        train = [n for n in names + extra if group[n] not in held_voices]
         voices = sorted({group[n] for n in train})
         suffix = ""
         if 0 < MAX_TRAINING_SPEAKERS < len(voices):      # one order per fold: fewer speakers are a subset of more
@@ -288,7 +289,8 @@ def training_only_suffix(clips: list[str]) -> str:
     import hashlib
     if not clips:
         return ""
-    return f"__with_{len(clips)}_training_only_{hashlib.sha1(chr(10).join(sorted(clips)).encode()).hexdigest()[:6]}"
+    digest = hashlib.sha1("\n".join(sorted(clips)).encode()).hexdigest()[:6]
+    return f"__with_{len(clips)}_training_only_{digest}"
 
 
 def training_code_hash() -> str:
