@@ -232,7 +232,7 @@ def benchmark_folds(kind: str, folders: list[Path], speakers: dict[str, str],
     from voiceface.recordings import merge_recordings
     extra = [f.name for f in folders if f.name in set(TRAINING_ONLY)]
     names = [f.name for f in folders if f.name not in set(TRAINING_ONLY)]
-    # folds that train on other clips are other folders (a run is reused only for the same training clips)
+    # speaker-dependent folds that train on other clips are other folders (a run is reused only for the same clips)
     with_extra = training_only_suffix(extra)
     group = merge_recordings({n: speakers.get(n) or n for n in names + extra}, list(shared))
     partners = {n: members for members, _ in shared for n in members}
@@ -278,9 +278,18 @@ def benchmark_folds(kind: str, folders: list[Path], speakers: dict[str, str],
             random.Random(f"{SEED}:{k}").shuffle(voices)
             keep = set(voices[:MAX_TRAINING_SPEAKERS])
             train, suffix = [n for n in train if group[n] in keep], f"__{MAX_TRAINING_SPEAKERS}_speakers"
-        suffix += with_extra
-        folds.append((f"fold_{k}{suffix}", train, held, []))
+        if extra:
+            suffix += f"__with_{len(extra)}_training_only"
+        # named by its clips too: another --seed or another corpus puts other clips in fold k, and its folder
+        # must not be the first one's (whose dataset would be rebuilt under its finished run)
+        folds.append((f"fold_{k}{suffix}__{clips_digest(train, held)}", train, held, []))
     return folds
+
+
+def clips_digest(train: list[str], held: list[str]) -> str:
+    """Six hex digits naming a fold's training and held-out clips (in any order)."""
+    import hashlib
+    return hashlib.sha1(("\n".join(sorted(train)) + "\n|\n" + "\n".join(sorted(held))).encode()).hexdigest()[:6]
 
 
 def training_only_suffix(clips: list[str]) -> str:

@@ -358,10 +358,10 @@ def test_the_speaker_independent_benchmark_trains_on_fewer_voices_or_on_clips_it
     assert sorted(sum((f["held_out"] for f in every["folds"]), [])) == [f"sample_{k}" for k in range(20, 24)]
     for fold in every["folds"]:               # the extra voice in every fold's training, beside the fold's other two
         assert "sample_24" in fold["train"] and not set(fold["train"]) & set(fold["held_out"])
-        assert fold["train_speakers"] == 3 and re.search(r"__with_1_training_only_[0-9a-f]{6}$", fold["fold"])
+        assert fold["train_speakers"] == 3 and re.search(r"__with_1_training_only__[0-9a-f]{6}$", fold["fold"])
     for fewer, more in zip(reports["one"]["folds"], every["folds"]):   # one voice, drawn from the fold's three
         assert fewer["train_speakers"] == 1 and len(fewer["train"]) == 1 and set(fewer["train"]) < set(more["train"])
-        assert fewer["held_out"] == more["held_out"] and "__1_speakers__with_1_training_only_" in fewer["fold"]
+        assert fewer["held_out"] == more["held_out"] and "__1_speakers__with_1_training_only__" in fewer["fold"]
     curve = run_script("3_inference/learning_curve.py", "--kind", "speaker-independent", tmp_path / "all.json",
                        tmp_path / "one.json", "--output", tmp_path / "voices.png")
     assert curve.returncode == 0, curve.stderr[-3000:]
@@ -372,6 +372,17 @@ def test_the_speaker_independent_benchmark_trains_on_fewer_voices_or_on_clips_it
     sys.path.insert(0, str(REPO_ROOT / "3_inference"))
     import evaluate
     folders = sorted((learn_dataset / "processed").iterdir())
+    # a corpus with a clip more (or another --seed) puts other clips in fold k: another folder, never the
+    # first one's run resumed on them
+    voices = {f"sample_{k}": f"Voice {k}" for k in range(20, 25)}
+    evaluate.FOLDS = 2
+    try:
+        corpora = [{name: (sorted(train), sorted(held)) for name, train, held, _ in
+                    evaluate.benchmark_folds("speaker-independent", some, voices)} for some in (folders[:4], folders)]
+    finally:
+        evaluate.FOLDS = 5
+    named = {name: clips for folds in corpora for name, clips in folds.items()}
+    assert len(set(map(str, named.values()))) == len(named) == 4 and all(n.startswith("fold_") for n in named)
     one = {f"sample_{k}": "Eileen Collins" for k in range(20, 24)}
     plain = evaluate.benchmark_folds("speaker-dependent", folders, one)
     evaluate.TRAINING_ONLY = ["sample_24"]
