@@ -230,8 +230,9 @@ def benchmark_folds(kind: str, folders: list[Path], speakers: dict[str, str],
 
     from voiceface.dataset import speaker_folds
     from voiceface.recordings import merge_recordings
-    extra = [f.name for f in folders if f.name in set(TRAINING_ONLY)]
-    names = [f.name for f in folders if f.name not in set(TRAINING_ONLY)]
+    only = set(TRAINING_ONLY)
+    extra = [f.name for f in folders if f.name in only]
+    names = [f.name for f in folders if f.name not in only]
     # speaker-dependent folds that train on other clips are other folders (a run is reused only for the same clips)
     with_extra = training_only_suffix(extra)
     group = merge_recordings({n: speakers.get(n) or n for n in names + extra}, list(shared))
@@ -286,20 +287,17 @@ def benchmark_folds(kind: str, folders: list[Path], speakers: dict[str, str],
     return folds
 
 
-def clips_digest(train: list[str], held: list[str]) -> str:
-    """Six hex digits naming a fold's training and held-out clips (in any order)."""
+def clips_digest(*groups: list[str]) -> str:
+    """Six hex digits naming one or more lists of clips (each in any order): a fold's training and
+    held-out clips, or a set of --training-only clips."""
     import hashlib
-    return hashlib.sha1(("\n".join(sorted(train)) + "\n|\n" + "\n".join(sorted(held))).encode()).hexdigest()[:6]
+    return hashlib.sha1("\n|\n".join("\n".join(sorted(group)) for group in groups).encode()).hexdigest()[:6]
 
 
 def training_only_suffix(clips: list[str]) -> str:
     """The end of the folder name of a fold (or pretraining) that also trains on these --training-only
     clips: their number and six hex digits naming the set; "" for none."""
-    import hashlib
-    if not clips:
-        return ""
-    digest = hashlib.sha1("\n".join(sorted(clips)).encode()).hexdigest()[:6]
-    return f"__with_{len(clips)}_training_only_{digest}"
+    return f"__with_{len(clips)}_training_only_{clips_digest(clips)}" if clips else ""
 
 
 def training_code_hash() -> str:
