@@ -233,8 +233,7 @@ def benchmark_folds(kind: str, folders: list[Path], speakers: dict[str, str],
     only = set(TRAINING_ONLY)
     extra = [f.name for f in folders if f.name in only]
     names = [f.name for f in folders if f.name not in only]
-    # speaker-dependent folds that train on other clips are other folders (a run is reused only for the same clips)
-    with_extra = training_only_suffix(extra)
+    with_extra = f"__with_{len(extra)}_training_only" if extra else ""
     group = merge_recordings({n: speakers.get(n) or n for n in names + extra}, list(shared))
     partners = {n: members for members, _ in shared for n in members}
     if kind == "speaker-dependent":
@@ -259,9 +258,11 @@ def benchmark_folds(kind: str, folders: list[Path], speakers: dict[str, str],
                     suffix += with_extra
                 if 0 < MAX_TRAINING_RECORDINGS < len(recordings) - (stop - start):
                     suffix += f"__{MAX_TRAINING_RECORDINGS}_recordings"
-                # one recording held out: named by its clips; several: by the fold (their names could outgrow a file name)
+                # one recording held out: named by its clips; several: by the fold (their names could outgrow a file name);
+                # and by a digest of all its clips: a corpus with a recording more trains this fold on other clips,
+                # and its folder must not be the first one's (whose dataset would be rebuilt under its finished run)
                 label = "+".join(held) if stop - start == 1 else f"fold_{k + 1}_of_{len(blocks)}"
-                folds.append((f"{speaker.replace(' ', '_')}__{label}{suffix}", train, held,
+                folds.append((f"{speaker.replace(' ', '_')}__{label}{suffix}__{clips_digest(train, held)}", train, held,
                               others if PRETRAIN_OTHER_SPEAKERS else []))
         return folds
     if len(set(group.values())) < 2:
@@ -279,8 +280,7 @@ def benchmark_folds(kind: str, folders: list[Path], speakers: dict[str, str],
             random.Random(f"{SEED}:{k}").shuffle(voices)
             keep = set(voices[:MAX_TRAINING_SPEAKERS])
             train, suffix = [n for n in train if group[n] in keep], f"__{MAX_TRAINING_SPEAKERS}_speakers"
-        if extra:
-            suffix += f"__with_{len(extra)}_training_only"
+        suffix += with_extra
         # named by its clips too: another --seed or another corpus puts other clips in fold k, and its folder
         # must not be the first one's (whose dataset would be rebuilt under its finished run)
         folds.append((f"fold_{k}{suffix}__{clips_digest(train, held)}", train, held, []))
@@ -289,15 +289,9 @@ def benchmark_folds(kind: str, folders: list[Path], speakers: dict[str, str],
 
 def clips_digest(*groups: list[str]) -> str:
     """Six hex digits naming one or more lists of clips (each in any order): a fold's training and
-    held-out clips, or a set of --training-only clips."""
+    held-out clips, or the clips a pretraining run learns from."""
     import hashlib
     return hashlib.sha1("\n|\n".join("\n".join(sorted(group)) for group in groups).encode()).hexdigest()[:6]
-
-
-def training_only_suffix(clips: list[str]) -> str:
-    """The end of the folder name of a fold (or pretraining) that also trains on these --training-only
-    clips: their number and six hex digits naming the set; "" for none."""
-    return f"__with_{len(clips)}_training_only_{clips_digest(clips)}" if clips else ""
 
 
 def training_code_hash() -> str:
@@ -393,8 +387,9 @@ def run_benchmarks(settings: dict) -> int:
                 if pretrain:      # one model of everyone else (the same for each of a speaker's folds), then fine-tuned
                     speaker = name.split("__")[0]
                     if speaker not in starts:       # trained (or found done) once per speaker and look-ahead
-                        without = f"pretrain_without_{speaker}" + training_only_suffix(
-                            [n for n in pretrain if n in set(TRAINING_ONLY)])
+                        extra = sum(n in set(TRAINING_ONLY) for n in pretrain)
+                        without = (f"pretrain_without_{speaker}" + (f"__with_{extra}_training_only" if extra else "")
+                                   + f"__{clips_digest(pretrain)}")      # named by its clips, as the folds are
                         starts[speaker] = pretrained_run(bench / kind / without, pretrain,
                                                          data_tag, lead_ms, args, tag)
                     start = starts[speaker]

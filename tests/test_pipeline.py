@@ -213,7 +213,7 @@ def test_a_miniature_speaker_dependent_benchmark(learn_dataset, tmp_path):
     assert sorted(sum((f["train"] for f in folds), [])) == sorted(f"sample_{k}" for k in range(20, 25) for _ in (0, 1))
     everything = json.loads(out.read_text())["benchmarks"]["speaker-dependent, look-ahead 0 ms"]["folds"]
     assert all(0 < f["train_seconds"] < g["train_seconds"] for f, g in zip(folds, everything))
-    assert all(f["fold"].endswith("__2_recordings") for f in folds)
+    assert all(re.search(r"__2_recordings__[0-9a-f]{6}$", f["fold"]) for f in folds)
     assert "Training audio per fold" in (tmp_path / "two.md").read_text()
     # a speaker with more recordings than --max-folds-per-speaker: held out in runs of neighbours,
     # every clip scored once by a model that never heard it
@@ -225,7 +225,7 @@ def test_a_miniature_speaker_dependent_benchmark(learn_dataset, tmp_path):
     assert grouped.returncode == 0, grouped.stderr[-3000:]
     grouped = json.loads((tmp_path / "grouped.json").read_text())["benchmarks"]["speaker-dependent, look-ahead 0 ms"]
     assert [f["held_out"] for f in grouped["folds"]] == [["sample_20", "sample_21"], ["sample_22", "sample_23", "sample_24"]]
-    assert [f["fold"] for f in grouped["folds"]] == ["Eileen_Collins__fold_1_of_2", "Eileen_Collins__fold_2_of_2"]
+    assert [f["fold"][:-8] for f in grouped["folds"]] == ["Eileen_Collins__fold_1_of_2", "Eileen_Collins__fold_2_of_2"]
     assert all(not set(f["held_out"]) & set(f["train"]) and len(f["train"]) + len(f["held_out"]) == 5 for f in grouped["folds"])
     assert sorted(c["clip"] for c in grouped["clips"]) == [f"sample_{k}" for k in range(20, 25)]
     refused = run_script("3_inference/evaluate.py", "--benchmark", "speaker-dependent", "--processed-dir",
@@ -330,14 +330,14 @@ def test_the_speaker_dependent_benchmark_can_start_each_fold_from_a_model_of_the
                         "--json", out, "--lookahead-ms", 0, "--min-clips", 4, "--pretrain-other-speakers",
                         "--train-args", "--preset tiny --epochs 2 --window-seconds 2 --stride-seconds 1 --freq-warp 0")
     assert result.returncode == 0, result.stderr[-3000:]
-    pretrained = tmp_path / "bench" / "speaker-dependent" / "pretrain_without_Eileen_Collins"
+    [pretrained] = (tmp_path / "bench" / "speaker-dependent").glob("pretrain_without_Eileen_Collins__*")
     [manifest] = pretrained.glob("dataset_*/dataset_manifest.json")
     assert [(c["clip"], c["split"]) for c in json.loads(manifest.read_text())["clips"]] == [("sample_24", "train")]
     [start] = pretrained.glob("run_*/last.pt")
     assert result.stdout.count(f"starting from the weights of {start}") == 4      # each fold, one shared start
     assert result.stdout.count("=== pretraining") == 1 and result.stdout.count("epoch   1/2  train") == 5
     folds = json.loads(out.read_text())["benchmarks"]["speaker-dependent, look-ahead 0 ms"]["folds"]
-    assert len(folds) == 4 and all("sample_24" not in f["train"] and f["fold"].endswith("__pretrained") for f in folds)
+    assert len(folds) == 4 and all("sample_24" not in f["train"] and re.search(r"__pretrained__[0-9a-f]{6}$", f["fold"]) for f in folds)
 
 
 def test_the_speaker_independent_benchmark_trains_on_fewer_voices_or_on_clips_it_never_scores(learn_dataset, tmp_path):
@@ -385,13 +385,19 @@ def test_the_speaker_independent_benchmark_trains_on_fewer_voices_or_on_clips_it
     assert len(set(map(str, named.values()))) == len(named) == 4 and all(n.startswith("fold_") for n in named)
     one = {f"sample_{k}": "Eileen Collins" for k in range(20, 24)}
     plain = evaluate.benchmark_folds("speaker-dependent", folders, one)
+    # so does a speaker-dependent corpus with a recording more of the speaker: each fold trains on it, in
+    # another folder (the same held-out clip, other training clips)
+    more = evaluate.benchmark_folds("speaker-dependent", folders, {**one, "sample_24": "Eileen Collins"})
+    assert [held for _, _, held, _ in more[:4]] == [held for _, _, held, _ in plain]
+    assert not {name for name, *_ in more} & {name for name, *_ in plain}
+    assert all(name.startswith(f"Eileen_Collins__{held[0]}__") for name, _, held, _ in plain + more)
     evaluate.TRAINING_ONLY = ["sample_24"]
     try:
         assert evaluate.benchmark_folds("speaker-dependent", folders, one) == plain   # no one else's clips: the same
         evaluate.WITH_OTHER_SPEAKERS = True
         others = evaluate.benchmark_folds("speaker-dependent", folders, one)
         assert all("sample_24" in train and "sample_24" not in held for _, train, held, _ in others)
-        assert all(re.search(r"__with_others__with_1_training_only_[0-9a-f]{6}$", name) for name, *_ in others)
+        assert all(re.search(r"__with_others__with_1_training_only__[0-9a-f]{6}$", name) for name, *_ in others)
     finally:
         evaluate.TRAINING_ONLY, evaluate.WITH_OTHER_SPEAKERS = [], False
     refused = run_script("3_inference/evaluate.py", *common[:-2], "--training-only", "sample_99",
