@@ -53,6 +53,12 @@ FORCE = False                   # redo every stage's outputs
 # ARCHITECTURE.md, "A recipe for one speaker").
 ONE_SPEAKER_TRAINING = ["--formants", "--epochs", 20]
 
+# Under this many seconds of one speaker to train on, a note says that other people's videos would
+# help: on the real clips 17 s of Reagan's own read his jaw at r 0.29 strictly causal, a model of 25
+# other voices that never heard him at 0.44; 45 s of Obama's own beat that model (0.59 against 0.47;
+# ARCHITECTURE.md, "How much of your own video").
+FEW_SECONDS_OF_ONE_SPEAKER = 30.0
+
 
 def runs_dir() -> Path:
     return Path(RUNS_DIR) if RUNS_DIR else Path(WORK_DIR) / "runs" if WORK_DIR else REPO_ROOT / "runs"
@@ -73,6 +79,22 @@ def held_out_clips(dataset_dir: Path) -> int:
         return sum(clip["split"] == "val" for clip in manifest["clips"])
     except (OSError, ValueError, KeyError, TypeError):
         return -1
+
+
+def one_speakers_seconds(dataset_dir: Path) -> tuple[str, float] | None:
+    """(speaker, seconds of video) that stage 1.3's training split holds when it is one speaker's
+    (or --one-speaker says it is); None for several speakers or an unreadable manifest."""
+    import json
+    from voiceface.dataset import MANIFEST_FILENAME
+    try:
+        clips = [c for c in json.loads((dataset_dir / MANIFEST_FILENAME).read_text())["clips"] if c["split"] == "train"]
+        speakers = sorted({c["speaker"] for c in clips})
+        seconds = sum(float(c["duration_s"]) for c in clips)
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    if not speakers or (len(speakers) > 1 and not ONE_SPEAKER):
+        return None
+    return (speakers[0] if len(speakers) == 1 else "one person, by --one-speaker"), seconds
 
 
 def same_dataset(run_dir: Path, dataset_dir: Path) -> bool:
@@ -176,6 +198,13 @@ def main(argv=None) -> int:
                   "1_data_cleaning/split_recording.py cuts it into such recordings and writes the manifest)", flush=True)
             evaluated = False
             continue
+        if number == 4 and not sample and (found := one_speakers_seconds(work / "dataset")) \
+                and found[1] < FEW_SECONDS_OF_ONE_SPEAKER:
+            print(f"note: {work / 'dataset'} trains on {found[1]:.0f} s of one speaker ({found[0]}); with under "
+                  f"{FEW_SECONDS_OF_ONE_SPEAKER:g} s of a person, other people's videos beside theirs in --raw-dir "
+                  "read the jaw better (on the real clips: 17 s of one man's own r 0.29 strictly causal, a model of "
+                  "25 other voices that never heard him 0.44; ARCHITECTURE.md, \"How much of your own video\")",
+                  flush=True)
         if "--resume" in command and not same_dataset(run_dir_for(sample), work / "dataset"):
             command = [c for c in command if c != "--resume"]
             print(f"note: {run_dir_for(sample)} was trained on another version of {work / 'dataset'} (rebuilt since, "

@@ -498,6 +498,22 @@ def test_the_runner_points_a_one_speaker_manifest_to_the_one_speaker_recipe(tmp_
     assert not note("--speaker-manifest", one, "--one-speaker")      # asked for already
     assert not note("--speaker-manifest", two)
     assert not note("--speaker-manifest", tmp_path / "missing.csv")  # stage 1.3 says what is wrong with it
+    # the seconds of one speaker that stage 1.3's training split holds, for the note on too little video
+    sys.path.insert(0, str(REPO_ROOT))
+    import run_pipeline as runner
+    manifest = tmp_path / "dataset" / "dataset_manifest.json"
+    manifest.parent.mkdir()
+    def seconds_of(*clips, one_speaker=False):
+        manifest.write_text(json.dumps({"clips": [{"speaker": who, "split": split, "duration_s": s}
+                                                  for who, split, s in clips]}))
+        runner.ONE_SPEAKER = one_speaker
+        try:
+            return runner.one_speakers_seconds(manifest.parent)
+        finally:
+            runner.ONE_SPEAKER = False
+    assert seconds_of(("Ada", "train", 10.0), ("Ada", "train", 7.5), ("Ada", "val", 9.0)) == ("Ada", 17.5)
+    assert seconds_of(("Ada", "train", 10.0), ("Alan", "train", 7.5)) is None
+    assert seconds_of(("Ada", "train", 10.0), ("Alan", "train", 7.5), one_speaker=True)[1] == 17.5
 
 
 def test_one_video_trains_into_its_work_folder_and_says_there_is_nothing_held_out(face_model, tmp_path):
@@ -513,6 +529,8 @@ def test_one_video_trains_into_its_work_folder_and_says_there_is_nothing_held_ou
     assert trained["formants"] and "epoch  20/20" in result.stdout
     assert f"checkpoint: {tmp_path / 'work' / 'runs' / 'default' / 'last.pt'}" in result.stdout
     assert "holds no held-out clip" in result.stdout and "evaluation: " not in result.stdout
+    # three seconds of one person: a note that other people's videos would help
+    assert "trains on 3 s of one speaker (me); with under 30 s of a person" in result.stdout
     assert not (tmp_path / "work" / "evaluation").exists()
     # the empty held-out split keeps each array's columns, as the training split has them
     for key in ("mel", "mel_level", "level_db", "targets", "mask", "vad", "rms_db", "formants", "lsf"):
