@@ -215,15 +215,16 @@ def main(argv=None) -> int:
                   f"finished outputs are kept", file=sys.stderr)
             return result.returncode
     run_dir = run_dir_for(sample)
-    print(f"outputs: {work}")
+    ran = range(STAGE, STOP_STAGE + 1)          # what this call made: an older file of a stage not run may be
+    print(f"outputs: {work}")                   # another model's (e.g. before --lookahead-ms)
     print(f"checkpoint: {run_dir / 'last.pt'}")
-    if sample:
+    if sample and 5 in ran:
         print(f"animation of the held-out clip: {work / 'inference'} (JSON, Live Link Face CSV, PNG, preview MP4)")
-    if evaluated:
+    if evaluated and 6 in ran:
         print(f"evaluation: {work / 'evaluation' / 'evaluation.md'} and one PNG per held-out clip beside it")
-    if not sample and SPEAKER_MANIFEST and STOP_STAGE >= 7:
+    if not sample and SPEAKER_MANIFEST and 7 in ran:
         print(f"benchmarks: {work / 'benchmark' / 'benchmark.md'}")
-    if not sample and SPEAKER_MANIFEST and STOP_STAGE >= 8:
+    if not sample and SPEAKER_MANIFEST and 8 in ran:
         print(f"the benchmarks' median clips, drawn: {work / 'benchmark' / 'jaw_tracks.png'}")
     return 0
 

@@ -458,6 +458,7 @@ def test_the_runner_runs_every_stage_and_a_second_run_redoes_nothing(tmp_path):
     third = run_pipeline(*args, "--stage", 4, "--stop-stage", 4)
     assert third.returncode == 0, third.stderr[-3000:]
     assert "training it again from the start" in third.stdout and re.search(r"epoch +3/3  train", third.stdout)
+    assert "evaluation: " not in third.stdout and "animation of the held-out clip" not in third.stdout   # not made now
     # a model for files: 40 ms of look-ahead trains into its own folder, and the strictly causal one is left as it is
     causal = (runs / "sample" / "last.pt").read_bytes()
     later = run_pipeline(*args, "--lookahead-ms", 40, "--stage", 4, "--stop-stage", 5)
@@ -465,6 +466,8 @@ def test_the_runner_runs_every_stage_and_a_second_run_redoes_nothing(tmp_path):
     trained = torch.load(runs / "sample_lookahead40ms" / "last.pt", map_location="cpu", weights_only=False)
     assert trained["lookahead_frames"] == 4 and trained["training"]["lookahead_ms"] == 40
     assert f"checkpoint: {runs / 'sample_lookahead40ms' / 'last.pt'}" in later.stdout
+    # the animation is the new model's; the evaluation on disk is still the strictly causal one's: not offered as this one's
+    assert "animation of the held-out clip" in later.stdout and "evaluation: " not in later.stdout
     assert (runs / "sample" / "last.pt").read_bytes() == causal
     animation = json.loads((work / "inference" / "sample_02.json").read_text())
     assert animation["header"]["checkpoint"]["lookahead_ms"] == 40      # the animation the runner made is its
