@@ -81,6 +81,15 @@ def held_out_clips(dataset_dir: Path) -> int:
         return -1
 
 
+def benchmarks_in(report: Path) -> int:
+    """How many benchmarks stage 7's report holds (-1 when it cannot be read: stage 8 says why)."""
+    import json
+    try:
+        return len(json.loads(report.read_text())["benchmarks"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return -1
+
+
 def one_speakers_seconds(dataset_dir: Path) -> tuple[str, float] | None:
     """(speaker, seconds of video) that stage 1.3's training split holds when it is one speaker's
     (or --one-speaker says it is); None for several speakers or an unreadable manifest."""
@@ -185,7 +194,7 @@ def main(argv=None) -> int:
         print(f"note: {SPEAKER_MANIFEST} names one speaker ({named.pop()}), so the model is of that person: "
               "--one-speaker trains the recipe measured for one person's videos (on the speaker-dependent benchmark "
               "jawOpen r strictly causal 0.63 against the defaults' 0.59; the defaults are for new voices)", flush=True)
-    evaluated = True
+    evaluated = drawn = True
     for number, description, command in stages(raw, work, sample):
         if not STAGE <= number <= STOP_STAGE:
             continue
@@ -197,6 +206,10 @@ def main(argv=None) -> int:
                   "--speaker-manifest, stage 7's speaker-dependent benchmark holds out each in turn (one long video: "
                   "1_data_cleaning/split_recording.py cuts it into such recordings and writes the manifest)", flush=True)
             evaluated = False
+            continue
+        if number == 8 and benchmarks_in(work / "benchmark" / "benchmark.json") == 0:
+            print("note: stage 7 scored no benchmark (it said why above), so there is no clip to draw", flush=True)
+            drawn = False
             continue
         if number == 4 and not sample and (found := one_speakers_seconds(work / "dataset")) \
                 and found[1] < FEW_SECONDS_OF_ONE_SPEAKER:
@@ -224,7 +237,7 @@ def main(argv=None) -> int:
         print(f"evaluation: {work / 'evaluation' / 'evaluation.md'} and one PNG per held-out clip beside it")
     if not sample and SPEAKER_MANIFEST and 7 in ran:
         print(f"benchmarks: {work / 'benchmark' / 'benchmark.md'}")
-    if not sample and SPEAKER_MANIFEST and 8 in ran:
+    if not sample and SPEAKER_MANIFEST and 8 in ran and drawn:
         print(f"the benchmarks' median clips, drawn: {work / 'benchmark' / 'jaw_tracks.png'}")
     return 0
 

@@ -221,6 +221,26 @@ def held_out_blocks(recordings: int, max_folds: int) -> list[tuple[int, int]]:
     return list(zip(edges[:-1], edges[1:]))
 
 
+def speaker_recordings(names: list[str], group: dict[str, str], partners: dict[str, list]) -> dict[str, list[list]]:
+    """Each speaker's recordings among `names` (a recording: its clips, those of one recording together;
+    `group`: clip -> speaker, `partners`: clip -> the clips of its recording), in name order."""
+    return {speaker: [partners.get(n, [n]) for n in names if group[n] == speaker and n == partners.get(n, [n])[0]]
+            for speaker in sorted({group[n] for n in names})}
+
+
+def fewest_folds_note(folders: list[Path], speakers: dict[str, str], shared: list = ()) -> str:
+    """Why the speaker-dependent benchmark has no fold, and the way to one."""
+    from voiceface.recordings import merge_recordings
+    names = [f.name for f in folders if f.name not in set(TRAINING_ONLY)]
+    group = merge_recordings({n: speakers.get(n) or n for n in names}, list(shared))
+    counts = {s: len(r) for s, r in speaker_recordings(names, group, {n: m for m, _ in shared for n in m}).items()}
+    most = max(counts, key=counts.get, default="")
+    n = counts.get(most, 0)
+    return (f"no speaker has {MIN_CLIPS} or more recordings" + (f" (the most: {most}, {n})" if most else "")
+            + "; 1_data_cleaning/split_recording.py --parts cuts one long video of a speaker into more"
+            + (f", or evaluate.py --min-clips {n} scores these (each fold trains on {n - 1})" if n >= 2 else ""))
+
+
 def benchmark_folds(kind: str, folders: list[Path], speakers: dict[str, str],
                     shared: list = ()) -> list[tuple[str, list, list, list]]:
     """(fold name, training clips, held-out clips, clips to pretrain on first or []) of one benchmark.
@@ -238,9 +258,7 @@ def benchmark_folds(kind: str, folders: list[Path], speakers: dict[str, str],
     partners = {n: members for members, _ in shared for n in members}
     if kind == "speaker-dependent":
         folds = []
-        for speaker in sorted(set(group.values())):
-            own = [n for n in names if group[n] == speaker]
-            recordings = [partners.get(n, [n]) for n in own if n == partners.get(n, [n])[0]]   # in name order
+        for speaker, recordings in speaker_recordings(names, group, partners).items():
             if len(recordings) < MIN_CLIPS:
                 continue
             blocks = held_out_blocks(len(recordings), MAX_FOLDS_PER_SPEAKER)
@@ -368,13 +386,15 @@ def run_benchmarks(settings: dict) -> int:
     # what made the report: every setting of this script (the folds' runs record their own training), the libraries
     report, sections = {"processed_dir": str(PROCESSED_DIR), "typical_lead_ms": lead_ms, "train_args": TRAIN_ARGS,
                         "dataset_args": DATASET_ARGS, "settings": settings_for_header(settings), "libraries": {},
-                        "created": now_iso(), "shared_recordings": to_dict(shared), "benchmarks": {}}, []
+                        "created": now_iso(), "shared_recordings": to_dict(shared), "benchmarks": {}, "not_run": {}}, []
     for kind in kinds:
         folds = benchmark_folds(kind, folders, speakers, shared)
-        if not folds:
-            print(f"{kind}: " + (f"no speaker has {MIN_CLIPS} or more recordings" if kind == "speaker-dependent" else
-                                 "every clip is one speaker's, and new voices are measured on a speaker no fold "
-                                 "trained on") + "; nothing to do", file=sys.stderr)
+        if not folds:              # said on the terminal, and in the report and its table
+            report["not_run"][kind] = (fewest_folds_note(folders, speakers, shared) if kind == "speaker-dependent" else
+                                       "every clip is one speaker's, and new voices are measured on a speaker no fold "
+                                       "trained on")
+            print(f"{kind}: {report['not_run'][kind]}; nothing to do", file=sys.stderr)
+            sections.append(f"### {kind}\n\nNot run: {report['not_run'][kind]}.\n")
             continue
         for lookahead in LOOKAHEAD_MS:
             args = f"{TRAIN_ARGS} --lookahead-ms {lookahead:g}"

@@ -534,6 +534,17 @@ def test_one_video_trains_into_its_work_folder_and_says_there_is_nothing_held_ou
     assert "holds no held-out clip" in result.stdout and "evaluation: " not in result.stdout
     # three seconds of one person: a note that other people's videos would help
     assert "trains on 3 s of one speaker (me); with under 30 s of a person" in result.stdout
+    # named in a manifest, one recording gives neither benchmark: the report and its table say why, and
+    # stage 8 has nothing to draw (a note, not a failure)
+    (tmp_path / "speakers.csv").write_text("clip,speaker\nme,Ada Lovelace\n")
+    benchmarks = run_pipeline("--raw-dir", tmp_path / "videos", "--work-dir", tmp_path / "work", "--one-speaker",
+                              "--speaker-manifest", tmp_path / "speakers.csv", "--stage", 7)
+    assert benchmarks.returncode == 0, benchmarks.stderr[-3000:]
+    report = json.loads((tmp_path / "work" / "benchmark" / "benchmark.json").read_text())
+    assert report["benchmarks"] == {} and "(the most: Ada Lovelace, 1)" in report["not_run"]["speaker-dependent"]
+    table = (tmp_path / "work" / "benchmark" / "benchmark.md").read_text()
+    assert "Not run: no speaker has 4 or more recordings" in table and "split_recording.py --parts" in table
+    assert "there is no clip to draw" in benchmarks.stdout and "drawn: " not in benchmarks.stdout
     assert not (tmp_path / "work" / "evaluation").exists()
     # the empty held-out split keeps each array's columns, as the training split has them
     for key in ("mel", "mel_level", "level_db", "targets", "mask", "vad", "rms_db", "formants", "lsf"):
