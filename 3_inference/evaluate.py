@@ -228,12 +228,27 @@ def speaker_recordings(names: list[str], group: dict[str, str], partners: dict[s
             for speaker in sorted({group[n] for n in names})}
 
 
+def corpus_groups(folders: list[Path], speakers: dict[str, str], shared: list = ()) -> tuple[list, list, dict, dict]:
+    """(clips that may be scored, --training-only clips, clip -> speaker, clip -> the clips of its
+    recording) of a corpus; clips of one recording (`shared`) count as one speaker's."""
+    from voiceface.recordings import merge_recordings
+    only = set(TRAINING_ONLY)
+    extra = [f.name for f in folders if f.name in only]
+    names = [f.name for f in folders if f.name not in only]
+    group = merge_recordings({n: speakers.get(n) or n for n in names + extra}, list(shared))
+    return names, extra, group, {n: members for members, _ in shared for n in members}
+
+
+def with_training_only(clips: list[str]) -> str:
+    """The folder-name part saying how many --training-only clips a run also learns from ("" for none)."""
+    count = len(set(clips) & set(TRAINING_ONLY))
+    return f"__with_{count}_training_only" if count else ""
+
+
 def fewest_folds_note(folders: list[Path], speakers: dict[str, str], shared: list = ()) -> str:
     """Why the speaker-dependent benchmark has no fold, and the way to one."""
-    from voiceface.recordings import merge_recordings
-    names = [f.name for f in folders if f.name not in set(TRAINING_ONLY)]
-    group = merge_recordings({n: speakers.get(n) or n for n in names}, list(shared))
-    counts = {s: len(r) for s, r in speaker_recordings(names, group, {n: m for m, _ in shared for n in m}).items()}
+    names, _, group, partners = corpus_groups(folders, speakers, shared)
+    counts = {s: len(r) for s, r in speaker_recordings(names, group, partners).items()}
     most = max(counts, key=counts.get, default="")
     n = counts.get(most, 0)
     return (f"no speaker has {MIN_CLIPS} or more recordings" + (f" (the most: {most}, {n})" if most else "")
@@ -249,13 +264,8 @@ def benchmark_folds(kind: str, folders: list[Path], speakers: dict[str, str],
     import random
 
     from voiceface.dataset import speaker_folds
-    from voiceface.recordings import merge_recordings
-    only = set(TRAINING_ONLY)
-    extra = [f.name for f in folders if f.name in only]
-    names = [f.name for f in folders if f.name not in only]
-    with_extra = f"__with_{len(extra)}_training_only" if extra else ""
-    group = merge_recordings({n: speakers.get(n) or n for n in names + extra}, list(shared))
-    partners = {n: members for members, _ in shared for n in members}
+    names, extra, group, partners = corpus_groups(folders, speakers, shared)
+    with_extra = with_training_only(extra)
     if kind == "speaker-dependent":
         folds = []
         for speaker, recordings in speaker_recordings(names, group, partners).items():
@@ -407,9 +417,8 @@ def run_benchmarks(settings: dict) -> int:
                 if pretrain:      # one model of everyone else (the same for each of a speaker's folds), then fine-tuned
                     speaker = name.split("__")[0]
                     if speaker not in starts:       # trained (or found done) once per speaker and look-ahead
-                        extra = sum(n in set(TRAINING_ONLY) for n in pretrain)
-                        without = (f"pretrain_without_{speaker}" + (f"__with_{extra}_training_only" if extra else "")
-                                   + f"__{clips_digest(pretrain)}")      # named by its clips, as the folds are
+                        without = (f"pretrain_without_{speaker}{with_training_only(pretrain)}"
+                                   f"__{clips_digest(pretrain)}")      # named by its clips, as the folds are
                         starts[speaker] = pretrained_run(bench / kind / without, pretrain,
                                                          data_tag, lead_ms, args, tag)
                     start = starts[speaker]
