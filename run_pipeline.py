@@ -70,40 +70,37 @@ def run_dir_for(sample: bool) -> Path:
     return runs_dir() / (("sample" if sample else "default") + suffix)
 
 
+def read_or(path: Path, read, fallback):
+    """read(the JSON at path), or fallback when the file is missing, unreadable or not shaped as
+    expected (the stage that wrote it, run next, says what is wrong)."""
+    import json
+    try:
+        return read(json.loads(path.read_text()))
+    except (OSError, ValueError, KeyError, TypeError):
+        return fallback
+
+
 def held_out_clips(dataset_dir: Path) -> int:
     """How many clips stage 1.3 put in the validation split (-1 when its manifest cannot be read)."""
-    import json
     from voiceface.dataset import MANIFEST_FILENAME
-    try:
-        manifest = json.loads((dataset_dir / MANIFEST_FILENAME).read_text())
-        return sum(clip["split"] == "val" for clip in manifest["clips"])
-    except (OSError, ValueError, KeyError, TypeError):
-        return -1
+    return read_or(dataset_dir / MANIFEST_FILENAME, lambda m: sum(c["split"] == "val" for c in m["clips"]), -1)
 
 
 def benchmarks_in(report: Path) -> int:
     """How many benchmarks stage 7's report holds (-1 when it cannot be read: stage 8 says why)."""
-    import json
-    try:
-        return len(json.loads(report.read_text())["benchmarks"])
-    except (OSError, ValueError, KeyError, TypeError):
-        return -1
+    return read_or(report, lambda r: len(r["benchmarks"]), -1)
 
 
 def one_speakers_seconds(dataset_dir: Path) -> tuple[str, float] | None:
     """(speaker, seconds of video) that stage 1.3's training split holds when it is one speaker's
     (or --one-speaker says it is); None for several speakers or an unreadable manifest."""
-    import json
     from voiceface.dataset import MANIFEST_FILENAME
-    try:
-        clips = [c for c in json.loads((dataset_dir / MANIFEST_FILENAME).read_text())["clips"] if c["split"] == "train"]
-        speakers = sorted({c["speaker"] for c in clips})
-        seconds = sum(float(c["duration_s"]) for c in clips)
-    except (OSError, ValueError, KeyError, TypeError):
-        return None
+    clips = read_or(dataset_dir / MANIFEST_FILENAME, lambda m: [(c["speaker"], float(c["duration_s"]))
+                                                                for c in m["clips"] if c["split"] == "train"], [])
+    speakers = sorted({speaker for speaker, _ in clips})
     if not speakers or (len(speakers) > 1 and not ONE_SPEAKER):
         return None
-    return (speakers[0] if len(speakers) == 1 else "one person, by --one-speaker"), seconds
+    return (speakers[0] if len(speakers) == 1 else "one person, by --one-speaker"), sum(s for _, s in clips)
 
 
 def same_dataset(run_dir: Path, dataset_dir: Path) -> bool:
