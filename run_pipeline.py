@@ -38,11 +38,13 @@ SAMPLE_DURATION = 20.0          # sample only: seconds per clip
 SAMPLE_EPOCHS = 80              # sample only: epochs of the tiny model (about two minutes on two cores)
 SPEAKER_MANIFEST = ""           # your videos: CSV naming each clip's speaker (columns short_name or clip, and speaker)
 ONE_SPEAKER = False             # your videos are one person's, the model for that person: trains with --formants --epochs 20
-#                                 (ONE_SPEAKER_TRAINING below) instead of train.py's defaults, which are for new voices
+#                                 (ONE_SPEAKER_TRAINING below) instead of train.py's defaults, which are for new voices;
+#                                 into its own run folder (default_one_speaker), its benchmarks into benchmark_one_speaker
 LOOKAHEAD_MS = 0.0              # the model's look-ahead in ms: 0 strictly causal, for live use; 100 for files (better mouths).
 #                                 Latency does not matter in a file: on the benchmarks 100 ms lifts jawOpen r from 0.589 to
 #                                 0.612 on the speaker's own clips, 0.281 to 0.305 on new speakers (README, "Benchmarks").
-#                                 Each look-ahead trains into its own run folder (default_lookahead100ms).
+#                                 Each look-ahead trains into its own run folder (default_lookahead100ms), evaluated
+#                                 into its own folder (evaluation_lookahead100ms).
 FORCE = False                   # redo every stage's outputs
 # --- end of settings ---------------------------------------------------------------------------
 
@@ -64,10 +66,27 @@ def runs_dir() -> Path:
     return Path(RUNS_DIR) if RUNS_DIR else Path(WORK_DIR) / "runs" if WORK_DIR else REPO_ROOT / "runs"
 
 
+def model_suffix(sample: bool) -> str:
+    """What sets this model apart from the defaults' strictly causal one ("_one_speaker", "_lookahead100ms",
+    both, or nothing): the suffix of its run folder and of its evaluation's folder."""
+    recipe = "_one_speaker" if ONE_SPEAKER and not sample else ""      # the sample trains its own tiny recipe
+    return recipe + (f"_lookahead{LOOKAHEAD_MS:g}ms" if LOOKAHEAD_MS else "")
+
+
 def run_dir_for(sample: bool) -> Path:
-    """Each look-ahead's model has its own folder, so trying one never retrains (or refuses to resume) another."""
-    suffix = f"_lookahead{LOOKAHEAD_MS:g}ms" if LOOKAHEAD_MS else ""
-    return runs_dir() / (("sample" if sample else "default") + suffix)
+    """Each recipe and look-ahead has its own model folder, so trying one never retrains (or refuses to
+    resume) another: runs/default, runs/default_one_speaker, runs/default_lookahead100ms, ..."""
+    return runs_dir() / (("sample" if sample else "default") + model_suffix(sample))
+
+
+def evaluation_dir(work: Path, sample: bool) -> Path:
+    """Stage 6's folder for this model (evaluation, evaluation_lookahead100ms, ...): another model's stays."""
+    return work / ("evaluation" + model_suffix(sample))
+
+
+def benchmark_dir(work: Path) -> Path:
+    """Stage 7's report folder: the benchmarks train every fold with the recipe, at every look-ahead."""
+    return work / ("benchmark_one_speaker" if ONE_SPEAKER else "benchmark")
 
 
 def read_or(path: Path, read, fallback):
@@ -165,16 +184,16 @@ def stages(raw: Path, work: Path, sample: bool) -> list[tuple[int, str, list]]:
                        "--reference", processed / held_out / "blendshapes_and_pose.json", "--force"]))
     steps.append((6, "evaluation on the held-out split",
                   ["3_inference/evaluate.py", "--checkpoint", run_dir / "last.pt", "--dataset-dir", work / "dataset",
-                   "--json", work / "evaluation" / "evaluation.json", "--plots-dir", work / "evaluation"]))
+                   "--json", evaluation_dir(work, sample) / "evaluation.json", "--plots-dir", evaluation_dir(work, sample)]))
     if speakers:
         steps.append((7, "the speaker-dependent and speaker-independent benchmarks",
                       ["3_inference/evaluate.py", "--benchmark", "both", "--processed-dir", processed, *speakers,
                        *([f"--train-args={' '.join(map(str, ONE_SPEAKER_TRAINING))}"] if ONE_SPEAKER else []),
                        "--bench-dir", runs_dir() / "benchmark",
-                       "--json", work / "benchmark" / "benchmark.json"]))
+                       "--json", benchmark_dir(work) / "benchmark.json"]))
         steps.append((8, "what the benchmarks' r looks like: each one's median held-out clip, drawn",
-                      ["3_inference/jaw_tracks.py", work / "benchmark" / "benchmark.json",
-                       "--output", work / "benchmark" / "jaw_tracks.png", *force]))
+                      ["3_inference/jaw_tracks.py", benchmark_dir(work) / "benchmark.json",
+                       "--output", benchmark_dir(work) / "jaw_tracks.png", *force]))
     return steps
 
 
@@ -204,7 +223,7 @@ def main(argv=None) -> int:
                   "1_data_cleaning/split_recording.py cuts it into such recordings and writes the manifest)", flush=True)
             evaluated = False
             continue
-        if number == 8 and benchmarks_in(work / "benchmark" / "benchmark.json") == 0:
+        if number == 8 and benchmarks_in(benchmark_dir(work) / "benchmark.json") == 0:
             print("note: stage 7 scored no benchmark (it said why above), so there is no clip to draw", flush=True)
             drawn = False
             continue
@@ -231,11 +250,11 @@ def main(argv=None) -> int:
     if sample and 5 in ran:
         print(f"animation of the held-out clip: {work / 'inference'} (JSON, Live Link Face CSV, PNG, preview MP4)")
     if evaluated and 6 in ran:
-        print(f"evaluation: {work / 'evaluation' / 'evaluation.md'} and one PNG per held-out clip beside it")
+        print(f"evaluation: {evaluation_dir(work, sample) / 'evaluation.md'} and one PNG per held-out clip beside it")
     if not sample and SPEAKER_MANIFEST and 7 in ran:
-        print(f"benchmarks: {work / 'benchmark' / 'benchmark.md'}")
+        print(f"benchmarks: {benchmark_dir(work) / 'benchmark.md'}")
     if not sample and SPEAKER_MANIFEST and 8 in ran and drawn:
-        print(f"the benchmarks' median clips, drawn: {work / 'benchmark' / 'jaw_tracks.png'}")
+        print(f"the benchmarks' median clips, drawn: {benchmark_dir(work) / 'jaw_tracks.png'}")
     return 0
 
 

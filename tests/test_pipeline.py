@@ -459,16 +459,22 @@ def test_the_runner_runs_every_stage_and_a_second_run_redoes_nothing(tmp_path):
     assert third.returncode == 0, third.stderr[-3000:]
     assert "training it again from the start" in third.stdout and re.search(r"epoch +3/3  train", third.stdout)
     assert "evaluation: " not in third.stdout and "animation of the held-out clip" not in third.stdout   # not made now
-    # a model for files: 40 ms of look-ahead trains into its own folder, and the strictly causal one is left as it is
+    # a model for files: 40 ms of look-ahead trains into its own folder and is evaluated into its own, and the
+    # strictly causal model and its evaluation are left as they are
     causal = (runs / "sample" / "last.pt").read_bytes()
-    later = run_pipeline(*args, "--lookahead-ms", 40, "--stage", 4, "--stop-stage", 5)
+    causal_evaluation = (work / "evaluation" / "evaluation.json").read_bytes()
+    later = run_pipeline(*args, "--lookahead-ms", 40, "--stage", 4, "--stop-stage", 6)
     assert later.returncode == 0, later.stderr[-3000:]
     trained = torch.load(runs / "sample_lookahead40ms" / "last.pt", map_location="cpu", weights_only=False)
     assert trained["lookahead_frames"] == 4 and trained["training"]["lookahead_ms"] == 40
     assert f"checkpoint: {runs / 'sample_lookahead40ms' / 'last.pt'}" in later.stdout
-    # the animation is the new model's; the evaluation on disk is still the strictly causal one's: not offered as this one's
-    assert "animation of the held-out clip" in later.stdout and "evaluation: " not in later.stdout
+    assert "animation of the held-out clip" in later.stdout
+    assert f"evaluation: {work / 'evaluation_lookahead40ms' / 'evaluation.md'}" in later.stdout
+    evaluated = json.loads((work / "evaluation_lookahead40ms" / "evaluation.json").read_text())
+    assert evaluated["checkpoint"] == str(runs / "sample_lookahead40ms" / "last.pt")
+    assert (work / "evaluation_lookahead40ms" / "sample_02.png").exists()
     assert (runs / "sample" / "last.pt").read_bytes() == causal
+    assert (work / "evaluation" / "evaluation.json").read_bytes() == causal_evaluation
     animation = json.loads((work / "inference" / "sample_02.json").read_text())
     assert animation["header"]["checkpoint"]["lookahead_ms"] == 40      # the animation the runner made is its
 
@@ -525,12 +531,13 @@ def test_one_video_trains_into_its_work_folder_and_says_there_is_nothing_held_ou
     # one person's videos: the one-speaker recipe (formant channels, twice the epochs) instead of the defaults
     result = run_pipeline("--raw-dir", tmp_path / "videos", "--work-dir", tmp_path / "work", "--one-speaker")
     assert result.returncode == 0, result.stderr[-3000:]
-    # the model sits with the work it was trained on: another project's runs/default is not retrained over
-    assert (tmp_path / "work" / "runs" / "default" / "last.pt").exists()
-    trained = torch.load(tmp_path / "work" / "runs" / "default" / "last.pt", map_location="cpu", weights_only=False)
+    # the model sits with the work it was trained on (another project's runs/ is not retrained over), in the
+    # recipe's own folder
+    one_speaker = tmp_path / "work" / "runs" / "default_one_speaker" / "last.pt"
+    trained = torch.load(one_speaker, map_location="cpu", weights_only=False)
     assert trained["training"]["formants"] is True and trained["training"]["epochs"] == 20
     assert trained["formants"] and "epoch  20/20" in result.stdout
-    assert f"checkpoint: {tmp_path / 'work' / 'runs' / 'default' / 'last.pt'}" in result.stdout
+    assert f"checkpoint: {one_speaker}" in result.stdout
     assert "holds no held-out clip" in result.stdout and "evaluation: " not in result.stdout
     # three seconds of one person: a note that other people's videos would help
     assert "trains on 3 s of one speaker (me); with under 30 s of a person" in result.stdout
@@ -540,12 +547,19 @@ def test_one_video_trains_into_its_work_folder_and_says_there_is_nothing_held_ou
     benchmarks = run_pipeline("--raw-dir", tmp_path / "videos", "--work-dir", tmp_path / "work", "--one-speaker",
                               "--speaker-manifest", tmp_path / "speakers.csv", "--stage", 7)
     assert benchmarks.returncode == 0, benchmarks.stderr[-3000:]
-    report = json.loads((tmp_path / "work" / "benchmark" / "benchmark.json").read_text())
+    report = json.loads((tmp_path / "work" / "benchmark_one_speaker" / "benchmark.json").read_text())
     assert report["benchmarks"] == {} and "(the most: Ada Lovelace, 1)" in report["not_run"]["speaker-dependent"]
-    table = (tmp_path / "work" / "benchmark" / "benchmark.md").read_text()
+    table = (tmp_path / "work" / "benchmark_one_speaker" / "benchmark.md").read_text()
     assert "Not run: no speaker has 4 or more recordings" in table and "split_recording.py --parts" in table
     assert "there is no clip to draw" in benchmarks.stdout and "drawn: " not in benchmarks.stdout
-    assert not (tmp_path / "work" / "evaluation").exists()
+    assert not list((tmp_path / "work").glob("evaluation*"))
+    # the defaults after it train a model of their own beside it, not a resume the changed recipe would refuse
+    defaults = run_pipeline("--raw-dir", tmp_path / "videos", "--work-dir", tmp_path / "work", "--stage", 4,
+                            "--stop-stage", 4)
+    assert defaults.returncode == 0, defaults.stderr[-3000:]
+    trained_again = torch.load(tmp_path / "work" / "runs" / "default" / "last.pt", map_location="cpu", weights_only=False)
+    assert trained_again["training"]["formants"] is False
+    assert torch.load(one_speaker, map_location="cpu", weights_only=False)["training"]["formants"] is True
     # the empty held-out split keeps each array's columns, as the training split has them
     for key in ("mel", "mel_level", "level_db", "targets", "mask", "vad", "rms_db", "formants", "lsf"):
         train, val = (np.load(tmp_path / "work" / "dataset" / split / f"{key}.npy") for split in ("train", "val"))
