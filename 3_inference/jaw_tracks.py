@@ -17,7 +17,6 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repo root, for `import voiceface`
 
-from voiceface import REPO_ROOT
 from voiceface.cli import configure
 
 # --- settings (each can be given on the command line: OUTPUT as --output) ----------------------
@@ -36,27 +35,21 @@ def median_clip(bench: dict) -> str:
     return ranked[(len(ranked) - 1) // 2]["clip"]
 
 
-def existing(path: str) -> Path:
-    """A path as a report records it: relative to where the benchmark ran (the repo root, usually)."""
-    candidate = Path(path)
-    return candidate if candidate.is_absolute() or candidate.exists() else REPO_ROOT / candidate
-
-
 def panel(key: str, bench: dict, clip: str) -> dict:
     """The tracks of one benchmark's clip as its fold's model and ridge predict them."""
     from voiceface.dataset import MANIFEST_FILENAME
     from voiceface.engine import load_model
     from voiceface.errors import InputError
     from voiceface.evaluation import dataset_clips, score_clips
-    from voiceface.formats import sha256_file
+    from voiceface.formats import recorded_path, sha256_file
     fold = next((f for f in bench["folds"] if clip in f["held_out"]), None)
     if fold is None:
         raise InputError(f"{key}: no fold held {clip} out; give a clip the benchmark scored")
-    checkpoint_path = existing(fold["run_dir"]) / "last.pt"
+    checkpoint_path = recorded_path(fold["run_dir"]) / "last.pt"
     if not checkpoint_path.exists():
         raise InputError(f"{key}: {checkpoint_path} is gone; run the benchmark again (it reuses what is there)")
     _, checkpoint = load_model(checkpoint_path)          # a damaged or foreign file: refused in one line
-    dataset = existing(checkpoint["training"]["dataset_dir"])
+    dataset = recorded_path(checkpoint["training"]["dataset_dir"])
     manifest = dataset / MANIFEST_FILENAME
     if not manifest.exists() or sha256_file(manifest) != checkpoint["dataset_manifest_sha256"]:
         raise InputError(f"{key}: {dataset} is not the dataset {checkpoint_path} was trained on (gone or remade); "

@@ -109,6 +109,28 @@ def test_evaluating_a_dataset_without_a_training_split_fits_the_baselines_on_the
                                      "--train-dataset"), refused.stderr
 
 
+def test_evaluation_finds_the_models_dataset_from_another_folder_or_says_it_is_gone(trained_run, learn_dataset,
+                                                                                   tmp_path):
+    # a checkpoint records its dataset as train.py was given it: relative to where the stages ran (the repo
+    # root, usually); evaluate.py run from elsewhere (run_script: from /) used to end in a traceback
+    saved = torch.load(trained_run / "best.pt", map_location="cpu", weights_only=False)
+    dataset = learn_dataset / "dataset"
+    def scored_with(recorded: str):
+        checkpoint = tmp_path / f"model_{len(list(tmp_path.glob('model_*')))}.pt"
+        torch.save({**saved, "training": {**saved["training"], "dataset_dir": recorded}}, checkpoint)
+        out = tmp_path / f"{checkpoint.stem}.json"
+        return run_script("3_inference/evaluate.py", "--checkpoint", checkpoint, "--clips",
+                          learn_dataset / "processed" / "sample_24", "--json", out), out, checkpoint
+    found, out, _ = scored_with(os.path.relpath(dataset, REPO_ROOT))
+    assert found.returncode == 0, found.stderr
+    assert Path(json.loads(out.read_text())["train_dataset"]).resolve() == dataset.resolve()
+    gone, out, checkpoint = scored_with("moved/dataset")
+    assert gone.returncode == 1 and not out.exists()
+    assert gone.stderr == (f"error: {REPO_ROOT / 'moved/dataset'}: no stage 1.3 dataset here to fit the baselines "
+                           f"on (the one {checkpoint} was trained on: moved or deleted); give --train-dataset DIR, "
+                           "the dataset the model was trained on (or another with a training split)\n")
+
+
 def test_the_benchmark_scores_a_held_out_clip_stage_1_3_dropped_as_unsure(learn_dataset, tmp_path):
     # sample_23's mouth played backwards: nothing in its sound tells its offset, so it is unsure
     processed = tmp_path / "processed"

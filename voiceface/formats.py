@@ -42,6 +42,15 @@ def sha256_file(path: str | os.PathLike, chunk_size: int = 1 << 20) -> str:
     return digest.hexdigest()
 
 
+def recorded_path(path: str | os.PathLike) -> Path:
+    """A path an artefact recorded (a checkpoint's training dataset, a report's fold run) as it can be
+    found from here: as recorded when it is absolute or found, else from the repository root, where
+    the stages usually run (a relative path is relative to where the stage that wrote it ran)."""
+    from . import REPO_ROOT
+    candidate = Path(path)
+    return candidate if candidate.is_absolute() or candidate.exists() else REPO_ROOT / candidate
+
+
 def library_versions() -> dict[str, str]:
     """Versions of Python and of the libraries already imported that shape our outputs."""
     versions = {"python": platform.python_version()}
