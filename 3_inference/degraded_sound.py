@@ -33,11 +33,11 @@ SEED = 0                        # the noise's
 def source_audio(processed_dir: Path, clip: str):
     """A processed clip's sound, decoded again from the file stage 1.2 read (16 kHz mono); kept, as
     the babble's recordings recur in every fold."""
-    from voiceface import REPO_ROOT
     from voiceface.audio import AUDIO_FEATURES_FILENAME, load_audio, read_audio_features
     from voiceface.errors import InputError
+    from voiceface.formats import recorded_path
     stored = Path(read_audio_features(processed_dir / clip / AUDIO_FEATURES_FILENAME).meta["source"]["path"])
-    for candidate in ([Path(RAW_DIR) / stored.name] if RAW_DIR else []) + [stored, REPO_ROOT / stored]:
+    for candidate in ([Path(RAW_DIR) / stored.name] if RAW_DIR else []) + [recorded_path(stored)]:
         if candidate.exists():
             return load_audio(candidate)[1]
     raise InputError(f"{clip}: its source {stored} is not there any more; give --raw-dir, the folder that holds "
@@ -54,10 +54,11 @@ def score_fold(fold: dict, dataset: Path) -> list[dict]:
     from voiceface.degrade import BABBLE_VOICES, active_power, conditions
     from voiceface.engine import load_model
     from voiceface.evaluation import model_outputs, scored_labels
+    from voiceface.formats import recorded_path
     from voiceface.metrics import JAW_OPEN, clip_metrics
     manifest = json.loads((dataset / MANIFEST_FILENAME).read_text())
-    processed = Path(manifest["processed_dir"])
-    model, checkpoint = load_model(Path(fold["run_dir"]) / "last.pt")
+    processed = recorded_path(manifest["processed_dir"])
+    model, checkpoint = load_model(recorded_path(fold["run_dir"]) / "last.pt")
     lookahead = int(checkpoint.get("lookahead_frames", 0))
     formants = checkpoint.get("formants") is not None
     # the babble: recordings the fold neither scores nor trains on (other people's, in the
@@ -111,7 +112,7 @@ def main(argv=None) -> int:
     configure(globals(), argv, positional="REPORTS")
     from voiceface.errors import InputError
     from voiceface.evaluation import benchmark_data_tag, read_benchmark_report
-    from voiceface.formats import write_json_atomic, write_text_atomic
+    from voiceface.formats import recorded_path, write_json_atomic, write_text_atomic
     if not REPORTS:
         print("error: give a benchmark JSON written by evaluate.py --benchmark", file=sys.stderr)
         return 2
@@ -126,7 +127,7 @@ def main(argv=None) -> int:
         for key, bench in benchmarks.items():
             rows = []
             for fold in bench["folds"]:
-                dataset = Path(fold["run_dir"]).parent / f"dataset_{data_tag}"
+                dataset = recorded_path(fold["run_dir"]).parent / f"dataset_{data_tag}"
                 try:
                     rows += score_fold(fold, dataset)
                 except (InputError, OSError) as error:

@@ -34,10 +34,11 @@ def checkpoints_in(path: Path) -> list[Path]:
     """A checkpoint, or every fold's last.pt that a benchmark JSON names: the model evaluate.py scored
     (its best.pt was chosen on the held-out clip)."""
     from voiceface.evaluation import read_benchmark_report
+    from voiceface.formats import recorded_path
     if path.suffix != ".json":
         return [path]
     report = read_benchmark_report(path)
-    return [Path(fold["run_dir"]) / "last.pt" for bench in report["benchmarks"].values() for fold in bench["folds"]]
+    return [recorded_path(fold["run_dir"]) / "last.pt" for bench in report["benchmarks"].values() for fold in bench["folds"]]
 
 
 def training_rest(checkpoint: dict) -> float | None:
@@ -46,8 +47,9 @@ def training_rest(checkpoint: dict) -> float | None:
     import json
     import numpy as np
     from voiceface.dataset import MANIFEST_FILENAME, clip_rest_faces
+    from voiceface.formats import recorded_path
     from voiceface.metrics import JAW_OPEN
-    root = Path(checkpoint.get("training", {}).get("dataset_dir", ""))
+    root = recorded_path(checkpoint.get("training", {}).get("dataset_dir", ""))
     if not (root / MANIFEST_FILENAME).exists():
         return None
     arrays = [np.load(root / "train" / f"{k}.npy", mmap_mode="r") for k in ("targets", "mask", "vad")]

@@ -29,7 +29,7 @@ def main(argv=None) -> int:
     from voiceface.constants import FRAME_RATE
     from voiceface.engine import load_model
     from voiceface.evaluation import benchmark_data_tag, dataset_clips, model_outputs, read_benchmark_report, scored_labels
-    from voiceface.formats import write_json_atomic
+    from voiceface.formats import recorded_path, write_json_atomic
     from voiceface.metrics import JAW_OPEN, pearson
     if len(REPORTS) < 2:
         print("error: name two or more benchmark JSON files that differ only in their seed", file=sys.stderr)
@@ -54,7 +54,7 @@ def main(argv=None) -> int:
             print(f"error: {key}: the reports hold other folds; give runs that differ only in --seed", file=sys.stderr)
             return 1
         rows = []
-        for fold_runs in zip(*([Path(f["run_dir"]) for f in seed] for seed in folds)):
+        for fold_runs in zip(*([recorded_path(f["run_dir"]) for f in seed] for seed in folds)):
             dataset = fold_runs[0].parent / f"dataset_{data_tag}"
             try:
                 clips = dataset_clips(dataset, "val")
