@@ -181,6 +181,30 @@ def test_loud_stationary_noise_from_the_start_is_not_voice_but_speech_over_it_is
     assert np.array_equal(np.concatenate(parts), features.vad)
 
 
+@pytest.mark.parametrize("zeros_ms", [5, 50, 300])
+def test_room_noise_after_digital_silence_is_not_voice(speech_48k, zeros_ms):
+    # sound that opens on digital silence (an encoder's priming, a file's silent head, a microphone's
+    # first buffers) and then on room noise: the step up from -120 dB is not a swing of the sound (it
+    # was: after 50 ms of zeros, 0.3-0.5 s of pink noise at -45 dBFS was voice, and the models' mouths
+    # opened 0.04 wider there than in the same noise without the zeros)
+    from voiceface.synthetic import room_noise
+    speech = soxr.resample(speech_48k[0].astype(np.float64), 48000, SAMPLE_RATE)
+    speech *= 10 ** (-20 / 20) / np.sqrt(np.mean(speech ** 2))                 # -20 dBFS
+    zeros = int(zeros_ms * SAMPLE_RATE / 1000)
+    audio = np.concatenate([np.zeros(zeros), room_noise("pink", -45.0, 2.0 + len(speech) / SAMPLE_RATE,
+                                                        SAMPLE_RATE, seed=5)])
+    audio[zeros + 2 * SAMPLE_RATE:] += speech
+    features = compute_features(audio)
+    opening = zeros // HOP_LENGTH + 200
+    assert features.vad[:opening].sum() == 0                                    # zeros, then noise: never voice
+    alone = compute_features(speech).vad.astype(bool)
+    assert features.vad[opening:opening + len(alone)][alone].mean() >= 0.95     # the speech is still found
+    for size in (97, 1234):                           # streamed, the zeros over several chunks: the same decisions
+        chunked = AudioFrontEnd()
+        parts = [chunked.process(audio[i:i + size]).vad for i in range(0, len(audio), size)]
+        assert np.array_equal(np.concatenate(parts), features.vad), size
+
+
 @pytest.mark.parametrize("down_db", [30, 40])
 def test_quiet_speech_keeps_its_voice_and_reads_as_loud_speech(speech_48k, down_db):
     # the generated speech peaks at -19 dBFS; 30 and 40 dB lower its loudest frames sit at -49 and

@@ -78,7 +78,9 @@ def front_end_config() -> dict:
             "vad_margin_db": VAD_MARGIN_DB,
             "vad_floor_rise_db_per_s": VAD_FLOOR_RISE_DB_PER_S, "vad_floor_start_db": VAD_FLOOR_START_DB,
             "vad_hangover_s": VAD_HANGOVER_S, "vad_swing_s": VAD_SWING_S, "vad_min_swing_db": VAD_MIN_SWING_DB,
-            "vad_band_hz": list(VAD_BAND_HZ)}
+            "vad_band_hz": list(VAD_BAND_HZ),
+            "vad_swing_from": "the first sound: frames before the first above vad_absolute_min_db, and those "
+                              "whose windows reach back into them, are no swing"}
 
 
 def front_end_differences(stored: dict | None) -> list[str]:
@@ -185,6 +187,8 @@ class VoiceActivity:
     hangover_frames: int = int(round(VAD_HANGOVER_S * FRAME_RATE))
     recent: np.ndarray = field(default_factory=lambda: np.zeros(0, np.float32))   # last band levels, < swing window
     frames_seen: int = 0
+    heard: bool = False           # a frame above VAD_ABSOLUTE_MIN_DB has come: the sound has begun
+    unmeasured_until: int = (WIN_LENGTH - 1) // HOP_LENGTH   # frames before this one are no swing's low end
     peak_db: float = VAD_FLOOR_START_DB      # the loudest recent level, decaying
     peak_decay_per_frame: float = VAD_PEAK_DECAY_DB_PER_S / FRAME_RATE
 
@@ -192,9 +196,17 @@ class VoiceActivity:
         """rms_db, band_db (T,): each frame's level and its voice-band level, in dB."""
         window = int(round(VAD_SWING_S * FRAME_RATE))
         band_db = np.array(band_db, np.float32)
-        # the first frames' windows reach back before the audio (zeros): their low level is no swing
-        partial = max(0, min((WIN_LENGTH - 1) // HOP_LENGTH - self.frames_seen, len(band_db)))
-        band_db[:partial] = np.nan
+        # frames before the sound begins are no swing's low end: the first frames, whose windows reach
+        # back before the audio (zeros), and a stream's leading digital silence (an encoder's priming, a
+        # microphone's first buffers, a file's silent head) with the frames whose windows reach back
+        # into it; else room noise after 50 ms of zeros "swung" from -120 dB and was voice for 0.5 s
+        if not self.heard and (sound := np.flatnonzero(np.asarray(rms_db) > VAD_ABSOLUTE_MIN_DB)).size:
+            self.heard = True
+            self.unmeasured_until = max(self.unmeasured_until,
+                                        self.frames_seen + int(sound[0]) + (WIN_LENGTH - 1) // HOP_LENGTH)
+        elif not self.heard:
+            self.unmeasured_until = max(self.unmeasured_until, self.frames_seen + len(band_db))
+        band_db[:max(0, min(self.unmeasured_until - self.frames_seen, len(band_db)))] = np.nan
         self.frames_seen += len(band_db)
         levels = np.concatenate([self.recent, band_db])
         padded = np.concatenate([np.full(window - 1 - len(self.recent), np.nan, np.float32), levels])
