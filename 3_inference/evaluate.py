@@ -488,8 +488,8 @@ def main(argv=None) -> int:
     from voiceface.dataset import MANIFEST_FILENAME
     from voiceface.formats import recorded_path
     own = not TRAIN_DATASET and not (DATASET_DIR and has_training_clips(DATASET_DIR))   # the checkpoint's dataset
-    train_dataset = Path(TRAIN_DATASET) if TRAIN_DATASET else Path(DATASET_DIR) if not own else \
-        recorded_path(checkpoint["training"]["dataset_dir"])
+    train_dataset = (recorded_path(checkpoint["training"]["dataset_dir"]) if own
+                     else Path(TRAIN_DATASET or DATASET_DIR))
     if (own or TRAIN_DATASET) and not (train_dataset / MANIFEST_FILENAME).exists():   # (--dataset-dir's: said below)
         print(f"error: {train_dataset}: no stage 1.3 dataset here to fit the baselines on "
               f"({f'the one {CHECKPOINT} was trained on: moved or deleted' if own else '--train-dataset'}); "

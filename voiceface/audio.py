@@ -180,7 +180,12 @@ class VoiceActivity:
     frames of the 33 real clips by at least 12.2 dB in 99.5 % of frames, and the new test agrees
     with the level test alone on a median 99.5 % of their frames (ARCHITECTURE.md). (Also moving
     the floor straight to a level that does not swing was tried: it called the pauses of speech
-    over noise silence, but lost 86 % of the voice of one real clip with loud background sound.)"""
+    over noise silence, but lost 86 % of the voice of one real clip with loud background sound.)
+
+    The swing is measured from the stream's first sound: frames before the first above
+    VAD_ABSOLUTE_MIN_DB (leading digital silence: an encoder's priming, a silent head, a microphone's
+    first buffers), and those whose windows reach back into them, are not its low end, so a file
+    with zeros in front gets the decisions of the same file without them."""
     floor_db: float = VAD_FLOOR_START_DB
     hold: int = 0                 # frames of hangover left
     rise_per_frame: float = VAD_FLOOR_RISE_DB_PER_S / FRAME_RATE
