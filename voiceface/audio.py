@@ -157,6 +157,9 @@ class Features:
         return len(self.mel)
 
 
+REACH_BACK_FRAMES = (WIN_LENGTH - 1) // HOP_LENGTH   # frames after a sample whose 25 ms windows still hold it: 2
+
+
 @dataclass
 class VoiceActivity:
     """Causal voice activity, state kept between calls. A frame is voice when its level stands
@@ -193,7 +196,7 @@ class VoiceActivity:
     recent: np.ndarray = field(default_factory=lambda: np.zeros(0, np.float32))   # last band levels, < swing window
     frames_seen: int = 0
     heard: bool = False           # a frame above VAD_ABSOLUTE_MIN_DB has come: the sound has begun
-    unmeasured_until: int = (WIN_LENGTH - 1) // HOP_LENGTH   # frames before this one are no swing's low end
+    unmeasured_until: int = REACH_BACK_FRAMES   # frames before this one are no swing's low end
     peak_db: float = VAD_FLOOR_START_DB      # the loudest recent level, decaying
     peak_decay_per_frame: float = VAD_PEAK_DECAY_DB_PER_S / FRAME_RATE
 
@@ -208,7 +211,7 @@ class VoiceActivity:
         if not self.heard and (sound := np.flatnonzero(np.asarray(rms_db) > VAD_ABSOLUTE_MIN_DB)).size:
             self.heard = True
             self.unmeasured_until = max(self.unmeasured_until,
-                                        self.frames_seen + int(sound[0]) + (WIN_LENGTH - 1) // HOP_LENGTH)
+                                        self.frames_seen + int(sound[0]) + REACH_BACK_FRAMES)
         elif not self.heard:
             self.unmeasured_until = max(self.unmeasured_until, self.frames_seen + len(band_db))
         band_db[:max(0, min(self.unmeasured_until - self.frames_seen, len(band_db)))] = np.nan
