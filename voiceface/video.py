@@ -25,7 +25,8 @@ class VideoInfo:
     rotation_deg: int = 0       # the display rotation frames are turned by (0, 90, 180, 270; counterclockwise)
 
 
-STREAM_NEEDS = {"video": "stage 1.1 needs a video of the face", "audio": "stage 1.2 needs the speech as sound"}
+STREAM_NEEDS = {"video": "stage 1.1 needs a video of the face",
+                "audio": "the speech is read from the sound; give the recording with its sound"}
 
 
 def open_container(path: Path, kind: str = "video"):
