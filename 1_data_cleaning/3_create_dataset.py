@@ -146,12 +146,12 @@ NOT_CONTENT = {"processed_dir", "output_dir", "force"}
 def stale_because(manifest_path: Path, folders: list[Path], settings: dict) -> str:
     """Why an existing dataset no longer matches what it was made from ("" when it still does): a
     setting that shapes its content differs (given now, or a default changed by an update), the
-    audio front-end's constants changed, or a clip's audio features were rewritten (stage 1.2 re-run
-    after an update). A stale dataset would only be refused later, by train.py, or not at all."""
+    audio front-end's constants changed, or a clip's audio features or labels were rewritten (stage 1.2
+    or 1.1 run again after an update). A stale dataset would only be refused later, by train.py, or not at all."""
     import json
-    from voiceface.audio import front_end_differences
+    from voiceface.audio import AUDIO_FEATURES_FILENAME, front_end_differences
     from voiceface.cli import settings_for_header
-    from voiceface.formats import sha256_file
+    from voiceface.formats import BLENDSHAPES_FILENAME, sha256_file
     try:
         manifest = json.loads(manifest_path.read_text())
     except (OSError, ValueError):
@@ -167,10 +167,13 @@ def stale_because(manifest_path: Path, folders: list[Path], settings: dict) -> s
     if different:
         return f"made with other audio front-end constants ({', '.join(different)})"
     by_name = {f.name: f for f in folders}
-    for name, digest in manifest.get("inputs_sha256", {}).items():
-        features = by_name[name] / "audio_features.npz" if name in by_name else None
-        if features is None or not features.exists() or sha256_file(features)[:16] != digest:
-            return f"the audio features of {name} changed"
+    # (datasets made before 2026-12-05 recorded only the features: their labels are not checked)
+    for key, filename, what in (("inputs_sha256", AUDIO_FEATURES_FILENAME, "audio features"),
+                                ("labels_sha256", BLENDSHAPES_FILENAME, "blendshapes")):
+        for name, digest in manifest.get(key, {}).items():
+            made_from = by_name[name] / filename if name in by_name else None
+            if made_from is None or not made_from.exists() or sha256_file(made_from)[:16] != digest:
+                return f"the {what} of {name} changed"
     return ""
 
 
@@ -181,7 +184,7 @@ def main(argv=None) -> int:
 
     import numpy as np
     from voiceface.progress import progress_bar, say
-    from voiceface.audio import front_end_config
+    from voiceface.audio import AUDIO_FEATURES_FILENAME, front_end_config
     from voiceface.cli import settings_for_header
     from voiceface.constants import BLENDSHAPE_NAMES, FRAME_RATE, N_BLENDSHAPES, N_MELS, N_TARGETS, POSE_NAMES
     from voiceface.lpc import LPC_ORDER, FormantInputs, formant_config
@@ -193,7 +196,8 @@ def main(argv=None) -> int:
     from voiceface.recordings import describe, merge_recordings, recording_groups, to_dict, with_partners
     from voiceface.sync import correction_s, estimate_clip_lag, lead_from_setting, read_second_pass, sync_config
     from voiceface.errors import InputError
-    from voiceface.formats import ensure_writable_folder, library_versions, now_iso, sha256_file, write_json_atomic
+    from voiceface.formats import (BLENDSHAPES_FILENAME, ensure_writable_folder, library_versions, now_iso, sha256_file,
+                                   write_json_atomic)
 
     output = Path(OUTPUT_DIR)
     try:
@@ -400,7 +404,9 @@ def main(argv=None) -> int:
             "scale_training_clips": SCALE_TRAINING_CLIPS,
             "clips": manifest_clips, "excluded": excluded, "shared_recordings": to_dict(shared),
             "statistics": statistics,
-            "inputs_sha256": {name: sha256_file(Path(PROCESSED_DIR) / name / "audio_features.npz")[:16]
+            "inputs_sha256": {name: sha256_file(Path(PROCESSED_DIR) / name / AUDIO_FEATURES_FILENAME)[:16]
+                              for name in sorted(clips)},
+            "labels_sha256": {name: sha256_file(Path(PROCESSED_DIR) / name / BLENDSHAPES_FILENAME)[:16]
                               for name in sorted(clips)},
             "libraries": library_versions()}
         write_json_atomic(scratch / MANIFEST_FILENAME, manifest)

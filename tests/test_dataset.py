@@ -218,6 +218,13 @@ def test_a_dataset_is_skipped_when_current_and_rebuilt_when_its_features_changed
     assert other.returncode == 0 and "other settings (centre_training_clips)" in other.stdout, other.stdout
     assert not json.loads((dataset / "dataset_manifest.json").read_text())["centre_training_clips"]
     assert "skipped" in run_script(*args, "--no-centre-training-clips").stdout
+    # stage 1.1 re-run (another face model, say): its labels changed, so the dataset is rebuilt too
+    labels = source / "plain_a" / "blendshapes_and_pose.json"
+    document = json.loads(labels.read_text())
+    document["frames"][0]["blendshapes"]["jawOpen"] = 0.5
+    labels.write_text(json.dumps(document))
+    relabelled = run_script(*args, "--no-centre-training-clips")
+    assert "rebuilding" in relabelled.stdout and "blendshapes of plain_a changed" in relabelled.stdout, relabelled.stdout
 
 
 @pytest.mark.parametrize("centre_on", ["low", "mean", "rest"])
