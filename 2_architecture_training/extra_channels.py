@@ -31,6 +31,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repo root, f
 
 from voiceface import REPO_ROOT
 from voiceface.cli import configure
+from voiceface.formats import recorded_path
 
 # --- settings (each can be given on the command line: DATASET_DIR as --dataset-dir) ----------
 DATASET_DIR = REPO_ROOT / "data/dataset"      # a stage 1.3 output (to copy; or, with --score, one to score on)
@@ -65,7 +66,7 @@ def make_copy() -> int:
     try:
         channels = {}
         for clip in manifest["clips"]:
-            lsf = processed_clip_lsf(Path(manifest["processed_dir"]) / clip["clip"])
+            lsf = processed_clip_lsf(recorded_path(manifest["processed_dir"]) / clip["clip"])
             if len(lsf) != clip["frames"]:
                 raise InputError(f"{clip['clip']}: {len(lsf)} frames of audio against {clip['frames']} in {source}; "
                                  "a dataset of other processed clips? re-run stage 1.3")

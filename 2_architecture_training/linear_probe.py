@@ -39,6 +39,7 @@ import numpy as np
 
 from voiceface import REPO_ROOT
 from voiceface.cli import configure
+from voiceface.formats import recorded_path
 
 # --- settings (each can be given on the command line: DATASET_DIR as --dataset-dir) ----------
 DATASET_DIR = REPO_ROOT / "data/dataset"   # a stage 1.3 output
@@ -176,7 +177,7 @@ def main(argv=None) -> int:
 
     def clip_embedding(x, name):         # each clip's embeddings, computed once (scaled in with_extra)
         if name not in embeddings:
-            embeddings[name] = frame_embedding(Path(manifest["processed_dir"]) / name, len(x))
+            embeddings[name] = frame_embedding(recorded_path(manifest["processed_dir"]) / name, len(x))
         return embeddings[name]
 
     def with_extra(xs, names):
@@ -186,13 +187,13 @@ def main(argv=None) -> int:
             if "loudness" in EXTRA:
                 channels.append(frame_loudness(x))
             if "lsf" in EXTRA:
-                lsf = processed_clip_lsf(Path(manifest["processed_dir"]) / name)
+                lsf = processed_clip_lsf(recorded_path(manifest["processed_dir"]) / name)
                 if len(lsf) != len(x):
                     raise InputError(f"{name}: {len(lsf)} frames of audio against {len(x)} in {dataset}; "
                                      "a dataset of other processed clips? re-run stage 1.3")
                 channels.append(lsf)
             if "pitch" in EXTRA:
-                channels.append(frame_pitch(Path(manifest["processed_dir"]) / name, len(x)))
+                channels.append(frame_pitch(recorded_path(manifest["processed_dir"]) / name, len(x)))
             if "embedding" in EXTRA:
                 mean, spread = embedding_scale
                 channels.append(((clip_embedding(x, name) - mean) / spread * EMBEDDING_SCALE).astype(np.float32))

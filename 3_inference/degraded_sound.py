@@ -44,8 +44,9 @@ def source_audio(processed_dir: Path, clip: str):
                      f"{stored.name}")
 
 
-def score_fold(fold: dict, dataset: Path) -> list[dict]:
-    """Every held-out clip of one fold under every condition."""
+def score_fold(fold: dict, dataset: Path, processed: Path) -> list[dict]:
+    """Every held-out clip of one fold under every condition; `processed`: the clips' stage 1.1 and 1.2
+    outputs, where the benchmark read them."""
     import json
 
     from dataclasses import replace
@@ -57,7 +58,6 @@ def score_fold(fold: dict, dataset: Path) -> list[dict]:
     from voiceface.formats import recorded_path
     from voiceface.metrics import JAW_OPEN, clip_metrics
     manifest = json.loads((dataset / MANIFEST_FILENAME).read_text())
-    processed = recorded_path(manifest["processed_dir"])
     model, checkpoint = load_model(recorded_path(fold["run_dir"]) / "last.pt")
     lookahead = int(checkpoint.get("lookahead_frames", 0))
     formants = checkpoint.get("formants") is not None
@@ -129,7 +129,7 @@ def main(argv=None) -> int:
             for fold in bench["folds"]:
                 dataset = recorded_path(fold["run_dir"]).parent / f"dataset_{data_tag}"
                 try:
-                    rows += score_fold(fold, dataset)
+                    rows += score_fold(fold, dataset, recorded_path(report["processed_dir"]))
                 except (InputError, OSError) as error:
                     print(f"error: {path}, {fold['fold']}: {error}", file=sys.stderr)
                     return 1

@@ -436,7 +436,7 @@ def run_benchmarks(settings: dict) -> int:
                 # every held-out clip is scored, whatever the dataset settings let the model learn from: a
                 # clip stage 1.3 dropped as unsure (--unsure-sync drop) is scored uncorrected, as with keep
                 manifest = json.loads((dataset / MANIFEST_FILENAME).read_text())
-                scored = dataset_clips(dataset, "val")
+                scored = dataset_clips(dataset, "val", PROCESSED_DIR)      # (a reused dataset may name an old folder)
                 dropped = [entry["clip"] for entry in manifest["sync"].get("dropped_as_unsure", []) if entry["clip"] in held]
                 scored += corrected_clips([Path(PROCESSED_DIR) / name for name in dropped], lead_ms / 1000)
                 # the last epoch: best.pt was chosen on these very clips, which would flatter it
@@ -478,7 +478,11 @@ def main(argv=None) -> int:
         if problem := negative_lookahead(LOOKAHEAD_MS):        # refused before any fold's dataset is made
             print(f"error: {problem}", file=sys.stderr)
             return 1
-        return run_benchmarks(settings)
+        try:
+            return run_benchmarks(settings)
+        except InputError as error:      # a fold's clips unreadable, say: one line, not a traceback
+            print(f"error: {error}", file=sys.stderr)
+            return 1
     try:
         from voiceface.engine import load_model
         _, checkpoint = load_model(CHECKPOINT)

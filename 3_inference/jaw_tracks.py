@@ -35,7 +35,7 @@ def median_clip(bench: dict) -> str:
     return ranked[(len(ranked) - 1) // 2]["clip"]
 
 
-def panel(key: str, bench: dict, clip: str) -> dict:
+def panel(key: str, bench: dict, clip: str, processed: Path) -> dict:
     """The tracks of one benchmark's clip as its fold's model and ridge predict them."""
     from voiceface.dataset import MANIFEST_FILENAME
     from voiceface.engine import load_model
@@ -54,7 +54,7 @@ def panel(key: str, bench: dict, clip: str) -> dict:
     if not manifest.exists() or sha256_file(manifest) != checkpoint["dataset_manifest_sha256"]:
         raise InputError(f"{key}: {dataset} is not the dataset {checkpoint_path} was trained on (gone or remade); "
                          f"run the benchmark again")
-    clips = [c for c in dataset_clips(dataset, "val") if c[0] == clip]
+    clips = [c for c in dataset_clips(dataset, "val", processed) if c[0] == clip]
     result = score_clips(checkpoint_path, clips, dataset, keep_tracks=True, progress=False)[0]
     return {"key": key, "clip": clip, "result": result, "clips": len(bench["clips"]),
             "median": clip == median_clip(bench)}
@@ -131,6 +131,7 @@ def plot(path: Path, panels: list[dict], start: float, seconds: float, made_from
 def main(argv=None) -> int:
     from voiceface.errors import InputError
     from voiceface.evaluation import parse_benchmark_key, read_benchmark_report
+    from voiceface.formats import recorded_path
     configure(globals(), argv, positional="REPORTS")
     from voiceface.cli import out_of_range
     if problem := out_of_range(("--seconds", SECONDS, 0, True, "the excerpt's length")):
@@ -151,7 +152,7 @@ def main(argv=None) -> int:
                 clip = CLIP or median_clip(bench)
                 if CLIP and not any(c["clip"] == CLIP for c in bench["clips"]):
                     continue
-                panels.append(panel(key, bench, clip))
+                panels.append(panel(key, bench, clip, recorded_path(report["processed_dir"])))
                 r = panels[-1]["result"]
                 print(f"{key}: {clip}: jawOpen r TCN {r['model']['jaw_open_r']:.3f}, ridge {r['ridge']['jaw_open_r']:.3f}")
         if not panels:

@@ -42,6 +42,7 @@ def main(argv=None) -> int:
             print(f"error: {error}", file=sys.stderr)
             return 1
         reports.append((report["benchmarks"], report["dataset_args"]))
+        processed = recorded_path(report["processed_dir"])    # the fold datasets' clips, as the benchmark read them
     keys = [k for k in reports[0][0] if all(k in benchmarks for benchmarks, _ in reports)]
     if not keys or any(args != reports[0][1] for _, args in reports):
         print("error: the reports share no benchmark, or were made on other labels (--dataset-args)", file=sys.stderr)
@@ -57,7 +58,7 @@ def main(argv=None) -> int:
         for fold_runs in zip(*([recorded_path(f["run_dir"]) for f in seed] for seed in folds)):
             dataset = fold_runs[0].parent / f"dataset_{data_tag}"
             try:
-                clips = dataset_clips(dataset, "val")
+                clips = dataset_clips(dataset, "val", processed)
                 models = [load_model(run / "last.pt") for run in fold_runs]
             except (InputError, OSError) as error:
                 print(f"error: {error}; the benchmark's --bench-dir must still hold its fold runs and datasets",

@@ -227,6 +227,28 @@ def test_a_dataset_is_skipped_when_current_and_rebuilt_when_its_features_changed
     assert "rebuilding" in relabelled.stdout and "blendshapes of plain_a changed" in relabelled.stdout, relabelled.stdout
 
 
+def test_a_dataset_whose_clips_moved_is_scored_from_where_they_are(processed, tmp_path):
+    """The processed clips moved (the same features): stage 1.3 keeps the dataset, and the benchmarks,
+    which give the folder, read the clips from there; read from the folder it names, it says in one
+    line that they are gone."""
+    from voiceface.errors import InputError
+    from voiceface.evaluation import dataset_clips
+    out, _ = processed
+    first, second = tmp_path / "first", tmp_path / "second"
+    shutil.copytree(out, first)
+    dataset = tmp_path / "dataset"
+    args = ("1_data_cleaning/3_create_dataset.py", "--output-dir", dataset, "--val-clips", "plain_b")
+    assert run_script(*args, "--processed-dir", first).returncode == 0
+    here = dataset_clips(dataset, "val")
+    first.rename(second)
+    assert "skipped" in run_script(*args, "--processed-dir", second).stdout
+    with pytest.raises(InputError, match="gone from .*first.*plain_b.*move them back"):
+        dataset_clips(dataset, "val")
+    there = dataset_clips(dataset, "val", second)
+    assert [name for name, _, _ in there] == ["plain_b"]
+    assert np.array_equal(there[0][1].targets, here[0][1].targets, equal_nan=True)
+
+
 @pytest.mark.parametrize("centre_on", ["low", "mean", "rest"])
 def test_centring_moves_each_training_clip_onto_one_centre_and_leaves_validation_as_extracted(processed, tmp_path,
                                                                                              centre_on):

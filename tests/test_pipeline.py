@@ -185,11 +185,25 @@ def test_a_miniature_speaker_dependent_benchmark(learn_dataset, tmp_path):
     speakers = tmp_path / "speakers.csv"
     speakers.write_text("short_name,speaker\n" + "".join(f"sample_{k},Eileen Collins\n" for k in range(20, 25)))
     out = tmp_path / "bench" / "benchmark.json"
-    result = run_script("3_inference/evaluate.py", "--benchmark", "speaker-dependent", "--processed-dir",
-                        learn_dataset / "processed", "--speaker-manifest", speakers, "--bench-dir", tmp_path / "bench",
-                        "--json", out, "--lookahead-ms", 0, "--min-clips", 5,
-                        "--train-args", "--preset tiny --epochs 2 --window-seconds 2 --stride-seconds 1 --freq-warp 0")
+    processed = tmp_path / "processed"                      # a copy, moved below
+    shutil.copytree(learn_dataset / "processed", processed)
+    miniature = ("3_inference/evaluate.py", "--benchmark", "speaker-dependent", "--speaker-manifest", speakers,
+                 "--bench-dir", tmp_path / "bench", "--lookahead-ms", 0, "--min-clips", 5,
+                 "--train-args", "--preset tiny --epochs 2 --window-seconds 2 --stride-seconds 1 --freq-warp 0")
+    result = run_script(*miniature, "--processed-dir", processed, "--json", out)
     assert result.returncode == 0, result.stderr[-3000:]
+    # the processed clips moved: the fold datasets and runs are reused and the clips scored from the
+    # folder given (they named the old one, which stopped the run with a traceback)
+    processed.rename(tmp_path / "moved")
+    moved = run_script(*miniature, "--processed-dir", tmp_path / "moved", "--json", tmp_path / "moved.json")
+    assert moved.returncode == 0, moved.stderr[-3000:]
+    assert "=== speaker-dependent" in moved.stdout and "epoch " not in moved.stdout      # nothing trained again
+    scores = [[c["model"]["jaw_open_r"] for c in json.loads(path.read_text())["benchmarks"][
+        "speaker-dependent, look-ahead 0 ms"]["clips"]] for path in (out, tmp_path / "moved.json")]
+    assert scores[0] == scores[1]
+    drawn = run_script("3_inference/jaw_tracks.py", tmp_path / "moved.json", "--output", tmp_path / "moved.png")
+    assert drawn.returncode == 0 and (tmp_path / "moved.png").exists(), drawn.stderr[-3000:]
+    (tmp_path / "moved").rename(processed)
     report = json.loads(out.read_text())
     benchmark = report["benchmarks"]["speaker-dependent, look-ahead 0 ms"]
     assert len(benchmark["folds"]) == 5 and sorted(c["clip"] for c in benchmark["clips"]) == [f"sample_{k}" for k in range(20, 25)]

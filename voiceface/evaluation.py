@@ -187,17 +187,24 @@ def benchmark_data_tag(dataset_args: str) -> str:
     return hashlib.sha1("\n".join([dataset_args, *files]).encode()).hexdigest()[:8]
 
 
-def dataset_clips(dataset_dir: Path, split: str) -> list[tuple]:
+def dataset_clips(dataset_dir: Path, split: str, processed_dir: Path | None = None) -> list[tuple]:
     """(name, synchronised clip, shift ms) for every clip of a stage 1.3 dataset split, each shifted by
-    the sync correction stage 1.3 applied to it."""
+    the sync correction stage 1.3 applied to it. The clips' stage 1.1 and 1.2 outputs are read from
+    the folder the dataset was made from, or from `processed_dir`: where stage 1.3, given that folder,
+    has just found the dataset current (the same features, by their hashes), as the benchmarks do."""
     from .dataset import read_processed_clip, synchronize_features
+    from .formats import recorded_path
     manifest = json.loads((Path(dataset_dir) / MANIFEST_FILENAME).read_text())
+    processed = Path(processed_dir) if processed_dir else recorded_path(manifest["processed_dir"])
     out = []
     for entry in manifest["clips"]:
         if entry["split"] == split:
+            if not (processed / entry["clip"]).is_dir():
+                raise InputError(f"{dataset_dir}: the processed clips it was made from are gone from {processed} "
+                                 f"({entry['clip']}); move them back, or make the dataset again from where they are "
+                                 "now (stage 1.3 --processed-dir)")
             shift_ms = entry["sync"]["applied_shift_ms"]
-            clip = synchronize_features(entry["clip"], *read_processed_clip(Path(manifest["processed_dir"]) / entry["clip"]),
-                                        shift_ms / 1000)
+            clip = synchronize_features(entry["clip"], *read_processed_clip(processed / entry["clip"]), shift_ms / 1000)
             out.append((entry["clip"], clip, shift_ms))
     return out
 
