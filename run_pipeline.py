@@ -18,6 +18,7 @@ speaker manifest: they train a model per fold, about 13 minutes for 7 minutes of
 """
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # the repo root, for `import voiceface`
@@ -122,6 +123,24 @@ def one_speakers_seconds(dataset_dir: Path) -> tuple[str, float] | None:
     return (speakers[0] if len(speakers) == 1 else "one person, by --one-speaker"), sum(s for _, s in clips)
 
 
+def usable_after_failure(number: int, work: Path, started: float) -> str:
+    """After stage 1, 2 or 3 exited 1 — some videos or clips failed, each named in a line of its own —
+    what the stages after it can still use ("" when nothing: the pipeline stops). One video without a
+    face, or without sound, in a folder of many would otherwise stop every run at stage 1 until it is
+    deleted by hand."""
+    from voiceface.audio import AUDIO_FEATURES_FILENAME
+    from voiceface.dataset import MANIFEST_FILENAME
+    from voiceface.formats import BLENDSHAPES_FILENAME
+    if number in (1, 2):
+        name = BLENDSHAPES_FILENAME if number == 1 else AUDIO_FEATURES_FILENAME
+        clips = sum((folder / name).exists() for folder in (work / "processed").glob("*/"))
+        return f"{clips} clips with its output" if clips else ""
+    manifest = work / "dataset" / MANIFEST_FILENAME
+    if number == 3 and manifest.exists() and manifest.stat().st_mtime >= started - 2:    # made by this run
+        return f"the dataset without the clips it left out ({work / 'dataset'})"
+    return ""
+
+
 def same_dataset(run_dir: Path, dataset_dir: Path) -> bool:
     """Whether the run's last checkpoint was trained on the dataset as it is now (train.py refuses to
     resume on another one)."""
@@ -211,6 +230,7 @@ def main(argv=None) -> int:
               "--one-speaker trains the recipe measured for one person's videos (on the speaker-dependent benchmark "
               "jawOpen r strictly causal 0.63 against the defaults' 0.59; the defaults are for new voices)", flush=True)
     evaluated = drawn = True
+    failed_inputs = []                  # stages that left some inputs out (named in their own lines) and went on
     for number, description, command in stages(raw, work, sample):
         if not STAGE <= number <= STOP_STAGE:
             continue
@@ -238,8 +258,13 @@ def main(argv=None) -> int:
             command = [c for c in command if c != "--resume"]
             print(f"note: {run_dir_for(sample)} was trained on another version of {work / 'dataset'} (rebuilt since, "
                   "e.g. after an update): training it again from the start", flush=True)
+        started = time.time()
         result = subprocess.run([sys.executable, str(REPO_ROOT / command[0]), *map(str, command[1:])])
-        if result.returncode != 0:
+        if result.returncode == 1 and number in (1, 2, 3) and (usable := usable_after_failure(number, work, started)):
+            print(f"stage {number}: some inputs failed (the lines above name each and what to do); going on with "
+                  f"{usable}", file=sys.stderr, flush=True)
+            failed_inputs.append(number)
+        elif result.returncode != 0:
             print(f"stage {number} failed (exit {result.returncode}); fix what it names and run again: "
                   f"finished outputs are kept", file=sys.stderr)
             return result.returncode
@@ -255,6 +280,11 @@ def main(argv=None) -> int:
         print(f"benchmarks: {benchmark_dir(work) / 'benchmark.md'}")
     if not sample and SPEAKER_MANIFEST and 8 in ran and drawn:
         print(f"the benchmarks' median clips, drawn: {benchmark_dir(work) / 'jaw_tracks.png'}")
+    if failed_inputs:
+        print(f"done without the inputs that stage{'s' if len(failed_inputs) > 1 else ''} "
+              f"{', '.join(map(str, failed_inputs))} left out (named above): mend or remove them and run again to "
+              "include them (what is done is skipped)", file=sys.stderr)
+        return 1
     return 0
 
 

@@ -77,10 +77,15 @@ FORCE = False                   # rebuild an existing dataset
 def load_clip(folder: Path):
     """One clip's stage 1.1 track and stage 1.2 features, synchronised without any lag correction,
     or raise InputError saying why it is left out. Returns (clip, track, audio)."""
-    from voiceface.audio import AUDIO_FEATURES_FILENAME
+    from voiceface.audio import AUDIO_FEATURES_FILENAME, read_audio_features
     from voiceface.dataset import read_processed_clip, synchronize_features
     from voiceface.errors import InputError
     from voiceface.formats import BLENDSHAPES_FILENAME
+    if not (folder / BLENDSHAPES_FILENAME).exists() and (folder / AUDIO_FEATURES_FILENAME).exists():
+        source = read_audio_features(folder / AUDIO_FEATURES_FILENAME).meta
+        if source.get("video_start_s", 0.0) is None:     # stage 1.2 read an audio file: stage 1.1 never will
+            raise InputError(f"{folder.name}: made from an audio file ({Path(source['source']['path']).name}), with no "
+                             "face to learn from; training needs the videos (give audio files to inference.py)")
     for path, stage in ((folder / BLENDSHAPES_FILENAME, "1.1"), (folder / AUDIO_FEATURES_FILENAME, "1.2")):
         if not path.exists():
             raise InputError(f"{folder.name}: {path.name} is missing; run stage {stage} on this clip")

@@ -561,6 +561,35 @@ def test_the_runner_points_a_one_speaker_manifest_to_the_one_speaker_recipe(tmp_
     assert seconds_of(("Ada", "train", 10.0), ("Alan", "train", 7.5), one_speaker=True)[1] == 17.5
 
 
+def test_the_runner_goes_on_past_a_bad_video_and_says_so_at_the_end(face_model, tmp_path):
+    """A folder of videos with a faceless one, a damaged one and an audio file among them: each gets
+    its line, the stages go on with the others, and the run ends non-zero naming them (it stopped at
+    stage 1.1 on every run until they were deleted by hand)."""
+    from voiceface.synthetic import speech_envelope, write_audio_file, write_faceless_clip, write_talking_face_clip
+    videos = tmp_path / "videos"
+    for k in range(3):
+        write_talking_face_clip(videos / f"talk_{k}.mp4", duration=3.0, seed=40 + k)
+    write_faceless_clip(videos / "no_face.mp4")
+    (videos / "damaged.mp4").write_bytes(b"not a video")
+    noise = np.random.default_rng(7).standard_normal(48000)
+    write_audio_file(videos / "voice_only.m4a", 0.3 * speech_envelope(3.0, 16000, 7) * noise, 16000)
+    result = run_pipeline("--raw-dir", videos, "--work-dir", tmp_path / "work", "--stop-stage", 3)
+    assert result.returncode == 1, result.stderr[-3000:]
+    assert "no_face.mp4: no face found" in result.stderr and "damaged.mp4: not a readable" in result.stderr
+    assert "voice_only: made from an audio file (voice_only.m4a), with no face to learn from" in result.stderr
+    for number in (1, 2, 3):
+        assert f"stage {number}: some inputs failed" in result.stderr, result.stderr[-3000:]
+    assert "done without the inputs that stages 1, 2, 3 left out" in result.stderr
+    manifest = json.loads((tmp_path / "work" / "dataset" / "dataset_manifest.json").read_text())
+    assert sorted(c["clip"] for c in manifest["clips"]) == ["talk_0", "talk_1", "talk_2"]
+    # nothing usable at all: the stage that found nothing stops the run, as before
+    (tmp_path / "bad").mkdir()
+    (tmp_path / "bad" / "damaged.mp4").write_bytes(b"not a video")
+    stopped = run_pipeline("--raw-dir", tmp_path / "bad", "--work-dir", tmp_path / "bad_work")
+    assert stopped.returncode == 1 and "stage 1 failed (exit 1)" in stopped.stderr
+    assert "=== stage 2" not in stopped.stdout
+
+
 def test_one_video_trains_into_its_work_folder_and_says_there_is_nothing_held_out(face_model, tmp_path):
     from voiceface.synthetic import write_talking_face_clip
     write_talking_face_clip(tmp_path / "videos" / "me.mp4", duration=3.0, seed=5)
