@@ -582,6 +582,20 @@ def test_the_runner_goes_on_past_a_bad_video_and_says_so_at_the_end(face_model, 
     assert "done without the inputs that stages 1, 2, 3 left out" in result.stderr
     manifest = json.loads((tmp_path / "work" / "dataset" / "dataset_manifest.json").read_text())
     assert sorted(c["clip"] for c in manifest["clips"]) == ["talk_0", "talk_1", "talk_2"]
+    # the benchmarks on that folder: the clip stage 1.3 leaves out is in no fold, and they run (stage
+    # 1.3's exit for it stopped them before any fold)
+    speakers = tmp_path / "speakers.csv"
+    speakers.write_text("clip,speaker\ntalk_0,Ada\ntalk_1,Alan\ntalk_2,Grace\nvoice_only,Ada\n")
+    bench = run_script("3_inference/evaluate.py", "--benchmark", "speaker-independent", "--processed-dir",
+                       tmp_path / "work" / "processed", "--speaker-manifest", speakers, "--bench-dir", tmp_path / "bench",
+                       "--json", tmp_path / "bench.json", "--lookahead-ms", 0, "--folds", 2,
+                       "--train-args", "--preset tiny --epochs 1 --window-seconds 2 --stride-seconds 1")
+    assert bench.returncode == 0, bench.stderr[-3000:]
+    assert "left out of the benchmarks, as stage 1.3 leaves them out of every dataset: voice_only" in bench.stderr
+    report = json.loads((tmp_path / "bench.json").read_text())
+    assert report["left_out"] == ["voice_only"]
+    assert sorted(c["clip"] for c in report["benchmarks"]["speaker-independent, look-ahead 0 ms"]["clips"]) == \
+        ["talk_0", "talk_1", "talk_2"]
     # nothing usable at all: the stage that found nothing stops the run, as before
     (tmp_path / "bad").mkdir()
     (tmp_path / "bad" / "damaged.mp4").write_bytes(b"not a video")
