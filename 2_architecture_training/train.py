@@ -158,7 +158,13 @@ def main(argv=None) -> int:
         device = torch.device("cuda" if torch.cuda.is_available() else
                               "mps" if torch.backends.mps.is_available() else "cpu")
     else:
-        device = torch.device(DEVICE)
+        try:
+            device = torch.device(DEVICE)
+            torch.empty(1, device=device)          # a device this machine lacks fails here, in one line
+        except (RuntimeError, AssertionError) as error:
+            print(f"error: --device {DEVICE}: not usable here ({str(error).splitlines()[0]}); give auto or cpu",
+                  file=sys.stderr)
+            return 1
     if distributed:
         local_rank = int(os.environ.get("LOCAL_RANK", "0"))
         if device.type == "cuda":

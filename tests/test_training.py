@@ -125,6 +125,16 @@ def test_a_dataset_made_with_other_constants_is_refused(learn_dataset, tmp_path)
     assert result.returncode == 1 and "audio front-end constants" in result.stderr
 
 
+@pytest.mark.parametrize("device", ["tpu9", "cuda:7"])
+def test_a_device_this_machine_lacks_is_refused_in_one_line(learn_dataset, tmp_path, device):
+    if device.startswith("cuda") and torch.cuda.device_count() > 7:
+        pytest.skip("this machine has that device")
+    result = run_script(TRAIN, "--dataset-dir", learn_dataset / "dataset", "--run-dir", tmp_path / "run", "--epochs", 1,
+                        "--device", device, *QUICK)
+    assert result.returncode == 1 and result.stderr.startswith(f"error: --device {device}: not usable here")
+    assert result.stderr.count("\n") == 1 and not (tmp_path / "run").exists()
+
+
 def test_a_damaged_or_foreign_checkpoint_is_refused_in_one_line(tmp_path):
     broken = tmp_path / "broken.pt"
     broken.write_bytes(b"not a checkpoint")
