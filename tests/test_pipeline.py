@@ -185,25 +185,11 @@ def test_a_miniature_speaker_dependent_benchmark(learn_dataset, tmp_path):
     speakers = tmp_path / "speakers.csv"
     speakers.write_text("short_name,speaker\n" + "".join(f"sample_{k},Eileen Collins\n" for k in range(20, 25)))
     out = tmp_path / "bench" / "benchmark.json"
-    processed = tmp_path / "processed"                      # a copy, moved below
-    shutil.copytree(learn_dataset / "processed", processed)
-    miniature = ("3_inference/evaluate.py", "--benchmark", "speaker-dependent", "--speaker-manifest", speakers,
-                 "--bench-dir", tmp_path / "bench", "--lookahead-ms", 0, "--min-clips", 5,
-                 "--train-args", "--preset tiny --epochs 2 --window-seconds 2 --stride-seconds 1 --freq-warp 0")
-    result = run_script(*miniature, "--processed-dir", processed, "--json", out)
+    result = run_script("3_inference/evaluate.py", "--benchmark", "speaker-dependent", "--processed-dir",
+                        learn_dataset / "processed", "--speaker-manifest", speakers, "--bench-dir", tmp_path / "bench",
+                        "--json", out, "--lookahead-ms", 0, "--min-clips", 5,
+                        "--train-args", "--preset tiny --epochs 2 --window-seconds 2 --stride-seconds 1 --freq-warp 0")
     assert result.returncode == 0, result.stderr[-3000:]
-    # the processed clips moved: the fold datasets and runs are reused and the clips scored from the
-    # folder given (they named the old one, which stopped the run with a traceback)
-    processed.rename(tmp_path / "moved")
-    moved = run_script(*miniature, "--processed-dir", tmp_path / "moved", "--json", tmp_path / "moved.json")
-    assert moved.returncode == 0, moved.stderr[-3000:]
-    assert "=== speaker-dependent" in moved.stdout and "epoch " not in moved.stdout      # nothing trained again
-    scores = [[c["model"]["jaw_open_r"] for c in json.loads(path.read_text())["benchmarks"][
-        "speaker-dependent, look-ahead 0 ms"]["clips"]] for path in (out, tmp_path / "moved.json")]
-    assert scores[0] == scores[1]
-    drawn = run_script("3_inference/jaw_tracks.py", tmp_path / "moved.json", "--output", tmp_path / "moved.png")
-    assert drawn.returncode == 0 and (tmp_path / "moved.png").exists(), drawn.stderr[-3000:]
-    (tmp_path / "moved").rename(processed)
     report = json.loads(out.read_text())
     benchmark = report["benchmarks"]["speaker-dependent, look-ahead 0 ms"]
     assert len(benchmark["folds"]) == 5 and sorted(c["clip"] for c in benchmark["clips"]) == [f"sample_{k}" for k in range(20, 25)]
@@ -596,6 +582,20 @@ def test_the_runner_goes_on_past_a_bad_video_and_says_so_at_the_end(face_model, 
     assert report["left_out"] == ["voice_only"]
     assert sorted(c["clip"] for c in report["benchmarks"]["speaker-independent, look-ahead 0 ms"]["clips"]) == \
         ["talk_0", "talk_1", "talk_2"]
+    # the processed clips moved: the fold datasets and runs are reused and the clips scored from the
+    # folder given (the datasets name the old one, which stopped the benchmark with a traceback)
+    (tmp_path / "work" / "processed").rename(tmp_path / "moved")
+    moved = run_script("3_inference/evaluate.py", "--benchmark", "speaker-independent", "--processed-dir",
+                       tmp_path / "moved", "--speaker-manifest", speakers, "--bench-dir", tmp_path / "bench",
+                       "--json", tmp_path / "moved.json", "--lookahead-ms", 0, "--folds", 2,
+                       "--train-args", "--preset tiny --epochs 1 --window-seconds 2 --stride-seconds 1")
+    assert moved.returncode == 0, moved.stderr[-3000:]
+    assert "=== speaker-independent" in moved.stdout and "epoch " not in moved.stdout      # nothing trained again
+    scores = [[c["model"]["jaw_open_r"] for c in json.loads(path.read_text())["benchmarks"][
+        "speaker-independent, look-ahead 0 ms"]["clips"]] for path in (tmp_path / "bench.json", tmp_path / "moved.json")]
+    assert scores[0] == scores[1]
+    drawn = run_script("3_inference/jaw_tracks.py", tmp_path / "moved.json", "--output", tmp_path / "moved.png")
+    assert drawn.returncode == 0 and (tmp_path / "moved.png").exists(), drawn.stderr[-3000:]
     # nothing usable at all: the stage that found nothing stops the run, as before
     (tmp_path / "bad").mkdir()
     (tmp_path / "bad" / "damaged.mp4").write_bytes(b"not a video")
