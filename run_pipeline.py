@@ -130,13 +130,12 @@ def usable_after_failure(number: int, work: Path, started: float) -> str:
     deleted by hand."""
     from voiceface.audio import AUDIO_FEATURES_FILENAME
     from voiceface.dataset import MANIFEST_FILENAME
-    from voiceface.formats import BLENDSHAPES_FILENAME
+    from voiceface.formats import BLENDSHAPES_FILENAME, written_since
     if number in (1, 2):
         name = BLENDSHAPES_FILENAME if number == 1 else AUDIO_FEATURES_FILENAME
         clips = sum((folder / name).exists() for folder in (work / "processed").glob("*/"))
         return f"{clips} clips with its output" if clips else ""
-    manifest = work / "dataset" / MANIFEST_FILENAME
-    if number == 3 and manifest.exists() and manifest.stat().st_mtime >= started - 2:    # made by this run
+    if number == 3 and written_since(work / "dataset" / MANIFEST_FILENAME, started):
         return f"the dataset without the clips it left out ({work / 'dataset'})"
     return ""
 

@@ -152,7 +152,8 @@ def stale_because(manifest_path: Path, folders: list[Path], settings: dict) -> s
     """Why an existing dataset no longer matches what it was made from ("" when it still does): a
     setting that shapes its content differs (given now, or a default changed by an update), the
     audio front-end's constants changed, or a clip's audio features or labels were rewritten (stage 1.2
-    or 1.1 run again after an update). A stale dataset would only be refused later, by train.py, or not at all."""
+    or 1.1 run again after an update). A stale dataset would only be refused later, by train.py, or
+    not at all."""
     import json
     from voiceface.audio import AUDIO_FEATURES_FILENAME, front_end_differences
     from voiceface.cli import settings_for_header

@@ -81,10 +81,11 @@ def run(script: str, *args, quiet: bool = False, made: Path | None = None) -> No
     its own line — when it (re)wrote `made`: stage 1.3's manifest of the clips it kept."""
     import subprocess
     import time
+    from voiceface.formats import written_since
     started = time.time()
     result = subprocess.run([sys.executable, str(REPO_ROOT / script), *map(str, args)],
                             stdout=subprocess.DEVNULL if quiet else None)
-    if result.returncode == 1 and made is not None and made.exists() and made.stat().st_mtime >= started - 2:
+    if result.returncode == 1 and made is not None and written_since(made, started):
         return
     if result.returncode != 0:
         raise SystemExit(f"error: {script} failed (exit {result.returncode}); see above")

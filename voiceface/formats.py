@@ -51,6 +51,14 @@ def recorded_path(path: str | os.PathLike) -> Path:
     return candidate if candidate.is_absolute() or candidate.exists() else REPO_ROOT / candidate
 
 
+def written_since(path: str | os.PathLike, started: float) -> bool:
+    """Whether `path` exists and was (re)written at or after `started` (time.time() before a stage
+    ran; two seconds' slack for file systems with coarse times): the stage made it, as opposed to an
+    older copy left from an earlier run."""
+    path = Path(path)
+    return path.exists() and path.stat().st_mtime >= started - 2
+
+
 def library_versions() -> dict[str, str]:
     """Versions of Python and of the libraries already imported that shape our outputs."""
     versions = {"python": platform.python_version()}
