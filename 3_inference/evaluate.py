@@ -76,26 +76,30 @@ SEED = 0                        # with --benchmark: which speakers share a fold
 # --- end of settings ---------------------------------------------------------------------------
 
 
-def run(script: str, *args, quiet: bool = False, made: Path | None = None) -> None:
-    """Run a stage script; stop on its failure, except for exit 1 — inputs left out, each named on
-    its own line — when it (re)wrote `made`: stage 1.3's manifest of the clips it kept."""
+def run(script: str, *args, quiet: bool = False, made: Path | None = None, per_input: bool = False) -> int:
+    """Run a stage script and return its exit status; stop on its failure, except for exit 1 —
+    inputs left out, each named on its own line — when it (re)wrote `made` (stage 1.3's manifest of
+    the clips it kept) or, with `per_input`, always (stages 1.1 and 1.2: the caller uses what they wrote)."""
     import subprocess
     import time
     from voiceface.formats import written_since
     started = time.time()
     result = subprocess.run([sys.executable, str(REPO_ROOT / script), *map(str, args)],
                             stdout=subprocess.DEVNULL if quiet else None)
-    if result.returncode == 1 and made is not None and written_since(made, started):
-        return
+    if result.returncode == 1 and (per_input or made is not None and written_since(made, started)):
+        return 1
     if result.returncode != 0:
         raise SystemExit(f"error: {script} failed (exit {result.returncode}); see above")
+    return 0
 
 
-def clip_folders(items: list, scratch: Path) -> list[Path]:
-    """Processed clip folders for the inputs; videos and audio-video files go through stages 1.1 and
-    1.2 first (into `scratch`)."""
+def clip_folders(items: list, scratch: Path) -> tuple[list[Path], bool]:
+    """Processed clip folders for the inputs, and whether any input was left out (each said in a line
+    of its own: the others are still scored); videos go through stages 1.1 and 1.2 first (into
+    `scratch`)."""
+    from voiceface.audio import AUDIO_FEATURES_FILENAME
     from voiceface.cli import AUDIO_EXTENSIONS, VIDEO_EXTENSIONS, expand_inputs
-    folders, videos = [], []
+    folders, videos, left_out = [], [], False
     for item in map(Path, items):
         if item.is_dir() and (item / "blendshapes_and_pose.json").exists():
             folders.append(item)
@@ -107,11 +111,15 @@ def clip_folders(items: list, scratch: Path) -> list[Path]:
         files, errors = expand_inputs(videos, VIDEO_EXTENSIONS + AUDIO_EXTENSIONS)
         for line in errors:
             print(f"error: {line}", file=sys.stderr)
+        left_out = bool(errors)
         if files:
-            run("1_data_cleaning/1_extract_blendshapes.py", *files, "--output-dir", scratch, "--workers", 2)
-            run("1_data_cleaning/2_extract_audio_features.py", *files, "--output-dir", scratch)
-            folders += [scratch / f.stem for f in files]
-    return folders
+            left_out |= bool(run("1_data_cleaning/1_extract_blendshapes.py", *files, "--output-dir", scratch,
+                                 "--workers", 2, per_input=True))
+            left_out |= bool(run("1_data_cleaning/2_extract_audio_features.py", *files, "--output-dir", scratch,
+                                 per_input=True))
+            folders += [scratch / f.stem for f in files if (scratch / f.stem / "blendshapes_and_pose.json").exists()
+                        and (scratch / f.stem / AUDIO_FEATURES_FILENAME).exists()]
+    return folders, left_out
 
 
 def corrected_clips(folders: list[Path], lead_s: float, correct: bool = True) -> list[tuple]:
@@ -515,8 +523,8 @@ def main(argv=None) -> int:
               file=sys.stderr)
         return 1
     with tempfile.TemporaryDirectory() as scratch:
-        clips = (corrected_clips(clip_folders(CLIPS, Path(scratch)), typical_lead_of(train_dataset), SYNC_CORRECTION)
-                 if CLIPS else [])
+        folders, left_out = clip_folders(CLIPS, Path(scratch)) if CLIPS else ([], False)
+        clips = corrected_clips(folders, typical_lead_of(train_dataset), SYNC_CORRECTION)
         from voiceface.evaluation import dataset_clips, markdown
         if DATASET_DIR:
             clips += dataset_clips(Path(DATASET_DIR), SPLIT)
@@ -547,6 +555,10 @@ def main(argv=None) -> int:
     if note := delay_note(results):
         print(note)
     print(f"wrote {JSON} and {Path(JSON).with_suffix('.md')}")
+    if left_out:
+        print("error: some inputs were left out (the lines above name each); the others are scored above",
+              file=sys.stderr)
+        return 1
     return 0
 
 

@@ -88,6 +88,17 @@ def test_evaluating_clip_folders_corrects_their_offset_first(trained_run, face_m
     late = 10 * round(clip["model"]["jaw_open_best_lag_ms"] / 10)
     assert f"best {late} ms late (median best lag {late:+d} ms)" in result.stdout, result.stdout[-600:]
     assert f"inference.py --face-delay-ms {-late} would move it there" in result.stdout
+    # a damaged video and a sound-only file among the clips: each gets its line, the rest is scored,
+    # and the exit says something was left out (the first bad file stopped the whole evaluation)
+    (tmp_path / "raw" / "damaged.mp4").write_bytes(b"not a video")
+    from voiceface.synthetic import speech_envelope, write_audio_file
+    write_audio_file(tmp_path / "raw" / "voice.m4a", 0.3 * speech_envelope(2.0, 16000, 3), 16000)
+    result = run_script("3_inference/evaluate.py", "--checkpoint", trained_run / "best.pt", "--clips",
+                        *(tmp_path / "raw" / name for name in ("damaged.mp4", "late_sound.mp4", "voice.m4a")),
+                        "--json", out)
+    assert result.returncode == 1 and "damaged.mp4: not a readable" in result.stderr, result.stderr[-2000:]
+    assert "voice.m4a: has no video stream" in result.stderr and "some inputs were left out" in result.stderr
+    assert [c["clip"] for c in json.loads(out.read_text())["clips"]] == ["late_sound"]
 
 
 def test_evaluating_a_dataset_without_a_training_split_fits_the_baselines_on_the_models_own(trained_run,
