@@ -157,9 +157,10 @@ def same_dataset(run_dir: Path, dataset_dir: Path) -> bool:
 def manifest_speakers() -> set[str]:
     """The speakers SPEAKER_MANIFEST names; empty when it cannot be read (stage 1.3 says why)."""
     from voiceface.dataset import speakers_from_manifest
+    from voiceface.errors import InputError
     try:
         return set(speakers_from_manifest(SPEAKER_MANIFEST).values())
-    except (OSError, UnicodeDecodeError, ValueError):
+    except InputError:
         return set()
 
 

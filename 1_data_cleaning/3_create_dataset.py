@@ -197,8 +197,8 @@ def main(argv=None) -> int:
     from voiceface.dataset import (DATASET_FORMAT, DATASET_FORMAT_VERSION, FORMANT_FILES, INPUT_FILES, INPUT_MODES,
                                    MANIFEST_FILENAME,
                                    ClipPose, create_sequences, model_inputs, normalisation_config,
-                                   level_inputs_and_level, normalize_targets, smooth_targets, speakers_from_manifest,
-                                   split_clips, synchronize_features)
+                                   clips_not_in_manifest, level_inputs_and_level, normalize_targets, smooth_targets,
+                                   speakers_from_manifest, split_clips, synchronize_features)
     from voiceface.recordings import describe, merge_recordings, recording_groups, to_dict, with_partners
     from voiceface.sync import correction_s, estimate_clip_lag, lead_from_setting, read_second_pass, sync_config
     from voiceface.errors import InputError
@@ -230,7 +230,17 @@ def main(argv=None) -> int:
     if not folders:
         print(f"error: {PROCESSED_DIR}: no clip folders; run stages 1.1 and 1.2 first", file=sys.stderr)
         return 1
-    speakers = speakers_from_manifest(SPEAKER_MANIFEST)
+    try:
+        speakers = speakers_from_manifest(SPEAKER_MANIFEST)
+        unnamed = clips_not_in_manifest(SPEAKER_MANIFEST, [f.name for f in folders])
+    except InputError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    # (said for a whole folder: with --clips, as the benchmarks make each fold's dataset, it was said once before)
+    if not CLIPS and unnamed:
+        say(f"note: {SPEAKER_MANIFEST} has no row for {len(unnamed)} of the {len(folders)} clips "
+            f"({', '.join(unnamed[:5])}{', …' if len(unnamed) > 5 else ''}): each is taken as a speaker of its own; "
+            "add a row (clip,speaker) for each to say who speaks", file=sys.stderr)
     unknown = sorted(set(map(str, VAL_CLIPS)) - {f.name for f in folders} - set(speakers.values()))
     if unknown:          # a misspelt name would otherwise hold out nothing, silently
         print(f"error: --val-clips names {', '.join(unknown)}, neither a clip folder of {PROCESSED_DIR}"

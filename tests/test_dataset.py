@@ -249,6 +249,29 @@ def test_a_dataset_whose_clips_moved_is_scored_from_where_they_are(processed, tm
     assert np.array_equal(there[0][1].targets, here[0][1].targets, equal_nan=True)
 
 
+def test_a_speaker_manifest_that_cannot_be_read_or_misses_clips_is_said_in_one_line(processed, tmp_path):
+    out, _ = processed
+    args = ("1_data_cleaning/3_create_dataset.py", "--processed-dir", out, "--output-dir", tmp_path / "dataset")
+    (tmp_path / "columns.csv").write_text("name,who\nplain_a,Ada Lovelace\n")
+    (tmp_path / "binary.csv").write_bytes(bytes(range(256)))
+    for manifest, said in (("missing.csv", "cannot read the speaker manifest (No such file or directory)"),
+                           ("columns.csv", "the speaker manifest's columns are name, who"),
+                           ("binary.csv", "cannot read the speaker manifest")):
+        result = run_script(*args, "--speaker-manifest", tmp_path / manifest)
+        assert result.returncode == 1 and result.stderr.count("\n") == 1, result.stderr[-2000:]
+        assert said in result.stderr and "give a CSV with the columns clip (or short_name) and speaker" in result.stderr
+        assert not (tmp_path / "dataset").exists()
+    # a clip without a row is a speaker of its own, as before, and now said (a misspelt name split one
+    # person's videos silently)
+    (tmp_path / "speakers.csv").write_text("clip,speaker\nplain_a,Ada Lovelace\nplain_bb,Ada Lovelace\n"
+                                           "late_audio,Alan Turing\nmouth_first,Alan Turing\n")
+    result = run_script(*args, "--speaker-manifest", tmp_path / "speakers.csv")
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "has no row for 1 of the 4 clips (plain_b): each is taken as a speaker of its own" in result.stderr
+    manifest = json.loads((tmp_path / "dataset" / "dataset_manifest.json").read_text())
+    assert {c["clip"]: c["speaker"] for c in manifest["clips"]}["plain_b"] == "plain_b"
+
+
 @pytest.mark.parametrize("centre_on", ["low", "mean", "rest"])
 def test_centring_moves_each_training_clip_onto_one_centre_and_leaves_validation_as_extracted(processed, tmp_path,
                                                                                              centre_on):

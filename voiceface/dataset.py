@@ -13,6 +13,7 @@ import numpy as np
 from .audio import (DB_CEILING, LEVEL_FLOOR_BELOW_DB, LEVEL_NORM_SECONDS, LEVEL_NORM_START_DB, AudioFeatureFile,
                     relative_to_level)
 from .constants import FRAME_RATE, N_BLENDSHAPES, N_TARGETS
+from .errors import InputError
 from .formats import BlendshapeTrack
 from .pose import mean_quaternion, quaternion_conjugate, quaternion_multiply, slerp
 
@@ -408,12 +409,37 @@ def speaker_of(description: str) -> str | None:
     return name
 
 
-def speakers_from_manifest(path: str | None) -> dict[str, str]:
-    """clip -> speaker, from a CSV with short_name (or clip) and speaker columns (see speaker_of);
-    clips of unnamed speakers are left out, so each stays its own speaker."""
+def manifest_rows(path: str) -> list[tuple[str | None, str]]:
+    """(clip, speaker description) for each row of a speaker manifest: a CSV with short_name (or
+    clip) and speaker columns; InputError in one line when it cannot be read or lacks them."""
     import csv
+    what = "give a CSV with the columns clip (or short_name) and speaker"
+    try:
+        with open(path, newline="") as f:
+            reader = csv.DictReader(f)
+            rows = list(reader)
+    except (OSError, UnicodeDecodeError, csv.Error) as error:
+        raise InputError(f"{path}: cannot read the speaker manifest ({getattr(error, 'strerror', None) or error}); "
+                         f"{what}") from None
+    columns = set(reader.fieldnames or ())
+    if not columns & {"clip", "short_name"} or "speaker" not in columns:
+        raise InputError(f"{path}: the speaker manifest's columns are {', '.join(sorted(columns)) or 'none'}; {what}")
+    return [(row.get("short_name") or row.get("clip"), row.get("speaker") or "") for row in rows]
+
+
+def speakers_from_manifest(path: str | None) -> dict[str, str]:
+    """clip -> speaker, from a speaker manifest (see speaker_of); clips of unnamed speakers are left
+    out, so each stays its own speaker."""
     if not path:
         return {}
-    with open(path, newline="") as f:
-        rows = [(row.get("short_name") or row.get("clip"), speaker_of(row.get("speaker", ""))) for row in csv.DictReader(f)]
+    rows = [(clip, speaker_of(description)) for clip, description in manifest_rows(path)]
     return {clip: speaker for clip, speaker in rows if speaker}
+
+
+def clips_not_in_manifest(path: str | None, clips: list[str]) -> list[str]:
+    """The clips a speaker manifest has no row for (each will be a speaker of its own: a misspelt
+    name or column would otherwise split one person's videos silently)."""
+    if not path:
+        return []
+    named = {clip for clip, _ in manifest_rows(path)}
+    return [clip for clip in clips if clip not in named]
