@@ -23,7 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repo root, f
 sys.path.insert(0, str(Path(__file__).resolve().parent))      # this folder, for `import models`
 
 from voiceface import REPO_ROOT
-from voiceface.cli import configure, negative_lookahead, out_of_range
+from voiceface.cli import configure, negative_lookahead, out_of_range, over_limit
 
 # --- settings (each can be given on the command line: RUN_DIR as --run-dir) ------------------
 DATASET_DIR = REPO_ROOT / "data/dataset"   # the output of stage 1.3
@@ -226,11 +226,27 @@ def main(argv=None) -> int:
         print(f"error: {problem}", file=sys.stderr)
         return 1
     # --batch-size 0 ended in a ZeroDivisionError, --epochs 0 saved an untrained model
-    if problem := out_of_range(("--epochs", EPOCHS, 1, False), ("--batch-size", BATCH_SIZE, 1, False),
-                               ("--learning-rate", LEARNING_RATE, 0, True),
-                               ("--window-seconds", WINDOW_SECONDS, 0, False, "0: the dataset's windows"),
-                               ("--stride-seconds", STRIDE_SECONDS, 0, False),
-                               ("--warmup-seconds", WARMUP_SECONDS, 0, False)):
+    shares = ("--silence-augment", "--opening-silence", "--noise-augment", "--reverb-augment")
+    weights = {"--weight-decay": WEIGHT_DECAY, "--base-weight": BASE_WEIGHT, "--velocity-weight": VELOCITY_WEIGHT,
+               "--acceleration-weight": ACCELERATION_WEIGHT, "--silence-weight": SILENCE_WEIGHT,
+               "--pose-weight": POSE_WEIGHT, "--pose-bound-weight": POSE_BOUND_WEIGHT, "--mouth-weight": MOUTH_WEIGHT,
+               "--correlation-weight": CORRELATION_WEIGHT, "--smooth-l1-beta": SMOOTH_L1_BETA,
+               "--gain-augment-db": GAIN_AUGMENT_DB, "--spec-masks": SPEC_MASKS, "--min-steps": MIN_STEPS,
+               "--freq-warp": FREQ_WARP, "--speed-augment": SPEED_AUGMENT, "--ema-decay": EMA_DECAY,
+               **dict(zip(shares, (SILENCE_AUGMENT, OPENING_SILENCE, NOISE_AUGMENT, REVERB_AUGMENT)))}
+    if problem := (out_of_range(("--epochs", EPOCHS, 1, False), ("--batch-size", BATCH_SIZE, 1, False),
+                                ("--learning-rate", LEARNING_RATE, 0, True), ("--grad-clip", GRAD_CLIP, 0, True),
+                                ("--skip-lr-scale", SKIP_LR_SCALE, 0, False),
+                                ("--silence-max-seconds", SILENCE_MAX_SECONDS, 0.3, False, "the shortest stretch"),
+                                ("--window-seconds", WINDOW_SECONDS, 0, False, "0: the dataset's windows"),
+                                ("--stride-seconds", STRIDE_SECONDS, 0, False),
+                                ("--warmup-seconds", WARMUP_SECONDS, 0, False),
+                                *((option, value, 0, False) for option, value in weights.items()))
+                   or over_limit(("--dropout", DROPOUT, 1, True, "a share; negative: the preset's"),
+                                 ("--freq-warp", FREQ_WARP, 1, True, "a spectrum stretched by 1 +- this"),
+                                 ("--speed-augment", SPEED_AUGMENT, 1, True, "a speed of 1 +- this"),
+                                 ("--ema-decay", EMA_DECAY, 1, True),
+                                 *((option, weights[option], 1, False, "a share of the windows") for option in shares))):
         print(f"error: {problem}", file=sys.stderr)
         return 1
     input_file = INPUT_FILES[INPUT_MODE]

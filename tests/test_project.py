@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from conftest import REPO_ROOT, run_script
-from voiceface.cli import configure, expand_inputs, out_of_range, read_settings
+from voiceface.cli import configure, expand_inputs, out_of_range, over_limit, read_settings
 
 
 def test_readme_gives_the_test_command_that_ci_runs():
@@ -89,6 +89,8 @@ def test_a_setting_below_its_bound_is_named_with_what_to_give(tmp_path):
     assert out_of_range(("--fps", 30.0, 0, True), ("--epochs", 1, 1, False)) is None
     assert out_of_range(("--fps", 0.0, 0, True, "30 or 60")) == "--fps 0: give more than 0 (30 or 60)"
     assert out_of_range(("--epochs", 5, 1, False), ("--folds", 1, 2, False)) == "--folds 1: give 2 or more"
+    assert over_limit(("--dropout", 0.5, 1, True), ("--share", 1.0, 1, False)) is None
+    assert over_limit(("--dropout", 1.0, 1, True, "a share")) == "--dropout 1: give less than 1 (a share)"
     result = run_script("1_data_cleaning/0_generate_sample_clips.py", "--output-dir", tmp_path, "--duration", 0)
     assert result.returncode == 2 and result.stderr.startswith("error: --duration 0: give 1 or more")
     assert not list(tmp_path.iterdir())

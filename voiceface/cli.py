@@ -127,6 +127,17 @@ def out_of_range(*checks: tuple) -> str | None:
     return None
 
 
+def over_limit(*checks: tuple) -> str | None:
+    """The one-line refusal of the first numeric setting above its limit, or None. Each check is
+    (option, value, limit, strict[, why]): strict asks for less than the limit, else the limit or less."""
+    for option, value, limit, strict, *why in checks:
+        if value < limit or (value == limit and not strict):
+            continue
+        most = f"less than {limit:g}" if strict else f"{limit:g} or less"
+        return f"{option} {value:g}: give {most}" + (f" ({why[0]})" if why else "")
+    return None
+
+
 def expand_inputs(inputs: Iterable[str | Path], extensions: tuple[str, ...]) -> tuple[list[Path], list[str]]:
     """Files named, files in folders (recursively, by extension) and glob matches, in a stable
     order without repeats. Returns (files, errors) where each error is one line for a path that
