@@ -42,7 +42,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repo root, for `import voiceface`
 
 from voiceface import REPO_ROOT
-from voiceface.cli import configure
+from voiceface.cli import configure, out_of_range, over_limit
 
 # --- settings (each can be given on the command line: OUTPUT_DIR as --output-dir) -------------
 PROCESSED_DIR = REPO_ROOT / "data/processed"   # stage 1.1 and 1.2 outputs, one folder per clip
@@ -206,6 +206,18 @@ def main(argv=None) -> int:
                                    write_json_atomic)
 
     output = Path(OUTPUT_DIR)
+    # settings past what they mean, refused before any work (--stride-seconds 0 ended in a traceback,
+    # --val-fraction 1.5 or -0.2 made a split anyway)
+    if problem := (out_of_range(("--window-seconds", WINDOW_SECONDS, 0, True), ("--stride-seconds", STRIDE_SECONDS, 0, True),
+                                ("--warmup-seconds", WARMUP_SECONDS, 0, False), ("--val-fraction", VAL_FRACTION, 0, False),
+                                ("--target-smoothing-ms", TARGET_SMOOTHING_MS, 0, False, "0: off"),
+                                ("--max-duration-mismatch-s", MAX_DURATION_MISMATCH_S, 0, False),
+                                ("--min-speech-fraction", MIN_SPEECH_FRACTION, 0, False))
+                   or over_limit(("--warmup-seconds", WARMUP_SECONDS, WINDOW_SECONDS, True, "part of a window"),
+                                 ("--val-fraction", VAL_FRACTION, 1, True, "a share of the duration"),
+                                 ("--min-speech-fraction", MIN_SPEECH_FRACTION, 1, False, "a share of the clip"))):
+        print(f"error: {problem}", file=sys.stderr)
+        return 2
     try:
         ensure_writable_folder(output.parent)
         lead_from_setting(TYPICAL_LEAD_MS, {})          # a value that is not a lead is refused before any work

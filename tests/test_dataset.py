@@ -249,6 +249,17 @@ def test_a_dataset_whose_clips_moved_is_scored_from_where_they_are(processed, tm
     assert np.array_equal(there[0][1].targets, here[0][1].targets, equal_nan=True)
 
 
+@pytest.mark.parametrize("option, value", [("--stride-seconds", 0), ("--window-seconds", 0), ("--warmup-seconds", 9),
+                                           ("--val-fraction", 1.5), ("--val-fraction", -0.2),
+                                           ("--target-smoothing-ms", -30), ("--min-speech-fraction", 2)])
+def test_settings_past_what_they_mean_are_refused_before_any_work(tmp_path, option, value):
+    """(--stride-seconds 0 ended in a traceback; --val-fraction 1.5 or -0.2 made a split anyway)"""
+    result = run_script("1_data_cleaning/3_create_dataset.py", "--processed-dir", tmp_path, "--output-dir",
+                        tmp_path / "dataset", option, value)
+    assert result.returncode == 2 and result.stderr.startswith(f"error: {option} {value}: give"), result.stderr
+    assert result.stderr.count("\n") == 1 and not (tmp_path / "dataset").exists()
+
+
 def test_a_speaker_manifest_that_cannot_be_read_or_misses_clips_is_said_in_one_line(processed, tmp_path):
     out, _ = processed
     args = ("1_data_cleaning/3_create_dataset.py", "--processed-dir", out, "--output-dir", tmp_path / "dataset")
