@@ -17,7 +17,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repo root, for `import voiceface`
 
 from voiceface import REPO_ROOT
-from voiceface.cli import VIDEO_EXTENSIONS, check_unique_stems, configure, expand_inputs, run_batch
+from voiceface.cli import (VIDEO_EXTENSIONS, check_unique_stems, configure, expand_inputs, out_of_range, over_limit,
+                           run_batch)
 from voiceface.face_model import DEFAULT_FACE_MODEL, ensure_face_model
 from voiceface.formats import BLENDSHAPES_FILENAME, write_blendshapes_json
 from voiceface.video import video_duration_or_zero
@@ -74,6 +75,14 @@ def made_on_its_side(video: Path, target: Path) -> bool:
 
 def main(argv=None) -> int:
     configure(globals(), argv, positional="INPUTS")
+    if problem := (out_of_range(("--workers", WORKERS, 1, False), ("--max-faces", MAX_FACES, 1, False, "1: no check"),
+                                ("--face-check-seconds", FACE_CHECK_SECONDS, 0, True),
+                                ("--min-detection-confidence", MIN_DETECTION_CONFIDENCE, 0, False),
+                                ("--min-tracking-confidence", MIN_TRACKING_CONFIDENCE, 0, False))
+                   or over_limit(("--min-detection-confidence", MIN_DETECTION_CONFIDENCE, 1, False),
+                                 ("--min-tracking-confidence", MIN_TRACKING_CONFIDENCE, 1, False))):
+        print(f"error: {problem}", file=sys.stderr)          # (a confidence over 1 failed every video, one by one)
+        return 2
     import signal
 
     from voiceface.landmarks import INTERRUPTED

@@ -24,7 +24,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repo root, for `import voiceface`
 
 from voiceface import REPO_ROOT
-from voiceface.cli import AUDIO_EXTENSIONS, VIDEO_EXTENSIONS, check_unique_stems, configure, expand_inputs, run_batch
+from voiceface.cli import (AUDIO_EXTENSIONS, VIDEO_EXTENSIONS, check_unique_stems, configure, expand_inputs,
+                           out_of_range, run_batch)
 
 # --- settings (each can be given on the command line: OUTPUT_DIR as --output-dir) -------------
 INPUTS = [REPO_ROOT / "data/raw"]           # audio or video files, folders or globs
@@ -85,6 +86,9 @@ def extract_clip(path: Path, output_dir: Path, force: bool) -> str:
 
 def main(argv=None) -> int:
     configure(globals(), argv, positional="INPUTS")
+    if problem := out_of_range(("--workers", WORKERS, 1, False)):
+        print(f"error: {problem}", file=sys.stderr)
+        return 2
     from voiceface.errors import InputError
     from voiceface.formats import ensure_writable_folder
     try:

@@ -27,7 +27,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repo root, for `import voiceface`
 
 from voiceface import REPO_ROOT
-from voiceface.cli import VIDEO_EXTENSIONS, check_unique_stems, configure, expand_inputs, run_batch
+from voiceface.cli import VIDEO_EXTENSIONS, check_unique_stems, configure, expand_inputs, out_of_range, run_batch
 
 # --- settings (each can be given on the command line: OUTPUT_DIR as --output-dir) -------------
 INPUTS = []                                    # videos, folders or globs: each is one recording of one speaker
@@ -106,6 +106,9 @@ def main(argv=None) -> int:
     from voiceface.formats import ensure_writable_folder
     if PARTS < 2:
         print("error: --parts must be 2 or more", file=sys.stderr)
+        return 1
+    if problem := out_of_range(("--min-part-seconds", MIN_PART_SECONDS, 0, False)):
+        print(f"error: {problem}", file=sys.stderr)
         return 1
     if SPEAKER and speaker_of(SPEAKER) != SPEAKER:
         print(f"error: --speaker {SPEAKER!r} does not name one person (no commas; not only words such as 'male' "

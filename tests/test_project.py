@@ -96,6 +96,14 @@ def test_a_setting_below_its_bound_is_named_with_what_to_give(tmp_path):
     assert not list(tmp_path.iterdir())
     listener = run_script("3_inference/livelink_listen.py", "--seconds", -1)     # returned at once, as if it had listened
     assert listener.returncode == 2 and listener.stderr.startswith("error: --seconds -1: give 0 or more")
+    # the extraction stages, before they open a file (a confidence over 1 failed every video one by one)
+    for script, option, value in (("1_data_cleaning/1_extract_blendshapes.py", "--min-detection-confidence", 1.5),
+                                  ("1_data_cleaning/1_extract_blendshapes.py", "--workers", 0),
+                                  ("1_data_cleaning/2_extract_audio_features.py", "--workers", 0),
+                                  ("1_data_cleaning/split_recording.py", "--min-part-seconds", -1)):
+        refused = run_script(script, tmp_path / "missing.mp4", "--output-dir", tmp_path / "out", option, value)
+        assert refused.returncode in (1, 2) and refused.stderr.startswith(f"error: {option} {value}: give"), refused.stderr
+        assert not (tmp_path / "out").exists()
 
 
 def test_inputs_expand_files_folders_and_globs(tmp_path):
