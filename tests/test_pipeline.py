@@ -520,6 +520,15 @@ def test_clip_figures_combine_weighted_by_frames_even_when_some_are_missing():
     assert combined["frames"] == 400
 
 
+@pytest.mark.parametrize("args", [("--sample-clips", 1), ("--lookahead-ms", -5), ("--stage", 5, "--stop-stage", 2),
+                                  ("--workers", 0)])
+def test_the_runner_refuses_settings_out_of_range_before_any_stage(tmp_path, args):
+    """(--sample-clips 1 or a negative look-ahead ran stages 0-3 and then stopped at training)"""
+    result = run_pipeline("--work-dir", tmp_path / "work", "--runs-dir", tmp_path / "runs", *args)
+    assert result.returncode == 2 and result.stderr.startswith(f"error: {args[-2]} {args[-1]}"), result.stderr
+    assert result.stderr.count("\n") == 1 and not (tmp_path / "work").exists()
+
+
 def test_the_runner_says_what_it_cannot_do_without_a_speaker_manifest(tmp_path):
     (tmp_path / "videos").mkdir()
     result = run_pipeline("--raw-dir", tmp_path / "videos", "--work-dir", tmp_path / "work", "--stage", 99)
