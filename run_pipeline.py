@@ -218,13 +218,13 @@ def stages(raw: Path, work: Path, sample: bool) -> list[tuple[int, str, list]]:
 
 def main(argv=None) -> int:
     configure(globals(), argv)
-    from voiceface.cli import negative_lookahead, out_of_range
+    from voiceface.cli import bad_lookahead, out_of_range
     # refused before any stage runs (--sample-clips 1 or a negative look-ahead ran stages 0-3 and then stopped)
     if problem := (out_of_range(("--workers", WORKERS, 1, False),
                                 ("--sample-clips", SAMPLE_CLIPS, 2, False, "one held out, the others trained on"),
                                 ("--sample-duration", SAMPLE_DURATION, 1, False), ("--sample-epochs", SAMPLE_EPOCHS, 1, False),
                                 ("--stop-stage", STOP_STAGE, STAGE, False, "the last stage to run, --stage the first"))
-                   or negative_lookahead([LOOKAHEAD_MS])):
+                   or bad_lookahead([LOOKAHEAD_MS])):
         print(f"error: {problem}", file=sys.stderr)
         return 2
     sample = RAW_DIR is None

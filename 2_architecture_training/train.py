@@ -23,7 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repo root, f
 sys.path.insert(0, str(Path(__file__).resolve().parent))      # this folder, for `import models`
 
 from voiceface import REPO_ROOT
-from voiceface.cli import configure, negative_lookahead, out_of_range, over_limit
+from voiceface.cli import configure, bad_lookahead, out_of_range, over_limit
 
 # --- settings (each can be given on the command line: RUN_DIR as --run-dir) ------------------
 DATASET_DIR = REPO_ROOT / "data/dataset"   # the output of stage 1.3
@@ -222,7 +222,7 @@ def main(argv=None) -> int:
     if SKIP_INIT not in ("zero", "ridge"):
         print(f"error: no skip start {SKIP_INIT!r}; choose zero or ridge", file=sys.stderr)
         return 1
-    if problem := negative_lookahead([LOOKAHEAD_MS]):
+    if problem := bad_lookahead([LOOKAHEAD_MS]):
         print(f"error: {problem}", file=sys.stderr)
         return 1
     # --batch-size 0 ended in a ZeroDivisionError, --epochs 0 saved an untrained model

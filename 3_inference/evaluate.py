@@ -33,7 +33,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repo root, for `import voiceface`
 
 from voiceface import REPO_ROOT
-from voiceface.cli import configure, negative_lookahead, out_of_range
+from voiceface.cli import configure, bad_lookahead, out_of_range
 
 # --- settings (each can be given on the command line: CHECKPOINT as --checkpoint) -------------
 CHECKPOINT = REPO_ROOT / "runs/default/last.pt"   # the model to evaluate
@@ -497,7 +497,7 @@ def main(argv=None) -> int:
         print(f"error: {error}", file=sys.stderr)
         return 1
     if BENCHMARK:
-        if problem := negative_lookahead(LOOKAHEAD_MS):        # refused before any fold's dataset is made
+        if problem := bad_lookahead(LOOKAHEAD_MS):        # refused before any fold's dataset is made
             print(f"error: {problem}", file=sys.stderr)
             return 1
         try:

@@ -520,7 +520,8 @@ def test_clip_figures_combine_weighted_by_frames_even_when_some_are_missing():
     assert combined["frames"] == 400
 
 
-@pytest.mark.parametrize("args", [("--sample-clips", 1), ("--lookahead-ms", -5), ("--stage", 5, "--stop-stage", 2),
+@pytest.mark.parametrize("args", [("--sample-clips", 1), ("--lookahead-ms", -5), ("--lookahead-ms", 25),
+                                  ("--stage", 5, "--stop-stage", 2),
                                   ("--workers", 0)])
 def test_the_runner_refuses_settings_out_of_range_before_any_stage(tmp_path, args):
     """(--sample-clips 1 or a negative look-ahead ran stages 0-3 and then stopped at training)"""

@@ -326,7 +326,8 @@ def test_the_frequency_warp_on_either_axis_trains_and_an_unknown_axis_is_refused
     # trained silently (--dropout 1.5 ended in a ValueError)
     for option, value in (("--epochs", 0), ("--batch-size", 0), ("--learning-rate", 0), ("--window-seconds", -1),
                           ("--dropout", 1.5), ("--freq-warp", 1.5), ("--silence-augment", 25), ("--speed-augment", 1),
-                          ("--weight-decay", -0.01), ("--mouth-weight", -1), ("--grad-clip", 0)):
+                          ("--weight-decay", -0.01), ("--mouth-weight", -1), ("--grad-clip", 0),
+                          ("--lookahead-ms", 5)):         # between two frames: it trained as 0 and said 5
         refused = run_script(TRAIN, *args, "--run-dir", tmp_path / "none", option, value)
         assert refused.returncode == 1 and refused.stderr.startswith(f"error: {option} {value}: give"), refused.stderr
         assert not (tmp_path / "none" / "last.pt").exists()

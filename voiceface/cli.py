@@ -107,13 +107,19 @@ def settings_for_header(settings: dict) -> dict:
     return {name.lower(): plain(value) for name, value in settings.items()}
 
 
-def negative_lookahead(values_ms: Iterable[float]) -> str | None:
-    """The one-line refusal of a look-ahead below zero (train.py, evaluate.py --benchmark), or None."""
+def bad_lookahead(values_ms: Iterable[float]) -> str | None:
+    """The one-line refusal of a look-ahead below zero, or between the model's 10 ms frames (train.py
+    rounded 5 ms to none and recorded it as 5), or None (train.py, evaluate.py --benchmark, the runner)."""
+    from .constants import FRAME_RATE
     values = list(values_ms)
-    if all(ms >= 0 for ms in values):
-        return None
-    return (f"--lookahead-ms {' '.join(f'{ms:g}' for ms in values)}: a look-ahead cannot be negative (a causal model "
-            "cannot put out a face before it hears its sound); give 0 (strictly causal) or more")
+    given = f"--lookahead-ms {' '.join(f'{ms:g}' for ms in values)}"
+    if any(ms < 0 for ms in values):
+        return (f"{given}: a look-ahead cannot be negative (a causal model cannot put out a face before it hears its "
+                "sound); give 0 (strictly causal) or more")
+    frame_ms = 1000 / FRAME_RATE
+    if any(abs(ms / frame_ms - round(ms / frame_ms)) > 1e-6 for ms in values):
+        return f"{given}: give a multiple of {frame_ms:g} ms (the model's frame), e.g. 0 or 100"
+    return None
 
 
 def out_of_range(*checks: tuple) -> str | None:
