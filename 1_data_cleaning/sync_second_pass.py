@@ -39,7 +39,8 @@ def main(argv=None) -> int:
     from voiceface.engine import load_model
     from voiceface.errors import InputError
     from voiceface.evaluation import model_outputs, read_benchmark_report
-    from voiceface.formats import ensure_writable_folder, library_versions, now_iso, sha256_file, write_json_atomic
+    from voiceface.formats import (ensure_writable_folder, library_versions, now_iso, recorded_path, sha256_file,
+                                   write_json_atomic)
     from voiceface.metrics import JAW_OPEN
     from voiceface.sync import (SECOND_PASS_FORMAT, SECOND_PASS_FORMAT_VERSION, estimate_clip_lag, second_pass,
                                 smoothed_mouth, sync_config)
@@ -56,11 +57,11 @@ def main(argv=None) -> int:
     for path in map(Path, REPORTS):
         try:
             report = read_benchmark_report(path)
-            processed = processed or report["processed_dir"]
+            processed = processed or recorded_path(report["processed_dir"])     # (found from any folder)
             for benchmark in report["benchmarks"].values():
                 for fold in benchmark["folds"]:
                     for clip in fold["held_out"]:
-                        runs_of.setdefault(clip, []).append(Path(fold["run_dir"]) / "last.pt")
+                        runs_of.setdefault(clip, []).append(recorded_path(fold["run_dir"]) / "last.pt")
         except InputError as error:
             print(f"error: {error}", file=sys.stderr)
             return 1
