@@ -97,8 +97,8 @@ def clip_folders(items: list, scratch: Path) -> tuple[list[Path], bool]:
     """Processed clip folders for the inputs, and whether any input was left out (each said in a line
     of its own: the others are still scored); videos go through stages 1.1 and 1.2 first (into
     `scratch`)."""
-    from voiceface.audio import AUDIO_FEATURES_FILENAME
     from voiceface.cli import AUDIO_EXTENSIONS, VIDEO_EXTENSIONS, expand_inputs
+    from voiceface.dataset import has_both_outputs
     folders, videos, left_out = [], [], False
     for item in map(Path, items):
         if item.is_dir() and (item / "blendshapes_and_pose.json").exists():
@@ -117,8 +117,7 @@ def clip_folders(items: list, scratch: Path) -> tuple[list[Path], bool]:
                                  "--workers", 2, per_input=True))
             left_out |= bool(run("1_data_cleaning/2_extract_audio_features.py", *files, "--output-dir", scratch,
                                  per_input=True))
-            folders += [scratch / f.stem for f in files if (scratch / f.stem / "blendshapes_and_pose.json").exists()
-                        and (scratch / f.stem / AUDIO_FEATURES_FILENAME).exists()]
+            folders += [scratch / f.stem for f in files if has_both_outputs(scratch / f.stem)]
     return folders, left_out
 
 
@@ -369,11 +368,11 @@ def run_benchmarks(settings: dict) -> int:
     import shlex
 
     from voiceface.audio import AUDIO_FEATURES_FILENAME, read_audio_features
-    from voiceface.dataset import MANIFEST_FILENAME, speakers_from_manifest
+    from voiceface.dataset import MANIFEST_FILENAME, has_both_outputs, speakers_from_manifest
     from voiceface.evaluation import BENCHMARK_KINDS, benchmark_data_tag, benchmark_key, dataset_clips, markdown, summarise
     from voiceface.recordings import describe, recording_groups, to_dict
     from voiceface.cli import settings_for_header
-    from voiceface.formats import BLENDSHAPES_FILENAME, library_versions, now_iso, write_json_atomic, write_text_atomic
+    from voiceface.formats import library_versions, now_iso, write_json_atomic, write_text_atomic
     if not SPEAKER_MANIFEST:
         print("error: the benchmarks need to know who speaks in each clip: give --speaker-manifest CSV "
               "(columns short_name or clip, and speaker)", file=sys.stderr)
@@ -391,8 +390,7 @@ def run_benchmarks(settings: dict) -> int:
         print(f"error: --max-folds-per-speaker {MAX_FOLDS_PER_SPEAKER}: give 0 (a fold per recording) or 2 or more "
               "(each fold trains on what it does not hold out)", file=sys.stderr)
         return 2
-    folders = sorted(p for p in Path(PROCESSED_DIR).iterdir()
-                     if (p / BLENDSHAPES_FILENAME).exists() and (p / AUDIO_FEATURES_FILENAME).exists())
+    folders = sorted(p for p in Path(PROCESSED_DIR).iterdir() if has_both_outputs(p))
     if missing := sorted(set(TRAINING_ONLY) - {f.name for f in folders}):
         print(f"error: --training-only {' '.join(missing)}: no such processed clip in {PROCESSED_DIR} (a folder with "
               f"stage 1.1's and 1.2's outputs); put the clips there or leave them out", file=sys.stderr)

@@ -71,6 +71,15 @@ def interpolate_targets(times_s: np.ndarray, frame_times_s: np.ndarray, blendsha
     return targets, mask
 
 
+def has_both_outputs(folder) -> bool:
+    """Whether a clip folder holds stage 1.1's track and stage 1.2's features (what read_processed_clip reads)."""
+    from pathlib import Path
+
+    from .audio import AUDIO_FEATURES_FILENAME
+    from .formats import BLENDSHAPES_FILENAME
+    return (Path(folder) / BLENDSHAPES_FILENAME).exists() and (Path(folder) / AUDIO_FEATURES_FILENAME).exists()
+
+
 def read_processed_clip(folder) -> tuple[BlendshapeTrack, AudioFeatureFile]:
     """A processed clip folder's stage 1.1 track and stage 1.2 features."""
     from pathlib import Path
