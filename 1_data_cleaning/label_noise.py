@@ -107,16 +107,29 @@ def compare(readings):
 def main(argv=None) -> int:
     configure(globals(), argv)
     import numpy as np
-    from voiceface.cli import VIDEO_EXTENSIONS
+    from voiceface.cli import VIDEO_EXTENSIONS, out_of_range, over_limit
+    from voiceface.errors import InputError
     from voiceface.face_model import ensure_face_model
     from voiceface.formats import write_text_atomic
     from voiceface.progress import say
 
-    model = ensure_face_model(FACE_MODEL)
-    videos = sorted(p for p in Path(RAW_DIR).iterdir() if p.suffix.lower() in VIDEO_EXTENSIONS
-                    and (not CLIPS or p.stem in CLIPS))
+    refusal = out_of_range(("--scale", SCALE, 0, True)) or over_limit(("--scale", SCALE, 1, True, "a smaller reading"))
+    refusal = refusal or out_of_range(("--jpeg-quality", JPEG_QUALITY, 1, False)) or over_limit(
+        ("--jpeg-quality", JPEG_QUALITY, 100, False))
+    if refusal:
+        print(f"error: {refusal}", file=sys.stderr)
+        return 2
+    try:
+        model = ensure_face_model(FACE_MODEL, "--face-model")
+    except InputError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    raw = Path(RAW_DIR)
+    videos = sorted(p for p in raw.iterdir() if p.suffix.lower() in VIDEO_EXTENSIONS
+                    and (not CLIPS or p.stem in CLIPS)) if raw.is_dir() else []
     if not videos:
-        say(f"{RAW_DIR}: no videos{' named ' + ' '.join(CLIPS) if CLIPS else ''}; give --raw-dir a folder of them")
+        print(f"error: {RAW_DIR}: no videos{' named ' + ' '.join(CLIPS) if CLIPS else ''}; give --raw-dir a folder "
+              "of them", file=sys.stderr)
         return 1
     results = {}
     for video in videos:

@@ -39,8 +39,9 @@ def main(argv=None) -> int:
     from voiceface import sync
     from voiceface.audio import DB_FLOOR, read_audio_features
     from voiceface.constants import FRAME_RATE
-    from voiceface.dataset import (ClipPose, model_inputs, normalize_targets, speaker_folds, speakers_from_manifest,
-                                   synchronize_features)
+    from voiceface.dataset import (ClipPose, has_both_outputs, model_inputs, normalize_targets, speaker_folds,
+                                   speakers_from_manifest, synchronize_features)
+    from voiceface.errors import InputError
     from voiceface.formats import read_blendshapes_json, write_text_atomic
     from voiceface.metrics import JAW_OPEN, pearson
     from voiceface.progress import say
@@ -51,14 +52,22 @@ def main(argv=None) -> int:
     except ValueError as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
-    folders = sorted(p for p in Path(PROCESSED_DIR).iterdir() if (p / "audio_features.npz").exists()
-                     and (p / "blendshapes_and_pose.json").exists())
+    processed = Path(PROCESSED_DIR)
+    folders = sorted(p for p in processed.iterdir() if has_both_outputs(p)) if processed.is_dir() else []
+    if len(folders) < 2:
+        print(f"error: {processed}: {len(folders)} clip folders with stage 1.1 and 1.2 outputs; the study sets clips "
+              "against each other: give --processed-dir a folder of several", file=sys.stderr)
+        return 1
+    try:
+        speakers = speakers_from_manifest(SPEAKER_MANIFEST)
+    except InputError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
     raw = {f.name: (read_blendshapes_json(f / "blendshapes_and_pose.json"), read_audio_features(f / "audio_features.npz"))
            for f in folders}
     names = sorted(raw)
     clips = {n: synchronize_features(n, *raw[n]) for n in names}
     seconds = {n: clips[n].mask.sum() / FRAME_RATE for n in names}
-    speakers = speakers_from_manifest(SPEAKER_MANIFEST)
     rng = np.random.default_rng(SEED)
     lines = [f"# Sync study: {len(names)} clips of {PROCESSED_DIR}", ""]
 

@@ -48,14 +48,18 @@ def make_copy() -> int:
     import shutil
 
     import numpy as np
-    from voiceface.dataset import INPUT_FILES, MANIFEST_FILENAME
+    from voiceface.dataset import INPUT_FILES, MANIFEST_FILENAME, read_dataset_manifest
     from voiceface.errors import InputError
     from voiceface.lpc import LPC_ORDER, processed_clip_lsf, running_voice_mean
     source, output = Path(DATASET_DIR), Path(OUTPUT_DIR)
     if NORMALISE not in ("none", "clip", "running"):
         print(f"error: --normalise {NORMALISE}: choose none, clip or running", file=sys.stderr)
         return 1
-    manifest = json.loads((source / MANIFEST_FILENAME).read_text())
+    try:
+        manifest = read_dataset_manifest(source)
+    except InputError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
     if manifest.get("extra_channels"):
         print(f"error: {source}: already carries extra channels; give the dataset stage 1.3 wrote", file=sys.stderr)
         return 1
@@ -110,18 +114,20 @@ def make_copy() -> int:
 
 
 def score() -> int:
-    import json
-
     import numpy as np
     import torch
     from voiceface.constants import FRAME_RATE, N_MELS
-    from voiceface.dataset import INPUT_FILES, MANIFEST_FILENAME
+    from voiceface.dataset import INPUT_FILES, read_dataset_manifest
     from voiceface.engine import load_model
-    from voiceface.errors import FormatError
+    from voiceface.errors import FormatError, InputError
     from voiceface.evaluation import align_to_face_time
     from voiceface.metrics import JAW_OPEN, pearson
     dataset = Path(DATASET_DIR)
-    manifest = json.loads((dataset / MANIFEST_FILENAME).read_text())
+    try:
+        manifest = read_dataset_manifest(dataset)
+    except InputError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
     width = np.load(dataset / "val" / INPUT_FILES["level"], mmap_mode="r").shape[1]
     clips = [c for c in manifest["clips"] if c["split"] == "val"]
     for checkpoint_path in SCORE:

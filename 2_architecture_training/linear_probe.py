@@ -130,15 +130,17 @@ def frame_embedding(folder: Path, frames: int) -> np.ndarray:
 
 def main(argv=None) -> int:
     configure(globals(), argv)
-    import json
-
     from voiceface.errors import InputError
     from voiceface.lpc import processed_clip_lsf
-    from voiceface.dataset import MANIFEST_FILENAME, warp_mel
+    from voiceface.dataset import read_dataset_manifest, warp_mel
     from voiceface.metrics import JAW_OPEN, pearson
     from voiceface.ridge import RidgeBaseline, shift_targets
     dataset = Path(DATASET_DIR)
-    manifest = json.loads((dataset / MANIFEST_FILENAME).read_text())
+    try:
+        manifest = read_dataset_manifest(dataset)
+    except InputError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
     lookahead = int(round(LOOKAHEAD_MS / 10))
     unknown = sorted(set(EXTRA) - {"loudness", "lsf", "pitch", "embedding"})
     if unknown:

@@ -38,11 +38,9 @@ def path_logits(model, inputs):
 
 def main(argv=None) -> int:
     configure(globals(), argv)
-    import json
-
     import numpy as np
     from voiceface.constants import BLENDSHAPE_NAMES
-    from voiceface.dataset import FORMANT_FILES, INPUT_FILES, MANIFEST_FILENAME
+    from voiceface.dataset import FORMANT_FILES, INPUT_FILES, read_dataset_manifest
     from voiceface.engine import load_model
     from voiceface.errors import FormatError, InputError
     try:
@@ -51,11 +49,11 @@ def main(argv=None) -> int:
         print(f"error: {error}", file=sys.stderr)
         return 1
     dataset = Path(DATASET_DIR)
-    if not (dataset / MANIFEST_FILENAME).exists():
-        print(f"error: {dataset}: no dataset_manifest.json; make one with 1_data_cleaning/3_create_dataset.py",
-              file=sys.stderr)
+    try:
+        manifest = read_dataset_manifest(dataset)
+    except InputError as error:
+        print(f"error: {error}", file=sys.stderr)
         return 1
-    manifest = json.loads((dataset / MANIFEST_FILENAME).read_text())
     folder = dataset / SPLIT
     if not any(c["split"] == SPLIT for c in manifest["clips"]) or not folder.is_dir():
         print(f"error: {folder}: no clips in split {SPLIT!r}; choose --split train or val", file=sys.stderr)

@@ -49,9 +49,8 @@ TRAINING_METRICS = ("mae", "mouth_mae", "jaw_open_r", "mouth_close_r", "smile_r"
 
 def frames_per_epoch(dataset: Path, window: int, stride: int, warmup: int) -> tuple[int, int]:
     """(frames, windows) a training epoch covers with these windows."""
-    import json
-    from voiceface.dataset import MANIFEST_FILENAME, create_sequences
-    manifest = json.loads((dataset / MANIFEST_FILENAME).read_text())
+    from voiceface.dataset import create_sequences, read_dataset_manifest
+    manifest = read_dataset_manifest(dataset)
     cut = [create_sequences(c["frames"], window, stride, warmup) for c in manifest["clips"] if c["split"] == "train"]
     return sum(int(w[:, 1].sum()) for w in cut), sum(len(w) for w in cut)
 
@@ -63,6 +62,13 @@ def main(argv=None) -> int:
     import subprocess
     if STUDY not in VARIANTS:
         print(f"error: no study {STUDY!r}; choose one of {', '.join(VARIANTS)}", file=sys.stderr)
+        return 1
+    from voiceface.dataset import read_dataset_manifest
+    from voiceface.errors import InputError
+    try:
+        read_dataset_manifest(DATASET_DIR)
+    except InputError as error:
+        print(f"error: {error}", file=sys.stderr)
         return 1
     import shlex
     rows = []

@@ -147,7 +147,7 @@ def main(argv=None) -> int:
     from voiceface.dataset import (DATASET_FORMAT, DATASET_FORMAT_VERSION, FORMANT_FILES, INPUT_FILES, INPUT_MODES,
                                    LEVEL_FILE, MANIFEST_FILENAME, MEL_SCALE_DB, add_noise_to_inputs,
                                    add_reverb_to_inputs, create_sequences, inputs_in_db, level_inputs_against,
-                                   normalisation_config, WARP_AXES, warp_mel)
+                                   normalisation_config, read_dataset_manifest, WARP_AXES, warp_mel)
     from voiceface.formats import atomic_path, library_versions, write_text_atomic
     from voiceface.lpc import LPC_ORDER, TYPICAL_LSF, FormantInputs, formant_config
     from voiceface.metrics import clip_metrics, combine_clip_metrics
@@ -187,11 +187,11 @@ def main(argv=None) -> int:
         print(f"error: {error}", file=sys.stderr)
         return 1
     manifest_path = dataset_dir / MANIFEST_FILENAME
-    if not manifest_path.exists():
-        print(f"error: {manifest_path}: no dataset here; run stage 1.3 (1_data_cleaning/3_create_dataset.py)",
-              file=sys.stderr)
+    try:
+        manifest = read_dataset_manifest(dataset_dir)
+    except InputError as error:
+        print(f"error: {error}", file=sys.stderr)
         return 1
-    manifest = json.loads(manifest_path.read_text())
     problems = []
     if manifest.get("format") != DATASET_FORMAT or manifest.get("format_version") != DATASET_FORMAT_VERSION:
         problems.append(f"format {manifest.get('format')} v{manifest.get('format_version')}")

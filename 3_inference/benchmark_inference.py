@@ -17,7 +17,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repo root, for `import voiceface`
 
 from voiceface.benchmarks import best_seconds
-from voiceface.cli import configure
+from voiceface.cli import configure, out_of_range
 
 # --- settings (each can be given on the command line: PRESET as --preset) --------------------
 CHECKPOINT = ""                 # a trained checkpoint; none: an untrained model of PRESET (same speed)
@@ -38,12 +38,24 @@ def main(argv=None) -> int:
     from voiceface.constants import BLENDSHAPE_NAMES, POSE_NAMES
     from voiceface.dataset import normalisation_config
     from voiceface.engine import Animator, load_model, models_package
+    from voiceface.errors import FormatError, InputError
     from voiceface.synthetic import speech_envelope, voiced_audio
+    refusal = out_of_range(("--seconds", SECONDS, 2, False, "the streaming figure replays its audio"),
+                           ("--hops", HOPS, 200, False, "the first 100 are warm-up"), ("--threads", THREADS, 1, False))
+    models = models_package()
+    if not refusal and not CHECKPOINT and PRESET not in models.PRESETS:
+        refusal = f"no preset {PRESET!r}; choose one of {', '.join(models.PRESETS)}"
+    if refusal:
+        print(f"error: {refusal}", file=sys.stderr)
+        return 2
     torch.set_num_threads(THREADS)
     if CHECKPOINT:
-        model, checkpoint = load_model(CHECKPOINT)
+        try:
+            model, checkpoint = load_model(CHECKPOINT)
+        except (FormatError, InputError) as error:
+            print(f"error: {error}", file=sys.stderr)
+            return 1
     else:
-        models = models_package()
         model = models.VoiceToFaceTCN(models.PRESETS[PRESET]).eval()
         checkpoint = {"input_mode": "fixed", "lookahead_frames": 0, "front_end": front_end_config(),
                       "normalisation": normalisation_config(), "blendshape_names": BLENDSHAPE_NAMES,

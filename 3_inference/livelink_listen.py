@@ -34,7 +34,9 @@ SHOWN = ("JawOpen", "MouthClose", "MouthFunnel", "MouthSmileLeft", "HeadYaw", "H
 def main(argv=None) -> int:
     configure(globals(), argv)
     from voiceface.cli import out_of_range
-    if problem := out_of_range(("--seconds", SECONDS, 0, False, "0: until Ctrl-C")):
+    from voiceface.livelink import DEFAULT_PORT
+    if problem := out_of_range(("--seconds", SECONDS, 0, False, "0: until Ctrl-C")) or (
+            None if 1 <= PORT <= 65535 else f"--port {PORT}: give a port in 1-65535 (Live Link Face's is {DEFAULT_PORT})"):
         print(f"error: {problem}", file=sys.stderr)
         return 2
     import socket

@@ -277,3 +277,26 @@ def test_two_hours_of_audio_run_in_bounded_memory(trained_run, tmp_path):
         tail = f.read()
     assert '"frameCount": 216000' in head and tail.rstrip().endswith("]\n}".strip())
     assert (out.with_suffix(".png")).exists()
+
+
+@pytest.mark.parametrize("script, args, code, said", [
+    ("2_architecture_training/linear_probe.py", ("--dataset-dir", "{tmp}"), 1, "no dataset here"),
+    ("2_architecture_training/study.py", ("--dataset-dir", "{tmp}"), 1, "no dataset here"),
+    ("2_architecture_training/extra_channels.py", ("--dataset-dir", "{tmp}/gone"), 1, "no dataset here"),
+    ("2_architecture_training/train.py", ("--dataset-dir", "{tmp}/bad_manifest", "--run-dir", "{tmp}/run"), 1,
+     "not a readable dataset manifest"),
+    ("1_data_cleaning/sync_study.py", ("--processed-dir", "{tmp}/gone"), 1, "0 clip folders"),
+    ("1_data_cleaning/label_noise.py", ("--raw-dir", "{tmp}/gone"), 1, "no videos"),
+    ("1_data_cleaning/label_noise.py", ("--scale", 0), 2, "--scale 0: give more than 0"),
+    ("3_inference/benchmark_inference.py", ("--hops", 0), 2, "--hops 0: give 200 or more"),
+    ("3_inference/benchmark_inference.py", ("--preset", "huge"), 2, "no preset 'huge'"),
+    ("3_inference/benchmark_inference.py", ("--checkpoint", "{tmp}/gone.pt"), 1, "no such checkpoint; check the path"),
+    ("3_inference/livelink_listen.py", ("--port", 99999), 2, "--port 99999: give a port in 1-65535"),
+])
+def test_the_studies_and_benchmarks_refuse_a_missing_folder_or_a_setting_out_of_range_in_one_line(script, args, code,
+                                                                                                   said, tmp_path):
+    (tmp_path / "bad_manifest").mkdir()                   # a dataset manifest cut short (a copy stopped half-way)
+    (tmp_path / "bad_manifest" / "dataset_manifest.json").write_text('{"format": "voiceface/dat')
+    result = run_script(script, *(str(a).replace("{tmp}", str(tmp_path)) for a in args))
+    assert result.returncode == code and said in result.stderr, result.stderr[-2000:]
+    assert error_lines(result) == [line for line in result.stderr.splitlines() if line.strip()], result.stderr[-2000:]

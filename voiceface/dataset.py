@@ -221,6 +221,24 @@ DATASET_FORMAT_VERSION = 2    # 2: level_db.npy; the level mode's floor follows 
 MANIFEST_FILENAME = "dataset_manifest.json"
 
 
+def read_dataset_manifest(dataset_dir) -> dict:
+    """A stage 1.3 dataset's manifest; InputError (one line, naming the folder) where the folder
+    holds none, or one that is not a dataset manifest (a clip folder given for a dataset, say)."""
+    import json
+    from pathlib import Path
+    path = Path(dataset_dir) / MANIFEST_FILENAME
+    if not path.is_file():
+        raise InputError(f"{dataset_dir}: no dataset here ({MANIFEST_FILENAME}); make one with stage 1.3 "
+                         "(1_data_cleaning/3_create_dataset.py) or give the folder it wrote")
+    try:
+        manifest = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, ValueError) as error:
+        raise InputError(f"{path}: not a readable dataset manifest ({error}); re-run stage 1.3") from None
+    if not isinstance(manifest, dict) or manifest.get("format") != DATASET_FORMAT:
+        raise InputError(f"{path}: not a stage 1.3 dataset manifest; re-run stage 1.3")
+    return manifest
+
+
 class ModelInputs:
     """What the model sees, from a clip's mel (T, 80) dB and vad (T,), fed from its first frame on
     in chunks of any size. 'fixed': dB mapped from [-80, 10] onto [-1, 1]. 'level': the causal

@@ -15,12 +15,13 @@ DEFAULT_FACE_MODEL = REPO_ROOT / "checkpoints" / "face_landmarker.task"
 DOWNLOAD_TIMEOUT_S = 30
 
 
-def ensure_face_model(path: str | Path = DEFAULT_FACE_MODEL) -> Path:
+def ensure_face_model(path: str | Path = DEFAULT_FACE_MODEL, option: str = "--model") -> Path:
     """Return the path of a verified face model: the file at `path`, downloaded there from the
-    official URL when missing. Raises InputError with one line saying what to do."""
+    official URL when missing. Raises InputError with one line saying what to do (`option`: the
+    calling script's setting for the path)."""
     path = Path(path)
     by_hand = (f"download {FACE_MODEL_URL} to {path} (SHA-256 {FACE_MODEL_SHA256[:12]}…), "
-               "or pass --model PATH")
+               f"or pass {option} PATH")
     if not path.exists():
         try:
             with urllib.request.urlopen(FACE_MODEL_URL, timeout=DOWNLOAD_TIMEOUT_S) as response, \

@@ -45,8 +45,8 @@ def load_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> tup
     from voiceface.errors import FormatError
     path = Path(path)
     if not path.exists():
-        raise FormatError(f"{path}: no such checkpoint; train one with 2_architecture_training/train.py "
-                          "or pass --checkpoint")
+        raise FormatError(f"{path}: no such checkpoint; check the path, or train one with "
+                          "2_architecture_training/train.py")
     try:
         checkpoint = torch.load(path, map_location=device, weights_only=True)
     except Exception as error:
