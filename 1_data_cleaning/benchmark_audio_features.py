@@ -33,6 +33,11 @@ REPEATS = 3                     # best of this many runs
 
 def main(argv=None) -> int:
     configure(globals(), argv)
+    from voiceface.cli import out_of_range
+    from voiceface.errors import InputError
+    if refusal := out_of_range(("--generated-minutes", GENERATED_MINUTES, 0, True), ("--repeats", REPEATS, 1, False)):
+        print(f"error: {refusal}", file=sys.stderr)
+        return 2
     import librosa
     from voiceface.audio import (MEL_FMAX, MEL_FMIN, AudioFrontEnd, Features, extract_file_features,
                                  load_audio)
@@ -52,7 +57,11 @@ def main(argv=None) -> int:
                 container.mux(packet)
     else:
         path = Path(CLIP)
-    _, audio = load_audio(path)
+    try:
+        _, audio = load_audio(path)
+    except InputError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
     duration = len(audio) / SAMPLE_RATE
 
     def ours(formants=False):

@@ -69,18 +69,29 @@ def batch_seconds(clips: list[Path], model: Path, workers: int) -> float:
 
 def main(argv=None) -> int:
     configure(globals(), argv)
-    model = ensure_face_model(MODEL)
+    from voiceface.cli import out_of_range
+    from voiceface.errors import InputError
+    if refusal := out_of_range(("--generated-clips", GENERATED_CLIPS, 1, False),
+                               ("--generated-duration", GENERATED_DURATION, 1, False, "seconds"),
+                               ("--max-faces", MAX_FACES, 1, False), ("--repeats", REPEATS, 1, False)):
+        print(f"error: {refusal}", file=sys.stderr)
+        return 2
     scratch = tempfile.TemporaryDirectory()
     clips = [Path(c) for c in CLIPS]
-    if not clips:
-        from voiceface.synthetic import write_talking_face_clip
-        clips = [write_talking_face_clip(Path(scratch.name) / f"bench_{k}.mp4", duration=GENERATED_DURATION,
-                                         seed=k).path for k in range(GENERATED_CLIPS)]
     bare = ours = 0.0
-    for _ in range(REPEATS):       # interleaved, so a slow spell of the machine hits both
-        fps, frames = bare_mediapipe_fps(clips[0], model)
-        bare = max(bare, fps)
-        ours = max(ours, stage_fps(clips[0], model))
+    try:
+        model = ensure_face_model(MODEL)
+        if not clips:
+            from voiceface.synthetic import write_talking_face_clip
+            clips = [write_talking_face_clip(Path(scratch.name) / f"bench_{k}.mp4", duration=GENERATED_DURATION,
+                                             seed=k).path for k in range(GENERATED_CLIPS)]
+        for _ in range(REPEATS):       # interleaved, so a slow spell of the machine hits both
+            fps, frames = bare_mediapipe_fps(clips[0], model)
+            bare = max(bare, fps)
+            ours = max(ours, stage_fps(clips[0], model))
+    except InputError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
     print(f"clip {clips[0].name}: {frames} frames")
     print(f"  bare MediaPipe loop (decoded frames): {bare:7.1f} frames/s")
     print(f"  stage 1.1 (decode + model + JSON):     {ours:7.1f} frames/s")

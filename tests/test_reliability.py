@@ -292,6 +292,9 @@ def test_two_hours_of_audio_run_in_bounded_memory(trained_run, tmp_path):
     ("3_inference/benchmark_inference.py", ("--preset", "huge"), 2, "no preset 'huge'"),
     ("3_inference/benchmark_inference.py", ("--checkpoint", "{tmp}/gone.pt"), 1, "no such checkpoint; check the path"),
     ("3_inference/livelink_listen.py", ("--port", 99999), 2, "--port 99999: give a port in 1-65535"),
+    ("1_data_cleaning/benchmark_audio_features.py", ("--clip", "{tmp}/gone.wav"), 1, "gone.wav: no such file"),
+    ("1_data_cleaning/benchmark_audio_features.py", ("--repeats", 0), 2, "--repeats 0: give 1 or more"),
+    ("1_data_cleaning/benchmark_extract_blendshapes.py", ("--clips", "{tmp}/gone.mp4"), 1, "gone.mp4: no such file"),
 ])
 def test_the_studies_and_benchmarks_refuse_a_missing_folder_or_a_setting_out_of_range_in_one_line(script, args, code,
                                                                                                    said, tmp_path):
