@@ -134,7 +134,8 @@ def main(argv=None) -> int:
     from voiceface.formats import recorded_path
     configure(globals(), argv, positional="REPORTS")
     from voiceface.cli import out_of_range
-    if problem := out_of_range(("--seconds", SECONDS, 0, True, "the excerpt's length")):
+    if problem := out_of_range(("--seconds", SECONDS, 0, True, "the excerpt's length"),
+                               ("--start", START, 0, False, "seconds into the clip")):
         print(f"error: {problem}", file=sys.stderr)
         return 2
     output = Path(OUTPUT)

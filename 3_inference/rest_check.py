@@ -16,7 +16,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repo root, for `import voiceface`
 
-from voiceface.cli import configure
+from voiceface.cli import configure, out_of_range
 
 # --- settings (each can be given on the command line: SECONDS as --seconds) --------------------
 MODELS = []                     # checkpoints (.pt), or benchmark JSON files (every fold's last.pt, which it scored)
@@ -79,6 +79,10 @@ def main(argv=None) -> int:
     except ValueError as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
+    if problem := out_of_range(("--skip-seconds", SKIP_SECONDS, 0, False),
+                               ("--speech-seconds", SPEECH_SECONDS, 0, True, "with --after-speech: how much of it")):
+        print(f"error: {problem}", file=sys.stderr)
+        return 2
     if SECONDS <= SKIP_SECONDS:
         print(f"error: --seconds {SECONDS:g} leaves nothing after --skip-seconds {SKIP_SECONDS:g}; give more", file=sys.stderr)
         return 1
