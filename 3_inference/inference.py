@@ -313,8 +313,24 @@ def main(argv=None) -> int:
         print(f"error: --face-delay-ms {FACE_DELAY_MS:g}: give a multiple of 10 ms (the model's frame), "
               f"e.g. {10 * round(FACE_DELAY_MS / 10):g}", file=sys.stderr)
         return 2
+    # a setting that only means something beside another, given without it: said, not silently ignored
+    for option, given, needed, partner in (
+            ("--livelink", LIVELINK, STREAM or MIC, "--stream FILE or --mic (it sends frames as they are made)"),
+            ("--seconds", SECONDS, MIC, "--mic"), ("--chunk-ms", CHUNK_MS != 10, STREAM or MIC, "--stream FILE or --mic"),
+            ("--reference", REFERENCE, PREVIEW, "--preview (the extracted track drawn beside the prediction)")):
+        if given and not needed:
+            print(f"error: {option} works only with {partner}", file=sys.stderr)
+            return 2
     from voiceface.engine import load_model
     from voiceface.errors import InputError
+    if REFERENCE:
+        from voiceface.formats import read_blendshapes_json
+        try:
+            read_blendshapes_json(REFERENCE)
+        except InputError as error:
+            print(f"error: --reference {error}".replace("re-run stage 1.1 with --force", "give the "
+                  "blendshapes_and_pose.json stage 1.1 wrote for the clip"), file=sys.stderr)
+            return 1
     try:
         model, checkpoint = load_model(CHECKPOINT)
     except InputError as error:
@@ -333,9 +349,6 @@ def main(argv=None) -> int:
         return export(model, checkpoint)
     if LIVELINK:
         from voiceface.livelink import Sender
-        if not (STREAM or MIC):
-            print("error: --livelink sends frames as they are made: use it with --stream FILE or --mic", file=sys.stderr)
-            return 2
         try:
             Sender(LIVELINK, LIVELINK_SUBJECT, FPS).close()       # a wrong host or port: say so before starting
         except ValueError as error:

@@ -302,3 +302,15 @@ def test_a_frame_rate_or_chunk_that_is_not_positive_is_refused_before_anything_i
                             "--output", tmp_path / "out", option, value)
         assert result.returncode == 2 and result.stderr.startswith(f"error: {says}"), result.stderr
         assert not (tmp_path / "out").exists()
+    # a setting that means something only beside another was silently ignored; a --reference that is
+    # not a track failed after the inference, as if stage 1.1's output were at fault
+    reference = learn_dataset / "processed" / "sample_24" / "blendshapes_and_pose.json"
+    for args, code, says in ((("--seconds", 5), 2, "--seconds works only with --mic"),
+                             (("--chunk-ms", 20), 2, "--chunk-ms works only with --stream FILE or --mic"),
+                             (("--reference", reference), 2, "--reference works only with --preview"),
+                             (("--preview", "--reference", learn_dataset / "raw" / "sample_24.mp4"), 1,
+                              "--reference " + str(learn_dataset / "raw" / "sample_24.mp4") + ": cannot read")):
+        result = run_script(INFER, learn_dataset / "raw" / "sample_24.mp4", "--checkpoint", trained_run / "best.pt",
+                            "--output", tmp_path / "out", *args)
+        assert result.returncode == code and result.stderr.startswith(f"error: {says}"), result.stderr
+        assert not (tmp_path / "out").exists()
