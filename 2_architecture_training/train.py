@@ -62,8 +62,9 @@ SPEC_MASKS = 0                  # SpecAugment: this many bands of up to 8 mel bi
 SPEED_AUGMENT = 0.1             # each window played faster or slower by up to this fraction (sound and face together)
 NOISE_AUGMENT = 0.0             # share of windows with room noise mixed in at 5-30 dB below the speech (either input mode)
 REVERB_AUGMENT = 0.0            # share of windows heard in a room: a late reverberant tail added to the mel (either input mode)
-REVERB_RT60_S = (0.2, 0.8)      # with REVERB_AUGMENT: the room's RT60 drawn from this range (seconds) ...
-REVERB_DRR_DB = (-3.0, 12.0)    # ... and the direct sound this many dB over the echo (a metre away to several)
+REVERB_RT60_S = (0.2, 0.8)      # with --reverb-augment: the room's RT60 drawn from this range (seconds)
+REVERB_DRR_DB = (-3.0, 12.0)    # with --reverb-augment: the direct sound this many dB over the echo (a metre away to
+#                                 several)
 WINDOW_SECONDS = 2.0            # re-cut training windows to this length; 0: the dataset's
 STRIDE_SECONDS = 0.5            # with WINDOW_SECONDS: the step between windows
 WARMUP_SECONDS = 0.5            # with WINDOW_SECONDS: leading part of mid-clip windows out of the loss

@@ -33,7 +33,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repo root, for `import voiceface`
 
 from voiceface import REPO_ROOT
-from voiceface.cli import configure, bad_lookahead, out_of_range
+from voiceface.cli import configure, bad_lookahead, given_settings, out_of_range
 
 # --- settings (each can be given on the command line: CHECKPOINT as --checkpoint) -------------
 CHECKPOINT = REPO_ROOT / "runs/default/last.pt"   # the model to evaluate
@@ -51,24 +51,29 @@ PROCESSED_DIR = REPO_ROOT / "data/processed"   # with --benchmark: every clip's 
 SPEAKER_MANIFEST = ""           # with --benchmark: CSV naming each clip's speaker (required)
 BENCH_DIR = REPO_ROOT / "runs/benchmark"       # with --benchmark: datasets and runs per fold (kept, reused)
 LOOKAHEAD_MS = [0.0, 100.0]     # with --benchmark: the latencies to train and score
-FOLDS = 5                       # speaker-independent: folds of whole speakers
-MIN_CLIPS = 4                   # speaker-dependent: speakers with at least this many recordings (clips of one recording,
-#                                 found from their audio by voiceface/recordings.py, count once and are held out together)
-MAX_FOLDS_PER_SPEAKER = 5       # speaker-dependent: at most this many folds per speaker (0: one per recording); a speaker
-#                                 with more recordings has them held out in runs of neighbours in name order (the parts of
-#                                 one session together), so the benchmark's time stays bounded as the videos grow
-MAX_TRAINING_RECORDINGS = 0     # speaker-dependent: train on only this many of the speaker's other recordings (0: all),
-#                                 the ones after the held-out one in name order, so each is trained on equally often:
-#                                 with 1, 2, 3 ... a learning curve (how r grows with the speaker's minutes)
-MAX_TRAINING_SPEAKERS = 0       # speaker-independent: train each fold on only this many of the speakers it could train on
-#                                 (0: all), drawn at random per fold (SEED), fewer a subset of more: with 2, 4, 8 ... a
-#                                 learning curve in speakers (how r on new voices grows with the voices heard)
-TRAINING_ONLY = []              # clips of PROCESSED_DIR never held out nor scored: every speaker-independent fold trains on
-#                                 them (speaker-dependent folds only with --with-other-speakers or --pretrain-other-speakers);
-#                                 more voices to learn from while the benchmark scores the same clips
-WITH_OTHER_SPEAKERS = False     # speaker-dependent: also train on every other speaker's clips
-PRETRAIN_OTHER_SPEAKERS = False  # speaker-dependent: train one model on every other speaker's clips first, then
-#                                 fine-tune it on each fold's clips of the speaker (train.py --init-from)
+FOLDS = 5                       # with --benchmark speaker-independent: folds of whole speakers
+MIN_CLIPS = 4                   # with --benchmark speaker-dependent: speakers with at least this many recordings (clips of
+#                                 one recording, found from their audio by voiceface/recordings.py, count once and are
+#                                 held out together)
+MAX_FOLDS_PER_SPEAKER = 5       # with --benchmark speaker-dependent: at most this many folds per speaker (0: one per
+#                                 recording); a speaker with more recordings has them held out in runs of neighbours in
+#                                 name order (the parts of one session together), so the benchmark's time stays bounded
+#                                 as the videos grow
+MAX_TRAINING_RECORDINGS = 0     # with --benchmark speaker-dependent: train on only this many of the speaker's other
+#                                 recordings (0: all), the ones after the held-out one in name order, so each is trained
+#                                 on equally often: with 1, 2, 3 ... a learning curve (how r grows with the speaker's
+#                                 minutes)
+MAX_TRAINING_SPEAKERS = 0       # with --benchmark speaker-independent: train each fold on only this many of the speakers
+#                                 it could train on (0: all), drawn at random per fold (SEED), fewer a subset of more:
+#                                 with 2, 4, 8 ... a learning curve in speakers (how r on new voices grows with the
+#                                 voices heard)
+TRAINING_ONLY = []              # with --benchmark: clips of PROCESSED_DIR never held out nor scored: every
+#                                 speaker-independent fold trains on them (speaker-dependent folds only with
+#                                 --with-other-speakers or --pretrain-other-speakers); more voices to learn from while
+#                                 the benchmark scores the same clips
+WITH_OTHER_SPEAKERS = False     # with --benchmark speaker-dependent: also train on every other speaker's clips
+PRETRAIN_OTHER_SPEAKERS = False  # with --benchmark speaker-dependent: train one model on every other speaker's clips
+#                                 first, then fine-tune it on each fold's clips of the speaker (train.py --init-from)
 FINETUNE_ARGS = ""              # with --pretrain-other-speakers: more train.py arguments for the fine-tuning runs only
 TRAIN_ARGS = ""                 # with --benchmark: more train.py arguments for every fold, as one string
 DATASET_ARGS = ""               # with --benchmark: more stage 1.3 arguments for every fold's dataset
@@ -140,15 +145,8 @@ def corrected_clips(folders: list[Path], lead_s: float, correct: bool = True) ->
 
 def has_training_clips(dataset_dir) -> bool:
     """Whether a stage 1.3 dataset (or "": none) has a training split to fit the baselines on."""
-    import json
-    from voiceface.dataset import MANIFEST_FILENAME
-    if not dataset_dir:
-        return False
-    try:
-        manifest = json.loads((Path(dataset_dir) / MANIFEST_FILENAME).read_text())
-    except (OSError, ValueError):
-        return True            # not readable: dataset_clips says so in one line
-    return any(c.get("split") == "train" for c in manifest.get("clips", []))
+    from voiceface.dataset import read_dataset_manifest
+    return bool(dataset_dir) and any(c.get("split") == "train" for c in read_dataset_manifest(dataset_dir)["clips"])
 
 
 def typical_lead_of(dataset_dir: Path) -> float:
@@ -495,6 +493,13 @@ def main(argv=None) -> int:
         print(f"error: {error}", file=sys.stderr)
         return 1
     if BENCHMARK:
+        # one model's settings beside --benchmark (which trains its own fold by fold) were silently ignored
+        if scoring := [name for name in ("CHECKPOINT", "CLIPS", "DATASET_DIR", "TRAIN_DATASET", "PLOTS_DIR")
+                       if name in given_settings(globals())]:
+            option = "--" + scoring[0].lower().replace("_", "-")
+            print(f"error: {option} is for scoring one model; --benchmark trains and scores its own, fold by fold: "
+                  "run the two separately", file=sys.stderr)
+            return 2
         if problem := bad_lookahead(LOOKAHEAD_MS):        # refused before any fold's dataset is made
             print(f"error: {problem}", file=sys.stderr)
             return 1
@@ -503,13 +508,22 @@ def main(argv=None) -> int:
         except InputError as error:      # a fold's clips unreadable, say: one line, not a traceback
             print(f"error: {error}", file=sys.stderr)
             return 1
+    from voiceface.dataset import MANIFEST_FILENAME, read_dataset_manifest
+    if DATASET_DIR and SPLIT not in ("train", "val"):
+        print(f"error: --split {SPLIT}: a stage 1.3 dataset has the splits train and val", file=sys.stderr)
+        return 2
+    try:
+        if DATASET_DIR:
+            read_dataset_manifest(DATASET_DIR)
+    except InputError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
     try:
         from voiceface.engine import load_model
         _, checkpoint = load_model(CHECKPOINT)
     except InputError as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
-    from voiceface.dataset import MANIFEST_FILENAME
     from voiceface.formats import recorded_path
     own = not TRAIN_DATASET and not (DATASET_DIR and has_training_clips(DATASET_DIR))   # the checkpoint's dataset
     train_dataset = (recorded_path(checkpoint["training"]["dataset_dir"]) if own
@@ -524,8 +538,11 @@ def main(argv=None) -> int:
         folders, left_out = clip_folders(CLIPS, Path(scratch)) if CLIPS else ([], False)
         clips = corrected_clips(folders, typical_lead_of(train_dataset), SYNC_CORRECTION)
         from voiceface.evaluation import dataset_clips, markdown
-        if DATASET_DIR:
-            clips += dataset_clips(Path(DATASET_DIR), SPLIT)
+        try:
+            clips += dataset_clips(Path(DATASET_DIR), SPLIT) if DATASET_DIR else []
+        except InputError as error:            # the clips it was made from moved or deleted
+            print(f"error: {error}", file=sys.stderr)
+            return 1
         if not clips:
             print("error: no clips to evaluate; give processed clip folders or videos with --clips", file=sys.stderr)
             return 1

@@ -313,14 +313,6 @@ def main(argv=None) -> int:
         print(f"error: --face-delay-ms {FACE_DELAY_MS:g}: give a multiple of 10 ms (the model's frame), "
               f"e.g. {10 * round(FACE_DELAY_MS / 10):g}", file=sys.stderr)
         return 2
-    # a setting that only means something beside another, given without it: said, not silently ignored
-    for option, given, needed, partner in (
-            ("--livelink", LIVELINK, STREAM or MIC, "--stream FILE or --mic (it sends frames as they are made)"),
-            ("--seconds", SECONDS, MIC, "--mic"), ("--chunk-ms", CHUNK_MS != 10, STREAM or MIC, "--stream FILE or --mic"),
-            ("--reference", REFERENCE, PREVIEW, "--preview (the extracted track drawn beside the prediction)")):
-        if given and not needed:
-            print(f"error: {option} works only with {partner}", file=sys.stderr)
-            return 2
     from voiceface.engine import load_model
     from voiceface.errors import InputError
     if REFERENCE:

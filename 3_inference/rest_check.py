@@ -25,7 +25,7 @@ SECONDS = 12.0                  # how long each input lasts
 SKIP_SECONDS = 1.0              # left out of the mean: the model's first second, before its running level settles
 AFTER_SPEECH = ""                # an audio or video file: its first SPEECH_SECONDS come before each quiet input (the
 #                                 mouth at rest after speech; without it the quiet opens the stream, before any voice)
-SPEECH_SECONDS = 6.0            # with AFTER_SPEECH: how much of it
+SPEECH_SECONDS = 6.0            # with --after-speech: how much of it
 JSON = ""                       # if given: the figures as JSON too
 # --- end of settings ---------------------------------------------------------------------------
 
@@ -80,7 +80,7 @@ def main(argv=None) -> int:
         print(f"error: {error}", file=sys.stderr)
         return 1
     if problem := out_of_range(("--skip-seconds", SKIP_SECONDS, 0, False),
-                               ("--speech-seconds", SPEECH_SECONDS, 0, True, "with --after-speech: how much of it")):
+                               ("--speech-seconds", SPEECH_SECONDS, 0, True, "how much of --after-speech")):
         print(f"error: {problem}", file=sys.stderr)
         return 2
     if SECONDS <= SKIP_SECONDS:

@@ -295,18 +295,19 @@ def test_bad_checkpoints_and_inputs_get_one_line_each(trained_run, learn_dataset
 def test_a_frame_rate_or_chunk_that_is_not_positive_is_refused_before_anything_is_written(trained_run, learn_dataset,
                                                                                            tmp_path):
     # --fps 0 used to fail each file with a ZeroDivisionError, and --fps -5 to write files of 0 frames
-    for option, value, says in (("--fps", 0, "--fps 0: give more than 0"), ("--fps", -5, "--fps -5: give more than 0"),
-                                ("--chunk-ms", 0, "--chunk-ms 0: give more than 0"),
-                                ("--seconds", -1, "--seconds -1: give 0")):
+    for args, says in ((("--fps", 0), "--fps 0: give more than 0"), (("--fps", -5), "--fps -5: give more than 0"),
+                       (("--stream", "--chunk-ms", 0), "--chunk-ms 0: give more than 0"),
+                       (("--mic", "--seconds", -1), "--seconds -1: give 0")):
         result = run_script(INFER, learn_dataset / "raw" / "sample_24.mp4", "--checkpoint", trained_run / "best.pt",
-                            "--output", tmp_path / "out", option, value)
+                            "--output", tmp_path / "out", *args)
         assert result.returncode == 2 and result.stderr.startswith(f"error: {says}"), result.stderr
         assert not (tmp_path / "out").exists()
-    # a setting that means something only beside another was silently ignored; a --reference that is
+    # a setting that means something only beside another was silently ignored (voiceface/cli.py now
+    # refuses any setting whose comment begins "with --other:" without the other); a --reference that is
     # not a track failed after the inference, as if stage 1.1's output were at fault
     reference = learn_dataset / "processed" / "sample_24" / "blendshapes_and_pose.json"
     for args, code, says in ((("--seconds", 5), 2, "--seconds works only with --mic"),
-                             (("--chunk-ms", 20), 2, "--chunk-ms works only with --stream FILE or --mic"),
+                             (("--chunk-ms", 20), 2, "--chunk-ms works only with --stream or --mic"),
                              (("--reference", reference), 2, "--reference works only with --preview"),
                              (("--preview", "--reference", learn_dataset / "raw" / "sample_24.mp4"), 1,
                               "--reference " + str(learn_dataset / "raw" / "sample_24.mp4") + ": cannot read")):

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from conftest import REPO_ROOT, run_script
-from voiceface.cli import configure, expand_inputs, out_of_range, over_limit, read_settings
+from voiceface.cli import configure, expand_inputs, given_settings, out_of_range, over_limit, read_settings
 
 
 def test_readme_gives_the_test_command_that_ci_runs():
@@ -59,6 +59,27 @@ def test_settings_are_overridden_with_their_types(tmp_path):
         configure(write_script(tmp_path), ["--workers", "2.5"])
     with pytest.raises(SystemExit):
         configure(write_script(tmp_path), ["--no-such-setting", "1"])
+
+
+def test_a_setting_that_works_with_another_is_refused_without_it(tmp_path, capsys):
+    script = tmp_path / "script.py"
+    script.write_text("# --- settings\nSTREAM = False   # feed it live\nMIC = False   # the microphone\n"
+                      "CHUNK_MS = 10.0   # with --stream / --mic: per chunk\nSYNC = True   # with --stream: in step\n"
+                      "FOLDS = 5   # with --stream speaker-independent: folds\n# --- end of settings\n")
+
+    def parsed(*argv):
+        namespace = {"__file__": str(script), "STREAM": False, "MIC": False, "CHUNK_MS": 10.0, "SYNC": True, "FOLDS": 5}
+        configure(namespace, list(argv))
+        return namespace
+
+    assert parsed("--mic", "--chunk-ms", "20")["CHUNK_MS"] == 20.0 and parsed("--stream", "--no-sync")["SYNC"] is False
+    assert given_settings(parsed("--stream", "--chunk", "20")) == {"STREAM", "CHUNK_MS"}   # abbreviated, as argparse allows
+    assert given_settings(parsed()) == set()
+    for argv, said in ((["--chunk-ms", "20"], "--chunk-ms works only with --stream or --mic"),
+                       (["--no-sync"], "--no-sync works only with --stream"), (["--folds", "3"], "--folds works only")):
+        with pytest.raises(SystemExit) as stop:
+            parsed(*argv)
+        assert stop.value.code == 2 and capsys.readouterr().err.startswith(f"error: {said}")
 
 
 def test_a_settings_comment_carried_onto_indented_lines_is_all_of_its_help(tmp_path):

@@ -297,6 +297,9 @@ def test_two_hours_of_audio_run_in_bounded_memory(trained_run, tmp_path):
     ("1_data_cleaning/benchmark_extract_blendshapes.py", ("--clips", "{tmp}/gone.mp4"), 1, "gone.mp4: no such file"),
     ("3_inference/rest_check.py", ("{tmp}/gone.pt", "--skip-seconds", -1), 2, "--skip-seconds -1: give 0 or more"),
     ("3_inference/jaw_tracks.py", ("{tmp}/gone.json", "--start", -5), 2, "--start -5: give 0 or more"),
+    ("3_inference/evaluate.py", ("--json", "{tmp}/e.json", "--dataset-dir", "{tmp}/gone"), 1, "no dataset here"),
+    ("3_inference/evaluate.py", ("--json", "{tmp}/e.json", "--benchmark", "both", "--checkpoint", "{tmp}/gone.pt"), 2,
+     "--checkpoint is for scoring one model"),
 ])
 def test_the_studies_and_benchmarks_refuse_a_missing_folder_or_a_setting_out_of_range_in_one_line(script, args, code,
                                                                                                    said, tmp_path):

@@ -10,6 +10,10 @@ A stage script keeps its tunable constants at the top between two rulers:
 and calls `configure(globals())`: each constant becomes an option with the same name
 (`--output-dir`, `--workers`), typed by its default value, its help taken from its comment. What
 the command line gives replaces the constant, so the rest of the script reads the constants.
+
+A comment that begins "with --other:" (or "with --one / --other:", or "with --benchmark
+speaker-dependent:") names the settings this one works with: given on the command line while none of those is set, it is refused in one line
+(`--reference` without `--preview` was silently ignored).
 """
 from __future__ import annotations
 
@@ -59,8 +63,15 @@ def read_settings(source_file: str | Path) -> list[tuple[str, str]]:
     return settings
 
 
+WORKS_WITH = re.compile(r"^with (--[a-z0-9-]+(?: / --[a-z0-9-]+)*)(?: [a-z-]+)?:")   # "with --stream / --mic: ..."
+
+
 def _option_name(name: str) -> str:
     return "--" + name.lower().replace("_", "-")
+
+
+def _setting_name(option: str) -> str:
+    return option[2:].upper().replace("-", "_")
 
 
 def configure(namespace: dict, argv: list[str] | None = None, positional: str | None = None) -> dict:
@@ -92,8 +103,24 @@ def configure(namespace: dict, argv: list[str] | None = None, positional: str | 
             parser.add_argument(_option_name(name), dest=name, type=Path if isinstance(default, Path) else kind,
                                 default=default, help=shown)
     arguments = vars(parser.parse_args(argv))
+    for action in parser._actions:              # parsed again with no defaults: which settings were given
+        action.default = argparse.SUPPRESS
+    given = set(vars(parser.parse_args(argv))) & set(arguments)
+    for name, help_text in settings:
+        partners = WORKS_WITH.match(help_text)
+        if name in given and partners and not any(arguments.get(_setting_name(option))
+                                                   for option in partners.group(1).split(" / ")):
+            option = _option_name(name).replace("--", "--no-", arguments[name] is False)   # as it was given
+            parser.exit(2, f"error: {option} works only with {partners.group(1).replace(' / ', ' or ')}\n")
     namespace.update(arguments)
+    namespace["_GIVEN_SETTINGS"] = given
     return arguments
+
+
+def given_settings(namespace: dict) -> set[str]:
+    """The settings the command line gave (by name, as CHECKPOINT), not left at their defaults,
+    after `configure(namespace)`."""
+    return set(namespace.get("_GIVEN_SETTINGS", ()))
 
 
 def settings_for_header(settings: dict) -> dict:

@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from .constants import FRAME_RATE, N_BLENDSHAPES, N_MELS, N_TARGETS
-from .dataset import INPUT_FILES, MANIFEST_FILENAME, ClipPose, ModelInputs, SyncedClip, normalize_targets
+from .dataset import INPUT_FILES, ClipPose, ModelInputs, SyncedClip, normalize_targets, read_dataset_manifest
 from .errors import InputError
 from .metrics import JAW_OPEN, best_lag_r, clip_metrics, combine_clip_metrics, pearson
 from .ridge import RidgeBaseline
@@ -46,7 +46,7 @@ class Baselines:
         """From a stage 1.3 dataset's training split (memory-mapped), for a model that sees
         `input_mode` inputs with a look-ahead of `lookahead` frames."""
         folder = Path(dataset_dir) / "train"
-        manifest = json.loads((Path(dataset_dir) / MANIFEST_FILENAME).read_text())
+        manifest = read_dataset_manifest(dataset_dir)
         targets = np.load(folder / "targets.npy", mmap_mode="r")
         mask = np.load(folder / "mask.npy", mmap_mode="r").astype(bool)
         rms = np.load(folder / "rms_db.npy", mmap_mode="r")
@@ -194,7 +194,7 @@ def dataset_clips(dataset_dir: Path, split: str, processed_dir: Path | None = No
     has just found the dataset current (the same features, by their hashes), as the benchmarks do."""
     from .dataset import read_processed_clip, synchronize_features
     from .formats import recorded_path
-    manifest = json.loads((Path(dataset_dir) / MANIFEST_FILENAME).read_text())
+    manifest = read_dataset_manifest(dataset_dir)
     processed = Path(processed_dir) if processed_dir else recorded_path(manifest["processed_dir"])
     out = []
     for entry in manifest["clips"]:
