@@ -37,10 +37,11 @@ WORKERS = 2                     # processes for the extraction stages
 SAMPLE_CLIPS = 6                # sample only: how many clips to generate
 SAMPLE_DURATION = 20.0          # sample only: seconds per clip
 SAMPLE_EPOCHS = 80              # sample only: epochs of the tiny model (about two minutes on two cores)
-SPEAKER_MANIFEST = ""           # your videos: CSV naming each clip's speaker (columns short_name or clip, and speaker)
-ONE_SPEAKER = False             # your videos are one person's, the model for that person: trains with --formants --epochs 20
-#                                 (ONE_SPEAKER_TRAINING below) instead of train.py's defaults, which are for new voices;
-#                                 into its own run folder (default_one_speaker), its benchmarks into benchmark_one_speaker
+SPEAKER_MANIFEST = ""           # with --raw-dir: CSV naming each clip's speaker (columns short_name or clip, and speaker)
+ONE_SPEAKER = False             # with --raw-dir: your videos are one person's, the model for that person: trains with
+#                                 --formants --epochs 20 (ONE_SPEAKER_TRAINING below) instead of train.py's defaults,
+#                                 which are for new voices; into its own run folder (default_one_speaker), its
+#                                 benchmarks into benchmark_one_speaker
 LOOKAHEAD_MS = 0.0              # the model's look-ahead in ms: 0 strictly causal, for live use; 100 for files (better mouths).
 #                                 Latency does not matter in a file: on the benchmarks 100 ms lifts jawOpen r from 0.589 to
 #                                 0.612 on the speaker's own clips, 0.281 to 0.305 on new speakers (README, "Benchmarks").
@@ -218,7 +219,7 @@ def stages(raw: Path, work: Path, sample: bool) -> list[tuple[int, str, list]]:
 
 def main(argv=None) -> int:
     configure(globals(), argv)
-    from voiceface.cli import bad_lookahead, out_of_range
+    from voiceface.cli import bad_lookahead, given_settings, out_of_range
     # refused before any stage runs (--sample-clips 1 or a negative look-ahead ran stages 0-3 and then stopped)
     if problem := (out_of_range(("--workers", WORKERS, 1, False),
                                 ("--sample-clips", SAMPLE_CLIPS, 2, False, "one held out, the others trained on"),
@@ -228,6 +229,11 @@ def main(argv=None) -> int:
         print(f"error: {problem}", file=sys.stderr)
         return 2
     sample = RAW_DIR is None
+    if not sample and (given := [n for n in ("SAMPLE_CLIPS", "SAMPLE_DURATION", "SAMPLE_EPOCHS")
+                                 if n in given_settings(globals())]):
+        print(f"error: --{given[0].lower().replace('_', '-')} is for the built-in sample, not your videos (--raw-dir)",
+              file=sys.stderr)
+        return 2
     work = Path(WORK_DIR) if WORK_DIR else REPO_ROOT / "data" / "sample" if sample else REPO_ROOT / "data"
     raw = work / "raw" if sample else Path(RAW_DIR).resolve()
     if not sample and not SPEAKER_MANIFEST:

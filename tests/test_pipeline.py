@@ -530,6 +530,17 @@ def test_the_runner_refuses_settings_out_of_range_before_any_stage(tmp_path, arg
     assert result.stderr.count("\n") == 1 and not (tmp_path / "work").exists()
 
 
+@pytest.mark.parametrize("args, said", [(("--raw-dir", "{tmp}", "--sample-clips", 3), "--sample-clips is for the built-in"),
+                                        (("--speaker-manifest", "{tmp}/speakers.csv"), "--speaker-manifest works only "
+                                                                                       "with --raw-dir"),
+                                        (("--one-speaker",), "--one-speaker works only with --raw-dir")])
+def test_the_runner_refuses_a_setting_for_the_sample_with_videos_and_one_for_videos_with_the_sample(tmp_path, args, said):
+    """(each was silently ignored: the sample ran with --speaker-manifest, videos with --sample-clips)"""
+    result = run_pipeline("--work-dir", tmp_path / "work", *(str(a).replace("{tmp}", str(tmp_path)) for a in args))
+    assert result.returncode == 2 and result.stderr.startswith(f"error: {said}"), result.stderr
+    assert not (tmp_path / "work").exists()
+
+
 def test_the_runner_says_what_it_cannot_do_without_a_speaker_manifest(tmp_path):
     (tmp_path / "videos").mkdir()
     result = run_pipeline("--raw-dir", tmp_path / "videos", "--work-dir", tmp_path / "work", "--stage", 99)
