@@ -55,7 +55,8 @@ INPUT_STANDARDISATION = False   # standardise each mel bin by its mean and sprea
 FORMANTS = False                # the model also reads each frame's 16 formant channels (line spectral frequencies
 #                                 less their running voiced mean: voiceface/lpc.py) after the mel; ARCHITECTURE.md
 SILENCE_AUGMENT = 0.25          # share of windows given a stretch of digital silence or room noise, the mouth at rest there
-SILENCE_MAX_SECONDS = 1.5       # those stretches last 0.3 s to this long (a window's length or more: up to all of it)
+SILENCE_MAX_SECONDS = 1.5       # with --silence-augment: its stretches last 0.3 s to this long (a window's length or
+#                                 more: up to all of it)
 OPENING_SILENCE = 0.5           # level input: share of them that open the window, measured against the level a stream
 #                                 has before it hears any speech (a microphone opened in silence), not the clip's
 SPEC_MASKS = 0                  # SpecAugment: this many bands of up to 8 mel bins and spans of up to 0.2 s masked per window
@@ -66,8 +67,8 @@ REVERB_RT60_S = (0.2, 0.8)      # with --reverb-augment: the room's RT60 drawn f
 REVERB_DRR_DB = (-3.0, 12.0)    # with --reverb-augment: the direct sound this many dB over the echo (a metre away to
 #                                 several)
 WINDOW_SECONDS = 2.0            # re-cut training windows to this length; 0: the dataset's
-STRIDE_SECONDS = 0.5            # with WINDOW_SECONDS: the step between windows
-WARMUP_SECONDS = 0.5            # with WINDOW_SECONDS: leading part of mid-clip windows out of the loss
+STRIDE_SECONDS = 0.5            # with --window-seconds: the step between windows
+WARMUP_SECONDS = 0.5            # with --window-seconds: leading part of mid-clip windows out of the loss
 LOOKAHEAD_MS = 0.0              # output delay that lets the model hear what follows; 0: strictly causal
 BASE_WEIGHT = 1.0               # loss: Smooth L1 on the blendshapes
 VELOCITY_WEIGHT = 0.0           # loss: their first differences (0: the mouth then anticipates its sound: ARCHITECTURE.md)
