@@ -56,6 +56,7 @@ FORCE = False                   # redo every stage's outputs
 # 0.626, the shapes around the jaw with it; on new voices the formants cost 0.04 (README, "Benchmarks";
 # ARCHITECTURE.md, "A recipe for one speaker").
 ONE_SPEAKER_TRAINING = ["--formants", "--epochs", 20]
+LAST_STAGE = 8                  # stage 8 draws the benchmarks' median clips (stages() below)
 
 # Under this many seconds of one speaker to train on, a note says that other people's videos would
 # help: on the real clips 17 s of Reagan's own read his jaw at r 0.29 strictly causal, a model of 25
@@ -219,16 +220,21 @@ def stages(raw: Path, work: Path, sample: bool) -> list[tuple[int, str, list]]:
 
 def main(argv=None) -> int:
     configure(globals(), argv)
-    from voiceface.cli import bad_lookahead, given_settings, out_of_range
+    from voiceface.cli import bad_lookahead, given_settings, out_of_range, over_limit
     # refused before any stage runs (--sample-clips 1 or a negative look-ahead ran stages 0-3 and then stopped)
     if problem := (out_of_range(("--workers", WORKERS, 1, False),
                                 ("--sample-clips", SAMPLE_CLIPS, 2, False, "one held out, the others trained on"),
                                 ("--sample-duration", SAMPLE_DURATION, 1, False), ("--sample-epochs", SAMPLE_EPOCHS, 1, False),
                                 ("--stop-stage", STOP_STAGE, STAGE, False, "the last stage to run, --stage the first"))
+                   or over_limit(("--stage", STAGE, LAST_STAGE, False, f"the stages are 0-{LAST_STAGE}"))
                    or bad_lookahead([LOOKAHEAD_MS])):
         print(f"error: {problem}", file=sys.stderr)
         return 2
     sample = RAW_DIR is None
+    if not sample and not Path(RAW_DIR).is_dir():       # (stage 1.1 said so as one of its inputs, then stage 1 failed)
+        print(f"error: --raw-dir {RAW_DIR}: {'a file' if Path(RAW_DIR).is_file() else 'no such folder'}; give the "
+              "folder that holds your videos", file=sys.stderr)
+        return 2
     if not sample and (given := [n for n in ("SAMPLE_CLIPS", "SAMPLE_DURATION", "SAMPLE_EPOCHS")
                                  if n in given_settings(globals())]):
         print(f"error: --{given[0].lower().replace('_', '-')} is for the built-in sample, not your videos (--raw-dir)",

@@ -41,13 +41,22 @@ def main(argv=None) -> int:
     import numpy as np
     from voiceface.audio import read_audio_features
     from voiceface.constants import BLENDSHAPE_NAMES, N_BLENDSHAPES
-    from voiceface.dataset import MANIFEST_FILENAME, synchronize_features
+    from voiceface.dataset import read_dataset_manifest, synchronize_features
+    from voiceface.errors import InputError
     from voiceface.formats import read_blendshapes_json
     from voiceface.pose import quaternion_to_euler_degrees
     from voiceface import sync
 
     if not CLIP:
         print("error: name the clip with --clip (a folder of --processed-dir)", file=sys.stderr)
+        return 1
+    if DATASET_DIR and TYPICAL_LEAD_MS is not None:        # the dataset's lead would be silently ignored
+        print("error: give --typical-lead-ms or --dataset-dir (whose lead is used), not both", file=sys.stderr)
+        return 2
+    try:
+        dataset_lead_s = read_dataset_manifest(DATASET_DIR)["sync"]["typical_lead_ms"] / 1000 if DATASET_DIR else None
+    except InputError as error:
+        print(f"error: {error}", file=sys.stderr)
         return 1
     folder = Path(PROCESSED_DIR) / CLIP
     try:
@@ -66,8 +75,7 @@ def main(argv=None) -> int:
             print(f"error: {error}", file=sys.stderr)
             return 1
     elif DATASET_DIR:
-        import json
-        lead_s = json.loads((Path(DATASET_DIR) / MANIFEST_FILENAME).read_text())["sync"]["typical_lead_ms"] / 1000
+        lead_s = dataset_lead_s
     shift_s = sync.correction_s(estimate, lead_s) if SYNC_CORRECTION else 0.0
     mouth = sync.box_smooth(np.nan_to_num(sync.mouth_track(clip.targets)), sync.SMOOTH_S)
     lags, evidence = sync.evidence_by_lag(mouth, sync.band_envelopes(clip.mel), clip.mask,

@@ -523,7 +523,7 @@ def test_clip_figures_combine_weighted_by_frames_even_when_some_are_missing():
 
 @pytest.mark.parametrize("args", [("--sample-clips", 1), ("--lookahead-ms", -5), ("--lookahead-ms", 25),
                                   ("--stage", 5, "--stop-stage", 2),
-                                  ("--workers", 0)])
+                                  ("--workers", 0), ("--stage", 12)])
 def test_the_runner_refuses_settings_out_of_range_before_any_stage(tmp_path, args):
     """(--sample-clips 1 or a negative look-ahead ran stages 0-3 and then stopped at training)"""
     result = run_pipeline("--work-dir", tmp_path / "work", "--runs-dir", tmp_path / "runs", *args)
@@ -534,11 +534,13 @@ def test_the_runner_refuses_settings_out_of_range_before_any_stage(tmp_path, arg
 @pytest.mark.parametrize("args, said", [(("--raw-dir", "{tmp}", "--sample-clips", 3), "--sample-clips is for the built-in"),
                                         (("--speaker-manifest", "{tmp}/speakers.csv"), "--speaker-manifest works only "
                                                                                        "with --raw-dir"),
-                                        (("--one-speaker",), "--one-speaker works only with --raw-dir")])
+                                        (("--one-speaker",), "--one-speaker works only with --raw-dir"),
+                                        (("--raw-dir", "{tmp}/gone"), "--raw-dir {tmp}/gone: no such folder")])
 def test_the_runner_refuses_a_setting_for_the_sample_with_videos_and_one_for_videos_with_the_sample(tmp_path, args, said):
     """(each was silently ignored: the sample ran with --speaker-manifest, videos with --sample-clips)"""
     result = run_pipeline("--work-dir", tmp_path / "work", *(str(a).replace("{tmp}", str(tmp_path)) for a in args))
-    assert result.returncode == 2 and result.stderr.startswith(f"error: {said}"), result.stderr
+    assert result.returncode == 2 and result.stderr.startswith(f"error: {said.replace('{tmp}', str(tmp_path))}"), \
+        result.stderr
     assert not (tmp_path / "work").exists()
 
 

@@ -298,6 +298,8 @@ def test_two_hours_of_audio_run_in_bounded_memory(trained_run, tmp_path):
     ("3_inference/rest_check.py", ("{tmp}/gone.pt", "--skip-seconds", -1), 2, "--skip-seconds -1: give 0 or more"),
     ("3_inference/jaw_tracks.py", ("{tmp}/gone.json", "--start", -5), 2, "--start -5: give 0 or more"),
     ("3_inference/evaluate.py", ("--json", "{tmp}/e.json", "--dataset-dir", "{tmp}/gone"), 1, "no dataset here"),
+    ("1_data_cleaning/plot_synchronisation.py", ("--clip", "c", "--processed-dir", "{tmp}/c", "--dataset-dir", "{tmp}"),
+     1, "no dataset here"),
     ("3_inference/evaluate.py", ("--json", "{tmp}/e.json", "--benchmark", "both", "--checkpoint", "{tmp}/gone.pt"), 2,
      "--checkpoint is for scoring one model"),
 ])
