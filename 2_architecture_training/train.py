@@ -194,6 +194,10 @@ def main(argv=None) -> int:
     except InputError as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
+    if RESUME and not (run_dir / "last.pt").exists():       # (said after the data was loaded, as a missing file)
+        print(f"error: --resume: {run_dir} holds no last.pt to resume; leave out --resume to start a run there",
+              file=sys.stderr)
+        return 1
     problems = []
     if manifest.get("format") != DATASET_FORMAT or manifest.get("format_version") != DATASET_FORMAT_VERSION:
         problems.append(f"format {manifest.get('format')} v{manifest.get('format_version')}")

@@ -162,6 +162,13 @@ def test_train_refuses_a_read_only_run_folder_in_one_line(learn_dataset, tmp_pat
         assert result.returncode == 1 and len(error_lines(result)) == 1 and "cannot write here" in result.stderr
 
 
+def test_train_says_there_is_nothing_to_resume_in_a_new_run_folder(learn_dataset, tmp_path):
+    result = run_script(TRAIN, "--dataset-dir", learn_dataset / "dataset", "--run-dir", tmp_path / "run", "--resume",
+                        "--epochs", 1, *QUICK_TRAINING)       # (it said 'no such checkpoint; ... train one')
+    assert result.returncode == 1 and error_lines(result) == [f"error: --resume: {tmp_path / 'run'} holds no last.pt "
+                                                              "to resume; leave out --resume to start a run there"]
+
+
 def metrics(run: Path) -> list[dict]:
     return [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
 
