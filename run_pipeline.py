@@ -192,8 +192,9 @@ def stages(raw: Path, work: Path, sample: bool) -> list[tuple[int, str, list]]:
                 ONE_SPEAKER_TRAINING if ONE_SPEAKER else [])      # your videos: the one-speaker recipe or train.py's defaults
     training = [*training, *(["--lookahead-ms", f"{LOOKAHEAD_MS:g}"] if LOOKAHEAD_MS else [])]
     steps.append((4, "stage 2: training", ["2_architecture_training/train.py", "--dataset-dir", work / "dataset",
-                                          "--run-dir", run_dir, *training, *(["--resume"] if (run_dir / "last.pt").exists()
-                                                                             and not FORCE else [])]))
+                                          "--run-dir", run_dir, *training,
+                                          *((["--force"] if FORCE else ["--resume"]) if (run_dir / "last.pt").exists()
+                                            else [])]))
     # the model handed on is the last epoch's, as in the benchmarks: best.pt is chosen by the loss on
     # the held-out clips, so scoring it on them would flatter it (on the sample: epoch 16 of 80 by a
     # validation loss 0.0002 lower, jawOpen r 0.942 against the last epoch's 0.973)
@@ -278,7 +279,7 @@ def main(argv=None) -> int:
                   "25 other voices that never heard him 0.44; ARCHITECTURE.md, \"How much of your own video\")",
                   flush=True)
         if "--resume" in command and not same_dataset(run_dir_for(sample), work / "dataset"):
-            command = [c for c in command if c != "--resume"]
+            command = [c if c != "--resume" else "--force" for c in command]
             print(f"note: {run_dir_for(sample)} was trained on another version of {work / 'dataset'} (rebuilt since, "
                   "e.g. after an update): training it again from the start", flush=True)
         started = time.time()

@@ -84,7 +84,8 @@ def main(argv=None) -> int:
                        "--run-dir", str(run_dir), "--preset", PRESET, "--epochs", str(epochs), "--batch-size", str(batch),
                        "--window-seconds", str(window_s), "--stride-seconds", str(stride_s), "--warmup-seconds",
                        str(warmup_s), "--learning-rate", str(LEARNING_RATE), "--seed", str(SEED),
-                       *shlex.split(BASE_ARGS), *extra]
+                       *shlex.split(BASE_ARGS), *extra,
+                       *(["--force"] if (run_dir / "last.pt").exists() else [])]   # an unfinished run: again
             print(f"=== {name}: {epochs} epochs x {windows} windows, batch {batch}", flush=True)
             if subprocess.run(command).returncode != 0:
                 print(f"error: the run {name} failed", file=sys.stderr)

@@ -85,6 +85,7 @@ EXTENSION_PEAK = 0.3            # resuming a finished run with more epochs: thei
 DEVICE = "auto"                 # auto (CUDA, then MPS, then CPU), or a torch device name
 STOP_AFTER_EPOCHS = 0           # stop (as if interrupted) after this many epochs of this run; 0: never
 RESUME = False                  # continue from RUN_DIR/last.pt
+FORCE = False                   # train a new run over the one RUN_DIR holds (its checkpoints and metrics replaced)
 # --- end of settings ---------------------------------------------------------------------------
 
 MIN_TRAINING_SECONDS = 1.0       # less usable training audio than this (or than one window) is refused
@@ -197,6 +198,13 @@ def main(argv=None) -> int:
     if RESUME and not (run_dir / "last.pt").exists():       # (said after the data was loaded, as a missing file)
         print(f"error: --resume: {run_dir} holds no last.pt to resume; leave out --resume to start a run there",
               file=sys.stderr)
+        return 1
+    if RESUME and FORCE:
+        print("error: --resume continues the run, --force trains a new one over it: give one of them", file=sys.stderr)
+        return 2
+    if (run_dir / "last.pt").exists() and not (RESUME or FORCE):     # (a command run again replaced hours of training)
+        print(f"error: {run_dir} holds a run already (last.pt); give --resume to continue or extend it, --force to "
+              "train a new one over it, or another --run-dir", file=sys.stderr)
         return 1
     problems = []
     if manifest.get("format") != DATASET_FORMAT or manifest.get("format_version") != DATASET_FORMAT_VERSION:

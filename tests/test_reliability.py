@@ -215,6 +215,15 @@ def test_a_finished_run_extends_with_a_second_cycle_and_refuses_changed_settings
         refused = run_script(TRAIN, *args, "--resume", *change)
         assert refused.returncode == 1 and len(error_lines(refused)) == 1 and named in refused.stderr, refused.stderr
     assert metrics(run) == history                            # a refused resume changes nothing
+    # the command run again without --resume replaced the run (hours of training, on real data) without a word
+    kept = (run / "last.pt").read_bytes()
+    for given, code, said in (([], 1, "holds a run already (last.pt); give --resume"),
+                              (["--resume", "--force"], 2, "give one of them")):
+        refused = run_script(TRAIN, *args, "--epochs", 1, *given)
+        assert refused.returncode == code and len(error_lines(refused)) == 1 and said in refused.stderr, refused.stderr
+    assert metrics(run) == history and (run / "last.pt").read_bytes() == kept
+    replaced = run_script(TRAIN, *args, "--epochs", 1, "--force")
+    assert replaced.returncode == 0 and [h["epoch"] for h in metrics(run)] == [1], replaced.stderr
 
 
 # --- inference and evaluation ------------------------------------------------------------------
