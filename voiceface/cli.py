@@ -12,8 +12,8 @@ and calls `configure(globals())`: each constant becomes an option with the same 
 the command line gives replaces the constant, so the rest of the script reads the constants.
 
 A comment that begins "with --other:" (or "with --one / --other:", or "with --benchmark
-speaker-dependent:") names the settings this one works with: given on the command line while none of those is set, it is refused in one line
-(`--reference` without `--preview` was silently ignored).
+speaker-dependent:") names the settings this one works with: given on the command line while none
+of those is set, it is refused in one line (`--reference` without `--preview` was silently ignored).
 """
 from __future__ import annotations
 
@@ -110,7 +110,7 @@ def configure(namespace: dict, argv: list[str] | None = None, positional: str | 
         partners = WORKS_WITH.match(help_text)
         if name in given and partners and not any(arguments.get(_setting_name(option))
                                                    for option in partners.group(1).split(" / ")):
-            option = _option_name(name).replace("--", "--no-", arguments[name] is False)   # as it was given
+            option = _option_name(name) if arguments[name] is not False else "--no-" + _option_name(name)[2:]
             parser.exit(2, f"error: {option} works only with {partners.group(1).replace(' / ', ' or ')}\n")
     namespace.update(arguments)
     namespace["_GIVEN_SETTINGS"] = given
