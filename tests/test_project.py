@@ -76,7 +76,9 @@ def test_a_setting_that_works_with_another_is_refused_without_it(tmp_path, capsy
     assert given_settings(parsed("--stream", "--chunk", "20")) == {"STREAM", "CHUNK_MS"}   # abbreviated, as argparse allows
     assert given_settings(parsed()) == set()
     for argv, said in ((["--chunk-ms", "20"], "--chunk-ms works only with --stream or --mic"),
-                       (["--no-sync"], "--no-sync works only with --stream"), (["--folds", "3"], "--folds works only")):
+                       (["--no-sync"], "--no-sync works only with --stream\n"), (["--folds", "3"], "--folds works only"),
+                       (["--no-stream", "--no-sync"], "--no-sync works only with --stream (--no-stream turns it off)"),
+                       (["--no-mic", "--chunk-ms", "5"], "--chunk-ms works only with --stream or --mic (--no-mic turns")):
         with pytest.raises(SystemExit) as stop:
             parsed(*argv)
         assert stop.value.code == 2 and capsys.readouterr().err.startswith(f"error: {said}")

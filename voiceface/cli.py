@@ -74,6 +74,15 @@ def _setting_name(option: str) -> str:
     return option[2:].upper().replace("-", "_")
 
 
+def _given_as(option: str, value) -> str:
+    """How an option was written on the command line, from its parsed value (for messages)."""
+    if value is False:
+        return "--no-" + option[2:]
+    if value in ("", None) or isinstance(value, (list, tuple)):
+        return f"{option} {' '.join(map(str, value or ())) or repr('')}"
+    return f"{option} {value:g}" if isinstance(value, float) else f"{option} {value}"
+
+
 def configure(namespace: dict, argv: list[str] | None = None, positional: str | None = None) -> dict:
     """Parse the command line into the script's settings constants, in place, and return them.
 
@@ -111,7 +120,11 @@ def configure(namespace: dict, argv: list[str] | None = None, positional: str | 
         if name in given and partners and not any(arguments.get(_setting_name(option))
                                                    for option in partners.group(1).split(" / ")):
             option = _option_name(name) if arguments[name] is not False else "--no-" + _option_name(name)[2:]
-            parser.exit(2, f"error: {option} works only with {partners.group(1).replace(' / ', ' or ')}\n")
+            # a partner given but off (--window-seconds 0, --no-stream) is named as given
+            off = [_given_as(other, arguments[_setting_name(other)]) for other in partners.group(1).split(" / ")
+                   if _setting_name(other) in given]
+            parser.exit(2, f"error: {option} works only with {partners.group(1).replace(' / ', ' or ')}"
+                           + (f" ({', '.join(off)} turns it off)" if off else "") + "\n")
     namespace.update(arguments)
     namespace["_GIVEN_SETTINGS"] = given
     return arguments
