@@ -200,7 +200,8 @@ def main(argv=None) -> int:
                                    clips_not_in_manifest, level_inputs_and_level, normalize_targets, smooth_targets,
                                    speakers_from_manifest, split_clips, synchronize_features)
     from voiceface.recordings import describe, merge_recordings, recording_groups, to_dict, with_partners
-    from voiceface.sync import correction_s, estimate_clip_lag, lead_from_setting, read_second_pass, sync_config
+    from voiceface.sync import (BY_ESTIMATE, BY_HAND, BY_SECOND_PASS, CORRECTION_OFF, UNSURE_KEPT, correction_s,
+                                estimate_clip_lag, lead_from_setting, read_second_pass, sync_config)
     from voiceface.errors import InputError
     from voiceface.formats import (BLENDSHAPES_FILENAME, ensure_writable_folder, library_versions, now_iso, sha256_file,
                                    write_json_atomic)
@@ -281,18 +282,18 @@ def main(argv=None) -> int:
     for name, (clip, track, audio) in loaded.items():
         estimate = estimates[name]
         if name in manual:
-            shift, how = manual[name], "by hand (--clip-lag-corrections)"
+            shift, how = manual[name], BY_HAND
         elif not SYNC_CORRECTION:
-            shift, how = 0.0, "off (--no-sync-correction)"
+            shift, how = 0.0, CORRECTION_OFF
         elif estimate.confident:
-            shift, how = correction_s(estimate, lead_s), "estimated"
+            shift, how = correction_s(estimate, lead_s), BY_ESTIMATE
         elif second.get(name, {}).get("corrects"):
-            shift, how = second[name]["lag_ms"] / 1000 - lead_s, "second pass (--second-pass)"
+            shift, how = second[name]["lag_ms"] / 1000 - lead_s, BY_SECOND_PASS
         elif UNSURE_SYNC == "drop":
             dropped.append({"clip": name, "reason": estimate.reason})
             continue
         else:
-            shift, how = 0.0, "none: unsure, kept uncorrected"
+            shift, how = 0.0, UNSURE_KEPT
         report = {"video_fps": float(track.header["video"]["fps"]), **estimate.to_dict(),
                   "applied_shift_ms": round(shift * 1000, 1), "correction": how}
         if name in second:
@@ -455,14 +456,14 @@ def main(argv=None) -> int:
           "(lag < 0: the mouth moves before the sound; confidence >= 1: above chance)")
     for entry in manifest_clips:
         sync = entry["sync"]
-        note = "" if sync["correction"] == "estimated" else f"  {sync['correction']}"
+        note = "" if sync["correction"] == BY_ESTIMATE else f"  {sync['correction']}"
         print(f"{entry['clip']:32s} {entry['split']:5s} {entry['duration_s']:7.1f} {entry['masked_fraction']:7.3f} "
               f"{sync['measured_lag_ms']:7.0f} {sync['confidence']:5.2f} {sync['applied_shift_ms']:8.0f}{note}")
     for entry in dropped:
         print(f"{entry['clip']:32s} dropped: {entry['reason']}")
-    placed = sum(r["correction"].startswith("second pass") for r in reports.values())
+    placed = sum(r["correction"] == BY_SECOND_PASS for r in reports.values())
     print(f"sync: typical lead {lead_s * 1000:.0f} ms ({lead_from}); "
-          f"{sum(r['correction'] == 'estimated' for r in reports.values())} clips corrected, "
+          f"{sum(r['correction'] == BY_ESTIMATE for r in reports.values())} clips corrected, "
           + (f"{placed} more placed by the second pass, " if placed else "")
           + f"{sum(not e.confident for e in estimates.values()) - placed} unsure ({UNSURE_SYNC})")
     print(f"dataset: {statistics.get('train', {}).get('clips', 0)} train clips, "

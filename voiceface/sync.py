@@ -221,6 +221,13 @@ def typical_lead_s(estimates: dict[str, SyncEstimate], speakers: dict[str, str] 
     return lead, f"median over {len(by_speaker)} speakers of their confident clips ({clips} clips)"
 
 
+# how stage 1.3 handled a clip's offset: each clip's "correction" in the dataset manifest
+BY_ESTIMATE = "estimated"                               # a confident clip moved onto the typical lead
+BY_SECOND_PASS = "second pass (--second-pass)"          # an unsure clip a trained model's jaw placed
+BY_HAND = "by hand (--clip-lag-corrections)"
+UNSURE_KEPT = "none: unsure, kept uncorrected"
+CORRECTION_OFF = "off (--no-sync-correction)"
+
 LEAD_CHOICES = "natural (NATURAL_LEAD_S), median (the corpus's median over speakers of confident clips) or a number of ms"
 
 
