@@ -5,6 +5,12 @@ one time axis, the video's clock — and the sync evidence: how well the audio e
 at each lag, against what unrelated audio reaches (voiceface/sync.py).
 
     python 1_data_cleaning/plot_synchronisation.py --clip sample_00 --processed-dir data/processed
+
+Without --clip, a stage 1.3 dataset's clips all at once, from its manifest: each clip's measured
+lag against its confidence, the ones stage 1.3 moved with an arrow to where the shift put them,
+the unsure ones as they were kept — which of your videos were out of sync, and by how much.
+
+    python 1_data_cleaning/plot_synchronisation.py --dataset-dir data/dataset
 """
 import sys
 from pathlib import Path
@@ -15,17 +21,74 @@ from voiceface import REPO_ROOT
 from voiceface.cli import configure
 
 # --- settings (each can be given on the command line: CLIP as --clip) ------------------------
-PROCESSED_DIR = REPO_ROOT / "data/processed"   # stage 1.1 and 1.2 outputs
-CLIP = ""                       # the clip's folder name (required)
-OUTPUT = ""                     # PNG path; default <processed-dir>/<clip>/synchronisation.png
-START_S = 0.0                   # first second shown
-END_S = 0.0                     # last second shown; 0: the whole clip
-SYNC_CORRECTION = True          # as stage 1.3: a confident clip is shifted onto the typical lead
-TYPICAL_LEAD_MS = None          # natural, median or ms as in stage 1.3; none: --dataset-dir's lead, else natural
-DATASET_DIR = ""                # a stage 1.3 dataset whose typical lead to use
+PROCESSED_DIR = REPO_ROOT / "data/processed"   # with --clip: stage 1.1 and 1.2 outputs
+CLIP = ""                       # the clip's folder name; none: every clip of --dataset-dir, from its manifest
+OUTPUT = ""                     # PNG path; default <processed-dir>/<clip>/synchronisation.png, without
+#                                 --clip <dataset-dir>/synchronisation.png
+START_S = 0.0                   # with --clip: first second shown
+END_S = 0.0                     # with --clip: last second shown; 0: the whole clip
+SYNC_CORRECTION = True          # with --clip: as stage 1.3, a confident clip is shifted onto the typical lead
+TYPICAL_LEAD_MS = None          # with --clip: natural, median or ms as in stage 1.3; none: --dataset-dir's lead,
+#                                 else natural
+DATASET_DIR = ""                # a stage 1.3 dataset: with --clip, whose typical lead to use; without, whose
+#                                 clips to draw
 # --- end of settings ---------------------------------------------------------------------------
 
 TRACKS = ("jawOpen", "mouthClose", "mouthFunnel")
+
+def draw_corpus(manifest: dict, output: Path, plt) -> int:
+    """Every clip of a dataset, a row each (most confident on top): its measured lag, an arrow to
+    where the applied shift put a moved clip, the typical lead; beside it the confidence against
+    the level stage 1.3 trusts. Reads the manifest only."""
+    from collections import Counter
+    import numpy as np
+    from voiceface.formats import atomic_path
+    from voiceface.sync import BY_ESTIMATE, BY_HAND, BY_SECOND_PASS, CORRECTION_OFF, UNSURE_KEPT
+    # how stage 1.3 handled each clip's offset (the manifest's "correction"): label, colour, moved
+    kinds = {BY_ESTIMATE: ("moved onto the lead, its lag measured", "tab:red", True),
+             BY_SECOND_PASS: ("moved by the second pass (a model's jaw)", "tab:purple", True),
+             BY_HAND: ("set by hand (--clip-lag-corrections)", "tab:blue", True),
+             UNSURE_KEPT: ("unsure, kept as it was", "grey", False),
+             CORRECTION_OFF: ("not corrected (--no-sync-correction)", "grey", False)}
+    clips = sorted(manifest["clips"], key=lambda c: -c["sync"]["confidence"])
+    lead_ms = manifest["sync"]["typical_lead_ms"]
+    rows = np.arange(len(clips))
+    figure, (lags, trust) = plt.subplots(1, 2, figsize=(12, 1.6 + 0.24 * len(clips)), sharey=True,
+                                         gridspec_kw={"width_ratios": [3, 1]}, layout="constrained")
+    colours = []
+    for row, clip in zip(rows, clips):
+        sync = clip["sync"]
+        label, colour, moved = kinds.get(sync["correction"], (sync["correction"], "black", True))
+        colours.append(colour)
+        lags.scatter(sync["measured_lag_ms"], row, s=36, facecolors=colour if moved else "none", edgecolors=colour,
+                     zorder=3, label=label)
+        if moved and sync["applied_shift_ms"]:          # the lag after the shift: measured again, else lag - shift
+            after = sync.get("lag_after_ms", sync["measured_lag_ms"] - sync["applied_shift_ms"])
+            lags.annotate("", xy=(after, row), xytext=(sync["measured_lag_ms"], row),
+                          arrowprops={"arrowstyle": "->", "color": colour, "linewidth": 1.2})
+    handles = dict(zip(*reversed(lags.get_legend_handles_labels())))   # one entry per kind
+    lags.axvline(lead_ms, color="tab:green", linestyle="--", linewidth=1.0)
+    handles[f"the typical lead, {lead_ms:g} ms"] = lags.get_lines()[-1]
+    lags.legend(handles.values(), handles.keys(), loc="upper right", fontsize=8)
+    lags.set_yticks(rows, [f"{c['clip']} ({c['duration_s']:.0f} s)" for c in clips], fontsize=8)
+    lags.invert_yaxis()
+    lags.set_xlabel("measured lag ms (< 0: the mouth moves before the sound); arrow: after the shift")
+    lags.grid(axis="x", alpha=0.3)
+    trust.barh(rows, [c["sync"]["confidence"] for c in clips], color=colours, alpha=0.7)
+    trust.axvline(1.0, color="black", linestyle=":", linewidth=1.0)
+    trust.set_xlabel("confidence (1: what unrelated\nspeech reaches, 99 %)")
+    counts = Counter(kinds.get(c["sync"]["correction"], (c["sync"]["correction"],))[0] for c in clips)
+    said = "; ".join(f"{label}: {n}" for label, n in counts.items())
+    dropped = manifest["sync"].get("dropped_as_unsure", [])
+    lags.set_title(f"{len(clips)} clips: {said}" + (f"; {len(dropped)} dropped as unsure, not drawn" if dropped else ""),
+                   fontsize=9, loc="left")
+    with atomic_path(output) as tmp:
+        figure.savefig(tmp, dpi=80)
+    largest = max(abs(c["sync"]["applied_shift_ms"]) for c in clips)
+    print(f"{len(clips)} clips: {said}; the largest shift {largest:.0f} ms"
+          + (f"; {len(dropped)} dropped as unsure" if dropped else ""))
+    print(f"wrote {output}")
+    return 0
 
 
 def main(argv=None) -> int:
@@ -47,9 +110,17 @@ def main(argv=None) -> int:
     from voiceface.pose import quaternion_to_euler_degrees
     from voiceface import sync
 
-    if not CLIP:
-        print("error: name the clip with --clip (a folder of --processed-dir)", file=sys.stderr)
+    if not CLIP and not DATASET_DIR:
+        print("error: name the clip with --clip (a folder of --processed-dir), or give --dataset-dir to draw every "
+              "clip's offset", file=sys.stderr)
         return 1
+    if not CLIP:
+        try:
+            manifest = read_dataset_manifest(DATASET_DIR)
+        except InputError as error:
+            print(f"error: {error}", file=sys.stderr)
+            return 1
+        return draw_corpus(manifest, Path(OUTPUT) if OUTPUT else Path(DATASET_DIR) / "synchronisation.png", plt)
     if DATASET_DIR and TYPICAL_LEAD_MS is not None:        # the dataset's lead would be silently ignored
         print("error: give --typical-lead-ms or --dataset-dir (whose lead is used), not both", file=sys.stderr)
         return 2

@@ -394,6 +394,15 @@ def test_sync_correction_by_default_by_hand_or_off(processed, tmp_path):
     assert sync["by_hand"]["mouth_first"]["applied_shift_ms"] == 0
     assert sync["by_hand"]["mouth_first"]["correction"].startswith("by hand")
     assert all(entry["applied_shift_ms"] == 0 for entry in sync["off"].values())
+    # every clip's offset at a glance, from the manifest: which were moved, how, and by how much
+    largest = max(abs(entry["applied_shift_ms"]) for entry in sync["auto"].values())
+    for name, says in (("auto", "moved onto the lead, its lag measured: "),
+                       ("by_hand", "set by hand (--clip-lag-corrections): 1;"),
+                       ("off", "not corrected (--no-sync-correction): 4; the largest shift 0 ms")):
+        drawn = run_script("1_data_cleaning/plot_synchronisation.py", "--dataset-dir", tmp_path / name)
+        assert drawn.returncode == 0 and drawn.stdout.startswith("4 clips: ") and says in drawn.stdout, drawn
+        assert name != "auto" or f"the largest shift {largest:.0f} ms" in drawn.stdout
+        assert (tmp_path / name / "synchronisation.png").read_bytes()[:4] == b"\x89PNG"
 
 
 def test_the_plot_is_written(processed, tmp_path):
