@@ -465,7 +465,8 @@ def main(argv=None) -> int:
     print(f"sync: typical lead {lead_s * 1000:.0f} ms ({lead_from}); "
           f"{sum(r['correction'] == BY_ESTIMATE for r in reports.values())} clips corrected, "
           + (f"{placed} more placed by the second pass, " if placed else "")
-          + f"{sum(not e.confident for e in estimates.values()) - placed} unsure ({UNSURE_SYNC})")
+          + f"{sum(not e.confident for e in estimates.values()) - placed} unsure ({UNSURE_SYNC}); drawn: "
+          f"python 1_data_cleaning/plot_synchronisation.py --dataset-dir {output}")
     print(f"dataset: {statistics.get('train', {}).get('clips', 0)} train clips, "
           f"{statistics.get('val', {}).get('clips', 0)} val clips, {len(excluded)} left out -> {output}")
     return 1 if excluded else 0
