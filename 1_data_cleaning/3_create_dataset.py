@@ -37,6 +37,7 @@ reuse footage: two of the 33 real pairs are) are found from their log-mels, name
 partners with it.
 """
 import sys
+from collections import Counter
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repo root, for `import voiceface`
@@ -461,12 +462,17 @@ def main(argv=None) -> int:
               f"{sync['measured_lag_ms']:7.0f} {sync['confidence']:5.2f} {sync['applied_shift_ms']:8.0f}{note}")
     for entry in dropped:
         print(f"{entry['clip']:32s} dropped: {entry['reason']}")
-    placed = sum(r["correction"] == BY_SECOND_PASS for r in reports.values())
-    print(f"sync: typical lead {lead_s * 1000:.0f} ms ({lead_from}); "
-          f"{sum(r['correction'] == BY_ESTIMATE for r in reports.values())} clips corrected, "
-          + (f"{placed} more placed by the second pass, " if placed else "")
-          + f"{sum(not e.confident for e in estimates.values()) - placed} unsure ({UNSURE_SYNC}); drawn: "
-          f"python 1_data_cleaning/plot_synchronisation.py --dataset-dir {output}")
+    handled = Counter(r["correction"] for r in reports.values())
+    by_hand = f"{handled[BY_HAND]} set by hand, " if handled[BY_HAND] else ""
+    drawn = f"drawn: python 1_data_cleaning/plot_synchronisation.py --dataset-dir {output}"
+    if SYNC_CORRECTION:
+        placed = handled[BY_SECOND_PASS]
+        print(f"sync: typical lead {lead_s * 1000:.0f} ms ({lead_from}); {handled[BY_ESTIMATE]} clips corrected, "
+              + (f"{placed} more placed by the second pass, " if placed else "") + by_hand
+              + f"{handled[UNSURE_KEPT] + len(dropped)} unsure ({UNSURE_SYNC}); {drawn}")
+    else:
+        print(f"sync: correction off (--no-sync-correction), {handled[CORRECTION_OFF]} clips as they are "
+              f"({sum(estimates[n].confident for n, r in reports.items() if r['correction'] == CORRECTION_OFF)} of them measured confidently), {by_hand}{drawn}")
     print(f"dataset: {statistics.get('train', {}).get('clips', 0)} train clips, "
           f"{statistics.get('val', {}).get('clips', 0)} val clips, {len(excluded)} left out -> {output}")
     return 1 if excluded else 0

@@ -378,13 +378,14 @@ def test_bad_clips_are_left_out_named_and_the_rest_proceed(processed, tmp_path):
 def test_sync_correction_by_default_by_hand_or_off(processed, tmp_path):
     out, _ = processed
     runs = {"auto": [], "by_hand": ["--clip-lag-corrections", "mouth_first=0"], "off": ["--no-sync-correction"]}
-    sync = {}
+    sync, summaries = {}, {}
     for name, extra in runs.items():
         result = run_script("1_data_cleaning/3_create_dataset.py", "--processed-dir", out, "--output-dir",
                             tmp_path / name, "--val-clips", "plain_b", *extra)
         assert result.returncode == 0, result.stderr
         manifest = json.loads((tmp_path / name / "dataset_manifest.json").read_text())
         sync[name] = {c["clip"]: c["sync"] for c in manifest["clips"]}
+        summaries[name] = next(line for line in result.stdout.splitlines() if line.startswith("sync: "))
         for entry in sync[name].values():      # what the manifest promises for every clip
             assert {"measured_lag_ms", "confidence", "confident", "applied_shift_ms", "correction"} <= set(entry)
     # three in-sync clips set the typical lead near 0; the clip whose mouth leads by 100 ms is moved onto it
@@ -394,6 +395,9 @@ def test_sync_correction_by_default_by_hand_or_off(processed, tmp_path):
     assert sync["by_hand"]["mouth_first"]["applied_shift_ms"] == 0
     assert sync["by_hand"]["mouth_first"]["correction"].startswith("by hand")
     assert all(entry["applied_shift_ms"] == 0 for entry in sync["off"].values())
+    # the printed summary counts what was done (with correction off it said "0 clips corrected, N unsure")
+    assert "1 set by hand" in summaries["by_hand"] and "set by hand" not in summaries["auto"]
+    assert summaries["off"].startswith("sync: correction off (--no-sync-correction), 4 clips as they are (")
     # every clip's offset at a glance, from the manifest: which were moved, how, and by how much
     largest = max(abs(entry["applied_shift_ms"]) for entry in sync["auto"].values())
     for name, says in (("auto", "moved onto the lead, its lag measured: "),
