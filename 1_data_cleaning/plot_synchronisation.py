@@ -6,9 +6,9 @@ at each lag, against what unrelated audio reaches (voiceface/sync.py).
 
     python 1_data_cleaning/plot_synchronisation.py --clip sample_00 --processed-dir data/processed
 
-Without --clip, a stage 1.3 dataset's clips all at once, from its manifest: each clip's measured
-lag against its confidence, the ones stage 1.3 moved with an arrow to where the shift put them,
-the unsure ones as they were kept — which of your videos were out of sync, and by how much.
+Without --clip, a stage 1.3 dataset's clips all at once, from its manifest, a row each: its
+measured lag (for a clip stage 1.3 moved, an arrow to where the shift put it) and its confidence
+against the level stage 1.3 trusts — which of your videos were out of sync, and by how much.
 
     python 1_data_cleaning/plot_synchronisation.py --dataset-dir data/dataset
 """
