@@ -185,6 +185,8 @@ def stages(raw: Path, work: Path, sample: bool) -> list[tuple[int, str, list]]:
     steps.append((3, "stage 1.3: the synchronised dataset",
                   ["1_data_cleaning/3_create_dataset.py", "--processed-dir", processed,
                    "--output-dir", work / "dataset", *(["--val-clips", held_out] if sample else []), *speakers, *force]))
+    steps.append((3, "stage 1.3: every clip's audio-video offset, drawn",     # (a failure here stops the run)
+                  ["1_data_cleaning/plot_synchronisation.py", "--dataset-dir", work / "dataset"]))
     run_dir = run_dir_for(sample)
     training = (["--preset", "tiny", "--epochs", SAMPLE_EPOCHS, "--window-seconds", 2, "--stride-seconds", 0.5,
                  "--warmup-seconds", 0.5, "--batch-size", 8, "--learning-rate", 3e-3,
@@ -296,6 +298,8 @@ def main(argv=None) -> int:
     ran = range(STAGE, STOP_STAGE + 1)          # what this call made: an older file of a stage not run may be
     print(f"outputs: {work}")                   # another model's (e.g. before --lookahead-ms)
     print(f"checkpoint: {run_dir / 'last.pt'}")
+    if 3 in ran:
+        print(f"every clip's audio-video offset, drawn: {work / 'dataset' / 'synchronisation.png'}")
     if sample and 5 in ran:
         print(f"animation of the held-out clip: {work / 'inference'} (JSON, Live Link Face CSV, PNG, preview MP4)")
     if evaluated and 6 in ran:

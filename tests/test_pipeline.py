@@ -474,9 +474,10 @@ def test_the_runner_runs_every_stage_and_a_second_run_redoes_nothing(tmp_path):
     for path in ("processed/sample_00/blendshapes_and_pose.json", "processed/sample_02/audio_features.npz",
                  "dataset/dataset_manifest.json", "inference/sample_02.json", "inference/sample_02.csv",
                  "inference/sample_02.png", "inference/sample_02.preview.mp4", "evaluation/evaluation.md",
-                 "evaluation/sample_02.png"):
+                 "evaluation/sample_02.png", "dataset/synchronisation.png"):
         assert (work / path).exists(), path
     assert (runs / "sample" / "last.pt").exists()
+    assert f"every clip's audio-video offset, drawn: {work / 'dataset' / 'synchronisation.png'}" in first.stdout
     assert f"checkpoint: {runs / 'sample' / 'last.pt'}" in first.stdout and "evaluation: " in first.stdout
     # the held-out clip was never trained on
     manifest = json.loads((work / "dataset" / "dataset_manifest.json").read_text())
