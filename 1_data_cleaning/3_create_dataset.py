@@ -471,8 +471,9 @@ def main(argv=None) -> int:
               + (f"{placed} more placed by the second pass, " if placed else "") + by_hand
               + f"{handled[UNSURE_KEPT] + len(dropped)} unsure ({UNSURE_SYNC}); {drawn}")
     else:
+        confident = sum(estimates[n].confident for n, r in reports.items() if r["correction"] == CORRECTION_OFF)
         print(f"sync: correction off (--no-sync-correction), {handled[CORRECTION_OFF]} clips as they are "
-              f"({sum(estimates[n].confident for n, r in reports.items() if r['correction'] == CORRECTION_OFF)} of them measured confidently), {by_hand}{drawn}")
+              f"({confident} of them measured confidently), {by_hand}{drawn}")
     print(f"dataset: {statistics.get('train', {}).get('clips', 0)} train clips, "
           f"{statistics.get('val', {}).get('clips', 0)} val clips, {len(excluded)} left out -> {output}")
     return 1 if excluded else 0
