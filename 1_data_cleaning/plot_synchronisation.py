@@ -74,6 +74,8 @@ def draw_corpus(manifest: dict, output: Path, plt) -> int:
     lags.invert_yaxis()
     lags.set_xlabel("measured lag ms (< 0: the mouth moves before the sound); arrow: after the shift")
     lags.grid(axis="x", alpha=0.3)
+    left, right = lags.get_xlim()            # at least +-100 ms around the lead: a shift of 8 ms looks like one
+    lags.set_xlim(min(left, lead_ms - 100), max(right, lead_ms + 100))
     trust.barh(rows, [c["sync"]["confidence"] for c in clips], color=colours, alpha=0.7)
     trust.axvline(1.0, color="black", linestyle=":", linewidth=1.0)
     trust.set_xlabel("confidence (1: what unrelated\nspeech reaches, 99 %)")
