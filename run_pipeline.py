@@ -252,12 +252,13 @@ def main(argv=None) -> int:
               "--one-speaker trains the recipe measured for one person's videos (on the speaker-dependent benchmark "
               "jawOpen r strictly causal 0.63 against the defaults' 0.59; the defaults are for new voices)", flush=True)
     evaluated = drawn = True
-    numbers = [number for number, _, _ in stages(raw, work, sample)]
+    steps = stages(raw, work, sample)
+    numbers = [number for number, _, _ in steps]
     if not any(STAGE <= number <= STOP_STAGE for number in numbers):    # (--stage 12 ran nothing without a word)
         print(f"note: no stage from --stage {STAGE} to --stop-stage {STOP_STAGE}: here the stages are "
               f"{', '.join(map(str, sorted(set(numbers))))}", flush=True)
     failed_inputs = []                  # stages that left some inputs out (named in their own lines) and went on
-    for number, description, command in stages(raw, work, sample):
+    for number, description, command in steps:
         if not STAGE <= number <= STOP_STAGE:
             continue
         print(f"=== stage {number}: {description}", flush=True)

@@ -36,6 +36,7 @@ DATASET_DIR = ""                # a stage 1.3 dataset: with --clip, whose typica
 
 TRACKS = ("jawOpen", "mouthClose", "mouthFunnel")
 
+
 def draw_corpus(manifest: dict, output: Path, plt) -> int:
     """Every clip of a dataset, a row each (most confident on top): its measured lag, an arrow to
     where the applied shift put a moved clip, the typical lead; beside it the confidence against

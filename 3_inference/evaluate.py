@@ -143,12 +143,6 @@ def corrected_clips(folders: list[Path], lead_s: float, correct: bool = True) ->
     return out
 
 
-def has_training_clips(dataset_dir) -> bool:
-    """Whether a stage 1.3 dataset (or "": none) has a training split to fit the baselines on."""
-    from voiceface.dataset import read_dataset_manifest
-    return bool(dataset_dir) and any(c.get("split") == "train" for c in read_dataset_manifest(dataset_dir)["clips"])
-
-
 def typical_lead_of(dataset_dir: Path) -> float:
     import json
     from voiceface.dataset import MANIFEST_FILENAME
@@ -513,8 +507,7 @@ def main(argv=None) -> int:
         print(f"error: --split {SPLIT}: a stage 1.3 dataset has the splits train and val", file=sys.stderr)
         return 2
     try:
-        if DATASET_DIR:
-            read_dataset_manifest(DATASET_DIR)
+        scored_dataset = read_dataset_manifest(DATASET_DIR) if DATASET_DIR else {"clips": []}
     except InputError as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
@@ -525,7 +518,8 @@ def main(argv=None) -> int:
         print(f"error: {error}", file=sys.stderr)
         return 1
     from voiceface.formats import recorded_path
-    own = not TRAIN_DATASET and not (DATASET_DIR and has_training_clips(DATASET_DIR))   # the checkpoint's dataset
+    # the baselines are fitted on --train-dataset, else --dataset-dir's training split, else the checkpoint's dataset
+    own = not TRAIN_DATASET and not any(c.get("split") == "train" for c in scored_dataset["clips"])
     train_dataset = (recorded_path(checkpoint["training"]["dataset_dir"]) if own
                      else Path(TRAIN_DATASET or DATASET_DIR))
     if (own or TRAIN_DATASET) and not (train_dataset / MANIFEST_FILENAME).exists():   # (--dataset-dir's: said below)
