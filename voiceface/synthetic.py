@@ -7,6 +7,7 @@ angle and every frame's true time, tests can check what the pipeline measures ag
 """
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -101,26 +102,42 @@ def face_image() -> np.ndarray:
     return np.ascontiguousarray(data.astronaut()[CROP_Y0:CROP_Y0 + CROP_SIZE, CROP_X0:CROP_X0 + CROP_SIZE])
 
 
+@functools.lru_cache(maxsize=4)
+def jaw_geometry(h: int, w: int) -> tuple[np.ndarray, ...]:
+    """What `open_mouth` needs of an (h, w) image whatever the opening: the pixel rows y and columns x,
+    how far each pixel follows the jaw's drop across and down the face, and the lens of the parted
+    lips. (h, w) float64 each."""
+    y, x = np.mgrid[0:h, 0:w].astype(np.float64)
+    # horizontal weight: 1 across the jaw, smooth fall-off towards the cheeks
+    across = np.clip((JAW_HALF_WIDTH - np.abs(x - MOUTH_CENTRE_X)) / 12.0, 0, 1)
+    # vertical weight: 1 from the lips to the chin, fading to 0 over 30 px of neck
+    down = np.where(y < LIP_LINE_Y, 0.0, np.clip(1 - (y - CHIN_Y) / 30.0, 0, 1))
+    # the lips part most in the middle: a lens shape between the mouth corners
+    lens = np.sqrt(np.clip(1 - ((x - MOUTH_CENTRE_X) / MOUTH_HALF_WIDTH) ** 2, 0, 1))
+    for shared in (y, x, across, down, lens):       # cached: every caller gets these very arrays
+        shared.setflags(write=False)
+    return y, x, across, down, lens
+
+
 def open_mouth(image: np.ndarray, openness: float) -> np.ndarray:
     """Drop the jaw by `openness` * MAX_JAW_DROP_PX: the lower face moves down, the gap between
     the lips becomes a dark mouth with a strip of upper teeth, the neck stretches. (H, W, 3) uint8."""
     from scipy.ndimage import map_coordinates
     h, w, _ = image.shape
-    y, x = np.mgrid[0:h, 0:w].astype(np.float64)
+    y, x, across, down, lens = jaw_geometry(h, w)
     drop = openness * MAX_JAW_DROP_PX
-    # horizontal weight: 1 across the jaw, smooth fall-off towards the cheeks
-    across = np.clip((JAW_HALF_WIDTH - np.abs(x - MOUTH_CENTRE_X)) / 12.0, 0, 1)
-    # vertical weight: 1 from the lips to the chin, fading to 0 over 30 px of neck
-    down = np.where(y < LIP_LINE_Y, 0.0, np.clip(1 - (y - CHIN_Y) / 30.0, 0, 1))
-    # the lips part most in the middle: a lens shape between the mouth corners; beside the
-    # mouth the skin stretches over 2x the drop (a slope under 1 px/px, so the map never folds)
-    lens = np.sqrt(np.clip(1 - ((x - MOUTH_CENTRE_X) / MOUTH_HALF_WIDTH) ** 2, 0, 1))
+    # beside the mouth the skin stretches over 2x the drop (a slope under 1 px/px, so the map never folds)
     dy = drop * across * down * np.maximum(lens, np.clip((y - LIP_LINE_Y) / (2 * MAX_JAW_DROP_PX), 0, 1))
     source_y = y - dy
     gap = (y >= LIP_LINE_Y) & (source_y < LIP_LINE_Y)
     source_y = np.where(gap, LIP_LINE_Y - 1, source_y)    # the skin beside the mouth stretches
-    out = np.stack([map_coordinates(image[..., c].astype(np.float64), [source_y, x], order=1,
-                                    mode="nearest") for c in range(3)], axis=-1)
+    # only the lower face moves and the rest maps onto itself: resampling just the moved pixels gives
+    # the same image as resampling all of it, in a quarter of the time (the test media's main cost)
+    moved = source_y != y
+    out = image.astype(np.float64)
+    for c in range(3):
+        out[..., c][moved] = map_coordinates(image[..., c].astype(np.float64), [source_y[moved], x[moved]],
+                                             order=1, mode="nearest")
     mouth = gap & (lens > 0)
     depth = (y - LIP_LINE_Y)
     teeth = mouth & (depth < 0.25 * drop * lens)
