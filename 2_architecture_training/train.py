@@ -89,6 +89,8 @@ FORCE = False                   # train a new run over the one RUN_DIR holds (it
 # --- end of settings ---------------------------------------------------------------------------
 
 MIN_TRAINING_SECONDS = 1.0       # less usable training audio than this (or than one window) is refused
+CURVES_EVERY_SECONDS = 30.0      # curves.png redrawn at most this often, and after the run's last epoch: a drawing
+#                                  takes about 0.5 s, a tenth of a benchmark fold's training when drawn every epoch
 # settings that define the model or its data: a resumed run must keep them
 FIXED_ON_RESUME = ("preset", "dropout", "skip_taps", "blendshape_output", "input_mode", "lookahead_ms", "batch_size",
                    "window_seconds", "stride_seconds", "warmup_seconds", "seed", "input_standardisation", "formants")
@@ -669,6 +671,7 @@ def main(argv=None) -> int:
               "compute": {"device": device.type, "torch_threads": torch.get_num_threads(), "processes": world,
                           "autocast": "bf16" if device.type == "cuda" else None}}
     epochs_this_run = 0
+    curves_drawn = time.perf_counter()
     for epoch in range(first_epoch, epochs + 1):
         start_time = time.perf_counter()
         model.train()
@@ -721,7 +724,10 @@ def main(argv=None) -> int:
             # rewritten whole, so through a temporary file: a kill -9 inside the write once left it
             # empty, and the resumed run then forgot every epoch before the checkpoint's
             write_text_atomic(metrics_path, "".join(json.dumps(h) + "\n" for h in history))
-            write_curves()
+            stopping = STOP_AFTER_EPOCHS and epochs_this_run + 1 >= STOP_AFTER_EPOCHS
+            if epoch == epochs or stopping or time.perf_counter() - curves_drawn >= CURVES_EVERY_SECONDS:
+                write_curves()
+                curves_drawn = time.perf_counter()
             v = record["val"]
             improved = bool(v) and v["loss"] < best
             best = min(best, v["loss"]) if v else best
