@@ -41,8 +41,10 @@ def test_resumed_run_equals_an_uninterrupted_one(learn_dataset, tmp_path):
     assert run_script(TRAIN, "--run-dir", whole, *args).returncode == 0
     first = run_script(TRAIN, "--run-dir", broken, *args, "--stop-after-epochs", 2)
     assert first.returncode == 0 and len(metrics(broken)) == 2
+    drawn = (broken / "curves.png").stat().st_mtime_ns           # drawn when a run stops, not only at its end
     second = run_script(TRAIN, "--run-dir", broken, *args, "--resume")
     assert second.returncode == 0, second.stderr
+    assert (broken / "curves.png").stat().st_mtime_ns > drawn
     a, b = metrics(whole), metrics(broken)
     assert [h["epoch"] for h in b] == [1, 2, 3, 4]
     for x, y in zip(a, b):
