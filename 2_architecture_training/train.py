@@ -97,6 +97,42 @@ FIXED_ON_RESUME = ("preset", "dropout", "skip_taps", "blendshape_output", "input
 SETTINGS_ADDED_SINCE = {"blendshape_output": "sigmoid", "formants": False}   # ... and what runs saved before they existed used
 
 
+def setting_problem() -> str | None:
+    """What is wrong with the settings themselves, if anything, found before torch and the dataset are
+    loaded: a mistyped setting is refused at once rather than after seconds of loading."""
+    from voiceface.dataset import INPUT_MODES, WARP_AXES
+    if INPUT_MODE not in INPUT_MODES:
+        return f"no input mode {INPUT_MODE!r}; choose one of {', '.join(INPUT_MODES)}"
+    if FREQ_WARP_AXIS not in WARP_AXES:
+        return f"no frequency warp axis {FREQ_WARP_AXIS!r}; choose one of {', '.join(WARP_AXES)}"
+    if SKIP_INIT not in ("zero", "ridge"):
+        return f"no skip start {SKIP_INIT!r}; choose zero or ridge"
+    if problem := bad_lookahead([LOOKAHEAD_MS]):
+        return problem
+    # --batch-size 0 ended in a ZeroDivisionError, --epochs 0 saved an untrained model
+    shares = ("--silence-augment", "--opening-silence", "--noise-augment", "--reverb-augment")
+    weights = {"--weight-decay": WEIGHT_DECAY, "--base-weight": BASE_WEIGHT, "--velocity-weight": VELOCITY_WEIGHT,
+               "--acceleration-weight": ACCELERATION_WEIGHT, "--silence-weight": SILENCE_WEIGHT,
+               "--pose-weight": POSE_WEIGHT, "--pose-bound-weight": POSE_BOUND_WEIGHT, "--mouth-weight": MOUTH_WEIGHT,
+               "--correlation-weight": CORRELATION_WEIGHT, "--smooth-l1-beta": SMOOTH_L1_BETA,
+               "--gain-augment-db": GAIN_AUGMENT_DB, "--spec-masks": SPEC_MASKS, "--min-steps": MIN_STEPS,
+               "--freq-warp": FREQ_WARP, "--speed-augment": SPEED_AUGMENT, "--ema-decay": EMA_DECAY,
+               **dict(zip(shares, (SILENCE_AUGMENT, OPENING_SILENCE, NOISE_AUGMENT, REVERB_AUGMENT)))}
+    return (out_of_range(("--epochs", EPOCHS, 1, False), ("--batch-size", BATCH_SIZE, 1, False),
+                        ("--learning-rate", LEARNING_RATE, 0, True), ("--grad-clip", GRAD_CLIP, 0, True),
+                        ("--skip-lr-scale", SKIP_LR_SCALE, 0, False),
+                        ("--silence-max-seconds", SILENCE_MAX_SECONDS, 0.3, False, "the shortest stretch"),
+                        ("--window-seconds", WINDOW_SECONDS, 0, False, "0: the dataset's windows"),
+                        ("--stride-seconds", STRIDE_SECONDS, 0, False),
+                        ("--warmup-seconds", WARMUP_SECONDS, 0, False),
+                        *((option, value, 0, False) for option, value in weights.items()))
+           or over_limit(("--dropout", DROPOUT, 1, True, "a share; negative: the preset's"),
+                         ("--freq-warp", FREQ_WARP, 1, True, "a spectrum stretched by 1 +- this"),
+                         ("--speed-augment", SPEED_AUGMENT, 1, True, "a speed of 1 +- this"),
+                         ("--ema-decay", EMA_DECAY, 1, True),
+                         *((option, weights[option], 1, False, "a share of the windows") for option in shares)))
+
+
 def rest_faces_of(split: dict):
     """{clip start frame: (52,) the clip's face at rest} (voiceface.dataset.rest_face; the split's for
     a clip with too few quiet frames, and the median face where the split has none either)."""
@@ -133,6 +169,9 @@ def quiet_input_bank(seed: int, in_db: bool = False, formants: bool = False) -> 
 
 def main(argv=None) -> int:
     settings = configure(globals(), argv)
+    if problem := setting_problem():
+        print(f"error: {problem}", file=sys.stderr)
+        return 1
     import json
     import os
     import time
@@ -149,10 +188,10 @@ def main(argv=None) -> int:
     from voiceface.audio import LEVEL_NORM_START_DB, front_end_config, front_end_differences
     from voiceface.cli import settings_for_header
     from voiceface.constants import BLENDSHAPE_NAMES, FRAME_RATE, N_BLENDSHAPES, N_MELS, N_TARGETS, POSE_NAMES
-    from voiceface.dataset import (DATASET_FORMAT, DATASET_FORMAT_VERSION, FORMANT_FILES, INPUT_FILES, INPUT_MODES,
-                                   LEVEL_FILE, MANIFEST_FILENAME, MEL_SCALE_DB, add_noise_to_inputs,
+    from voiceface.dataset import (DATASET_FORMAT, DATASET_FORMAT_VERSION, FORMANT_FILES, INPUT_FILES, LEVEL_FILE,
+                                   MANIFEST_FILENAME, MEL_SCALE_DB, add_noise_to_inputs,
                                    add_reverb_to_inputs, create_sequences, inputs_in_db, level_inputs_against,
-                                   normalisation_config, read_dataset_manifest, WARP_AXES, warp_mel)
+                                   normalisation_config, read_dataset_manifest, warp_mel)
     from voiceface.formats import atomic_path, library_versions, write_text_atomic
     from voiceface.lpc import LPC_ORDER, TYPICAL_LSF, FormantInputs, formant_config
     from voiceface.metrics import clip_metrics, combine_clip_metrics
@@ -224,46 +263,9 @@ def main(argv=None) -> int:
     if PRESET not in PRESETS:
         print(f"error: no preset {PRESET!r}; choose one of {', '.join(PRESETS)}", file=sys.stderr)
         return 1
-    if INPUT_MODE not in INPUT_MODES:
-        print(f"error: no input mode {INPUT_MODE!r}; choose one of {', '.join(INPUT_MODES)}", file=sys.stderr)
-        return 1
-    if FREQ_WARP_AXIS not in WARP_AXES:
-        print(f"error: no frequency warp axis {FREQ_WARP_AXIS!r}; choose one of {', '.join(WARP_AXES)}",
-              file=sys.stderr)
-        return 1
     if BLENDSHAPE_OUTPUT not in BLENDSHAPE_OUTPUTS:
         print(f"error: no blendshape output {BLENDSHAPE_OUTPUT!r}; choose one of {', '.join(BLENDSHAPE_OUTPUTS)}",
               file=sys.stderr)
-        return 1
-    if SKIP_INIT not in ("zero", "ridge"):
-        print(f"error: no skip start {SKIP_INIT!r}; choose zero or ridge", file=sys.stderr)
-        return 1
-    if problem := bad_lookahead([LOOKAHEAD_MS]):
-        print(f"error: {problem}", file=sys.stderr)
-        return 1
-    # --batch-size 0 ended in a ZeroDivisionError, --epochs 0 saved an untrained model
-    shares = ("--silence-augment", "--opening-silence", "--noise-augment", "--reverb-augment")
-    weights = {"--weight-decay": WEIGHT_DECAY, "--base-weight": BASE_WEIGHT, "--velocity-weight": VELOCITY_WEIGHT,
-               "--acceleration-weight": ACCELERATION_WEIGHT, "--silence-weight": SILENCE_WEIGHT,
-               "--pose-weight": POSE_WEIGHT, "--pose-bound-weight": POSE_BOUND_WEIGHT, "--mouth-weight": MOUTH_WEIGHT,
-               "--correlation-weight": CORRELATION_WEIGHT, "--smooth-l1-beta": SMOOTH_L1_BETA,
-               "--gain-augment-db": GAIN_AUGMENT_DB, "--spec-masks": SPEC_MASKS, "--min-steps": MIN_STEPS,
-               "--freq-warp": FREQ_WARP, "--speed-augment": SPEED_AUGMENT, "--ema-decay": EMA_DECAY,
-               **dict(zip(shares, (SILENCE_AUGMENT, OPENING_SILENCE, NOISE_AUGMENT, REVERB_AUGMENT)))}
-    if problem := (out_of_range(("--epochs", EPOCHS, 1, False), ("--batch-size", BATCH_SIZE, 1, False),
-                                ("--learning-rate", LEARNING_RATE, 0, True), ("--grad-clip", GRAD_CLIP, 0, True),
-                                ("--skip-lr-scale", SKIP_LR_SCALE, 0, False),
-                                ("--silence-max-seconds", SILENCE_MAX_SECONDS, 0.3, False, "the shortest stretch"),
-                                ("--window-seconds", WINDOW_SECONDS, 0, False, "0: the dataset's windows"),
-                                ("--stride-seconds", STRIDE_SECONDS, 0, False),
-                                ("--warmup-seconds", WARMUP_SECONDS, 0, False),
-                                *((option, value, 0, False) for option, value in weights.items()))
-                   or over_limit(("--dropout", DROPOUT, 1, True, "a share; negative: the preset's"),
-                                 ("--freq-warp", FREQ_WARP, 1, True, "a spectrum stretched by 1 +- this"),
-                                 ("--speed-augment", SPEED_AUGMENT, 1, True, "a speed of 1 +- this"),
-                                 ("--ema-decay", EMA_DECAY, 1, True),
-                                 *((option, weights[option], 1, False, "a share of the windows") for option in shares))):
-        print(f"error: {problem}", file=sys.stderr)
         return 1
     input_file = INPUT_FILES[INPUT_MODE]
     lookahead = int(round(LOOKAHEAD_MS * FRAME_RATE / 1000))
