@@ -333,3 +333,7 @@ def test_the_frequency_warp_on_either_axis_trains_and_an_unknown_axis_is_refused
         refused = run_script(TRAIN, *args, "--run-dir", tmp_path / "none", option, value)
         assert refused.returncode == 1 and refused.stderr.startswith(f"error: {option} {value}: give"), refused.stderr
         assert not (tmp_path / "none" / "last.pt").exists()
+    # settings are checked before torch and the dataset are loaded: a typo is named at once, even
+    # beside a dataset folder that is not there
+    refused = run_script(TRAIN, "--dataset-dir", tmp_path / "nowhere", "--run-dir", tmp_path / "none", "--epochs", 0)
+    assert refused.returncode == 1 and refused.stderr.startswith("error: --epochs 0: give"), refused.stderr
