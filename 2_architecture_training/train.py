@@ -90,7 +90,7 @@ FORCE = False                   # train a new run over the one RUN_DIR holds (it
 
 MIN_TRAINING_SECONDS = 1.0       # less usable training audio than this (or than one window) is refused
 CURVES_EVERY_SECONDS = 30.0      # curves.png redrawn at most this often, and after the run's last epoch: a drawing
-#                                  takes about 0.5 s, a tenth of a benchmark fold's training when drawn every epoch
+#                                  takes 0.5-1.3 s, a tenth of a benchmark fold's training when drawn every epoch
 # settings that define the model or its data: a resumed run must keep them
 FIXED_ON_RESUME = ("preset", "dropout", "skip_taps", "blendshape_output", "input_mode", "lookahead_ms", "batch_size",
                    "window_seconds", "stride_seconds", "warmup_seconds", "seed", "input_standardisation", "formants")
