@@ -89,7 +89,7 @@ FORCE = False                   # train a new run over the one RUN_DIR holds (it
 # --- end of settings ---------------------------------------------------------------------------
 
 MIN_TRAINING_SECONDS = 1.0       # less usable training audio than this (or than one window) is refused
-CURVES_EVERY_SECONDS = 30.0      # curves.png redrawn at most this often, and after the run's last epoch: a drawing
+CURVES_EVERY_SECONDS = 30.0      # curves.png redrawn at most this often, and when the run stops: a drawing
 #                                  takes 0.5-1.3 s, a tenth of a benchmark fold's training when drawn every epoch
 # settings that define the model or its data: a resumed run must keep them
 FIXED_ON_RESUME = ("preset", "dropout", "skip_taps", "blendshape_output", "input_mode", "lookahead_ms", "batch_size",
@@ -676,6 +676,8 @@ def main(argv=None) -> int:
     curves_drawn = time.perf_counter()
     for epoch in range(first_epoch, epochs + 1):
         start_time = time.perf_counter()
+        # --stop-after-epochs: this epoch ends the run early (its curves drawn, then the loop left)
+        stops_here = bool(STOP_AFTER_EPOCHS) and epochs_this_run + 1 >= STOP_AFTER_EPOCHS and epoch < epochs
         model.train()
         torch.manual_seed(SEED * 100003 + epoch)            # dropout: the same per epoch, resumed or not
         order = np.random.default_rng([SEED, epoch]).permutation(len(train["windows"]))
@@ -726,8 +728,7 @@ def main(argv=None) -> int:
             # rewritten whole, so through a temporary file: a kill -9 inside the write once left it
             # empty, and the resumed run then forgot every epoch before the checkpoint's
             write_text_atomic(metrics_path, "".join(json.dumps(h) + "\n" for h in history))
-            stopping = STOP_AFTER_EPOCHS and epochs_this_run + 1 >= STOP_AFTER_EPOCHS
-            if epoch == epochs or stopping or time.perf_counter() - curves_drawn >= CURVES_EVERY_SECONDS:
+            if epoch == epochs or stops_here or time.perf_counter() - curves_drawn >= CURVES_EVERY_SECONDS:
                 write_curves()
                 curves_drawn = time.perf_counter()
             v = record["val"]
@@ -750,7 +751,7 @@ def main(argv=None) -> int:
                        + f"  {record['frames_per_second']:.0f} frames/s" + ("  *" if improved else ""))
             write_line(summary)           # one plain line per epoch; the bar only on a terminal
         epochs_this_run += 1
-        if STOP_AFTER_EPOCHS and epochs_this_run >= STOP_AFTER_EPOCHS and epoch < epochs:
+        if stops_here:
             say(f"stopped after {epochs_this_run} epochs as asked; --resume continues")
             break
     if distributed:
