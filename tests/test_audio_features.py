@@ -83,6 +83,29 @@ def test_same_audio_in_three_containers_gives_the_same_features(speech_48k, tmp_
         assert (other.vad == reference.vad).mean() > 0.98
 
 
+def test_a_folder_of_studio_formats_is_read_whole_and_gives_the_same_features(speech_48k, tmp_path):
+    """AIFF and CAF (Apple's, common in audio tools), FLAC in Matroska and 24-bit WAV: a folder
+    input finds each, and each decodes to the same features as 16-bit WAV."""
+    from voiceface.cli import AUDIO_EXTENSIONS, expand_inputs
+    audio, _ = speech_48k
+    folder = tmp_path / "sounds"
+    folder.mkdir()
+    reference = extract_file_features(write_audio(folder / "a.wav", audio, 48000))[1]
+    for name, codec, container, sample_format in (("b.aif", "pcm_s16be", "aiff", None),
+                                                   ("c.aiff", "pcm_s16be", "aiff", None),
+                                                   ("d.caf", "pcm_s16le", "caf", None),
+                                                   ("e.mka", "flac", "matroska", "s16"),
+                                                   ("f.wav", "pcm_s24le", None, None)):
+        write_audio(folder / name, audio, 48000, codec=codec, container_format=container, sample_format=sample_format)
+    (folder / "notes.txt").write_text("not a sound")
+    files, errors = expand_inputs([folder], AUDIO_EXTENSIONS)
+    assert [f.name for f in files] == ["a.wav", "b.aif", "c.aiff", "d.caf", "e.mka", "f.wav"] and not errors
+    for path in files[1:]:
+        features = extract_file_features(path)[1]
+        assert len(features) == len(reference), path.name
+        assert np.abs(features.mel - reference.mel)[reference.mel > -60].max() < 0.05, path.name
+
+
 @pytest.mark.parametrize("chunk", [1, 7, 159, 161, 1000, 4801])
 def test_chunked_and_whole_give_identical_frames(speech_48k, chunk):
     audio = soxr.resample(speech_48k[0].astype(np.float64), 48000, SAMPLE_RATE)

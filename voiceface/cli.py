@@ -39,7 +39,7 @@ CONTINUATION_LINE = re.compile(r"^#\s{2,}(\S.*)$")   # a setting's comment carri
 VIDEO_MUXERS = {".mp4": "mp4", ".m4v": "mp4", ".mov": "mov", ".mkv": "matroska", ".webm": "webm", ".avi": "avi",
                 ".mpg": "mpeg", ".mpeg": "mpeg", ".ts": "mpegts", ".mts": "mpegts", ".m2ts": "mpegts"}
 VIDEO_EXTENSIONS = tuple(VIDEO_MUXERS)
-AUDIO_EXTENSIONS = (".wav", ".flac", ".mp3", ".ogg", ".opus", ".m4a", ".aac")
+AUDIO_EXTENSIONS = (".wav", ".flac", ".mp3", ".ogg", ".opus", ".m4a", ".aac", ".aif", ".aiff", ".caf", ".mka")
 
 
 def read_settings(source_file: str | Path) -> list[tuple[str, str]]:
