@@ -3,7 +3,6 @@ import json
 import socket
 import subprocess
 import sys
-import time
 
 import av
 import numpy as np
@@ -94,7 +93,8 @@ def test_a_streamed_file_reaches_a_live_link_listener_frame_by_frame(checkpoint,
     listener = subprocess.Popen([sys.executable, str(REPO_ROOT / "3_inference/livelink_listen.py"), "--host", "127.0.0.1",
                                  "--port", str(port), "--idle-seconds", "2", "--seconds", "60", "--json", str(received),
                                  "--quiet"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    time.sleep(1.5)                                            # let it bind
+    said = listener.stdout.readline()                          # printed once bound, however slow the start
+    assert said.startswith("listening for Live Link Face packets"), said + listener.stderr.read()
     out = tmp_path / "streamed.json"
     clip = learn_dataset / "raw" / "sample_23.mp4"              # 8 s, sent at real-time pace
     result = run_script(INFER, clip, "--checkpoint", checkpoint, "--stream", "--livelink", f"127.0.0.1:{port}",
