@@ -11,7 +11,8 @@ that names every part as that video's speaker:
     python 1_data_cleaning/split_recording.py me.mp4 --output-dir data/raw_parts --parts 5
     python run_pipeline.py --raw-dir data/raw_parts --speaker-manifest data/raw_parts/speakers.csv --one-speaker
 
-Outputs: <output-dir>/<name>_partK.<ext> (K = 1 .. PARTS; the source's container) and <output-dir>/
+Outputs: <output-dir>/<name>_partK.<ext> (K = 1 .. PARTS; the source's container, or Matroska, .mkv, for a
+container FFmpeg reads here but is not written again: a named .wmv, say) and <output-dir>/
 speakers.csv (columns clip, speaker; rows for other clips already in it are kept). Each part's clock
 starts at its first key frame, its sound's as its picture's, so the sound keeps the offset it had in
 the source; a phone's display rotation goes with the picture. Adjacent parts share no audio, so the
@@ -42,8 +43,9 @@ FORCE = False                                  # cut again over existing parts
 
 
 def part_paths(path: Path, output_dir: Path, parts: int) -> list[Path]:
+    from voiceface.video import part_suffix
     width = len(str(parts))
-    return [output_dir / f"{path.stem}_part{k:0{width}d}{path.suffix.lower()}" for k in range(1, parts + 1)]
+    return [output_dir / f"{path.stem}_part{k:0{width}d}{part_suffix(path)}" for k in range(1, parts + 1)]
 
 
 def split_video(path: Path, output_dir: Path, parts: int, min_part_s: float, force: bool) -> str:

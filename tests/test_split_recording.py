@@ -23,6 +23,20 @@ def decoded(path):
     return pictures, float(frames[0].time), sound, frames[0].sample_rate
 
 
+def assert_sound_in_sync(part_sound, part_sound_start, sound, sound_start, origin, rate):
+    """A part's sound at the same instant as in the source, `origin` being the source's time of the
+    part's time 0, within 1 ms (a decoder started mid-stream lands 16 samples, 0.3 ms, from one
+    started at the file's first packet); past the first AAC frames, which a cut decodes without their
+    predecessor; a shifted offset (a frame is 33 ms) would fail."""
+    first = int(round((origin + part_sound_start - sound_start) * rate))
+    skip, n = 4096, len(part_sound) - 8192
+    assert n > rate
+    errors = {lag: np.abs(part_sound[skip:skip + n] - sound[first + lag + skip:first + lag + skip + n]).max()
+              for lag in range(-rate // 500, rate // 500 + 1)}               # +-2 ms
+    lag = min(errors, key=errors.get)
+    assert abs(lag) <= rate // 1000 and errors[lag] < 1e-3, (lag, errors[lag])
+
+
 def test_a_recording_cut_into_parts_keeps_every_picture_its_sound_in_sync_and_its_rotation(tmp_path):
     # a phone video (stored on its side), key frames every second, the sound starting 0.25 s after the picture
     source = tmp_path / "raw" / "Ada Lovelace.mp4"
@@ -46,16 +60,7 @@ def test_a_recording_cut_into_parts_keeps_every_picture_its_sound_in_sync_and_it
         for time, picture in part_pictures:                                # the very same pictures, in order
             assert abs(time + origin - pictures[index][0]) < 1e-3 and np.array_equal(picture, pictures[index][1])
             index += 1
-        # the sound at the same instant as in the source, within 1 ms (a decoder started mid-stream lands
-        # 16 samples, 0.3 ms, from one started at the file's first packet); past the first AAC frames,
-        # which a cut decodes without their predecessor; a shifted offset (a frame is 33 ms) would fail
-        first = int(round((origin + part_sound_start - sound_start) * rate))
-        skip, n = 4096, len(part_sound) - 8192
-        assert n > rate
-        errors = {lag: np.abs(part_sound[skip:skip + n] - sound[first + lag + skip:first + lag + skip + n]).max()
-                  for lag in range(-rate // 500, rate // 500 + 1)}               # +-2 ms
-        lag = min(errors, key=errors.get)
-        assert abs(lag) <= rate // 1000 and errors[lag] < 1e-3, (lag, errors[lag])
+        assert_sound_in_sync(part_sound, part_sound_start, sound, sound_start, origin, rate)
     assert index == len(pictures)                                          # every picture, once
 
     assert speakers_from_manifest(out / "speakers.csv") == {
@@ -128,3 +133,63 @@ def test_mpeg_program_and_transport_streams_are_read_cut_and_kept_in_sync_like_m
         track = read_blendshapes_json(processed / name / "blendshapes_and_pose.json")
         assert track.has_face.all()
         assert abs(lag_ms(name) - reference) <= 10, name
+
+
+def test_phone_and_web_containers_are_found_and_cut_in_their_own_format_and_others_into_matroska(tmp_path):
+    """An old phone's .3gp and a web download's .flv: a folder search finds them and their parts are
+    3GP and FLV again; a container written by no muxer here (a .wmv, named) is cut into .mkv parts, not
+    Matroska under the source's name."""
+    from voiceface.cli import VIDEO_EXTENSIONS, expand_inputs
+    from voiceface.synthetic import rewrite_container
+    mp4 = write_talking_face_clip(tmp_path / "src" / "clip.mp4", duration=4.0, seed=5, keyframe_seconds=1.0).path
+    raw = tmp_path / "raw"
+    for name in ("phone.3gp", "web.flv"):
+        rewrite_container(mp4, raw / name)
+    odd = tmp_path / "odd" / "tv.wmv"                              # Matroska inside: FFmpeg reads by content
+    odd.parent.mkdir()
+    odd.write_bytes(rewrite_container(mp4, tmp_path / "tv.mkv").read_bytes())
+    assert [p.name for p in expand_inputs([raw], VIDEO_EXTENSIONS)[0]] == ["phone.3gp", "web.flv"]
+    out = tmp_path / "parts"
+    result = run_script(SCRIPT, raw, odd, "--output-dir", out, "--parts", 2, "--min-part-seconds", 1)
+    assert result.returncode == 0, result.stderr
+    for stem, suffix, muxer in (("phone", ".3gp", "3gp"), ("web", ".flv", "flv"), ("tv", ".mkv", "matroska")):
+        parts = [out / f"{stem}_part{k}{suffix}" for k in (1, 2)]
+        assert all(p.exists() for p in parts), sorted(p.name for p in out.iterdir())
+        for part in parts:
+            with av.open(str(part)) as container:
+                assert muxer in container.format.name.split(","), (part.name, container.format.name)
+        pictures, sound_start, sound, rate = decoded(raw / f"{stem}{suffix}" if stem != "tv" else odd)
+        index = 0
+        for part in parts:                 # the same pictures at the same times, the sound with them
+            part_pictures, part_sound_start, part_sound, _ = decoded(part)
+            origin = pictures[index][0] - part_pictures[0][0]              # the source's time of the part's 0
+            for time, _ in part_pictures:
+                assert abs(time + origin - pictures[index][0]) < 1e-3, (part.name, time)
+                index += 1
+            assert_sound_in_sync(part_sound, part_sound_start, sound, sound_start, origin, rate)
+        assert index == len(pictures) == 120
+    # a real Windows Media file, named: its codecs go in no container written here, so it is refused in
+    # one line that says what to do, and nothing is left behind
+    wmv = tmp_path / "odd" / "old.wmv"
+    with av.open(str(mp4)) as source, av.open(str(wmv), "w", format="asf") as out:
+        picture, sound = out.add_stream("wmv2", rate=30), out.add_stream("wmav2", rate=44100)
+        picture.width, picture.height, picture.pix_fmt, picture.gop_size = 256, 256, "yuv420p", 30
+        sound.layout, sound.bit_rate = "mono", 64000
+        resampler = av.AudioResampler(format=sound.format, layout="mono", rate=44100)
+        for frame in source.decode(source.streams.video[0], source.streams.audio[0]):
+            if isinstance(frame, av.VideoFrame):
+                frame.pict_type = av.video.frame.PictureType.NONE
+                packets = picture.encode(frame)
+            else:
+                packets = [p for part in resampler.resample(frame) for p in sound.encode(part)]
+            for packet in packets:
+                out.mux(packet)
+        for stream in (picture, sound):
+            for packet in stream.encode():
+                out.mux(packet)
+    refused = run_script(SCRIPT, wmv, "--output-dir", tmp_path / "wmv_parts", "--parts", 2, "--min-part-seconds", 1,
+                         "--speaker", "Ada Lovelace")
+    assert refused.returncode == 1
+    assert refused.stderr.startswith(f"error: {wmv}: its wmv2 picture and wmav2 sound cannot be copied into matroska "
+                                     "parts; convert it to mp4"), refused.stderr
+    assert not [p.name for p in (tmp_path / "wmv_parts").glob("*") if p.name != "speakers.csv"]

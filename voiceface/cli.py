@@ -37,7 +37,8 @@ CONTINUATION_LINE = re.compile(r"^#\s{2,}(\S.*)$")   # a setting's comment carri
 
 # the video containers every stage reads, each with the FFmpeg muxer that writes it again (split_recording.py's parts)
 VIDEO_MUXERS = {".mp4": "mp4", ".m4v": "mp4", ".mov": "mov", ".mkv": "matroska", ".webm": "webm", ".avi": "avi",
-                ".mpg": "mpeg", ".mpeg": "mpeg", ".ts": "mpegts", ".mts": "mpegts", ".m2ts": "mpegts"}
+                ".mpg": "mpeg", ".mpeg": "mpeg", ".ts": "mpegts", ".mts": "mpegts", ".m2ts": "mpegts",
+                ".3gp": "3gp", ".flv": "flv"}
 VIDEO_EXTENSIONS = tuple(VIDEO_MUXERS)
 AUDIO_EXTENSIONS = (".wav", ".flac", ".mp3", ".ogg", ".opus", ".m4a", ".aac", ".aif", ".aiff", ".caf", ".mka")
 

@@ -205,8 +205,13 @@ def cut_at_keyframes(path: str | Path, starts_s: list[float], outputs: list[Path
             for temporary in temporaries:
                 containers.append(av.open(str(temporary), "w", format=_muxer_for(path)))
                 # from the source's streams, with their side data: a phone's display rotation goes along
-                pairs.append((containers[-1].add_stream_from_template(video),
-                              containers[-1].add_stream_from_template(audio)))
+                try:
+                    pairs.append((containers[-1].add_stream_from_template(video),
+                                  containers[-1].add_stream_from_template(audio)))
+                except ValueError:       # PyAV: "'matroska' format does not support 'wmv2' codec"
+                    raise InputError(f"{path}: its {video.codec_context.name} picture and {audio.codec_context.name} "
+                                     f"sound cannot be copied into {_muxer_for(path)} parts; convert it to mp4 (H.264 "
+                                     "and AAC) and cut that") from None
             part = -1
             for packet in source.demux(video, audio):
                 if packet.dts is None and packet.pts is None:
@@ -243,9 +248,17 @@ def _packet_time(packet) -> float:
 
 def _muxer_for(path: Path) -> str:
     """The container format a part is written in: the source's own (mp4 for .m4v, matroska for .mkv,
-    an MPEG program stream for .mpg, a transport stream for .ts and a camcorder's .mts)."""
+    an MPEG program stream for .mpg, a transport stream for .ts and a camcorder's .mts), and
+    Matroska, which holds any codec, for a container with no muxer here (`part_suffix`: .mkv)."""
     from .cli import VIDEO_MUXERS
     return VIDEO_MUXERS.get(path.suffix.lower(), "matroska")
+
+
+def part_suffix(path: Path) -> str:
+    """The file ending of the parts `path` is cut into: its own where it is written again in its
+    own container, .mkv where it is written as Matroska (`_muxer_for`)."""
+    from .cli import VIDEO_MUXERS
+    return path.suffix.lower() if path.suffix.lower() in VIDEO_MUXERS else ".mkv"
 
 
 def _mux_copy(container, streams: tuple, packet, origin_s: float) -> None:
