@@ -170,23 +170,7 @@ def test_phone_and_web_containers_are_found_and_cut_in_their_own_format_and_othe
         assert index == len(pictures) == 120
     # a real Windows Media file, named: its codecs go in no container written here, so it is refused in
     # one line that says what to do, and nothing is left behind
-    wmv = tmp_path / "odd" / "old.wmv"
-    with av.open(str(mp4)) as source, av.open(str(wmv), "w", format="asf") as out:
-        picture, sound = out.add_stream("wmv2", rate=30), out.add_stream("wmav2", rate=44100)
-        picture.width, picture.height, picture.pix_fmt, picture.gop_size = 256, 256, "yuv420p", 30
-        sound.layout, sound.bit_rate = "mono", 64000
-        resampler = av.AudioResampler(format=sound.format, layout="mono", rate=44100)
-        for frame in source.decode(source.streams.video[0], source.streams.audio[0]):
-            if isinstance(frame, av.VideoFrame):
-                frame.pict_type = av.video.frame.PictureType.NONE
-                packets = picture.encode(frame)
-            else:
-                packets = [p for part in resampler.resample(frame) for p in sound.encode(part)]
-            for packet in packets:
-                out.mux(packet)
-        for stream in (picture, sound):
-            for packet in stream.encode():
-                out.mux(packet)
+    wmv = rewrite_container(mp4, tmp_path / "odd" / "old.wmv", "wmv2", "wmav2", audio_rate=44100, audio_bit_rate=64000)
     refused = run_script(SCRIPT, wmv, "--output-dir", tmp_path / "wmv_parts", "--parts", 2, "--min-part-seconds", 1,
                          "--speaker", "Ada Lovelace")
     assert refused.returncode == 1

@@ -305,7 +305,7 @@ def write_talking_face_clip(path: str | Path, duration: float = 4.0, seed: int =
 
 
 def rewrite_container(source: str | Path, target: str | Path, video_codec: str = "", audio_codec: str = "",
-                      audio_rate: int = 32000) -> Path:
+                      audio_rate: int = 32000, audio_bit_rate: int = 0) -> Path:
     """The same recording in the container `target`'s suffix names: its packets copied where no codecs
     are given (an H.264 + AAC mp4 into a transport stream, .ts), or both streams encoded again with
     `video_codec` and `audio_codec` (an MPEG-1 + MPEG audio program stream, .mpg, as the GRID corpus
@@ -326,6 +326,8 @@ def rewrite_container(source: str | Path, target: str | Path, video_codec: str =
         video.width, video.height, video.pix_fmt = video_in.width, video_in.height, "yuv420p"
         sound = out.add_stream(audio_codec, rate=audio_rate)
         sound.layout = "mono"
+        if audio_bit_rate:                                        # some encoders need one (Windows Media's)
+            sound.bit_rate = audio_bit_rate
         resampler = av.AudioResampler(format=sound.format, layout="mono", rate=audio_rate)
         for frame in source_file.decode(video_in, audio_in):
             if isinstance(frame, av.VideoFrame):

@@ -249,7 +249,7 @@ def _packet_time(packet) -> float:
 def _muxer_for(path: Path) -> str:
     """The container format a part is written in: the source's own (mp4 for .m4v, matroska for .mkv,
     an MPEG program stream for .mpg, a transport stream for .ts and a camcorder's .mts), and
-    Matroska, which holds any codec, for a container with no muxer here (`part_suffix`: .mkv)."""
+    Matroska, which holds most codecs, for a container with no muxer here (`part_suffix`: .mkv)."""
     from .cli import VIDEO_MUXERS
     return VIDEO_MUXERS.get(path.suffix.lower(), "matroska")
 
