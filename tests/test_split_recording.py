@@ -23,18 +23,32 @@ def decoded(path):
     return pictures, float(frames[0].time), sound, frames[0].sample_rate
 
 
-def assert_sound_in_sync(part_sound, part_sound_start, sound, sound_start, origin, rate):
-    """A part's sound at the same instant as in the source, `origin` being the source's time of the
-    part's time 0, within 1 ms (a decoder started mid-stream lands 16 samples, 0.3 ms, from one
-    started at the file's first packet); past the first AAC frames, which a cut decodes without their
-    predecessor; a shifted offset (a frame is 33 ms) would fail."""
-    first = int(round((origin + part_sound_start - sound_start) * rate))
-    skip, n = 4096, len(part_sound) - 8192
-    assert n > rate
-    errors = {lag: np.abs(part_sound[skip:skip + n] - sound[first + lag + skip:first + lag + skip + n]).max()
-              for lag in range(-rate // 500, rate // 500 + 1)}               # +-2 ms
-    lag = min(errors, key=errors.get)
-    assert abs(lag) <= rate // 1000 and errors[lag] < 1e-3, (lag, errors[lag])
+def assert_parts_are_the_source(parts, source):
+    """The parts hold the source's pictures, every one once and in order, each the very same picture
+    at its source time (within 1 ms of the part's first picture's place in the source), and the sound
+    at the same instant as in the source, within 1 ms (a decoder started mid-stream lands 16 samples,
+    0.3 ms, from one started at the file's first packet); past the first AAC frames, which a cut
+    decodes without their predecessor; a shifted offset (a frame is 33 ms) would fail. Returns each
+    part's pictures, for the checks a test adds."""
+    pictures, sound_start, sound, rate = decoded(source)
+    index, decoded_parts = 0, []
+    for part in parts:
+        part_pictures, part_sound_start, part_sound, _ = decoded(part)
+        origin = pictures[index][0] - part_pictures[0][0]              # the source's time of the part's 0
+        for time, picture in part_pictures:
+            assert abs(time + origin - pictures[index][0]) < 1e-3 and np.array_equal(picture, pictures[index][1]), \
+                (part.name, time)
+            index += 1
+        first = int(round((origin + part_sound_start - sound_start) * rate))
+        skip, n = 4096, len(part_sound) - 8192
+        assert n > rate
+        errors = {lag: np.abs(part_sound[skip:skip + n] - sound[first + lag + skip:first + lag + skip + n]).max()
+                  for lag in range(-rate // 500, rate // 500 + 1)}               # +-2 ms
+        lag = min(errors, key=errors.get)
+        assert abs(lag) <= rate // 1000 and errors[lag] < 1e-3, (part.name, lag, errors[lag])
+        decoded_parts.append(part_pictures)
+    assert index == len(pictures)                                          # every picture, once
+    return decoded_parts
 
 
 def test_a_recording_cut_into_parts_keeps_every_picture_its_sound_in_sync_and_its_rotation(tmp_path):
@@ -49,19 +63,10 @@ def test_a_recording_cut_into_parts_keeps_every_picture_its_sound_in_sync_and_it
     parts = [out / f"Ada Lovelace_part{k}.mp4" for k in (1, 2, 3)]
     assert all(p.exists() for p in parts) and not list(out.glob(".*partial*"))
 
-    pictures, sound_start, sound, rate = decoded(source)
-    index = 0
-    for part in parts:
-        part_pictures, part_sound_start, part_sound, _ = decoded(part)
+    for part, part_pictures in zip(parts, assert_parts_are_the_source(parts, source)):
         assert probe_video(part).rotation_deg == 90
         assert 2.5 <= len(part_pictures) / 30 <= 3.5                       # about equal thirds
-        origin = pictures[index][0]
-        assert part_pictures[0][0] == 0.0
-        for time, picture in part_pictures:                                # the very same pictures, in order
-            assert abs(time + origin - pictures[index][0]) < 1e-3 and np.array_equal(picture, pictures[index][1])
-            index += 1
-        assert_sound_in_sync(part_sound, part_sound_start, sound, sound_start, origin, rate)
-    assert index == len(pictures)                                          # every picture, once
+        assert part_pictures[0][0] == 0.0                                  # each part's clock starts at its picture
 
     assert speakers_from_manifest(out / "speakers.csv") == {
         "someone_else": "Grace Hopper", **{p.stem: "Ada Lovelace" for p in parts}}
@@ -158,16 +163,8 @@ def test_phone_and_web_containers_are_found_and_cut_in_their_own_format_and_othe
         for part in parts:
             with av.open(str(part)) as container:
                 assert muxer in container.format.name.split(","), (part.name, container.format.name)
-        pictures, sound_start, sound, rate = decoded(raw / f"{stem}{suffix}" if stem != "tv" else odd)
-        index = 0
-        for part in parts:                 # the same pictures at the same times, the sound with them
-            part_pictures, part_sound_start, part_sound, _ = decoded(part)
-            origin = pictures[index][0] - part_pictures[0][0]              # the source's time of the part's 0
-            for time, _ in part_pictures:
-                assert abs(time + origin - pictures[index][0]) < 1e-3, (part.name, time)
-                index += 1
-            assert_sound_in_sync(part_sound, part_sound_start, sound, sound_start, origin, rate)
-        assert index == len(pictures) == 120
+        pictures = assert_parts_are_the_source(parts, raw / f"{stem}{suffix}" if stem != "tv" else odd)
+        assert sum(map(len, pictures)) == 120
     # a real Windows Media file, named: its codecs go in no container written here, so it is refused in
     # one line that says what to do, and nothing is left behind
     wmv = rewrite_container(mp4, tmp_path / "odd" / "old.wmv", "wmv2", "wmav2", audio_rate=44100, audio_bit_rate=64000)

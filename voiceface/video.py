@@ -196,21 +196,21 @@ def cut_at_keyframes(path: str | Path, starts_s: list[float], outputs: list[Path
     import av
     path = Path(path)
     temporaries = [out.with_name(f".{out.stem}.partial{out.suffix}") for out in outputs]
-    containers, pairs = [], []
+    containers, pairs, muxer = [], [], _muxer_for(path)
     try:
         with open_container(path) as source:
             if not source.streams.audio:
                 raise InputError(f"{path}: has no audio stream; {STREAM_NEEDS['audio']}")
             video, audio = source.streams.video[0], source.streams.audio[0]
             for temporary in temporaries:
-                containers.append(av.open(str(temporary), "w", format=_muxer_for(path)))
+                containers.append(av.open(str(temporary), "w", format=muxer))
                 # from the source's streams, with their side data: a phone's display rotation goes along
                 try:
                     pairs.append((containers[-1].add_stream_from_template(video),
                                   containers[-1].add_stream_from_template(audio)))
                 except ValueError:       # PyAV: "'matroska' format does not support 'wmv2' codec"
                     raise InputError(f"{path}: its {video.codec_context.name} picture and {audio.codec_context.name} "
-                                     f"sound cannot be copied into {_muxer_for(path)} parts; convert it to mp4 (H.264 "
+                                     f"sound cannot be copied into {muxer} parts; convert it to mp4 (H.264 "
                                      "and AAC) and cut that") from None
             part = -1
             for packet in source.demux(video, audio):
@@ -246,19 +246,19 @@ def _packet_time(packet) -> float:
     return float((packet.pts if packet.pts is not None else packet.dts) * packet.time_base)
 
 
-def _muxer_for(path: Path) -> str:
-    """The container format a part is written in: the source's own (mp4 for .m4v, matroska for .mkv,
-    an MPEG program stream for .mpg, a transport stream for .ts and a camcorder's .mts), and
-    Matroska, which holds most codecs, for a container with no muxer here (`part_suffix`: .mkv)."""
-    from .cli import VIDEO_MUXERS
-    return VIDEO_MUXERS.get(path.suffix.lower(), "matroska")
-
-
 def part_suffix(path: Path) -> str:
-    """The file ending of the parts `path` is cut into: its own where it is written again in its
-    own container, .mkv where it is written as Matroska (`_muxer_for`)."""
+    """The file ending of the parts `path` is cut into: its own where a muxer here writes that
+    container again, .mkv otherwise (Matroska holds most codecs)."""
     from .cli import VIDEO_MUXERS
     return path.suffix.lower() if path.suffix.lower() in VIDEO_MUXERS else ".mkv"
+
+
+def _muxer_for(path: Path) -> str:
+    """The container format the parts of `path` are written in, the one their ending names: the
+    source's own (mp4 for .m4v, an MPEG program stream for .mpg, a transport stream for .ts and a
+    camcorder's .mts), or Matroska."""
+    from .cli import VIDEO_MUXERS
+    return VIDEO_MUXERS[part_suffix(path)]
 
 
 def _mux_copy(container, streams: tuple, packet, origin_s: float) -> None:
