@@ -16,7 +16,6 @@ held-out split · 7 the speaker-dependent and speaker-independent benchmarks (yo
 speaker manifest: they train a model per fold, about 13 minutes for 7 minutes of video on two cores) ·
 8 each benchmark's median held-out clip drawn: the video's jaw against the TCN's and ridge's
 """
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -24,7 +23,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # the repo root, for `import voiceface`
 
 from voiceface import REPO_ROOT
-from voiceface.cli import configure
+from voiceface.cli import configure, run_child, run_main
 
 # --- settings (each can be given on the command line: RAW_DIR as --raw-dir) ------------------
 RAW_DIR = None                  # a folder of your videos; none: the built-in sample
@@ -286,7 +285,7 @@ def main(argv=None) -> int:
             print(f"note: {run_dir_for(sample)} was trained on another version of {work / 'dataset'} (rebuilt since, "
                   "e.g. after an update): training it again from the start", flush=True)
         started = time.time()
-        result = subprocess.run([sys.executable, str(REPO_ROOT / command[0]), *map(str, command[1:])])
+        result = run_child([sys.executable, str(REPO_ROOT / command[0]), *map(str, command[1:])])
         if result.returncode == 1 and number in (1, 2, 3) and (usable := usable_after_failure(number, work, started)):
             print(f"stage {number}: some inputs failed (the lines above name each and what to do); going on with "
                   f"{usable}", file=sys.stderr, flush=True)
@@ -318,4 +317,5 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_main(main, going_on="the same command again goes on from there (finished stages are skipped, and "
+                                     "training resumes from its last finished epoch)"))

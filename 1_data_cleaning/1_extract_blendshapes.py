@@ -18,7 +18,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repo root, f
 
 from voiceface import REPO_ROOT
 from voiceface.cli import (VIDEO_EXTENSIONS, check_unique_stems, configure, expand_inputs, out_of_range, over_limit,
-                           run_batch)
+                           run_batch, run_main)
 from voiceface.face_model import DEFAULT_FACE_MODEL, ensure_face_model
 from voiceface.formats import BLENDSHAPES_FILENAME, write_blendshapes_json
 from voiceface.video import video_duration_or_zero
@@ -83,14 +83,6 @@ def main(argv=None) -> int:
                                  ("--min-tracking-confidence", MIN_TRACKING_CONFIDENCE, 1, False))):
         print(f"error: {problem}", file=sys.stderr)          # (a confidence over 1 failed every video, one by one)
         return 2
-    import signal
-
-    from voiceface.landmarks import INTERRUPTED
-
-    def interrupt(signum, frame):
-        INTERRUPTED.set()
-        raise KeyboardInterrupt
-    signal.signal(signal.SIGINT, interrupt)
     from voiceface.errors import InputError
     from voiceface.formats import ensure_writable_folder
     try:
@@ -114,4 +106,4 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_main(main))

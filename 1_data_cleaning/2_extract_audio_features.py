@@ -25,7 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repo root, f
 
 from voiceface import REPO_ROOT
 from voiceface.cli import (AUDIO_EXTENSIONS, VIDEO_EXTENSIONS, check_unique_stems, configure, expand_inputs,
-                           out_of_range, run_batch)
+                           out_of_range, run_batch, run_main)
 
 # --- settings (each can be given on the command line: OUTPUT_DIR as --output-dir) -------------
 INPUTS = [REPO_ROOT / "data/raw"]           # audio or video files, folders or globs
@@ -104,4 +104,4 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_main(main))

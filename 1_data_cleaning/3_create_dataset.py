@@ -43,7 +43,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repo root, for `import voiceface`
 
 from voiceface import REPO_ROOT
-from voiceface.cli import configure, out_of_range, over_limit
+from voiceface.cli import configure, out_of_range, over_limit, run_main
 
 # --- settings (each can be given on the command line: OUTPUT_DIR as --output-dir) -------------
 PROCESSED_DIR = REPO_ROOT / "data/processed"   # stage 1.1 and 1.2 outputs, one folder per clip
@@ -480,4 +480,4 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_main(main))

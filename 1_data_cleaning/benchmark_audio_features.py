@@ -22,7 +22,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repo root, f
 
 
 from voiceface.benchmarks import best_seconds
-from voiceface.cli import configure
+from voiceface.cli import configure, run_main
 
 # --- settings (each can be given on the command line: CLIP as --clip) -------------------------
 CLIP = None                     # a file to time; none: 10 minutes of generated speech
@@ -88,4 +88,4 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_main(main))

@@ -15,7 +15,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repo root, for `import voiceface`
 
-from voiceface.cli import configure, run_batch
+from voiceface.cli import configure, run_batch, run_main
 from voiceface.face_model import DEFAULT_FACE_MODEL, ensure_face_model
 from voiceface.video import video_duration_or_zero
 
@@ -105,4 +105,4 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_main(main))

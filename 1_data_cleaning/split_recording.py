@@ -28,7 +28,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repo root, for `import voiceface`
 
 from voiceface import REPO_ROOT
-from voiceface.cli import VIDEO_EXTENSIONS, check_unique_stems, configure, expand_inputs, out_of_range, run_batch
+from voiceface.cli import (VIDEO_EXTENSIONS, check_unique_stems, configure, expand_inputs, out_of_range, run_batch,
+                           run_main)
 
 # --- settings (each can be given on the command line: OUTPUT_DIR as --output-dir) -------------
 INPUTS = []                                    # videos, folders or globs: each is one recording of one speaker
@@ -146,4 +147,4 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_main(main))

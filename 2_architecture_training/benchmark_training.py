@@ -13,7 +13,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repo root, f
 sys.path.insert(0, str(Path(__file__).resolve().parent))      # this folder, for `import models`
 
 from voiceface import REPO_ROOT
-from voiceface.cli import configure
+from voiceface.cli import configure, run_child, run_main
 
 # --- settings (each can be given on the command line: DATASET_DIR as --dataset-dir) ----------
 DATASET_DIR = REPO_ROOT / "data/sample/dataset"   # any stage 1.3 output (run_pipeline.py makes this one)
@@ -47,7 +47,6 @@ def bare_loop_fps(batch: int, frames: int) -> float:
 def main(argv=None) -> int:
     configure(globals(), argv)
     import json
-    import subprocess
     import tempfile
     from voiceface.dataset import MANIFEST_FILENAME
     if not (Path(DATASET_DIR) / MANIFEST_FILENAME).exists():
@@ -55,10 +54,10 @@ def main(argv=None) -> int:
               "--dataset-dir", file=sys.stderr)
         return 1
     with tempfile.TemporaryDirectory() as run_dir:
-        result = subprocess.run([sys.executable, str(Path(__file__).parent / "train.py"), "--dataset-dir",
-                                 str(DATASET_DIR), "--run-dir", run_dir, "--preset", PRESET, "--epochs", str(EPOCHS),
-                                 "--batch-size", str(BATCH_SIZE), "--window-seconds", str(WINDOW_SECONDS)],
-                                capture_output=True, text=True)
+        result = run_child([sys.executable, str(Path(__file__).parent / "train.py"), "--dataset-dir",
+                            str(DATASET_DIR), "--run-dir", run_dir, "--preset", PRESET, "--epochs", str(EPOCHS),
+                            "--batch-size", str(BATCH_SIZE), "--window-seconds", str(WINDOW_SECONDS)],
+                           capture_output=True, text=True)
         if result.returncode != 0:
             print(result.stderr[-2000:], file=sys.stderr)
             return 1
@@ -75,4 +74,4 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_main(main))

@@ -16,7 +16,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repo root, for `import voiceface`
 
 from voiceface import REPO_ROOT
-from voiceface.cli import configure
+from voiceface.cli import configure, run_child, run_main
 
 # --- settings (each can be given on the command line: STUDY as --study) ----------------------
 STUDY = "windows"               # windows, lookahead or input
@@ -59,7 +59,6 @@ def main(argv=None) -> int:
     configure(globals(), argv)
     import json
     import math
-    import subprocess
     if STUDY not in VARIANTS:
         print(f"error: no study {STUDY!r}; choose one of {', '.join(VARIANTS)}", file=sys.stderr)
         return 1
@@ -87,7 +86,7 @@ def main(argv=None) -> int:
                        *shlex.split(BASE_ARGS), *extra,
                        *(["--force"] if (run_dir / "last.pt").exists() else [])]   # an unfinished run: again
             print(f"=== {name}: {epochs} epochs x {windows} windows, batch {batch}", flush=True)
-            if subprocess.run(command).returncode != 0:
+            if run_child(command).returncode != 0:
                 print(f"error: the run {name} failed", file=sys.stderr)
                 return 1
         history = [json.loads(line) for line in done.read_text().splitlines()]
@@ -124,4 +123,4 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_main(main))

@@ -17,7 +17,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repo root, for `import voiceface`
 
 from voiceface.benchmarks import best_seconds
-from voiceface.cli import configure, out_of_range
+from voiceface.cli import configure, out_of_range, run_main
 
 # --- settings (each can be given on the command line: PRESET as --preset) --------------------
 CHECKPOINT = ""                 # a trained checkpoint; none: an untrained model of PRESET (same speed)
@@ -103,4 +103,4 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_main(main))

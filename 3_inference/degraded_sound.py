@@ -19,7 +19,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repo root, for `import voiceface`
 
-from voiceface.cli import configure
+from voiceface.cli import configure, run_main
 
 # --- settings (each can be given on the command line: RAW_DIR as --raw-dir) --------------------
 REPORTS = []                    # benchmark JSONs from evaluate.py --benchmark (at least one)
@@ -145,4 +145,4 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_main(main))

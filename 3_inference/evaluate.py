@@ -33,7 +33,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repo root, for `import voiceface`
 
 from voiceface import REPO_ROOT
-from voiceface.cli import configure, bad_lookahead, given_settings, out_of_range
+from voiceface.cli import bad_lookahead, configure, given_settings, out_of_range, run_child, run_main
 
 # --- settings (each can be given on the command line: CHECKPOINT as --checkpoint) -------------
 CHECKPOINT = REPO_ROOT / "runs/default/last.pt"   # the model to evaluate
@@ -89,8 +89,8 @@ def run(script: str, *args, quiet: bool = False, made: Path | None = None, per_i
     import time
     from voiceface.formats import written_since
     started = time.time()
-    result = subprocess.run([sys.executable, str(REPO_ROOT / script), *map(str, args)],
-                            stdout=subprocess.DEVNULL if quiet else None)
+    result = run_child([sys.executable, str(REPO_ROOT / script), *map(str, args)],
+                       stdout=subprocess.DEVNULL if quiet else None)
     if result.returncode == 1 and (per_input or made is not None and written_since(made, started)):
         return 1
     if result.returncode != 0:
@@ -572,4 +572,5 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_main(main, going_on="with --benchmark, the same command again goes on from the folds "
+                                     "already trained"))

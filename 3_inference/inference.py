@@ -21,7 +21,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repo root, for `import voiceface`
 
 from voiceface import REPO_ROOT
-from voiceface.cli import configure
+from voiceface.cli import configure, run_main
 from voiceface.progress import say
 
 # --- settings (each can be given on the command line: CHECKPOINT as --checkpoint) -------------
@@ -377,4 +377,4 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_main(main))

@@ -21,7 +21,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repo root, for `import voiceface`
 
-from voiceface.cli import configure
+from voiceface.cli import configure, run_main
 
 # --- settings (each can be given on the command line: OUTPUT as --output) ----------------------
 REPORTS = []                    # speaker-dependent benchmark JSONs of evaluate.py, one per training size
@@ -146,4 +146,4 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_main(main))

@@ -16,7 +16,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repo root, for `import voiceface`
 
-from voiceface.cli import configure, out_of_range
+from voiceface.cli import configure, out_of_range, run_main
 
 # --- settings (each can be given on the command line: SECONDS as --seconds) --------------------
 MODELS = []                     # checkpoints (.pt), or benchmark JSON files (every fold's last.pt, which it scored)
@@ -144,4 +144,4 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_main(main))

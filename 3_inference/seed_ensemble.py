@@ -14,7 +14,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repo root, for `import voiceface`
 
-from voiceface.cli import configure
+from voiceface.cli import configure, run_main
 
 # --- settings (each can be given on the command line: JSON as --json) --------------------------
 REPORTS = []                    # benchmark JSON files of evaluate.py, one per seed, the same folds in each
@@ -86,4 +86,4 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_main(main))

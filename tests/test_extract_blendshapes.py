@@ -1,5 +1,6 @@
 """Stage 1.1 on generated talking-face clips: timing, jawOpen, pose, bad inputs, interruption."""
 import json
+import os
 import shutil
 import signal
 import subprocess
@@ -216,14 +217,40 @@ def test_an_interrupted_run_leaves_no_partial_file(face_model, tmp_path, stop):
     assert process.poll() is None, "the run finished before it could be interrupted"
     process.send_signal(stop)
     process.wait(timeout=30)
-    assert process.returncode != 0
+    assert process.returncode == (130 if stop == signal.SIGINT else -signal.SIGKILL)
     assert target.read_text() == "the earlier, complete result\n"
     partial = [p for p in target.parent.iterdir() if p.name != target.name]
     if stop == signal.SIGINT:
         assert partial == []           # cleaned up on the way out
+        said = process.stderr.read()
+        assert said.strip().splitlines() == ["stopped (Ctrl-C); what it finished is kept, nothing is left half-written"]
     else:
         # nothing can clean up after SIGKILL; the hidden .partial is never read as a result
         assert all(p.name.startswith(".") and ".partial" in p.name for p in partial)
+
+
+def test_ctrl_c_stops_every_worker_in_one_line_and_starts_no_other_file(face_model, tmp_path):
+    """Ctrl-C on a terminal reaches every process of the command: each worker stops the video it
+    reads and removes its temporary file, the videos not yet begun are never begun, and the command
+    says so in one line (no worker's traceback) with a shell's exit code for Ctrl-C."""
+    folder = tmp_path / "in"
+    folder.mkdir()
+    clip = write_talking_face_clip(folder / "a.mp4", duration=30.0, seed=4)
+    for name in ("b", "c"):
+        shutil.copy(clip.path, folder / f"{name}.mp4")
+    output = tmp_path / "out"
+    process = subprocess.Popen([sys.executable, str(REPO_ROOT / STAGE), folder, "--output-dir", output, "--workers", "2"],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    time.sleep(6.0)          # both workers are reading a video (each needs ~10 s more)
+    assert process.poll() is None, "the run finished before it could be interrupted"
+    os.killpg(process.pid, signal.SIGINT)             # what the terminal does: the whole process group
+    stopped_at = time.perf_counter()
+    out, err = process.communicate(timeout=60)
+    assert process.returncode == 130, err
+    assert err.strip().splitlines()[-1] == "stopped (Ctrl-C); what it finished is kept, nothing is left half-written"
+    assert "Traceback" not in err and "error" not in err, err
+    assert sorted(p.relative_to(output) for p in output.rglob("*") if p.is_file()) == [], out
+    assert time.perf_counter() - stopped_at < 10.0    # no video read on to its end
 
 
 def test_two_workers_give_the_same_result_as_one(clips, extracted, face_model, tmp_path):

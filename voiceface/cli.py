@@ -20,8 +20,12 @@ from __future__ import annotations
 import argparse
 import glob
 import multiprocessing
+import os
 import re
+import signal
+import subprocess
 import sys
+import threading
 import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
@@ -41,6 +45,63 @@ VIDEO_MUXERS = {".mp4": "mp4", ".m4v": "mp4", ".mov": "mov", ".mkv": "matroska",
                 ".3gp": "3gp", ".flv": "flv"}
 VIDEO_EXTENSIONS = tuple(VIDEO_MUXERS)
 AUDIO_EXTENSIONS = (".wav", ".flac", ".mp3", ".ogg", ".opus", ".m4a", ".aac", ".aif", ".aiff", ".caf", ".mka")
+
+
+# --- Ctrl-C ---------------------------------------------------------------------------------------
+# A script stopped with Ctrl-C says so in one line and exits with a shell's code for it, 130, instead of
+# a traceback; what it finished is kept and nothing is left half-written (files are written to a
+# temporary name and renamed, and a file stopped mid-way removes its temporary file on the way out).
+
+STOPPED_EXIT = 130               # 128 + SIGINT, what a shell reports for a command stopped by Ctrl-C
+STOPPED = "stopped (Ctrl-C); what it finished is kept, nothing is left half-written"
+# Set by the Ctrl-C handler. A KeyboardInterrupt raised while native code runs (MediaPipe's graph)
+# can be lost there (a run interrupted 4 s in once finished and exited 0); long loops check this too.
+STOP_ASKED = threading.Event()
+_QUIET_ENV = "VOICEFACE_STOP_SAID_BY_PARENT"   # a script run by another one (run_child) leaves the line to it
+_in_task = True                  # in a batch worker: False while it waits for its next file
+
+
+def _on_ctrl_c(signum, frame):
+    global _in_task
+    STOP_ASKED.set()
+    if _in_task:
+        if multiprocessing.parent_process() is not None:
+            _in_task = False       # a worker stops its file once: a second Ctrl-C must not cut its cleanup short
+        raise KeyboardInterrupt
+
+
+def run_main(main: Callable[[], int], going_on: str = "") -> int:
+    """A script's entry: `sys.exit(run_main(main))`. Ctrl-C gives one line, `STOPPED` and
+    `going_on` (how to carry on, where the same command does not simply do so), and exit code 130."""
+    if signal.getsignal(signal.SIGINT) is signal.default_int_handler:   # not where a caller ignores Ctrl-C
+        signal.signal(signal.SIGINT, _on_ctrl_c)
+    try:
+        return main()
+    except KeyboardInterrupt:
+        return say_stopped(going_on)
+
+
+def say_stopped(going_on: str = "", what: str = STOPPED) -> int:
+    """Print the line of a stop by Ctrl-C (unless a parent script says it) and return its exit code."""
+    if not os.environ.get(_QUIET_ENV):
+        print(f"\n{what}{'; ' + going_on if going_on else ''}", file=sys.stderr, flush=True)
+    return STOPPED_EXIT
+
+
+def run_child(command: list, **options) -> subprocess.CompletedProcess:
+    """Run another script and wait for it, leaving Ctrl-C to it: the terminal sends Ctrl-C to both,
+    and a parent that stopped at once (subprocess.run then kills its child) would cut the child off
+    before it removed its temporary files. Raises KeyboardInterrupt when a stop came while the child
+    ran (the child stopped too, or, when the stop was sent to this process alone, has finished), so
+    the caller stops and says the one line; the child keeps quiet."""
+    previous = signal.signal(signal.SIGINT, lambda *_: STOP_ASKED.set())   # a handler, not SIG_IGN: a
+    try:                                                                   # new program starts with the default
+        result = subprocess.run(command, env={**os.environ, _QUIET_ENV: "1", **options.pop("env", {})}, **options)
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    if STOP_ASKED.is_set() or result.returncode in (STOPPED_EXIT, -signal.SIGINT):
+        raise KeyboardInterrupt
+    return result
 
 
 def read_settings(source_file: str | Path) -> list[tuple[str, str]]:
@@ -243,18 +304,34 @@ def check_unique_stems(files: list[Path]) -> tuple[list[Path], list[str]]:
 @dataclass
 class Outcome:
     path: Path
-    status: str                # "done", "skipped" or "failed"
+    status: str                # "done", "skipped", "failed" or "stopped" (Ctrl-C)
     message: str = ""
 
 
+def _start_worker() -> None:
+    """A batch worker stops the file it works on at Ctrl-C (the terminal sends it to every process
+    of the command) and starts no other; waiting for a file it ignores it, so no traceback."""
+    global _in_task
+    _in_task = False
+    signal.signal(signal.SIGINT, _on_ctrl_c)
+
+
 def _run_one(task: Callable[[Path], str], path: Path) -> Outcome:
+    global _in_task
+    if STOP_ASKED.is_set():
+        return Outcome(path, "stopped")
+    _in_task = True
     try:
         message = task(path)
         return Outcome(path, "skipped" if message.startswith("skipped") else "done", message)
     except InputError as error:
         return Outcome(path, "failed", str(error))
+    except KeyboardInterrupt:
+        return Outcome(path, "stopped")
     except Exception as error:     # an unforeseen failure of one file must not stop the others
         return Outcome(path, "failed", f"{path}: {type(error).__name__}: {error}")
+    finally:
+        _in_task = multiprocessing.parent_process() is None       # the main process stays stoppable
 
 
 def run_batch(task: Callable[[Path], str], files: list[Path], errors: list[str], workers: int,
@@ -287,14 +364,29 @@ def run_batch(task: Callable[[Path], str], files: list[Path], errors: list[str],
         if workers <= 1 or len(files) <= 1:
             for path in files:
                 report(_run_one(task, path))
+                if outcomes[-1].status == "stopped":
+                    raise KeyboardInterrupt
         else:
             # spawn, not fork: MediaPipe and PyTorch hold threads that a fork would copy broken
             context = multiprocessing.get_context("spawn")
             ordered = sorted(files, key=cost, reverse=True) if cost else files
-            with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+            pool = ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=_start_worker)
+            try:
                 futures = [pool.submit(_run_one, task, path) for path in ordered]
                 for future in as_completed(futures):
                     report(future.result())
+                    if outcomes[-1].status == "stopped":
+                        raise KeyboardInterrupt
+            except KeyboardInterrupt:
+                # the files under way stop (and clean up) on Ctrl-C, passed on to the workers for a stop
+                # sent to this process alone; the rest never start
+                for process in list((getattr(pool, "_processes", None) or {}).values()):
+                    if process.is_alive():
+                        os.kill(process.pid, signal.SIGINT)
+                pool.shutdown(wait=True, cancel_futures=True)
+                raise
+            finally:
+                pool.shutdown(wait=True)
     counts = {s: sum(o.status == s for o in outcomes) for s in ("done", "skipped", "failed")}
     failed = counts["failed"] + len(errors)
     print(f"{description}: {counts['done']} done, {counts['skipped']} skipped (already there; --force "

@@ -2,12 +2,12 @@
 from __future__ import annotations
 
 import os
-import threading
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from .cli import STOP_ASKED
 from .constants import BLENDSHAPE_NAMES, N_BLENDSHAPES, N_POSE
 from .errors import InputError
 from .formats import library_versions, now_iso, sha256_file
@@ -19,11 +19,6 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")    # bypasses these: see nati
 
 
 FACE_CHECK_SECONDS = 1.0        # default spacing of the separate look for other faces
-
-
-# Set by stage 1.1's SIGINT handler. A KeyboardInterrupt raised while MediaPipe's native code runs
-# can be lost there (a run interrupted 4 s in once finished and exited 0); the frame loop checks this.
-INTERRUPTED = threading.Event()
 
 
 def create_landmarker(model_path: str | Path, max_faces: int = 1, min_detection: float = 0.5,
@@ -134,7 +129,7 @@ def extract_blendshapes_and_pose(video_path: str | Path, model_path: str | Path,
     try:
         last_ms, names_checked = -1, False
         for time_s, rgb in iter_video_frames(video_path):
-            if INTERRUPTED.is_set():        # a Ctrl-C that arrived inside MediaPipe's native code
+            if STOP_ASKED.is_set():         # a Ctrl-C that arrived inside MediaPipe's native code
                 raise KeyboardInterrupt
             # MediaPipe's VIDEO mode wants strictly increasing integer milliseconds
             stamp_ms = max(int(round((time_s - info.start_time_s) * 1000)), last_ms + 1)
