@@ -23,7 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repo root, f
 sys.path.insert(0, str(Path(__file__).resolve().parent))      # this folder, for `import models`
 
 from voiceface import REPO_ROOT
-from voiceface.cli import configure, bad_lookahead, out_of_range, over_limit
+from voiceface.cli import bad_lookahead, configure, out_of_range, over_limit, run_main, say_stopped
 
 # --- settings (each can be given on the command line: RUN_DIR as --run-dir) ------------------
 DATASET_DIR = REPO_ROOT / "data/dataset"   # the output of stage 1.3
@@ -674,86 +674,98 @@ def main(argv=None) -> int:
                           "autocast": "bf16" if device.type == "cuda" else None}}
     epochs_this_run = 0
     curves_drawn = time.perf_counter()
-    for epoch in range(first_epoch, epochs + 1):
-        start_time = time.perf_counter()
-        # --stop-after-epochs: this epoch ends the run early (its curves drawn, then the loop left)
-        stops_here = bool(STOP_AFTER_EPOCHS) and epochs_this_run + 1 >= STOP_AFTER_EPOCHS and epoch < epochs
-        model.train()
-        torch.manual_seed(SEED * 100003 + epoch)            # dropout: the same per epoch, resumed or not
-        order = np.random.default_rng([SEED, epoch]).permutation(len(train["windows"]))
-        sums = {t: 0.0 for t in TERMS}
-        counts = {t: 0.0 for t in TERMS}
-        frames = 0
-        load_seconds = 0.0
-        bar = progress_bar(range(steps_per_epoch), desc=f"epoch {epoch}/{epochs}", leave=False, enabled=main_process)
-        for step in bar:
-            batch_indices = order[step * BATCH_SIZE:(step + 1) * BATCH_SIZE]
-            mine = batch_indices[rank::world]                 # this process's share of the global batch
-            loading = time.perf_counter()
-            batch = make_batch(mine, epoch)
-            load_seconds += time.perf_counter() - loading
-            with autocast:
-                prediction = model(batch["inputs"])
-            terms = loss_fn(prediction, batch["targets"], batch["mask"], batch["vad"])
-            # divide by the count over all processes: DDP averages gradients, so scale by world
-            global_counts = all_reduce(torch.stack([terms[t][1] for t in TERMS]).detach().clone())
-            counts_by_term = dict(zip(TERMS, global_counts))
-            loss, _ = loss_fn.combine({t: terms[t][0] for t in TERMS}, counts_by_term)
-            for group in optimizer.param_groups:
-                group["lr"] = group.get("lr_scale", 1.0) * learning_rate((epoch - 1) * steps_per_epoch + step,
-                                                                         steps_per_epoch, phases)
-            optimizer.zero_grad(set_to_none=True)
-            (loss * world).backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), GRAD_CLIP)
-            optimizer.step()
-            if ema is not None:
-                ema.update_parameters(core)
-            step_sums = all_reduce(torch.stack([terms[t][0].detach() for t in TERMS]))
-            for t, s, c in zip(TERMS, step_sums.tolist(), global_counts.tolist()):
-                sums[t] += s
-                counts[t] += c
-            frames += int(batch["inputs"].shape[0] * batch["inputs"].shape[1])
-            bar.set_postfix(loss=f"{loss.item():.4f}")
-        total, means = loss_fn.combine({t: torch.tensor(sums[t]) for t in TERMS},
-                                       {t: torch.tensor(counts[t]) for t in TERMS})
-        seconds = time.perf_counter() - start_time
-        frames = int(all_reduce(torch.tensor(frames)).item())
-        record = {"epoch": epoch, "learning_rate": optimizer.param_groups[0]["lr"],
-                  "train": {"loss": float(total), **{f"loss_{t}": float(v) for t, v in means.items()}},
-                  "seconds": round(seconds, 2), "frames_per_second": round(frames / seconds, 1),
-                  "data_loading_share": round(load_seconds / seconds, 4)}
-        if main_process:
-            record["val"] = validate() if val["clips"] else {}
-            history.append(record)
-            # rewritten whole, so through a temporary file: a kill -9 inside the write once left it
-            # empty, and the resumed run then forgot every epoch before the checkpoint's
-            write_text_atomic(metrics_path, "".join(json.dumps(h) + "\n" for h in history))
-            if epoch == epochs or stops_here or time.perf_counter() - curves_drawn >= CURVES_EVERY_SECONDS:
-                write_curves()
-                curves_drawn = time.perf_counter()
-            v = record["val"]
-            improved = bool(v) and v["loss"] < best
-            best = min(best, v["loss"]) if v else best
-            state = dict(common, epoch=epoch, metrics=record, best_val_loss=best, optimizer=optimizer.state_dict(),
-                         schedule=[p.to_dict() for p in phases],
-                         training=common["training"] | {"epochs": planned_epochs(phases)})
-            if ema is not None:      # inference runs the average; resuming needs the raw weights too
-                state |= {"training_state_dict": {k: v.detach().cpu() for k, v in core.state_dict().items()},
-                          "ema_n_averaged": int(ema.n_averaged)}
-            save_checkpoint(run_dir / "last.pt", scored, **state)
-            if improved or not v:
-                save_checkpoint(run_dir / "best.pt", scored, **state)
-            summary = (f"epoch {epoch:3d}/{epochs}  train {record['train']['loss']:.4f}"
-                       + (f"  val {v['loss']:.4f}  MAE {v['mae']:.4f}  mouth {v['mouth_mae']:.4f}  "
-                          f"jawOpen r {v['jaw_open_r']:.3f}  mouthClose r {v['mouth_close_r']:.3f}  "
-                          f"smile r {v['smile_r']:.3f}  pose {v['translation_mae_cm']:.2f} cm "
-                          f"{v['rotation_error_deg']:.2f}°" if v else "")
-                       + f"  {record['frames_per_second']:.0f} frames/s" + ("  *" if improved else ""))
-            write_line(summary)           # one plain line per epoch; the bar only on a terminal
-        epochs_this_run += 1
-        if stops_here:
-            say(f"stopped after {epochs_this_run} epochs as asked; --resume continues")
-            break
+    saved_epoch = first_epoch - 1            # the epoch last.pt holds
+    try:
+        for epoch in range(first_epoch, epochs + 1):
+            start_time = time.perf_counter()
+            # --stop-after-epochs: this epoch ends the run early (its curves drawn, then the loop left)
+            stops_here = bool(STOP_AFTER_EPOCHS) and epochs_this_run + 1 >= STOP_AFTER_EPOCHS and epoch < epochs
+            model.train()
+            torch.manual_seed(SEED * 100003 + epoch)            # dropout: the same per epoch, resumed or not
+            order = np.random.default_rng([SEED, epoch]).permutation(len(train["windows"]))
+            sums = {t: 0.0 for t in TERMS}
+            counts = {t: 0.0 for t in TERMS}
+            frames = 0
+            load_seconds = 0.0
+            bar = progress_bar(range(steps_per_epoch), desc=f"epoch {epoch}/{epochs}", leave=False,
+                               enabled=main_process)
+            for step in bar:
+                batch_indices = order[step * BATCH_SIZE:(step + 1) * BATCH_SIZE]
+                mine = batch_indices[rank::world]                 # this process's share of the global batch
+                loading = time.perf_counter()
+                batch = make_batch(mine, epoch)
+                load_seconds += time.perf_counter() - loading
+                with autocast:
+                    prediction = model(batch["inputs"])
+                terms = loss_fn(prediction, batch["targets"], batch["mask"], batch["vad"])
+                # divide by the count over all processes: DDP averages gradients, so scale by world
+                global_counts = all_reduce(torch.stack([terms[t][1] for t in TERMS]).detach().clone())
+                counts_by_term = dict(zip(TERMS, global_counts))
+                loss, _ = loss_fn.combine({t: terms[t][0] for t in TERMS}, counts_by_term)
+                for group in optimizer.param_groups:
+                    group["lr"] = group.get("lr_scale", 1.0) * learning_rate((epoch - 1) * steps_per_epoch + step,
+                                                                             steps_per_epoch, phases)
+                optimizer.zero_grad(set_to_none=True)
+                (loss * world).backward()
+                torch.nn.utils.clip_grad_norm_(model.parameters(), GRAD_CLIP)
+                optimizer.step()
+                if ema is not None:
+                    ema.update_parameters(core)
+                step_sums = all_reduce(torch.stack([terms[t][0].detach() for t in TERMS]))
+                for t, s, c in zip(TERMS, step_sums.tolist(), global_counts.tolist()):
+                    sums[t] += s
+                    counts[t] += c
+                frames += int(batch["inputs"].shape[0] * batch["inputs"].shape[1])
+                bar.set_postfix(loss=f"{loss.item():.4f}")
+            total, means = loss_fn.combine({t: torch.tensor(sums[t]) for t in TERMS},
+                                           {t: torch.tensor(counts[t]) for t in TERMS})
+            seconds = time.perf_counter() - start_time
+            frames = int(all_reduce(torch.tensor(frames)).item())
+            record = {"epoch": epoch, "learning_rate": optimizer.param_groups[0]["lr"],
+                      "train": {"loss": float(total), **{f"loss_{t}": float(v) for t, v in means.items()}},
+                      "seconds": round(seconds, 2), "frames_per_second": round(frames / seconds, 1),
+                      "data_loading_share": round(load_seconds / seconds, 4)}
+            if main_process:
+                record["val"] = validate() if val["clips"] else {}
+                history.append(record)
+                # rewritten whole, so through a temporary file: a kill -9 inside the write once left it
+                # empty, and the resumed run then forgot every epoch before the checkpoint's
+                write_text_atomic(metrics_path, "".join(json.dumps(h) + "\n" for h in history))
+                if epoch == epochs or stops_here or time.perf_counter() - curves_drawn >= CURVES_EVERY_SECONDS:
+                    write_curves()
+                    curves_drawn = time.perf_counter()
+                v = record["val"]
+                improved = bool(v) and v["loss"] < best
+                best = min(best, v["loss"]) if v else best
+                state = dict(common, epoch=epoch, metrics=record, best_val_loss=best,
+                             optimizer=optimizer.state_dict(),
+                             schedule=[p.to_dict() for p in phases],
+                             training=common["training"] | {"epochs": planned_epochs(phases)})
+                if ema is not None:      # inference runs the average; resuming needs the raw weights too
+                    state |= {"training_state_dict": {k: v.detach().cpu() for k, v in core.state_dict().items()},
+                              "ema_n_averaged": int(ema.n_averaged)}
+                save_checkpoint(run_dir / "last.pt", scored, **state)
+                saved_epoch = epoch
+                if improved or not v:
+                    save_checkpoint(run_dir / "best.pt", scored, **state)
+                summary = (f"epoch {epoch:3d}/{epochs}  train {record['train']['loss']:.4f}"
+                           + (f"  val {v['loss']:.4f}  MAE {v['mae']:.4f}  mouth {v['mouth_mae']:.4f}  "
+                              f"jawOpen r {v['jaw_open_r']:.3f}  mouthClose r {v['mouth_close_r']:.3f}  "
+                              f"smile r {v['smile_r']:.3f}  pose {v['translation_mae_cm']:.2f} cm "
+                              f"{v['rotation_error_deg']:.2f}°" if v else "")
+                           + f"  {record['frames_per_second']:.0f} frames/s" + ("  *" if improved else ""))
+                write_line(summary)           # one plain line per epoch; the bar only on a terminal
+            epochs_this_run += 1
+            if stops_here:
+                say(f"stopped after {epochs_this_run} epochs as asked; --resume continues")
+                break
+    except KeyboardInterrupt:
+        if main_process and history:
+            write_curves()
+        when = "after" if saved_epoch == epoch else "in"
+        return say_stopped(f"last.pt holds epoch {saved_epoch} of {epochs}; the same command with --resume goes on "
+                           "from there" if saved_epoch else "no epoch had finished, so no checkpoint was written",
+                           what=f"stopped (Ctrl-C) {when} epoch {epoch} of {epochs}")
     if distributed:
         # leave together: a process that tears down its process group while another is still validating
         # and saving aborted now and then ("terminate called without an active exception", 3 runs in 40)
@@ -766,4 +778,4 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_main(main))

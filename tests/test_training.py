@@ -1,6 +1,8 @@
 """Stage 2's training script, run as a user runs it, on generated talking-face clips."""
 import json
 import os
+import re
+import signal
 import subprocess
 import sys
 
@@ -54,6 +56,34 @@ def test_resumed_run_equals_an_uninterrupted_one(learn_dataset, tmp_path):
     _, cb = load_checkpoint(broken / "last.pt")
     for key in ca["state_dict"]:
         assert torch.allclose(ca["state_dict"][key], cb["state_dict"][key], atol=1e-6)
+
+
+def test_ctrl_c_keeps_the_last_finished_epoch_and_says_how_to_go_on(learn_dataset, tmp_path):
+    run = tmp_path / "run"
+    args = ["--dataset-dir", learn_dataset / "dataset", "--run-dir", run, "--epochs", 200, *QUICK]
+    process = subprocess.Popen([sys.executable, str(REPO_ROOT / TRAIN), *map(str, args)], stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True, start_new_session=True,
+                               env=dict(os.environ, PYTHONUNBUFFERED="1"))
+    for line in process.stdout:
+        if line.startswith("epoch   2/200"):
+            break
+    os.killpg(process.pid, signal.SIGINT)             # Ctrl-C, as the terminal sends it
+    _, err = process.communicate(timeout=60)
+    assert process.returncode == 130, err
+    assert "Traceback" not in err
+    said = err.strip().splitlines()[-1]
+    stopped = re.fullmatch(r"stopped \(Ctrl-C\) (in|after) epoch (\d+) of 200; last.pt holds epoch (\d+) of 200; "
+                           r"the same command with --resume goes on from there", said)
+    assert stopped, said
+    when, epoch, kept = stopped.group(1), int(stopped.group(2)), int(stopped.group(3))
+    assert kept == (epoch - 1 if when == "in" else epoch) and kept >= 2, said       # epoch 2's line came after its save
+    _, checkpoint = load_checkpoint(run / "last.pt")
+    assert checkpoint["epoch"] == kept
+    assert (run / "curves.png").read_bytes()[:4] == b"\x89PNG"          # drawn at the stop
+    assert [p.name for p in run.iterdir() if p.name.startswith(".")] == []
+    again = run_script(TRAIN, *args, "--resume", "--stop-after-epochs", 1)
+    assert again.returncode == 0, again.stderr
+    assert load_checkpoint(run / "last.pt")[1]["epoch"] == checkpoint["epoch"] + 1
 
 
 def test_a_fine_tuning_run_starts_from_the_given_weights_and_refuses_another_model(trained_run, learn_dataset,
