@@ -681,3 +681,32 @@ def test_one_video_trains_into_its_work_folder_and_says_there_is_nothing_held_ou
         train, val = (np.load(tmp_path / "work" / "dataset" / split / f"{key}.npy") for split in ("train", "val"))
         assert len(val) == 0 and val.shape[1:] == train.shape[1:] and val.dtype == train.dtype, key
 
+
+
+def test_a_video_named_as_a_download_tool_names_it_goes_through_every_stage(learn_dataset, trained_run, tmp_path):
+    """yt-dlp names a download "Title [video id].mp4": spaces, commas, quotes, any script, and
+    square brackets, which as a glob pattern matched nothing (every stage refused the file)."""
+    name = "Dr. Ng, on “AI” — 中文 🎤 [dQw4w9WgXcQ]"
+    video = tmp_path / f"{name}.mp4"
+    shutil.copy(learn_dataset / "raw" / "sample_24.mp4", video)
+    processed = tmp_path / "processed"
+    for script in ("1_data_cleaning/1_extract_blendshapes.py", "1_data_cleaning/2_extract_audio_features.py"):
+        result = run_script(script, video, "--output-dir", processed)
+        assert result.returncode == 0, result.stderr
+    assert {"blendshapes_and_pose.json", "audio_features.npz"} <= {p.name for p in (processed / name).iterdir()}
+    for k in (20, 21):
+        shutil.copytree(learn_dataset / "processed" / f"sample_{k}", processed / f"sample_{k}")
+    speakers = tmp_path / "speakers.csv"                 # written as a spreadsheet writes it: the name quoted
+    speakers.write_text(f'clip,speaker\n"{name.replace(chr(34), chr(34) * 2)}",Andrew Ng\nsample_20,A\nsample_21,B\n')
+    made = run_script("1_data_cleaning/3_create_dataset.py", "--processed-dir", processed, "--output-dir",
+                      tmp_path / "dataset", "--speaker-manifest", speakers, "--val-clips", name)
+    assert made.returncode == 0, made.stderr
+    manifest = json.loads((tmp_path / "dataset" / "dataset_manifest.json").read_text())
+    held = [c for c in manifest["clips"] if c["split"] == "val"]
+    assert [(c["clip"], c["speaker"]) for c in held] == [(name, "Andrew Ng")]
+    animated = run_script("3_inference/inference.py", video, "--checkpoint", trained_run / "last.pt", "--output",
+                          tmp_path / "takes", "--csv", "--preview")
+    assert animated.returncode == 0, animated.stderr
+    assert {p.name for p in (tmp_path / "takes").iterdir()} == {f"{name}.{ending}" for ending in
+                                                                 ("json", "csv", "png", "preview.mp4")}
+

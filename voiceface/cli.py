@@ -72,7 +72,7 @@ def _on_ctrl_c(signum, frame):
 
 def run_main(main: Callable[[], int], going_on: str = "") -> int:
     """A script's entry: `sys.exit(run_main(main))`. Ctrl-C gives one line, `STOPPED` and
-    `going_on` (how to carry on, where the same command does not simply do so), and exit code 130."""
+    `going_on` (how to carry on, where that needs saying), and exit code 130."""
     if signal.getsignal(signal.SIGINT) is signal.default_int_handler:   # not where a caller ignores Ctrl-C
         signal.signal(signal.SIGINT, _on_ctrl_c)
     try:
@@ -247,8 +247,8 @@ def over_limit(*checks: tuple) -> str | None:
 
 
 def expand_inputs(inputs: Iterable[str | Path], extensions: tuple[str, ...]) -> tuple[list[Path], list[str]]:
-    """Files named, files in folders (recursively, by extension) and glob matches, in a stable
-    order without repeats. Returns (files, errors) where each error is one line for a path that
+    """Files named, files in folders (recursively, by extension) and glob matches (of an input
+    that is not itself a path), in a stable order without repeats. Returns (files, errors) where each error is one line for a path that
     matched nothing."""
     files, errors, seen = [], [], set()
 
@@ -260,7 +260,9 @@ def expand_inputs(inputs: Iterable[str | Path], extensions: tuple[str, ...]) -> 
 
     for item in inputs:
         text = str(item)
-        if any(ch in text for ch in "*?["):
+        # a path that exists is itself, even with a glob's characters in its name (yt-dlp names a
+        # download "Title [video id].mp4", which as a pattern matched nothing)
+        if any(ch in text for ch in "*?[") and not Path(text).exists():
             matches = sorted(Path(m) for m in glob.glob(text, recursive=True))
             matched = [m for m in matches if m.is_file()]
             if not matched:
