@@ -292,10 +292,13 @@ def benchmark_folds(kind: str, folders: list[Path], speakers: dict[str, str],
                     suffix += with_extra
                 if 0 < MAX_TRAINING_RECORDINGS < len(recordings) - (stop - start):
                     suffix += f"__{MAX_TRAINING_RECORDINGS}_recordings"
-                # one recording held out: named by its clips; several: by the fold (their names could outgrow a file name);
-                # and by a digest of all its clips: a corpus with a recording more trains this fold on other clips,
-                # and its folder must not be the first one's (whose dataset would be rebuilt under its finished run)
-                label = "+".join(held) if stop - start == 1 else f"fold_{k + 1}_of_{len(blocks)}"
+                # one recording held out: named by its clips; several, or names that could outgrow a file name (255
+                # bytes; a download's title with its id): by the fold; and by a digest of all its clips: a corpus with a
+                # recording more trains this fold on other clips, and its folder must not be the first one's (whose
+                # dataset would be rebuilt under its finished run)
+                label = "+".join(held)
+                if stop - start != 1 or len(label.encode()) > 120:
+                    label = f"fold_{k + 1}_of_{len(blocks)}"
                 folds.append((f"{speaker.replace(' ', '_')}__{label}{suffix}__{clips_digest(train, held)}", train, held,
                               others if PRETRAIN_OTHER_SPEAKERS else []))
         return folds

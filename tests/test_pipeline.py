@@ -710,3 +710,17 @@ def test_a_video_named_as_a_download_tool_names_it_goes_through_every_stage(lear
     assert {p.name for p in (tmp_path / "takes").iterdir()} == {f"{name}.{ending}" for ending in
                                                                  ("json", "csv", "png", "preview.mp4")}
 
+
+def test_benchmark_folds_of_long_titled_clips_make_folders_that_fit_a_file_name(tmp_path):
+    """A held-out clip names its fold's folder; a title of 80 CJK characters is 240 bytes of a file
+    name's 255, and the folder's name, with the speaker and a digest around it, could not be made."""
+    import importlib.util
+    spec = importlib.util.spec_from_file_location("evaluate", REPO_ROOT / "3_inference/evaluate.py")
+    evaluate = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(evaluate)
+    names = ["talk_1", "talk_2", "talk_3", "演" * 80 + " [dQw4w9WgXcQ]"]
+    folds = evaluate.benchmark_folds("speaker-dependent", [tmp_path / n for n in names], dict.fromkeys(names, "Ada L"))
+    assert [held for _, _, held, _ in folds] == [[n] for n in names]
+    for fold, _, _, _ in folds:
+        (tmp_path / "bench" / fold).mkdir(parents=True)            # OSError: File name too long, before
+    assert [fold.split("__")[1] for fold, *_ in folds] == ["talk_1", "talk_2", "talk_3", "fold_4_of_4"]
