@@ -96,8 +96,12 @@ def write_preview_for(target: Path, frames, source: Path, reference: Path | None
     from voiceface.preview import write_preview
     is_video = source.suffix.lower() in VIDEO_EXTENSIONS and has_video_stream(source)
     track = read_blendshapes_json(reference) if reference else None
-    path = target.with_name(target.name.removesuffix(".json") + ".preview.mp4")
-    return write_preview(path, frames, source, FPS, video_path=source if is_video else None, reference=track)
+    return write_preview(preview_path(target), frames, source, FPS, video_path=source if is_video else None,
+                         reference=track)
+
+
+def preview_path(target: Path) -> Path:
+    return target.with_name(target.name.removesuffix(".json") + ".preview.mp4")
 
 
 def has_video_stream(path: Path) -> bool:
@@ -144,9 +148,11 @@ def delay_frames() -> int:
 def animate_one(path: Path, model, checkpoint: dict, several: bool, reference: Path | None = None) -> str:
     from voiceface.audio import waveform_overview
     from voiceface.engine import animate_file
+    from voiceface.formats import check_name_fits
     target = outputs_for(path, several)
     if target.exists() and not FORCE:
         return f"skipped {path.name}: {target} exists"
+    check_name_fits(preview_path(target) if PREVIEW else target)    # the longest name it writes: all or none
     frames, source = animate_file(path, model, checkpoint, FPS, delay_frames=delay_frames())
     audio, rate = waveform_overview(path) if PLOT else (None, 16000)
     header = header_for(path, Path(CHECKPOINT), checkpoint, frames, source.samples / 16000)

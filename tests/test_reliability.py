@@ -326,3 +326,22 @@ def test_the_studies_and_benchmarks_refuse_a_missing_folder_or_a_setting_out_of_
     result = run_script(script, *(str(a).replace("{tmp}", str(tmp_path)) for a in args))
     assert result.returncode == code and said in result.stderr, result.stderr[-2000:]
     assert error_lines(result) == [line for line in result.stderr.splitlines() if line.strip()], result.stderr[-2000:]
+
+
+def test_a_long_name_is_written_and_one_too_long_for_its_outputs_is_refused_in_one_line(trained_run, tmp_path):
+    """A download keeps its title: 76 CJK characters are 228 of a file name's 255 bytes, which left
+    no room for the temporary file's marks (refused as "cannot write here"); a title so long that an
+    output's name passes 255 bytes is refused in one line that says so, and the other inputs run."""
+    from voiceface.synthetic import AUDIO_SAMPLE_RATE, speech_envelope, voiced_audio, write_audio_file
+    speech = voiced_audio(speech_envelope(2.0, AUDIO_SAMPLE_RATE, 3), AUDIO_SAMPLE_RATE, 3)
+    long_name, too_long = "演" * 76 + ".m4a", "演" * 82 + ".m4a"      # 232 and 250 bytes; its preview's 258
+    for name in (long_name, too_long):
+        write_audio_file(tmp_path / name, speech, AUDIO_SAMPLE_RATE)
+    result = run_script(INFER, tmp_path / long_name, tmp_path / too_long, "--checkpoint", trained_run / "last.pt",
+                        "--output", tmp_path / "takes", "--csv", "--preview")
+    assert result.returncode == 1
+    stem = long_name.removesuffix(".m4a")
+    assert sorted(p.name for p in (tmp_path / "takes").iterdir()) == sorted(
+        f"{stem}.{ending}" for ending in ("json", "csv", "png", "preview.mp4"))
+    errors = error_lines(result)
+    assert len(errors) == 1 and "bytes, more than the 255 a file system allows" in errors[0], result.stderr

@@ -92,16 +92,29 @@ def ensure_writable_folder(folder: str | os.PathLike, setting: str = "--output-d
     return folder
 
 
+NAME_MAX = 255                 # bytes in a file's name: Linux and macOS file systems
+
+
+def check_name_fits(path: Path) -> None:
+    """Refuse, in one line, an output whose name a file system cannot hold (a long title plus the
+    output's own ending), before anything of it is written."""
+    if len(path.name.encode()) > NAME_MAX:
+        raise InputError(f"{path}: a file name of {len(path.name.encode())} bytes, more than the {NAME_MAX} a file "
+                         "system allows; give the input it is named after a shorter name")
+
+
 @contextmanager
 def atomic_path(path: str | os.PathLike):
     """Yield a temporary path beside `path`; on success rename it onto `path` (atomic on POSIX),
     on any error or interruption remove it. A reader never sees a half-written file and an
     existing file is never damaged."""
     path = Path(path)
+    check_name_fits(path)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        # hidden, marked partial, and ending in the target's extension (writers that go by it work)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=f".partial{path.suffix}", dir=path.parent)
+        # hidden, marked partial, and ending in the target's extension (writers that go by it work); the
+        # name's start only, so that a long name (a download's title) leaves room for the marks
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.stem[:40]}.", suffix=f".partial{path.suffix}", dir=path.parent)
     except OSError as error:
         raise InputError(f"{path.parent}: cannot write {path.name} here ({error.strerror or error}); choose "
                          "another output location or make it writable") from None
