@@ -2,6 +2,7 @@
 
 No test reads ../shared except for the face model, which .ci/run copies into checkpoints/."""
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -21,6 +22,13 @@ def run_script(script: str, *args, timeout: float = 300) -> subprocess.Completed
     return subprocess.run([sys.executable, str(REPO_ROOT / script), *map(str, args)], cwd="/",
                           capture_output=True, text=True, timeout=timeout,
                           env=dict(os.environ, PYTHONUNBUFFERED="1"))
+
+
+def as_a_terminal_starts_it() -> None:
+    """Popen's preexec_fn for a test of Ctrl-C: the command starts with Ctrl-C's default action, as
+    a shell's foreground command does, whatever the test runner was started with (a runner started
+    in the background ignores SIGINT, and its children inherit that)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 @pytest.fixture(scope="session")

@@ -11,7 +11,7 @@ import av
 import numpy as np
 import pytest
 
-from conftest import REPO_ROOT, ROLL_DEGREES, run_script
+from conftest import REPO_ROOT, ROLL_DEGREES, as_a_terminal_starts_it, run_script
 from voiceface.constants import BLENDSHAPE_NAMES
 from voiceface.formats import read_blendshapes_json
 from voiceface.pose import quaternion_to_euler_degrees
@@ -210,7 +210,8 @@ def test_an_interrupted_run_leaves_no_partial_file(face_model, tmp_path, stop):
     target.parent.mkdir(parents=True)
     target.write_text("the earlier, complete result\n")
     process = subprocess.Popen([sys.executable, str(REPO_ROOT / STAGE), long_clip.path, "--output-dir", output,
-                                "--force"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+                                "--force"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                               preexec_fn=as_a_terminal_starts_it)
     # MediaPipe needs ~10 s for the 900 frames: stop it 4 s in, as Ctrl-C or the OOM killer would
     # (its output is a pipe, so it draws no progress bar to watch)
     time.sleep(4.0)
@@ -240,7 +241,8 @@ def test_ctrl_c_stops_every_worker_in_one_line_and_starts_no_other_file(face_mod
         shutil.copy(clip.path, folder / f"{name}.mp4")
     output = tmp_path / "out"
     process = subprocess.Popen([sys.executable, str(REPO_ROOT / STAGE), folder, "--output-dir", output, "--workers", "2"],
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
+                               preexec_fn=as_a_terminal_starts_it)
     time.sleep(6.0)          # both workers are reading a video (each needs ~10 s more)
     assert process.poll() is None, "the run finished before it could be interrupted"
     os.killpg(process.pid, signal.SIGINT)             # what the terminal does: the whole process group

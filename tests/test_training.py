@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from conftest import QUICK_TRAINING as QUICK
-from conftest import REPO_ROOT, run_script
+from conftest import REPO_ROOT, as_a_terminal_starts_it, run_script
 
 sys.path.insert(0, str(REPO_ROOT / "2_architecture_training"))
 from models.checkpoint import file_sha256, load_checkpoint  # noqa: E402
@@ -63,7 +63,7 @@ def test_ctrl_c_keeps_the_last_finished_epoch_and_says_how_to_go_on(learn_datase
     args = ["--dataset-dir", learn_dataset / "dataset", "--run-dir", run, "--epochs", 200, *QUICK]
     process = subprocess.Popen([sys.executable, str(REPO_ROOT / TRAIN), *map(str, args)], stdout=subprocess.PIPE,
                                stderr=subprocess.PIPE, text=True, start_new_session=True,
-                               env=dict(os.environ, PYTHONUNBUFFERED="1"))
+                               preexec_fn=as_a_terminal_starts_it, env=dict(os.environ, PYTHONUNBUFFERED="1"))
     for line in process.stdout:
         if line.startswith("epoch   2/200"):
             break

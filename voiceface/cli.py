@@ -73,7 +73,9 @@ def _on_ctrl_c(signum, frame):
 def run_main(main: Callable[[], int], going_on: str = "") -> int:
     """A script's entry: `sys.exit(run_main(main))`. Ctrl-C gives one line, `STOPPED` and
     `going_on` (how to carry on, where that needs saying), and exit code 130."""
-    if signal.getsignal(signal.SIGINT) is signal.default_int_handler:   # not where a caller ignores Ctrl-C
+    # not where Ctrl-C is ignored: a command started in the background (`cmd &` in a script, nohup) keeps
+    # ignoring it, as Python itself and the shells do
+    if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
         signal.signal(signal.SIGINT, _on_ctrl_c)
     try:
         return main()
@@ -94,8 +96,10 @@ def run_child(command: list, **options) -> subprocess.CompletedProcess:
     before it removed its temporary files. Raises KeyboardInterrupt when a stop came while the child
     ran (the child stopped too, or, when the stop was sent to this process alone, has finished), so
     the caller stops and says the one line; the child keeps quiet."""
-    previous = signal.signal(signal.SIGINT, lambda *_: STOP_ASKED.set())   # a handler, not SIG_IGN: a
-    try:                                                                   # new program starts with the default
+    previous = signal.getsignal(signal.SIGINT)
+    if previous is not signal.SIG_IGN:          # a handler, not SIG_IGN: a new program starts with the default
+        signal.signal(signal.SIGINT, lambda *_: STOP_ASKED.set())
+    try:
         result = subprocess.run(command, env={**os.environ, _QUIET_ENV: "1", **options.pop("env", {})}, **options)
     finally:
         signal.signal(signal.SIGINT, previous)
@@ -315,7 +319,8 @@ def _start_worker() -> None:
     of the command) and starts no other; waiting for a file it ignores it, so no traceback."""
     global _in_task
     _in_task = False
-    signal.signal(signal.SIGINT, _on_ctrl_c)
+    if signal.getsignal(signal.SIGINT) is not signal.SIG_IGN:       # as the command it works for
+        signal.signal(signal.SIGINT, _on_ctrl_c)
 
 
 def _run_one(task: Callable[[Path], str], path: Path) -> Outcome:
