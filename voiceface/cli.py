@@ -252,8 +252,8 @@ def over_limit(*checks: tuple) -> str | None:
 
 def expand_inputs(inputs: Iterable[str | Path], extensions: tuple[str, ...]) -> tuple[list[Path], list[str]]:
     """Files named, files in folders (recursively, by extension) and glob matches (of an input
-    that is not itself a path), in a stable order without repeats. Returns (files, errors) where each error is one line for a path that
-    matched nothing."""
+    that is not itself a path), in a stable order without repeats. Returns (files, errors) where
+    each error is one line for a path that matched nothing."""
     files, errors, seen = [], [], set()
 
     def add(path: Path):
