@@ -51,8 +51,11 @@ def part_paths(path: Path, output_dir: Path, parts: int) -> list[Path]:
 
 def split_video(path: Path, output_dir: Path, parts: int, min_part_s: float, force: bool) -> str:
     from voiceface.errors import InputError
+    from voiceface.formats import check_name_fits
     from voiceface.video import cut_at_keyframes, keyframe_times, probe_duration
     outputs = part_paths(path, output_dir, parts)
+    for out in outputs:
+        check_name_fits(out)
     if all(out.exists() for out in outputs) and not force:
         return f"skipped {path.name}: its {parts} parts exist in {output_dir}"
     duration = probe_duration(path)
@@ -134,10 +137,11 @@ def main(argv=None) -> int:
     files = [path for path in files if path not in unnamed]
     task = partial(split_video, output_dir=output_dir, parts=PARTS, min_part_s=MIN_PART_SECONDS, force=FORCE)
     code = run_batch(task, files, errors + duplicate_errors, 1, "cutting recordings into parts")
+    from voiceface.formats import name_fits
     rows = {}
     for path in files:                    # every video whose parts are all there, cut now or before
         parts = part_paths(path, output_dir, PARTS)
-        if all(part.exists() for part in parts):
+        if all(name_fits(part) and part.exists() for part in parts):
             rows.update({part.stem: SPEAKER or path.stem for part in parts})
     if rows:
         manifest = Path(MANIFEST) if MANIFEST else output_dir / "speakers.csv"

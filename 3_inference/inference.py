@@ -150,9 +150,9 @@ def animate_one(path: Path, model, checkpoint: dict, several: bool, reference: P
     from voiceface.engine import animate_file
     from voiceface.formats import check_name_fits
     target = outputs_for(path, several)
+    check_name_fits(preview_path(target) if PREVIEW else target)    # the longest name it writes: all or none
     if target.exists() and not FORCE:
         return f"skipped {path.name}: {target} exists"
-    check_name_fits(preview_path(target) if PREVIEW else target)    # the longest name it writes: all or none
     frames, source = animate_file(path, model, checkpoint, FPS, delay_frames=delay_frames())
     audio, rate = waveform_overview(path) if PLOT else (None, 16000)
     header = header_for(path, Path(CHECKPOINT), checkpoint, frames, source.samples / 16000)

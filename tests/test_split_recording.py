@@ -81,19 +81,26 @@ def test_recordings_too_short_or_without_sound_get_one_line_and_the_others_are_c
     write_talking_face_clip(raw / "short.mp4", duration=3.0, seed=6, keyframe_seconds=1.0)
     write_talking_face_clip(raw / "silent film.mp4", duration=6.0, seed=7, keyframe_seconds=1.0, with_audio=False)
     write_talking_face_clip(raw / "sparse.mp4", duration=6.0, seed=8)           # one key frame only
+    # a download's long title: 80 CJK characters leave its parts' names room (250 bytes), 82 do not (256)
+    long_title, too_long = "演" * 80, "演" * 82
+    for name in (long_title, too_long):
+        write_talking_face_clip(raw / f"{name}.mp4", duration=6.0, seed=5, keyframe_seconds=1.0)
     out = tmp_path / "parts"
     result = run_script(SCRIPT, raw, "--output-dir", out, "--parts", 2, "--min-part-seconds", 2.5,
                         "--speaker", "Ada Lovelace")
     assert result.returncode == 1
     errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
-    assert len(errors) == 3
+    assert len(errors) == 4 and "Traceback" not in result.stderr
     assert any("short.mp4" in e and "too short for 2 parts of at least 2.5 s" in e for e in errors)
     assert any("silent film.mp4" in e and "no audio stream" in e for e in errors)
     assert any("sparse.mp4" in e and "key frames" in e for e in errors)
-    assert sorted(p.name for p in out.glob("*.mp4")) == ["long_part1.mp4", "long_part2.mp4"]
+    assert any(f"{too_long}_part1.mp4: a file name of 256 bytes" in e for e in errors)
+    assert sorted(p.name for p in out.iterdir()) == sorted(["long_part1.mp4", "long_part2.mp4", "speakers.csv",
+                                                            f"{long_title}_part1.mp4", f"{long_title}_part2.mp4"])
     with open(out / "speakers.csv", newline="") as f:
-        assert [tuple(row.values()) for row in csv.DictReader(f)] == [("long_part1", "Ada Lovelace"),
-                                                                        ("long_part2", "Ada Lovelace")]
+        assert sorted(tuple(row.values()) for row in csv.DictReader(f)) == sorted(
+            [("long_part1", "Ada Lovelace"), ("long_part2", "Ada Lovelace"), (f"{long_title}_part1", "Ada Lovelace"),
+             (f"{long_title}_part2", "Ada Lovelace")])
     refused = run_script(SCRIPT, raw / "long.mp4", "--output-dir", out, "--speaker", "male")
     assert refused.returncode == 1 and "does not name one person" in refused.stderr
 

@@ -95,10 +95,15 @@ def ensure_writable_folder(folder: str | os.PathLike, setting: str = "--output-d
 NAME_MAX = 255                 # bytes in a file's name: Linux and macOS file systems
 
 
+def name_fits(path: Path) -> bool:
+    """Whether a file system can hold the name (pathlib's exists() raises on one it cannot)."""
+    return len(Path(path).name.encode()) <= NAME_MAX
+
+
 def check_name_fits(path: Path) -> None:
     """Refuse, in one line, an output whose name a file system cannot hold (a long title plus the
     output's own ending), before anything of it is written."""
-    if len(path.name.encode()) > NAME_MAX:
+    if not name_fits(path):
         raise InputError(f"{path}: a file name of {len(path.name.encode())} bytes, more than the {NAME_MAX} a file "
                          "system allows; give the input it is named after a shorter name")
 

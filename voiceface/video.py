@@ -1,6 +1,7 @@
 """Video decoding with PyAV (which bundles FFmpeg): RGB frames with their presentation times."""
 from __future__ import annotations
 
+import hashlib
 import queue
 import threading
 from dataclasses import dataclass
@@ -195,7 +196,9 @@ def cut_at_keyframes(path: str | Path, starts_s: list[float], outputs: list[Path
     complete, so a failure leaves nothing half-written."""
     import av
     path = Path(path)
-    temporaries = [out.with_name(f".{out.stem}.partial{out.suffix}") for out in outputs]
+    # hidden beside each part, named by its name's start and a digest of it: a long title leaves room for the marks
+    temporaries = [out.with_name(f".{out.stem[:40]}.{hashlib.sha1(out.name.encode()).hexdigest()[:8]}"
+                                 f".partial{out.suffix}") for out in outputs]
     containers, pairs, muxer = [], [], _muxer_for(path)
     try:
         with open_container(path) as source:
