@@ -44,6 +44,7 @@ def draw_corpus(manifest: dict, output: Path, plt) -> int:
     from collections import Counter
     import numpy as np
     from voiceface.formats import atomic_path
+    from voiceface.plots import drawable
     from voiceface.sync import BY_ESTIMATE, BY_HAND, BY_SECOND_PASS, CORRECTION_OFF, UNSURE_KEPT
     # how stage 1.3 handled each clip's offset (the manifest's "correction"): label, colour, moved
     kinds = {BY_ESTIMATE: ("moved onto the lead, its lag measured", "tab:red", True),
@@ -71,7 +72,7 @@ def draw_corpus(manifest: dict, output: Path, plt) -> int:
     lags.axvline(lead_ms, color="tab:green", linestyle="--", linewidth=1.0)
     handles[f"the typical lead, {lead_ms:g} ms"] = lags.get_lines()[-1]
     lags.legend(handles.values(), handles.keys(), loc="upper right", fontsize=8)
-    lags.set_yticks(rows, [f"{c['clip']} ({c['duration_s']:.0f} s)" for c in clips], fontsize=8)
+    lags.set_yticks(rows, [f"{drawable(c['clip'])} ({c['duration_s']:.0f} s)" for c in clips], fontsize=8)
     lags.invert_yaxis()
     lags.set_xlabel("measured lag ms (< 0: the mouth moves before the sound); arrow: after the shift")
     lags.grid(axis="x", alpha=0.3)
@@ -110,6 +111,7 @@ def main(argv=None) -> int:
     from voiceface.dataset import read_dataset_manifest, synchronize_features
     from voiceface.errors import InputError
     from voiceface.formats import read_blendshapes_json
+    from voiceface.plots import drawable
     from voiceface.pose import quaternion_to_euler_degrees
     from voiceface import sync
 
@@ -175,7 +177,7 @@ def main(argv=None) -> int:
     axes[0].imshow(clip.mel[shown].T, origin="lower", aspect="auto", cmap="magma", vmin=-80, vmax=-10,
                    extent=[t[shown][0] - 0.01, t[shown][-1], 0, clip.mel.shape[1]])
     axes[0].set_ylabel("mel bin")
-    axes[0].set_title(f"{CLIP}: audio and face on one clock (audio offset "
+    axes[0].set_title(f"{drawable(CLIP)}: audio and face on one clock (audio offset "
                       f"{audio.meta['audio_offset_s'] * 1000:.0f} ms; measured lag {estimate.lag_s * 1000:.0f} ms, "
                       f"confidence {estimate.confidence:.2f},\nvideo moved {-shift_s * 1000:+.0f} ms to put it on the typical lead "
                       f"{lead_s * 1000:.0f} ms)", fontsize=10)

@@ -27,6 +27,7 @@ jawOpen, mouthClose, mouthFunnel and smile at zero lag, jawOpen's r at its best 
 and that lag, mouth MAE, mean jawOpen in silence (predicted and extracted), pose errors. Writes
 JSON and a markdown table beside it.
 """
+import os
 import sys
 from pathlib import Path
 
@@ -297,7 +298,7 @@ def benchmark_folds(kind: str, folders: list[Path], speakers: dict[str, str],
                 # recording more trains this fold on other clips, and its folder must not be the first one's (whose
                 # dataset would be rebuilt under its finished run)
                 label = "+".join(held)
-                if stop - start != 1 or len(label.encode()) > 120:
+                if stop - start != 1 or len(os.fsencode(label)) > 120:
                     label = f"fold_{k + 1}_of_{len(blocks)}"
                 folds.append((f"{speaker.replace(' ', '_')}__{label}{suffix}__{clips_digest(train, held)}", train, held,
                               others if PRETRAIN_OTHER_SPEAKERS else []))

@@ -95,6 +95,7 @@ def plot(path: Path, panels: list[dict], start: float, seconds: float, made_from
     from voiceface.constants import FRAME_RATE
     from voiceface.formats import atomic_path
     from voiceface.metrics import JAW_OPEN
+    from voiceface.plots import drawable
     figure, axes = plt.subplots(len(panels), 1, figsize=(11, 2.5 * len(panels)), squeeze=False)
     for axis, p in zip(axes[:, 0], panels):
         tracks, result = p["result"]["tracks"], p["result"]
@@ -113,7 +114,7 @@ def plot(path: Path, panels: list[dict], start: float, seconds: float, made_from
         axis.plot(time, tracks["ridge"][span, JAW_OPEN], color="tab:blue", lw=0.9, alpha=0.7,
                   label=f"ridge on the same inputs, r {result['ridge']['jaw_open_r']:.2f}")
         which = f"the median of its {p['clips']} clips" if p["median"] else f"one of its {p['clips']} clips"
-        axis.set_title(f"{p['key']}: held-out {p['clip']} ({which}; r over the whole clip)", fontsize=9)
+        axis.set_title(f"{p['key']}: held-out {drawable(p['clip'])} ({which}; r over the whole clip)", fontsize=9)
         axis.set_ylabel("jawOpen")
         axis.set_xlim(time[0], time[-1])
         axis.legend(loc="upper right", fontsize=7, ncol=4)

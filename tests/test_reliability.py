@@ -345,3 +345,24 @@ def test_a_long_name_is_written_and_one_too_long_for_its_outputs_is_refused_in_o
         f"{stem}.{ending}" for ending in ("json", "csv", "png", "preview.mp4"))
     errors = error_lines(result)
     assert len(errors) == 1 and "bytes, more than the 255 a file system allows" in errors[0], result.stderr
+
+
+def test_a_file_name_that_is_not_utf8_is_read_printed_and_drawn(trained_run, tmp_path):
+    """An old archive's Latin-1 name (b"caf\\xe9") under a UTF-8 locale whose output is strict, as a
+    desktop's en_US.UTF-8 is: printing the name raised UnicodeEncodeError and ended the run, and the
+    plot's title could not be drawn."""
+    from voiceface.synthetic import AUDIO_SAMPLE_RATE, speech_envelope, voiced_audio, write_audio_file
+    name = os.fsdecode(b"caf\xe9 interview.m4a")
+    write_audio_file(tmp_path / name, voiced_audio(speech_envelope(2.0, AUDIO_SAMPLE_RATE, 3), AUDIO_SAMPLE_RATE, 3),
+                     AUDIO_SAMPLE_RATE)
+    strict = dict(os.environ, PYTHONUNBUFFERED="1", PYTHONIOENCODING="utf-8:strict")
+    for script, *args in ((STAGE_12, "--output-dir", tmp_path / "processed"),
+                          (INFER, "--checkpoint", trained_run / "last.pt", "--output", tmp_path / "takes", "--csv",
+                           "--preview")):
+        result = subprocess.run([sys.executable, str(REPO_ROOT / script), str(tmp_path / name), *map(str, args)],
+                                capture_output=True, timeout=300, env=strict)
+        assert result.returncode == 0, result.stderr.decode(errors="replace")
+        assert b"caf\xe9 interview" in result.stdout          # the name's own bytes
+    assert (tmp_path / "processed" / os.fsdecode(b"caf\xe9 interview") / "audio_features.npz").exists()
+    assert sorted(os.fsencode(p.name) for p in (tmp_path / "takes").iterdir()) == sorted(
+        b"caf\xe9 interview." + ending for ending in (b"json", b"csv", b"png", b"preview.mp4"))

@@ -72,11 +72,16 @@ def _on_ctrl_c(signum, frame):
 
 def run_main(main: Callable[[], int], going_on: str = "") -> int:
     """A script's entry: `sys.exit(run_main(main))`. Ctrl-C gives one line, `STOPPED` and
-    `going_on` (how to carry on, where that needs saying), and exit code 130."""
+    `going_on` (how to carry on, where that needs saying), and exit code 130; any file name prints."""
     # not where Ctrl-C is ignored: a command started in the background (`cmd &` in a script, nohup) keeps
     # ignoring it, as Python itself and the shells do
     if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
         signal.signal(signal.SIGINT, _on_ctrl_c)
+    for stream in (sys.stdout, sys.stderr):
+        # a file name that is not UTF-8 (an old archive's Latin-1) is printed as the bytes it has; under a
+        # UTF-8 locale other than C's, printing it raised UnicodeEncodeError and ended the run
+        if hasattr(stream, "reconfigure"):
+            stream.reconfigure(errors="surrogateescape")
     try:
         return main()
     except KeyboardInterrupt:

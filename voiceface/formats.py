@@ -97,14 +97,14 @@ NAME_MAX = 255                 # bytes in a file's name: Linux and macOS file sy
 
 def name_fits(path: Path) -> bool:
     """Whether a file system can hold the name (pathlib's exists() raises on one it cannot)."""
-    return len(Path(path).name.encode()) <= NAME_MAX
+    return len(os.fsencode(Path(path).name)) <= NAME_MAX      # its bytes on disk, whatever their encoding
 
 
 def check_name_fits(path: Path) -> None:
     """Refuse, in one line, an output whose name a file system cannot hold (a long title plus the
     output's own ending), before anything of it is written."""
     if not name_fits(path):
-        raise InputError(f"{path}: a file name of {len(path.name.encode())} bytes, more than the {NAME_MAX} a file "
+        raise InputError(f"{path}: a file name of {len(os.fsencode(path.name))} bytes, more than the {NAME_MAX} a file "
                          "system allows; give the input it is named after a shorter name")
 
 

@@ -11,6 +11,12 @@ from .constants import BLENDSHAPE_NAMES, SAMPLE_RATE
 KEY_TRACKS = ("jawOpen", "mouthClose", "mouthFunnel", "mouthPucker")
 
 
+def drawable(text: str) -> str:
+    """A name as a figure can draw it: a file name that is not UTF-8 (its bytes kept in Python's
+    surrogate escapes) with its odd bytes as the replacement character, which matplotlib can draw."""
+    return text.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+
+
 def envelope(times: np.ndarray, values: np.ndarray, points: int = 3000) -> tuple[np.ndarray, np.ndarray]:
     """A long track thinned for drawing: each of `points` equal stretches gives its minimum and its
     maximum, in time order, so peaks stay visible. A 960-pixel-wide axis cannot show more, and
@@ -68,7 +74,7 @@ def plot_animation(path: Path, frames, audio: np.ndarray | None = None, referenc
     axes[2].set_xlabel("seconds")
     for axis in axes:
         axis.legend(loc="upper right", fontsize=7, ncol=2)
-    figure.suptitle(title, fontsize=9)
+    figure.suptitle(drawable(title), fontsize=9)
     figure.tight_layout()
     with atomic_path(path) as tmp:
         figure.savefig(tmp, dpi=80)
