@@ -90,14 +90,11 @@ def update_manifest(manifest: Path, rows: dict[str, str]) -> None:
     """Write clip -> speaker rows into the CSV, keeping its rows for other clips (atomically)."""
     import csv
     import io
+    from voiceface.dataset import manifest_rows
     from voiceface.formats import write_text_atomic
     kept = []
-    if manifest.exists():
-        with open(manifest, newline="") as f:
-            for row in csv.DictReader(f):
-                clip = row.get("clip") or row.get("short_name")
-                if clip and clip not in rows:
-                    kept.append((clip, row.get("speaker", "")))
+    if manifest.exists():               # read as every stage reads it (a spreadsheet's CSV too)
+        kept = [(clip, speaker) for clip, speaker in manifest_rows(str(manifest)) if clip and clip not in rows]
     text = io.StringIO()
     writer = csv.writer(text, lineterminator="\n")
     writer.writerow(["clip", "speaker"])
@@ -145,7 +142,11 @@ def main(argv=None) -> int:
             rows.update({part.stem: SPEAKER or path.stem for part in parts})
     if rows:
         manifest = Path(MANIFEST) if MANIFEST else output_dir / "speakers.csv"
-        update_manifest(manifest, rows)
+        try:
+            update_manifest(manifest, rows)
+        except InputError as error:     # a manifest of the user's it cannot read: left as it is
+            print(f"error: {error}", file=sys.stderr)
+            return 1
         print(f"speaker manifest: {manifest} ({len(rows)} parts)")
     return code
 

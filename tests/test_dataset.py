@@ -267,7 +267,8 @@ def test_a_speaker_manifest_that_cannot_be_read_or_misses_clips_is_said_in_one_l
     (tmp_path / "binary.csv").write_bytes(bytes(range(256)))
     for manifest, said in (("missing.csv", "cannot read the speaker manifest (No such file or directory)"),
                            ("columns.csv", "the speaker manifest's columns are name, who"),
-                           ("binary.csv", "cannot read the speaker manifest")):
+                           ("binary.csv", "cannot read the speaker manifest (it is not text: save the "
+                                          "spreadsheet as CSV)")):
         result = run_script(*args, "--speaker-manifest", tmp_path / manifest)
         assert result.returncode == 1 and result.stderr.count("\n") == 1, result.stderr[-2000:]
         assert said in result.stderr and "give a CSV with the columns clip (or short_name) and speaker" in result.stderr
@@ -281,6 +282,19 @@ def test_a_speaker_manifest_that_cannot_be_read_or_misses_clips_is_said_in_one_l
     assert "has no row for 1 of the 4 clips (plain_b): each is taken as a speaker of its own" in result.stderr
     manifest = json.loads((tmp_path / "dataset" / "dataset_manifest.json").read_text())
     assert {c["clip"]: c["speaker"] for c in manifest["clips"]}["plain_b"] == "plain_b"
+
+
+@pytest.mark.parametrize("written", [
+    b"\xef\xbb\xbfclip,speaker\r\nplain_a,Ad\xc3\xa8le Lovelace\r\nplain_b.mp4,\"Alan Turing, male\"\r\n",  # Excel's CSV UTF-8
+    b"clip;speaker\r\nplain_a;Ad\xe8le Lovelace\r\nplain_b.mp4;Alan Turing, male\r\n",  # Excel in French: ; and cp1252
+    b"Clip\tSpeaker\nplain_a\tAd\xc3\xa8le Lovelace\nplain_b.mp4\tAlan Turing, male\n",   # tabs, capitals
+    b"clip, speaker\nplain_a, Ad\xc3\xa8le Lovelace \n\nplain_b.mp4, \"Alan Turing, male\"\n"])  # spaces, a blank line
+def test_a_speaker_manifest_is_read_as_spreadsheets_write_it(tmp_path, written):
+    """A byte-order mark made the first column "\ufeffclip" and a semicolon-separated file one column:
+    both were refused as lacking the columns; a Windows code page's è could not be decoded."""
+    from voiceface.dataset import speakers_from_manifest
+    (tmp_path / "speakers.csv").write_bytes(written)
+    assert speakers_from_manifest(tmp_path / "speakers.csv") == {"plain_a": "Adèle Lovelace", "plain_b": "Alan Turing"}
 
 
 @pytest.mark.parametrize("centre_on", ["low", "mean", "rest"])

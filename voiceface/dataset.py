@@ -438,20 +438,50 @@ def speaker_of(description: str) -> str | None:
 
 def manifest_rows(path: str) -> list[tuple[str | None, str]]:
     """(clip, speaker description) for each row of a speaker manifest: a CSV with short_name (or
-    clip) and speaker columns; InputError in one line when it cannot be read or lacks them."""
+    clip) and speaker columns; InputError in one line when it cannot be read or lacks them.
+
+    Read as spreadsheets write it: UTF-8 with or without Excel's byte-order mark, else Windows'
+    own code page (Excel's plain "CSV"); commas, or the semicolons of a spreadsheet set to a
+    language whose decimal mark is a comma, or tabs; column names in any case and spaces around
+    values ignored; a clip given as its video's file name ("talk.mp4") taken as the clip "talk"."""
     import csv
+    import io
+    from .cli import AUDIO_EXTENSIONS, VIDEO_EXTENSIONS
     what = "give a CSV with the columns clip (or short_name) and speaker"
     try:
-        with open(path, newline="") as f:
-            reader = csv.DictReader(f)
-            rows = list(reader)
-    except (OSError, UnicodeDecodeError, csv.Error) as error:
-        raise InputError(f"{path}: cannot read the speaker manifest ({getattr(error, 'strerror', None) or error}); "
-                         f"{what}") from None
-    columns = set(reader.fieldnames or ())
-    if not columns & {"clip", "short_name"} or "speaker" not in columns:
-        raise InputError(f"{path}: the speaker manifest's columns are {', '.join(sorted(columns)) or 'none'}; {what}")
-    return [(row.get("short_name") or row.get("clip"), row.get("speaker") or "") for row in rows]
+        raw = open(path, "rb").read()
+    except OSError as error:
+        raise InputError(f"{path}: cannot read the speaker manifest ({error.strerror or error}); {what}") from None
+    if b"\0" in raw:                     # a spreadsheet's own file (.xlsx, .ods: zip archives), or not text at all
+        raise InputError(f"{path}: cannot read the speaker manifest (it is not text: save the spreadsheet as CSV); "
+                         f"{what}")
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        text = raw.decode("cp1252", errors="replace")
+    try:
+        dialect = csv.Sniffer().sniff(text.split("\n", 1)[0], delimiters=",;\t")
+    except csv.Error:                       # one column, or none: read as commas, and say what is missing below
+        dialect = csv.excel
+    try:
+        reader = csv.reader(io.StringIO(text, newline=""), delimiter=dialect.delimiter, skipinitialspace=True)
+        header, *rows = list(reader) or [[]]
+    except csv.Error as error:
+        raise InputError(f"{path}: cannot read the speaker manifest ({error}); {what}") from None
+    columns = [name.strip().lower() for name in header]
+    if not set(columns) & {"clip", "short_name"} or "speaker" not in columns:
+        raise InputError(f"{path}: the speaker manifest's columns are {', '.join(sorted(set(columns) - {''})) or 'none'}; "
+                         f"{what}")
+    media = VIDEO_EXTENSIONS + AUDIO_EXTENSIONS
+    read = []
+    for row in rows:
+        values = dict(zip(columns, (value.strip() for value in row)))
+        clip = values.get("short_name") or values.get("clip")
+        if clip and clip.lower().endswith(media):
+            clip = clip.rsplit(".", 1)[0]
+        if clip or values.get("speaker"):
+            read.append((clip or None, values.get("speaker") or ""))
+    return read
 
 
 def speakers_from_manifest(path: str | None) -> dict[str, str]:
