@@ -91,7 +91,7 @@ def update_manifest(manifest: Path, rows: dict[str, str]) -> None:
     import csv
     import io
     from voiceface.dataset import manifest_rows
-    from voiceface.formats import write_text_atomic
+    from voiceface.formats import atomic_path
     kept = []
     if manifest.exists():               # read as every stage reads it (a spreadsheet's CSV too)
         kept = [(clip, speaker) for clip, speaker in manifest_rows(str(manifest)) if clip and clip not in rows]
@@ -99,7 +99,8 @@ def update_manifest(manifest: Path, rows: dict[str, str]) -> None:
     writer = csv.writer(text, lineterminator="\n")
     writer.writerow(["clip", "speaker"])
     writer.writerows(kept + sorted(rows.items()))
-    write_text_atomic(manifest, text.getvalue())
+    with atomic_path(manifest) as tmp:      # a name that is not UTF-8 (Latin-1) as the bytes the file system has
+        tmp.write_bytes(text.getvalue().encode("utf-8", errors="surrogateescape"))
 
 
 def main(argv=None) -> int:

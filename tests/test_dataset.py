@@ -1,6 +1,7 @@
 """Stage 1.3: synchronisation, normalisation, windows, the split and the sync check — on arrays
 with known answers, and end to end on generated clips through stages 1.1, 1.2 and 1.3."""
 import json
+import os
 import shutil
 
 import numpy as np
@@ -295,6 +296,15 @@ def test_a_speaker_manifest_is_read_as_spreadsheets_write_it(tmp_path, written):
     from voiceface.dataset import speakers_from_manifest
     (tmp_path / "speakers.csv").write_bytes(written)
     assert speakers_from_manifest(tmp_path / "speakers.csv") == {"plain_a": "Adèle Lovelace", "plain_b": "Alan Turing"}
+
+
+def test_a_speaker_manifest_names_a_latin1_file_as_its_bytes_and_as_windows_reads_them(tmp_path):
+    """A field that is not UTF-8: Windows' code page for a spreadsheet's CSV, and for a clip also the
+    file system's own bytes (an old archive's Latin-1 file name, as split_recording.py writes it)."""
+    from voiceface.dataset import speakers_from_manifest
+    (tmp_path / "speakers.csv").write_bytes(b"clip,speaker\ncaf\xe9 talk,Ad\xe8le Lovelace\nplain_b,Alan Turing\n")
+    assert speakers_from_manifest(tmp_path / "speakers.csv") == {
+        os.fsdecode(b"caf\xe9 talk"): "Adèle Lovelace", "café talk": "Adèle Lovelace", "plain_b": "Alan Turing"}
 
 
 @pytest.mark.parametrize("centre_on", ["low", "mean", "rest"])

@@ -7,6 +7,7 @@ Targets are 59 values a frame: the 52 blendshapes, then x, y, z, qw, qx, qy, qz 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
@@ -440,8 +441,9 @@ def manifest_rows(path: str) -> list[tuple[str | None, str]]:
     """(clip, speaker description) for each row of a speaker manifest: a CSV with short_name (or
     clip) and speaker columns; InputError in one line when it cannot be read or lacks them.
 
-    Read as spreadsheets write it: UTF-8 with or without Excel's byte-order mark, else Windows'
-    own code page (Excel's plain "CSV"); commas, or the semicolons of a spreadsheet set to a
+    Read as spreadsheets write it: UTF-8 with or without Excel's byte-order mark, and a field that
+    is not UTF-8 in Windows' own code page (Excel's plain "CSV"; a clip in the file system's bytes
+    as well); commas, or the semicolons of a spreadsheet set to a
     language whose decimal mark is a comma, or tabs; column names in any case and spaces around
     values ignored; a clip given as its video's file name ("talk.mp4") taken as the clip "talk"."""
     import csv
@@ -449,16 +451,14 @@ def manifest_rows(path: str) -> list[tuple[str | None, str]]:
     from .cli import AUDIO_EXTENSIONS, VIDEO_EXTENSIONS
     what = "give a CSV with the columns clip (or short_name) and speaker"
     try:
-        raw = open(path, "rb").read()
+        raw = Path(path).read_bytes()
     except OSError as error:
         raise InputError(f"{path}: cannot read the speaker manifest ({error.strerror or error}); {what}") from None
     if b"\0" in raw:                     # a spreadsheet's own file (.xlsx, .ods: zip archives), or not text at all
         raise InputError(f"{path}: cannot read the speaker manifest (it is not text: save the spreadsheet as CSV); "
                          f"{what}")
-    try:
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        text = raw.decode("cp1252", errors="replace")
+    # lossless: bytes that are not UTF-8 stay as surrogate escapes, and each such field is read below
+    text = raw.removeprefix(b"\xef\xbb\xbf").decode("utf-8", errors="surrogateescape")
     try:
         dialect = csv.Sniffer().sniff(text.split("\n", 1)[0], delimiters=",;\t")
     except csv.Error:                       # one column, or none: read as commas, and say what is missing below
@@ -472,15 +472,22 @@ def manifest_rows(path: str) -> list[tuple[str | None, str]]:
     if not set(columns) & {"clip", "short_name"} or "speaker" not in columns:
         raise InputError(f"{path}: the speaker manifest's columns are {', '.join(sorted(set(columns) - {''})) or 'none'}; "
                          f"{what}")
+    def windows(field: str) -> str:         # a field that is not UTF-8: Windows' code page, Excel's plain CSV
+        if not any("\udc80" <= ch <= "\udcff" for ch in field):
+            return field
+        return field.encode("utf-8", "surrogateescape").decode("cp1252", errors="replace")
+
     media = VIDEO_EXTENSIONS + AUDIO_EXTENSIONS
     read = []
     for row in rows:
         values = dict(zip(columns, (value.strip() for value in row)))
-        clip = values.get("short_name") or values.get("clip")
+        clip, speaker = values.get("short_name") or values.get("clip"), windows(values.get("speaker") or "")
         if clip and clip.lower().endswith(media):
             clip = clip.rsplit(".", 1)[0]
-        if clip or values.get("speaker"):
-            read.append((clip or None, values.get("speaker") or ""))
+        if clip and windows(clip) != clip:      # and as the file system names it (a Latin-1 file name's own bytes)
+            read.append((windows(clip), speaker))
+        if clip or speaker:
+            read.append((clip or None, speaker))
     return read
 
 

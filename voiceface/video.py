@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import hashlib
+import os
 import queue
 import threading
 from dataclasses import dataclass
@@ -197,7 +198,7 @@ def cut_at_keyframes(path: str | Path, starts_s: list[float], outputs: list[Path
     import av
     path = Path(path)
     # hidden beside each part, named by its name's start and a digest of it: a long title leaves room for the marks
-    temporaries = [out.with_name(f".{out.stem[:40]}.{hashlib.sha1(out.name.encode()).hexdigest()[:8]}"
+    temporaries = [out.with_name(f".{out.stem[:40]}.{hashlib.sha1(os.fsencode(out.name)).hexdigest()[:8]}"
                                  f".partial{out.suffix}") for out in outputs]
     containers, pairs, muxer = [], [], _muxer_for(path)
     try:
