@@ -86,26 +86,9 @@ def split_video(path: Path, output_dir: Path, parts: int, min_part_s: float, for
             f"{outputs[0].name} .. {outputs[-1].name}")
 
 
-def update_manifest(manifest: Path, rows: dict[str, str]) -> None:
-    """Write clip -> speaker rows into the CSV, keeping its rows for other clips (atomically)."""
-    import csv
-    import io
-    from voiceface.dataset import manifest_rows
-    from voiceface.formats import atomic_path
-    kept = []
-    if manifest.exists():               # read as every stage reads it (a spreadsheet's CSV too)
-        kept = [(clip, speaker) for clip, speaker in manifest_rows(str(manifest)) if clip and clip not in rows]
-    text = io.StringIO()
-    writer = csv.writer(text, lineterminator="\n")
-    writer.writerow(["clip", "speaker"])
-    writer.writerows(kept + sorted(rows.items()))
-    with atomic_path(manifest) as tmp:      # a name that is not UTF-8 (Latin-1) as the bytes the file system has
-        tmp.write_bytes(text.getvalue().encode("utf-8", errors="surrogateescape"))
-
-
 def main(argv=None) -> int:
     configure(globals(), argv, positional="INPUTS")
-    from voiceface.dataset import speaker_of
+    from voiceface.dataset import speaker_of, update_speaker_manifest
     from voiceface.errors import InputError
     from voiceface.formats import ensure_writable_folder
     if PARTS < 2:
@@ -144,7 +127,7 @@ def main(argv=None) -> int:
     if rows:
         manifest = Path(MANIFEST) if MANIFEST else output_dir / "speakers.csv"
         try:
-            update_manifest(manifest, rows)
+            update_speaker_manifest(manifest, rows)
         except InputError as error:     # a manifest of the user's it cannot read: left as it is
             print(f"error: {error}", file=sys.stderr)
             return 1

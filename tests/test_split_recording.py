@@ -1,6 +1,7 @@
 """1_data_cleaning/split_recording.py: one long recording cut into parts at key frames, with the
 speaker manifest that lets the speaker-dependent benchmark hold each out in turn."""
 import csv
+from pathlib import Path
 
 import av
 import numpy as np
@@ -11,6 +12,7 @@ from voiceface.synthetic import write_talking_face_clip
 from voiceface.video import probe_video
 
 SCRIPT = "1_data_cleaning/split_recording.py"
+GATHER = "1_data_cleaning/gather_clips.py"
 
 
 def decoded(path):
@@ -181,3 +183,31 @@ def test_phone_and_web_containers_are_found_and_cut_in_their_own_format_and_othe
     assert refused.stderr.startswith(f"error: {wmv}: its wmv2 picture and wmav2 sound cannot be copied into matroska "
                                      "parts; convert it to mp4"), refused.stderr
     assert not [p.name for p in (tmp_path / "wmv_parts").glob("*") if p.name != "speakers.csv"]
+
+
+def test_a_dataset_in_folders_is_gathered_into_uniquely_named_links_with_its_speakers(tmp_path):
+    """VoxCeleb's layout, <speaker>/<video>/00001.mp4: by file name every clip is 00001 and all but
+    one were refused; gathered, each is its own clip, its speaker the first folder."""
+    dataset = tmp_path / "vox"
+    clip = write_talking_face_clip(tmp_path / "talk.mp4", duration=2.0, seed=5).path
+    layout = ["id00012/21Uxsk56VDQ/00001.mp4", "id00012/21Uxsk56VDQ/00002.mp4", "id00012/5V8sU4nK0sY/00001.mp4",
+              "id00015/0fijmz4vTVU/00001.mp4", "stray.mp4"]
+    for relative in layout:
+        (dataset / relative).parent.mkdir(parents=True, exist_ok=True)
+        (dataset / relative).write_bytes(Path(clip).read_bytes())
+    out = tmp_path / "gathered"
+    result = run_script(GATHER, dataset, "--output-dir", out, "--speaker-level", 1)
+    assert result.returncode == 1                      # the stray video names no speaker folder: one line
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and "stray.mp4: lies 0 folder(s) below" in errors[0], result.stderr
+    names = ["id00012__21Uxsk56VDQ__00001", "id00012__21Uxsk56VDQ__00002", "id00012__5V8sU4nK0sY__00001",
+             "id00015__0fijmz4vTVU__00001"]
+    assert sorted(p.name for p in out.iterdir()) == sorted([f"{n}.mp4" for n in names] + ["speakers.csv"])
+    assert all((out / f"{n}.mp4").is_symlink() for n in names)
+    assert speakers_from_manifest(out / "speakers.csv") == dict(zip(names, ["id00012"] * 3 + ["id00015"]))
+    # the stages find every clip in the gathered folder, each under its own name
+    features = run_script("1_data_cleaning/2_extract_audio_features.py", out, "--output-dir", tmp_path / "processed")
+    assert features.returncode == 0, features.stderr
+    assert sorted(p.name for p in (tmp_path / "processed").iterdir()) == names
+    again = run_script(GATHER, dataset, "--output-dir", out, "--speaker-level", 1)       # what is there is kept
+    assert "0 linked, 4 already there, 1 failed" in again.stdout, again.stdout + again.stderr

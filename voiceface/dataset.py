@@ -491,6 +491,25 @@ def manifest_rows(path: str) -> list[tuple[str | None, str]]:
     return read
 
 
+def update_speaker_manifest(manifest: Path, rows: dict[str, str]) -> None:
+    """Write clip -> speaker rows into a speaker manifest (clip,speaker), keeping its rows for other
+    clips (atomically): split_recording.py's parts, gather_clips.py's links."""
+    import csv
+    import io
+    from .formats import atomic_path
+    kept = {}
+    if manifest.exists():               # read as every stage reads it (a spreadsheet's CSV too), once per clip
+        for clip, speaker in manifest_rows(str(manifest)):
+            if clip and clip not in rows:
+                kept.setdefault(clip, speaker)
+    text = io.StringIO()
+    writer = csv.writer(text, lineterminator="\n")
+    writer.writerow(["clip", "speaker"])
+    writer.writerows(list(kept.items()) + sorted(rows.items()))
+    with atomic_path(manifest) as tmp:      # a name that is not UTF-8 (Latin-1) as the bytes the file system has
+        tmp.write_bytes(text.getvalue().encode("utf-8", errors="surrogateescape"))
+
+
 def speakers_from_manifest(path: str | None) -> dict[str, str]:
     """clip -> speaker, from a speaker manifest (see speaker_of); clips of unnamed speakers are left
     out, so each stays its own speaker."""
