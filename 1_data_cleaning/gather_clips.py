@@ -39,6 +39,11 @@ def clip_name(video: Path, root: Path) -> str:
     return SEPARATOR.join(video.relative_to(root).with_suffix("").parts)
 
 
+def inside(path: Path, folder: Path) -> bool:
+    where, folder = path.parent.absolute(), folder.absolute()
+    return where == folder or folder in where.parents
+
+
 def main(argv=None) -> int:
     configure(globals(), argv, positional="INPUTS")
     import shutil
@@ -64,7 +69,8 @@ def main(argv=None) -> int:
         if not root.is_dir():
             errors.append(f"{root}: not a folder; give the folder the dataset's videos are in")
             continue
-        videos = sorted(p for p in root.rglob("*") if p.is_file() and p.suffix.lower() in VIDEO_EXTENSIONS)
+        videos = sorted(p for p in root.rglob("*") if p.is_file() and p.suffix.lower() in VIDEO_EXTENSIONS
+                        and not inside(p, output_dir))        # links made before, when it lies in the dataset
         if not videos:
             errors.append(f"{root}: holds no files ending in {', '.join(VIDEO_EXTENSIONS)}")
         for video in videos:

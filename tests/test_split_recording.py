@@ -211,3 +211,7 @@ def test_a_dataset_in_folders_is_gathered_into_uniquely_named_links_with_its_spe
     assert sorted(p.name for p in (tmp_path / "processed").iterdir()) == names
     again = run_script(GATHER, dataset, "--output-dir", out, "--speaker-level", 1)       # what is there is kept
     assert "0 linked, 4 already there, 1 failed" in again.stdout, again.stdout + again.stderr
+    within = run_script(GATHER, dataset, "--output-dir", dataset / "gathered")     # twice: its own links not taken
+    assert within.returncode == 0 and "5 linked" in within.stdout, within.stdout + within.stderr
+    again = run_script(GATHER, dataset, "--output-dir", dataset / "gathered")
+    assert "0 linked, 5 already there, 0 failed" in again.stdout, again.stdout + again.stderr
