@@ -195,6 +195,9 @@ def test_a_dataset_in_folders_is_gathered_into_uniquely_named_links_with_its_spe
     for relative in layout:
         (dataset / relative).parent.mkdir(parents=True, exist_ok=True)
         (dataset / relative).write_bytes(Path(clip).read_bytes())
+    as_named = run_script("1_data_cleaning/2_extract_audio_features.py", dataset, "--output-dir", tmp_path / "named")
+    refused = [line for line in as_named.stderr.splitlines() if line.startswith("error:")]
+    assert as_named.returncode == 1 and len(refused) == 2 and all("gather_clips.py" in e for e in refused), refused
     out = tmp_path / "gathered"
     result = run_script(GATHER, dataset, "--output-dir", out, "--speaker-level", 1)
     assert result.returncode == 1                      # the stray video names no speaker folder: one line

@@ -308,8 +308,11 @@ def check_unique_outputs(files: list[Path], output_of: Callable[[Path], Path],
 
 def check_unique_stems(files: list[Path]) -> tuple[list[Path], list[str]]:
     """Each clip's outputs go to a folder named after its file stem: two inputs with one stem
-    would overwrite each other, so the second is refused."""
-    return check_unique_outputs(files, lambda path: path.stem)
+    would overwrite each other, so the second is refused (a dataset's folders repeat names: the line
+    points to gather_clips.py)."""
+    return check_unique_outputs(files, lambda path: path.stem,
+                                "a clip is named by its file name (a dataset whose folders repeat names: gather it "
+                                "first, 1_data_cleaning/gather_clips.py)")
 
 
 @dataclass
