@@ -108,8 +108,11 @@ def main(argv=None) -> int:
               "speaker all the same", file=sys.stderr)
     if rows:
         manifest = output_dir / "speakers.csv"
-        update_speaker_manifest(manifest, rows)
-        print(f"speaker manifest: {manifest} ({len(rows)} clips, {len(set(rows.values()))} speakers)")
+        try:
+            update_speaker_manifest(manifest, rows)
+            print(f"speaker manifest: {manifest} ({len(rows)} clips, {len(set(rows.values()))} speakers)")
+        except InputError as error:     # a manifest of the user's it cannot read: left as it is
+            errors.append(str(error))
     for line in errors:
         print(f"error: {line}", file=sys.stderr)
     print(f"gathered into {output_dir}: {made} {'copied' if COPY else 'linked'}, {kept} already there, "

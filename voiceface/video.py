@@ -1,8 +1,6 @@
 """Video decoding with PyAV (which bundles FFmpeg): RGB frames with their presentation times."""
 from __future__ import annotations
 
-import hashlib
-import os
 import queue
 import threading
 from dataclasses import dataclass
@@ -196,43 +194,42 @@ def cut_at_keyframes(path: str | Path, starts_s: list[float], outputs: list[Path
     it in decoding order. Parts are written to temporary files beside them and renamed once all are
     complete, so a failure leaves nothing half-written."""
     import av
+    from contextlib import ExitStack
+    from .formats import atomic_path
     path = Path(path)
-    # hidden beside each part, named by its name's start and a digest of it: a long title leaves room for the marks
-    temporaries = [out.with_name(f".{out.stem[:40]}.{hashlib.sha1(os.fsencode(out.name)).hexdigest()[:8]}"
-                                 f".partial{out.suffix}") for out in outputs]
     containers, pairs, muxer = [], [], _muxer_for(path)
     try:
-        with open_container(path) as source:
-            if not source.streams.audio:
-                raise InputError(f"{path}: has no audio stream; {STREAM_NEEDS['audio']}")
-            video, audio = source.streams.video[0], source.streams.audio[0]
-            for temporary in temporaries:
-                containers.append(av.open(str(temporary), "w", format=muxer))
-                # from the source's streams, with their side data: a phone's display rotation goes along
-                try:
-                    pairs.append((containers[-1].add_stream_from_template(video),
-                                  containers[-1].add_stream_from_template(audio)))
-                except ValueError:       # PyAV: "'matroska' format does not support 'wmv2' codec"
-                    raise InputError(f"{path}: its {video.codec_context.name} picture and {audio.codec_context.name} "
-                                     f"sound cannot be copied into {muxer} parts; convert it to mp4 (H.264 "
-                                     "and AAC) and cut that") from None
-            part = -1
-            for packet in source.demux(video, audio):
-                if packet.dts is None and packet.pts is None:
-                    continue                     # the demuxer's empty packet at the end of a stream
-                time_s = _packet_time(packet)
-                if packet.stream.type == "video":
-                    if packet.is_keyframe and part + 1 < len(starts_s) and time_s >= starts_s[part + 1] - 1e-6:
-                        part += 1
-                    if part >= 0:                # pictures before the first start cannot be decoded alone
-                        _mux_copy(containers[part], pairs[part], packet, starts_s[part])
-                else:
-                    target = max(0, sum(start <= time_s + 1e-6 for start in starts_s[1:]))
-                    _mux_copy(containers[target], pairs[target], packet, starts_s[target])
-        while containers:
-            containers.pop(0).close()
-        for temporary, out in zip(temporaries, outputs):
-            temporary.replace(out)
+        with ExitStack() as parts:          # each part under a temporary name, all renamed once all are complete
+            temporaries = [parts.enter_context(atomic_path(out)) for out in outputs]
+            with open_container(path) as source:
+                if not source.streams.audio:
+                    raise InputError(f"{path}: has no audio stream; {STREAM_NEEDS['audio']}")
+                video, audio = source.streams.video[0], source.streams.audio[0]
+                for temporary in temporaries:
+                    containers.append(av.open(str(temporary), "w", format=muxer))
+                    # from the source's streams, with their side data: a phone's display rotation goes along
+                    try:
+                        pairs.append((containers[-1].add_stream_from_template(video),
+                                      containers[-1].add_stream_from_template(audio)))
+                    except ValueError:       # PyAV: "'matroska' format does not support 'wmv2' codec"
+                        raise InputError(f"{path}: its {video.codec_context.name} picture and "
+                                         f"{audio.codec_context.name} sound cannot be copied into {muxer} parts; "
+                                         "convert it to mp4 (H.264 and AAC) and cut that") from None
+                part = -1
+                for packet in source.demux(video, audio):
+                    if packet.dts is None and packet.pts is None:
+                        continue                     # the demuxer's empty packet at the end of a stream
+                    time_s = _packet_time(packet)
+                    if packet.stream.type == "video":
+                        if packet.is_keyframe and part + 1 < len(starts_s) and time_s >= starts_s[part + 1] - 1e-6:
+                            part += 1
+                        if part >= 0:                # pictures before the first start cannot be decoded alone
+                            _mux_copy(containers[part], pairs[part], packet, starts_s[part])
+                    else:
+                        target = max(0, sum(start <= time_s + 1e-6 for start in starts_s[1:]))
+                        _mux_copy(containers[target], pairs[target], packet, starts_s[target])
+            while containers:
+                containers.pop(0).close()
     except av.error.FFmpegError as error:
         raise InputError(f"{path}: could not be cut ({error.strerror or error}); check that it is complete") from None
     finally:
@@ -241,8 +238,6 @@ def cut_at_keyframes(path: str | Path, starts_s: list[float], outputs: list[Path
                 out.close()
             except Exception:
                 pass
-        for temporary in temporaries:
-            temporary.unlink(missing_ok=True)
 
 
 def _packet_time(packet) -> float:
