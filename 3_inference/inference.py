@@ -45,6 +45,9 @@ CHUNK_MS = 10.0                 # with --stream / --mic: audio delivered per chu
 LIVELINK = ""                   # with --stream / --mic: HOST[:PORT] of Unreal's Live Link Face source (port 11111)
 LIVELINK_SUBJECT = "voiceface"  # the subject name Unreal lists for these frames
 EXPORT_ONNX = ""                # write the checkpoint's model as ONNX here and check it against PyTorch
+ONNX_INPUT = "audio"            # audio: 10 ms of 16 kHz sound and a state in, the face out, the front-end inside
+#                                 (runs without Python: 3_inference/run_onnx.py shows how); mel: the model alone,
+#                                 on a whole sequence of the model's inputs, which the caller makes
 FORCE = False                   # overwrite existing outputs
 # --- end of settings ---------------------------------------------------------------------------
 
@@ -289,6 +292,8 @@ def stream_microphone(model, checkpoint: dict) -> int:
 
 
 def export(model, checkpoint) -> int:
+    if ONNX_INPUT == "audio":
+        return export_stream(model, checkpoint)
     import numpy as np
     import onnxruntime
     import torch
@@ -306,6 +311,28 @@ def export(model, checkpoint) -> int:
     return 0 if difference <= 1e-4 else 1
 
 
+def export_stream(model, checkpoint) -> int:
+    """The stream ONNX (voiceface/stream_onnx.py), checked against the Python engine on 12 s of
+    generated silence, noise and speech."""
+    from voiceface.stream_onnx import compare_with_engine, export_stream_onnx
+    target = Path(EXPORT_ONNX)
+    state_size = export_stream_onnx(model, checkpoint, Path(CHECKPOINT), target)
+    check = compare_with_engine(target, model, checkpoint)
+    print(f"wrote {target}: 10 ms of 16 kHz audio (input `audio`, 1 x 160) and the state (`state`, 1 x "
+          f"{state_size}, zeros at the start) in; `blendshapes`, `head_pose`, `voice` and `next_state` out; "
+          f"look-ahead {10 * checkpoint.get('lookahead_frames', 0)} ms")
+    print(f"ONNX Runtime vs the Python engine on 12 s of generated silence, noise and speech: max |difference| "
+          f"{check['blendshapes']:.1e} in the scores, {check['translation_cm']:.1e} cm, {check['rotation']:.1e} in the "
+          f"quaternion; voice activity the same in {check['voice_agrees']} of {check['frames']} frames; a 10 ms step "
+          f"p50 {check['step_ms_p50']:.2f} ms, p99 {check['step_ms_p99']:.2f} ms")
+    agrees = (check["blendshapes"] <= 1e-4 and check["rotation"] <= 1e-4 and check["translation_cm"] <= 1e-3
+              and check["voice_agrees"] == check["frames"])
+    if not agrees:
+        print(f"error: {target} does not reproduce the Python engine (above); report it with the checkpoint",
+              file=sys.stderr)
+    return 0 if agrees else 1
+
+
 def main(argv=None) -> int:
     configure(globals(), argv, positional="INPUTS")
     from voiceface.cli import AUDIO_EXTENSIONS, VIDEO_EXTENSIONS, check_unique_outputs, expand_inputs, out_of_range, \
@@ -315,12 +342,16 @@ def main(argv=None) -> int:
                                ("--seconds", SECONDS, 0, False, "0: until Ctrl-C")):
         print(f"error: {problem}", file=sys.stderr)
         return 2
+    if ONNX_INPUT not in ("audio", "mel"):
+        print(f"error: --onnx-input {ONNX_INPUT}: give audio (the front-end inside, for engines) or mel (the model "
+              "alone)", file=sys.stderr)
+        return 2
     if abs(FACE_DELAY_MS / 10 - round(FACE_DELAY_MS / 10)) > 1e-9:
         print(f"error: --face-delay-ms {FACE_DELAY_MS:g}: give a multiple of 10 ms (the model's frame), "
               f"e.g. {10 * round(FACE_DELAY_MS / 10):g}", file=sys.stderr)
         return 2
     from voiceface.engine import load_model
-    from voiceface.errors import InputError
+    from voiceface.errors import FormatError, InputError
     if REFERENCE:
         from voiceface.formats import read_blendshapes_json
         try:
@@ -344,7 +375,11 @@ def main(argv=None) -> int:
         print(f"error: {error}", file=sys.stderr)
         return 1
     if EXPORT_ONNX:
-        return export(model, checkpoint)
+        try:
+            return export(model, checkpoint)
+        except FormatError as error:
+            print(f"error: {error}", file=sys.stderr)
+            return 1
     if LIVELINK:
         from voiceface.livelink import Sender
         try:

@@ -104,7 +104,7 @@ def test_json_csv_and_plot_outputs(model, trained_run, learn_dataset, tmp_path):
 def test_onnx_export_matches_pytorch(model, trained_run, tmp_path):
     import onnxruntime
     target = tmp_path / "model.onnx"
-    result = run_script(INFER, "--checkpoint", trained_run / "best.pt", "--export-onnx", target)
+    result = run_script(INFER, "--checkpoint", trained_run / "best.pt", "--export-onnx", target, "--onnx-input", "mel")
     assert result.returncode == 0, result.stderr
     x = np.random.default_rng(1).uniform(-1, 1, (2, 333, 80)).astype(np.float32)
     with torch.inference_mode():
@@ -113,14 +113,86 @@ def test_onnx_export_matches_pytorch(model, trained_run, tmp_path):
     assert np.abs(expected - got).max() <= 1e-4
 
 
-def write_wav(path, samples):
+def run_alone(*args):
+    """3_inference/run_onnx.py with PyTorch and voiceface unimportable (what the file needs is in it):
+    the finished subprocess.CompletedProcess."""
+    import subprocess
+    import sys
+    from conftest import REPO_ROOT
+    script = str(REPO_ROOT / "3_inference" / "run_onnx.py")
+    code = ("import runpy, sys; sys.modules['torch'] = sys.modules['voiceface'] = None; "
+            f"sys.argv = {[script, *map(str, args)]!r}; runpy.run_path(sys.argv[0], run_name='__main__')")
+    return subprocess.run([sys.executable, "-c", code], cwd="/", capture_output=True, text=True, timeout=120)
+
+
+def onnx_csv(path):
+    with open(path) as file:
+        rows = list(csv.reader(file))
+    return rows[0], np.array(rows[1:], float)
+
+
+def assert_csv_holds_frames(path, frames):
+    """A CSV of run_onnx.py against inference's frames, to the rounding of the JSON they came from (or
+    float32's, from animate_file)."""
+    from voiceface.constants import BLENDSHAPE_NAMES, POSE_NAMES
+    names, rows = onnx_csv(path)
+    assert names == ["time_s", *BLENDSHAPE_NAMES, *POSE_NAMES, "voice"]
+    assert len(rows) == len(frames.times) and np.abs(rows[:, 0] - frames.times).max() < 1e-6
+    assert np.abs(rows[:, 1:53] - frames.blendshapes).max() <= 2e-4
+    assert np.abs(rows[:, 53:56] - frames.pose[:, :3]).max() <= 2e-3           # cm
+    assert np.abs(rows[:, 56:60] - frames.pose[:, 3:]).max() <= 2e-5
+    assert set(np.unique(rows[:, 60])) <= {0.0, 1.0}
+
+
+def test_the_stream_onnx_animates_alone_as_inference_does(trained_run, tmp_path):
+    """--export-onnx (audio in, the front-end inside): the export checks itself against the Python
+    engine, the file says what made it, and run_onnx.py, with PyTorch and voiceface unimportable,
+    gives inference.py's frames for the same sound (opening on digital silence, then speech over
+    room noise); the mel-form file, a sound at 44.1 kHz and a file that is not a WAV are refused in
+    one line each."""
+    import onnxruntime
+    from voiceface.audio import front_end_config
+    from voiceface.constants import BLENDSHAPE_NAMES
+    from voiceface.formats import sha256_file
+    from voiceface.synthetic import room_noise, speech_envelope, voiced_audio
+    target = tmp_path / "face.onnx"
+    result = run_script(INFER, "--checkpoint", trained_run / "best.pt", "--export-onnx", target)
+    assert result.returncode == 0, result.stderr
+    assert "voice activity the same in 1200 of 1200 frames" in result.stdout
+    meta = onnxruntime.InferenceSession(str(target)).get_modelmeta().custom_metadata_map
+    assert meta["format"] == "voiceface/stream_onnx" and meta["lookahead_frames"] == "0"
+    assert json.loads(meta["blendshape_names"]) == list(BLENDSHAPE_NAMES)
+    assert json.loads(meta["front_end"]) == front_end_config()
+    assert json.loads(meta["checkpoint"])["sha256"] == sha256_file(trained_run / "best.pt")
+    speech = voiced_audio(speech_envelope(4.0, 16000, 3), 16000, 3)
+    sound = np.concatenate([np.zeros(4000, np.float32), room_noise("pink", -55, 4.0, 16000, 3) + speech])
+    wav = write_wav(tmp_path / "take.wav", sound)
+    assert run_script(INFER, wav, "--checkpoint", trained_run / "best.pt", "--output", tmp_path / "take.json",
+                      "--fps", 60).returncode == 0
+    alone = run_alone(target, wav, "--fps", 60, "--output", tmp_path / "take.csv")
+    assert alone.returncode == 0, alone.stderr
+    track = read_blendshapes_json(tmp_path / "take.json")
+    assert_csv_holds_frames(tmp_path / "take.csv", Frames(np.arange(len(track.times_ms)), track.times_ms / 1000,
+                                                          track.blendshapes, track.pose))
+    assert np.ptp(onnx_csv(tmp_path / "take.csv")[1][:, 1 + BLENDSHAPE_NAMES.index("jawOpen")]) > 0.05   # it moves
+    mel_form = tmp_path / "mel.onnx"
+    assert run_script(INFER, "--checkpoint", trained_run / "best.pt", "--export-onnx", mel_form,
+                      "--onnx-input", "mel").returncode == 0
+    high = write_wav(tmp_path / "high.wav", sound, rate=44100)
+    for model_file, sound_file, said in ((mel_form, wav, "not a voiceface stream ONNX"), (target, high, "44100 Hz"),
+                                         (target, tmp_path / "take.json", "not a WAV file")):
+        refused = run_alone(model_file, sound_file)
+        assert refused.returncode == 1 and said in refused.stderr and len(refused.stderr.splitlines()) == 1, refused.stderr
+
+
+def write_wav(path, samples, rate=16000):
     import av
     with av.open(str(path), "w") as container:
-        stream_ = container.add_stream("pcm_s16le", rate=16000)
+        stream_ = container.add_stream("pcm_s16le", rate=rate)
         stream_.layout = "mono"
         frame = av.AudioFrame.from_ndarray((np.clip(samples, -1, 1) * 32767).astype(np.int16)[None], format="s16",
                                            layout="mono")
-        frame.sample_rate = 16000
+        frame.sample_rate = rate
         for packet in [*stream_.encode(frame), *stream_.encode()]:
             container.mux(packet)
     return path
@@ -216,6 +288,13 @@ def test_a_lookahead_checkpoint_waits_for_its_audio_and_keeps_true_times(learn_d
             assert frames.times[-1] > heard - 0.100 - 1 / 30 - 0.010
     rest = Frames.concatenate([animator.push(audio[animator.samples:]), animator.finish()])
     assert np.allclose(rest.times, rest.indices / 30)
+    # the stream ONNX says its look-ahead, and run_onnx.py takes each frame's output by it
+    from voiceface.stream_onnx import export_stream_onnx
+    export_stream_onnx(*model_and_checkpoint, run / "best.pt", tmp_path / "lookahead.onnx")
+    wav = write_wav(tmp_path / "sample.wav", audio)
+    alone = run_alone(tmp_path / "lookahead.onnx", wav, "--output", tmp_path / "sample.csv")
+    assert alone.returncode == 0, alone.stderr
+    assert_csv_holds_frames(tmp_path / "sample.csv", animate_file(wav, *model_and_checkpoint)[0])
 
 
 @pytest.mark.parametrize("delay", [5, -3])

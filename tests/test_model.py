@@ -236,3 +236,17 @@ def test_the_gru_runs_in_onnx_whole_and_one_frame_at_a_time(tmp_path):
         out, state = step(x[:, t:t + 1], state)
         parts.append(out)
     assert torch.allclose(torch.cat(parts, dim=1), whole, atol=1e-5)
+
+
+@pytest.mark.parametrize("name, input_mode", [("gru", "fixed"), ("linear_skip", "level")])
+def test_the_stream_onnx_step_equals_the_front_end_and_model_in_python(name, input_mode, tmp_path):
+    """The whole step in ONNX (front-end, voice activity, input normalisation, the model with its
+    state, the output in real units) against voiceface's Python on 12 s of digital silence, room
+    noise and speech at two levels, for both input modes and both backbones."""
+    from voiceface.stream_onnx import compare_with_engine, export_stream_onnx
+    model = trained_like(CONFIGS[name]).float()
+    export_stream_onnx(model, {"input_mode": input_mode}, None, tmp_path / "step.onnx")
+    check = compare_with_engine(tmp_path / "step.onnx", model, {"input_mode": input_mode})
+    assert check["voice_agrees"] == check["frames"] == 1200
+    # float32 in the graph against NumPy's float64 level arithmetic: within what --export-onnx accepts
+    assert check["blendshapes"] <= 1e-4 and check["rotation"] <= 1e-4 and check["translation_cm"] <= 1e-3, check

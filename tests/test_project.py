@@ -38,7 +38,8 @@ def test_every_stage_script_has_a_docstring_and_settings():
         text = script.read_text()
         assert text.startswith('"""'), f"{script} has no docstring"
         assert read_settings(script), f"{script} has no settings block"
-        assert "sys.path.insert(0, str(Path(__file__).resolve()" in text
+        if re.search(r"^\s*(from|import) voiceface", text, re.MULTILINE):    # (run_onnx.py stands alone)
+            assert "sys.path.insert(0, str(Path(__file__).resolve()" in text
 
 
 def write_script(tmp_path: Path) -> dict:

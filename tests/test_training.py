@@ -318,6 +318,11 @@ def test_formant_channels_train_with_the_silence_splicing_and_stream_as_offline(
     stream, wave = Animator(model, checkpoint), load_audio(speech)[1]
     chunks = Frames.concatenate([stream.push(wave[i:i + 160]) for i in range(0, len(wave), 160)] + [stream.finish()])
     assert np.abs(chunks.blendshapes - whole.blendshapes).max() < 1e-5    # (the one-frame step runs in ONNX Runtime)
+    # the stream ONNX cannot hold the formants (polynomial roots): refused in one line, nothing written
+    exported = run_script("3_inference/inference.py", "--checkpoint", run / "best.pt", "--export-onnx",
+                          tmp_path / "face.onnx")
+    assert exported.returncode == 1 and "--onnx-input mel" in exported.stderr
+    assert len(exported.stderr.splitlines()) == 1 and not list(tmp_path.glob("*face.onnx*"))
     scored = run_script("3_inference/evaluate.py", "--checkpoint", run / "best.pt", "--dataset-dir", dataset,
                         "--json", tmp_path / "evaluation.json")
     assert scored.returncode == 0, scored.stderr

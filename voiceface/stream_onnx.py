@@ -1,0 +1,303 @@
+"""The whole of inference as one ONNX file that needs no Python: 10 ms of 16 kHz audio and a state
+vector in; the 52 blendshapes, the head pose, the voice-activity decision and the next state out.
+
+An engine that runs ONNX (ONNX Runtime from C, C++, C#, Java or a browser; Unity's Sentis, Unreal's
+NNE) then animates a face from a microphone with nothing of ours beside it. The mel-in export
+(engine.export_onnx) leaves the front-end and the input normalisation to the caller, which would
+have to rewrite 300 lines of voiceface/audio.py exactly. Here they are in the graph, rewritten as
+tensor operations for one 10 ms frame a call, and a test holds them to the Python engine:
+
+- the front-end of voiceface/audio.py: the causal 25 ms window (the 240 samples before this hop
+  ride in the state), the 512-point DFT as two products with a windowed cosine and sine basis, the
+  mel filterbank, decibels against a full-scale sine, the RMS level, and VoiceActivity (its noise
+  floor, running peak, hangover and the swing of the voice band over the last 0.5 s, whose levels
+  and whether each was measured ride in the state);
+- the model's inputs, voiceface.dataset.ModelInputs: the level mode's running voiced mean of mel
+  power (its warm-up average, then the exponential one) and its two floors, or the fixed scale;
+- the model's one-frame step with each layer's left context (as Animator streams it);
+- the output back in real units, as denormalize_targets: scores in [0, 1], translation in cm from
+  the neutral position, a unit quaternion relative to the neutral rotation.
+
+The state is one float32 vector (1, state size) that starts as zeros: on its first call the graph
+(its "started" slot at 0) puts in each part's own starting value (the noise floor's -70 dBFS, the
+running level's -45 dB), so a caller only keeps what the last call returned. Output i is the face
+of time (i + 1 - L) * 10 ms for a model of L frames of look-ahead (the file's metadata says L); an
+animation at F frames a second takes, for its frame k, output floor(k * 100 / F) - 1 + L, as
+engine.Animator does. Models that read the formant channels (--formants) are not exported this way:
+their line spectral frequencies come from polynomial roots, which ONNX has no operator for.
+"""
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+
+from .audio import (DB_CEILING, DB_FLOOR, FILTERBANK, LEVEL_FLOOR_BELOW_DB, LEVEL_NORM_FRAMES, LEVEL_NORM_START_DB,
+                    POWER_FLOOR, POWER_SCALE, REACH_BACK_FRAMES, VAD_ABSOLUTE_MIN_DB, VAD_BAND_BINS, VAD_BELOW_PEAK_DB,
+                    VAD_FLOOR_RISE_DB_PER_S, VAD_FLOOR_START_DB, VAD_HANGOVER_S, VAD_MARGIN_DB, VAD_MIN_SWING_DB,
+                    VAD_MIN_THRESHOLD_DB, VAD_PEAK_DECAY_DB_PER_S, VAD_SWING_S, WINDOW, front_end_config)
+from .constants import (BLENDSHAPE_NAMES, FRAME_RATE, HOP_LENGTH, N_BLENDSHAPES, N_FFT, POSE_NAMES, SAMPLE_RATE,
+                        WIN_LENGTH)
+from .dataset import FIXED_DB_FLOOR, MEL_OFFSET_DB, MEL_SCALE_DB, TRANSLATION_SCALE_CM
+from .errors import FormatError
+
+STREAM_ONNX_FORMAT = "voiceface/stream_onnx"
+STREAM_ONNX_FORMAT_VERSION = 1
+VAD_NO_FLOOR_BELOW_DB = -100.0  # VoiceActivity never lets its noise floor sink under this
+SWING_FRAMES = int(round(VAD_SWING_S * FRAME_RATE))            # 50: the swing's span, this frame included
+HANGOVER_FRAMES = int(round(VAD_HANGOVER_S * FRAME_RATE))      # 10
+UNMEASURED = 1e9                # dB: stands in for a level not measured (VoiceActivity's NaN) in max and min
+
+
+def state_layout(model) -> list[tuple[str, tuple[int, ...], np.ndarray]]:
+    """The state vector's parts in order: (name, shape, starting value). The model's left contexts
+    (engine.Animator's state) come last."""
+    parts = [("started", (1,), np.zeros(1)),
+             ("audio_history", (WIN_LENGTH - HOP_LENGTH,), np.zeros(WIN_LENGTH - HOP_LENGTH)),
+             ("vad_floor_db", (1,), np.full(1, VAD_FLOOR_START_DB)),
+             ("vad_peak_db", (1,), np.full(1, VAD_FLOOR_START_DB)),
+             ("vad_hold_frames", (1,), np.zeros(1)),
+             ("vad_heard", (1,), np.zeros(1)),
+             ("vad_unmeasured_frames", (1,), np.full(1, float(REACH_BACK_FRAMES))),
+             ("vad_band_db", (SWING_FRAMES - 1,), np.zeros(SWING_FRAMES - 1)),
+             ("vad_band_measured", (SWING_FRAMES - 1,), np.zeros(SWING_FRAMES - 1)),
+             ("level_mean_power", (FILTERBANK.shape[0],), np.full(FILTERBANK.shape[0], 10 ** (LEVEL_NORM_START_DB / 10))),
+             ("level_voiced_seen", (1,), np.zeros(1))]
+    for index, tensor in enumerate(model.stream_state()):
+        parts.append((f"model_{index}", tuple(tensor.shape), np.zeros(tensor.shape)))
+    return parts
+
+
+def stream_step_module(model, input_mode: str):
+    """A torch module: (audio (1, 160) float32, state (1, S)) -> (blendshapes (1, 52), head_pose
+    (1, 7), voice (1, 1), next state (1, S)); the graph the ONNX file holds."""
+    import torch
+
+    layout = state_layout(model)
+
+    class StreamStep(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.model = model.eval()
+            self.fixed = input_mode == "fixed"
+            n = np.arange(WIN_LENGTH)[:, None] * np.arange(N_FFT // 2 + 1)[None, :]      # (400, 257)
+            angle = 2 * np.pi * n / N_FFT
+            # the DFT of the window zero-padded to 512 points, the window folded into the basis
+            self.register_buffer("cosine", torch.tensor(WINDOW[:, None] * np.cos(angle), dtype=torch.float32))
+            self.register_buffer("sine", torch.tensor(WINDOW[:, None] * np.sin(angle), dtype=torch.float32))
+            self.register_buffer("filterbank", torch.tensor(FILTERBANK.T, dtype=torch.float32))   # (257, 80)
+            self.register_buffer("start", torch.tensor(np.concatenate([v.reshape(-1) for _, _, v in layout]),
+                                                       dtype=torch.float32)[None])
+            self.slices, offset = [], 0
+            for _, shape, _ in layout:
+                size = int(np.prod(shape))
+                self.slices.append((offset, offset + size, shape))
+                offset += size
+
+        def forward(self, audio, state):
+            state = torch.where(state[:, :1] > 0, state, self.start)        # the first call: starting values
+            parts = [state[:, a:b].reshape(shape) if len(shape) > 1 else state[:, a:b]     # (1, n); a model's own shape
+                     for a, b, shape in self.slices]
+            history, floor, peak, hold, heard, unmeasured, band_levels, measured, mean, seen = parts[1:11]
+            model_state = parts[11:]
+
+            def decibels(power):
+                return 10.0 * torch.log10(torch.clamp(power, min=POWER_FLOOR))
+
+            # --- the front-end: one causal 25 ms frame ---------------------------------------------
+            frame = torch.cat([history, audio], dim=1)                     # (1, 400)
+            real, imaginary = frame @ self.cosine, frame @ self.sine        # (1, 257)
+            power = (real * real + imaginary * imaginary) * POWER_SCALE
+            mel_db = torch.clamp(decibels(power @ self.filterbank), DB_FLOOR, DB_CEILING)   # (1, 80)
+            rms_db = decibels((frame * frame).sum(dim=1, keepdim=True) / WIN_LENGTH)         # (1, 1)
+            band_db = decibels(power[:, VAD_BAND_BINS[0]:VAD_BAND_BINS[1]].sum(dim=1, keepdim=True))
+
+            # --- voice activity (audio.VoiceActivity, one frame) ------------------------------------
+            loud = (rms_db > VAD_ABSOLUTE_MIN_DB).float()
+            unmeasured = torch.where(heard > 0, unmeasured,
+                                     torch.maximum(unmeasured, 1.0 + loud * float(REACH_BACK_FRAMES - 1)))
+            heard = torch.maximum(heard, loud)
+            now_measured = (unmeasured <= 0).float()
+            unmeasured = torch.clamp(unmeasured - 1.0, min=0.0)
+            levels = torch.cat([band_levels, band_db], dim=1)                # (1, 50): the last 0.5 s
+            valid = torch.cat([measured, now_measured], dim=1)
+            high = torch.where(valid > 0, levels, torch.full_like(levels, -UNMEASURED)).amax(dim=1, keepdim=True)
+            low = torch.where(valid > 0, levels, torch.full_like(levels, UNMEASURED)).amin(dim=1, keepdim=True)
+            swing = torch.where(valid.amax(dim=1, keepdim=True) > 0, high - low, torch.zeros_like(high))
+            floor = torch.clamp(torch.minimum(rms_db, floor + VAD_FLOOR_RISE_DB_PER_S / FRAME_RATE),
+                                min=VAD_NO_FLOOR_BELOW_DB)
+            peak = torch.maximum(rms_db, peak - VAD_PEAK_DECAY_DB_PER_S / FRAME_RATE)
+            minimum = torch.clamp(torch.clamp(peak - VAD_BELOW_PEAK_DB, max=VAD_MIN_THRESHOLD_DB),
+                                  min=VAD_ABSOLUTE_MIN_DB)
+            speech = (swing >= VAD_MIN_SWING_DB) & (rms_db > torch.maximum(minimum, floor + VAD_MARGIN_DB))
+            hold = torch.where(speech, torch.full_like(hold, HANGOVER_FRAMES + 1.0), hold)
+            voice = (hold > 0).float()                                        # (1, 1)
+            hold = torch.clamp(hold - 1.0, min=0.0)
+
+            # --- the model's inputs (dataset.ModelInputs) -------------------------------------------
+            if self.fixed:
+                x = (torch.clamp(mel_db, FIXED_DB_FLOOR, DB_CEILING) - MEL_OFFSET_DB) / MEL_SCALE_DB
+            else:
+                level_db = decibels(mean)                                     # the level before this frame
+                level_db = torch.maximum(level_db, decibels(mean.mean(dim=1, keepdim=True)) - LEVEL_FLOOR_BELOW_DB)
+                floor_db = decibels(torch.pow(10.0, level_db / 10.0).mean(dim=1, keepdim=True)) - LEVEL_FLOOR_BELOW_DB
+                x = (torch.maximum(mel_db, floor_db) - level_db) / MEL_SCALE_DB
+                mel_power = torch.pow(10.0, mel_db / 10.0)
+                warm = mean + (mel_power - mean) / (seen + 1.0)               # the plain average of the voiced so far
+                steady = mean + (mel_power - mean) / LEVEL_NORM_FRAMES        # then the exponential one
+                updated = torch.where(seen < LEVEL_NORM_FRAMES, warm, steady)
+                mean = torch.where(voice > 0, updated, mean)
+                seen = torch.clamp(seen + voice, max=float(LEVEL_NORM_FRAMES))
+
+            # --- the model, one frame, and its output in real units ---------------------------------
+            out, model_state = self.model(x[:, None, :], list(model_state))    # (1, 1, 59)
+            out = out[:, 0]
+            shapes = torch.clamp(out[:, :N_BLENDSHAPES], 0.0, 1.0)
+            translation = out[:, N_BLENDSHAPES:N_BLENDSHAPES + 3] * TRANSLATION_SCALE_CM
+            rotation = out[:, N_BLENDSHAPES + 3:]
+            rotation = rotation / torch.clamp(rotation.norm(dim=1, keepdim=True), min=1e-12)
+            kept = [torch.ones_like(floor), frame[:, HOP_LENGTH:], floor, peak, hold, heard, unmeasured,
+                    levels[:, 1:], valid[:, 1:], mean, seen] + [s.reshape(1, -1) for s in model_state]
+            return shapes, torch.cat([translation, rotation], dim=1), voice, torch.cat(kept, dim=1)
+
+    # in eval mode as a whole: torch.onnx.export restores the mode of what it is given, and a
+    # wrapper left in training mode would put the model back into it (dropout on, found by the check)
+    return StreamStep().eval()
+
+
+def stream_metadata(checkpoint: dict, checkpoint_path: Path | None, state_size: int) -> dict:
+    """What the file says about itself (ONNX metadata_props, each value a string); no checkpoint
+    path for a model that was never saved (a benchmark's, a test's)."""
+    from .formats import library_versions, now_iso, sha256_file
+    lookahead = int(checkpoint.get("lookahead_frames", 0))
+    return {
+        "format": STREAM_ONNX_FORMAT, "format_version": str(STREAM_ONNX_FORMAT_VERSION),
+        "created_by": "3_inference/inference.py --export-onnx", "created_at": now_iso(),
+        "checkpoint": json.dumps({"path": None if checkpoint_path is None else str(checkpoint_path),
+                                  "sha256": None if checkpoint_path is None else sha256_file(checkpoint_path),
+                                  "preset": checkpoint.get("preset"), "epoch": checkpoint.get("epoch"),
+                                  "input_mode": checkpoint.get("input_mode"),
+                                  "git_commit": checkpoint.get("git_commit")}),
+        "inputs": "audio (1, 160) float32: the next 10 ms of mono sound at 16000 Hz in [-1, 1]; state (1, "
+                  f"{state_size}) float32: zeros at a stream's start, then the last call's next_state",
+        "outputs": "blendshapes (1, 52) in [0, 1]; head_pose (1, 7): x, y, z in cm from the neutral position, then "
+                   "qw, qx, qy, qz relative to the neutral rotation; voice (1, 1): 1 where voice activity is on; "
+                   "next_state (1, S)",
+        "sample_rate": str(SAMPLE_RATE), "hop_samples": str(HOP_LENGTH), "frame_rate": str(FRAME_RATE),
+        "state_size": str(state_size), "lookahead_frames": str(lookahead),
+        "timing": "output i is the face at (i + 1 - lookahead_frames) * 10 ms; an animation at F fps takes "
+                  "for its frame k the output floor(k * 100 / F) - 1 + lookahead_frames (the last one at a stream's end)",
+        "blendshape_names": json.dumps(list(BLENDSHAPE_NAMES)), "pose_names": json.dumps(list(POSE_NAMES)),
+        "front_end": json.dumps(front_end_config()),
+        "libraries": json.dumps({**library_versions(), "onnx": __import__("onnx").__version__}),
+    }
+
+
+def export_stream_onnx(model, checkpoint: dict, checkpoint_path: Path | None, path: Path) -> int:
+    """Write the stream step of `model` as ONNX (opset 17) with its metadata, atomically. Returns
+    the state size. Refuses (FormatError) a model that reads the formant channels."""
+    import io
+    import warnings
+
+    import onnx
+    import torch
+    from .formats import atomic_path
+    if checkpoint.get("formants") is not None:
+        raise FormatError(f"{checkpoint_path}: the model reads formant channels (--formants), whose line spectral "
+                          "frequencies ONNX cannot compute; export the model alone with --onnx-input mel")
+    step = stream_step_module(model, checkpoint["input_mode"])
+    state_size = int(step.start.shape[1])
+    buffer = io.BytesIO()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(step, (torch.zeros(1, HOP_LENGTH), torch.zeros(1, state_size)), buffer,
+                          opset_version=17, dynamo=False, input_names=["audio", "state"],
+                          output_names=["blendshapes", "head_pose", "voice", "next_state"])
+    proto = onnx.load_from_string(buffer.getvalue())
+    proto.doc_string = ("voiceface: 10 ms of 16 kHz audio and the state in, the face out. " +
+                        (__doc__ or "").split("\n\n")[0])
+    for key, value in stream_metadata(checkpoint, checkpoint_path, state_size).items():
+        entry = proto.metadata_props.add()
+        entry.key, entry.value = key, value
+    onnx.checker.check_model(proto)
+    with atomic_path(path) as tmp:
+        onnx.save(proto, str(tmp))
+    return state_size
+
+
+def open_stream_onnx(path: Path):
+    """(ONNX Runtime session with one thread, metadata dict), refusing another format or version."""
+    import onnxruntime
+    from .errors import InputError
+    options = onnxruntime.SessionOptions()
+    options.intra_op_num_threads = options.inter_op_num_threads = 1      # a frame is tiny: no thread pool
+    try:
+        session = onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    except Exception as error:                                         # ONNX Runtime raises its own kinds
+        raise InputError(f"{path}: not an ONNX file ONNX Runtime can load ({str(error).splitlines()[0]}); "
+                         "export it again with inference.py --export-onnx") from None
+    meta = session.get_modelmeta().custom_metadata_map
+    if meta.get("format") != STREAM_ONNX_FORMAT or meta.get("format_version") != str(STREAM_ONNX_FORMAT_VERSION):
+        raise FormatError(f"{path}: not a voiceface stream ONNX of format version {STREAM_ONNX_FORMAT_VERSION} "
+                          f"(it says {meta.get('format')!r} {meta.get('format_version')!r}); export it again with "
+                          "inference.py --export-onnx")
+    return session, meta
+
+
+def run_stream_onnx(session, meta: dict, samples: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """16 kHz mono samples through the file, one 10 ms hop a call (a last partial hop is not
+    run, as the front-end waits for it). Returns (blendshapes (T, 52), head pose (T, 7), voice (T,),
+    seconds each call took (T,))."""
+    state = np.zeros((1, int(meta["state_size"])), np.float32)
+    samples = np.asarray(samples, np.float32).reshape(-1)
+    n = len(samples) // HOP_LENGTH
+    shapes, pose, voice, seconds = (np.zeros((n, N_BLENDSHAPES), np.float32), np.zeros((n, 7), np.float32),
+                                    np.zeros(n, np.float32), np.zeros(n))
+    for i in range(n):
+        hop = samples[i * HOP_LENGTH:(i + 1) * HOP_LENGTH][None]
+        started = time.perf_counter()
+        face, head, voiced, state = session.run(None, {"audio": hop, "state": state})
+        seconds[i] = time.perf_counter() - started
+        shapes[i], pose[i], voice[i] = face[0], head[0], voiced[0, 0]
+    return shapes, pose, voice.astype(np.float32), seconds
+
+
+def check_audio(seconds: float = 12.0) -> np.ndarray:
+    """What the export is checked on: 0.5 s of digital silence, 1.5 s of room noise, generated speech
+    over the noise at two levels 20 dB apart, then silence again; the speech as a phone line passes
+    it (300-3400 Hz), so that the bins above hold only the noise and the level mode's floor under
+    the running level comes into play. Every path of voice activity and the input normalisation is
+    taken. (N,) float32 at 16 kHz."""
+    from .synthetic import room_noise, speech_envelope, voiced_audio
+    noise = room_noise("pink", -66.0, seconds - 1.0, SAMPLE_RATE, 7)            # from 0.5 s to the last 0.5 s
+    speech = voiced_audio(speech_envelope(seconds - 3.0, SAMPLE_RATE, 7), SAMPLE_RATE, 7)   # from 2 s to 1 s before the end
+    spectrum = np.fft.rfft(speech)
+    hz = np.fft.rfftfreq(len(speech), 1 / SAMPLE_RATE)
+    speech = np.fft.irfft(spectrum * ((hz >= 300) & (hz <= 3400)), len(speech)).astype(np.float32)
+    speech[len(speech) // 2:] *= 0.1
+    start = int(1.5 * SAMPLE_RATE)
+    noise[start:start + len(speech)] += speech
+    return np.concatenate([np.zeros(SAMPLE_RATE // 2, np.float32), noise, np.zeros(SAMPLE_RATE // 2, np.float32)])
+
+
+def compare_with_engine(path: Path, model, checkpoint: dict, samples: np.ndarray | None = None) -> dict:
+    """The file run in ONNX Runtime one hop at a time against the Python front-end, ModelInputs and
+    model on the whole signal: the largest differences (scores; translation in cm; quaternion
+    components), the frames whose voice activity agrees, and the time a call takes."""
+    import torch
+    from .audio import compute_features
+    from .dataset import ModelInputs, denormalize_targets
+    samples = check_audio() if samples is None else np.asarray(samples, np.float32)
+    features = compute_features(samples)
+    x = ModelInputs(checkpoint["input_mode"]).process(features.mel, features.vad)
+    with torch.inference_mode():
+        expected = denormalize_targets(model(torch.from_numpy(x)[None])[0].float().numpy())
+    session, meta = open_stream_onnx(path)
+    shapes, pose, voice, seconds = run_stream_onnx(session, meta, samples)
+    return {"frames": len(voice), "voice_agrees": int((voice == features.vad).sum()),
+            "blendshapes": float(np.abs(shapes - expected[:, :N_BLENDSHAPES]).max()),
+            "translation_cm": float(np.abs(pose[:, :3] - expected[:, N_BLENDSHAPES:N_BLENDSHAPES + 3]).max()),
+            "rotation": float(np.abs(pose[:, 3:] - expected[:, N_BLENDSHAPES + 3:]).max()),
+            "step_ms_p50": float(np.median(seconds) * 1e3), "step_ms_p99": float(np.percentile(seconds, 99) * 1e3)}
