@@ -146,7 +146,8 @@ def assert_csv_holds_frames(path, frames):
 
 def test_the_stream_onnx_animates_alone_as_inference_does(trained_run, tmp_path):
     """--export-onnx (audio in, the front-end inside): the export checks itself against the Python
-    engine, the file says what made it, and run_onnx.py, with PyTorch and voiceface unimportable,
+    engine (and on a recording --onnx-check names), the file says what made it, and run_onnx.py, with
+    PyTorch and voiceface unimportable,
     gives inference.py's frames for the same sound (opening on digital silence, then speech over
     room noise); the mel-form file, a sound at 44.1 kHz and a file that is not a WAV are refused in
     one line each."""
@@ -155,18 +156,19 @@ def test_the_stream_onnx_animates_alone_as_inference_does(trained_run, tmp_path)
     from voiceface.constants import BLENDSHAPE_NAMES
     from voiceface.formats import sha256_file
     from voiceface.synthetic import room_noise, speech_envelope, voiced_audio
+    speech = voiced_audio(speech_envelope(4.0, 16000, 3), 16000, 3)
+    sound = np.concatenate([np.zeros(4000, np.float32), room_noise("pink", -55, 4.0, 16000, 3) + speech])
+    wav = write_wav(tmp_path / "take.wav", sound)
     target = tmp_path / "face.onnx"
-    result = run_script(INFER, "--checkpoint", trained_run / "best.pt", "--export-onnx", target)
+    result = run_script(INFER, "--checkpoint", trained_run / "best.pt", "--export-onnx", target, "--onnx-check", wav)
     assert result.returncode == 0, result.stderr
     assert "voice activity the same in 1200 of 1200 frames" in result.stdout
+    assert "on 1 recordings (425 frames)" in result.stdout and "the same in 425 of 425 frames" in result.stdout
     meta = onnxruntime.InferenceSession(str(target)).get_modelmeta().custom_metadata_map
     assert meta["format"] == "voiceface/stream_onnx" and meta["lookahead_frames"] == "0"
     assert json.loads(meta["blendshape_names"]) == list(BLENDSHAPE_NAMES)
     assert json.loads(meta["front_end"]) == front_end_config()
     assert json.loads(meta["checkpoint"])["sha256"] == sha256_file(trained_run / "best.pt")
-    speech = voiced_audio(speech_envelope(4.0, 16000, 3), 16000, 3)
-    sound = np.concatenate([np.zeros(4000, np.float32), room_noise("pink", -55, 4.0, 16000, 3) + speech])
-    wav = write_wav(tmp_path / "take.wav", sound)
     assert run_script(INFER, wav, "--checkpoint", trained_run / "best.pt", "--output", tmp_path / "take.json",
                       "--fps", 60).returncode == 0
     alone = run_alone(target, wav, "--fps", 60, "--output", tmp_path / "take.csv")
@@ -178,6 +180,10 @@ def test_the_stream_onnx_animates_alone_as_inference_does(trained_run, tmp_path)
     mel_form = tmp_path / "mel.onnx"
     assert run_script(INFER, "--checkpoint", trained_run / "best.pt", "--export-onnx", mel_form,
                       "--onnx-input", "mel").returncode == 0
+    missing = run_script(INFER, "--checkpoint", trained_run / "best.pt", "--export-onnx", target, "--onnx-check",
+                         tmp_path / "gone.wav")
+    assert missing.returncode == 1 and missing.stderr.splitlines() == [f"error: {tmp_path / 'gone.wav'}: no such "
+                                                                        "file or folder; check the path"]
     high = write_wav(tmp_path / "high.wav", sound, rate=44100)
     for model_file, sound_file, said in ((mel_form, wav, "not a voiceface stream ONNX"), (target, high, "44100 Hz"),
                                          (target, tmp_path / "take.json", "not a WAV file")):
