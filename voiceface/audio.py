@@ -47,6 +47,7 @@ VAD_ABSOLUTE_MIN_DB = -80.0     # dBFS: and quieter than this is never speech at
 VAD_MARGIN_DB = 12.0            # speech stands this far above the running noise floor
 VAD_FLOOR_RISE_DB_PER_S = 3.0   # the noise floor creeps up this fast in long loud stretches
 VAD_FLOOR_START_DB = -70.0      # dBFS: noise floor assumed before any audio has been heard
+VAD_FLOOR_MIN_DB = -100.0       # dBFS: ... and it never sinks below this (digital silence reads -120)
 VAD_HANGOVER_S = 0.10           # speech is held this long after the level drops (gaps in words)
 VAD_SWING_S = 0.5               # speech rises and falls within this long (syllables) ...
 VAD_MIN_SWING_DB = 9.0          # ... by at least this much in its own band; stationary noise does not
@@ -226,7 +227,7 @@ class VoiceActivity:
         vad = np.zeros(len(rms_db), dtype=np.uint8)
         floor, hold, peak = self.floor_db, self.hold, self.peak_db
         for i, (level, moving) in enumerate(zip(rms_db.tolist(), (swing >= VAD_MIN_SWING_DB).tolist())):
-            floor = max(min(level, floor + self.rise_per_frame), -100.0)
+            floor = max(min(level, floor + self.rise_per_frame), VAD_FLOOR_MIN_DB)
             peak = max(level, peak - self.peak_decay_per_frame)
             minimum = max(VAD_ABSOLUTE_MIN_DB, min(VAD_MIN_THRESHOLD_DB, peak - VAD_BELOW_PEAK_DB))
             if moving and level > max(minimum, floor + VAD_MARGIN_DB):

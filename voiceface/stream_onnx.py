@@ -36,16 +36,16 @@ import numpy as np
 
 from .audio import (DB_CEILING, DB_FLOOR, FILTERBANK, LEVEL_FLOOR_BELOW_DB, LEVEL_NORM_FRAMES, LEVEL_NORM_START_DB,
                     POWER_FLOOR, POWER_SCALE, REACH_BACK_FRAMES, VAD_ABSOLUTE_MIN_DB, VAD_BAND_BINS, VAD_BELOW_PEAK_DB,
-                    VAD_FLOOR_RISE_DB_PER_S, VAD_FLOOR_START_DB, VAD_HANGOVER_S, VAD_MARGIN_DB, VAD_MIN_SWING_DB,
-                    VAD_MIN_THRESHOLD_DB, VAD_PEAK_DECAY_DB_PER_S, VAD_SWING_S, WINDOW, front_end_config)
-from .constants import (BLENDSHAPE_NAMES, FRAME_RATE, HOP_LENGTH, N_BLENDSHAPES, N_FFT, POSE_NAMES, SAMPLE_RATE,
-                        WIN_LENGTH)
+                    VAD_FLOOR_MIN_DB, VAD_FLOOR_RISE_DB_PER_S, VAD_FLOOR_START_DB, VAD_HANGOVER_S, VAD_MARGIN_DB,
+                    VAD_MIN_SWING_DB, VAD_MIN_THRESHOLD_DB, VAD_PEAK_DECAY_DB_PER_S, VAD_SWING_S, WINDOW,
+                    front_end_config)
+from .constants import (BLENDSHAPE_NAMES, FRAME_RATE, HOP_LENGTH, N_BLENDSHAPES, N_FFT, N_MELS, POSE_NAMES,
+                        SAMPLE_RATE, WIN_LENGTH)
 from .dataset import FIXED_DB_FLOOR, MEL_OFFSET_DB, MEL_SCALE_DB, TRANSLATION_SCALE_CM
 from .errors import FormatError
 
 STREAM_ONNX_FORMAT = "voiceface/stream_onnx"
 STREAM_ONNX_FORMAT_VERSION = 1
-VAD_NO_FLOOR_BELOW_DB = -100.0  # VoiceActivity never lets its noise floor sink under this
 SWING_FRAMES = int(round(VAD_SWING_S * FRAME_RATE))            # 50: the swing's span, this frame included
 HANGOVER_FRAMES = int(round(VAD_HANGOVER_S * FRAME_RATE))      # 10
 UNMEASURED = 1e9                # dB: stands in for a level not measured (VoiceActivity's NaN) in max and min
@@ -63,7 +63,7 @@ def state_layout(model) -> list[tuple[str, tuple[int, ...], np.ndarray]]:
              ("vad_unmeasured_frames", (1,), np.full(1, float(REACH_BACK_FRAMES))),
              ("vad_band_db", (SWING_FRAMES - 1,), np.zeros(SWING_FRAMES - 1)),
              ("vad_band_measured", (SWING_FRAMES - 1,), np.zeros(SWING_FRAMES - 1)),
-             ("level_mean_power", (FILTERBANK.shape[0],), np.full(FILTERBANK.shape[0], 10 ** (LEVEL_NORM_START_DB / 10))),
+             ("level_mean_power", (N_MELS,), np.full(N_MELS, 10 ** (LEVEL_NORM_START_DB / 10))),
              ("level_voiced_seen", (1,), np.zeros(1))]
     for index, tensor in enumerate(model.stream_state()):
         parts.append((f"model_{index}", tuple(tensor.shape), np.zeros(tensor.shape)))
@@ -127,7 +127,7 @@ def stream_step_module(model, input_mode: str):
             low = torch.where(valid > 0, levels, torch.full_like(levels, UNMEASURED)).amin(dim=1, keepdim=True)
             swing = torch.where(valid.amax(dim=1, keepdim=True) > 0, high - low, torch.zeros_like(high))
             floor = torch.clamp(torch.minimum(rms_db, floor + VAD_FLOOR_RISE_DB_PER_S / FRAME_RATE),
-                                min=VAD_NO_FLOOR_BELOW_DB)
+                                min=VAD_FLOOR_MIN_DB)
             peak = torch.maximum(rms_db, peak - VAD_PEAK_DECAY_DB_PER_S / FRAME_RATE)
             minimum = torch.clamp(torch.clamp(peak - VAD_BELOW_PEAK_DB, max=VAD_MIN_THRESHOLD_DB),
                                   min=VAD_ABSOLUTE_MIN_DB)
@@ -188,7 +188,8 @@ def stream_metadata(checkpoint: dict, checkpoint_path: Path | None, state_size: 
         "sample_rate": str(SAMPLE_RATE), "hop_samples": str(HOP_LENGTH), "frame_rate": str(FRAME_RATE),
         "state_size": str(state_size), "lookahead_frames": str(lookahead),
         "timing": "output i is the face at (i + 1 - lookahead_frames) * 10 ms; an animation at F fps takes "
-                  "for its frame k the output floor(k * 100 / F) - 1 + lookahead_frames (the last one at a stream's end)",
+                  "for its frame k the output floor(k * 100 / F) - 1 + lookahead_frames (the last one at a stream's "
+                  "end)",
         "blendshape_names": json.dumps(list(BLENDSHAPE_NAMES)), "pose_names": json.dumps(list(POSE_NAMES)),
         "front_end": json.dumps(front_end_config()),
         "libraries": json.dumps({**library_versions(), "onnx": __import__("onnx").__version__}),
@@ -272,7 +273,7 @@ def check_audio(seconds: float = 12.0) -> np.ndarray:
     taken. (N,) float32 at 16 kHz."""
     from .synthetic import room_noise, speech_envelope, voiced_audio
     noise = room_noise("pink", -66.0, seconds - 1.0, SAMPLE_RATE, 7)            # from 0.5 s to the last 0.5 s
-    speech = voiced_audio(speech_envelope(seconds - 3.0, SAMPLE_RATE, 7), SAMPLE_RATE, 7)   # from 2 s to 1 s before the end
+    speech = voiced_audio(speech_envelope(seconds - 3.0, SAMPLE_RATE, 7), SAMPLE_RATE, 7)   # 2 s to the last 1 s
     spectrum = np.fft.rfft(speech)
     hz = np.fft.rfftfreq(len(speech), 1 / SAMPLE_RATE)
     speech = np.fft.irfft(spectrum * ((hz >= 300) & (hz <= 3400)), len(speech)).astype(np.float32)
