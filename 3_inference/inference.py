@@ -49,7 +49,7 @@ ONNX_INPUT = "audio"            # with --export-onnx: audio: 10 ms of 16 kHz sou
 #                                 front-end inside (runs without Python: 3_inference/run_onnx.py shows how); mel: the
 #                                 model alone, on a whole sequence of the model's inputs, which the caller makes
 ONNX_CHECK = []                 # with --export-onnx: also check the audio form on these recordings (files or folders)
-FORCE = False                   # overwrite existing outputs
+FORCE = False                   # overwrite existing outputs (and export again an ONNX of this checkpoint)
 # --- end of settings ---------------------------------------------------------------------------
 
 
@@ -316,8 +316,12 @@ def export_stream(model, checkpoint) -> int:
     """The stream ONNX (voiceface/stream_onnx.py), checked against the Python engine on 12 s of
     generated silence, noise and speech, and on the recordings of --onnx-check."""
     from voiceface.errors import InputError
-    from voiceface.stream_onnx import compare_with_engine, export_stream_onnx
+    from voiceface.formats import sha256_file
+    from voiceface.stream_onnx import compare_with_engine, export_stream_onnx, exported_checkpoint
     target = Path(EXPORT_ONNX)
+    if not FORCE and not ONNX_CHECK and exported_checkpoint(target) == sha256_file(CHECKPOINT):
+        print(f"{target} holds this checkpoint's export already: skipped (--force redoes it)")
+        return 0
     state_size = export_stream_onnx(model, checkpoint, Path(CHECKPOINT), target)
     check = compare_with_engine(target, model, checkpoint)
     print(f"wrote {target}: 10 ms of 16 kHz audio (input `audio`, 1 x 160) and the state (`state`, 1 x "

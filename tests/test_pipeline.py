@@ -477,6 +477,11 @@ def test_the_runner_runs_every_stage_and_a_second_run_redoes_nothing(tmp_path):
                  "evaluation/sample_02.png", "dataset/synchronisation.png"):
         assert (work / path).exists(), path
     assert (runs / "sample" / "last.pt").exists()
+    assert f"the model as one ONNX file for an engine, 16 kHz sound in: {runs / 'sample' / 'face.onnx'}" in first.stdout
+    from voiceface.formats import sha256_file
+    from voiceface.stream_onnx import exported_checkpoint
+    assert exported_checkpoint(runs / "sample" / "face.onnx") == sha256_file(runs / "sample" / "last.pt")
+    exported = (runs / "sample" / "face.onnx").stat().st_mtime_ns
     assert f"every clip's audio-video offset, drawn: {work / 'dataset' / 'synchronisation.png'}" in first.stdout
     assert f"checkpoint: {runs / 'sample' / 'last.pt'}" in first.stdout and "evaluation: " in first.stdout
     # the held-out clip was never trained on
@@ -487,12 +492,15 @@ def test_the_runner_runs_every_stage_and_a_second_run_redoes_nothing(tmp_path):
     assert second.returncode == 0, second.stderr[-3000:]
     assert "skipped" in second.stdout and not re.search(r"epoch +\d+/\d+  train", second.stdout + second.stderr)
     assert (work / "processed/sample_00/blendshapes_and_pose.json").stat().st_mtime_ns == stamp
+    assert "holds this checkpoint's export already: skipped" in second.stdout
+    assert (runs / "sample" / "face.onnx").stat().st_mtime_ns == exported
     # a dataset rebuilt since the run was trained (as after an update): the run is trained again, not refused
     manifest_path = work / "dataset" / "dataset_manifest.json"
     manifest_path.write_text(json.dumps({**json.loads(manifest_path.read_text()), "rebuilt": True}))
     third = run_pipeline(*args, "--stage", 4, "--stop-stage", 4)
     assert third.returncode == 0, third.stderr[-3000:]
     assert "training it again from the start" in third.stdout and re.search(r"epoch +3/3  train", third.stdout)
+    assert exported_checkpoint(runs / "sample" / "face.onnx") == sha256_file(runs / "sample" / "last.pt")  # new
     assert "evaluation: " not in third.stdout and "animation of the held-out clip" not in third.stdout   # not made now
     # a model for files: 40 ms of look-ahead trains into its own folder and is evaluated into its own, and the
     # strictly causal model and its evaluation are left as they are
@@ -654,6 +662,7 @@ def test_one_video_trains_into_its_work_folder_and_says_there_is_nothing_held_ou
     assert trained["training"]["formants"] is True and trained["training"]["epochs"] == 20
     assert trained["formants"] and "epoch  20/20" in result.stdout
     assert f"checkpoint: {one_speaker}" in result.stdout
+    assert not (one_speaker.parent / "face.onnx").exists() and "ONNX file" not in result.stdout   # formants: none
     assert "holds no held-out clip" in result.stdout and "evaluation: " not in result.stdout
     # three seconds of one person: a note that other people's videos would help
     assert "trains on 3 s of one speaker (me); with under 30 s of a person" in result.stdout
@@ -675,6 +684,7 @@ def test_one_video_trains_into_its_work_folder_and_says_there_is_nothing_held_ou
     assert defaults.returncode == 0, defaults.stderr[-3000:]
     trained_again = torch.load(tmp_path / "work" / "runs" / "default" / "last.pt", map_location="cpu", weights_only=False)
     assert trained_again["training"]["formants"] is False
+    assert (tmp_path / "work" / "runs" / "default" / "face.onnx").exists()                 # the defaults': exported
     assert torch.load(one_speaker, map_location="cpu", weights_only=False)["training"]["formants"] is True
     # the empty held-out split keeps each array's columns, as the training split has them
     for key in ("mel", "mel_level", "level_db", "targets", "mask", "vad", "rms_db", "formants", "lsf"):

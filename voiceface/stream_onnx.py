@@ -228,6 +228,28 @@ def export_stream_onnx(model, checkpoint: dict, checkpoint_path: Path | None, pa
     return state_size
 
 
+def exported_checkpoint(path: Path) -> str | None:
+    """The SHA-256 of the checkpoint a stream ONNX at `path` was exported from, when it is one of
+    this format version and front-end; None for anything else (no file, another file, another
+    version): whether an export may be skipped as done."""
+    import onnx
+    if not Path(path).is_file():
+        return None
+    try:
+        proto = onnx.load(str(path), load_external_data=False)
+    except Exception:                  # protobuf's DecodeError and its like: not an ONNX file
+        return None
+    meta = {entry.key: entry.value for entry in proto.metadata_props}
+    if (meta.get("format"), meta.get("format_version")) != (STREAM_ONNX_FORMAT, str(STREAM_ONNX_FORMAT_VERSION)):
+        return None
+    try:
+        if json.loads(meta["front_end"]) != front_end_config():
+            return None
+        return json.loads(meta["checkpoint"]).get("sha256")
+    except (KeyError, ValueError, AttributeError):
+        return None
+
+
 def open_stream_onnx(path: Path):
     """(ONNX Runtime session with one thread, metadata dict), refusing another format or version."""
     import onnxruntime
