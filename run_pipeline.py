@@ -12,9 +12,10 @@ that already exist, so running it twice redoes nothing.
 Stages: 0 generate the sample clips (sample only) · 1 blendshapes and head pose (stage 1.1) ·
 2 audio features (stage 1.2) · 3 the synchronised dataset (stage 1.3) · 4 training (stage 2), and
 the model exported as one ONNX file that takes 16 kHz sound (face.onnx beside last.pt; not for the
-one-speaker recipe, whose formant channels it cannot hold) · 5 inference on a held-out clip, with its preview video (stage 3; sample only) · 6 evaluation of the
-held-out split · 7 the speaker-dependent and speaker-independent benchmarks (your videos, with a
-speaker manifest: they train a model per fold, about 13 minutes for 7 minutes of video on two cores) ·
+one-speaker recipe, whose formant channels it cannot hold) · 5 inference on a held-out clip, with
+its preview video (stage 3; sample only) · 6 evaluation of the held-out split · 7 the
+speaker-dependent and speaker-independent benchmarks (your videos, with a speaker manifest: they
+train a model per fold, about 13 minutes for 7 minutes of video on two cores) ·
 8 each benchmark's median held-out clip drawn: the video's jaw against the TCN's and ridge's
 """
 import sys

@@ -6,7 +6,7 @@
     python 3_inference/inference.py --mic --seconds 10                           # from the default microphone
     python 3_inference/inference.py --mic --livelink 192.168.1.20                # drive Unreal live (Live Link Face)
     python 3_inference/inference.py speech.wav --preview                         # an MP4 of the face with the sound
-    python 3_inference/inference.py --checkpoint best.pt --export-onnx model.onnx
+    python 3_inference/inference.py --checkpoint best.pt --export-onnx face.onnx      # for an engine: sound in
 
 Writes, per input: <name>.json in stage 1.1's blendshapes_and_pose.json format (same reader, same
 renderers; head pose relative to the neutral position), <name>.csv as a Live Link Face take with
@@ -44,7 +44,7 @@ SECONDS = 0.0                   # with --mic: stop after this long (0: at Ctrl-C
 CHUNK_MS = 10.0                 # with --stream / --mic: audio delivered per chunk
 LIVELINK = ""                   # with --stream / --mic: HOST[:PORT] of Unreal's Live Link Face source (port 11111)
 LIVELINK_SUBJECT = "voiceface"  # the subject name Unreal lists for these frames
-EXPORT_ONNX = ""                # write the checkpoint's model as ONNX here and check it against PyTorch
+EXPORT_ONNX = ""                # write the checkpoint as ONNX here (--onnx-input says which form) and check it
 ONNX_INPUT = "audio"            # with --export-onnx: audio: 10 ms of 16 kHz sound and a state in, the face out, the
 #                                 front-end inside (runs without Python: 3_inference/run_onnx.py shows how); mel: the
 #                                 model alone, on a whole sequence of the model's inputs, which the caller makes
