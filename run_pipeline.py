@@ -11,9 +11,8 @@ that already exist, so running it twice redoes nothing.
 
 Stages: 0 generate the sample clips (sample only) · 1 blendshapes and head pose (stage 1.1) ·
 2 audio features (stage 1.2) · 3 the synchronised dataset (stage 1.3) · 4 training (stage 2), and
-the model exported as one ONNX file that takes 16 kHz sound (face.onnx beside last.pt; not for the
-one-speaker recipe, whose formant channels it cannot hold) · 5 inference on a held-out clip, with
-its preview video (stage 3; sample only) · 6 evaluation of the held-out split · 7 the
+the model exported as one ONNX file that takes 16 kHz sound (face.onnx beside last.pt) · 5 inference
+on a held-out clip, with its preview video (stage 3; sample only) · 6 evaluation of the held-out split · 7 the
 speaker-dependent and speaker-independent benchmarks (your videos, with a speaker manifest: they
 train a model per fold, about 13 minutes for 7 minutes of video on two cores) ·
 8 each benchmark's median held-out clip drawn: the video's jaw against the TCN's and ridge's
@@ -198,10 +197,9 @@ def stages(raw: Path, work: Path, sample: bool) -> list[tuple[int, str, list]]:
                                           "--run-dir", run_dir, *training,
                                           *((["--force"] if FORCE else ["--resume"]) if (run_dir / "last.pt").exists()
                                             else [])]))
-    if not (ONE_SPEAKER and not sample):      # (the one-speaker recipe reads formant channels, which the file cannot hold)
-        steps.append((4, "stage 3: the model as one ONNX file, sound in, for an engine (3_inference/run_onnx.py calls it)",
-                      ["3_inference/inference.py", "--checkpoint", run_dir / "last.pt", "--export-onnx",
-                       run_dir / "face.onnx", *force]))
+    steps.append((4, "stage 3: the model as one ONNX file, sound in, for an engine (3_inference/run_onnx.py calls it)",
+                  ["3_inference/inference.py", "--checkpoint", run_dir / "last.pt", "--export-onnx",
+                   run_dir / "face.onnx", *force]))
     # the model handed on is the last epoch's, as in the benchmarks: best.pt is chosen by the loss on
     # the held-out clips, so scoring it on them would flatter it (on the sample: epoch 16 of 80 by a
     # validation loss 0.0002 lower, jawOpen r 0.942 against the last epoch's 0.973)
@@ -304,7 +302,7 @@ def main(argv=None) -> int:
     ran = range(STAGE, STOP_STAGE + 1)          # what this call made: an older file of a stage not run may be
     print(f"outputs: {work}")                   # another model's (e.g. before --lookahead-ms)
     print(f"checkpoint: {run_dir / 'last.pt'}")
-    if 4 in ran and (run_dir / "face.onnx").exists() and not (ONE_SPEAKER and not sample):
+    if 4 in ran and (run_dir / "face.onnx").exists():
         print(f"the model as one ONNX file for an engine, 16 kHz sound in: {run_dir / 'face.onnx'}")
     if 3 in ran:
         print(f"every clip's audio-video offset, drawn: {work / 'dataset' / 'synchronisation.png'}")

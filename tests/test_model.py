@@ -238,15 +238,21 @@ def test_the_gru_runs_in_onnx_whole_and_one_frame_at_a_time(tmp_path):
     assert torch.allclose(torch.cat(parts, dim=1), whole, atol=1e-5)
 
 
-@pytest.mark.parametrize("name, input_mode", [("gru", "fixed"), ("linear_skip", "level")])
-def test_the_stream_onnx_step_equals_the_front_end_and_model_in_python(name, input_mode, tmp_path):
-    """The whole step in ONNX (front-end, voice activity, input normalisation, the model with its
-    state, the output in real units) against voiceface's Python on 12 s of digital silence, room
-    noise and speech at two levels, for both input modes and both backbones."""
+@pytest.mark.parametrize("name, input_mode, formants", [("gru", "fixed", False), ("linear_skip", "level", False),
+                                                        ("linear_skip", "level", True)])
+def test_the_stream_onnx_step_equals_the_front_end_and_model_in_python(name, input_mode, formants, tmp_path):
+    """The whole step in ONNX (front-end, voice activity, input normalisation, the formant channels
+    of a --formants model, the model with its state, the output in real units) against voiceface's
+    Python on 12 s of digital silence, room noise and speech at two levels, for both input modes and
+    both backbones."""
+    from dataclasses import replace
+
+    from voiceface.lpc import formant_config
     from voiceface.stream_onnx import compare_with_engine, export_stream_onnx
-    model = trained_like(CONFIGS[name]).float()
-    export_stream_onnx(model, {"input_mode": input_mode}, None, tmp_path / "step.onnx")
-    check = compare_with_engine(tmp_path / "step.onnx", model, {"input_mode": input_mode})
+    model = trained_like(replace(CONFIGS[name], n_inputs=96) if formants else CONFIGS[name]).float()
+    checkpoint = {"input_mode": input_mode, "formants": formant_config() if formants else None}
+    export_stream_onnx(model, checkpoint, None, tmp_path / "step.onnx")
+    check = compare_with_engine(tmp_path / "step.onnx", model, checkpoint)
     assert check["voice_agrees"] == check["frames"] == 1200
     # float32 in the graph against NumPy's float64 level arithmetic: within what --export-onnx accepts
     assert check["blendshapes"] <= 1e-4 and check["rotation"] <= 1e-4 and check["translation_cm"] <= 1e-3, check
@@ -264,3 +270,32 @@ def test_the_stream_onnx_step_equals_the_front_end_and_model_in_python(name, inp
         *face, ours = session.run(None, {"audio": hop[None], "state": ours})
         *other, theirs = reference.run(None, {"audio": hop[None], "state": theirs})
         assert max(float(np.abs(a - b).max()) for a, b in zip(face, other)) <= 1e-5
+
+
+def test_the_stream_onnx_finds_line_spectral_frequencies_closer_than_its_grid():
+    """Three line spectral frequencies within 0.006 rad put two roots of one polynomial inside one
+    step of lpc.py's grid (0.012 rad), where lpc.py turns to eigenvalues; the graph's finer grid
+    finds them (within 1e-4 rad), and elsewhere it takes the coarse grid's values as lpc.py does."""
+    import numpy as np
+    from voiceface.lpc import line_spectral_frequencies, line_spectral_frequencies_fast
+    from voiceface.stream_onnx import stream_step_module
+
+    def polynomial(angles, root):                       # (1 + root z^-1) times a pair of unit-circle roots each
+        out = np.array([1.0, root])
+        for w in angles:
+            out = np.convolve(out, [1.0, -2 * np.cos(w), 1.0])
+        return out
+
+    step = stream_step_module(trained_like(TCNConfig(channels=16, dilations=(1,), n_inputs=96)).float(), "level")
+    for crowded in (False, True):
+        lsf = np.linspace(0.15, 2.95, 16)
+        if crowded:
+            lsf[5], lsf[6] = lsf[4] + 0.003, lsf[4] + 0.006
+        a = (polynomial(lsf[0::2], 1.0) + polynomial(lsf[1::2], -1.0)) / 2      # (P + Q) / 2: degree p + 1, last 0
+        assert np.abs(line_spectral_frequencies(a[None, :17]) - lsf).max() < 1e-9
+        coarse = step.roots_on_grid(torch.tensor(a[None] + a[None, ::-1].copy()), "coarse", 0)[1]
+        assert bool(coarse) is not crowded                                  # the coarse grid misses two of P's roots
+        found = step.roots_of(torch.tensor(a[None])).numpy()[0]
+        assert np.abs(found - lsf).max() < 1e-4, np.abs(found - lsf).max()
+        if not crowded:                                                     # lpc.py's own grid values
+            assert np.abs(found - line_spectral_frequencies_fast(a[None, :17])[0]).max() < 1e-5

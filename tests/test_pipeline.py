@@ -662,7 +662,8 @@ def test_one_video_trains_into_its_work_folder_and_says_there_is_nothing_held_ou
     assert trained["training"]["formants"] is True and trained["training"]["epochs"] == 20
     assert trained["formants"] and "epoch  20/20" in result.stdout
     assert f"checkpoint: {one_speaker}" in result.stdout
-    assert not (one_speaker.parent / "face.onnx").exists() and "ONNX file" not in result.stdout   # formants: none
+    assert f"the model as one ONNX file for an engine, 16 kHz sound in: {one_speaker.parent / 'face.onnx'}" \
+        in result.stdout                                                   # the formant channels inside it
     assert "holds no held-out clip" in result.stdout and "evaluation: " not in result.stdout
     # three seconds of one person: a note that other people's videos would help
     assert "trains on 3 s of one speaker (me); with under 30 s of a person" in result.stdout
@@ -684,7 +685,7 @@ def test_one_video_trains_into_its_work_folder_and_says_there_is_nothing_held_ou
     assert defaults.returncode == 0, defaults.stderr[-3000:]
     trained_again = torch.load(tmp_path / "work" / "runs" / "default" / "last.pt", map_location="cpu", weights_only=False)
     assert trained_again["training"]["formants"] is False
-    assert (tmp_path / "work" / "runs" / "default" / "face.onnx").exists()                 # the defaults': exported
+    assert (tmp_path / "work" / "runs" / "default" / "face.onnx").exists()                 # the defaults' too
     assert torch.load(one_speaker, map_location="cpu", weights_only=False)["training"]["formants"] is True
     # the empty held-out split keeps each array's columns, as the training split has them
     for key in ("mel", "mel_level", "level_db", "targets", "mask", "vad", "rms_db", "formants", "lsf"):

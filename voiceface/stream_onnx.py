@@ -1,8 +1,8 @@
 """The whole of inference as one ONNX file that needs no Python: 10 ms of 16 kHz audio and a state
 vector in; the 52 blendshapes, the head pose, the voice-activity decision and the next state out.
 
-An engine that runs ONNX (ONNX Runtime from C, C++, C#, Java or a browser; Unity's Sentis, Unreal's
-NNE) then animates a face from a microphone with nothing of ours beside it. The mel-in export
+An engine that runs ONNX (ONNX Runtime from C, C++, C#, Java or a browser; game engines' ONNX
+runtimes) then animates a face from a microphone with nothing of ours beside it. The mel-in export
 (engine.export_onnx) leaves the front-end and the input normalisation to the caller, which would
 have to rewrite 300 lines of voiceface/audio.py exactly. Here they are in the graph, rewritten as
 tensor operations for one 10 ms frame a call, and a test holds them to the Python engine:
@@ -14,6 +14,11 @@ tensor operations for one 10 ms frame a call, and a test holds them to the Pytho
   and whether each was measured ride in the state);
 - the model's inputs, voiceface.dataset.ModelInputs: the level mode's running voiced mean of mel
   power (its warm-up average, then the exponential one) and its two floors, or the fixed scale;
+- for a model that reads them (--formants), the formant channels of voiceface/lpc.py: the
+  autocorrelation as an inverse DFT of the power, Levinson-Durbin unrolled (in float64, as lpc.py),
+  the line spectral frequencies as the sign changes of P and Q on lpc.py's grid placed by linear
+  interpolation (where lpc.py would turn to eigenvalues, which ONNX has no operator for, on a grid
+  16 times finer), and FormantInputs' running voiced mean;
 - the model's one-frame step with each layer's left context (as Animator streams it);
 - the output back in real units, as denormalize_targets: scores in [0, 1], translation in cm from
   the neutral position, a unit quaternion relative to the neutral rotation.
@@ -23,8 +28,7 @@ The state is one float32 vector (1, state size) that starts as zeros: on its fir
 running level's -45 dB), so a caller only keeps what the last call returned. Output i is the face
 of time (i + 1 - L) * 10 ms for a model of L frames of look-ahead (the file's metadata says L); an
 animation at F frames a second takes, for its frame k, output floor(k * 100 / F) - 1 + L, as
-engine.Animator does. Models that read the formant channels (--formants) are not exported this way:
-their line spectral frequencies come from polynomial roots, which ONNX has no operator for.
+engine.Animator does.
 """
 from __future__ import annotations
 
@@ -42,6 +46,8 @@ from .audio import (DB_CEILING, DB_FLOOR, FILTERBANK, LEVEL_FLOOR_BELOW_DB, LEVE
 from .constants import (BLENDSHAPE_NAMES, FRAME_RATE, HOP_LENGTH, N_BLENDSHAPES, N_FFT, N_MELS, POSE_NAMES,
                         SAMPLE_RATE, WIN_LENGTH)
 from .dataset import FIXED_DB_FLOOR, MEL_OFFSET_DB, MEL_SCALE_DB, TRANSLATION_SCALE_CM
+from .lpc import (FORMANT_INPUT_SPREAD, LPC_ORDER, LSF_GRID, LSF_SPREAD, PRE_EMPHASIS, RUNNING_MEAN_FRAMES,
+                  TYPICAL_LSF)
 from .errors import FormatError
 
 STREAM_ONNX_FORMAT = "voiceface/stream_onnx"
@@ -49,6 +55,8 @@ STREAM_ONNX_FORMAT_VERSION = 1
 SWING_FRAMES = int(round(VAD_SWING_S * FRAME_RATE))            # 50: the swing's span, this frame included
 HANGOVER_FRAMES = int(round(VAD_HANGOVER_S * FRAME_RATE))      # 10
 UNMEASURED = 1e9                # dB: stands in for a level not measured (VoiceActivity's NaN) in max and min
+FINE_LSF_GRID = 4096            # where lpc.py falls back to eigenvalues (two roots in one step of its grid: no
+#                                 frame of the 33 real clips), the graph looks again on a grid 16 times finer
 
 
 def state_layout(model) -> list[tuple[str, tuple[int, ...], np.ndarray]]:
@@ -65,6 +73,9 @@ def state_layout(model) -> list[tuple[str, tuple[int, ...], np.ndarray]]:
              ("vad_band_measured", (SWING_FRAMES - 1,), np.zeros(SWING_FRAMES - 1)),
              ("level_mean_power", (N_MELS,), np.full(N_MELS, 10 ** (LEVEL_NORM_START_DB / 10))),
              ("level_voiced_seen", (1,), np.zeros(1))]
+    if model.config.n_inputs == N_MELS + LPC_ORDER:      # a model that reads the formant channels (--formants)
+        parts += [("formant_mean_rad", (LPC_ORDER,), np.array(TYPICAL_LSF, np.float64)),
+                  ("formant_voiced_seen", (1,), np.zeros(1))]
     for index, tensor in enumerate(model.stream_state()):
         parts.append((f"model_{index}", tuple(tensor.shape), np.zeros(tensor.shape)))
     return parts
@@ -88,6 +99,27 @@ def stream_step_module(model, input_mode: str):
             self.register_buffer("cosine", torch.tensor(WINDOW[:, None] * np.cos(angle), dtype=torch.float32))
             self.register_buffer("sine", torch.tensor(WINDOW[:, None] * np.sin(angle), dtype=torch.float32))
             self.register_buffer("filterbank", torch.tensor(FILTERBANK.T, dtype=torch.float32))   # (257, 80)
+            self.formants = model.config.n_inputs == N_MELS + LPC_ORDER
+            if self.formants:
+                # lpc.lsf_from_power: the pre-emphasised autocorrelation is an inverse real DFT of the power
+                bins = np.arange(N_FFT // 2 + 1)
+                weight = 1.0 + PRE_EMPHASIS ** 2 - 2.0 * PRE_EMPHASIS * np.cos(np.linspace(0.0, np.pi, len(bins)))
+                counted = np.where((bins == 0) | (bins == N_FFT // 2), 1.0, 2.0)   # the half spectrum's bins twice
+                inverse = counted[:, None] * np.cos(2 * np.pi * bins[:, None] * np.arange(LPC_ORDER + 1) / N_FFT) / N_FFT
+                self.register_buffer("autocorrelation", torch.tensor(weight[:, None] * inverse, dtype=torch.float64))
+                for name, grid in (("coarse", LSF_GRID), ("fine", FINE_LSF_GRID)):
+                    # P and Q (degree p + 1) at grid + 1 points of [0, pi] by a 2 * grid point real DFT, turned
+                    # by e^{jw(p+1)/2} as line_spectral_frequencies_fast turns them
+                    w = np.arange(grid + 1) * (np.pi / grid)
+                    angle = np.arange(LPC_ORDER + 2)[:, None] * w[None, :]
+                    self.register_buffer(f"{name}_cos", torch.tensor(np.cos(angle), dtype=torch.float32))
+                    self.register_buffer(f"{name}_sin", torch.tensor(-np.sin(angle), dtype=torch.float32))
+                    self.register_buffer(f"{name}_turn_cos", torch.tensor(np.cos(w * (LPC_ORDER + 1) / 2),
+                                                                          dtype=torch.float32))
+                    self.register_buffer(f"{name}_turn_sin", torch.tensor(np.sin(w * (LPC_ORDER + 1) / 2),
+                                                                          dtype=torch.float32))
+                    self.register_buffer(f"{name}_grid", torch.tensor(w, dtype=torch.float64))
+                self.register_buffer("lsf_spread", torch.tensor(LSF_SPREAD, dtype=torch.float32))
             self.register_buffer("start", torch.tensor(np.concatenate([v.reshape(-1) for _, _, v in layout]),
                                                        dtype=torch.float32)[None])
             self.slices, offset = [], 0
@@ -101,7 +133,8 @@ def stream_step_module(model, input_mode: str):
             parts = [state[:, a:b].reshape(shape) if len(shape) > 1 else state[:, a:b]     # (1, n); a model's own shape
                      for a, b, shape in self.slices]
             history, floor, peak, hold, heard, unmeasured, band_levels, measured, mean, seen = parts[1:11]
-            model_state = parts[11:]
+            formant_mean, formant_seen = parts[11:13] if self.formants else (None, None)
+            model_state = parts[13:] if self.formants else parts[11:]
 
             def decibels(power):
                 return 10.0 * torch.log10(torch.clamp(power, min=POWER_FLOOR))
@@ -151,6 +184,16 @@ def stream_step_module(model, input_mode: str):
                 mean = torch.where(voice > 0, updated, mean)
                 seen = torch.clamp(seen + voice, max=float(LEVEL_NORM_FRAMES))
 
+            # --- the formant channels (lpc.FormantInputs of lpc.lsf_from_power) ----------------------
+            if self.formants:
+                lsf = self.line_spectral_frequencies(power)                  # (1, 16) radians
+                x = torch.cat([x, FORMANT_INPUT_SPREAD * (lsf - formant_mean) / self.lsf_spread], dim=1)
+                warm = formant_mean + (lsf - formant_mean) / (formant_seen + 1.0)
+                steady = formant_mean + (lsf - formant_mean) / RUNNING_MEAN_FRAMES
+                updated = torch.where(formant_seen < RUNNING_MEAN_FRAMES, warm, steady)
+                formant_mean = torch.where(voice > 0, updated, formant_mean)
+                formant_seen = torch.clamp(formant_seen + voice, max=float(RUNNING_MEAN_FRAMES))
+
             # --- the model, one frame, and its output in real units ---------------------------------
             out, model_state = self.model(x[:, None, :], list(model_state))    # (1, 1, 59)
             out = out[:, 0]
@@ -159,8 +202,56 @@ def stream_step_module(model, input_mode: str):
             rotation = out[:, N_BLENDSHAPES + 3:]
             rotation = rotation / torch.clamp(rotation.norm(dim=1, keepdim=True), min=1e-12)
             kept = [torch.ones_like(floor), frame[:, HOP_LENGTH:], floor, peak, hold, heard, unmeasured,
-                    levels[:, 1:], valid[:, 1:], mean, seen] + [s.reshape(1, -1) for s in model_state]
+                    levels[:, 1:], valid[:, 1:], mean, seen] + ([formant_mean, formant_seen] if self.formants else [])
+            kept += [s.reshape(1, -1) for s in model_state]
             return shapes, torch.cat([translation, rotation], dim=1), voice, torch.cat(kept, dim=1)
+
+        def line_spectral_frequencies(self, power):
+            """lpc.lsf_from_power for one frame: the autocorrelation, Levinson-Durbin (in float64, as
+            lpc.levinson), then the roots of P and Q found as sign changes on LSF_GRID + 1 points and
+            placed by linear interpolation (lpc.line_spectral_frequencies_fast); where a polynomial's
+            changes do not count p / 2 the same on a grid 16 times finer."""
+            r = power.double() @ self.autocorrelation                        # (1, 17)
+            r0 = r[:, :1] * (1 + 1e-9) + 1e-12                              # a white-noise floor, as lpc.levinson
+            r = torch.cat([r0, r[:, 1:]], dim=1)
+            a, error = [torch.ones_like(r0)], r0
+            for i in range(1, LPC_ORDER + 1):
+                k = -(r[:, i:i + 1] + sum(a[j] * r[:, i - j:i - j + 1] for j in range(1, i))) / error
+                a = [a[0]] + [a[j] + k * a[i - j] for j in range(1, i)] + [k]
+                error = error * (1 - k * k)
+            return self.roots_of(torch.cat(a + [torch.zeros_like(r0)], dim=1))   # A padded to degree p + 1
+
+        def roots_of(self, a):
+            """(1, 18) float64 prediction polynomial padded to degree p + 1 -> (1, 16) float32 line
+            spectral frequencies, ascending."""
+            mirrored = a.flip(dims=[1])
+            coarse = [self.roots_on_grid(poly, "coarse", q) for q, poly in enumerate((a + mirrored, a - mirrored))]
+            fine = [self.roots_on_grid(poly, "fine", q) for q, poly in enumerate((a + mirrored, a - mirrored))]
+            complete = (coarse[0][1] & coarse[1][1]).unsqueeze(1)
+            roots = torch.where(complete, torch.cat([coarse[0][0], coarse[1][0]], dim=1),
+                                torch.cat([fine[0][0], fine[1][0]], dim=1))
+            return torch.sort(roots, dim=1)[0].float()
+
+        def roots_on_grid(self, poly, name: str, is_q: int):
+            """(the p / 2 roots in (0, pi) of P (is_q 0) or Q (1) by their sign changes on the named
+            grid (1, 8) float64, whether the changes counted p / 2 (1,) bool)."""
+            poly = poly.float()
+            real, imaginary = poly @ getattr(self, f"{name}_cos"), poly @ getattr(self, f"{name}_sin")
+            turn_cos, turn_sin = getattr(self, f"{name}_turn_cos"), getattr(self, f"{name}_turn_sin")
+            grid = getattr(self, f"{name}_grid")
+            if is_q:       # Q turned is imaginary, with a root at 0: the points after the first
+                values, grid = (real * turn_sin + imaginary * turn_cos)[:, 1:], grid[1:]
+            else:          # P turned is real, with a root at pi: the points before the last
+                values, grid = (real * turn_cos - imaginary * turn_sin)[:, :-1], grid[:-1]
+            values = values.double()
+            left, right = values[:, :-1], values[:, 1:]
+            change = (left < 0) != (right < 0)                               # (1, grid - 1)
+            span = torch.where(change, left - right, torch.ones_like(left))
+            at = grid[:-1] + (grid[1:] - grid[:-1]) * left / span
+            rank = torch.cumsum(change.long(), dim=1)
+            roots = [torch.where(change & (rank == k), at, torch.zeros_like(at)).sum(dim=1, keepdim=True)
+                     for k in range(1, LPC_ORDER // 2 + 1)]
+            return torch.cat(roots, dim=1), change.sum(dim=1) == LPC_ORDER // 2
 
     # in eval mode as a whole: torch.onnx.export restores the mode of what it is given, and a
     # wrapper left in training mode would put the model back into it (dropout on, found by the check)
@@ -205,9 +296,6 @@ def export_stream_onnx(model, checkpoint: dict, checkpoint_path: Path | None, pa
     import onnx
     import torch
     from .formats import atomic_path
-    if checkpoint.get("formants") is not None:
-        raise FormatError(f"{checkpoint_path}: the model reads formant channels (--formants), whose line spectral "
-                          "frequencies ONNX cannot compute; export the model alone with --onnx-input mel")
     step = stream_step_module(model, checkpoint["input_mode"])
     state_size = int(step.start.shape[1])
     buffer = io.BytesIO()
@@ -313,8 +401,9 @@ def compare_with_engine(path: Path, model, checkpoint: dict, samples: np.ndarray
     from .audio import compute_features
     from .dataset import ModelInputs, denormalize_targets
     samples = check_audio() if samples is None else np.asarray(samples, np.float32)
-    features = compute_features(samples)
-    x = ModelInputs(checkpoint["input_mode"]).process(features.mel, features.vad)
+    formants = model.config.n_inputs == N_MELS + LPC_ORDER
+    features = compute_features(samples, formants)
+    x = ModelInputs(checkpoint["input_mode"], formants).process(features.mel, features.vad, features.lsf)
     with torch.inference_mode():
         expected = denormalize_targets(model(torch.from_numpy(x)[None])[0].float().numpy())
     session, meta = open_stream_onnx(path)
