@@ -177,6 +177,15 @@ def test_the_stream_onnx_animates_alone_as_inference_does(trained_run, tmp_path)
     assert_csv_holds_frames(tmp_path / "take.csv", Frames(np.arange(len(track.times_ms)), track.times_ms / 1000,
                                                           track.blendshapes, track.pose))
     assert np.ptp(onnx_csv(tmp_path / "take.csv")[1][:, 1 + BLENDSHAPE_NAMES.index("jawOpen")]) > 0.05   # it moves
+    # README's loop, as printed there, on the same sound: its last hop's face is run_stream_onnx's
+    from conftest import REPO_ROOT
+    from voiceface.stream_onnx import open_stream_onnx, run_stream_onnx
+    readme = (REPO_ROOT / "README.md").read_text()
+    loop = readme[readme.index("```python\nimport numpy as np, onnxruntime") + len("```python\n"):]
+    namespace = {"sound_16khz": sound[:len(sound) // 160 * 160]}
+    exec(loop[:loop.index("```")].replace('"face.onnx"', repr(str(target))), namespace)
+    shapes = run_stream_onnx(*open_stream_onnx(target), sound)[0]
+    assert namespace["blendshapes"].shape == (1, 52) and np.array_equal(namespace["blendshapes"][0], shapes[-1])
     mel_form = tmp_path / "mel.onnx"
     assert run_script(INFER, "--checkpoint", trained_run / "best.pt", "--export-onnx", mel_form,
                       "--onnx-input", "mel").returncode == 0
