@@ -47,7 +47,7 @@ from .constants import (BLENDSHAPE_NAMES, FRAME_RATE, HOP_LENGTH, N_BLENDSHAPES,
                         SAMPLE_RATE, WIN_LENGTH)
 from .dataset import FIXED_DB_FLOOR, MEL_OFFSET_DB, MEL_SCALE_DB, TRANSLATION_SCALE_CM
 from .lpc import (FORMANT_INPUT_SPREAD, LPC_ORDER, LSF_GRID, LSF_SPREAD, PRE_EMPHASIS, RUNNING_MEAN_FRAMES,
-                  TYPICAL_LSF)
+                  TYPICAL_LSF, formant_config)
 from .errors import FormatError
 
 STREAM_ONNX_FORMAT = "voiceface/stream_onnx"
@@ -270,6 +270,7 @@ def stream_metadata(checkpoint: dict, checkpoint_path: Path | None, state_size: 
                                   "sha256": None if checkpoint_path is None else sha256_file(checkpoint_path),
                                   "preset": checkpoint.get("preset"), "epoch": checkpoint.get("epoch"),
                                   "input_mode": checkpoint.get("input_mode"),
+                                  "formants": checkpoint.get("formants"),     # lpc.formant_config(), or None
                                   "git_commit": checkpoint.get("git_commit")}),
         "inputs": "audio (1, 160) float32: the next 10 ms of mono sound at 16000 Hz in [-1, 1]; state (1, "
                   f"{state_size}) float32: zeros at a stream's start, then the last call's next_state",
@@ -289,7 +290,7 @@ def stream_metadata(checkpoint: dict, checkpoint_path: Path | None, state_size: 
 
 def export_stream_onnx(model, checkpoint: dict, checkpoint_path: Path | None, path: Path) -> int:
     """Write the stream step of `model` as ONNX (opset 17) with its metadata, atomically. Returns
-    the state size. Refuses (FormatError) a model that reads the formant channels."""
+    the state size."""
     import io
     import warnings
 
@@ -331,9 +332,10 @@ def exported_checkpoint(path: Path) -> str | None:
     if (meta.get("format"), meta.get("format_version")) != (STREAM_ONNX_FORMAT, str(STREAM_ONNX_FORMAT_VERSION)):
         return None
     try:
-        if json.loads(meta["front_end"]) != front_end_config():
-            return None
-        return json.loads(meta["checkpoint"]).get("sha256")
+        made = json.loads(meta["checkpoint"])
+        if json.loads(meta["front_end"]) != front_end_config() or made.get("formants") not in (None, formant_config()):
+            return None                  # front-end or formant constants of another version: export again
+        return made.get("sha256")
     except (KeyError, ValueError, AttributeError):
         return None
 
