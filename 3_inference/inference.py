@@ -383,7 +383,7 @@ def main(argv=None) -> int:
               f"e.g. {10 * round(FACE_DELAY_MS / 10):g}", file=sys.stderr)
         return 2
     from voiceface.engine import load_model
-    from voiceface.errors import FormatError, InputError
+    from voiceface.errors import InputError
     if REFERENCE:
         from voiceface.formats import read_blendshapes_json
         try:
@@ -407,11 +407,7 @@ def main(argv=None) -> int:
         print(f"error: {error}", file=sys.stderr)
         return 1
     if EXPORT_ONNX:
-        try:
-            return export(model, checkpoint)
-        except FormatError as error:
-            print(f"error: {error}", file=sys.stderr)
-            return 1
+        return export(model, checkpoint)
     if LIVELINK:
         from voiceface.livelink import Sender
         try:
