@@ -257,20 +257,26 @@ def test_the_stream_onnx_step_equals_the_front_end_and_model_in_python(name, inp
     # float32 in the graph against NumPy's float64 level arithmetic: within what --export-onnx accepts
     assert check["blendshapes"] <= 1e-4 and check["rotation"] <= 1e-4 and check["translation_cm"] <= 1e-3, check
     # a second runtime, ONNX's own reference evaluator (the standard's operators written in NumPy), gives
-    # ONNX Runtime's numbers on a half-second stream of room noise into speech: nothing runtime-specific
+    # ONNX Runtime's numbers on a half-second stream of room noise into speech: nothing runtime-specific;
     import numpy as np
     import onnxruntime
     from onnx.reference import ReferenceEvaluator
     from voiceface.stream_onnx import check_audio
     reference = ReferenceEvaluator(str(tmp_path / "step.onnx"))
     session = onnxruntime.InferenceSession(str(tmp_path / "step.onnx"))
+    # and a third, written apart from both: tract (Sonos, in Rust; what a Rust or embedded caller runs),
+    # which has no Equal on bools and no CumSum on int64: the graph has to keep to what every runtime has
+    import tract
+    rust = tract.onnx().load(str(tmp_path / "step.onnx")).into_model().into_runnable()
     sound = check_audio()[int(1.9 * 16000):int(2.4 * 16000)]
-    ours = theirs = np.zeros((1, session.get_inputs()[1].shape[1]), np.float32)
+    ours = theirs = in_rust = np.zeros((1, session.get_inputs()[1].shape[1]), np.float32)
     faces = []
     for hop in sound.reshape(-1, 160):
         *face, ours = session.run(None, {"audio": hop[None], "state": ours})
         *other, theirs = reference.run(None, {"audio": hop[None], "state": theirs})
+        *from_rust, in_rust = (value.to_numpy() for value in rust.run([hop[None], in_rust]))
         assert max(float(np.abs(a - b).max()) for a, b in zip(face, other)) <= 1e-5
+        assert max(float(np.abs(a - b).max()) for a, b in zip(face, from_rust)) <= 1e-5
         faces.append(face[0])
     # the state lives with the caller, so one session serves several voices at once: the same half
     # second interleaved hop by hop with another stream gives the same faces

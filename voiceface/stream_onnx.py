@@ -245,11 +245,13 @@ def stream_step_module(model, input_mode: str):
                 values, grid = (real * turn_cos - imaginary * turn_sin)[:, :-1], grid[:-1]
             values = values.double()
             left, right = values[:, :-1], values[:, 1:]
-            change = (left < 0) != (right < 0)                               # (1, grid - 1)
-            span = torch.where(change, left - right, torch.ones_like(left))
+            # in float rather than bool or int64: tract has no Equal on bool and no CumSum on int64
+            negative = (values < 0).to(values.dtype)
+            change = (negative[:, :-1] - negative[:, 1:]).abs()              # (1, grid - 1): 1 at a change
+            span = torch.where(change > 0, left - right, torch.ones_like(left))
             at = grid[:-1] + (grid[1:] - grid[:-1]) * left / span
-            rank = torch.cumsum(change.long(), dim=1)
-            roots = [torch.where(change & (rank == k), at, torch.zeros_like(at)).sum(dim=1, keepdim=True)
+            rank = torch.cumsum(change, dim=1) * change                      # k at the k-th change, else 0
+            roots = [torch.where(rank == k, at, torch.zeros_like(at)).sum(dim=1, keepdim=True)
                      for k in range(1, LPC_ORDER // 2 + 1)]
             return torch.cat(roots, dim=1), change.sum(dim=1) == LPC_ORDER // 2
 
