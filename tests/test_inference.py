@@ -169,6 +169,15 @@ def test_the_stream_onnx_animates_alone_as_inference_does(trained_run, tmp_path)
     assert json.loads(meta["blendshape_names"]) == list(BLENDSHAPE_NAMES)
     assert json.loads(meta["front_end"]) == front_end_config()
     assert json.loads(meta["checkpoint"])["sha256"] == sha256_file(trained_run / "best.pt")
+    # opset 15 (what Unity's Sentis lists up to), and a file of another opset is exported again, not skipped
+    import onnx
+    from voiceface.stream_onnx import exported_checkpoint
+    proto = onnx.load(str(target))
+    assert [(o.domain, o.version) for o in proto.opset_import] == [("", 15)]
+    assert exported_checkpoint(target) == sha256_file(trained_run / "best.pt")
+    proto.opset_import[0].version = 17
+    onnx.save(proto, str(tmp_path / "opset17.onnx"))
+    assert exported_checkpoint(tmp_path / "opset17.onnx") is None
     assert run_script(INFER, wav, "--checkpoint", trained_run / "best.pt", "--output", tmp_path / "take.json",
                       "--fps", 60).returncode == 0
     alone = run_alone(target, wav, "--fps", 60, "--output", tmp_path / "take.csv")
@@ -189,6 +198,7 @@ def test_the_stream_onnx_animates_alone_as_inference_does(trained_run, tmp_path)
     mel_form = tmp_path / "mel.onnx"
     assert run_script(INFER, "--checkpoint", trained_run / "best.pt", "--export-onnx", mel_form,
                       "--onnx-input", "mel").returncode == 0
+    assert [o.version for o in onnx.load(str(mel_form)).opset_import] == [15]
     missing = run_script(INFER, "--checkpoint", trained_run / "best.pt", "--export-onnx", target, "--onnx-check",
                          tmp_path / "gone.wav")
     assert missing.returncode == 1 and missing.stderr.splitlines() == [f"error: {tmp_path / 'gone.wav'}: no such "

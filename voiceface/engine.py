@@ -278,8 +278,15 @@ def animate_file(path: str | Path, model, checkpoint: dict, fps: float = OUTPUT_
 
 
 # --- exports -------------------------------------------------------------------------------------
+# The ONNX opset of the files users take elsewhere (both --export-onnx forms). 15: the newest that
+# Unity's Sentis 1.x-2.5 lists as supported (7-15), and the graphs need nothing newer: at 15 rather
+# than 17 LayerNormalization becomes its seven primitive operators, and ONNX Runtime gives the same
+# numbers (0.0 apart on 12 s) at the same speed (ARCHITECTURE.md, "The whole step in one ONNX file").
+EXPORT_OPSET = 15
+
+
 def export_onnx(model, path: Path, frames: int = 200) -> None:
-    """The model as ONNX (opset 17): input `mel` (batch, frames, 80; 96 for a model that reads the
+    """The model as ONNX (opset EXPORT_OPSET): input `mel` (batch, frames, 80; 96 for a model that reads the
     formant channels after the mel), output `face` (batch, frames, 59), both with dynamic batch and
     length. The whole-sequence form: left padding included."""
     import torch
@@ -288,4 +295,4 @@ def export_onnx(model, path: Path, frames: int = 200) -> None:
     with atomic_path(path) as tmp:
         torch.onnx.export(model.eval(), (example,), str(tmp), input_names=["mel"], output_names=["face"],
                           dynamic_axes={"mel": {0: "batch", 1: "frames"}, "face": {0: "batch", 1: "frames"}},
-                          opset_version=17, dynamo=False)
+                          opset_version=EXPORT_OPSET, dynamo=False)

@@ -46,6 +46,7 @@ from .audio import (DB_CEILING, DB_FLOOR, FILTERBANK, LEVEL_FLOOR_BELOW_DB, LEVE
 from .constants import (BLENDSHAPE_NAMES, FRAME_RATE, HOP_LENGTH, N_BLENDSHAPES, N_FFT, N_MELS, POSE_NAMES,
                         SAMPLE_RATE, WIN_LENGTH)
 from .dataset import FIXED_DB_FLOOR, MEL_OFFSET_DB, MEL_SCALE_DB, TRANSLATION_SCALE_CM
+from .engine import EXPORT_OPSET
 from .lpc import (FORMANT_INPUT_SPREAD, LPC_ORDER, LSF_GRID, LSF_SPREAD, PRE_EMPHASIS, RUNNING_MEAN_FRAMES,
                   TYPICAL_LSF, formant_config)
 from .errors import FormatError
@@ -291,8 +292,8 @@ def stream_metadata(checkpoint: dict, checkpoint_path: Path | None, state_size: 
 
 
 def export_stream_onnx(model, checkpoint: dict, checkpoint_path: Path | None, path: Path) -> int:
-    """Write the stream step of `model` as ONNX (opset 17) with its metadata, atomically. Returns
-    the state size."""
+    """Write the stream step of `model` as ONNX (opset engine.EXPORT_OPSET) with its metadata,
+    atomically. Returns the state size."""
     import io
     import warnings
 
@@ -305,7 +306,7 @@ def export_stream_onnx(model, checkpoint: dict, checkpoint_path: Path | None, pa
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         torch.onnx.export(step, (torch.zeros(1, HOP_LENGTH), torch.zeros(1, state_size)), buffer,
-                          opset_version=17, dynamo=False, input_names=["audio", "state"],
+                          opset_version=EXPORT_OPSET, dynamo=False, input_names=["audio", "state"],
                           output_names=["blendshapes", "head_pose", "voice", "next_state"])
     proto = onnx.load_from_string(buffer.getvalue())
     proto.doc_string = ("voiceface: 10 ms of 16 kHz audio and the state in, the face out. " +
@@ -321,7 +322,7 @@ def export_stream_onnx(model, checkpoint: dict, checkpoint_path: Path | None, pa
 
 def exported_checkpoint(path: Path) -> str | None:
     """The SHA-256 of the checkpoint a stream ONNX at `path` was exported from, when it is one of
-    this format version and front-end; None for anything else (no file, another file, another
+    this format version, front-end and opset; None for anything else (no file, another file, another
     version): whether an export may be skipped as done."""
     import onnx
     if not Path(path).is_file():
@@ -333,6 +334,8 @@ def exported_checkpoint(path: Path) -> str | None:
     meta = {entry.key: entry.value for entry in proto.metadata_props}
     if (meta.get("format"), meta.get("format_version")) != (STREAM_ONNX_FORMAT, str(STREAM_ONNX_FORMAT_VERSION)):
         return None
+    if [entry.version for entry in proto.opset_import if entry.domain in ("", "ai.onnx")] != [EXPORT_OPSET]:
+        return None                      # an older export's opset (17 before 2026-12-06): export again
     try:
         made = json.loads(meta["checkpoint"])
         if json.loads(meta["front_end"]) != front_end_config() or made.get("formants") not in (None, formant_config()):
