@@ -37,8 +37,8 @@ FORCE = False                               # redo files whose features already 
 
 def extract_clip(path: Path, output_dir: Path, force: bool) -> str:
     import numpy as np
-    from voiceface.audio import (AUDIO_FEATURES_FILENAME, DB_FLOOR, extract_file_features, read_audio_features,
-                                 write_audio_features)
+    from voiceface.audio import (AUDIO_FEATURES_FILENAME, DB_FLOOR, extract_file_features, not_numbers_note,
+                                 read_audio_features, write_audio_features)
     from voiceface.errors import FormatError, InputError
     from voiceface.constants import FRAME_RATE, SAMPLE_RATE
     from voiceface.formats import library_versions, now_iso, sha256_file, write_json_atomic
@@ -57,7 +57,8 @@ def extract_clip(path: Path, output_dir: Path, force: bool) -> str:
     meta = {
         "created_by": "1_data_cleaning/2_extract_audio_features.py", "created_at": now_iso(),
         "source": {"path": str(path), "sha256": sha256_file(path), "size_bytes": path.stat().st_size,
-                   "codec": source.codec, "sample_rate": source.source_rate, "channels": source.source_channels},
+                   "codec": source.codec, "sample_rate": source.source_rate, "channels": source.source_channels,
+                   "samples_not_numbers": source.not_numbers},       # NaN or infinite: taken as silence
         "duration_s": round(duration, 4), "frame_count": len(features),
         "audio_start_s": round(source.start_s, 6),
         "video_start_s": None if source.video_start_s is None else round(source.video_start_s, 6),
@@ -81,6 +82,8 @@ def extract_clip(path: Path, output_dir: Path, force: bool) -> str:
                    frame_rate=FRAME_RATE)
     write_json_atomic(target.with_suffix(".json"), summary)
     note = "" if speech > 0 else " (no speech found: silence throughout)"
+    if source.not_numbers:
+        note += f" ({not_numbers_note(source.not_numbers)})"
     return f"{path.name}: {duration:.2f} s, {len(features)} frames, {100 * speech:.0f}% speech{note} -> {target}"
 
 

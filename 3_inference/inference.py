@@ -150,7 +150,7 @@ def delay_frames() -> int:
 
 
 def animate_one(path: Path, model, checkpoint: dict, several: bool, reference: Path | None = None) -> str:
-    from voiceface.audio import waveform_overview
+    from voiceface.audio import not_numbers_note, waveform_overview
     from voiceface.engine import animate_file
     from voiceface.formats import check_name_fits
     target = outputs_for(path, several)
@@ -161,7 +161,8 @@ def animate_one(path: Path, model, checkpoint: dict, several: bool, reference: P
     audio, rate = waveform_overview(path) if PLOT else (None, 16000)
     header = header_for(path, Path(CHECKPOINT), checkpoint, frames, source.samples / 16000)
     written = write_outputs(target, frames, header, audio, source=path, reference=reference, audio_rate=rate)
-    return f"{path.name}: {len(frames.times)} frames at {FPS:g} fps -> {', '.join(map(str, written))}"
+    note = f" ({not_numbers_note(source.not_numbers)})" if source.not_numbers else ""
+    return f"{path.name}: {len(frames.times)} frames at {FPS:g} fps{note} -> {', '.join(map(str, written))}"
 
 
 class LiveLinkOut:
@@ -261,6 +262,7 @@ def stream_microphone(model, checkpoint: dict) -> int:
         print(f"error: {error}", file=sys.stderr)
         return 1
     import soxr
+    from voiceface.audio import finite
     rate = int(device["default_samplerate"])
     resampler = soxr.ResampleStream(rate, 16000, 1, dtype="float32")
     chunks: queue.Queue = queue.Queue()
@@ -274,7 +276,7 @@ def stream_microphone(model, checkpoint: dict) -> int:
         out = LiveLinkOut(time.time())
         try:
             while not SECONDS or time.perf_counter() - start < SECONDS:
-                frames = animator.push(resampler.resample_chunk(chunks.get()[:, 0]))
+                frames = animator.push(resampler.resample_chunk(finite(chunks.get()[:, 0])[0]))
                 out.send(frames)
                 parts.append(frames)
                 for t, shapes in zip(frames.times, frames.blendshapes):

@@ -419,3 +419,41 @@ def test_a_frame_rate_or_chunk_that_is_not_positive_is_refused_before_anything_i
                             "--output", tmp_path / "out", *args)
         assert result.returncode == code and result.stderr.startswith(f"error: {says}"), result.stderr
         assert not (tmp_path / "out").exists()
+
+
+def test_samples_that_are_not_numbers_are_silence_and_said(trained_run, tmp_path):
+    """A float WAV holding NaN and infinite samples (a bad export, a glitching recorder): inference and
+    stage 1.2 take them as silence and say how many, and the face goes on after them, as for the same
+    file with zeros there. Before, one NaN made every frame after it "no face", with exit code 0."""
+    import av
+    from voiceface.synthetic import room_noise, speech_envelope, voiced_audio
+
+    def float_wav(path, samples):
+        with av.open(str(path), "w") as container:
+            stream_ = container.add_stream("pcm_f32le", rate=16000)
+            stream_.layout = "mono"
+            frame = av.AudioFrame.from_ndarray(samples.astype(np.float32)[None], format="flt", layout="mono")
+            frame.sample_rate = 16000
+            for packet in [*stream_.encode(frame), *stream_.encode()]:
+                container.mux(packet)
+        return path
+
+    sound = room_noise("pink", -55, 4.0, 16000, 5) + voiced_audio(speech_envelope(4.0, 16000, 5), 16000, 5)
+    bad = sound.copy()
+    bad[[16000, 16001, 30000, 50000]] = [np.nan, np.inf, -np.inf, np.nan]
+    zeros = np.where(np.isfinite(bad), bad, 0.0)
+    for name, samples in (("bad", bad), ("zeros", zeros)):
+        float_wav(tmp_path / f"{name}.wav", samples)
+        result = run_script(INFER, tmp_path / f"{name}.wav", "--checkpoint", trained_run / "best.pt", "--no-plot",
+                            "--output", tmp_path / f"{name}.json")
+        assert result.returncode == 0, result.stderr
+        said = "4 samples were NaN or infinite, taken as silence; check how the file was exported"
+        assert (said in result.stdout) == (name == "bad"), result.stdout
+    bad_track, zero_track = (read_blendshapes_json(tmp_path / f"{name}.json") for name in ("bad", "zeros"))
+    assert bad_track.has_face.all() and len(bad_track.times_ms) == 120          # a face in every frame
+    assert np.isfinite(bad_track.blendshapes).all() and np.array_equal(bad_track.blendshapes, zero_track.blendshapes)
+    stage = run_script("1_data_cleaning/2_extract_audio_features.py", tmp_path / "bad.wav", "--output-dir",
+                       tmp_path / "processed")
+    assert stage.returncode == 0 and "4 samples were NaN or infinite" in stage.stdout, stage.stdout + stage.stderr
+    features = json.loads((tmp_path / "processed" / "bad" / "audio_features.json").read_text())
+    assert features["source"]["samples_not_numbers"] == 4

@@ -243,8 +243,8 @@ def test_the_gru_runs_in_onnx_whole_and_one_frame_at_a_time(tmp_path):
 def test_the_stream_onnx_step_equals_the_front_end_and_model_in_python(name, input_mode, formants, tmp_path):
     """The whole step in ONNX (front-end, voice activity, input normalisation, the formant channels
     of a --formants model, the model with its state, the output in real units) against voiceface's
-    Python on 12 s of digital silence, room noise and speech at two levels, for both input modes and
-    both backbones."""
+    Python on 12 s of digital silence, room noise and speech at two levels (and the same with samples
+    that are not numbers), for both input modes and both backbones."""
     from dataclasses import replace
 
     from voiceface.lpc import formant_config
@@ -256,12 +256,19 @@ def test_the_stream_onnx_step_equals_the_front_end_and_model_in_python(name, inp
     assert check["voice_agrees"] == check["frames"] == 1200
     # float32 in the graph against NumPy's float64 level arithmetic: within what --export-onnx accepts
     assert check["blendshapes"] <= 1e-4 and check["rotation"] <= 1e-4 and check["translation_cm"] <= 1e-3, check
+    # samples that are not numbers (a glitching driver, a bad float file) are silence to both, and the
+    # stream goes on: before, one NaN made every state after it NaN, the face with it, for good
+    import numpy as np
+    from voiceface.stream_onnx import check_audio
+    glitched = check_audio()
+    glitched[[30000, 48000, 48001, 80000]] = [np.nan, np.inf, -np.inf, np.nan]
+    check = compare_with_engine(tmp_path / "step.onnx", model, checkpoint, glitched)
+    assert check["voice_agrees"] == check["frames"] == 1200
+    assert check["blendshapes"] <= 1e-4 and check["rotation"] <= 1e-4 and check["translation_cm"] <= 1e-3, check
     # a second runtime, ONNX's own reference evaluator (the standard's operators written in NumPy), gives
     # ONNX Runtime's numbers on a half-second stream of room noise into speech: nothing runtime-specific;
-    import numpy as np
     import onnxruntime
     from onnx.reference import ReferenceEvaluator
-    from voiceface.stream_onnx import check_audio
     reference = ReferenceEvaluator(str(tmp_path / "step.onnx"))
     session = onnxruntime.InferenceSession(str(tmp_path / "step.onnx"))
     # and a third, written apart from both: tract (Sonos, in Rust; what a Rust or embedded caller runs),

@@ -264,7 +264,7 @@ class AudioFrontEnd:
 
     def process(self, samples: np.ndarray) -> Features:
         import scipy.fft
-        samples = np.asarray(samples, dtype=np.float32).reshape(-1)
+        samples = finite(np.asarray(samples, dtype=np.float32).reshape(-1))[0]
         pending = np.concatenate([self.pending, samples])
         n_frames = len(pending) // HOP_LENGTH
         used = n_frames * HOP_LENGTH
@@ -405,12 +405,28 @@ class AudioSource:
     start_s: float                # presentation time of the first decoded audio sample
     video_start_s: float | None   # presentation time of the first video frame, if any
     samples: int = 0              # 16 kHz samples delivered (filled in as decoding proceeds)
+    not_numbers: int = 0          # decoded samples that were NaN or infinite, taken as silence (a float file's fault)
 
     @property
     def offset_s(self) -> float:
         """Audio start relative to the first video frame (0 without video): where audio frame
         times must be shifted to meet the video's timestamps."""
         return self.start_s - (self.video_start_s if self.video_start_s is not None else self.start_s)
+
+
+def finite(samples: np.ndarray) -> tuple[np.ndarray, int]:
+    """(the samples with every NaN or infinite one made 0, how many there were). A sample that is
+    not a number cannot be heard; fed on, it would make every running state after it NaN (the
+    resampler's filter, the noise floor, the level's mean, the model's left context) and the face
+    NaN for the rest of the stream. The stream ONNX does the same in its graph."""
+    bad = ~np.isfinite(samples)
+    count = int(bad.sum())
+    return (np.where(bad, 0.0, samples).astype(samples.dtype) if count else samples), count
+
+
+def not_numbers_note(count: int) -> str:
+    """What the stages say of a file whose decoded sound held samples that were not numbers."""
+    return f"{count} samples were NaN or infinite, taken as silence; check how the file was exported"
 
 
 def _to_float_mono(frame) -> np.ndarray:
@@ -481,7 +497,8 @@ def open_audio(path: str | Path) -> tuple[AudioSource, Iterator[np.ndarray]]:
                     if frame.sample_rate != source.source_rate:
                         raise InputError(f"{path}: sample rate changes mid-stream ({source.source_rate} -> "
                                          f"{frame.sample_rate} Hz); re-encode it at one rate")
-                    samples = _to_float_mono(frame)
+                    samples, not_numbers = finite(_to_float_mono(frame))
+                    source.not_numbers += not_numbers
                     block.append(samples)
                     size += len(samples)
                     decoded += len(samples)

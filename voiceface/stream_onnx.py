@@ -56,6 +56,7 @@ STREAM_ONNX_FORMAT_VERSION = 1
 SWING_FRAMES = int(round(VAD_SWING_S * FRAME_RATE))            # 50: the swing's span, this frame included
 HANGOVER_FRAMES = int(round(VAD_HANGOVER_S * FRAME_RATE))      # 10
 UNMEASURED = 1e9                # dB: stands in for a level not measured (VoiceActivity's NaN) in max and min
+FINITE_BOUND = float(np.finfo(np.float32).max)   # |sample| under this: a number (NaN and infinities are not)
 FINE_LSF_GRID = 4096            # where lpc.py falls back to eigenvalues (two roots in one step of its grid: no
 #                                 frame of the 33 real clips), the graph looks again on a grid 16 times finer
 
@@ -141,6 +142,9 @@ def stream_step_module(model, input_mode: str):
                 return 10.0 * torch.log10(torch.clamp(power, min=POWER_FLOOR))
 
             # --- the front-end: one causal 25 ms frame ---------------------------------------------
+            # a sample that is not a number is silence (audio.finite): NaN fails every comparison, so
+            # this one also catches it, with operators every runtime has (no IsNaN, no IsInf)
+            audio = torch.where(audio.abs() < FINITE_BOUND, audio, torch.zeros_like(audio))
             frame = torch.cat([history, audio], dim=1)                     # (1, 400)
             real, imaginary = frame @ self.cosine, frame @ self.sine        # (1, 257)
             power = (real * real + imaginary * imaginary) * POWER_SCALE
@@ -275,7 +279,8 @@ def stream_metadata(checkpoint: dict, checkpoint_path: Path | None, state_size: 
                                   "input_mode": checkpoint.get("input_mode"),
                                   "formants": checkpoint.get("formants"),     # lpc.formant_config(), or None
                                   "git_commit": checkpoint.get("git_commit")}),
-        "inputs": "audio (1, 160) float32: the next 10 ms of mono sound at 16000 Hz in [-1, 1]; state (1, "
+        "inputs": "audio (1, 160) float32: the next 10 ms of mono sound at 16000 Hz in [-1, 1] (a NaN or infinite "
+                  "sample is taken as silence); state (1, "
                   f"{state_size}) float32: zeros at a stream's start, then the last call's next_state",
         "outputs": "blendshapes (1, 52) in [0, 1]; head_pose (1, 7): x, y, z in cm from the neutral position, then "
                    "qw, qx, qy, qz relative to the neutral rotation; voice (1, 1): 1 where voice activity is on; "
