@@ -56,7 +56,7 @@ STREAM_ONNX_FORMAT_VERSION = 1
 SWING_FRAMES = int(round(VAD_SWING_S * FRAME_RATE))            # 50: the swing's span, this frame included
 HANGOVER_FRAMES = int(round(VAD_HANGOVER_S * FRAME_RATE))      # 10
 UNMEASURED = 1e9                # dB: stands in for a level not measured (VoiceActivity's NaN) in max and min
-FINITE_BOUND = float(np.finfo(np.float32).max)   # |sample| under this: a number (NaN and infinities are not)
+FINITE_BOUND = float(np.finfo(np.float32).max)   # |sample| at most this: a number (NaN and infinities are not)
 FINE_LSF_GRID = 4096            # where lpc.py falls back to eigenvalues (two roots in one step of its grid: no
 #                                 frame of the 33 real clips), the graph looks again on a grid 16 times finer
 
@@ -144,7 +144,7 @@ def stream_step_module(model, input_mode: str):
             # --- the front-end: one causal 25 ms frame ---------------------------------------------
             # a sample that is not a number is silence (audio.finite): NaN fails every comparison, so
             # this one also catches it, with operators every runtime has (no IsNaN, no IsInf)
-            audio = torch.where(audio.abs() < FINITE_BOUND, audio, torch.zeros_like(audio))
+            audio = torch.where(audio.abs() <= FINITE_BOUND, audio, torch.zeros_like(audio))
             frame = torch.cat([history, audio], dim=1)                     # (1, 400)
             real, imaginary = frame @ self.cosine, frame @ self.sine        # (1, 257)
             power = (real * real + imaginary * imaginary) * POWER_SCALE
