@@ -17,6 +17,8 @@ from .audio import LEVEL_NORM_FRAMES
 
 LPC_ORDER = 16
 PRE_EMPHASIS = 0.97
+LEVINSON_WHITE_NOISE = 1e-9     # r[0] raised by this share and by LEVINSON_FLOOR: silence stays stable
+LEVINSON_FLOOR = 1e-12
 
 
 def levinson(r: np.ndarray) -> np.ndarray:
@@ -24,7 +26,7 @@ def levinson(r: np.ndarray) -> np.ndarray:
     every row at once, row by row the same arithmetic; a white-noise floor keeps silence stable)."""
     r = np.array(r, np.float64)
     order = r.shape[1] - 1
-    r[:, 0] = r[:, 0] * (1 + 1e-9) + 1e-12
+    r[:, 0] = r[:, 0] * (1 + LEVINSON_WHITE_NOISE) + LEVINSON_FLOOR
     a = np.zeros((len(r), order + 1)); a[:, 0] = 1.0
     error = r[:, 0].copy()
     for i in range(1, order + 1):

@@ -47,8 +47,8 @@ from .constants import (BLENDSHAPE_NAMES, FRAME_RATE, HOP_LENGTH, N_BLENDSHAPES,
                         SAMPLE_RATE, WIN_LENGTH)
 from .dataset import FIXED_DB_FLOOR, MEL_OFFSET_DB, MEL_SCALE_DB, TRANSLATION_SCALE_CM
 from .engine import EXPORT_OPSET
-from .lpc import (FORMANT_INPUT_SPREAD, LPC_ORDER, LSF_GRID, LSF_SPREAD, PRE_EMPHASIS, RUNNING_MEAN_FRAMES,
-                  TYPICAL_LSF, formant_config)
+from .lpc import (FORMANT_INPUT_SPREAD, LEVINSON_FLOOR, LEVINSON_WHITE_NOISE, LPC_ORDER, LSF_GRID, LSF_SPREAD,
+                  PRE_EMPHASIS, RUNNING_MEAN_FRAMES, TYPICAL_LSF, formant_config)
 from .errors import FormatError
 
 STREAM_ONNX_FORMAT = "voiceface/stream_onnx"
@@ -59,6 +59,11 @@ UNMEASURED = 1e9                # dB: stands in for a level not measured (VoiceA
 FINITE_BOUND = float(np.finfo(np.float32).max)   # |sample| at most this: a number (NaN and infinities are not)
 FINE_LSF_GRID = 4096            # where lpc.py falls back to eigenvalues (two roots in one step of its grid: no
 #                                 frame of the 33 real clips), the graph looks again on a grid 16 times finer
+
+
+def reads_formants(model) -> bool:
+    """Whether the model reads the formant channels after the mel (trained with --formants)."""
+    return model.config.n_inputs == N_MELS + LPC_ORDER
 
 
 def state_layout(model) -> list[tuple[str, tuple[int, ...], np.ndarray]]:
@@ -75,7 +80,7 @@ def state_layout(model) -> list[tuple[str, tuple[int, ...], np.ndarray]]:
              ("vad_band_measured", (SWING_FRAMES - 1,), np.zeros(SWING_FRAMES - 1)),
              ("level_mean_power", (N_MELS,), np.full(N_MELS, 10 ** (LEVEL_NORM_START_DB / 10))),
              ("level_voiced_seen", (1,), np.zeros(1))]
-    if model.config.n_inputs == N_MELS + LPC_ORDER:      # a model that reads the formant channels (--formants)
+    if reads_formants(model):
         parts += [("formant_mean_rad", (LPC_ORDER,), np.array(TYPICAL_LSF, np.float64)),
                   ("formant_voiced_seen", (1,), np.zeros(1))]
     for index, tensor in enumerate(model.stream_state()):
@@ -101,7 +106,7 @@ def stream_step_module(model, input_mode: str):
             self.register_buffer("cosine", torch.tensor(WINDOW[:, None] * np.cos(angle), dtype=torch.float32))
             self.register_buffer("sine", torch.tensor(WINDOW[:, None] * np.sin(angle), dtype=torch.float32))
             self.register_buffer("filterbank", torch.tensor(FILTERBANK.T, dtype=torch.float32))   # (257, 80)
-            self.formants = model.config.n_inputs == N_MELS + LPC_ORDER
+            self.formants = reads_formants(model)
             if self.formants:
                 # lpc.lsf_from_power: the pre-emphasised autocorrelation is an inverse real DFT of the power
                 bins = np.arange(N_FFT // 2 + 1)
@@ -217,7 +222,7 @@ def stream_step_module(model, input_mode: str):
             placed by linear interpolation (lpc.line_spectral_frequencies_fast); where a polynomial's
             changes do not count p / 2 the same on a grid 16 times finer."""
             r = power.double() @ self.autocorrelation                        # (1, 17)
-            r0 = r[:, :1] * (1 + 1e-9) + 1e-12                              # a white-noise floor, as lpc.levinson
+            r0 = r[:, :1] * (1 + LEVINSON_WHITE_NOISE) + LEVINSON_FLOOR      # a white-noise floor, as lpc.levinson
             r = torch.cat([r0, r[:, 1:]], dim=1)
             a, error = [torch.ones_like(r0)], r0
             for i in range(1, LPC_ORDER + 1):
@@ -413,7 +418,7 @@ def compare_with_engine(path: Path, model, checkpoint: dict, samples: np.ndarray
     from .audio import compute_features
     from .dataset import ModelInputs, denormalize_targets
     samples = check_audio() if samples is None else np.asarray(samples, np.float32)
-    formants = model.config.n_inputs == N_MELS + LPC_ORDER
+    formants = reads_formants(model)
     features = compute_features(samples, formants)
     x = ModelInputs(checkpoint["input_mode"], formants).process(features.mel, features.vad, features.lsf)
     with torch.inference_mode():
