@@ -193,7 +193,7 @@ def main(argv=None) -> int:
                                    add_reverb_to_inputs, create_sequences, inputs_in_db, level_inputs_against,
                                    normalisation_config, read_dataset_manifest, warp_mel)
     from voiceface.formats import atomic_path, library_versions, write_text_atomic
-    from voiceface.lpc import LPC_ORDER, TYPICAL_LSF, FormantInputs, formant_config
+    from voiceface.lpc import LPC_ORDER, TYPICAL_LSF, FormantInputs, formant_config, formant_differences
     from voiceface.metrics import clip_metrics, combine_clip_metrics
 
     # --- processes and device -------------------------------------------------------------------
@@ -295,7 +295,8 @@ def main(argv=None) -> int:
     if FORMANTS and manifest.get("formants") != {**formant_config(), "files": FORMANT_FILES}:
         print(f"error: {dataset_dir}: " + ("holds no formant channels (its stage 1.2 features were written before "
               "they were stored: re-run stage 1.2 with --force, then stage 1.3)" if not manifest.get("formants") else
-              "its formant channels were made with other constants: re-run stage 1.3") + "; or train without "
+              "its formant channels were made with other constants (" + ", ".join(formant_differences(
+                  manifest["formants"]) or ["files"]) + "): re-run stages 1.2 and 1.3, which redo what changed") + "; or train without "
               "--formants", file=sys.stderr)
         return 1
     train, val = load_split("train"), load_split("val")

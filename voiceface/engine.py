@@ -50,12 +50,14 @@ def load_model(checkpoint_path: str | Path, device: str = "cpu", extra_inputs: b
     """(model, checkpoint dict), refusing damaged or mismatched checkpoints (FormatError): among
     them models trained with formant channels of other constants, and models that read other
     channels beside the mel (extra_channels.py's diagnostic runs) unless `extra_inputs`."""
-    from .lpc import LPC_ORDER, formant_config
+    from .lpc import LPC_ORDER, formant_differences
     model, checkpoint = models_package().checkpoint.load_checkpoint(checkpoint_path, device)
     if checkpoint.get("formants") is not None:
-        if checkpoint["formants"] != formant_config() or model.config.n_inputs != N_MELS + LPC_ORDER:
+        different = formant_differences(checkpoint["formants"]) or (
+            ["the number of inputs"] if model.config.n_inputs != N_MELS + LPC_ORDER else [])
+        if different:
             raise FormatError(f"{checkpoint_path}: trained with formant channels of other constants "
-                              "(voiceface/lpc.py); re-train it with this code")
+                              f"({', '.join(different)}; voiceface/lpc.py); re-train it with this code")
         return model, checkpoint
     if model.config.n_inputs != N_MELS and not extra_inputs:
         raise FormatError(f"{checkpoint_path}: trained on {model.config.n_inputs - N_MELS} input channels beside the "

@@ -17,13 +17,21 @@ from .audio import LEVEL_NORM_FRAMES
 
 LPC_ORDER = 16
 PRE_EMPHASIS = 0.97
-LEVINSON_WHITE_NOISE = 1e-9     # r[0] raised by this share and by LEVINSON_FLOOR: silence stays stable
+# r[0] is raised by this share (white noise 30 dB under the frame's power; Opus's SILK encoder adds
+# the same share before its float32 whitening fit, FIND_PITCH_WHITE_NOISE_FRACTION in
+# silk/tuning_parameters.h) and by LEVINSON_FLOOR (digital silence). It bounds how ill-conditioned a
+# loud vowel's fit can be, so that float32 arithmetic (the stream ONNX, which runs where a runtime has
+# no float64) lands within 4e-4 rad of this float64 one on the 33 real clips, where a share of 1e-9
+# (until 2026-12-06) left 437 of their 39,983 frames over 1e-3 rad off, up to 0.44 (ARCHITECTURE.md,
+# "The whole step in one ONNX file").
+LEVINSON_WHITE_NOISE = 1e-3
 LEVINSON_FLOOR = 1e-12
 
 
 def levinson(r: np.ndarray) -> np.ndarray:
     """(n, order + 1) autocorrelations -> (n, order + 1) prediction polynomials (Levinson-Durbin,
-    every row at once, row by row the same arithmetic; a white-noise floor keeps silence stable)."""
+    every row at once, row by row the same arithmetic; the white-noise floor above keeps silence
+    stable and the fit well-conditioned)."""
     r = np.array(r, np.float64)
     order = r.shape[1] - 1
     r[:, 0] = r[:, 0] * (1 + LEVINSON_WHITE_NOISE) + LEVINSON_FLOOR
@@ -145,7 +153,8 @@ def lsf_config() -> dict:
     """Every constant that shapes the line spectral frequencies themselves: stored with stage 1.2's
     features; a file made with other values is read as holding none."""
     return {"kind": "line spectral frequencies", "lpc_order": LPC_ORDER, "pre_emphasis": PRE_EMPHASIS,
-            "autocorrelation": "inverse FFT of the front-end's Hann power spectrum", "lsf_grid": LSF_GRID}
+            "autocorrelation": "inverse FFT of the front-end's Hann power spectrum", "lsf_grid": LSF_GRID,
+            "levinson_white_noise": LEVINSON_WHITE_NOISE}
 
 
 def formant_config() -> dict:
@@ -154,6 +163,13 @@ def formant_config() -> dict:
     return {**lsf_config(), "normalise": "less the running mean of the voiced frames before each frame",
             "running_mean_frames": RUNNING_MEAN_FRAMES, "start_rad": [float(v) for v in TYPICAL_LSF],
             "spread_rad": [float(v) for v in LSF_SPREAD], "input_spread": FORMANT_INPUT_SPREAD}
+
+
+def formant_differences(stored: dict | None) -> list[str]:
+    """The formant constants whose stored values (a dataset's or a checkpoint's) differ from this
+    code's, as front_end_differences names the front-end's; empty when they all agree."""
+    ours, stored = formant_config(), stored or {}
+    return sorted(k for k in ours if stored.get(k) != ours[k])
 
 
 def running_voice_mean(values: np.ndarray, vad: np.ndarray, start: np.ndarray = TYPICAL_LSF,
