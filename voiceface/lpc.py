@@ -141,6 +141,8 @@ def processed_clip_lsf(folder) -> np.ndarray:
 #   np.median([np.median(x[v], axis=0) for x, v in zip(lsf, vad)], axis=0)
 #   np.median([(x - running_voiced_mean(x, v, TYPICAL_LSF, 0, RUNNING_MEAN_FRAMES)[0]).std(axis=0)
 #              for x, v in zip(lsf, vad)], axis=0)
+# (measured with the white-noise floor of before, 1e-9; with 1e-3 the medians are at most 0.012 rad away
+# and the spreads shrink by 2-15 %, the top line's most: kept, since they only centre and scale)
 TYPICAL_LSF = np.array([0.1776, 0.2458, 0.4981, 0.6676, 0.8603, 1.0245, 1.2084, 1.4034,
                         1.6054, 1.7918, 1.9842, 2.1629, 2.3695, 2.5304, 2.7218, 2.8649])
 LSF_SPREAD = np.array([0.0507, 0.096, 0.115, 0.1295, 0.1213, 0.121, 0.1296, 0.112,
