@@ -87,8 +87,8 @@ def front_end_config() -> dict:
 def front_end_differences(stored: dict | None) -> list[str]:
     """The front-end constants whose stored values (an NPZ's, a dataset's or a checkpoint's) differ
     from this code's; empty when they all agree."""
-    ours, stored = front_end_config(), stored or {}
-    return sorted(k for k in ours if stored.get(k) != ours[k])
+    from .formats import config_differences
+    return config_differences(front_end_config(), stored)
 
 
 # --- the mel filterbank ------------------------------------------------------------------------

@@ -33,6 +33,13 @@ ROUND_ROTATION = 6           # quaternion components: unit norm kept to ~1e-6
 ROUND_TIMESTAMP = 3          # milliseconds: 1 microsecond
 
 
+def config_differences(ours: dict, stored: dict | None) -> list[str]:
+    """The keys of a block of constants (the front-end's, the normalisation's, the formant channels')
+    whose values stored with a file differ from this code's; empty when they all agree."""
+    stored = stored or {}
+    return sorted(k for k in ours if stored.get(k) != ours[k])
+
+
 def sha256_file(path: str | os.PathLike, chunk_size: int = 1 << 20) -> str:
     """Hex SHA-256 of a file's bytes, read in 1 MiB chunks (bounded memory for any size)."""
     digest = hashlib.sha256()

@@ -170,8 +170,8 @@ def formant_config() -> dict:
 def formant_differences(stored: dict | None) -> list[str]:
     """The formant constants whose stored values (a dataset's or a checkpoint's) differ from this
     code's, as front_end_differences names the front-end's; empty when they all agree."""
-    ours, stored = formant_config(), stored or {}
-    return sorted(k for k in ours if stored.get(k) != ours[k])
+    from .formats import config_differences
+    return config_differences(formant_config(), stored)
 
 
 def running_voice_mean(values: np.ndarray, vad: np.ndarray, start: np.ndarray = TYPICAL_LSF,

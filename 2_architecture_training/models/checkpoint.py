@@ -43,6 +43,7 @@ def load_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> tup
     from voiceface.constants import BLENDSHAPE_NAMES, POSE_NAMES
     from voiceface.dataset import normalisation_config
     from voiceface.errors import FormatError
+    from voiceface.formats import config_differences
     path = Path(path)
     if not path.exists():
         raise FormatError(f"{path}: no such checkpoint; check the path, or train one with "
@@ -61,8 +62,7 @@ def load_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> tup
     if different:
         raise FormatError(f"{path}: trained with other audio front-end constants ({', '.join(different)}); "
                           "re-train it with this code")
-    ours, stored = normalisation_config(), checkpoint.get("normalisation") or {}
-    different = sorted(k for k in ours if stored.get(k) != ours[k])
+    different = config_differences(normalisation_config(), checkpoint.get("normalisation"))
     if different:
         raise FormatError(f"{path}: trained with another normalisation of its inputs or targets "
                           f"({', '.join(different)}); re-train it with this code")
