@@ -310,18 +310,13 @@ def test_the_stream_onnx_line_spectral_frequencies_in_float32_follow_lpc_on_loud
     lpc.py's float64 one with lpc.LEVINSON_WHITE_NOISE, and with the floor of before (1e-9) up to
     0.9 rad off, the reason for the floor."""
     import numpy as np
-    import scipy.signal
     import voiceface.lpc as lpc
     import voiceface.stream_onnx as stream_onnx
     from voiceface.audio import POWER_SCALE, WINDOW_32
+    from voiceface.synthetic import pulse_vowel
 
-    def vowel(f0, formants, bandwidths):                # a pulse train through two-pole resonators, 0.5 s
-        x = np.zeros(8000)
-        x[::16000 // f0] = 1.0
-        for f, b in zip(formants, bandwidths):
-            r = np.exp(-np.pi * b / 16000)
-            x = scipy.signal.lfilter([1 - r], [1, -2 * r * np.cos(2 * np.pi * f / 16000), r * r], x)
-        frames = np.lib.stride_tricks.sliding_window_view(0.5 * x / np.abs(x).max(), 400)[2000::160][:10]
+    def vowel(f0, formants, bandwidths):                # ten frames' power spectra from 0.125 s on
+        frames = np.lib.stride_tricks.sliding_window_view(pulse_vowel(f0, formants, bandwidths, 0.5), 400)[2000::160][:10]
         spectrum = np.fft.rfft(frames.astype(np.float32) * WINDOW_32, 512, axis=1)
         return ((spectrum.real ** 2 + spectrum.imag ** 2) * POWER_SCALE).astype(np.float32)
 

@@ -63,15 +63,10 @@ def test_more_clips_than_folds_are_left_out_in_groups(monkeypatch):
 
 
 def test_line_spectral_frequencies_mark_the_formants_of_a_synthetic_vowel():
-    from scipy.signal import lfilter
     from voiceface.lpc import LPC_ORDER, audio_lsf
+    from voiceface.synthetic import pulse_vowel
     rate, formants, bandwidths = 16000, (700.0, 1200.0, 2600.0), (80.0, 90.0, 120.0)
-    wave = np.zeros(rate)
-    wave[::rate // 120] = 1.0                                   # a 120 Hz glottal pulse train
-    for frequency, bandwidth in zip(formants, bandwidths):
-        radius, angle = np.exp(-np.pi * bandwidth / rate), 2 * np.pi * frequency / rate
-        wave = lfilter([1.0], [1.0, -2 * radius * np.cos(angle), radius ** 2], wave)
-    lsf = audio_lsf(0.5 * wave / np.abs(wave).max())
+    lsf = audio_lsf(pulse_vowel(120, formants, bandwidths, 1.0, rate))       # a 120 Hz glottal pulse train
     assert lsf.shape == (100, LPC_ORDER)                  # one row per 10 ms front-end frame
     assert (np.diff(lsf, axis=1) > 0).all() and (lsf > 0).all() and (lsf < np.pi).all()
     hz = lsf[50] * rate / (2 * np.pi)
