@@ -23,7 +23,7 @@ PRE_EMPHASIS = 0.97
 # loud vowel's fit can be, so that float32 arithmetic (the stream ONNX, which runs where a runtime has
 # no float64) lands within 4e-4 rad of this float64 one on the 33 real clips, where a share of 1e-9
 # (until 2026-12-06) left 437 of their 39,983 frames over 1e-3 rad off, up to 0.44 (ARCHITECTURE.md,
-# "The whole step in one ONNX file").
+# "Formant channels": the floors measured, and what 1e-3 costs the one-speaker recipe).
 LEVINSON_WHITE_NOISE = 1e-3
 LEVINSON_FLOOR = 1e-12
 

@@ -243,7 +243,7 @@ def stream_step_module(model, input_mode: str):
             complete = (coarse[0][1] & coarse[1][1]).unsqueeze(1)
             roots = torch.where(complete, torch.cat([coarse[0][0], coarse[1][0]], dim=1),
                                 torch.cat([fine[0][0], fine[1][0]], dim=1))
-            return torch.sort(roots, dim=1)[0].float()
+            return torch.sort(roots, dim=1)[0]
 
         def roots_on_grid(self, poly, name: str, is_q: int):
             """(the p / 2 roots in (0, pi) of P (is_q 0) or Q (1) by their sign changes on the named
