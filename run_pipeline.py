@@ -253,7 +253,8 @@ def main(argv=None) -> int:
     if not sample and SPEAKER_MANIFEST and not ONE_SPEAKER and len(named := manifest_speakers()) == 1:
         print(f"note: {SPEAKER_MANIFEST} names one speaker ({named.pop()}), so the model is of that person: "
               "--one-speaker trains the recipe measured for one person's videos (on the speaker-dependent benchmark "
-              "jawOpen r strictly causal 0.63 against the defaults' 0.59; the defaults are for new voices)", flush=True)
+              "jawOpen r strictly causal 0.63 against the defaults' 0.59); the defaults are for other voices, which "
+              "such a model reads worse with that recipe (ARCHITECTURE.md, \"A recipe for one speaker\")", flush=True)
     evaluated = drawn = True
     steps = stages(raw, work, sample)
     numbers = [number for number, _, _ in steps]
