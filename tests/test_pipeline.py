@@ -574,6 +574,13 @@ def test_the_runner_points_a_one_speaker_manifest_to_the_one_speaker_recipe(tmp_
     assert not note("--speaker-manifest", one, "--one-speaker")      # asked for already
     assert not note("--speaker-manifest", two)
     assert not note("--speaker-manifest", tmp_path / "missing.csv")  # stage 1.3 says what is wrong with it
+    # the converse: --one-speaker with a manifest of several people says what the recipe costs them
+    several = run_pipeline("--raw-dir", tmp_path / "videos", "--work-dir", tmp_path / "work", "--stage", 99,
+                           "--speaker-manifest", two, "--one-speaker")
+    assert several.returncode == 0, several.stderr
+    assert "note: --one-speaker, but" in several.stdout and "names 2 speakers" in several.stdout
+    assert "note: --one-speaker, but" not in run_pipeline("--raw-dir", tmp_path / "videos", "--work-dir", tmp_path / "work",
+                                                          "--stage", 99, "--speaker-manifest", one, "--one-speaker").stdout
     # the seconds of one speaker that stage 1.3's training split holds, for the note on too little video
     sys.path.insert(0, str(REPO_ROOT))
     import run_pipeline as runner
