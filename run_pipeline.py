@@ -256,10 +256,10 @@ def main(argv=None) -> int:
               "jawOpen r strictly causal 0.63 against the defaults' 0.59); the defaults are for other voices, which "
               "such a model reads worse with that recipe (ARCHITECTURE.md, \"A recipe for one speaker\")", flush=True)
     if not sample and SPEAKER_MANIFEST and ONE_SPEAKER and len(named := manifest_speakers()) > 1:
-        print(f"note: --one-speaker, but {SPEAKER_MANIFEST} names {len(named)} speakers: the recipe is measured for one "
-              "person's videos, and a model of several voices reads new ones worse with it (the formant channels cost "
-              "0.04 of jawOpen r on new speakers' weighted mean); if the names are one person's, it trains as asked; if not, leave --one-speaker "
-              "out", flush=True)
+        print(f"note: --one-speaker, but {SPEAKER_MANIFEST} names {len(named)} speakers: the recipe is measured "
+              "for one person's videos, and a model of several voices reads new ones worse with it (the formant "
+              "channels cost 0.04 of jawOpen r on new speakers' weighted mean); if the names are one person's, it "
+              "trains as asked; if not, leave --one-speaker out", flush=True)
     evaluated = drawn = True
     steps = stages(raw, work, sample)
     numbers = [number for number, _, _ in steps]
