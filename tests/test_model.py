@@ -357,9 +357,9 @@ def test_the_stream_onnx_finds_line_spectral_frequencies_closer_than_its_grid():
             lsf[5], lsf[6] = lsf[4] + 0.003, lsf[4] + 0.006
         a = (polynomial(lsf[0::2], 1.0) + polynomial(lsf[1::2], -1.0)) / 2      # (P + Q) / 2: degree p + 1, last 0
         assert np.abs(line_spectral_frequencies(a[None, :17]) - lsf).max() < 1e-9
-        coarse = step.roots_on_grid(torch.tensor(a[None] + a[None, ::-1].copy()), "coarse", 0)[1]
+        coarse = step.roots_on_grid(torch.tensor(a[None] + a[None, ::-1], dtype=torch.float32), "coarse", 0)[1]
         assert bool(coarse) is not crowded                                  # the coarse grid misses two of P's roots
-        found = step.roots_of(torch.tensor(a[None])).numpy()[0]
+        found = step.roots_of(torch.tensor(a[None], dtype=torch.float32)).numpy()[0]   # as the graph's float32
         assert np.abs(found - lsf).max() < 1e-4, np.abs(found - lsf).max()
         if not crowded:                                                     # lpc.py's own grid values
             assert np.abs(found - line_spectral_frequencies_fast(a[None, :17])[0]).max() < 1e-5

@@ -248,7 +248,6 @@ def stream_step_module(model, input_mode: str):
         def roots_on_grid(self, poly, name: str, is_q: int):
             """(the p / 2 roots in (0, pi) of P (is_q 0) or Q (1) by their sign changes on the named
             grid (1, 8), whether the changes counted p / 2 (1,) bool)."""
-            poly = poly.float()
             real, imaginary = poly @ getattr(self, f"{name}_cos"), poly @ getattr(self, f"{name}_sin")
             turn_cos, turn_sin = getattr(self, f"{name}_turn_cos"), getattr(self, f"{name}_turn_sin")
             grid = getattr(self, f"{name}_grid")
