@@ -250,12 +250,13 @@ def main(argv=None) -> int:
         print("note: no --speaker-manifest, so clips are split one by one (not by speaker) and the two benchmarks "
               "(speaker-dependent, speaker-independent) are not run: they need to know who speaks in each clip; "
               "give a CSV with columns short_name (or clip) and speaker", flush=True)
-    if not sample and SPEAKER_MANIFEST and not ONE_SPEAKER and len(named := manifest_speakers()) == 1:
-        print(f"note: {SPEAKER_MANIFEST} names one speaker ({named.pop()}), so the model is of that person: "
+    named = manifest_speakers() if not sample and SPEAKER_MANIFEST else set()
+    if len(named) == 1 and not ONE_SPEAKER:
+        print(f"note: {SPEAKER_MANIFEST} names one speaker ({next(iter(named))}), so the model is of that person: "
               "--one-speaker trains the recipe measured for one person's videos (on the speaker-dependent benchmark "
               "jawOpen r strictly causal 0.63 against the defaults' 0.59); the defaults are for other voices, which "
               "such a model reads worse with that recipe (ARCHITECTURE.md, \"A recipe for one speaker\")", flush=True)
-    if not sample and SPEAKER_MANIFEST and ONE_SPEAKER and len(named := manifest_speakers()) > 1:
+    if len(named) > 1 and ONE_SPEAKER:
         print(f"note: --one-speaker, but {SPEAKER_MANIFEST} names {len(named)} speakers: the recipe is measured "
               "for one person's videos, and a model of several voices reads new ones worse with it (the formant "
               "channels cost 0.04 of jawOpen r on new speakers' weighted mean); if the names are one person's, it "

@@ -566,21 +566,22 @@ def test_the_runner_points_a_one_speaker_manifest_to_the_one_speaker_recipe(tmp_
     one, two = tmp_path / "one.csv", tmp_path / "two.csv"
     one.write_text("clip,speaker\na,Ada Lovelace\nb,Ada Lovelace\n")
     two.write_text("clip,speaker\na,Ada Lovelace\nb,Alan Turing\n")
-    def note(*args):
+    def said(*args) -> str:
         result = run_pipeline("--raw-dir", tmp_path / "videos", "--work-dir", tmp_path / "work", "--stage", 99, *args)
         assert result.returncode == 0, result.stderr
-        return "--one-speaker trains" in result.stdout and "(Ada Lovelace)" in result.stdout
+        return result.stdout
+
+    def note(*args):
+        out = said(*args)
+        return "--one-speaker trains" in out and "(Ada Lovelace)" in out
     assert note("--speaker-manifest", one)
     assert not note("--speaker-manifest", one, "--one-speaker")      # asked for already
     assert not note("--speaker-manifest", two)
     assert not note("--speaker-manifest", tmp_path / "missing.csv")  # stage 1.3 says what is wrong with it
     # the converse: --one-speaker with a manifest of several people says what the recipe costs them
-    several = run_pipeline("--raw-dir", tmp_path / "videos", "--work-dir", tmp_path / "work", "--stage", 99,
-                           "--speaker-manifest", two, "--one-speaker")
-    assert several.returncode == 0, several.stderr
-    assert "note: --one-speaker, but" in several.stdout and "names 2 speakers" in several.stdout
-    assert "note: --one-speaker, but" not in run_pipeline("--raw-dir", tmp_path / "videos", "--work-dir", tmp_path / "work",
-                                                          "--stage", 99, "--speaker-manifest", one, "--one-speaker").stdout
+    several = said("--speaker-manifest", two, "--one-speaker")
+    assert "note: --one-speaker, but" in several and "names 2 speakers" in several
+    assert "note: --one-speaker, but" not in said("--speaker-manifest", one, "--one-speaker")
     # the seconds of one speaker that stage 1.3's training split holds, for the note on too little video
     sys.path.insert(0, str(REPO_ROOT))
     import run_pipeline as runner
