@@ -293,11 +293,12 @@ def main(argv=None) -> int:
         return arrays
 
     if FORMANTS and manifest.get("formants") != {**formant_config(), "files": FORMANT_FILES}:
+        stored = manifest.get("formants")
+        different = ", ".join(formant_differences(stored) or ["files"]) if stored else ""
         print(f"error: {dataset_dir}: " + ("holds no formant channels (its stage 1.2 features were written before "
-              "they were stored: re-run stage 1.2 with --force, then stage 1.3)" if not manifest.get("formants") else
-              "its formant channels were made with other constants (" + ", ".join(formant_differences(
-                  manifest["formants"]) or ["files"]) + "): re-run stages 1.2 and 1.3, which redo what changed") + "; or train without "
-              "--formants", file=sys.stderr)
+              "they were stored: re-run stage 1.2 with --force, then stage 1.3)" if not stored else
+              f"its formant channels were made with other constants ({different}): re-run stages 1.2 and 1.3, "
+              "which redo what changed") + "; or train without --formants", file=sys.stderr)
         return 1
     train, val = load_split("train"), load_split("val")
     if len(train["windows"]) == 0:
