@@ -2,12 +2,15 @@
 
 No test reads ../shared except for the face model, which .ci/run copies into checkpoints/."""
 import os
+import pickle
+import shutil
 import signal
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from filelock import FileLock
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT))
@@ -31,6 +34,25 @@ def as_a_terminal_starts_it() -> None:
     signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
+def built_once(tmp_path_factory, name: str, build):
+    """A folder of generated media made once for the whole test run, and what build(folder) returned.
+
+    With pytest-xdist each worker would make its own: a session fixture runs once per worker, a
+    module fixture once per worker its tests land on. The first worker to ask builds under a file
+    lock in the run's folder, which the workers share; the others wait for it and read the same
+    folder. Tests only read these folders (they copy what they change)."""
+    base = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        base = base.parent                                   # the run's folder, above each worker's
+    folder, done = base / name, base / f"{name}.built"
+    with FileLock(f"{base / name}.lock"):
+        if not done.exists():
+            shutil.rmtree(folder, ignore_errors=True)        # what a build that failed left
+            folder.mkdir(parents=True)
+            done.write_bytes(pickle.dumps(build(folder)))
+    return pickle.loads(done.read_bytes())
+
+
 @pytest.fixture(scope="session")
 def face_model() -> Path:
     if not DEFAULT_FACE_MODEL.exists():
@@ -42,42 +64,43 @@ def face_model() -> Path:
 def clips(tmp_path_factory):
     """Generated clips and their ground truth, keyed by name."""
     from voiceface.synthetic import write_talking_face_clip
-    folder = tmp_path_factory.mktemp("raw")
-    return {
+    return built_once(tmp_path_factory, "raw", lambda folder: {
         "plain": write_talking_face_clip(folder / "plain.mp4", duration=4.0, seed=0),
         "rotated": write_talking_face_clip(folder / "rotated.mp4", duration=4.0, seed=0, roll_degrees=ROLL_DEGREES),
         "vfr": write_talking_face_clip(folder / "vfr.mp4", duration=4.0, seed=1, variable_frame_rate=True,
                                        extra_width=14),    # 270 px wide: FFmpeg pads its rows
         "two_faces": write_talking_face_clip(folder / "two_faces.mp4", duration=3.0, seed=2, second_face=True),
-    }
+    })
 
 
 @pytest.fixture(scope="session")
 def extracted(clips, face_model, tmp_path_factory):
     """Stage 1.1 run once over all generated clips: {name: BlendshapeTrack}."""
     from voiceface.formats import read_blendshapes_json
-    output = tmp_path_factory.mktemp("processed")
-    folder = clips["plain"].path.parent
-    result = run_script("1_data_cleaning/1_extract_blendshapes.py", folder, "--output-dir", output)
-    assert result.returncode == 0, result.stderr
-    return {name: read_blendshapes_json(output / name / "blendshapes_and_pose.json") for name in clips}
+
+    def build(output):
+        result = run_script("1_data_cleaning/1_extract_blendshapes.py", clips["plain"].path.parent, "--output-dir", output)
+        assert result.returncode == 0, result.stderr
+        return {name: read_blendshapes_json(output / name / "blendshapes_and_pose.json") for name in clips}
+    return built_once(tmp_path_factory, "processed", build)
 
 
 @pytest.fixture(scope="session")
 def learn_dataset(tmp_path_factory, face_model):
     """Five generated 8 s clips through stages 1.1, 1.2 and 1.3; sample_24 held out for validation."""
-    root = tmp_path_factory.mktemp("learn")
-    for script, *args in (
-            ("1_data_cleaning/0_generate_sample_clips.py", "--output-dir", root / "raw", "--clips", 5,
-             "--duration", 8, "--first-seed", 20),
-            ("1_data_cleaning/1_extract_blendshapes.py", root / "raw", "--output-dir", root / "processed",
-             "--workers", 2),
-            ("1_data_cleaning/2_extract_audio_features.py", root / "raw", "--output-dir", root / "processed"),
-            ("1_data_cleaning/3_create_dataset.py", "--processed-dir", root / "processed", "--output-dir",
-             root / "dataset", "--val-clips", "sample_24")):
-        result = run_script(script, *args)
-        assert result.returncode == 0, result.stderr
-    return root
+    def build(root):
+        for script, *args in (
+                ("1_data_cleaning/0_generate_sample_clips.py", "--output-dir", root / "raw", "--clips", 5,
+                 "--duration", 8, "--first-seed", 20),
+                ("1_data_cleaning/1_extract_blendshapes.py", root / "raw", "--output-dir", root / "processed",
+                 "--workers", 2),
+                ("1_data_cleaning/2_extract_audio_features.py", root / "raw", "--output-dir", root / "processed"),
+                ("1_data_cleaning/3_create_dataset.py", "--processed-dir", root / "processed", "--output-dir",
+                 root / "dataset", "--val-clips", "sample_24")):
+            result = run_script(script, *args)
+            assert result.returncode == 0, result.stderr
+        return root
+    return built_once(tmp_path_factory, "learn", build)
 
 
 # the generated clips have one voice: frequency warping (for other speakers) only slows learning there
@@ -86,10 +109,11 @@ QUICK_TRAINING = ["--preset", "tiny", "--window-seconds", "2", "--stride-seconds
 
 
 @pytest.fixture(scope="session")
-def trained_run(learn_dataset):
+def trained_run(learn_dataset, tmp_path_factory):
     """The tiny model trained for 25 epochs on the generated clips (about 20 s on two cores)."""
-    run = learn_dataset / "run"
-    result = run_script("2_architecture_training/train.py", "--dataset-dir", learn_dataset / "dataset",
-                        "--run-dir", run, "--epochs", 25, *QUICK_TRAINING)
-    assert result.returncode == 0, result.stderr
-    return run
+    def build(folder):
+        result = run_script("2_architecture_training/train.py", "--dataset-dir", learn_dataset / "dataset",
+                            "--run-dir", folder / "run", "--epochs", 25, *QUICK_TRAINING)
+        assert result.returncode == 0, result.stderr
+        return folder / "run"
+    return built_once(tmp_path_factory, "trained", build)

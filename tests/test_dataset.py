@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from scipy.spatial.transform import Rotation
 
-from conftest import run_script
+from conftest import built_once, run_script
 from voiceface.audio import AudioFeatureFile
 from voiceface.constants import BLENDSHAPE_NAMES, N_BLENDSHAPES
 from voiceface.dataset import (ClipPose, create_sequences, warp_mel, denormalize_targets, interpolate_targets,
@@ -127,18 +127,19 @@ def test_speakers_stay_on_one_side_and_val_is_near_the_fraction():
 def processed(tmp_path_factory, face_model):
     """Four generated clips through stages 1.1 and 1.2: two plain, one whose audio starts 0.3 s
     late, one whose mouth moves 100 ms before its sound."""
-    root = tmp_path_factory.mktemp("dataset")
-    raw, out = root / "raw", root / "processed"
-    truths = {
-        "plain_a": write_talking_face_clip(raw / "plain_a.mp4", duration=5.0, seed=10),
-        "plain_b": write_talking_face_clip(raw / "plain_b.mp4", duration=5.0, seed=11),
-        "late_audio": write_talking_face_clip(raw / "late_audio.mp4", duration=5.0, seed=12, audio_start=0.3),
-        "mouth_first": write_talking_face_clip(raw / "mouth_first.mp4", duration=5.0, seed=13, mouth_lead=0.1),
-    }
-    for script in ("1_data_cleaning/1_extract_blendshapes.py", "1_data_cleaning/2_extract_audio_features.py"):
-        result = run_script(script, raw, "--output-dir", out, "--workers", "2")
-        assert result.returncode == 0, result.stderr
-    return out, truths
+    def build(root):
+        raw, out = root / "raw", root / "processed"
+        truths = {
+            "plain_a": write_talking_face_clip(raw / "plain_a.mp4", duration=5.0, seed=10),
+            "plain_b": write_talking_face_clip(raw / "plain_b.mp4", duration=5.0, seed=11),
+            "late_audio": write_talking_face_clip(raw / "late_audio.mp4", duration=5.0, seed=12, audio_start=0.3),
+            "mouth_first": write_talking_face_clip(raw / "mouth_first.mp4", duration=5.0, seed=13, mouth_lead=0.1),
+        }
+        for script in ("1_data_cleaning/1_extract_blendshapes.py", "1_data_cleaning/2_extract_audio_features.py"):
+            result = run_script(script, raw, "--output-dir", out, "--workers", "2")
+            assert result.returncode == 0, result.stderr
+        return out, truths
+    return built_once(tmp_path_factory, "dataset", build)
 
 
 def read_split(dataset, split):

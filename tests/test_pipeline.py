@@ -62,7 +62,7 @@ def test_evaluation_reports_the_model_and_three_baselines_on_sync_corrected_labe
     assert seen.stderr.count("is the same recording as the training clip") == 4
 
 
-def test_evaluating_clip_folders_corrects_their_offset_first(trained_run, face_model, tmp_path):
+def test_evaluating_clip_folders_corrects_their_offset_first(trained_run, learn_dataset, face_model, tmp_path):
     from voiceface.synthetic import write_talking_face_clip
     write_talking_face_clip(tmp_path / "raw" / "late_sound.mp4", duration=6.0, seed=31, mouth_lead=0.2)
     out = tmp_path / "evaluation.json"
@@ -70,7 +70,7 @@ def test_evaluating_clip_folders_corrects_their_offset_first(trained_run, face_m
                         tmp_path / "raw" / "late_sound.mp4", "--json", out)
     assert result.returncode == 0, result.stderr
     clip = json.loads(out.read_text())["clips"][0]
-    lead = json.loads((trained_run.parent / "dataset" / "dataset_manifest.json").read_text())["sync"]["typical_lead_ms"]
+    lead = json.loads((learn_dataset / "dataset" / "dataset_manifest.json").read_text())["sync"]["typical_lead_ms"]
     # the sound comes 200 ms after the mouth: the labels are taken ~200 ms earlier, onto the training lead
     assert abs(clip["sync_shift_ms"] - (-200 - lead)) <= 1000 / 30
     assert clip["model"]["jaw_open_r"] > 0.6 and abs(clip["model"]["jaw_open_best_lag_ms"]) <= 40

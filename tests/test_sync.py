@@ -5,7 +5,7 @@ import json
 import numpy as np
 import pytest
 
-from conftest import QUICK_TRAINING, run_script
+from conftest import QUICK_TRAINING, built_once, run_script
 from voiceface import sync
 from voiceface.constants import BLENDSHAPE_NAMES, FRAME_RATE
 
@@ -115,18 +115,21 @@ def offset_corpus(tmp_path_factory, face_model):
     """Generated clips in three corpora: originals (all in sync), the same clips with their audio
     moved by OFFSETS (two left in sync), and a held-out in-sync clip. Stages 1.1 and 1.2 done."""
     from voiceface.synthetic import write_talking_face_clip
-    root = tmp_path_factory.mktemp("offsets")
-    seeds = [60 + k for k in range(len(OFFSETS) + 2)]
-    for name, offset_of in (("original", lambda k: 0.0), ("moved", lambda k: ([0.0, 0.0] + list(OFFSETS))[k])):
-        for k, seed in enumerate(seeds):
-            write_talking_face_clip(root / name / "raw" / f"clip_{k}.mp4", duration=5.0, seed=seed,
-                                    mouth_lead=offset_of(k))
-        write_talking_face_clip(root / name / "raw" / "held_out.mp4", duration=5.0, seed=90)
-    for name in ("original", "moved"):
-        for script in ("1_data_cleaning/1_extract_blendshapes.py", "1_data_cleaning/2_extract_audio_features.py"):
-            result = run_script(script, root / name / "raw", "--output-dir", root / name / "processed", "--workers", 2)
-            assert result.returncode == 0, result.stderr
-    return root
+
+    def build(root):
+        seeds = [60 + k for k in range(len(OFFSETS) + 2)]
+        for name, offset_of in (("original", lambda k: 0.0), ("moved", lambda k: ([0.0, 0.0] + list(OFFSETS))[k])):
+            for k, seed in enumerate(seeds):
+                write_talking_face_clip(root / name / "raw" / f"clip_{k}.mp4", duration=5.0, seed=seed,
+                                        mouth_lead=offset_of(k))
+            write_talking_face_clip(root / name / "raw" / "held_out.mp4", duration=5.0, seed=90)
+        for name in ("original", "moved"):
+            for script in ("1_data_cleaning/1_extract_blendshapes.py", "1_data_cleaning/2_extract_audio_features.py"):
+                result = run_script(script, root / name / "raw", "--output-dir", root / name / "processed",
+                                    "--workers", 2)
+                assert result.returncode == 0, result.stderr
+        return root
+    return built_once(tmp_path_factory, "offsets", build)
 
 
 def build(corpus, dataset, *extra):
