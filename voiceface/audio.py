@@ -224,19 +224,35 @@ class VoiceActivity:
             warnings.simplefilter("ignore", RuntimeWarning)                  # an all-NaN span: no swing
             swing = np.nan_to_num(np.nanmax(spans, axis=1) - np.nanmin(spans, axis=1)) if len(spans) else np.zeros(0)
         self.recent = levels[max(0, len(levels) - (window - 1)):]
-        vad = np.zeros(len(rms_db), dtype=np.uint8)
+        vad = bytearray(len(rms_db))
         floor, hold, peak = self.floor_db, self.hold, self.peak_db
+        rise, decay, held = self.rise_per_frame, self.peak_decay_per_frame, self.hangover_frames + 1
+        # the frame loop is the front-end's one Python loop: comparisons instead of min() and max()
+        # calls (the same arithmetic, twice as fast), one byte a frame
         for i, (level, moving) in enumerate(zip(rms_db.tolist(), (swing >= VAD_MIN_SWING_DB).tolist())):
-            floor = max(min(level, floor + self.rise_per_frame), VAD_FLOOR_MIN_DB)
-            peak = max(level, peak - self.peak_decay_per_frame)
-            minimum = max(VAD_ABSOLUTE_MIN_DB, min(VAD_MIN_THRESHOLD_DB, peak - VAD_BELOW_PEAK_DB))
-            if moving and level > max(minimum, floor + VAD_MARGIN_DB):
-                hold = self.hangover_frames + 1
+            floor = floor + rise                       # floor: max(min(level, floor + rise), VAD_FLOOR_MIN_DB)
+            if level < floor:
+                floor = level
+            if floor < VAD_FLOOR_MIN_DB:
+                floor = VAD_FLOOR_MIN_DB
+            peak = peak - decay                        # peak: max(level, peak - decay)
+            if level > peak:
+                peak = level
+            minimum = peak - VAD_BELOW_PEAK_DB         # within [VAD_ABSOLUTE_MIN_DB, VAD_MIN_THRESHOLD_DB]
+            if minimum > VAD_MIN_THRESHOLD_DB:
+                minimum = VAD_MIN_THRESHOLD_DB
+            if minimum < VAD_ABSOLUTE_MIN_DB:
+                minimum = VAD_ABSOLUTE_MIN_DB
+            threshold = floor + VAD_MARGIN_DB
+            if minimum > threshold:
+                threshold = minimum
+            if moving and level > threshold:
+                hold = held
             if hold > 0:
                 vad[i] = 1
                 hold -= 1
         self.floor_db, self.hold, self.peak_db = floor, hold, peak
-        return vad
+        return np.frombuffer(vad, dtype=np.uint8).copy()
 
 
 VAD_BAND_BINS = tuple(int(round(hz * N_FFT / SAMPLE_RATE)) for hz in VAD_BAND_HZ)      # FFT bins 8..128
@@ -299,6 +315,15 @@ class AudioFrontEnd:
         done = 0
         while done < len(power):
             row = self.frames_done % MEL_BLOCK_FRAMES
+            if row == 0 and (whole := (len(power) - done) // MEL_BLOCK_FRAMES):
+                # whole blocks in one stacked product: the same (MEL_BLOCK_FRAMES, 257) product for each
+                # block as below, without a Python step per block
+                take = whole * MEL_BLOCK_FRAMES
+                blocks = power[done:done + take].reshape(whole, MEL_BLOCK_FRAMES, -1)
+                out[done:done + take] = (blocks @ FILTERBANK_T_32).reshape(take, N_MELS)
+                done += take
+                self.frames_done += take
+                continue
             take = min(MEL_BLOCK_FRAMES - row, len(power) - done)
             self.block[row:row + take] = power[done:done + take]
             out[done:done + take] = (self.block @ FILTERBANK_T_32)[row:row + take]
