@@ -40,17 +40,21 @@ def built_once(tmp_path_factory, name: str, build):
     With pytest-xdist each worker would make its own: a session fixture runs once per worker, a
     module fixture once per worker its tests land on. The first worker to ask builds under a file
     lock in the run's folder, which the workers share; the others wait for it and read the same
-    folder. Tests only read these folders (they copy what they change)."""
+    folder. Tests only read these folders (they copy what they change). A name belongs to one
+    builder: a second fixture asking for it is refused rather than handed the first one's folder."""
     base = tmp_path_factory.getbasetemp()
     if os.environ.get("PYTEST_XDIST_WORKER"):
         base = base.parent                                   # the run's folder, above each worker's
     folder, done = base / name, base / f"{name}.built"
-    with FileLock(f"{base / name}.lock"):
+    builder = f"{build.__module__}.{build.__qualname__}"
+    with FileLock(f"{folder}.lock"):
         if not done.exists():
             shutil.rmtree(folder, ignore_errors=True)        # what a build that failed left
             folder.mkdir(parents=True)
-            done.write_bytes(pickle.dumps(build(folder)))
-    return pickle.loads(done.read_bytes())
+            done.write_bytes(pickle.dumps((builder, build(folder))))
+    made_by, value = pickle.loads(done.read_bytes())
+    assert made_by == builder, f"built_once({name!r}) is {made_by}'s folder, not {builder}'s: give it another name"
+    return value
 
 
 @pytest.fixture(scope="session")
