@@ -40,9 +40,29 @@ def create_landmarker(model_path: str | Path, max_faces: int = 1, min_detection:
     return vision.FaceLandmarker.create_from_options(options)
 
 
+def _image_class():
+    """MediaPipe's Image with its C pointer defaulting to None. Its `__del__` reads the pointer,
+    which `__init__` sets only after loading the library; a Ctrl-C landing before that (the
+    interrupt is raised in whatever Python line runs) left a half-built Image whose `__del__`
+    printed "Exception ignored ... AttributeError: 'Image' object has no attribute '_image_ptr'"
+    with a traceback under the one line a stopped run gives (seen once in 347 tests; Pillow's
+    ImageTk.PhotoImage had the same fault: python-pillow/Pillow#8018, fixed in #8341)."""
+    global _IMAGE_CLASS
+    if _IMAGE_CLASS is None:
+        import mediapipe as mp
+
+        class Image(mp.Image):
+            _image_ptr = None
+        _IMAGE_CLASS = Image
+    return _IMAGE_CLASS
+
+
+_IMAGE_CLASS = None
+
+
 def to_mediapipe_image(rgb: np.ndarray):
     import mediapipe as mp
-    return mp.Image(image_format=mp.ImageFormat.SRGB, data=rgb)
+    return _image_class()(image_format=mp.ImageFormat.SRGB, data=rgb)
 
 
 def face_centre_and_area(landmarks) -> tuple[np.ndarray, float]:
