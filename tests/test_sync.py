@@ -29,10 +29,10 @@ def test_a_known_lag_between_mouth_and_bands_is_found_to_the_frame():
 
 
 def test_the_evidence_is_each_lags_cross_validated_ridge_fit_as_written_out_plainly():
-    """evidence_by_lag computes every lag's two folds from sums of products; here each fold is fitted
-    and scored as its docstring says, one lag at a time, on a mouth with masked frames, a stretch of
-    NaN and a stretch where it does not move (a fold with no spread scores 0, a lag with too little
-    overlap is NaN)."""
+    """evidence_by_lag computes every lag's two folds from sums of products; its reference fits and
+    scores each fold as the docstring says, one lag at a time. The two agree on a mouth with masked
+    frames, a stretch of NaN and a stretch where it does not move (a fold with no spread scores 0, a
+    lag with too little overlap is NaN), and find the lag put in."""
     rng = np.random.default_rng(3)
     frames, lags = 700, 40
     envelopes = -50 + sync.box_smooth(rng.normal(0, 8, (frames, sync.N_BANDS)), 0.03)
@@ -41,36 +41,20 @@ def test_the_evidence_is_each_lags_cross_validated_ridge_fit_as_written_out_plai
     valid = rng.random(frames) > 0.2
     block = int(round(sync.CV_BLOCK_S * FRAME_RATE))
 
-    def plainly(lag, mouth=mouth, valid=valid):
-        m, a = sync._lagged(mouth, lag, frames)
-        use = valid[m] & np.isfinite(mouth[m])
-        if use.sum() < sync.MIN_OVERLAP_S * FRAME_RATE:
-            return np.nan
-        y, x, half = mouth[m], envelopes[a], (np.arange(frames - abs(lag)) // block) % 2
-        scores = []
-        for fold in (0, 1):
-            fit_on, test_on = use & (half == fold), use & (half != fold)
-            mean, std = x[fit_on].mean(axis=0), np.maximum(x[fit_on].std(axis=0), 1e-9)
-            xf, yf = (x[fit_on] - mean) / std, y[fit_on] - y[fit_on].mean()
-            weights = np.linalg.solve(xf.T @ xf + sync.RIDGE * np.eye(x.shape[1]), xf.T @ yf)
-            fit, truth = ((x[test_on] - mean) / std) @ weights, y[test_on]
-            scores.append(np.corrcoef(fit, truth)[0, 1] if fit.std() > 1e-12 and truth.std() > 1e-12 else 0.0)
-        return np.mean(scores)
-
     found, evidence = sync.evidence_by_lag(mouth, envelopes, valid, lags)
     assert list(found) == list(range(-lags, lags + 1))
-    np.testing.assert_allclose(evidence, [plainly(int(lag)) for lag in found], atol=1e-10)
+    np.testing.assert_allclose(evidence, sync.evidence_by_lag_plainly(mouth, envelopes, valid, lags)[1], atol=1e-10)
     assert np.isfinite(evidence).all() and found[np.argmax(evidence)] == 7
     # a mouth that moves only in the first block: one fold scores on still blocks, the other fits on
     # them (weights of 0, a fit with no spread); each scores 0, as written out plainly, not NaN
-    still = np.full(frames, 0.1)
-    still[:block] = rng.random(block)
     everywhere = np.ones(frames, bool)
-    _, flat = sync.evidence_by_lag(still, envelopes, everywhere, 0)
-    assert flat[0] == 0.0 and plainly(0, still, everywhere) == 0.0
-    # too short an overlap: NaN
-    _, short = sync.evidence_by_lag(mouth[:150], envelopes[:150], valid[:150], 2)
-    assert np.isnan(short).all()
+    for level in (0.1, 0.1234567, 0.73):
+        still = np.full(frames, level)
+        still[:block] = rng.random(block)
+        for evidence_of in (sync.evidence_by_lag, sync.evidence_by_lag_plainly):
+            assert (evidence_of(still, envelopes, everywhere, 3)[1] == 0.0).all(), (level, evidence_of)
+        # too short an overlap: NaN
+        assert np.isnan(evidence_of(mouth[:150], envelopes[:150], valid[:150], 2)[1]).all()
 
 
 def test_unrelated_audio_is_not_trusted():
