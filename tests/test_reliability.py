@@ -366,3 +366,31 @@ def test_a_file_name_that_is_not_utf8_is_read_printed_and_drawn(trained_run, tmp
     assert (tmp_path / "processed" / os.fsdecode(b"caf\xe9 interview") / "audio_features.npz").exists()
     assert sorted(os.fsencode(p.name) for p in (tmp_path / "takes").iterdir()) == sorted(
         b"caf\xe9 interview." + ending for ending in (b"json", b"csv", b"png", b"preview.mp4"))
+
+
+def test_batch_workers_take_ctrl_c_as_the_command_does(tmp_path):
+    """Workers are started ignoring Ctrl-C (so one arriving while they import their modules neither
+    prints a traceback nor kills them) and then take it as the command does: stoppable when it is,
+    ignoring it when it was started so (`cmd &` in a script)."""
+    (tmp_path / "task.py").write_text(
+        "import signal\nfrom voiceface import cli\n"
+        "def task(path):\n"
+        "    handler = signal.getsignal(signal.SIGINT)\n"
+        "    return f'{path.name}: ' + {cli._on_ctrl_c: 'stoppable', signal.SIG_IGN: 'ignores'}.get(handler, repr(handler))\n")
+    files = [tmp_path / f"clip{k}.mp4" for k in range(3)]
+    for path in files:
+        path.write_bytes(b"")
+    program = ("import signal, sys\n"
+               f"sys.path[:0] = [{str(REPO_ROOT)!r}, {str(tmp_path)!r}]\n"
+               "from voiceface import cli\nimport task\n"
+               "if sys.argv[1] == 'ignored':\n    signal.signal(signal.SIGINT, signal.SIG_IGN)\n"
+               "from pathlib import Path\n"
+               f"sys.exit(cli.run_batch(task.task, [Path(sys.argv[k]) for k in range(2, 5)], [], 2, 'files'))\n")
+    said = {}
+    for mode in ("terminal", "ignored"):
+        result = subprocess.run([sys.executable, "-c", program, mode, *map(str, files)], capture_output=True, text=True,
+                                timeout=120)
+        assert result.returncode == 0, result.stderr[-2000:]
+        said[mode] = sorted(line for line in result.stdout.splitlines() if line.startswith("clip"))
+    assert said["terminal"] == [f"clip{k}.mp4: stoppable" for k in range(3)]
+    assert said["ignored"] == [f"clip{k}.mp4: ignores" for k in range(3)]
