@@ -322,18 +322,23 @@ class Outcome:
     message: str = ""
 
 
-def _start_worker() -> None:
+_BATCH_STOPPED = None             # in a batch worker: the command's stop, set by its main process
+
+
+def _start_worker(stopped, command_ignores_ctrl_c: bool) -> None:
     """A batch worker stops the file it works on at Ctrl-C (the terminal sends it to every process
-    of the command) and starts no other; waiting for a file it ignores it, so no traceback."""
-    global _in_task
-    _in_task = False
-    if signal.getsignal(signal.SIGINT) is not signal.SIG_IGN:       # as the command it works for
+    of the command) and starts no other; waiting for a file it ignores it, so no traceback. It was
+    started ignoring Ctrl-C (run_batch), so a Ctrl-C during its start-up (imports, about a second)
+    neither prints a traceback nor kills it; the main process's `stopped` tells it of that one."""
+    global _in_task, _BATCH_STOPPED
+    _in_task, _BATCH_STOPPED = False, stopped
+    if not command_ignores_ctrl_c:               # as the command it works for
         signal.signal(signal.SIGINT, _on_ctrl_c)
 
 
 def _run_one(task: Callable[[Path], str], path: Path) -> Outcome:
     global _in_task
-    if STOP_ASKED.is_set():
+    if STOP_ASKED.is_set() or (_BATCH_STOPPED is not None and _BATCH_STOPPED.is_set()):
         return Outcome(path, "stopped")
     _in_task = True
     try:
@@ -385,9 +390,21 @@ def run_batch(task: Callable[[Path], str], files: list[Path], errors: list[str],
             # spawn, not fork: MediaPipe and PyTorch hold threads that a fork would copy broken
             context = multiprocessing.get_context("spawn")
             ordered = sorted(files, key=cost, reverse=True) if cost else files
-            pool = ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=_start_worker)
+            # the workers start ignoring Ctrl-C (an ignored signal stays ignored across the exec of a
+            # spawned process; a handler does not): at the terminal's Ctrl-C during their start-up, a
+            # worker importing its modules printed a KeyboardInterrupt traceback and died, or, started
+            # after this process's stop, went on to read a video. This process ignores it only while
+            # it starts them (milliseconds), then tells them of a stop through `stopped`.
+            stopped = context.Event()
+            command_ignores = signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+            pool = ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=_start_worker,
+                                       initargs=(stopped, command_ignores))
             try:
-                futures = [pool.submit(_run_one, task, path) for path in ordered]
+                previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+                try:
+                    futures = [pool.submit(_run_one, task, path) for path in ordered]     # starts the workers
+                finally:
+                    signal.signal(signal.SIGINT, previous)
                 for future in as_completed(futures):
                     report(future.result())
                     if outcomes[-1].status == "stopped":
@@ -395,6 +412,7 @@ def run_batch(task: Callable[[Path], str], files: list[Path], errors: list[str],
             except KeyboardInterrupt:
                 # the files under way stop (and clean up) on Ctrl-C, passed on to the workers for a stop
                 # sent to this process alone; the rest never start
+                stopped.set()
                 for process in list((getattr(pool, "_processes", None) or {}).values()):
                     if process.is_alive():
                         os.kill(process.pid, signal.SIGINT)
