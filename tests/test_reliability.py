@@ -394,3 +394,26 @@ def test_batch_workers_take_ctrl_c_as_the_command_does(tmp_path):
         said[mode] = sorted(line for line in result.stdout.splitlines() if line.startswith("clip"))
     assert said["terminal"] == [f"clip{k}.mp4: stoppable" for k in range(3)]
     assert said["ignored"] == [f"clip{k}.mp4: ignores" for k in range(3)]
+
+
+def test_a_ctrl_c_inside_a_deferred_block_is_only_recorded_and_outside_it_stops_the_run():
+    """Inside calls into MediaPipe (cli.ctrl_c_deferred) a Ctrl-C only sets STOP_ASKED, which the
+    frame loop checks after them; anywhere else it stops the run at once, with the one line."""
+    program = ("import os, signal, sys\n"
+               f"sys.path.insert(0, {str(REPO_ROOT)!r})\n"
+               "from voiceface import cli\n"
+               "def main():\n"
+               "    with cli.ctrl_c_deferred():\n"
+               "        os.kill(os.getpid(), signal.SIGINT)\n"
+               "        for _ in range(1000): pass          # the handler runs between these bytecodes\n"
+               "        print('inside: went on, stop asked', cli.STOP_ASKED.is_set(), flush=True)\n"
+               "    os.kill(os.getpid(), signal.SIGINT)\n"
+               "    for _ in range(1000): pass\n"
+               "    print('outside: went on', flush=True)\n"
+               "    return 0\n"
+               "sys.exit(cli.run_main(main))\n")
+    result = subprocess.run([sys.executable, "-c", program], capture_output=True, text=True, timeout=60,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    assert result.stdout.splitlines() == ["inside: went on, stop asked True"], result.stdout + result.stderr
+    assert result.returncode == 130 and "Traceback" not in result.stderr
+    assert result.stderr.strip() == "stopped (Ctrl-C); what it finished is kept, nothing is left half-written"

@@ -18,6 +18,7 @@ of those is set, it is refused in one line (`--reference` without `--preview` wa
 from __future__ import annotations
 
 import argparse
+import contextlib
 import glob
 import multiprocessing
 import os
@@ -61,13 +62,31 @@ _QUIET_ENV = "VOICEFACE_STOP_SAID_BY_PARENT"   # a script run by another one (ru
 _in_task = True                  # in a batch worker: False while it waits for its next file
 
 
+_deferred = 0                    # inside calls into a library that a KeyboardInterrupt must not cut (MediaPipe)
+
+
+@contextlib.contextmanager
+def ctrl_c_deferred():
+    """Ctrl-C inside this block only sets STOP_ASKED; the caller checks it after the block. For calls
+    into MediaPipe's Python layer, which runs each C call on a dispatcher thread and builds objects
+    whose __del__ fails when cut half-way: a KeyboardInterrupt raised there printed 'Exception
+    ignored in Image.__del__' tracebacks under a stopped run's one line."""
+    global _deferred
+    _deferred += 1
+    try:
+        yield
+    finally:
+        _deferred -= 1
+
+
 def _on_ctrl_c(signum, frame):
     global _in_task
     STOP_ASKED.set()
     if _in_task:
         if multiprocessing.parent_process() is not None:
             _in_task = False       # a worker stops its file once: a second Ctrl-C must not cut its cleanup short
-        raise KeyboardInterrupt
+        if not _deferred:
+            raise KeyboardInterrupt
 
 
 def run_main(main: Callable[[], int], going_on: str = "") -> int:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .cli import STOP_ASKED
+from .cli import STOP_ASKED, ctrl_c_deferred
 from .constants import BLENDSHAPE_NAMES, N_BLENDSHAPES, N_POSE
 from .errors import InputError
 from .formats import library_versions, now_iso, sha256_file
@@ -145,7 +145,7 @@ def extract_blendshapes_and_pose(video_path: str | Path, model_path: str | Path,
     # MediaPipe's modules are torn down ("Exception ignored in FaceLandmarker.__del__ ... TypeError:
     # 'NoneType' object is not callable" under the stopped run's one line; once in 350 tests)
     with contextlib.ExitStack() as closing:
-        with native_stderr_silenced():          # MediaPipe's C++ start-up warnings, on every run
+        with native_stderr_silenced(), ctrl_c_deferred():   # MediaPipe's C++ start-up warnings, on every run
             landmarker = closing.enter_context(contextlib.closing(create_landmarker(
                 model_path, max_faces if detect_every_frame else 1, min_detection, min_tracking)))
             checker = closing.enter_context(contextlib.closing(create_landmarker(
@@ -154,17 +154,18 @@ def extract_blendshapes_and_pose(video_path: str | Path, model_path: str | Path,
             total=info.expected_frames or None, desc=video_path.name, unit="frame", leave=False, enabled=progress)))
         last_ms, names_checked = -1, False
         for time_s, rgb in iter_video_frames(video_path):
-            if STOP_ASKED.is_set():         # a Ctrl-C that arrived inside MediaPipe's native code
+            if STOP_ASKED.is_set():         # a Ctrl-C that arrived inside MediaPipe's calls
                 raise KeyboardInterrupt
             # MediaPipe's VIDEO mode wants strictly increasing integer milliseconds
             stamp_ms = max(int(round((time_s - info.start_time_s) * 1000)), last_ms + 1)
             last_ms = stamp_ms
-            image = to_mediapipe_image(rgb)
-            if not times:                   # the graph's own threads warn during the first call
-                with native_stderr_silenced():
+            with ctrl_c_deferred():          # a Ctrl-C here is seen at the next frame
+                image = to_mediapipe_image(rgb)
+                if not times:               # the graph's own threads warn during the first call
+                    with native_stderr_silenced():
+                        result = landmarker.detect_for_video(image, stamp_ms)
+                else:
                     result = landmarker.detect_for_video(image, stamp_ms)
-            else:
-                result = landmarker.detect_for_video(image, stamp_ms)
             times.append(time_s * 1000.0)
             n_faces = len(result.face_blendshapes)
             frames_with_several += n_faces > 1
@@ -182,11 +183,12 @@ def extract_blendshapes_and_pose(video_path: str | Path, model_path: str | Path,
                 translation, quaternion = matrix_to_pose(result.facial_transformation_matrixes[index])
                 poses.append(np.concatenate([translation, quaternion]))
             if checker is not None and census.due(time_s - info.start_time_s):
-                if census.checks == 0:
-                    with native_stderr_silenced():
+                with ctrl_c_deferred():
+                    if census.checks == 0:
+                        with native_stderr_silenced():
+                            check = checker.detect(image)
+                    else:
                         check = checker.detect(image)
-                else:
-                    check = checker.detect(image)
                 census.record(check, time_s - info.start_time_s, followed_centre)
             bar.update(1)
     times_ms = np.asarray(times)
