@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import QUICK_TRAINING, REPO_ROOT, run_script
+from conftest import QUICK_TRAINING, REPO_ROOT, as_a_terminal_starts_it, run_script
 
 STAGE_11, STAGE_12, STAGE_13 = ("1_data_cleaning/1_extract_blendshapes.py", "1_data_cleaning/2_extract_audio_features.py",
                                 "1_data_cleaning/3_create_dataset.py")
@@ -389,7 +389,7 @@ def test_batch_workers_take_ctrl_c_as_the_command_does(tmp_path):
     said = {}
     for mode in ("terminal", "ignored"):
         result = subprocess.run([sys.executable, "-c", program, mode, *map(str, files)], capture_output=True, text=True,
-                                timeout=120)
+                                timeout=120, preexec_fn=as_a_terminal_starts_it)     # whatever started pytest
         assert result.returncode == 0, result.stderr[-2000:]
         said[mode] = sorted(line for line in result.stdout.splitlines() if line.startswith("clip"))
     assert said["terminal"] == [f"clip{k}.mp4: stoppable" for k in range(3)]
@@ -413,7 +413,7 @@ def test_a_ctrl_c_inside_a_deferred_block_is_only_recorded_and_outside_it_stops_
                "    return 0\n"
                "sys.exit(cli.run_main(main))\n")
     result = subprocess.run([sys.executable, "-c", program], capture_output=True, text=True, timeout=60,
-                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+                            preexec_fn=as_a_terminal_starts_it)
     assert result.stdout.splitlines() == ["inside: went on, stop asked True"], result.stdout + result.stderr
     assert result.returncode == 130 and "Traceback" not in result.stderr
     assert result.stderr.strip() == "stopped (Ctrl-C); what it finished is kept, nothing is left half-written"
