@@ -137,9 +137,9 @@ def evidence_by_lag(mouth: np.ndarray, envelopes: np.ndarray, valid: np.ndarray,
     Everything a fold's fit and score need is in each half's count, and the sums of products of
     [envelopes, mouth] centred on that half's own mean (so no precision is lost, and a mouth that
     does not move in a half has a spread of 0 there, as the reference finds), so each lag costs two
-    small products and the ridge algebra runs for all lags at once: 3-4x faster than
-    evidence_by_lag_plainly (its reference), which took 9.0 of stage 1.3's 13.9 s on the 33 real
-    clips."""
+    small products and the ridge algebra runs for all lags at once: 5.6-6.0x faster than
+    evidence_by_lag_plainly (its reference; 1_data_cleaning/benchmark_dataset.py on the 33 real
+    clips), which took 9.0 of stage 1.3's 13.9 s there."""
     envelopes = envelopes[:, None] if envelopes.ndim == 1 else envelopes
     length = min(len(mouth), len(envelopes))
     k = envelopes.shape[1]
