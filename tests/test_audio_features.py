@@ -247,6 +247,22 @@ def test_quiet_speech_keeps_its_voice_and_reads_as_loud_speech(speech_48k, down_
     assert gap.max() * MEL_SCALE_DB < 1.0                     # dB: the level inputs read alike (measured 0.1, 0.4)
 
 
+def test_the_exponential_average_is_scipys_first_order_filter():
+    """audio.exponential_average (NumPy, by doubling, in blocks) against scipy.signal.lfilter, the
+    filter it stands for: powers spanning 120 dB, a short and a long time constant, lengths across
+    a block's end; and a call on the first frames gives them what the whole call gives, exactly."""
+    from scipy.signal import lfilter
+    from voiceface.audio import EXPONENTIAL_BLOCK, exponential_average
+    rng = np.random.default_rng(3)
+    for length in (1, 2, 37, 1000, EXPONENTIAL_BLOCK + 5, 2 * EXPONENTIAL_BLOCK + 900):
+        for alpha in (1 / 300, 0.4):
+            x, start = 10 ** rng.uniform(-12, 0, (length, 5)), 10 ** rng.uniform(-6, 0, 5)
+            expected, _ = lfilter([alpha], [1.0, alpha - 1.0], x, axis=0, zi=((1 - alpha) * start)[None, :])
+            got = exponential_average(x, alpha, start)
+            assert np.max(np.abs(got - expected) / expected) < 1e-13, (length, alpha)
+            assert np.array_equal(exponential_average(x[:length // 2 + 1], alpha, start), got[:length // 2 + 1])
+
+
 def test_level_normaliser_is_causal_streamable_and_removes_a_gain(speech_48k):
     audio = soxr.resample(np.tile(speech_48k[0], 5).astype(np.float64), 48000, SAMPLE_RATE)   # 15 s
     quiet, loud = compute_features(audio * 0.05), compute_features(audio * 0.5)        # 20 dB apart
