@@ -3,12 +3,14 @@ import csv
 import json
 import math
 import shutil
+import subprocess
+import sys
 
 import numpy as np
 import pytest
 import torch
 
-from conftest import run_script
+from conftest import REPO_ROOT, run_script
 from voiceface.audio import load_audio
 from voiceface.engine import Animator, Frames, animate_file, load_model
 from voiceface.livelink import LIVE_LINK_HEADER
@@ -61,6 +63,31 @@ def test_a_long_file_in_blocks_equals_one_pass(model, tmp_path):
     whole = stream(model, audio, len(audio))
     assert np.abs(blocks.blendshapes - whole.blendshapes).max() <= 1e-5
     assert_same_pose(blocks.pose, whole.pose)
+
+
+def test_a_files_lone_last_frame_runs_through_the_model_not_the_streams_onnx_step(trained_run, tmp_path):
+    """animate_file feeds 10 s blocks, and 20 s of 48 kHz AAC leave one 10 ms frame for the last
+    push. A stream's one-frame push runs an ONNX step, exported on first use; for a file's lone
+    frame that export (with the onnx package's import) took 2.0-3.1 s. In a fresh process, a file
+    is animated importing neither onnx nor scipy.signal (1.3-1.5 s more, for one running mean); a stream of 10 ms chunks still builds the step, and both give one face."""
+    from voiceface.audio import AudioFrontEnd, open_audio
+    from voiceface.synthetic import speech_envelope, voiced_audio, write_audio_file
+    path = write_audio_file(tmp_path / "twenty.m4a", voiced_audio(speech_envelope(20.0, 48000, 5), 48000, 5), 48000)
+    front_end = AudioFrontEnd()
+    assert [len(front_end.process(block)) for block in open_audio(path)[1]][-1] == 1
+    script = ("import sys, json; from voiceface.engine import animate_file, load_model; "
+              f"model, checkpoint = load_model({str(trained_run / 'best.pt')!r}); "
+              f"frames, _ = animate_file({str(path)!r}, model, checkpoint); "
+              "print(json.dumps([len(frames.times), hasattr(model, '_onnx_one_frame_session'), "
+              "sorted(m for m in ('onnx', 'scipy.signal') if m in sys.modules)]))")
+    result = subprocess.run([sys.executable, "-c", script], cwd=REPO_ROOT, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr[-2000:]
+    model_and_checkpoint = load_model(trained_run / "best.pt")
+    offline, _ = animate_file(path, *model_and_checkpoint)
+    assert json.loads(result.stdout.strip().splitlines()[-1]) == [len(offline.times), False, []]
+    streamed = stream(model_and_checkpoint, load_audio(path)[1], 160)
+    assert hasattr(model_and_checkpoint[0], "_onnx_one_frame_session")
+    assert np.abs(streamed.blendshapes - offline.blendshapes).max() <= 1e-5
 
 
 @pytest.mark.parametrize("fps", [30.0, 24.0, 60.0])

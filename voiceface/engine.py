@@ -96,6 +96,7 @@ class Animator:
     state: list | None = None
     outputs: list = field(default_factory=list)       # normalised model frames (n, 59), kept until used
     delay_frames: int = 0                              # the face moved this many 10 ms frames later (see above)
+    stream: bool = True                                # a one-frame push runs the ONNX step (one_frame_step)
     first_kept: int = 0                                # model frame number of outputs[0][0]
     model_frames: int = 0
     samples: int = 0
@@ -120,7 +121,10 @@ class Animator:
         """The model's stateful one-frame step, run by ONNX Runtime on the CPU: a 10 ms hop then
         costs 0.26 ms (p99 0.43 ms) instead of eager PyTorch's 1.5 ms (p99 3.2 ms), which goes to
         Python and per-op dispatch on 23 tiny products; outputs agree to 2.4e-7. Exported once
-        per model on first use, for exactly this shape; on a GPU the eager model runs instead."""
+        per model on first use, for exactly this shape; on a GPU the eager model runs instead.
+        Only for streams: a file's 10 s blocks (animate_file, stream False) can leave a lone frame
+        at the end (a 20.0 s file's last block), and exporting the step for it cost 2.0-3.1 s,
+        the onnx package's import included (a 20 s file took 8.1-8.6 s; now 3.3-4.5 s)."""
         if getattr(self, "_step", None) is None:
             device = self.state[0].device if self.state else self.torch.device("cpu")
             self._step = self.model if device.type != "cpu" else onnx_one_frame_step(self.model)
@@ -156,7 +160,8 @@ class Animator:
             x = self.torch.from_numpy(self.inputs.process(features.mel, features.vad, features.lsf))[None]
             x = x.to(self.state[0].device if self.state else "cpu")
             with self.torch.inference_mode():
-                out, self.state = (self.one_frame_step() if len(features) == 1 else self.model)(x, self.state)
+                step = self.one_frame_step() if len(features) == 1 and self.stream else self.model
+                out, self.state = step(x, self.state)
             self.outputs.append(out[0].float().cpu().numpy())
             self.model_frames += len(features)
         last = self.model_frames - 1
@@ -269,7 +274,7 @@ def animate_file(path: str | Path, model, checkpoint: dict, fps: float = OUTPUT_
     from .errors import InputError
     from .video import probe_duration
     source, blocks = open_audio(path)
-    animator = Animator(model, checkpoint, fps, delay_frames=delay_frames)
+    animator = Animator(model, checkpoint, fps, delay_frames=delay_frames, stream=False)
     collected = FrameCollector(math.ceil(probe_duration(path) * fps) + 1)
     for block in blocks:
         collected.add(animator.push(block))
