@@ -417,3 +417,23 @@ def test_a_ctrl_c_inside_a_deferred_block_is_only_recorded_and_outside_it_stops_
     assert result.stdout.splitlines() == ["inside: went on, stop asked True"], result.stdout + result.stderr
     assert result.returncode == 130 and "Traceback" not in result.stderr
     assert result.stderr.strip() == "stopped (Ctrl-C); what it finished is kept, nothing is left half-written"
+
+
+def test_ctrl_c_arriving_while_the_handler_runs_does_not_hang_it():
+    """A stage 1.1 worker hung after Ctrl-C (twice in about 180 stopped runs; caught with py-spy on
+    the third): the terminal's Ctrl-C and the one the main process passes on arrived together, the
+    second handler ran inside the first while that held threading.Event's lock, and waited for it
+    forever. Here a second process sends 200,000 Ctrl-Cs at one inside a deferred block, so the
+    handler is interrupted by itself many times: with the Event it hung 3 runs of 3; it must finish."""
+    program = ("import os, signal, subprocess, sys\n"
+               f"sys.path.insert(0, {str(REPO_ROOT)!r})\n"
+               "from voiceface import cli\n"
+               "signal.signal(signal.SIGINT, cli._on_ctrl_c)\n"
+               "with cli.ctrl_c_deferred():\n"
+               "    sender = subprocess.Popen([sys.executable, '-c', 'import os, signal\\n'\n"
+               "                               f'for _ in range(200000): os.kill({os.getpid()}, signal.SIGINT)'])\n"
+               "    while sender.poll() is None:\n"
+               "        cli.STOP_ASKED.is_set()\n"
+               "print('finished, stop asked', cli.STOP_ASKED.is_set(), flush=True)\n")
+    result = subprocess.run([sys.executable, "-c", program], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0 and result.stdout.strip() == "finished, stop asked True", result.stdout + result.stderr

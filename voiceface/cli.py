@@ -26,7 +26,6 @@ import re
 import signal
 import subprocess
 import sys
-import threading
 import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
@@ -55,9 +54,25 @@ AUDIO_EXTENSIONS = (".wav", ".flac", ".mp3", ".ogg", ".opus", ".m4a", ".aac", ".
 
 STOPPED_EXIT = 130               # 128 + SIGINT, what a shell reports for a command stopped by Ctrl-C
 STOPPED = "stopped (Ctrl-C); what it finished is kept, nothing is left half-written"
+class StopFlag:
+    """A flag a signal handler may set: a plain attribute, no lock. threading.Event.set takes a lock,
+    and a handler runs in the thread it interrupts, so a second Ctrl-C arriving while the first
+    handler held that lock waited for it forever (a worker of stage 1.1 hung at 'stopped', both
+    handlers on its stack: the terminal's Ctrl-C and the one the main process passes on)."""
+
+    def __init__(self):
+        self._set = False
+
+    def set(self) -> None:
+        self._set = True
+
+    def is_set(self) -> bool:
+        return self._set
+
+
 # Set by the Ctrl-C handler. A KeyboardInterrupt raised while native code runs (MediaPipe's graph)
 # can be lost there (a run interrupted 4 s in once finished and exited 0); long loops check this too.
-STOP_ASKED = threading.Event()
+STOP_ASKED = StopFlag()
 _QUIET_ENV = "VOICEFACE_STOP_SAID_BY_PARENT"   # a script run by another one (run_child) leaves the line to it
 _in_task = True                  # in a batch worker: False while it waits for its next file
 
