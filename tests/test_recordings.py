@@ -43,11 +43,37 @@ def test_an_excerpt_reencoded_quieter_with_noise_is_the_same_recording_and_other
             "other": write_aac(tmp_path / "other.m4a", utterance(12.0, 4))}
     found = shared_audio(mels["whole"], mels["excerpt"])
     assert found.r >= MIN_R and abs(found.seconds - 5.0) < 0.1 and abs(found.offset_s - 3.0) <= 0.02, found
+    # 30 dB quieter: the floor follows the copy's gain (under the fixed -80 dB floor: r 0.75, missed)
+    quiet = shared_audio(mels["whole"], write_aac(tmp_path / "quiet.m4a", whole[3 * RATE:8 * RATE] * 10 ** (-30 / 20)))
+    assert quiet.r >= MIN_R and abs(quiet.offset_s - 3.0) <= 0.02, quiet
     assert shared_audio(mels["whole"], mels["other"]).r < MIN_R
     assert shared_audio(mels["excerpt"], mels["other"]).r < MIN_R
     [(members, evidence)] = recording_groups(mels)
     assert members == ["excerpt", "whole"] and abs(evidence.offset_s + 3.0) <= 0.02 and evidence.seconds == found.seconds
     assert shared_audio(mels["whole"][:150], mels["excerpt"]).seconds == 0     # under 2 s: nothing to tell
+
+
+def test_candidates_whose_envelopes_disagree_are_not_checked_and_the_same_recordings_are_found(tmp_path, monkeypatch):
+    """The spectrogram check (three quarters of the search's time) runs only for candidate offsets
+    whose loudness envelopes correlate at MIN_ENVELOPE_R over the overlap: on an excerpt re-encoded
+    20 dB quieter with noise and four unrelated utterances, it runs far less often, and the groups
+    and their evidence are exactly those of checking every candidate."""
+    from voiceface import recordings
+    whole = utterance(12.0, 5)
+    excerpt = whole[2 * RATE:9 * RATE] * 10 ** (-20 / 20)
+    excerpt = excerpt + 10 ** (-60 / 20) * np.random.default_rng(1).standard_normal(len(excerpt))
+    mels = {"whole": write_aac(tmp_path / "whole.m4a", whole), "excerpt": write_aac(tmp_path / "excerpt.m4a", excerpt)}
+    for seed in range(6, 10):
+        mels[f"other{seed}"] = write_aac(tmp_path / f"other{seed}.m4a", utterance(8.0, seed))
+    checked = []
+    spectral_r = recordings.spectral_r
+    monkeypatch.setattr(recordings, "spectral_r", lambda a, b: checked.append(1) or spectral_r(a, b))
+    pruned = recording_groups(mels)
+    pruned_checks = len(checked)
+    every = recording_groups(mels, min_envelope_r=None)
+    assert pruned == every and [members for members, _ in pruned] == [["excerpt", "whole"]]
+    assert len(checked) - pruned_checks == 15 * recordings.CANDIDATES         # 15 pairs, all candidates usable
+    assert pruned_checks <= len(checked) - pruned_checks - 60, (pruned_checks, len(checked) - pruned_checks)
 
 
 def test_shared_recordings_join_their_groups():

@@ -8,19 +8,23 @@ of another. With one in training and the other held out, a benchmark scores a re
 has already heard and seen: on the speaker-dependent benchmark ridge, trained on 20 s of one Obama
 clip, read the other's jaw at r 0.89 (100 ms look-ahead), against 0.18-0.42 on the other folds.
 
-How. The loudness envelopes (mean log-mel over bands, each clip standardised) are cross-correlated
-at every offset (FFT); the offsets whose mean product over their overlap is highest are the
-candidates, and each is checked on the whole spectrogram over the overlap: Pearson r between the
-two log-mels over the frames in the louder half of both (a pause's floor or room noise is no part
-of the recording), with each band's mean and then each frame's mean taken out (so a gain, a
-microphone's colouring or loudness alone does not matter, only how the spectrum's shape moves).
-Two clips share a recording when some offset overlaps by at least MIN_SHARED_S and that r is at
-least MIN_R. On the 33 real clips the two shared pairs give r 0.997 and 0.953 and the 526 others at
-most 0.434 (`python -m voiceface.recordings data/real/processed` prints every pair); generated
-clips, one synthetic voice whose spectrum barely changes, reach 0.617 between different utterances
-(30 clips of 8 s). A 5 s excerpt re-encoded (AAC) is found at r 0.98, 9 dB quieter at 0.97, 9 dB quieter
-with white noise at -60 dBFS at 0.93 (tests/test_recordings.py); noise near the quiet bands' level
-lowers it (-50 dBFS: 0.85), so a copy remixed with loud noise can go unnoticed.
+How. Each clip's log-mel is floored FLOOR_BELOW_LEVEL_DB under its own level (so a copy's gain
+moves its floor with it). The loudness envelopes (mean log-mel over bands, each clip standardised)
+are cross-correlated at every offset (FFT); the offsets whose mean product over their overlap is
+highest are the candidates, and each whose envelopes correlate at MIN_ENVELOPE_R over its overlap
+is checked on the whole spectrogram there: Pearson r between the two log-mels over the frames in
+the louder half of both (a pause's floor or room noise is no part of the recording), with each
+band's mean and then each frame's mean taken out (so a gain, a microphone's colouring or loudness
+alone does not matter, only how the spectrum's shape moves). Two clips share a recording when some
+offset overlaps by at least MIN_SHARED_S and that r is at least MIN_R. On the 33 real clips the two
+shared pairs give r 0.997 and 0.954 and the 526 others at most 0.436 (`python -m
+voiceface.recordings data/realf/processed` prints every pair); generated clips, one synthetic voice
+whose spectrum barely changes, reach 0.621 between different utterances (30 clips of 8 s). A 5 s
+excerpt re-encoded (AAC) is found at r 0.98, 9 dB quieter at 0.98, 30 dB quieter at 0.98, 9 dB
+quieter with white noise at -60 dBFS at 0.93 (tests/test_recordings.py); noise near the quiet
+bands' level lowers it (-50 dBFS: 0.86), so a copy remixed with loud noise can go unnoticed (of
+excerpts of the real clips, 2 of 13 under pink noise at 10 dB SNR are found, 9 of 13 under the
+babble of four others; ARCHITECTURE.md has the table).
 """
 from __future__ import annotations
 
@@ -29,11 +33,12 @@ from dataclasses import dataclass
 import numpy as np
 
 from .constants import FRAME_RATE
-from .dataset import FIXED_DB_FLOOR
 
 MIN_SHARED_S = 2.0      # seconds of common audio that make two clips one recording
 MIN_R = 0.85            # r of the two log-mels over that overlap, band and frame means out
 CANDIDATES = 8          # offsets of the envelopes' cross-correlation checked on the whole spectrogram
+MIN_ENVELOPE_R = 0.5    # ... each only when the two envelopes' Pearson r over its overlap reaches this
+FLOOR_BELOW_LEVEL_DB = 30.0     # log-mels compared above this far under the clip's own level (see _prepare)
 
 
 @dataclass(frozen=True)
@@ -65,21 +70,56 @@ def spectral_r(a: np.ndarray, b: np.ndarray) -> float:
     return float((a * b).sum() / norm) if norm > 0 else 0.0
 
 
-def shared_audio(a: np.ndarray, b: np.ndarray, min_seconds: float = MIN_SHARED_S) -> SharedAudio:
+@dataclass(frozen=True)
+class _Prepared:
+    """What every pair needs of one clip, made once: the floored log-mel, its standardised loudness
+    envelope, and running sums of that envelope and of its square (with a leading 0)."""
+    mel: np.ndarray
+    envelope: np.ndarray
+    sums: np.ndarray
+    squares: np.ndarray
+
+
+def _prepare(mel: np.ndarray) -> _Prepared:
+    """Below a floor lie codec and room noise, which two copies of one recording do not share. The
+    floor follows the clip's gain: FLOOR_BELOW_LEVEL_DB under its level (the 95th percentile of its
+    frames' mean log-mel), which for the real clips' median level (-48.8 dB) is the fixed input's
+    -80 dB. The fixed -80 dB floor missed excerpts 30 or 40 dB quieter than their original in 12 of
+    13 clips each; this one finds all 26 (ARCHITECTURE.md, "Clips that are one recording")."""
+    mel = np.asarray(mel, np.float64)
+    mel = np.maximum(mel, np.percentile(mel.mean(axis=1), 95) - FLOOR_BELOW_LEVEL_DB)
+    envelope = _standardised(mel.mean(axis=1))
+    return _Prepared(mel, envelope, np.concatenate([[0.0], np.cumsum(envelope)]),
+                     np.concatenate([[0.0], np.cumsum(envelope * envelope)]))
+
+
+def shared_audio(a: np.ndarray, b: np.ndarray, min_seconds: float = MIN_SHARED_S,
+                 min_envelope_r: float | None = MIN_ENVELOPE_R) -> SharedAudio:
     """The offset at which two log-mels (frames x bands, at FRAME_RATE) are most alike, checked on
     the whole spectrogram, with how long they overlap there and how alike they are (r 0 when they
-    cannot overlap by min_seconds). Both in dB, compared above the fixed input's -80 dB floor: below
-    it lie codec and room noise, which two copies of one recording do not share."""
-    a, b = np.maximum(a, FIXED_DB_FLOOR), np.maximum(b, FIXED_DB_FLOOR)
+    cannot overlap by min_seconds, or when no candidate offset's envelopes correlate at
+    min_envelope_r; None checks every candidate). Both in dB, each compared above a floor under its
+    own level (_prepare)."""
+    return _shared(_prepare(a), _prepare(b), min_seconds, min_envelope_r)
+
+
+def _shared(a: _Prepared, b: _Prepared, min_seconds: float, min_envelope_r: float | None) -> SharedAudio:
+    """shared_audio on prepared clips. The candidates are the offsets where the two envelopes' mean
+    product is highest; each is checked on the spectrogram (spectral_r, three quarters of the
+    search's time) only when the envelopes' own Pearson r over that overlap reaches min_envelope_r.
+    Measured (ARCHITECTURE.md, "Clips that are one recording"): every candidate of the 33 real clips
+    and of 156 excerpts of them degraded as voiceface/degrade.py degrades that reached spectral r
+    0.85 (297) had an envelope r of 0.724 or more; below 0.5 no candidate reached a spectral r of
+    0.48, and 73 % of the unrelated pairs' candidates fall there."""
     min_frames = int(round(min_seconds * FRAME_RATE))
-    if min(len(a), len(b)) < min_frames:
+    na, nb = len(a.mel), len(b.mel)
+    if min(na, nb) < min_frames:
         return SharedAudio(0.0, 0.0, 0.0)
-    ea, eb = _standardised(a.mean(axis=1)), _standardised(b.mean(axis=1))
-    size = 1 << int(np.ceil(np.log2(len(a) + len(b))))
-    products = np.fft.irfft(np.fft.rfft(ea, size) * np.conj(np.fft.rfft(eb, size)), size)
-    offsets = np.arange(-(len(b) - 1), len(a))                  # a[t + k] against b[t]
-    sums = np.concatenate([products[size - (len(b) - 1):], products[:len(a)]])
-    overlap = np.minimum(len(a), offsets + len(b)) - np.maximum(0, offsets)
+    size = 1 << int(np.ceil(np.log2(na + nb)))
+    products = np.fft.irfft(np.fft.rfft(a.envelope, size) * np.conj(np.fft.rfft(b.envelope, size)), size)
+    offsets = np.arange(-(nb - 1), na)                          # a[t + k] against b[t]
+    sums = np.concatenate([products[size - (nb - 1):], products[:na]])
+    overlap = np.minimum(na, offsets + nb) - np.maximum(0, offsets)
     usable = overlap >= min_frames
     mean_product = np.where(usable, sums / np.maximum(overlap, 1), -np.inf)
     best = SharedAudio(0.0, 0.0, 0.0)
@@ -87,17 +127,25 @@ def shared_audio(a: np.ndarray, b: np.ndarray, min_seconds: float = MIN_SHARED_S
         if not usable[i]:
             break
         k, n = int(offsets[i]), int(overlap[i])
-        r = spectral_r(a[max(0, k):max(0, k) + n], b[max(0, -k):max(0, -k) + n])
+        a0, b0 = max(0, k), max(0, -k)
+        if min_envelope_r is not None:
+            sa, sb = a.sums[a0 + n] - a.sums[a0], b.sums[b0 + n] - b.sums[b0]
+            spread = (a.squares[a0 + n] - a.squares[a0] - sa * sa / n) * (b.squares[b0 + n] - b.squares[b0] - sb * sb / n)
+            if spread <= 0 or (sums[i] - sa * sb / n) < min_envelope_r * np.sqrt(spread):
+                continue
+        r = spectral_r(a.mel[a0:a0 + n], b.mel[b0:b0 + n])
         if r > best.r:
             best = SharedAudio(k / FRAME_RATE, n / FRAME_RATE, r)
     return best
 
 
-def recording_groups(mels: dict[str, np.ndarray], min_seconds: float = MIN_SHARED_S,
-                     min_r: float = MIN_R) -> list[tuple[list[str], SharedAudio]]:
+def recording_groups(mels: dict[str, np.ndarray], min_seconds: float = MIN_SHARED_S, min_r: float = MIN_R,
+                     min_envelope_r: float | None = MIN_ENVELOPE_R) -> list[tuple[list[str], SharedAudio]]:
     """The clips that share a recording, as groups (joined through any shared pair), each with the
-    clips in name order and its most alike pair's SharedAudio; clips that share nothing are left out."""
+    clips in name order and its most alike pair's SharedAudio; clips that share nothing are left out.
+    Every pair is compared (each clip prepared once), so the time grows as the clips squared."""
     names = sorted(mels)
+    prepared = {n: _prepare(mels[n]) for n in names}
     parent = {n: n for n in names}
 
     def root(n: str) -> str:
@@ -108,7 +156,7 @@ def recording_groups(mels: dict[str, np.ndarray], min_seconds: float = MIN_SHARE
     evidence: dict[str, SharedAudio] = {}
     for i, first in enumerate(names):
         for second in names[i + 1:]:
-            found = shared_audio(mels[first], mels[second], min_seconds)
+            found = _shared(prepared[first], prepared[second], min_seconds, min_envelope_r)
             if found.r >= min_r:
                 a, b = root(first), root(second)
                 parent[b] = a
@@ -157,7 +205,8 @@ def _main(folder: str) -> None:       # every pair's best r, for choosing the th
     mels = {p.parent.name: np.asarray(read_audio_features(p).mel)
             for p in sorted(Path(folder).glob("*/audio_features.npz"))}
     names = sorted(mels)
-    rows = sorted(((shared_audio(mels[a], mels[b]), a, b) for i, a in enumerate(names) for b in names[i + 1:]),
+    rows = sorted(((shared_audio(mels[a], mels[b], min_envelope_r=None), a, b) for i, a in enumerate(names)
+                   for b in names[i + 1:]),
                   key=lambda row: -row[0].r)
     for found, a, b in rows:
         print(f"{found.r:.3f}  {found.seconds:6.1f} s  {a}  {b}")
