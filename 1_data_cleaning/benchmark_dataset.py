@@ -10,7 +10,7 @@ whether the two find the same recordings.
     python 1_data_cleaning/benchmark_dataset.py --processed-dir data/realf/processed
 
 Aim: the sync evidence >= 3x its plain reference; the whole stage >= 50x real time on the 33 real
-clips (on the sample's 2 minutes a fresh process's imports, 1.4-2.0 s of its 3 s, keep it under);
+clips (on the sample's 2 minutes too since scipy.signal's import went: 92-94x);
 the shared-recording search >= 2x the one that checks every candidate, finding the same.
 """
 import os
