@@ -103,3 +103,23 @@ def test_stage_1_3_keeps_a_reuploaded_clip_with_its_original(learn_dataset, tmp_
         assert drawn.returncode == 0, drawn.stderr[-2000:]
         splits = {c["clip"]: c["split"] for c in json.loads((tmp_path / f"drawn{seed}" / "dataset_manifest.json").read_text())["clips"]}
         assert splits["sample_20"] == splits["sample_20_reupload"]
+
+
+def test_the_recordings_study_finds_quieter_excerpts_with_the_floor_under_each_clips_level(tmp_path):
+    """recordings_study.py on three generated speech files of 12 s: each file's 5 s excerpt, 30 dB
+    quieter, is found with the floor under its own level, and the envelope check changes no verdict;
+    a folder with one recording gets one line and exit code 1."""
+    folder = tmp_path / "raw"
+    folder.mkdir()
+    for seed in (11, 12, 13):
+        write_audio_file(folder / f"talk{seed}.m4a", utterance(12.0, seed), RATE)
+    out = tmp_path / "study.md"
+    result = run_script("1_data_cleaning/recordings_study.py", "--raw-dir", folder, "--output", out)
+    assert result.returncode == 0, result.stderr[-2000:]
+    table = out.read_text()
+    assert "| as recorded | 3 of 3 | 3 of 3 |" in table and "| 30 dB quieter | 3 of 3 |" in table, table
+    assert "36 of 36 excerpts; the same groups of the 3 recordings: yes" in table and "groups found: none" in table
+    (folder / "talk12.m4a").unlink()
+    (folder / "talk13.m4a").unlink()
+    alone = run_script("1_data_cleaning/recordings_study.py", "--raw-dir", folder, "--output", tmp_path / "alone.md")
+    assert alone.returncode == 1 and "fewer than two readable recordings" in alone.stderr

@@ -302,6 +302,7 @@ def test_two_hours_of_audio_run_in_bounded_memory(trained_run, tmp_path):
     ("2_architecture_training/train.py", ("--dataset-dir", "{tmp}/bad_manifest", "--run-dir", "{tmp}/run"), 1,
      "not a readable dataset manifest"),
     ("1_data_cleaning/sync_study.py", ("--processed-dir", "{tmp}/gone"), 1, "0 clip folders"),
+    ("1_data_cleaning/recordings_study.py", ("--raw-dir", "{tmp}/gone", "--output", "{tmp}/s.md"), 1, "gone: no such folder"),
     ("1_data_cleaning/label_noise.py", ("--raw-dir", "{tmp}/gone"), 1, "no videos"),
     ("1_data_cleaning/label_noise.py", ("--scale", 0), 2, "--scale 0: give more than 0"),
     ("3_inference/benchmark_inference.py", ("--hops", 0), 2, "--hops 0: give 200 or more"),

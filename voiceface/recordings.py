@@ -24,7 +24,7 @@ excerpt re-encoded (AAC) is found at r 0.98, 9 dB quieter at 0.98, 30 dB quieter
 quieter with white noise at -60 dBFS at 0.93 (tests/test_recordings.py); noise near the quiet
 bands' level lowers it (-50 dBFS: 0.86), so a copy remixed with loud noise can go unnoticed (of
 excerpts of the real clips, 2 of 13 under pink noise at 10 dB SNR are found, 9 of 13 under the
-babble of four others; ARCHITECTURE.md has the table).
+babble of four others; `1_data_cleaning/recordings_study.py` measures it, ARCHITECTURE.md has the table).
 """
 from __future__ import annotations
 
@@ -80,14 +80,17 @@ class _Prepared:
     squares: np.ndarray
 
 
-def _prepare(mel: np.ndarray) -> _Prepared:
+def _prepare(mel: np.ndarray, floor_db: float | None = None) -> _Prepared:
     """Below a floor lie codec and room noise, which two copies of one recording do not share. The
     floor follows the clip's gain: FLOOR_BELOW_LEVEL_DB under its level (the 95th percentile of its
     frames' mean log-mel), which for the real clips' median level (-48.8 dB) is the fixed input's
-    -80 dB. The fixed -80 dB floor missed excerpts 30 or 40 dB quieter than their original in 12 of
-    13 clips each; this one finds all 26 (ARCHITECTURE.md, "Clips that are one recording")."""
+    -80 dB. The fixed -80 dB floor (`floor_db`, kept for recordings_study.py) missed excerpts 30 or
+    40 dB quieter than their original in 12 of 13 clips each; this one finds all 26 (ARCHITECTURE.md,
+    "Clips that are one recording")."""
     mel = np.asarray(mel, np.float64)
-    mel = np.maximum(mel, np.percentile(mel.mean(axis=1), 95) - FLOOR_BELOW_LEVEL_DB)
+    if floor_db is None:
+        floor_db = np.percentile(mel.mean(axis=1), 95) - FLOOR_BELOW_LEVEL_DB
+    mel = np.maximum(mel, floor_db)
     envelope = _standardised(mel.mean(axis=1))
     return _Prepared(mel, envelope, np.concatenate([[0.0], np.cumsum(envelope)]),
                      np.concatenate([[0.0], np.cumsum(envelope * envelope)]))
@@ -103,14 +106,16 @@ def shared_audio(a: np.ndarray, b: np.ndarray, min_seconds: float = MIN_SHARED_S
     return _shared(_prepare(a), _prepare(b), min_seconds, min_envelope_r)
 
 
-def _shared(a: _Prepared, b: _Prepared, min_seconds: float, min_envelope_r: float | None) -> SharedAudio:
+def _shared(a: _Prepared, b: _Prepared, min_seconds: float, min_envelope_r: float | None,
+            trace: list | None = None) -> SharedAudio:
     """shared_audio on prepared clips. The candidates are the offsets where the two envelopes' mean
     product is highest; each is checked on the spectrogram (spectral_r, three quarters of the
     search's time) only when the envelopes' own Pearson r over that overlap reaches min_envelope_r.
     Measured (ARCHITECTURE.md, "Clips that are one recording"): every candidate of the 33 real clips
     and of 156 excerpts of them degraded as voiceface/degrade.py degrades that reached spectral r
     0.85 (297) had an envelope r of 0.724 or more; below 0.5 no candidate reached a spectral r of
-    0.48, and 73 % of the unrelated pairs' candidates fall there."""
+    0.48, and 73 % of the unrelated pairs' candidates fall there. `trace` gets (offset, envelope r,
+    spectral r or None when not checked) of each candidate (recordings_study.py)."""
     min_frames = int(round(min_seconds * FRAME_RATE))
     na, nb = len(a.mel), len(b.mel)
     if min(na, nb) < min_frames:
@@ -128,12 +133,16 @@ def _shared(a: _Prepared, b: _Prepared, min_seconds: float, min_envelope_r: floa
             break
         k, n = int(offsets[i]), int(overlap[i])
         a0, b0 = max(0, k), max(0, -k)
-        if min_envelope_r is not None:
-            sa, sb = a.sums[a0 + n] - a.sums[a0], b.sums[b0 + n] - b.sums[b0]
-            spread = (a.squares[a0 + n] - a.squares[a0] - sa * sa / n) * (b.squares[b0 + n] - b.squares[b0] - sb * sb / n)
-            if spread <= 0 or (sums[i] - sa * sb / n) < min_envelope_r * np.sqrt(spread):
-                continue
+        sa, sb = a.sums[a0 + n] - a.sums[a0], b.sums[b0 + n] - b.sums[b0]
+        spread = (a.squares[a0 + n] - a.squares[a0] - sa * sa / n) * (b.squares[b0 + n] - b.squares[b0] - sb * sb / n)
+        envelope_r = (sums[i] - sa * sb / n) / np.sqrt(spread) if spread > 0 else -1.0
+        if min_envelope_r is not None and envelope_r < min_envelope_r:
+            if trace is not None:
+                trace.append((k, float(envelope_r), None))
+            continue
         r = spectral_r(a.mel[a0:a0 + n], b.mel[b0:b0 + n])
+        if trace is not None:
+            trace.append((k, float(envelope_r), r))
         if r > best.r:
             best = SharedAudio(k / FRAME_RATE, n / FRAME_RATE, r)
     return best
