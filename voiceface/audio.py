@@ -395,14 +395,14 @@ EXPONENTIAL_BLOCK = 8192       # frames a call of exponential_average scans at o
 def exponential_average(values: np.ndarray, alpha: float, start: np.ndarray) -> np.ndarray:
     """y_k = (1 - alpha) * y_{k-1} + alpha * x_k down axis 0 of (V, n) values, from y_{-1} = start
     (n,): what scipy.signal.lfilter([alpha], [1, alpha - 1], x, axis=0, zi=(1 - alpha) * start)
-    gives, without importing scipy.signal, which took 1.3-1.5 s of the start-up of every
-    command that reads level inputs (stage 1.3, inference, evaluation). By doubling: after the pass with shift m each row holds
-    its own 2m frames' share, y_k += c^m * y_{k-m} (c = 1 - alpha), so a block of B frames takes
-    log2(B) vector passes; blocks of EXPONENTIAL_BLOCK follow one another, each from the last one's
-    end. A row never reads a later one, so a call on the first frames gives those frames exactly
-    what the whole gives. Passes stop once c^m is under 1e-40 (a sum of that many frames' power
-    no longer moves a mean, whose frames span well under 1e20 in power). Agrees with lfilter
-    within 1e-13 relative (tests/test_audio_features.py)."""
+    gives, without importing scipy.signal, which took 1.3-1.5 s of the start-up of every command
+    that reads level inputs (stage 1.3, inference, evaluation). By doubling: after the pass with
+    shift m each row holds its own 2m frames' share, y_k += c^m * y_{k-m} (c = 1 - alpha), so a
+    block of B frames takes log2(B) vector passes; blocks of EXPONENTIAL_BLOCK follow one another,
+    each from the last one's end. A row never reads a later one, so a call on the first frames
+    gives those frames exactly what the whole gives. Passes stop once c^m is under 1e-40 (a sum of
+    that many frames' power no longer moves a mean, whose frames span well under 1e20 in power).
+    Agrees with lfilter within 1e-13 relative (tests/test_audio_features.py)."""
     x = np.asarray(values, np.float64)
     out = np.empty_like(x)
     c = 1.0 - alpha

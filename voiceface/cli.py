@@ -54,6 +54,8 @@ AUDIO_EXTENSIONS = (".wav", ".flac", ".mp3", ".ogg", ".opus", ".m4a", ".aac", ".
 
 STOPPED_EXIT = 130               # 128 + SIGINT, what a shell reports for a command stopped by Ctrl-C
 STOPPED = "stopped (Ctrl-C); what it finished is kept, nothing is left half-written"
+
+
 class StopFlag:
     """A flag a signal handler may set: a plain attribute, no lock. threading.Event.set takes a lock,
     and a handler runs in the thread it interrupts, so a second Ctrl-C arriving while the first
