@@ -421,7 +421,7 @@ def test_a_ctrl_c_inside_a_deferred_block_is_only_recorded_and_outside_it_stops_
 
 
 def test_ctrl_c_arriving_while_the_handler_runs_does_not_hang_it():
-    """A stage 1.1 worker hung after Ctrl-C (twice in about 180 stopped runs; caught with py-spy on
+    """A stage 1.1 worker hung after Ctrl-C (twice in about 210 stopped runs; caught with py-spy on
     the third): the terminal's Ctrl-C and the one the main process passes on arrived together, the
     second handler ran inside the first while that held threading.Event's lock, and waited for it
     forever. Here a second process sends 200,000 Ctrl-Cs at one inside a deferred block, so the
