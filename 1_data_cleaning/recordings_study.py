@@ -68,10 +68,6 @@ def main(argv=None) -> int:
         for condition, change in degrade.conditions(float(np.mean(piece.astype(np.float64) ** 2)), others).items():
             excerpts.append((n, condition, compute_features(np.asarray(change(piece), np.float32)).mel))
 
-    def search(a, b, floor_db=None, min_envelope_r=recordings.MIN_ENVELOPE_R, trace=None):
-        return recordings._shared(recordings._prepare(a, floor_db), recordings._prepare(b, floor_db),
-                                  recordings.MIN_SHARED_S, min_envelope_r, trace)
-
     def found(result) -> bool:
         return result.r >= recordings.MIN_R and abs(result.offset_s - EXCERPT_START_S) <= 0.02
 
@@ -80,10 +76,10 @@ def main(argv=None) -> int:
     for clip, condition, mel in excerpts:
         row = counts.setdefault(condition, [0, 0, 0])
         every: list = []
-        as_built = search(mels[clip], mel)
-        checked_all = search(mels[clip], mel, min_envelope_r=None, trace=every)
+        as_built = recordings.shared_audio(mels[clip], mel)
+        checked_all = recordings.shared_audio(mels[clip], mel, min_envelope_r=None, trace=every)
         row[0] += found(as_built)
-        row[1] += found(search(mels[clip], mel, floor_db=FIXED_FLOOR_DB))
+        row[1] += found(recordings.shared_audio(mels[clip], mel, floor_db=FIXED_FLOOR_DB))
         row[2] += 1
         same += (as_built.r >= recordings.MIN_R) == (checked_all.r >= recordings.MIN_R) and \
             (checked_all.r < recordings.MIN_R or as_built == checked_all)
@@ -91,7 +87,7 @@ def main(argv=None) -> int:
     for i, a in enumerate(names):
         for b in names[i + 1:]:
             every = []
-            search(mels[a], mels[b], min_envelope_r=None, trace=every)
+            recordings.shared_audio(mels[a], mels[b], min_envelope_r=None, trace=every)
             unrelated.append(every)
     groups = recordings.recording_groups(mels)
     same_groups = groups == recordings.recording_groups(mels, min_envelope_r=None)

@@ -97,13 +97,14 @@ def _prepare(mel: np.ndarray, floor_db: float | None = None) -> _Prepared:
 
 
 def shared_audio(a: np.ndarray, b: np.ndarray, min_seconds: float = MIN_SHARED_S,
-                 min_envelope_r: float | None = MIN_ENVELOPE_R) -> SharedAudio:
+                 min_envelope_r: float | None = MIN_ENVELOPE_R, floor_db: float | None = None,
+                 trace: list | None = None) -> SharedAudio:
     """The offset at which two log-mels (frames x bands, at FRAME_RATE) are most alike, checked on
     the whole spectrogram, with how long they overlap there and how alike they are (r 0 when they
     cannot overlap by min_seconds, or when no candidate offset's envelopes correlate at
     min_envelope_r; None checks every candidate). Both in dB, each compared above a floor under its
-    own level (_prepare)."""
-    return _shared(_prepare(a), _prepare(b), min_seconds, min_envelope_r)
+    own level, or above `floor_db` when given (_prepare); `trace` as in _shared."""
+    return _shared(_prepare(a, floor_db), _prepare(b, floor_db), min_seconds, min_envelope_r, trace)
 
 
 def _shared(a: _Prepared, b: _Prepared, min_seconds: float, min_envelope_r: float | None,
