@@ -1,6 +1,7 @@
 """Clips that are one recording (voiceface/recordings.py): found from audio written and decoded by
 PyAV/FFmpeg, and kept on one side of stage 1.3's split."""
 import json
+import re
 import shutil
 
 import numpy as np
@@ -8,7 +9,7 @@ import numpy as np
 from conftest import run_script
 from voiceface.audio import extract_file_features
 from voiceface.recordings import (MIN_R, merge_recordings, recording_groups, shared_audio, with_partners)
-from voiceface.synthetic import speech_envelope, write_audio_file
+from voiceface.synthetic import speech_utterance, write_audio_file
 
 RATE = 48000
 
@@ -18,21 +19,7 @@ def write_aac(path, samples):
 
 
 def utterance(seconds, seed):
-    """Speech-like audio whose spectrum moves as speech's does: the generated clips' loudness
-    envelope, a new vowel (two formants) every 120 ms and now and then a hiss (a fricative). The
-    generated clips' own voice keeps one vowel throughout, which no recording of a person does."""
-    rng = np.random.default_rng(seed)
-    envelope = speech_envelope(seconds, RATE, seed)
-    t = np.arange(len(envelope)) / RATE
-    segment = (t / 0.12).astype(int)
-    f1, f2 = rng.uniform(300, 900, segment[-1] + 1)[segment], rng.uniform(900, 2500, segment[-1] + 1)[segment]
-    f0 = 120 + 20 * np.sin(2 * np.pi * 0.5 * t + rng.uniform(0, 6))
-    phase = 2 * np.pi * np.cumsum(f0) / RATE
-    voice = sum((np.exp(-((k * f0 - f1) / 150) ** 2) + 0.7 * np.exp(-((k * f0 - f2) / 250) ** 2) + 0.02)
-                * np.sin(k * phase) for k in range(1, 40))
-    hiss = np.diff(rng.standard_normal(len(t) + 1)) * (rng.random(segment[-1] + 1) < 0.3)[segment]
-    audio = envelope * (voice / np.abs(voice).max() + 0.3 * hiss)
-    return (0.5 * audio / np.abs(audio).max()).astype(np.float32)
+    return speech_utterance(seconds, RATE, seed)
 
 
 def test_an_excerpt_reencoded_quieter_with_noise_is_the_same_recording_and_other_speech_is_not(tmp_path):
@@ -68,12 +55,41 @@ def test_candidates_whose_envelopes_disagree_are_not_checked_and_the_same_record
     checked = []
     spectral_r = recordings.spectral_r
     monkeypatch.setattr(recordings, "spectral_r", lambda a, b: checked.append(1) or spectral_r(a, b))
-    pruned = recording_groups(mels)
+    pruned = recording_groups(mels, min_votes=None)                 # every pair compared, as the count needs
     pruned_checks = len(checked)
-    every = recording_groups(mels, min_envelope_r=None)
+    every = recording_groups(mels, min_envelope_r=None, min_votes=None)
     assert pruned == every and [members for members, _ in pruned] == [["excerpt", "whole"]]
     assert len(checked) - pruned_checks == 15 * recordings.CANDIDATES         # 15 pairs, all candidates usable
     assert pruned_checks <= len(checked) - pruned_checks - 60, (pruned_checks, len(checked) - pruned_checks)
+
+
+def test_the_index_compares_only_pairs_that_share_landmarks_and_finds_what_every_pair_finds(tmp_path, monkeypatch):
+    """Forty generated utterances of 4 s and three copies written with AAC and read back (an excerpt
+    20 dB quieter with noise, one 30 dB quieter, a whole clip): the index of landmarks nominates the
+    three copies' pairs and a few others, and the groups are exactly those of comparing every pair."""
+    from voiceface import recordings
+    from voiceface.audio import compute_features
+    clips = {f"u{seed:02d}": speech_utterance(4.0, 16000, seed) for seed in range(40)}
+    mels = {name: compute_features(audio).mel for name, audio in clips.items()}
+    noise = 10 ** (-60 / 20) * np.random.default_rng(2).standard_normal(3 * 16000)
+    copies = {"copy_of_u03": clips["u03"][16000:4 * 16000] * 10 ** (-20 / 20) + noise,
+              "copy_of_u17": clips["u17"][8000:3 * 16000] * 10 ** (-30 / 20), "copy_of_u29": clips["u29"]}
+    for name, audio in copies.items():
+        mels[name] = extract_file_features(write_audio_file(tmp_path / f"{name}.m4a", audio.astype(np.float32), 16000))[1].mel
+    compared = []
+    shared = recordings._shared
+    monkeypatch.setattr(recordings, "_shared", lambda *a, **k: compared.append(1) or shared(*a, **k))
+    indexed = recording_groups(mels)
+    indexed_pairs = len(compared)
+    every = recording_groups(mels, min_votes=None)
+    assert indexed == every
+    assert [members for members, _ in indexed] == [["copy_of_u03", "u03"], ["copy_of_u17", "u17"], ["copy_of_u29", "u29"]]
+    assert len(compared) - indexed_pairs == 43 * 42 // 2
+    assert 3 <= indexed_pairs <= 20, indexed_pairs                  # the copies, and few others of 903 pairs
+    # a clip's landmarks do not move with its gain (each floored under its own level)
+    loud, quiet = (recordings.landmarks(recordings._prepare(compute_features(clips["u05"] * gain).mel)) for gain in (1, 0.03))
+    same = np.isin(loud[0] * 10_000 + loud[1], quiet[0] * 10_000 + quiet[1]).mean()
+    assert len(loud[0]) > 100 and same > 0.9, same
 
 
 def test_shared_recordings_join_their_groups():
@@ -107,8 +123,8 @@ def test_stage_1_3_keeps_a_reuploaded_clip_with_its_original(learn_dataset, tmp_
 
 def test_the_recordings_study_finds_quieter_excerpts_with_the_floor_under_each_clips_level(tmp_path):
     """recordings_study.py on three generated speech files of 12 s: each file's 5 s excerpt, 30 dB
-    quieter, is found with the floor under its own level, and the envelope check changes no verdict;
-    a folder with one recording gets one line and exit code 1."""
+    quieter, is found with the floor under its own level, the envelope check changes no verdict, and
+    the index nominates every excerpt the comparison finds; a folder with one recording gets one line and exit code 1."""
     folder = tmp_path / "raw"
     folder.mkdir()
     for seed in (11, 12, 13):
@@ -119,6 +135,10 @@ def test_the_recordings_study_finds_quieter_excerpts_with_the_floor_under_each_c
     table = out.read_text()
     assert "| as recorded | 3 of 3 | 3 of 3 |" in table and "| 30 dB quieter | 3 of 3 |" in table, table
     assert "36 of 36 excerpts; the same groups of the 3 recordings: yes" in table and "groups found: none" in table
+    # the index: every excerpt found by the comparison is nominated, the groups those of every pair
+    assert re.search(r"\| as recorded \| 3 of 3 \| \d+ \(\d+\) \| 3 of 3 \|", table), table
+    assert re.search(r"\| 30 dB quieter \| 3 of 3 \| \d+ \(\d+\) \| 3 of 3 \|", table), table
+    assert "- the same groups as comparing every pair: yes" in table
     (folder / "talk12.m4a").unlink()
     (folder / "talk13.m4a").unlink()
     alone = run_script("1_data_cleaning/recordings_study.py", "--raw-dir", folder, "--output", tmp_path / "alone.md")

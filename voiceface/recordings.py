@@ -25,6 +25,16 @@ quieter with white noise at -60 dBFS at 0.93 (tests/test_recordings.py); noise n
 bands' level lowers it (-50 dBFS: 0.86), so a copy remixed with loud noise can go unnoticed (of
 excerpts of the real clips, 2 of 13 under pink noise at 10 dB SNR are found, 9 of 13 under the
 babble of four others; `1_data_cleaning/recordings_study.py` measures it, ARCHITECTURE.md has the table).
+
+Which pairs. Comparing every pair grows as the clips squared (3 ms a pair of 4 s generated clips:
+26 minutes for 1,020 clips). An index of landmarks nominates the pairs worth the comparison: each
+clip's spectral peaks (the largest log-mel value within PEAK_FRAMES frames and PEAK_BANDS bands, the
+PEAKS_PER_S strongest of each second), each paired with the next FAN_OUT peaks close after it into a
+key (its band, the other's band, the frames between), as audio fingerprints are made (Wang 2003,
+"An industrial-strength audio search algorithm"). Two clips that share a recording share many keys
+at one offset; a pair is compared when MIN_VOTES of its shared keys agree on an offset within
+VOTE_BIN frames. Measured (ARCHITECTURE.md): every excerpt the comparison finds among the degraded
+excerpts of the real clips has 17 or more such votes, unrelated real clips 6 at most.
 """
 from __future__ import annotations
 
@@ -39,6 +49,15 @@ MIN_R = 0.85            # r of the two log-mels over that overlap, band and fram
 CANDIDATES = 8          # offsets of the envelopes' cross-correlation checked on the whole spectrogram
 MIN_ENVELOPE_R = 0.5    # ... each only when the two envelopes' Pearson r over its overlap reaches this
 FLOOR_BELOW_LEVEL_DB = 30.0     # log-mels compared above this far under the clip's own level (see _prepare)
+# the index of landmarks (candidate_pairs)
+PEAK_FRAMES = 5         # a peak is the largest log-mel value within this many frames either side
+PEAK_BANDS = 3          # ... and this many mel bands
+PEAKS_PER_S = 30        # the strongest peaks kept in each second
+FAN_OUT = 6             # each peak paired with the next this many peaks ...
+PAIR_FRAMES = 48        # ... that follow it within this many frames
+PAIR_BANDS = 20         # ... and this many bands up or down
+VOTE_BIN = 3            # offsets of a pair's shared keys counted in bins of this many frames
+MIN_VOTES = 4           # shared keys at one offset that make a pair worth comparing
 
 
 @dataclass(frozen=True)
@@ -149,13 +168,90 @@ def _shared(a: _Prepared, b: _Prepared, min_seconds: float, min_envelope_r: floa
     return best
 
 
+def _running_max(x: np.ndarray, half: int, axis: int) -> np.ndarray:
+    """The largest value within `half` places either side along one axis."""
+    out, n = x.copy(), x.shape[axis]
+    for k in range(1, min(half, n - 1) + 1):
+        early = [slice(None)] * x.ndim
+        late = [slice(None)] * x.ndim
+        early[axis], late[axis] = slice(0, n - k), slice(k, n)
+        np.maximum(out[tuple(early)], x[tuple(late)], out=out[tuple(early)])
+        np.maximum(out[tuple(late)], x[tuple(early)], out=out[tuple(late)])
+    return out
+
+
+def landmarks(prepared: _Prepared) -> tuple[np.ndarray, np.ndarray]:
+    """(key, frame) of each of a prepared clip's landmark pairs: its spectral peaks above its floor,
+    the PEAKS_PER_S strongest of each second, each paired with the next FAN_OUT peaks that follow
+    within PAIR_FRAMES frames and PAIR_BANDS bands, the key coding both bands and the frames between."""
+    mel = prepared.mel
+    top = _running_max(_running_max(mel, PEAK_FRAMES, 0), PEAK_BANDS, 1)
+    frame, band = np.nonzero((mel == top) & (mel > mel.min()))
+    second = frame // FRAME_RATE
+    order = np.lexsort((-mel[frame, band], second))           # each second's peaks, strongest first
+    frame, band, second = frame[order], band[order], second[order]
+    keep = np.arange(len(frame)) - np.searchsorted(second, second) < PEAKS_PER_S
+    order = np.lexsort((band[keep], frame[keep]))
+    frame, band = frame[keep][order], band[keep][order]
+    keys, frames = [np.zeros(0, np.int64)], [np.zeros(0, np.int64)]
+    for k in range(1, FAN_OUT + 1):
+        apart, up = frame[k:] - frame[:-k], band[k:] - band[:-k]
+        ok = (apart > 0) & (apart <= PAIR_FRAMES) & (np.abs(up) <= PAIR_BANDS)
+        keys.append(((band[:-k][ok] * (2 * PAIR_BANDS + 1) + up[ok] + PAIR_BANDS) * (PAIR_FRAMES + 1)
+                     + apart[ok]).astype(np.int64))
+        frames.append(frame[:-k][ok].astype(np.int64))
+    return np.concatenate(keys), np.concatenate(frames)
+
+
+def pair_votes(prepared: list[_Prepared], min_votes: int = MIN_VOTES) -> dict[tuple[int, int], int]:
+    """{(i, j): votes} for the pairs, i < j, of prepared clips with at least min_votes landmark keys
+    in common at one offset (within VOTE_BIN frames), votes the most at any offset. Each clip's keys
+    are looked up in an index of every clip's (sorted keys), so the work grows with the matches
+    found, not with the pairs of clips."""
+    marks = [landmarks(p) for p in prepared]
+    keys = np.concatenate([m[0] for m in marks])
+    frames = np.concatenate([m[1] for m in marks])
+    clips = np.repeat(np.arange(len(marks)), [len(m[0]) for m in marks])
+    order = np.argsort(keys, kind="stable")
+    keys, frames, clips = keys[order], frames[order], clips[order]
+    found: dict[tuple[int, int], int] = {}
+    for i, (own_keys, own_frames) in enumerate(marks):
+        lo, hi = np.searchsorted(keys, own_keys), np.searchsorted(keys, own_keys, side="right")
+        counts = hi - lo
+        at = np.repeat(hi - np.cumsum(counts), counts) + np.arange(counts.sum())   # every match's place
+        later = clips[at] > i
+        at = at[later]
+        if not len(at):
+            continue
+        other = clips[at]
+        offset = np.repeat(own_frames, counts)[later] - frames[at]               # own frame - other's frame
+        others, votes = [], []
+        for shift in (0, VOTE_BIN // 2 + 1):                 # two binnings, so an offset near a bin edge counts whole
+            place = (offset + shift - offset.min()) // VOTE_BIN
+            width = int(place.max()) + 1
+            code, count = np.unique(other * width + place, return_counts=True)
+            others.append(code[count >= min_votes] // width)
+            votes.append(count[count >= min_votes])
+        others, votes = np.concatenate(others), np.concatenate(votes)
+        for j, v in zip(others.tolist(), votes.tolist()):
+            found[i, j] = max(found.get((i, j), 0), v)
+    return found
+
+
+def candidate_pairs(prepared: list[_Prepared], min_votes: int = MIN_VOTES) -> list[tuple[int, int]]:
+    """The pairs (i, j), i < j, in order, that recording_groups compares: pair_votes' pairs."""
+    return sorted(pair_votes(prepared, min_votes))
+
+
 def recording_groups(mels: dict[str, np.ndarray], min_seconds: float = MIN_SHARED_S, min_r: float = MIN_R,
-                     min_envelope_r: float | None = MIN_ENVELOPE_R) -> list[tuple[list[str], SharedAudio]]:
+                     min_envelope_r: float | None = MIN_ENVELOPE_R,
+                     min_votes: int | None = MIN_VOTES) -> list[tuple[list[str], SharedAudio]]:
     """The clips that share a recording, as groups (joined through any shared pair), each with the
     clips in name order and its most alike pair's SharedAudio; clips that share nothing are left out.
-    Every pair is compared (each clip prepared once), so the time grows as the clips squared."""
+    The pairs compared are those the index of landmarks nominates (candidate_pairs), or every pair
+    when min_votes is None (the time then grows as the clips squared)."""
     names = sorted(mels)
-    prepared = {n: _prepare(mels[n]) for n in names}
+    prepared = [_prepare(mels[n]) for n in names]
     parent = {n: n for n in names}
 
     def root(n: str) -> str:
@@ -163,15 +259,17 @@ def recording_groups(mels: dict[str, np.ndarray], min_seconds: float = MIN_SHARE
             n = parent[n]
         return n
 
+    pairs = candidate_pairs(prepared, min_votes) if min_votes is not None else \
+        [(i, j) for i in range(len(names)) for j in range(i + 1, len(names))]
     evidence: dict[str, SharedAudio] = {}
-    for i, first in enumerate(names):
-        for second in names[i + 1:]:
-            found = _shared(prepared[first], prepared[second], min_seconds, min_envelope_r)
-            if found.r >= min_r:
-                a, b = root(first), root(second)
-                parent[b] = a
-                kept = [e for e in (evidence.pop(a, None), evidence.pop(b, None), found) if e is not None]
-                evidence[a] = max(kept, key=lambda e: e.seconds)
+    for i, j in pairs:
+        first, second = names[i], names[j]
+        found = _shared(prepared[i], prepared[j], min_seconds, min_envelope_r)
+        if found.r >= min_r:
+            a, b = root(first), root(second)
+            parent[b] = a
+            kept = [e for e in (evidence.pop(a, None), evidence.pop(b, None), found) if e is not None]
+            evidence[a] = max(kept, key=lambda e: e.seconds)
     groups: dict[str, list[str]] = {}
     for n in names:
         groups.setdefault(root(n), []).append(n)

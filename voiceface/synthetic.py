@@ -78,6 +78,25 @@ def voiced_audio(envelope: np.ndarray, sample_rate: int, seed: int) -> np.ndarra
     return (0.5 * envelope * signal).astype(np.float32)
 
 
+def speech_utterance(seconds: float, sample_rate: int, seed: int) -> np.ndarray:
+    """Speech-like audio whose spectrum moves as speech's does: speech_envelope's loudness, a new
+    vowel (two formants) every 120 ms and now and then a hiss (a fricative). voiced_audio keeps one
+    vowel throughout, which no recording of a person does; this is the voice for the search for
+    shared recordings (tests/test_recordings.py, benchmark_dataset.py)."""
+    rng = np.random.default_rng(seed)
+    envelope = speech_envelope(seconds, sample_rate, seed)
+    t = np.arange(len(envelope)) / sample_rate
+    segment = (t / 0.12).astype(int)
+    f1, f2 = rng.uniform(300, 900, segment[-1] + 1)[segment], rng.uniform(900, 2500, segment[-1] + 1)[segment]
+    f0 = 120 + 20 * np.sin(2 * np.pi * 0.5 * t + rng.uniform(0, 6))
+    phase = 2 * np.pi * np.cumsum(f0) / sample_rate
+    voice = sum((np.exp(-((k * f0 - f1) / 150) ** 2) + 0.7 * np.exp(-((k * f0 - f2) / 250) ** 2) + 0.02)
+                * np.sin(k * phase) for k in range(1, 40))
+    hiss = np.diff(rng.standard_normal(len(t) + 1)) * (rng.random(segment[-1] + 1) < 0.3)[segment]
+    audio = envelope * (voice / np.abs(voice).max() + 0.3 * hiss)
+    return (0.5 * audio / np.abs(audio).max()).astype(np.float32)
+
+
 def pulse_vowel(f0: int, formants, bandwidths, seconds: float, sample_rate: int = 16000) -> np.ndarray:
     """A steady vowel as linear prediction models one: a pulse train at f0 Hz through a two-pole
     resonator at each formant (its bandwidth in Hz), nothing else, peak 0.5. Sharp formants over a
