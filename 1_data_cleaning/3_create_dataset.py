@@ -159,6 +159,7 @@ def stale_because(manifest_path: Path, folders: list[Path], settings: dict) -> s
     from voiceface.audio import AUDIO_FEATURES_FILENAME, front_end_differences
     from voiceface.cli import settings_for_header
     from voiceface.formats import BLENDSHAPES_FILENAME, sha256_file
+    from voiceface.recordings import search_config
     try:
         manifest = json.loads(manifest_path.read_text())
     except (OSError, ValueError):
@@ -173,6 +174,9 @@ def stale_because(manifest_path: Path, folders: list[Path], settings: dict) -> s
     different = front_end_differences(manifest.get("front_end"))
     if different:
         return f"made with other audio front-end constants ({', '.join(different)})"
+    # (datasets made before 2026-12-07 did not record the search for shared recordings: not checked)
+    if manifest.get("shared_recordings_search", search_config()) != search_config():
+        return "made with other constants of the search for shared recordings (voiceface/recordings.py)"
     by_name = {f.name: f for f in folders}
     # (datasets made before 2026-12-05 recorded only the features: their labels are not checked)
     for key, filename, what in (("inputs_sha256", AUDIO_FEATURES_FILENAME, "audio features"),
@@ -200,7 +204,8 @@ def main(argv=None) -> int:
                                    ClipPose, create_sequences, model_inputs, normalisation_config,
                                    clips_not_in_manifest, level_inputs_and_level, normalize_targets, smooth_targets,
                                    speakers_from_manifest, split_clips, synchronize_features)
-    from voiceface.recordings import describe, merge_recordings, recording_groups, to_dict, with_partners
+    from voiceface.recordings import (describe, merge_recordings, recording_groups, search_config, to_dict,
+                                      with_partners)
     from voiceface.sync import (BY_ESTIMATE, BY_HAND, BY_SECOND_PASS, CORRECTION_OFF, UNSURE_KEPT, correction_s,
                                 estimate_clip_lag, lead_from_setting, read_second_pass, sync_config)
     from voiceface.errors import InputError
@@ -433,6 +438,7 @@ def main(argv=None) -> int:
             "centre_training_clips": CENTRE_TRAINING_CLIPS, "centre_on": CENTRE_ON,
             "scale_training_clips": SCALE_TRAINING_CLIPS,
             "clips": manifest_clips, "excluded": excluded, "shared_recordings": to_dict(shared),
+            "shared_recordings_search": search_config(),
             "statistics": statistics,
             "inputs_sha256": {name: sha256_file(Path(PROCESSED_DIR) / name / AUDIO_FEATURES_FILENAME)[:16]
                               for name in sorted(clips)},

@@ -227,6 +227,17 @@ def test_a_dataset_is_skipped_when_current_and_rebuilt_when_its_features_changed
     labels.write_text(json.dumps(document))
     relabelled = run_script(*args, "--no-centre-training-clips")
     assert "rebuilding" in relabelled.stdout and "blendshapes of plain_a changed" in relabelled.stdout, relabelled.stdout
+    # made by a search for shared recordings with other constants (an update of voiceface/recordings.py):
+    # rebuilt, and the manifest records the search's constants as they are now
+    from voiceface.recordings import search_config
+    manifest_path = dataset / "dataset_manifest.json"
+    manifest = json.loads(manifest_path.read_text())
+    assert manifest["shared_recordings_search"] == search_config()
+    manifest["shared_recordings_search"]["index"]["min_votes"] += 1
+    manifest_path.write_text(json.dumps(manifest))
+    searched = run_script(*args, "--no-centre-training-clips")
+    assert "rebuilding" in searched.stdout and "search for shared recordings" in searched.stdout, searched.stdout
+    assert json.loads(manifest_path.read_text())["shared_recordings_search"] == search_config()
 
 
 def test_a_dataset_whose_clips_moved_is_scored_from_where_they_are(processed, tmp_path):

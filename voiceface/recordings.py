@@ -26,15 +26,15 @@ bands' level lowers it (-50 dBFS: 0.86), so a copy remixed with loud noise can g
 excerpts of the real clips, 2 of 13 under pink noise at 10 dB SNR are found, 9 of 13 under the
 babble of four others; `1_data_cleaning/recordings_study.py` measures it, ARCHITECTURE.md has the table).
 
-Which pairs. Comparing every pair grows as the clips squared (3 ms a pair of 4 s generated clips:
-26 minutes for 1,020 clips). An index of landmarks nominates the pairs worth the comparison: each
-clip's spectral peaks (the largest log-mel value within PEAK_FRAMES frames and PEAK_BANDS bands, the
+Which pairs. Comparing every pair grows as the clips squared (0.7-1.4 ms a pair of 4 s generated
+clips: 6-10 minutes for 1,020 clips, 4.7 hours for 5,020). An index of landmarks nominates the
+pairs worth the comparison: each clip's spectral peaks (the largest log-mel value within PEAK_FRAMES frames and PEAK_BANDS bands, the
 PEAKS_PER_S strongest of each second), each paired with the next FAN_OUT peaks close after it into a
 key (its band, the other's band, the frames between), as audio fingerprints are made (Wang 2003,
 "An industrial-strength audio search algorithm"). Two clips that share a recording share many keys
 at one offset; a pair is compared when MIN_VOTES of its shared keys agree on an offset within
 VOTE_BIN frames. Measured (ARCHITECTURE.md): every excerpt the comparison finds among the degraded
-excerpts of the real clips has 17 or more such votes, unrelated real clips 6 at most.
+excerpts of the real clips has 19 or more such votes, unrelated real clips 6 at most.
 """
 from __future__ import annotations
 
@@ -295,6 +295,15 @@ def with_partners(named: list[str], shared: list[tuple[list[str], SharedAudio]])
         if out & set(members):
             out |= set(members)
     return sorted(out)
+
+
+def search_config() -> dict:
+    """The search's constants, which stage 1.3's manifest records (a dataset made with others is rebuilt)."""
+    return {"min_shared_s": MIN_SHARED_S, "min_r": MIN_R, "candidates": CANDIDATES, "min_envelope_r": MIN_ENVELOPE_R,
+            "floor_below_level_db": FLOOR_BELOW_LEVEL_DB,
+            "index": {"peak_frames": PEAK_FRAMES, "peak_bands": PEAK_BANDS, "peaks_per_s": PEAKS_PER_S,
+                      "fan_out": FAN_OUT, "pair_frames": PAIR_FRAMES, "pair_bands": PAIR_BANDS, "vote_bin": VOTE_BIN,
+                      "min_votes": MIN_VOTES}}
 
 
 def to_dict(shared: list[tuple[list[str], SharedAudio]]) -> list[dict]:
