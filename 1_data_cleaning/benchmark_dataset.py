@@ -2,16 +2,20 @@
 second, and its costliest step, each clip's audio-video offset (voiceface.sync's evidence at every
 lag), beside the same evidence written plainly (sync.evidence_by_lag_plainly: each lag's two ridge
 folds fitted and scored one at a time) on the same clips, measured in the same run: the ratio. Also
-the search for clips that share a recording, which compares every pair of clips, beside the same
-search checking every candidate offset on the spectrogram (min_envelope_r None): the ratio, and
-whether the two find the same recordings.
+the search for clips that share a recording, which compares the pairs its index of landmarks
+nominates, beside comparing every pair (min_votes None) and comparing every pair with every candidate
+offset checked on the spectrogram (min_envelope_r None as well): the ratios, and whether they find
+the same recordings; and the search on SEARCH_CLIPS generated clips of 4 s with 20 copies among them
+(excerpts of 2.5 s, up to 30 dB quieter, half with noise), against every pair's time (each pair's
+comparison timed on 500 pairs of them, times the pairs).
 
     python 1_data_cleaning/benchmark_dataset.py        # the sample's clips: `python run_pipeline.py --stop-stage 2` first
     python 1_data_cleaning/benchmark_dataset.py --processed-dir data/realf/processed
 
 Aim: the sync evidence >= 3x its plain reference; the whole stage >= 50x real time on the 33 real
 clips (on the sample's 2 minutes too since scipy.signal's import went: 92-94x);
-the shared-recording search >= 2x the one that checks every candidate, finding the same.
+the shared-recording search >= 2x the one that checks every candidate, finding the same; on 1,000
+generated clips >= 20x comparing every pair.
 """
 import os
 
@@ -29,6 +33,7 @@ from voiceface.cli import configure, run_main
 # --- settings (each can be given on the command line: PROCESSED_DIR as --processed-dir) -------
 PROCESSED_DIR = REPO_ROOT / "data/sample/processed"   # stage 1.1 and 1.2 outputs (run_pipeline.py makes this one)
 REPEATS = 3                     # best of this many runs
+SEARCH_CLIPS = 1000             # generated clips for the shared-recording search at scale (0: not run)
 # --- end of settings ---------------------------------------------------------------------------
 
 
@@ -48,8 +53,12 @@ def main(argv=None) -> int:
     from voiceface.constants import FRAME_RATE
     from voiceface.dataset import MANIFEST_FILENAME, has_both_outputs
     from voiceface.errors import InputError
+    from voiceface import recordings
+    from voiceface.audio import compute_features
+    from voiceface.constants import SAMPLE_RATE
     from voiceface.recordings import recording_groups
-    if refusal := out_of_range(("--repeats", REPEATS, 1, False)):
+    from voiceface.synthetic import speech_utterance
+    if refusal := out_of_range(("--repeats", REPEATS, 1, False), ("--search-clips", SEARCH_CLIPS, 0, False)):
         print(f"error: {refusal}", file=sys.stderr)
         return 2
     folders = sorted(p for p in Path(PROCESSED_DIR).iterdir() if has_both_outputs(p)) if Path(PROCESSED_DIR).is_dir() else []
@@ -90,12 +99,39 @@ def main(argv=None) -> int:
     apart = max(float(np.nanmax(np.abs(a - b), initial=0.0))
                 for a, b in zip(evidence(sync.evidence_by_lag), evidence(sync.evidence_by_lag_plainly)))
 
-    # shared recordings: every pair of clips, on their log-mels
+    # shared recordings: the pairs the index nominates, every pair, every pair and candidate, on their log-mels
     mels = {f.name: read_audio_features(f / AUDIO_FEATURES_FILENAME).mel for f in folders}
     pairs = len(mels) * (len(mels) - 1) // 2
     groups_s = best_seconds(lambda: recording_groups(mels), REPEATS)
-    every_s = best_seconds(lambda: recording_groups(mels, min_envelope_r=None), REPEATS)
-    same = recording_groups(mels) == recording_groups(mels, min_envelope_r=None)
+    pairs_s = best_seconds(lambda: recording_groups(mels, min_votes=None), REPEATS)
+    every_s = best_seconds(lambda: recording_groups(mels, min_envelope_r=None, min_votes=None), REPEATS)
+    found = recording_groups(mels)
+    same = found == recording_groups(mels, min_votes=None) == recording_groups(mels, min_envelope_r=None, min_votes=None)
+
+    # the search at scale: generated clips of 4 s, 20 of them excerpts of others
+    if SEARCH_CLIPS:
+        rng = np.random.default_rng(0)
+        audio = [speech_utterance(4.0, SAMPLE_RATE, 1000 + k) for k in range(SEARCH_CLIPS)]
+        copies = []
+        for k in range(20):
+            source = int(rng.integers(SEARCH_CLIPS))
+            start = int(rng.integers(0, len(audio[source]) - int(2.5 * SAMPLE_RATE)))
+            piece = audio[source][start:start + int(2.5 * SAMPLE_RATE)] * 10 ** (-rng.uniform(0, 30) / 20)
+            if k % 2:
+                piece = piece + 1e-3 * rng.standard_normal(len(piece))
+            audio.append(piece.astype(np.float32))
+            copies.append((f"g{source:05d}", f"g{len(audio) - 1:05d}"))
+        generated = {f"g{k:05d}": compute_features(a).mel for k, a in enumerate(audio)}
+        many_s = best_seconds(lambda: recording_groups(generated), 1)
+        many = recording_groups(generated)
+        prepared = [recordings._prepare(m) for m in generated.values()]
+        sample = [tuple(rng.choice(len(prepared), 2, replace=False)) for _ in range(500)]
+        per_pair_s = best_seconds(lambda: [recordings._shared(prepared[i], prepared[j], recordings.MIN_SHARED_S,
+                                                              recordings.MIN_ENVELOPE_R) for i, j in sample], 1) / len(sample)
+        many_pairs = len(generated) * (len(generated) - 1) // 2
+        nominated = len(recordings.candidate_pairs(prepared))
+        alike = [c for c in copies if recordings.shared_audio(generated[c[0]], generated[c[1]]).r >= recordings.MIN_R]
+        kept = sum(any(set(c) <= set(members) for members, _ in many) for c in alike)
 
     audio_s = made["seconds"]
     print(f"stage 1.3 on {made['clips']} clips of {PROCESSED_DIR} ({audio_s:.1f} s of audio), best of {REPEATS}")
@@ -104,10 +140,19 @@ def main(argv=None) -> int:
     print(f"  the same written plainly:           {plain_s:7.2f} s   {audio_s / plain_s:7.1f}x real time")
     print(f"  ratio plain / fast:                 {plain_s / fast_s:7.2f}         (aim >= 3; they agree within {apart:.1e})")
     print(f"  shared recordings, {pairs} pairs:    {groups_s:7.2f} s   {1000 * groups_s / max(pairs, 1):7.2f} ms a pair "
-          "(grows as the clips squared)")
-    print(f"  every candidate checked:            {every_s:7.2f} s   {1000 * every_s / max(pairs, 1):7.2f} ms a pair")
-    print(f"  ratio every / pruned:               {every_s / groups_s:7.2f}         (aim >= 2; "
-          + ("the same recordings found)" if same else "NOT the same recordings found)"))
+          "(the pairs the index nominates compared)")
+    print(f"  every pair compared:                {pairs_s:7.2f} s   {1000 * pairs_s / max(pairs, 1):7.2f} ms a pair")
+    print(f"  ... every candidate checked:        {every_s:7.2f} s   {1000 * every_s / max(pairs, 1):7.2f} ms a pair")
+    print(f"  ratio every pair / index:           {pairs_s / groups_s:7.2f}")
+    print(f"  ratio every candidate / pruned:     {every_s / pairs_s:7.2f}         (aim >= 2; "
+          + ("the same recordings found all three ways)" if same else "NOT the same recordings found)"))
+    if SEARCH_CLIPS:
+        print(f"  {len(generated)} generated clips of 4 s:    {many_s:7.2f} s   for {many_pairs} pairs, "
+              f"{nominated} of them compared, {len(many)} groups found")
+        print(f"  every pair compared (estimated):    {per_pair_s * many_pairs:7.0f} s   ({1000 * per_pair_s:.2f} ms a pair, "
+              "timed on 500 of them)")
+        print(f"  ratio every pair / index:           {per_pair_s * many_pairs / many_s:7.0f}         (aim >= 20; "
+              f"of the 20 copies the {len(alike)} the comparison finds: {kept} grouped)")
     return 0
 
 

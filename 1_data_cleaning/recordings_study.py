@@ -73,10 +73,15 @@ def main(argv=None) -> int:
 
     counts: dict[str, list[int]] = {}
     unrelated, related, same = [], [], 0
+    prepared = {n: recordings._prepare(mels[n]) for n in names}
+    excerpt_votes: dict[str, list[int]] = {}          # votes of each excerpt the comparison finds
     for clip, condition, mel in excerpts:
         row = counts.setdefault(condition, [0, 0, 0])
         every: list = []
         as_built = recordings.shared_audio(mels[clip], mel)
+        if found(as_built):
+            votes = recordings.pair_votes([prepared[clip], recordings._prepare(mel)], 1).get((0, 1), 0)
+            excerpt_votes.setdefault(condition, []).append(votes)
         checked_all = recordings.shared_audio(mels[clip], mel, min_envelope_r=None, trace=every)
         row[0] += found(as_built)
         row[1] += found(recordings.shared_audio(mels[clip], mel, floor_db=FIXED_FLOOR_DB))
@@ -90,7 +95,8 @@ def main(argv=None) -> int:
             recordings.shared_audio(mels[a], mels[b], min_envelope_r=None, trace=every)
             unrelated.append(every)
     groups = recordings.recording_groups(mels)
-    same_groups = groups == recordings.recording_groups(mels, min_envelope_r=None)
+    same_groups = groups == recordings.recording_groups(mels, min_envelope_r=None, min_votes=None)
+    clip_votes = recordings.pair_votes([prepared[n] for n in names], 1)
     shared_pairs = {frozenset((a, b)) for members, _ in groups for a in members for b in members if a != b}
     flat = [c for pair_list in unrelated for c in pair_list] + related
     reaching = [c for c in flat if c[2] >= recordings.MIN_R]
@@ -118,6 +124,22 @@ def main(argv=None) -> int:
               f"- the same verdict and evidence as checking every candidate: {same} of {len(excerpts)} excerpts; "
               f"the same groups of the {len(names)} recordings: {'yes' if same_groups else 'NO'}",
               f"- groups found: {'; '.join(', '.join(m) for m, _ in groups) or 'none'}"]
+    unrelated_votes = [v for (i, j), v in clip_votes.items() if frozenset((names[i], names[j])) not in shared_pairs]
+    pairs = len(names) * (len(names) - 1) // 2
+    lines += ["", f"## 3. The index of landmarks (a pair is compared when {recordings.MIN_VOTES} of its landmark keys "
+              "agree on an offset)", "", "| the excerpt | found by the comparison | their votes, least (median) "
+              "| nominated by the index |", "|---|---|---|---|"]
+    for condition, (_, _, total) in counts.items():
+        votes = excerpt_votes.get(condition, [])
+        lines.append(f"| {condition} | {len(votes)} of {total} | "
+                     + (f"{min(votes)} ({int(np.median(votes))})" if votes else "-") + " | "
+                     f"{sum(v >= recordings.MIN_VOTES for v in votes)} of {len(votes)} |")
+    lines += ["", f"- pairs of the {len(names)} recordings nominated: "
+              f"{sum(v >= recordings.MIN_VOTES for v in clip_votes.values())} of {pairs}; the most votes of a pair "
+              f"that shares no recording: {max(unrelated_votes, default=0)}; of the pairs that share one: "
+              + (", ".join(str(clip_votes.get((names.index(a), names.index(b)), 0))
+                           for members, _ in groups for a, b in zip(members, members[1:])) or "-"),
+              f"- the same groups as comparing every pair: {'yes' if same_groups else 'NO'}"]
     text = "\n".join(lines) + "\n"
     Path(OUTPUT).parent.mkdir(parents=True, exist_ok=True)
     with atomic_path(Path(OUTPUT)) as tmp:
