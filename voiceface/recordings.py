@@ -28,10 +28,10 @@ babble of four others; `1_data_cleaning/recordings_study.py` measures it, ARCHIT
 
 Which pairs. Comparing every pair grows as the clips squared (0.7-1.4 ms a pair of 4 s generated
 clips: 6-10 minutes for 1,020 clips, 4.7 hours for 5,020). An index of landmarks nominates the
-pairs worth the comparison: each clip's spectral peaks (the largest log-mel value within PEAK_FRAMES frames and PEAK_BANDS bands, the
-PEAKS_PER_S strongest of each second), each paired with the next FAN_OUT peaks close after it into a
-key (its band, the other's band, the frames between), as audio fingerprints are made (Wang 2003,
-"An industrial-strength audio search algorithm"). Two clips that share a recording share many keys
+pairs worth the comparison: each clip's spectral peaks (the largest log-mel value within
+PEAK_FRAMES frames and PEAK_BANDS bands, the PEAKS_PER_S strongest of each second), each paired with
+the next FAN_OUT peaks close after it into a key (its band, the other's band, the frames between),
+as audio fingerprints are made (Wang 2003, "An industrial-strength audio search algorithm"). Two clips that share a recording share many keys
 at one offset; a pair is compared when MIN_VOTES of its shared keys agree on an offset within
 VOTE_BIN frames. Measured (ARCHITECTURE.md): every excerpt the comparison finds among the degraded
 excerpts of the real clips has 19 or more such votes, unrelated real clips 6 at most.
@@ -208,6 +208,8 @@ def pair_votes(prepared: list[_Prepared], min_votes: int = MIN_VOTES) -> dict[tu
     in common at one offset (within VOTE_BIN frames), votes the most at any offset. Each clip's keys
     are looked up in an index of every clip's (sorted keys), so the work grows with the matches
     found, not with the pairs of clips."""
+    if len(prepared) < 2:
+        return {}
     marks = [landmarks(p) for p in prepared]
     keys = np.concatenate([m[0] for m in marks])
     frames = np.concatenate([m[1] for m in marks])
