@@ -73,14 +73,14 @@ def main(argv=None) -> int:
 
     counts: dict[str, list[int]] = {}
     unrelated, related, same = [], [], 0
-    prepared = {n: recordings._prepare(mels[n]) for n in names}
+    prepared = {n: recordings.prepare(mels[n]) for n in names}
     excerpt_votes: dict[str, list[int]] = {}          # votes of each excerpt the comparison finds
     for clip, condition, mel in excerpts:
         row = counts.setdefault(condition, [0, 0, 0])
         every: list = []
         as_built = recordings.shared_audio(mels[clip], mel)
         if found(as_built):
-            votes = recordings.pair_votes([prepared[clip], recordings._prepare(mel)], 1).get((0, 1), 0)
+            votes = recordings.pair_votes([prepared[clip], recordings.prepare(mel)], 1).get((0, 1), 0)
             excerpt_votes.setdefault(condition, []).append(votes)
         checked_all = recordings.shared_audio(mels[clip], mel, min_envelope_r=None, trace=every)
         row[0] += found(as_built)

@@ -88,7 +88,7 @@ def test_the_index_compares_only_pairs_that_share_landmarks_and_finds_what_every
     assert 3 <= indexed_pairs <= 20, indexed_pairs                  # the copies, and few others of 903 pairs
     assert recording_groups({}) == [] and recording_groups({"u00": mels["u00"]}) == []
     # a clip's landmarks do not move with its gain (each floored under its own level)
-    loud, quiet = (recordings.landmarks(recordings._prepare(compute_features(clips["u05"] * gain).mel)) for gain in (1, 0.03))
+    loud, quiet = (recordings.landmarks(recordings.prepare(compute_features(clips["u05"] * gain).mel)) for gain in (1, 0.03))
     same = np.isin(loud[0] * 10_000 + loud[1], quiet[0] * 10_000 + quiet[1]).mean()
     assert len(loud[0]) > 100 and same > 0.9, same
 

@@ -48,7 +48,7 @@ MIN_SHARED_S = 2.0      # seconds of common audio that make two clips one record
 MIN_R = 0.85            # r of the two log-mels over that overlap, band and frame means out
 CANDIDATES = 8          # offsets of the envelopes' cross-correlation checked on the whole spectrogram
 MIN_ENVELOPE_R = 0.5    # ... each only when the two envelopes' Pearson r over its overlap reaches this
-FLOOR_BELOW_LEVEL_DB = 30.0     # log-mels compared above this far under the clip's own level (see _prepare)
+FLOOR_BELOW_LEVEL_DB = 30.0     # log-mels compared above this far under the clip's own level (see prepare)
 # the index of landmarks (candidate_pairs)
 PEAK_FRAMES = 5         # a peak is the largest log-mel value within this many frames either side
 PEAK_BANDS = 3          # ... and this many mel bands
@@ -90,7 +90,7 @@ def spectral_r(a: np.ndarray, b: np.ndarray) -> float:
 
 
 @dataclass(frozen=True)
-class _Prepared:
+class Prepared:
     """What every pair needs of one clip, made once: the floored log-mel, its standardised loudness
     envelope, and running sums of that envelope and of its square (with a leading 0)."""
     mel: np.ndarray
@@ -99,7 +99,7 @@ class _Prepared:
     squares: np.ndarray
 
 
-def _prepare(mel: np.ndarray, floor_db: float | None = None) -> _Prepared:
+def prepare(mel: np.ndarray, floor_db: float | None = None) -> Prepared:
     """Below a floor lie codec and room noise, which two copies of one recording do not share. The
     floor follows the clip's gain: FLOOR_BELOW_LEVEL_DB under its level (the 95th percentile of its
     frames' mean log-mel), which for the real clips' median level (-48.8 dB) is the fixed input's
@@ -111,7 +111,7 @@ def _prepare(mel: np.ndarray, floor_db: float | None = None) -> _Prepared:
         floor_db = np.percentile(mel.mean(axis=1), 95) - FLOOR_BELOW_LEVEL_DB
     mel = np.maximum(mel, floor_db)
     envelope = _standardised(mel.mean(axis=1))
-    return _Prepared(mel, envelope, np.concatenate([[0.0], np.cumsum(envelope)]),
+    return Prepared(mel, envelope, np.concatenate([[0.0], np.cumsum(envelope)]),
                      np.concatenate([[0.0], np.cumsum(envelope * envelope)]))
 
 
@@ -122,11 +122,11 @@ def shared_audio(a: np.ndarray, b: np.ndarray, min_seconds: float = MIN_SHARED_S
     the whole spectrogram, with how long they overlap there and how alike they are (r 0 when they
     cannot overlap by min_seconds, or when no candidate offset's envelopes correlate at
     min_envelope_r; None checks every candidate). Both in dB, each compared above a floor under its
-    own level, or above `floor_db` when given (_prepare); `trace` as in _shared."""
-    return _shared(_prepare(a, floor_db), _prepare(b, floor_db), min_seconds, min_envelope_r, trace)
+    own level, or above `floor_db` when given (prepare); `trace` as in _shared."""
+    return _shared(prepare(a, floor_db), prepare(b, floor_db), min_seconds, min_envelope_r, trace)
 
 
-def _shared(a: _Prepared, b: _Prepared, min_seconds: float, min_envelope_r: float | None,
+def _shared(a: Prepared, b: Prepared, min_seconds: float, min_envelope_r: float | None,
             trace: list | None = None) -> SharedAudio:
     """shared_audio on prepared clips. The candidates are the offsets where the two envelopes' mean
     product is highest; each is checked on the spectrogram (spectral_r, three quarters of the
@@ -180,7 +180,7 @@ def _running_max(x: np.ndarray, half: int, axis: int) -> np.ndarray:
     return out
 
 
-def landmarks(prepared: _Prepared) -> tuple[np.ndarray, np.ndarray]:
+def landmarks(prepared: Prepared) -> tuple[np.ndarray, np.ndarray]:
     """(key, frame) of each of a prepared clip's landmark pairs: its spectral peaks above its floor,
     the PEAKS_PER_S strongest of each second, each paired with the next FAN_OUT peaks that follow
     within PAIR_FRAMES frames and PAIR_BANDS bands, the key coding both bands and the frames between."""
@@ -203,7 +203,7 @@ def landmarks(prepared: _Prepared) -> tuple[np.ndarray, np.ndarray]:
     return np.concatenate(keys), np.concatenate(frames)
 
 
-def pair_votes(prepared: list[_Prepared], min_votes: int = MIN_VOTES) -> dict[tuple[int, int], int]:
+def pair_votes(prepared: list[Prepared], min_votes: int = MIN_VOTES) -> dict[tuple[int, int], int]:
     """{(i, j): votes} for the pairs, i < j, of prepared clips with at least min_votes landmark keys
     in common at one offset (within VOTE_BIN frames), votes the most at any offset. Each clip's keys
     are looked up in an index of every clip's (sorted keys), so the work grows with the matches
@@ -240,7 +240,7 @@ def pair_votes(prepared: list[_Prepared], min_votes: int = MIN_VOTES) -> dict[tu
     return found
 
 
-def candidate_pairs(prepared: list[_Prepared], min_votes: int = MIN_VOTES) -> list[tuple[int, int]]:
+def candidate_pairs(prepared: list[Prepared], min_votes: int = MIN_VOTES) -> list[tuple[int, int]]:
     """The pairs (i, j), i < j, in order, that recording_groups compares: pair_votes' pairs."""
     return sorted(pair_votes(prepared, min_votes))
 
@@ -253,7 +253,7 @@ def recording_groups(mels: dict[str, np.ndarray], min_seconds: float = MIN_SHARE
     The pairs compared are those the index of landmarks nominates (candidate_pairs), or every pair
     when min_votes is None (the time then grows as the clips squared)."""
     names = sorted(mels)
-    prepared = [_prepare(mels[n]) for n in names]
+    prepared = [prepare(mels[n]) for n in names]
     parent = {n: n for n in names}
 
     def root(n: str) -> str:
