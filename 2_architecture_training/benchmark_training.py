@@ -29,8 +29,9 @@ def bare_loop_fps(batch: int, frames: int) -> float:
 
     import torch
     from models import PRESETS, VoiceToFaceTCN
+    from models.optimizer import AdamW
     model = VoiceToFaceTCN(PRESETS[PRESET])
-    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3)
+    optimizer = AdamW(model.parameters(), lr=1e-3)
     x = torch.randn(batch, frames, 80)
     y = torch.rand(batch, frames, 59)
     times = []

@@ -6,7 +6,7 @@
     torchrun --nproc_per_node 4 2_architecture_training/train.py --dataset-dir ... # several GPUs/processes
 
 Reads the dataset's memory-mapped arrays and windows; minimises AudioBlendshapeLoss (models/loss.py)
-with AdamW and a one-cycle learning rate (models/schedule.py: a finished run resumed with more
+with AdamW (models/optimizer.py) and a one-cycle learning rate (models/schedule.py: a finished run resumed with more
 epochs gets a second, gentler cycle over the extra ones); after each epoch runs the model over every validation
 clip *from its start* (as inference will) and writes metrics.jsonl, curves.png, last.pt and, when
 the validation loss improves, best.pt (atomically, with everything inference needs). Runs on
@@ -184,6 +184,7 @@ def main(argv=None) -> int:
     from models import BLENDSHAPE_OUTPUTS, PRESETS, VoiceToFaceTCN
     from models.checkpoint import file_sha256, git_commit, load_checkpoint, save_checkpoint
     from models.loss import TERMS, AudioBlendshapeLoss
+    from models.optimizer import AdamW
     from models.schedule import Phase, learning_rate, planned_epochs
     from voiceface.audio import LEVEL_NORM_START_DB, front_end_config, front_end_differences
     from voiceface.cli import settings_for_header
@@ -521,7 +522,7 @@ def main(argv=None) -> int:
     skip_parameters = list(model.skip.parameters()) if model.skip is not None else []
     skip_ids = {id(p) for p in skip_parameters}
     other_parameters = [p for p in model.parameters() if id(p) not in skip_ids]
-    optimizer = torch.optim.AdamW([{"params": other_parameters, "weight_decay": WEIGHT_DECAY}] + (
+    optimizer = AdamW([{"params": other_parameters, "weight_decay": WEIGHT_DECAY}] + (
         [{"params": skip_parameters, "weight_decay": SKIP_WEIGHT_DECAY if SKIP_WEIGHT_DECAY >= 0 else WEIGHT_DECAY,
           "lr_scale": SKIP_LR_SCALE}] if skip_parameters else []), lr=LEARNING_RATE)
     steps_per_epoch = int(np.ceil(len(train["windows"]) / BATCH_SIZE))

@@ -1,4 +1,6 @@
-"""The causal TCN and its loss: causality, receptive field, bounds, streaming state, loss terms."""
+"""The causal TCN, its loss and its optimiser: causality, receptive field, bounds, streaming state,
+loss terms, AdamW against PyTorch's."""
+import subprocess
 import sys
 
 import pytest
@@ -9,6 +11,7 @@ from conftest import REPO_ROOT
 sys.path.insert(0, str(REPO_ROOT / "2_architecture_training"))
 from models import PRESETS, TCNConfig, VoiceToFaceTCN  # noqa: E402
 from models.loss import TERMS, AudioBlendshapeLoss  # noqa: E402
+from models.optimizer import AdamW  # noqa: E402
 from voiceface.constants import BLENDSHAPE_NAMES  # noqa: E402
 
 CONFIGS = {"default": PRESETS["default"], "tiny": PRESETS["tiny"],
@@ -363,3 +366,57 @@ def test_the_stream_onnx_finds_line_spectral_frequencies_closer_than_its_grid():
         assert np.abs(found - lsf).max() < 1e-4, np.abs(found - lsf).max()
         if not crowded:                                                     # lpc.py's own grid values
             assert np.abs(found - line_spectral_frequencies_fast(a[None, :17])[0]).max() < 1e-5
+
+
+def test_adamw_steps_bitwise_as_pytorchs_and_their_state_dicts_load_into_each_other():
+    def net():
+        torch.manual_seed(0)
+        return torch.nn.Sequential(torch.nn.Linear(8, 16), torch.nn.Tanh(), torch.nn.Linear(16, 3),
+                                   torch.nn.Linear(3, 3))       # the last layer never gets a gradient
+
+    def groups(model):
+        p = list(model.parameters())
+        return [{"params": p[:2], "weight_decay": 0.01}, {"params": p[2:], "weight_decay": 0.3, "lr_scale": 0.5}]
+
+    x = torch.randn(32, 8, generator=torch.Generator().manual_seed(1))
+
+    def train(model, optimizer, steps, first=0):
+        for i in range(first, first + steps):
+            for group in optimizer.param_groups:        # as train.py's schedule sets it, each step
+                group["lr"] = group.get("lr_scale", 1.0) * 1e-2 * (1 + i) / 20
+            optimizer.zero_grad(set_to_none=True)
+            (model[:3](x) ** 2).sum().backward()
+            optimizer.step()
+
+    ours, theirs = net(), net()
+    mine, torchs = AdamW(groups(ours), lr=1e-2), torch.optim.AdamW(groups(theirs), lr=1e-2)
+    train(ours, mine, 10)
+    train(theirs, torchs, 10)
+    assert all(torch.equal(p, q) for p, q in zip(ours.parameters(), theirs.parameters()))
+    assert not torch.equal(ours[0].weight, net()[0].weight) and torch.equal(ours[3].weight, net()[3].weight)
+    a, b = mine.state_dict(), torchs.state_dict()
+    assert a["param_groups"] == b["param_groups"] and a["state"].keys() == b["state"].keys() == {0, 1, 2, 3}
+    assert all(torch.equal(a["state"][k][n], b["state"][k][n]) for k in a["state"] for n in ("step", "exp_avg", "exp_avg_sq"))
+    # a checkpoint's state, either way round: a resumed run goes on as the uninterrupted one
+    crossed = [(AdamW, b), (torch.optim.AdamW, a)]
+    for make, saved in crossed:
+        model = net()
+        model.load_state_dict(ours.state_dict())
+        optimizer = make(groups(model), lr=1e-2)
+        optimizer.load_state_dict(saved)
+        train(model, optimizer, 10, first=10)
+        if make is AdamW:
+            train(theirs, torchs, 10, first=10)
+        assert all(torch.equal(p, q) for p, q in zip(model.parameters(), theirs.parameters())), make
+    with pytest.raises(ValueError, match="other groups"):
+        AdamW([{"params": list(net().parameters())}]).load_state_dict(b)
+
+
+def test_the_optimiser_leaves_pytorchs_compiler_unimported():
+    # torch.optim's methods import torch._dynamo on first use: 2.4 s of every train.py start
+    code = ("import sys, torch; sys.path.insert(0, sys.argv[1]); from models.optimizer import AdamW\n"
+            "m = torch.nn.Linear(3, 2); o = AdamW(m.parameters()); m(torch.ones(1, 3)).sum().backward(); o.step()\n"
+            "o.zero_grad(); o.load_state_dict(o.state_dict()); print('torch._dynamo' in sys.modules)")
+    result = subprocess.run([sys.executable, "-c", code, str(REPO_ROOT / "2_architecture_training")],
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0 and result.stdout.strip() == "False", result.stderr[-2000:]
