@@ -368,7 +368,8 @@ def test_the_stream_onnx_finds_line_spectral_frequencies_closer_than_its_grid():
             assert np.abs(found - line_spectral_frequencies_fast(a[None, :17])[0]).max() < 1e-5
 
 
-def test_adamw_steps_bitwise_as_pytorchs_and_their_state_dicts_load_into_each_other():
+@pytest.mark.parametrize("foreach", [None, True])       # None: the CPU's single-tensor path; True: a GPU's
+def test_adamw_steps_bitwise_as_pytorchs_and_their_state_dicts_load_into_each_other(foreach):
     def net():
         torch.manual_seed(0)
         return torch.nn.Sequential(torch.nn.Linear(8, 16), torch.nn.Tanh(), torch.nn.Linear(16, 3),
@@ -389,7 +390,7 @@ def test_adamw_steps_bitwise_as_pytorchs_and_their_state_dicts_load_into_each_ot
             optimizer.step()
 
     ours, theirs = net(), net()
-    mine, torchs = AdamW(groups(ours), lr=1e-2), torch.optim.AdamW(groups(theirs), lr=1e-2)
+    mine, torchs = AdamW(groups(ours), lr=1e-2, foreach=foreach), torch.optim.AdamW(groups(theirs), lr=1e-2, foreach=foreach)
     train(ours, mine, 10)
     train(theirs, torchs, 10)
     assert all(torch.equal(p, q) for p, q in zip(ours.parameters(), theirs.parameters()))
@@ -402,7 +403,7 @@ def test_adamw_steps_bitwise_as_pytorchs_and_their_state_dicts_load_into_each_ot
     for make, saved in crossed:
         model = net()
         model.load_state_dict(ours.state_dict())
-        optimizer = make(groups(model), lr=1e-2)
+        optimizer = make(groups(model), lr=1e-2, foreach=foreach)
         optimizer.load_state_dict(saved)
         train(model, optimizer, 10, first=10)
         if make is AdamW:
