@@ -6,10 +6,11 @@
     torchrun --nproc_per_node 4 2_architecture_training/train.py --dataset-dir ... # several GPUs/processes
 
 Reads the dataset's memory-mapped arrays and windows; minimises AudioBlendshapeLoss (models/loss.py)
-with AdamW (models/optimizer.py) and a one-cycle learning rate (models/schedule.py: a finished run resumed with more
-epochs gets a second, gentler cycle over the extra ones); after each epoch runs the model over every validation
-clip *from its start* (as inference will) and writes metrics.jsonl, curves.png, last.pt and, when
-the validation loss improves, best.pt (atomically, with everything inference needs). Runs on
+with AdamW (models/optimizer.py) and a one-cycle learning rate (models/schedule.py: a finished run
+resumed with more epochs gets a second, gentler cycle over the extra ones); after each epoch runs
+the model over every validation clip *from its start* (as inference will) and writes
+metrics.jsonl, curves.png, last.pt and, when the validation loss improves, best.pt (atomically,
+with everything inference needs). Runs on
 CUDA (bf16 autocast), Apple MPS or the CPU, chosen automatically; under torchrun it trains with
 DistributedDataParallel (NCCL on GPUs, gloo on CPUs).
 

@@ -15,8 +15,8 @@ from filelock import FileLock
 # Each test worker's share of the cores, for the thread pools of PyTorch (OpenMP) and NumPy (OpenBLAS)
 # in the worker and in every script it starts. Left at their defaults, each pool is as wide as the
 # machine, so two workers (-n 2) on two cores run four threads that spin while they wait for each
-# other: two 4-epoch tiny trainings side by side took 18 and 52 s so, 8.0 and 8.5 s with one thread
-# each. Set in the workers only (the process that starts them would pass its own to them), before
+# other: two 4-epoch tiny trainings side by side took 47-56 s so, 7.4-8.2 s with one thread each
+# (three tries each; ARCHITECTURE.md, "Test media the project makes itself"). Set in the workers only (the process that starts them would pass its own to them), before
 # anything imports PyTorch; a value already in the environment is kept (the tests of threads set
 # their own). Not MKL_NUM_THREADS: PyTorch would take it over the OMP_NUM_THREADS those tests set.
 if os.environ.get("PYTEST_XDIST_WORKER"):
