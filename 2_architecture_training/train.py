@@ -10,9 +10,8 @@ with AdamW (models/optimizer.py) and a one-cycle learning rate (models/schedule.
 resumed with more epochs gets a second, gentler cycle over the extra ones); after each epoch runs
 the model over every validation clip *from its start* (as inference will) and writes
 metrics.jsonl, curves.png, last.pt and, when the validation loss improves, best.pt (atomically,
-with everything inference needs). Runs on
-CUDA (bf16 autocast), Apple MPS or the CPU, chosen automatically; under torchrun it trains with
-DistributedDataParallel (NCCL on GPUs, gloo on CPUs).
+with everything inference needs). Runs on CUDA (bf16 autocast), Apple MPS or the CPU, chosen
+automatically; under torchrun it trains with DistributedDataParallel (NCCL on GPUs, gloo on CPUs).
 
 LOOKAHEAD_MS > 0 trains the (still causal) model to output the face of LOOKAHEAD_MS ago: its output
 is then that much late, and in exchange it has heard the sound that follows each mouth movement.
