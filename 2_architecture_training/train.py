@@ -708,7 +708,7 @@ def main(argv=None) -> int:
                 for group in optimizer.param_groups:
                     group["lr"] = group.get("lr_scale", 1.0) * learning_rate((epoch - 1) * steps_per_epoch + step,
                                                                              steps_per_epoch, phases)
-                optimizer.zero_grad(set_to_none=True)
+                optimizer.zero_grad()
                 (loss * world).backward()
                 torch.nn.utils.clip_grad_norm_(model.parameters(), GRAD_CLIP)
                 optimizer.step()

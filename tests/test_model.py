@@ -385,7 +385,7 @@ def test_adamw_steps_bitwise_as_pytorchs_and_their_state_dicts_load_into_each_ot
         for i in range(first, first + steps):
             for group in optimizer.param_groups:        # as train.py's schedule sets it, each step
                 group["lr"] = group.get("lr_scale", 1.0) * 1e-2 * (1 + i) / 20
-            optimizer.zero_grad(set_to_none=True)
+            optimizer.zero_grad()
             (model[:3](x) ** 2).sum().backward()
             optimizer.step()
 

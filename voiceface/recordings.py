@@ -31,9 +31,9 @@ clips: 6-10 minutes for 1,020 clips, 4.7 hours for 5,020). An index of landmarks
 pairs worth the comparison: each clip's spectral peaks (the largest log-mel value within
 PEAK_FRAMES frames and PEAK_BANDS bands, the PEAKS_PER_S strongest of each second), each paired with
 the next FAN_OUT peaks close after it into a key (its band, the other's band, the frames between),
-as audio fingerprints are made (Wang 2003, "An industrial-strength audio search algorithm"). Two clips that share a recording share many keys
-at one offset; a pair is compared when MIN_VOTES of its shared keys agree on an offset within
-VOTE_BIN frames. Measured (ARCHITECTURE.md): every excerpt the comparison finds among the degraded
+as audio fingerprints are made (Wang 2003, "An industrial-strength audio search algorithm"). Two
+clips that share a recording share many keys at one offset; a pair is compared when MIN_VOTES of
+its shared keys agree on an offset within VOTE_BIN frames. Measured (ARCHITECTURE.md): every excerpt the comparison finds among the degraded
 excerpts of the real clips has 19 or more such votes, unrelated real clips 6 at most.
 """
 from __future__ import annotations
@@ -112,7 +112,7 @@ def prepare(mel: np.ndarray, floor_db: float | None = None) -> Prepared:
     mel = np.maximum(mel, floor_db)
     envelope = _standardised(mel.mean(axis=1))
     return Prepared(mel, envelope, np.concatenate([[0.0], np.cumsum(envelope)]),
-                     np.concatenate([[0.0], np.cumsum(envelope * envelope)]))
+                    np.concatenate([[0.0], np.cumsum(envelope * envelope)]))
 
 
 def shared_audio(a: np.ndarray, b: np.ndarray, min_seconds: float = MIN_SHARED_S,

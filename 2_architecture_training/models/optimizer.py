@@ -43,16 +43,11 @@ class AdamW:
         if len({id(p) for p in params}) != len(params):
             raise ValueError("a parameter is in more than one group")
 
-    def zero_grad(self, set_to_none: bool = True) -> None:
+    def zero_grad(self) -> None:
+        """Gradients to None, as PyTorch's default (set_to_none) does."""
         for group in self.param_groups:
             for p in group["params"]:
-                if p.grad is None:
-                    continue
-                if set_to_none:
-                    p.grad = None
-                else:
-                    p.grad.detach_().requires_grad_(False)
-                    p.grad.zero_()
+                p.grad = None
 
     def _state(self, p: torch.Tensor) -> dict:
         state = self.state.get(p)
