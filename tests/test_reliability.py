@@ -438,3 +438,32 @@ def test_ctrl_c_arriving_while_the_handler_runs_does_not_hang_it():
                "print('finished, stop asked', cli.STOP_ASKED.is_set(), flush=True)\n")
     result = subprocess.run([sys.executable, "-c", program], capture_output=True, text=True, timeout=60)
     assert result.returncode == 0 and result.stdout.strip() == "finished, stop asked True", result.stdout + result.stderr
+
+
+def test_children_side_by_side_say_whose_each_line_is_and_a_failure_stops_the_others(capsys):
+    """cli.run_children, as evaluate.py --jobs runs fold trainings: every line after its child's label
+    (a line written in two pieces stays one), the environment given to each, at most `at_once` at a
+    time; a failure stops the running ones as Ctrl-C would and starts nothing more."""
+    from voiceface.cli import Child, run_children
+
+    def python(code: str) -> list[str]:
+        return [sys.executable, "-c", code]
+
+    said = ("import os, sys, time\nsys.stdout.write('half'); sys.stdout.flush(); time.sleep(0.3)\n"
+            "print(' whole', os.environ['OMP_NUM_THREADS'], flush=True)\nprint('to stderr', file=sys.stderr)\n")
+    children = [Child(name, f"=== {name}", python(said)) for name in ("a", "b", "c")]
+    assert run_children(children, 2, {"OMP_NUM_THREADS": "7"}) == [0, 0, 0]
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[:2] == ["=== a", "=== b"] and lines.index("=== c") > 2     # the third waits for a place
+    for name in "abc":
+        assert f"[{name}] half whole 7" in lines and f"[{name}] to stderr" in lines
+    started = time.monotonic()
+    children = [Child("slow", "=== slow", python("import time\nprint('working', flush=True)\ntime.sleep(60)")),
+                Child("bad", "=== bad", python("import sys\nprint('giving up', flush=True)\nsys.exit(3)")),
+                Child("never", "=== never", python("print('ran')"))]
+    assert run_children(children, 2) == [-signal.SIGINT, 3, None]
+    assert time.monotonic() - started < 30
+    lines = capsys.readouterr().out.splitlines()
+    assert "[bad] giving up" in lines and "=== never" not in lines
+    # one at a time: each child's output goes straight through, as run_child's does
+    assert run_children([Child("x", "=== x", python("print('plain')"))], 1) == [0]

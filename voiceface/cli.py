@@ -149,6 +149,78 @@ def run_child(command: list, **options) -> subprocess.CompletedProcess:
     return result
 
 
+@dataclass
+class Child:
+    """One command for run_children: `header` is printed when it starts, `label` before each line it
+    writes when several run at once."""
+    label: str
+    header: str
+    command: list
+
+
+def run_children(children: list[Child], at_once: int, env: dict | None = None) -> list[int | None]:
+    """Run the commands, at most `at_once` at a time, in order; return their exit statuses (None for one
+    never started). One at a time, each runs as run_child runs it (its output straight to ours, its
+    progress bar on a terminal). Several at once, each child's lines (stdout and stderr as one stream,
+    unbuffered) are printed as they come, each after `[label] `, so that lines side by side say whose
+    they are. Nothing more is started after a failure or a stop: a failure stops the running ones
+    (SIGINT, as Ctrl-C would: a training keeps its last finished epoch and --resume goes on), and Ctrl-C
+    is left to the children as run_child leaves it — the terminal sends it to all of them, this waits
+    for them to finish stopping, then raises KeyboardInterrupt."""
+    import selectors
+    codes: list[int | None] = [None] * len(children)
+    stopped = (STOPPED_EXIT, -signal.SIGINT)
+    if at_once <= 1:
+        for i, child in enumerate(children):
+            print(child.header, flush=True)
+            codes[i] = run_child(child.command, env=env or {}).returncode
+            if codes[i] != 0:
+                break
+        return codes
+    previous = signal.getsignal(signal.SIGINT)
+    if previous is not signal.SIG_IGN:
+        signal.signal(signal.SIGINT, lambda *_: STOP_ASKED.set())
+    selector, running, waiting, failed = selectors.DefaultSelector(), {}, list(range(len(children))), False
+
+    def say(i: int, text: bytes) -> None:
+        for line in text.decode(errors="replace").splitlines():
+            print(f"[{children[i].label}] {line}", flush=True)
+
+    try:
+        while running or waiting and not failed and not STOP_ASKED.is_set():
+            while waiting and len(running) < at_once and not failed and not STOP_ASKED.is_set():
+                i = waiting.pop(0)
+                print(children[i].header, flush=True)
+                running[i] = subprocess.Popen(children[i].command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                              env={**os.environ, _QUIET_ENV: "1", "PYTHONUNBUFFERED": "1", **(env or {})})
+                selector.register(running[i].stdout, selectors.EVENT_READ, (i, bytearray()))
+            for key, _ in selector.select(timeout=0.5):
+                i, pending = key.data
+                if chunk := os.read(key.fd, 1 << 16):
+                    pending += chunk
+                    if (end := pending.rfind(b"\n")) >= 0:       # whole lines only: a line cut in two reads as two
+                        say(i, bytes(pending[:end + 1]))
+                        del pending[:end + 1]
+                    continue
+                selector.unregister(key.fileobj)       # the child closed its output: it is ending
+                key.fileobj.close()
+                say(i, bytes(pending))
+                codes[i] = running.pop(i).wait()
+                if codes[i] not in (0, *stopped) and not failed:
+                    failed = True
+                    for other in running.values():
+                        other.send_signal(signal.SIGINT)
+    finally:
+        signal.signal(signal.SIGINT, previous)
+        for child in running.values():          # only on an error of this loop's own: none is left behind
+            child.kill()
+            child.wait()
+        selector.close()
+    if not failed and (STOP_ASKED.is_set() or any(code in stopped for code in codes)):
+        raise KeyboardInterrupt
+    return codes
+
+
 def read_settings(source_file: str | Path) -> list[tuple[str, str]]:
     """(name, help) of each constant between the settings rulers of a script, in order.
 
