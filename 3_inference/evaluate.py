@@ -16,6 +16,9 @@ Benchmarks (each at every --lookahead-ms, by default strictly causal and 100 ms)
 - speaker-independent: FOLDS folds of whole speakers; train on the others, score the held-out ones
   (with --max-training-speakers K on only K of them: a learning curve in voices; clips named by
   --training-only are trained on in every fold and never scored: more voices, the same benchmark).
+Every fold's dataset is made first, then the trainings run, --jobs at a time (on a CPU, by default
+one per core, at most four, each with its share of the cores; each line they print after a label
+such as [SD 0 ms 2/4]), then the folds are scored in order.
 Clips that are one recording (corpora reuse footage; voiceface/recordings.py finds them from their
 audio) are held out together in both benchmarks. Labels are corrected for each clip's audio-video
 offset by stage 1.3 (voiceface/sync.py), onto one lead for the whole corpus (stage 1.3's, built
@@ -28,13 +31,15 @@ and that lag, mouth MAE, mean jawOpen in silence (predicted and extracted), pose
 JSON and a markdown table beside it.
 """
 import os
+import signal
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repo root, for `import voiceface`
 
 from voiceface import REPO_ROOT
-from voiceface.cli import bad_lookahead, configure, given_settings, out_of_range, run_child, run_main
+from voiceface.cli import (STOPPED_EXIT, Child, bad_lookahead, configure, given_settings, out_of_range, run_child,
+                           run_children, run_main)
 
 # --- settings (each can be given on the command line: CHECKPOINT as --checkpoint) -------------
 CHECKPOINT = REPO_ROOT / "runs/default/last.pt"   # the model to evaluate
@@ -79,7 +84,13 @@ FINETUNE_ARGS = ""              # with --pretrain-other-speakers: more train.py 
 TRAIN_ARGS = ""                 # with --benchmark: more train.py arguments for every fold, as one string
 DATASET_ARGS = ""               # with --benchmark: more stage 1.3 arguments for every fold's dataset
 SEED = 0                        # with --benchmark: which speakers share a fold
+JOBS = 0                        # with --benchmark: fold trainings run at once, each on its share of the CPU cores
+#                                 (threads: cores // jobs); 0: one per core, at most MAX_AUTO_JOBS, where training runs
+#                                 on the CPU, and one where a GPU trains (on 2 cores, two at once ran the real clips'
+#                                 benchmarks 1.26-1.27x as fast as one at a time)
 # --- end of settings ---------------------------------------------------------------------------
+
+MAX_AUTO_JOBS = 4               # --jobs 0's most: each training holds PyTorch and its dataset in memory
 
 
 def run(script: str, *args, quiet: bool = False, made: Path | None = None, per_input: bool = False) -> int:
@@ -343,18 +354,57 @@ def training_code_hash() -> str:
     return digest.hexdigest()
 
 
-def pretrained_run(folder: Path, clips: list[str], data_tag: str, lead_ms: float, args: str, tag: str) -> Path:
-    """The last checkpoint of a model trained (once, then reused) on `clips`, all of them in training."""
+def pretraining(folder: Path, clips: list[str], data_tag: str, lead_ms: float, args: str, tag: str,
+                label: str) -> Child:
+    """The training (once, then reused) of a model on `clips`, all of them in training; its dataset is made now."""
     import shlex
     dataset = folder / f"dataset_{data_tag}"
     run("1_data_cleaning/3_create_dataset.py", "--processed-dir", PROCESSED_DIR, "--output-dir", dataset,
         "--speaker-manifest", SPEAKER_MANIFEST, "--clips", *clips, "--val-fraction", 0,
         "--typical-lead-ms", lead_ms, *shlex.split(DATASET_ARGS), quiet=True)
     run_dir = folder / f"run_{tag}"
-    print(f"=== pretraining on {len(clips)} clips of other speakers -> {run_dir}", flush=True)
-    run("2_architecture_training/train.py", "--dataset-dir", dataset, "--run-dir", run_dir,    # done: says so
-        *shlex.split(args), *(["--resume"] if (run_dir / "last.pt").exists() else []))
-    return run_dir / "last.pt"
+    return Child(label, f"=== pretraining on {len(clips)} clips of other speakers -> {run_dir}",
+                 training_command(dataset, run_dir, args))
+
+
+def training_command(dataset: Path, run_dir: Path, args: str) -> list[str]:
+    """train.py on `dataset` into `run_dir`, going on from its last epoch where it has one (a finished run says so)."""
+    import shlex
+    return [sys.executable, str(REPO_ROOT / "2_architecture_training/train.py"), "--dataset-dir", str(dataset),
+            "--run-dir", str(run_dir), *shlex.split(args), *(["--resume"] if (run_dir / "last.pt").exists() else [])]
+
+
+def usable_cores() -> int:
+    """The CPU cores this process may run on (a container's or taskset's share, where the system says)."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+def trainings_at_once(trainings: int) -> int:
+    """JOBS, or with 0 what it means here: one training per core, at most MAX_AUTO_JOBS, where the
+    trainings run on the CPU; one where train.py's --device auto finds a GPU."""
+    if JOBS > 0:
+        return min(JOBS, max(trainings, 1))
+    import torch
+    if torch.cuda.is_available() or torch.backends.mps.is_available():
+        return 1
+    return max(1, min(usable_cores(), MAX_AUTO_JOBS, trainings))
+
+
+def train_all(children: list[Child]) -> None:
+    """Run the trainings, JOBS at once, each with its share of the cores; stop at a failure, naming it."""
+    at_once = trainings_at_once(len(children))
+    threads = str(max(1, usable_cores() // at_once))
+    # side by side, each PyTorch would start a thread per core (four threads spinning on two cores ran two
+    # trainings 6x slower); MKL's variable too, which PyTorch takes before OpenMP's
+    env = {"OMP_NUM_THREADS": threads, "MKL_NUM_THREADS": threads} if at_once > 1 else {}
+    if at_once > 1:
+        print(f"{len(children)} trainings, {at_once} at once, {threads} thread{'s' * (threads != '1')} each "
+              "(--jobs); each line says whose it is", flush=True)
+    codes = run_children(children, at_once, env)
+    for child, code in zip(children, codes):
+        if code not in (0, None, STOPPED_EXIT, -signal.SIGINT):
+            raise SystemExit(f"error: train.py failed (exit {code}) for {child.header.removeprefix('=== ')}; "
+                             "see its lines above")
 
 
 def run_benchmarks(settings: dict) -> int:
@@ -381,6 +431,9 @@ def run_benchmarks(settings: dict) -> int:
     if problem := out_of_range(("--folds", FOLDS, 2, False, "each fold trains on what it does not hold out"),
                                ("--min-clips", MIN_CLIPS, 2, False, "each fold trains on what it does not hold out")):
         print(f"error: {problem}", file=sys.stderr)
+        return 2
+    if JOBS < 0:
+        print(f"error: --jobs {JOBS}: give how many trainings run at once, or 0 to let the machine say", file=sys.stderr)
         return 2
     if MAX_FOLDS_PER_SPEAKER < 0 or MAX_FOLDS_PER_SPEAKER == 1:
         print(f"error: --max-folds-per-speaker {MAX_FOLDS_PER_SPEAKER}: give 0 (a fold per recording) or 2 or more "
@@ -413,6 +466,7 @@ def run_benchmarks(settings: dict) -> int:
                         "dataset_args": DATASET_ARGS, "settings": settings_for_header(settings), "libraries": {},
                         "created": now_iso(), "shared_recordings": to_dict(shared), "left_out": sorted(left_out),
                         "benchmarks": {}, "not_run": {}}, []
+    plans, scoring = [], []
     for kind in kinds:
         folds = benchmark_folds(kind, folders, speakers, shared)
         if not folds:              # said on the terminal, and in the report and its table
@@ -420,24 +474,31 @@ def run_benchmarks(settings: dict) -> int:
                                        "every clip is one speaker's, and new voices are measured on a speaker no fold "
                                        "trained on")
             print(f"{kind}: {report['not_run'][kind]}; nothing to do", file=sys.stderr)
-            sections.append(f"### {kind}\n\nNot run: {report['not_run'][kind]}.\n")
+        plans.append((kind, folds))
+    # every fold's dataset first, and the runs they start from, then the trainings (several at once
+    # with --jobs), pretraining before the folds that start from it, then the scoring in fold order
+    pretrain_runs, fold_runs = {}, []
+    for kind, folds in plans:
+        if not folds:
+            scoring.append((kind, None, []))          # its table says why, in its place
             continue
+        short = "SD" if kind == "speaker-dependent" else "SI"
         for lookahead in LOOKAHEAD_MS:
             args = f"{TRAIN_ARGS} --lookahead-ms {lookahead:g}"
             # a run is reused only for the same arguments, dataset settings and training code (its defaults included)
             tag = hashlib.sha1(args.encode() + data_tag.encode() + training_code_hash().encode()).hexdigest()[:8]
-            results, per_fold, starts = [], [], {}
-            for name, train, held, pretrain in folds:
+            runs = []
+            for number, (name, train, held, pretrain) in enumerate(folds, 1):
                 folder = bench / kind / name
                 fold_args, fold_tag = args, tag
                 if pretrain:      # one model of everyone else (the same for each of a speaker's folds), then fine-tuned
                     speaker = name.split("__")[0]
-                    if speaker not in starts:       # trained (or found done) once per speaker and look-ahead
-                        without = (f"pretrain_without_{speaker}{with_training_only(pretrain)}"
-                                   f"__{clips_digest(pretrain)}")      # named by its clips, as the folds are
-                        starts[speaker] = pretrained_run(bench / kind / without, pretrain,
-                                                         data_tag, lead_ms, args, tag)
-                    start = starts[speaker]
+                    without = bench / kind / (f"pretrain_without_{speaker}{with_training_only(pretrain)}"
+                                              f"__{clips_digest(pretrain)}")      # named by its clips, as the folds are
+                    start = without / f"run_{tag}" / "last.pt"
+                    if start not in pretrain_runs:       # trained (or found done) once per speaker and look-ahead
+                        pretrain_runs[start] = pretraining(without, pretrain, data_tag, lead_ms, args, tag,
+                                                           f"{short} {lookahead:g} ms pretrain {speaker}")
                     fold_args = f"{args} {FINETUNE_ARGS} --init-from {shlex.quote(str(start))}"
                     fold_tag = hashlib.sha1(fold_args.encode() + tag.encode()).hexdigest()[:8]
                 dataset = folder / f"dataset_{data_tag}"
@@ -445,30 +506,40 @@ def run_benchmarks(settings: dict) -> int:
                     "--speaker-manifest", SPEAKER_MANIFEST, "--clips", *train, *held, "--val-clips", *held,
                     "--typical-lead-ms", lead_ms, *shlex.split(DATASET_ARGS), quiet=True)
                 run_dir = folder / f"run_{fold_tag}"
-                print(f"=== {kind}, look-ahead {lookahead:g} ms, {name}: {len(train)} clips train, "
-                      f"{len(held)} held out -> {run_dir}", flush=True)
-                run("2_architecture_training/train.py", "--dataset-dir", dataset, "--run-dir", run_dir,
-                    *shlex.split(fold_args), *(["--resume"] if (run_dir / "last.pt").exists() else []))
-                # every held-out clip is scored, whatever the dataset settings let the model learn from: a
-                # clip stage 1.3 dropped as unsure (--unsure-sync drop) is scored uncorrected, as with keep
-                manifest = json.loads((dataset / MANIFEST_FILENAME).read_text())
-                scored = dataset_clips(dataset, "val", PROCESSED_DIR)      # (a reused dataset may name an old folder)
-                dropped = [entry["clip"] for entry in manifest["sync"].get("dropped_as_unsure", []) if entry["clip"] in held]
-                scored += corrected_clips([Path(PROCESSED_DIR) / name for name in dropped], lead_ms / 1000)
-                # the last epoch: best.pt was chosen on these very clips, which would flatter it
-                fold_results, _ = evaluate(run_dir / "last.pt", scored, dataset)
-                results += fold_results
-                trained = manifest["clips"]
-                per_fold.append({"fold": name, "train": train, "held_out": held, "run_dir": str(run_dir),
-                                 "train_speakers": len({c["speaker"] for c in trained if c["split"] == "train"}),
-                                 "train_seconds": round(sum(c["duration_s"] for c in trained if c["split"] == "train"), 2)})
-            summary = summarise(results)
-            key = benchmark_key(kind, lookahead)
-            report["benchmarks"][key] = {"folds": per_fold, "clips": results, "summary": summary}
-            seconds = sorted(f["train_seconds"] for f in per_fold)
-            sections.append(markdown(results, summary, f"### {key}") + f"\nTraining audio per fold: {seconds[0]:g}–"
-                            f"{seconds[-1]:g} s (median {seconds[len(seconds) // 2]:g} s).\n")
-            print(sections[-1], flush=True)
+                header = (f"=== {kind}, look-ahead {lookahead:g} ms, {name}: {len(train)} clips train, "
+                          f"{len(held)} held out -> {run_dir}")
+                fold_runs.append(Child(f"{short} {lookahead:g} ms {number}/{len(folds)}", header,
+                                       training_command(dataset, run_dir, fold_args)))
+                runs.append((name, train, held, dataset, run_dir))
+            scoring.append((kind, lookahead, runs))
+    train_all(list(pretrain_runs.values()))
+    train_all(fold_runs)
+    for kind, lookahead, runs in scoring:
+        if lookahead is None:
+            sections.append(f"### {kind}\n\nNot run: {report['not_run'][kind]}.\n")
+            continue
+        results, per_fold = [], []
+        for name, train, held, dataset, run_dir in runs:
+            # every held-out clip is scored, whatever the dataset settings let the model learn from: a
+            # clip stage 1.3 dropped as unsure (--unsure-sync drop) is scored uncorrected, as with keep
+            manifest = json.loads((dataset / MANIFEST_FILENAME).read_text())
+            scored = dataset_clips(dataset, "val", PROCESSED_DIR)      # (a reused dataset may name an old folder)
+            dropped = [entry["clip"] for entry in manifest["sync"].get("dropped_as_unsure", []) if entry["clip"] in held]
+            scored += corrected_clips([Path(PROCESSED_DIR) / name for name in dropped], lead_ms / 1000)
+            # the last epoch: best.pt was chosen on these very clips, which would flatter it
+            fold_results, _ = evaluate(run_dir / "last.pt", scored, dataset)
+            results += fold_results
+            trained = manifest["clips"]
+            per_fold.append({"fold": name, "train": train, "held_out": held, "run_dir": str(run_dir),
+                             "train_speakers": len({c["speaker"] for c in trained if c["split"] == "train"}),
+                             "train_seconds": round(sum(c["duration_s"] for c in trained if c["split"] == "train"), 2)})
+        summary = summarise(results)
+        key = benchmark_key(kind, lookahead)
+        report["benchmarks"][key] = {"folds": per_fold, "clips": results, "summary": summary}
+        seconds = sorted(f["train_seconds"] for f in per_fold)
+        sections.append(markdown(results, summary, f"### {key}") + f"\nTraining audio per fold: {seconds[0]:g}–"
+                        f"{seconds[-1]:g} s (median {seconds[len(seconds) // 2]:g} s).\n")
+        print(sections[-1], flush=True)
     report["libraries"] = library_versions()          # after scoring, which imports torch (as each fold's training did)
     write_json_atomic(Path(JSON), report)
     write_text_atomic(Path(JSON).with_suffix(".md"), "\n".join(sections))

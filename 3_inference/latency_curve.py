@@ -35,7 +35,8 @@ def front_end_ms() -> float:
     return 1000 * WIN_LENGTH / SAMPLE_RATE + 1000 / FRAME_RATE
 
 
-FREE_SETTINGS = ("lookahead_ms", "benchmark", "json", "bench_dir", "train_args")   # may differ along one curve
+FREE_SETTINGS = ("lookahead_ms", "benchmark", "json", "bench_dir", "train_args",   # may differ along one curve
+                 "jobs")          # trainings at once: the recipe is the same
 
 
 def recipe(report: dict) -> tuple[tuple, dict]:

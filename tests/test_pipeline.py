@@ -3,6 +3,7 @@ import json
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -11,7 +12,7 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import REPO_ROOT, run_script
+from conftest import REPO_ROOT, as_a_terminal_starts_it, run_script
 from voiceface.formats import sha256_file
 
 
@@ -192,6 +193,61 @@ def test_the_benchmark_scores_a_held_out_clip_stage_1_3_dropped_as_unsure(learn_
     assert again.returncode == 0 and "changed" in again.stdout, again.stdout[-2000:]
 
 
+def test_benchmark_folds_trained_side_by_side_score_as_one_by_one_and_stop_together(learn_dataset, tmp_path):
+    speakers = tmp_path / "speakers.csv"
+    speakers.write_text("short_name,speaker\n" + "".join(f"sample_{k},{'AB'[k % 2]}\n" for k in range(20, 25)))
+    tiny = "--preset tiny --window-seconds 2 --stride-seconds 1 --freq-warp 0"
+
+    def command(jobs: int, epochs: int) -> list:
+        return [REPO_ROOT / "3_inference/evaluate.py", "--benchmark", "speaker-independent", "--processed-dir",
+                learn_dataset / "processed", "--speaker-manifest", speakers, "--bench-dir", tmp_path / f"bench{jobs}",
+                "--folds", 2, "--json", tmp_path / f"jobs{jobs}_{epochs}.json", "--lookahead-ms", 0, "--jobs", jobs,
+                "--train-args", f"{tiny} --epochs {epochs}"]
+
+    one, two = (run_script(*command(jobs, 2)) for jobs in (1, 2))
+    assert one.returncode == 0 and two.returncode == 0, one.stderr[-3000:] + two.stderr[-3000:]
+    # side by side: both folds started before either finished, every line of theirs says whose it is
+    lines = two.stdout.splitlines()
+    started = [n for n, line in enumerate(lines) if line.startswith("=== speaker-independent, look-ahead 0 ms")]
+    finished = [n for n, line in enumerate(lines) if re.match(r"\[SI 0 ms [12]/2\] checkpoint: ", line)]
+    assert len(started) == 2 and len(finished) == 2 and max(started) < min(finished), two.stdout[-3000:]
+    assert re.search(r"^2 trainings, 2 at once, \d+ threads? each", two.stdout, re.M)
+    assert not any(line.startswith("[SI") for line in one.stdout.splitlines())      # one at a time: as before
+    # the same folds, models and figures (each training's threads may differ, so to float precision)
+    key = "speaker-independent, look-ahead 0 ms"
+    a, b = (json.loads((tmp_path / f"jobs{jobs}_2.json").read_text())["benchmarks"][key] for jobs in (1, 2))
+    assert [f["held_out"] for f in a["folds"]] == [f["held_out"] for f in b["folds"]]
+    for x, y in zip(a["clips"], b["clips"]):
+        assert x["clip"] == y["clip"] and x["model"]["jaw_open_r"] == pytest.approx(y["model"]["jaw_open_r"], abs=1e-4)
+    # Ctrl-C, as the terminal sends it to every process: both trainings stop at once and keep their
+    # last finished epoch, and the benchmark says the one line
+    process = subprocess.Popen([sys.executable, *map(str, command(2, 200))], stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True, start_new_session=True,
+                               preexec_fn=as_a_terminal_starts_it, env=dict(os.environ, PYTHONUNBUFFERED="1"))
+    trained = set()
+    for line in process.stdout:
+        if match := re.match(r"\[SI 0 ms ([12])/2\] epoch +2/200", line):
+            trained.add(match.group(1))
+            if len(trained) == 2:
+                break
+    os.killpg(process.pid, signal.SIGINT)
+    _, err = process.communicate(timeout=60)
+    assert process.returncode == 130 and "Traceback" not in err, err[-3000:]
+    assert err.strip().splitlines() == ["stopped (Ctrl-C); what it finished is kept, nothing is left half-written; "
+                                        "with --benchmark, the same command again goes on from the folds already "
+                                        "trained"]
+    runs = [run for run in (tmp_path / "bench2" / "speaker-independent").glob("*/run_*") if run.name not in
+            {Path(f["run_dir"]).name for f in b["folds"]}]
+    assert len(runs) == 2 and all(torch.load(run / "last.pt", weights_only=False)["epoch"] >= 2 for run in runs)
+    assert not (tmp_path / "jobs2_200.json").exists()
+    # a training that fails is named in one line, after its own lines, and nothing is written
+    failed = run_script(*command(2, 1)[:-1], f"{tiny} --epochs 1 --preset nosuch")
+    assert failed.returncode == 1 and not (tmp_path / "jobs2_1.json").exists()
+    assert re.search(r"^\[SI 0 ms [12]/2\] error: no preset 'nosuch'", failed.stdout, re.M), failed.stdout[-2000:]
+    assert re.fullmatch(r"error: train\.py failed \(exit 1\) for speaker-independent, look-ahead 0 ms, fold_\d__\w+: "
+                        r"\d+ clips train, \d+ held out -> \S+; see its lines above", failed.stderr.strip()), failed.stderr
+
+
 def test_a_miniature_speaker_dependent_benchmark(learn_dataset, tmp_path):
     speakers = tmp_path / "speakers.csv"
     speakers.write_text("short_name,speaker\n" + "".join(f"sample_{k},Eileen Collins\n" for k in range(20, 25)))
@@ -282,6 +338,7 @@ def test_a_miniature_speaker_dependent_benchmark(learn_dataset, tmp_path):
     moved = later["benchmarks"].pop("speaker-dependent, look-ahead 0 ms")
     moved["summary"]["model"]["median"]["jaw_open_r"] += 0.05
     later["benchmarks"]["speaker-dependent, look-ahead 40 ms"] = moved
+    later["settings"]["jobs"] = 3                       # trainings side by side: the same recipe
     (tmp_path / "later.json").write_text(json.dumps(later))
     latency = run_script("3_inference/latency_curve.py", tmp_path / "later.json", out, "--output", tmp_path / "latency.png")
     assert latency.returncode == 0, latency.stderr[-3000:]
