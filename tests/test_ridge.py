@@ -183,3 +183,16 @@ def test_the_linear_probes_speech_embedding_reads_only_the_past(learn_dataset, t
     probe.EMBEDDING_MODELS = str(tmp_path / "absent")
     with pytest.raises(InputError, match="openwakeword 0.4.0"):
         probe.frame_embedding(folder, frames)
+
+
+def test_the_shrunk_system_is_solved_by_cholesky_and_one_it_refuses_by_lu():
+    """solve_shrunk: (gram + s I') w = b with the last (intercept) entry unshrunk; a matrix that is
+    not positive definite (Cholesky refuses it) is still solved, as np.linalg.solve solves it."""
+    rng = np.random.default_rng(3)
+    x = np.c_[rng.normal(size=(200, 5)), np.ones(200)]
+    right = rng.normal(size=(6, 2))
+    penalty = np.diag([1.0] * 5 + [0.0])
+    assert np.allclose(ridge.solve_shrunk(x.T @ x, 7.0, right), np.linalg.solve(x.T @ x + 7.0 * penalty, right))
+    indefinite = np.array([[1.0, 2.0, 0.0], [2.0, 1.0, 0.0], [0.0, 0.0, 3.0]])      # eigenvalues 3.5, -0.5, 3
+    solved = ridge.solve_shrunk(indefinite, 0.5, np.array([1.0, 2.0, 3.0]))
+    assert np.allclose(solved, np.linalg.solve(indefinite + np.diag([0.5, 0.5, 0.0]), [1.0, 2.0, 3.0]))

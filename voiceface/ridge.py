@@ -8,8 +8,9 @@ and with a look-ahead of L frames it is the face of t - L: the face at u is read
 
 Fitting. Features are standardised on the training frames; the ridge strength is chosen from
 RIDGE_GRID by leave-one-clip-out over the training clips (jawOpen r, per clip, averaged), from
-per-clip Gram matrices, so choosing costs one solve per clip and strength; with more than MAX_FOLDS
-clips, one of MAX_FOLDS groups of clips is left out instead. The clips are stacked one at a time, so
+per-clip Gram matrices, so choosing costs one Cholesky solve per clip and strength (of the jawOpen
+column alone) and one stacking of each clip's frames; with more than MAX_FOLDS clips, one of
+MAX_FOLDS groups of clips is left out instead. The clips are stacked one at a time, so
 memory stays at one clip's stacked frames and the Gram matrices, however long the data.
 """
 from __future__ import annotations
@@ -47,6 +48,22 @@ def shift_targets(targets: np.ndarray, mask: np.ndarray, lookahead: int) -> tupl
     shifted = np.concatenate([np.repeat(targets[:1], lookahead, axis=0), targets[:-lookahead]])
     known = np.concatenate([np.zeros(lookahead, bool), mask[:-lookahead]])
     return shifted, known
+
+
+def solve_shrunk(gram: np.ndarray, strength: float, right: np.ndarray) -> np.ndarray:
+    """(gram + strength * I') w = right, where I' is the identity but for the intercept (the last
+    row and column, not shrunk). The matrix is symmetric positive definite, so a Cholesky
+    factorisation solves it; one too ill-conditioned for that is solved by LU as before."""
+    from scipy.linalg import LinAlgError, cho_factor, cho_solve
+    shrunk = gram.copy()
+    features = np.arange(len(gram) - 1)
+    shrunk[features, features] += strength
+    try:
+        return cho_solve(cho_factor(shrunk, overwrite_a=True, check_finite=False), right, check_finite=False)
+    except LinAlgError:
+        shrunk = gram.copy()
+        shrunk[features, features] += strength
+        return np.linalg.solve(shrunk, right)
 
 
 @dataclass
@@ -87,24 +104,30 @@ class RidgeBaseline:
             grams[index % folds] = grams[index % folds] + design.T @ design
             cross[index % folds] = cross[index % folds] + design.T @ y[known]
         gram, total = sum(grams), sum(cross)
-        penalty = np.eye(gram.shape[0])
-        penalty[-1, -1] = 0.0                   # the intercept is not shrunk
         best, best_score = grid[0], -np.inf
         if folds > 1 and len(grid) > 1:
-            for strength in grid:
-                jaw = [np.linalg.solve(gram - grams[k] + strength * penalty, total - cross[k])[:, JAW_OPEN]
-                       for k in range(folds)]
-                scores = []
-                for index, (x, y, known) in enumerate(clips):          # each clip by its fold's fit
-                    prediction, truth = model.design(x)[known] @ jaw[index % folds], y[known][:, JAW_OPEN]
-                    if prediction.std() > 1e-9 and truth.std() > 1e-9:
-                        scores.append(np.corrcoef(prediction, truth)[0, 1])
-                score = float(np.mean(scores)) if scores else -np.inf
+            # each fold's jawOpen weights under every strength, (features + 1, strengths): one Cholesky
+            # factorisation per fold and strength (half an LU's work) and the jaw column alone solved;
+            # then each clip's design is made once and scored under every strength in one product
+            jaws = []
+            for k in range(folds):
+                held_in, right = gram - grams[k], (total - cross[k])[:, JAW_OPEN]
+                jaws.append(np.stack([solve_shrunk(held_in, strength, right) for strength in grid], axis=1))
+            scores = [[] for _ in grid]
+            for index, (x, y, known) in enumerate(clips):
+                predictions, truth = model.design(x)[known] @ jaws[index % folds], y[known][:, JAW_OPEN]
+                if truth.std() <= 1e-9:
+                    continue
+                for column, prediction in enumerate(predictions.T):
+                    if prediction.std() > 1e-9:
+                        scores[column].append(np.corrcoef(prediction, truth)[0, 1])
+            for strength, held_out in zip(grid, scores):
+                score = float(np.mean(held_out)) if held_out else -np.inf
                 model.scores[strength] = score
                 if score > best_score:
                     best, best_score = strength, score
         model.strength = best
-        model.weights = np.linalg.solve(gram + best * penalty, total)
+        model.weights = solve_shrunk(gram, best, total)
         return model
 
     def per_frame_weights(self) -> tuple[np.ndarray, np.ndarray]:
