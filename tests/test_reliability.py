@@ -457,13 +457,25 @@ def test_children_side_by_side_say_whose_each_line_is_and_a_failure_stops_the_ot
     assert lines[:2] == ["=== a", "=== b"] and lines.index("=== c") > 2     # the third waits for a place
     for name in "abc":
         assert f"[{name}] half whole 7" in lines and f"[{name}] to stderr" in lines
-    started = time.monotonic()
-    children = [Child("slow", "=== slow", python("import time\nprint('working', flush=True)\ntime.sleep(60)")),
-                Child("bad", "=== bad", python("import sys\nprint('giving up', flush=True)\nsys.exit(3)")),
-                Child("never", "=== never", python("print('ran')"))]
-    assert run_children(children, 2) == [-signal.SIGINT, 3, None]
-    assert time.monotonic() - started < 30
-    lines = capsys.readouterr().out.splitlines()
-    assert "[bad] giving up" in lines and "=== never" not in lines
+    # a failure stops the one running beside it and starts nothing more, whether this was started as a
+    # terminal starts a command (SIGINT stops the other) or ignoring Ctrl-C, as its children then are
+    # (`cmd &` in a script: SIGTERM stops the other); the one stopped is not finished, not failed
+    program = ("import signal, sys\n"
+               f"sys.path.insert(0, {str(REPO_ROOT)!r})\n"
+               "from voiceface.cli import Child, run_children\n"
+               "if sys.argv[1] == 'ignored':\n    signal.signal(signal.SIGINT, signal.SIG_IGN)\n"
+               "def python(code):\n    return [sys.executable, '-c', code]\n"
+               "children = [Child('slow', '=== slow', python('import time\\nprint(1, flush=True)\\ntime.sleep(60)')),\n"
+               "            Child('bad', '=== bad', python('import sys\\nprint(\"giving up\", flush=True)\\nsys.exit(3)')),\n"
+               "            Child('never', '=== never', python('print(2)'))]\n"
+               "print('codes', run_children(children, 2), flush=True)\n")
+    for mode in ("terminal", "ignored"):
+        started = time.monotonic()
+        result = subprocess.run([sys.executable, "-c", program, mode], capture_output=True, text=True, timeout=120,
+                                preexec_fn=as_a_terminal_starts_it)
+        assert result.returncode == 0 and time.monotonic() - started < 30, (mode, result.stdout, result.stderr)
+        lines = result.stdout.splitlines()
+        assert lines[-1] == "codes [None, 3, None]" and "[bad] giving up" in lines and "=== never" not in lines, \
+            (mode, result.stdout)
     # one at a time: each child's output goes straight through, as run_child's does
     assert run_children([Child("x", "=== x", python("print('plain')"))], 1) == [0]

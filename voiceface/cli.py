@@ -160,13 +160,14 @@ class Child:
 
 def run_children(children: list[Child], at_once: int, env: dict | None = None) -> list[int | None]:
     """Run the commands, at most `at_once` at a time, in order; return their exit statuses (None for one
-    never started). One at a time, each runs as run_child runs it (its output straight to ours, its
-    progress bar on a terminal). Several at once, each child's lines (stdout and stderr as one stream,
-    unbuffered) are printed as they come, each after `[label] `, so that lines side by side say whose
-    they are. Nothing more is started after a failure or a stop: a failure stops the running ones
-    (SIGINT, as Ctrl-C would: a training keeps its last finished epoch and --resume goes on), and Ctrl-C
-    is left to the children as run_child leaves it — the terminal sends it to all of them, this waits
-    for them to finish stopping, then raises KeyboardInterrupt."""
+    never started, or stopped because another failed). One at a time, each runs as run_child runs it
+    (its output straight to ours, its progress bar on a terminal). Several at once, each child's lines
+    (stdout and stderr as one stream, unbuffered) are printed as they come, each after `[label] `, so
+    that lines side by side say whose they are. Nothing more is started after a failure or a stop: a
+    failure stops the running ones (SIGINT, as Ctrl-C would: a training keeps its last finished epoch
+    and --resume goes on; SIGTERM where this was started ignoring Ctrl-C, as its children then are), and
+    Ctrl-C is left to the children as run_child leaves it — the terminal sends it to all of them, this
+    waits for them to finish stopping, then raises KeyboardInterrupt."""
     import selectors
     codes: list[int | None] = [None] * len(children)
     stopped = (STOPPED_EXIT, -signal.SIGINT)
@@ -181,6 +182,7 @@ def run_children(children: list[Child], at_once: int, env: dict | None = None) -
     if previous is not signal.SIG_IGN:
         signal.signal(signal.SIGINT, lambda *_: STOP_ASKED.set())
     selector, running, waiting, failed = selectors.DefaultSelector(), {}, list(range(len(children))), False
+    cut_short: list[int] = []
 
     def say(i: int, text: bytes) -> None:
         for line in text.decode(errors="replace").splitlines():
@@ -208,8 +210,10 @@ def run_children(children: list[Child], at_once: int, env: dict | None = None) -
                 codes[i] = running.pop(i).wait()
                 if codes[i] not in (0, *stopped) and not failed:
                     failed = True
-                    for other in running.values():
-                        other.send_signal(signal.SIGINT)
+                    for k, other in running.items():
+                        # started ignoring Ctrl-C as this was (`cmd &` in a script), a child would ignore SIGINT
+                        other.send_signal(signal.SIGTERM if previous is signal.SIG_IGN else signal.SIGINT)
+                        cut_short.append(k)
     finally:
         signal.signal(signal.SIGINT, previous)
         for child in running.values():          # only on an error of this loop's own: none is left behind
@@ -218,6 +222,9 @@ def run_children(children: list[Child], at_once: int, env: dict | None = None) -
         selector.close()
     if not failed and (STOP_ASKED.is_set() or any(code in stopped for code in codes)):
         raise KeyboardInterrupt
+    for i in cut_short:             # stopped because another failed: not finished, not failed
+        if codes[i] != 0:
+            codes[i] = None
     return codes
 
 
