@@ -85,8 +85,8 @@ TRAIN_ARGS = ""                 # with --benchmark: more train.py arguments for 
 DATASET_ARGS = ""               # with --benchmark: more stage 1.3 arguments for every fold's dataset
 SEED = 0                        # with --benchmark: which speakers share a fold
 JOBS = 0                        # with --benchmark: fold trainings run at once, each on its share of the CPU cores
-#                                 (threads: cores // jobs); 0: one per core, at most MAX_AUTO_JOBS, where training runs
-#                                 on the CPU, and one where a GPU trains (on 2 cores, two at once ran the real clips'
+#                                 (threads: cores // jobs); 0: one per core, at most 4 (MAX_AUTO_JOBS), where training
+#                                 runs on the CPU, and one where a GPU trains (on 2 cores, two at once ran the real clips'
 #                                 benchmarks 1.26-1.27x as fast as one at a time)
 # --- end of settings ---------------------------------------------------------------------------
 
