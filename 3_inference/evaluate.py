@@ -31,15 +31,14 @@ and that lag, mouth MAE, mean jawOpen in silence (predicted and extracted), pose
 JSON and a markdown table beside it.
 """
 import os
-import signal
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repo root, for `import voiceface`
 
 from voiceface import REPO_ROOT
-from voiceface.cli import (STOPPED_EXIT, Child, bad_lookahead, configure, given_settings, out_of_range, run_child,
-                           run_children, run_main)
+from voiceface.cli import (Child, bad_lookahead, configure, given_settings, out_of_range, run_child, run_children,
+                           run_main, usable_cores)
 
 # --- settings (each can be given on the command line: CHECKPOINT as --checkpoint) -------------
 CHECKPOINT = REPO_ROOT / "runs/default/last.pt"   # the model to evaluate
@@ -374,11 +373,6 @@ def training_command(dataset: Path, run_dir: Path, args: str) -> list[str]:
             "--run-dir", str(run_dir), *shlex.split(args), *(["--resume"] if (run_dir / "last.pt").exists() else [])]
 
 
-def usable_cores() -> int:
-    """The CPU cores this process may run on (a container's or taskset's share, where the system says)."""
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-
-
 def trainings_at_once(trainings: int) -> int:
     """JOBS, or with 0 what it means here: one training per core, at most MAX_AUTO_JOBS, where the
     trainings run on the CPU; one where train.py's --device auto finds a GPU."""
@@ -400,9 +394,8 @@ def train_all(children: list[Child]) -> None:
     if at_once > 1:
         print(f"{len(children)} trainings, {at_once} at once, {threads} thread{'s' * (threads != '1')} each "
               "(--jobs); each line says whose it is", flush=True)
-    codes = run_children(children, at_once, env)
-    for child, code in zip(children, codes):
-        if code not in (0, None, STOPPED_EXIT, -signal.SIGINT):
+    for child, code in zip(children, run_children(children, at_once, env)):
+        if code not in (0, None):           # (one stopped because another failed reads None; a stop by Ctrl-C raised)
             raise SystemExit(f"error: train.py failed (exit {code}) for {child.header.removeprefix('=== ')}; "
                              "see its lines above")
 
@@ -466,7 +459,9 @@ def run_benchmarks(settings: dict) -> int:
                         "dataset_args": DATASET_ARGS, "settings": settings_for_header(settings), "libraries": {},
                         "created": now_iso(), "shared_recordings": to_dict(shared), "left_out": sorted(left_out),
                         "benchmarks": {}, "not_run": {}}, []
-    plans, scoring = [], []
+    # every fold's dataset first, and the runs they start from, then the trainings (several at once
+    # with --jobs), pretraining before the folds that start from it, then the scoring in fold order
+    scoring, pretrain_runs, fold_runs = [], {}, []
     for kind in kinds:
         folds = benchmark_folds(kind, folders, speakers, shared)
         if not folds:              # said on the terminal, and in the report and its table
@@ -474,12 +469,6 @@ def run_benchmarks(settings: dict) -> int:
                                        "every clip is one speaker's, and new voices are measured on a speaker no fold "
                                        "trained on")
             print(f"{kind}: {report['not_run'][kind]}; nothing to do", file=sys.stderr)
-        plans.append((kind, folds))
-    # every fold's dataset first, and the runs they start from, then the trainings (several at once
-    # with --jobs), pretraining before the folds that start from it, then the scoring in fold order
-    pretrain_runs, fold_runs = {}, []
-    for kind, folds in plans:
-        if not folds:
             scoring.append((kind, None, []))          # its table says why, in its place
             continue
         short = "SD" if kind == "speaker-dependent" else "SI"

@@ -12,20 +12,23 @@ from pathlib import Path
 import pytest
 from filelock import FileLock
 
+REPO_ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO_ROOT))
+
+from voiceface.cli import usable_cores  # noqa: E402  (imports neither PyTorch nor NumPy)
+
 # Each test worker's share of the cores, for the thread pools of PyTorch (OpenMP) and NumPy (OpenBLAS)
 # in the worker and in every script it starts. Left at their defaults, each pool is as wide as the
 # machine, so two workers (-n 2) on two cores run four threads that spin while they wait for each
 # other: two 4-epoch tiny trainings side by side took 47-56 s so, 7.4-8.2 s with one thread each
-# (three tries each; ARCHITECTURE.md, "Test media the project makes itself"). Set in the workers only (the process that starts them would pass its own to them), before
-# anything imports PyTorch; a value already in the environment is kept (the tests of threads set
-# their own). Not MKL_NUM_THREADS: PyTorch would take it over the OMP_NUM_THREADS those tests set.
+# (three tries each; ARCHITECTURE.md, "Test media the project makes itself"). Set in the workers
+# only (the process that starts them would pass its own to them), before anything imports PyTorch;
+# a value already in the environment is kept (the tests of threads set their own). Not
+# MKL_NUM_THREADS: PyTorch would take it over the OMP_NUM_THREADS those tests set.
 if os.environ.get("PYTEST_XDIST_WORKER"):
-    _cores_each = max(1, len(os.sched_getaffinity(0)) // int(os.environ["PYTEST_XDIST_WORKER_COUNT"]))
+    _cores_each = max(1, usable_cores() // int(os.environ["PYTEST_XDIST_WORKER_COUNT"]))
     for _pool in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
         os.environ.setdefault(_pool, str(_cores_each))
-
-REPO_ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO_ROOT))
 
 from voiceface.face_model import DEFAULT_FACE_MODEL  # noqa: E402
 

@@ -149,6 +149,11 @@ def run_child(command: list, **options) -> subprocess.CompletedProcess:
     return result
 
 
+def usable_cores() -> int:
+    """The CPU cores this process may run on (a container's or taskset's share, where the system says)."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
 @dataclass
 class Child:
     """One command for run_children: `header` is printed when it starts, `label` before each line it

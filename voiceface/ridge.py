@@ -55,15 +55,17 @@ def solve_shrunk(gram: np.ndarray, strength: float, right: np.ndarray) -> np.nda
     row and column, not shrunk). The matrix is symmetric positive definite, so a Cholesky
     factorisation solves it; one too ill-conditioned for that is solved by LU as before."""
     from scipy.linalg import LinAlgError, cho_factor, cho_solve
-    shrunk = gram.copy()
-    features = np.arange(len(gram) - 1)
-    shrunk[features, features] += strength
+
+    def shrunk() -> np.ndarray:                 # a new one each time: the factorisation overwrites it
+        matrix = gram.copy()
+        features = np.arange(len(gram) - 1)
+        matrix[features, features] += strength
+        return matrix
+
     try:
-        return cho_solve(cho_factor(shrunk, overwrite_a=True, check_finite=False), right, check_finite=False)
+        return cho_solve(cho_factor(shrunk(), overwrite_a=True, check_finite=False), right, check_finite=False)
     except LinAlgError:
-        shrunk = gram.copy()
-        shrunk[features, features] += strength
-        return np.linalg.solve(shrunk, right)
+        return np.linalg.solve(shrunk(), right)
 
 
 @dataclass
