@@ -145,6 +145,33 @@ def clip_spreads(clip):
     return np.asarray(clip.targets, np.float64)[clip.mask.astype(bool)][:, :N_BLENDSHAPES].std(axis=0)
 
 
+class Moments:
+    """Each column's count, mean, standard deviation, least and greatest value over blocks of rows
+    added one at a time (the manifest's statistics, without the split's arrays in memory)."""
+
+    def __init__(self):
+        self.count, self.total, self.squares, self.low, self.high = 0, 0.0, 0.0, None, None
+
+    def add(self, rows):
+        import numpy as np
+        if not len(rows):
+            return
+        rows = np.asarray(rows, np.float64)
+        self.count += len(rows)
+        self.total = self.total + rows.sum(axis=0)
+        self.squares = self.squares + (rows * rows).sum(axis=0)
+        low, high = rows.min(axis=0), rows.max(axis=0)
+        self.low = low if self.low is None else np.minimum(self.low, low)
+        self.high = high if self.high is None else np.maximum(self.high, high)
+
+    def mean(self):
+        return self.total / self.count
+
+    def std(self):
+        import numpy as np
+        return np.sqrt(np.maximum(self.squares / self.count - self.mean() ** 2, 0.0))
+
+
 # settings that say where things are or how to run, not what the dataset holds
 NOT_CONTENT = {"processed_dir", "output_dir", "force"}
 
@@ -204,13 +231,13 @@ def main(argv=None) -> int:
                                    ClipPose, create_sequences, model_inputs, normalisation_config,
                                    clips_not_in_manifest, level_inputs_and_level, normalize_targets, smooth_targets,
                                    speakers_from_manifest, split_clips, synchronize_features)
-    from voiceface.recordings import (describe, merge_recordings, recording_groups, search_config, to_dict,
+    from voiceface.recordings import (MelFiles, describe, merge_recordings, recording_groups, search_config, to_dict,
                                       with_partners)
     from voiceface.sync import (BY_ESTIMATE, BY_HAND, BY_SECOND_PASS, CORRECTION_OFF, UNSURE_KEPT, correction_s,
                                 estimate_clip_lag, lead_from_setting, read_second_pass, sync_config)
     from voiceface.errors import InputError
-    from voiceface.formats import (BLENDSHAPES_FILENAME, ensure_writable_folder, library_versions, now_iso, sha256_file,
-                                   write_json_atomic)
+    from voiceface.formats import (BLENDSHAPES_FILENAME, NpyRows, ensure_writable_folder, library_versions, now_iso,
+                                   read_npy_rows, sha256_file, write_json_atomic)
 
     output = Path(OUTPUT_DIR)
     # settings past what they mean, refused before any work (--stride-seconds 0 ended in a traceback,
@@ -270,22 +297,31 @@ def main(argv=None) -> int:
         print(f"error: --unsure-sync {UNSURE_SYNC!r}: say keep or drop", file=sys.stderr)
         return 2
     manual = parse_clip_shifts(CLIP_LAG_CORRECTIONS)
-    loaded, excluded, estimates = {}, [], {}
+    if (CENTRE_TRAINING_CLIPS or SCALE_TRAINING_CLIPS) and CENTRE_ON not in CENTRES:
+        print(f"error: --centre-on {CENTRE_ON!r}: say {', '.join(CENTRES)}", file=sys.stderr)
+        return 1
+    # The clips are read in three passes, each holding one clip's arrays at a time, so that a corpus
+    # larger than memory can be made (ARCHITECTURE.md, "Stage 1.3 in bounded memory"): 1. each clip's
+    # lag and length; 2. each clip read again, moved onto the typical lead and written to the split's
+    # files; 3. the training clips' targets centred in place, once every training clip's centre is known.
+    seen, excluded, estimates = {}, [], {}
     for folder in progress_bar(folders, desc="stage 1.3 clips", unit="clip", enabled=len(folders) >= 2):
         try:
-            loaded[folder.name] = load_clip(folder)
+            clip, track, _ = load_clip(folder)
         except InputError as error:
             say(f"error: {error}", file=sys.stderr)
             excluded.append({"clip": folder.name, "reason": str(error)})
             continue
-        clip = loaded[folder.name][0]
         estimates[folder.name] = estimate_clip_lag(clip.targets, clip.mel, clip.mask)
-    if not loaded:
+        seen[folder.name] = {"folder": folder, "frames": len(clip.mel), "video_fps": float(track.header["video"]["fps"]),
+                             "lsf": clip.lsf is not None}
+        del clip, track
+    if not seen:
         print("error: no clip could be used; see the lines above", file=sys.stderr)
         return 1
     lead_s, lead_from = lead_from_setting(TYPICAL_LEAD_MS, estimates, speakers)
-    clips, reports, dropped = {}, {}, []
-    for name, (clip, track, audio) in loaded.items():
+    shifts, reports, dropped = {}, {}, []
+    for name in seen:
         estimate = estimates[name]
         if name in manual:
             shift, how = manual[name], BY_HAND
@@ -300,21 +336,18 @@ def main(argv=None) -> int:
             continue
         else:
             shift, how = 0.0, UNSURE_KEPT
-        report = {"video_fps": float(track.header["video"]["fps"]), **estimate.to_dict(),
+        report = {"video_fps": seen[name]["video_fps"], **estimate.to_dict(),
                   "applied_shift_ms": round(shift * 1000, 1), "correction": how}
         if name in second:
             report["second_pass"] = {k: second[name][k] for k in ("model_lag_ms", "model_confidence", "lag_ms")}
-        if shift:
-            clip = synchronize_features(name, track, audio, shift)
-            after = estimate_clip_lag(clip.targets, clip.mel, clip.mask)
-            report["lag_after_ms"] = round(after.lag_s * 1000, 1)
-        clips[name], reports[name] = clip, report
-    if not clips:
+        shifts[name], reports[name] = shift, report
+    if not shifts:
         print("error: every clip was dropped as unsure; use --unsure-sync keep", file=sys.stderr)
         return 1
-    durations = {name: len(c.mel) / FRAME_RATE for name, c in clips.items()}
-    # clips that are one recording (corpora reuse footage) stay on one side of the split
-    shared = recording_groups({name: c.mel for name, c in clips.items()})
+    durations = {name: seen[name]["frames"] / FRAME_RATE for name in shifts}
+    # clips that are one recording (corpora reuse footage) stay on one side of the split; the search
+    # reads each clip's log-mel from its file again, one at a time
+    shared = recording_groups(MelFiles({name: seen[name]["folder"] / AUDIO_FEATURES_FILENAME for name in shifts}))
     for line in describe(shared):
         say(f"shared recording: {line}; its clips stay on one side of the split")
     val_clips = with_partners(VAL_CLIPS, shared)
@@ -324,102 +357,119 @@ def main(argv=None) -> int:
     groups = merge_recordings({name: speakers.get(name) or name for name in durations}, shared)
     splits = split_clips(durations, groups, VAL_FRACTION, SEED, val_clips)
     window, stride, warmup = (int(round(s * FRAME_RATE)) for s in (WINDOW_SECONDS, STRIDE_SECONDS, WARMUP_SECONDS))
+    # the formant channels (train.py --formants) when stage 1.2 stored every clip's frequencies
+    formants = all(seen[name]["lsf"] for name in shifts)
+    # each file of a split: its type and columns (a split with no clip, e.g. no held-out clip, has no rows)
+    columns = {"mel": (np.float32, (N_MELS,)), "mel_level": (np.float32, (N_MELS,)),
+               "level_db": (np.float32, (N_MELS,)), "targets": (np.float32, (N_TARGETS,)),
+               "mask": (np.uint8, ()), "vad": (np.uint8, ()), "rms_db": (np.float32, ())}
+    if formants:
+        columns.update(formants=(np.float32, (LPC_ORDER,)), lsf=(np.float32, (LPC_ORDER,)))
 
-    # each recording has its own resting face (jawOpen at rest 0.037-0.128 across one speaker's five
-    # clips), which the sound cannot tell: centred, the training clips differ only in how they move.
-    # Validation clips keep their labels as extracted, so every score is against the video.
-    offsets, centres = {}, {}
-    if CENTRE_TRAINING_CLIPS or SCALE_TRAINING_CLIPS:
-        if CENTRE_ON not in CENTRES:
-            print(f"error: --centre-on {CENTRE_ON!r}: say {', '.join(CENTRES)}", file=sys.stderr)
-            return 1
-        centres = {n: clip_centre_shapes(c, CENTRE_ON) for n, c in clips.items() if splits[n] == "train"}
-    if CENTRE_TRAINING_CLIPS:
-        # the common centre is each shape's median over the recordings, one vote each: a mean weighted
-        # by frames let one long clip decide it (Obama's 61 s clip at rest 0.022 put his other clips'
-        # pauses at 0.08 against their 0.12-0.15; two clips of a speaker resting open-mouthed at 0.4 put
-        # every new speaker's pauses at 0.152 against the video's 0.124)
-        common = np.median(np.stack(list(centres.values())), axis=0) if centres else None
-        offsets = {n: common - c for n, c in centres.items()}
-    # each recording also has its own swing — how far the face in it moves, from framing, distance and
-    # the speaker — which the sound cannot tell either: scaled, the training clips move alike
-    factors = {}
-    if SCALE_TRAINING_CLIPS:
-        spreads = {n: clip_spreads(c) for n, c in clips.items() if splits[n] == "train"}
-        if spreads:
-            typical = np.median(np.stack(list(spreads.values())), axis=0)     # one vote per recording, as above
-            factors = {n: np.clip(typical / np.maximum(sd, 1e-6), 1 / MAX_SCALE, MAX_SCALE) for n, sd in spreads.items()}
-
-    # the arrays of a split with no clip (no held-out clip): no rows, each one's columns and type
-    empty_arrays = {"mel": ((0, N_MELS), np.float32), "mel_level": ((0, N_MELS), np.float32),
-                    "level_db": ((0, N_MELS), np.float32), "targets": ((0, N_TARGETS), np.float32),
-                    "mask": ((0,), np.uint8), "vad": ((0,), np.uint8), "rms_db": ((0,), np.float32),
-                    "formants": ((0, LPC_ORDER), np.float32), "lsf": ((0, LPC_ORDER), np.float32)}
     output.parent.mkdir(parents=True, exist_ok=True)
     scratch = Path(tempfile.mkdtemp(prefix=f".{output.name}.", suffix=".partial", dir=output.parent))
     scratch.chmod(0o755)                          # mkdtemp makes 0700
-    manifest_clips, statistics = [], {}
-    # the formant channels (train.py --formants) when stage 1.2 stored every clip's frequencies
-    formants = all(clip.lsf is not None for clip in clips.values())
+    entries, statistics, centres, spreads = {}, {}, {}, {}
+    names_of = {split: [n for n in sorted(shifts) if splits[n] == split] for split in ("train", "val")}
     try:
-        for split in ("train", "val"):
-            names = [n for n in sorted(clips) if splits[n] == split]
-            arrays = {k: [] for k in ("mel", "mel_level", "level_db", "targets", "mask", "vad", "rms_db")}
-            if formants:
-                arrays.update(formants=[], lsf=[])
-            windows, offset = [], 0
+        passing = progress_bar(total=len(shifts), desc="stage 1.3 dataset", unit="clip", enabled=len(shifts) >= 2)
+        for split, names in names_of.items():
+            split_dir = scratch / split
+            split_dir.mkdir()
+            rows = sum(seen[n]["frames"] for n in names)
+            files = {key: NpyRows(split_dir / f"{key}.npy", dtype, rows, tail) for key, (dtype, tail) in columns.items()}
+            windows, offset, mel_moments = [], 0, Moments()
             for name in names:
-                clip = clips[name]
+                clip, track, audio = load_clip(seen[name]["folder"])
+                if shifts[name]:
+                    clip = synchronize_features(name, track, audio, shifts[name])
+                    after = estimate_clip_lag(clip.targets, clip.mel, clip.mask)
+                    reports[name]["lag_after_ms"] = round(after.lag_s * 1000, 1)
+                del track, audio
+                if split == "train" and (CENTRE_TRAINING_CLIPS or SCALE_TRAINING_CLIPS):
+                    centres[name] = clip_centre_shapes(clip, CENTRE_ON)
+                if split == "train" and SCALE_TRAINING_CLIPS:
+                    spreads[name] = clip_spreads(clip)
                 reference = ClipPose.of(clip.targets, clip.mask)
-                targets = np.nan_to_num(smooth_targets(normalize_targets(clip.targets, reference), clip.mask,
-                                                       TARGET_SMOOTHING_MS / 1000))
-                if name in factors:       # about the clip's own centre, before that centre is moved
-                    centre = centres[name]
-                    targets[:, :N_BLENDSHAPES] = centre + (targets[:, :N_BLENDSHAPES] - centre) * factors[name]
-                if name in offsets or name in factors:
-                    targets[:, :N_BLENDSHAPES] = np.clip(targets[:, :N_BLENDSHAPES] + offsets.get(name, 0.0), 0.0, 1.0)
-                arrays["mel"].append(model_inputs(clip.mel, clip.vad, "fixed"))
+                mel = model_inputs(clip.mel, clip.vad, "fixed")
+                files["mel"].write(mel)
+                mel_moments.add(mel)
                 level_inputs, level_db = level_inputs_and_level(clip.mel, clip.vad)
-                arrays["mel_level"].append(level_inputs)
-                arrays["level_db"].append(level_db)
+                files["mel_level"].write(level_inputs)
+                files["level_db"].write(level_db)
                 if formants:
-                    arrays["formants"].append(FormantInputs().process(clip.lsf, clip.vad))
-                    arrays["lsf"].append(clip.lsf.astype(np.float32))
-                arrays["targets"].append(targets)
-                arrays["mask"].append(clip.mask.astype(np.uint8))
-                arrays["vad"].append(clip.vad.astype(np.uint8))
-                arrays["rms_db"].append(clip.rms_db.astype(np.float32))
+                    files["formants"].write(FormantInputs().process(clip.lsf, clip.vad))
+                    files["lsf"].write(clip.lsf.astype(np.float32))
+                # the training clips' centring and scaling is done in place once every centre is known
+                files["targets"].write(np.nan_to_num(smooth_targets(normalize_targets(clip.targets, reference),
+                                                                    clip.mask, TARGET_SMOOTHING_MS / 1000)))
+                files["mask"].write(clip.mask.astype(np.uint8))
+                files["vad"].write(clip.vad.astype(np.uint8))
+                files["rms_db"].write(clip.rms_db.astype(np.float32))
                 clip_windows = create_sequences(len(clip.mel), window, stride, warmup)
                 clip_windows[:, 0] += offset
                 windows.append(clip_windows)
-                report = reports[name]
-                manifest_clips.append({
+                entries[name] = {
                     "clip": name, "split": split, "speaker": speakers.get(name, name),
                     "start": offset, "frames": len(clip.mel), "duration_s": round(durations[name], 3),
                     "masked_fraction": round(1 - float(clip.mask.mean()), 4),
                     "speech_fraction": round(float(clip.vad.mean()), 4),
-                    "windows": len(clip_windows), "sync": report, "reference_pose": reference.to_dict(),
-                    **({"centring_offset": np.round(offsets[name], 5).tolist()} if name in offsets else {}),
-                    **({"scaling_factor": np.round(factors[name], 4).tolist()} if name in factors else {})})
+                    "windows": len(clip_windows), "sync": reports[name], "reference_pose": reference.to_dict()}
                 offset += len(clip.mel)
-            split_dir = scratch / split
-            split_dir.mkdir()
-            for key, parts in arrays.items():
-                np.save(split_dir / f"{key}.npy", np.concatenate(parts) if parts else np.zeros(*empty_arrays[key]))
+                passing.update(1)
+            for file in files.values():
+                file.close()
             np.save(split_dir / "windows.npy", np.concatenate(windows) if windows else np.zeros((0, 3), np.int64))
-            if names:
-                mask = np.concatenate(arrays["mask"]).astype(bool)
-                targets = np.concatenate(arrays["targets"])[mask]
-                statistics[split] = {
-                    "frames": int(offset), "usable_frames": int(mask.sum()), "clips": len(names),
-                    "windows": int(sum(len(w) for w in windows)),
-                    "mel_mean": np.concatenate(arrays["mel"]).mean(axis=0).round(4).tolist(),
-                    "mel_std": np.concatenate(arrays["mel"]).std(axis=0).round(4).tolist(),
-                    "target_mean": targets.mean(axis=0).round(5).tolist(),
-                    "target_std": targets.std(axis=0).round(5).tolist(),
-                    "target_min": targets.min(axis=0).round(5).tolist(),
-                    "target_max": targets.max(axis=0).round(5).tolist(),
-                    "speech_fraction": round(float(np.concatenate(arrays["vad"]).mean()), 4)}
+            statistics[split] = {"mel": mel_moments, "frames": offset, "windows": int(sum(len(w) for w in windows))}
+        passing.close()
+
+        # each recording has its own resting face (jawOpen at rest 0.037-0.128 across one speaker's five
+        # clips), which the sound cannot tell: centred, the training clips differ only in how they move.
+        # Validation clips keep their labels as extracted, so every score is against the video.
+        offsets = {}
+        if CENTRE_TRAINING_CLIPS:
+            # the common centre is each shape's median over the recordings, one vote each: a mean weighted
+            # by frames let one long clip decide it (Obama's 61 s clip at rest 0.022 put his other clips'
+            # pauses at 0.08 against their 0.12-0.15; two clips of a speaker resting open-mouthed at 0.4 put
+            # every new speaker's pauses at 0.152 against the video's 0.124)
+            common = np.median(np.stack(list(centres.values())), axis=0) if centres else None
+            offsets = {n: common - c for n, c in centres.items()}
+        # each recording also has its own swing — how far the face in it moves, from framing, distance and
+        # the speaker — which the sound cannot tell either: scaled, the training clips move alike
+        factors = {}
+        if spreads:
+            typical = np.median(np.stack(list(spreads.values())), axis=0)     # one vote per recording, as above
+            factors = {n: np.clip(typical / np.maximum(sd, 1e-6), 1 / MAX_SCALE, MAX_SCALE) for n, sd in spreads.items()}
+        for name in sorted(offsets.keys() | factors.keys()):
+            entry = entries[name]
+            targets = np.load(scratch / "train" / "targets.npy", mmap_mode="r+")    # mapped a clip at a time
+            span = targets[entry["start"]:entry["start"] + entry["frames"], :N_BLENDSHAPES]
+            if name in factors:       # about the clip's own centre, before that centre is moved
+                span[:] = centres[name] + (span - centres[name]) * factors[name]
+            span[:] = np.clip(span + offsets.get(name, 0.0), 0.0, 1.0)
+            del span, targets
+            if name in offsets:
+                entry["centring_offset"] = np.round(offsets[name], 5).tolist()
+            if name in factors:
+                entry["scaling_factor"] = np.round(factors[name], 4).tolist()
+        for split, names in names_of.items():
+            if not names:
+                del statistics[split]
+                continue
+            shapes, speech = Moments(), 0
+            for name in names:
+                entry = entries[name]
+                mask = read_npy_rows(scratch / split / "mask.npy", entry["start"], entry["frames"]).astype(bool)
+                shapes.add(read_npy_rows(scratch / split / "targets.npy", entry["start"], entry["frames"])[mask])
+                speech += int(read_npy_rows(scratch / split / "vad.npy", entry["start"], entry["frames"]).sum())
+            made = statistics[split]
+            statistics[split] = {
+                "frames": made["frames"], "usable_frames": shapes.count, "clips": len(names), "windows": made["windows"],
+                "mel_mean": made["mel"].mean().round(4).tolist(), "mel_std": made["mel"].std().round(4).tolist(),
+                "target_mean": shapes.mean().round(5).tolist(), "target_std": shapes.std().round(5).tolist(),
+                "target_min": shapes.low.round(5).tolist(), "target_max": shapes.high.round(5).tolist(),
+                "speech_fraction": round(speech / made["frames"], 4)}
+        manifest_clips = [entries[name] for names in names_of.values() for name in names]
         manifest = {
             "format": DATASET_FORMAT, "format_version": DATASET_FORMAT_VERSION,
             "created_by": "1_data_cleaning/3_create_dataset.py", "created_at": now_iso(),
@@ -441,9 +491,9 @@ def main(argv=None) -> int:
             "shared_recordings_search": search_config(),
             "statistics": statistics,
             "inputs_sha256": {name: sha256_file(Path(PROCESSED_DIR) / name / AUDIO_FEATURES_FILENAME)[:16]
-                              for name in sorted(clips)},
+                              for name in sorted(shifts)},
             "labels_sha256": {name: sha256_file(Path(PROCESSED_DIR) / name / BLENDSHAPES_FILENAME)[:16]
-                              for name in sorted(clips)},
+                              for name in sorted(shifts)},
             "libraries": library_versions()}
         write_json_atomic(scratch / MANIFEST_FILENAME, manifest)
         # swap the finished folder in: an earlier dataset survives anything that failed above

@@ -406,10 +406,10 @@ def run_benchmarks(settings: dict) -> int:
     import json
     import shlex
 
-    from voiceface.audio import AUDIO_FEATURES_FILENAME, read_audio_features
+    from voiceface.audio import AUDIO_FEATURES_FILENAME
     from voiceface.dataset import MANIFEST_FILENAME, has_both_outputs, speakers_from_manifest
     from voiceface.evaluation import BENCHMARK_KINDS, benchmark_data_tag, benchmark_key, dataset_clips, markdown, summarise
-    from voiceface.recordings import describe, recording_groups, to_dict
+    from voiceface.recordings import MelFiles, describe, recording_groups, to_dict
     from voiceface.cli import settings_for_header
     from voiceface.formats import library_versions, now_iso, write_json_atomic, write_text_atomic
     if not SPEAKER_MANIFEST:
@@ -451,7 +451,7 @@ def run_benchmarks(settings: dict) -> int:
         print(f"left out of the benchmarks, as stage 1.3 leaves them out of every dataset: {', '.join(sorted(left_out))}",
               file=sys.stderr, flush=True)
         folders = [f for f in folders if f.name not in left_out]
-    shared = recording_groups({f.name: read_audio_features(f / AUDIO_FEATURES_FILENAME).mel for f in folders})
+    shared = recording_groups(MelFiles({f.name: f / AUDIO_FEATURES_FILENAME for f in folders}))
     for line in describe(shared):
         print(f"shared recording: {line}; held out together, never one in training and one scored", flush=True)
     # what made the report: every setting of this script (the folds' runs record their own training), the libraries

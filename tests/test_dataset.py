@@ -504,3 +504,59 @@ def test_silence_spliced_into_level_inputs_is_what_the_normaliser_gives_a_record
     # past the hangover the same numbers, to within the 0.2 dB that the hangover's silent frames,
     # counted as voice, pull the recorded mean down
     assert np.abs(recorded - spliced)[15:].max() < 0.5 / 45
+
+
+def test_npy_rows_writes_the_bytes_np_save_writes_and_refuses_rows_that_do_not_fit(tmp_path):
+    from voiceface.formats import NpyRows, read_npy_rows
+    rng = np.random.default_rng(0)
+    for name, array in {"mel": rng.standard_normal((250, 80)).astype(np.float32),
+                        "mask": (rng.random(250) > 0.5).astype(np.uint8), "empty": np.zeros((0, 59), np.float32)}.items():
+        np.save(tmp_path / f"{name}_saved.npy", array)
+        rows = NpyRows(tmp_path / f"{name}.npy", array.dtype, len(array), array.shape[1:])
+        for start in range(0, len(array), 97):                     # blocks of any length
+            rows.write(array[start:start + 97])
+        rows.close()
+        assert (tmp_path / f"{name}.npy").read_bytes() == (tmp_path / f"{name}_saved.npy").read_bytes()
+    assert np.array_equal(read_npy_rows(tmp_path / "mel.npy", 100, 30), np.load(tmp_path / "mel_saved.npy")[100:130])
+    rows = NpyRows(tmp_path / "short.npy", np.float32, 10, (80,))
+    with pytest.raises(ValueError, match="do not fit"):
+        rows.write(np.zeros((5, 79), np.float32))                  # other columns
+    rows.write(np.zeros((5, 80), np.float32))
+    with pytest.raises(ValueError, match="do not fit"):
+        rows.write(np.zeros((6, 80), np.float32))                  # past the rows declared
+    with pytest.raises(ValueError, match="5 rows written of the 10 declared"):
+        rows.close()
+
+
+def test_stage_1_3_holds_a_clip_at_a_time_not_the_corpus(processed, tmp_path, monkeypatch):
+    """Stage 1.3 writes each split's arrays clip by clip and keeps only what the split needs of each
+    clip, so that a corpus larger than memory can be made: given every clip folder four times (linked
+    under four names), its peak of allocated memory (tracemalloc: NumPy's arrays and Python's
+    objects) grows by a small part of the arrays it writes — holding the corpus, as it did, it grew
+    by more than all of them (1.8 times). The prepared log-mels the search for shared recordings keeps
+    are held to one pair here, as a corpus past voiceface.recordings.PREPARED_BYTES holds them."""
+    import runpy
+    import tracemalloc
+    from voiceface import REPO_ROOT, recordings
+    out, _ = processed
+    many = tmp_path / "many"
+    many.mkdir()
+    for k in range(4):
+        for clip in sorted(p for p in out.iterdir() if p.is_dir()):
+            (many / f"{clip.name}_{k}").symlink_to(clip, target_is_directory=True)
+    monkeypatch.setattr(recordings, "PREPARED_BYTES", 0)
+    main = runpy.run_path(str(REPO_ROOT / "1_data_cleaning/3_create_dataset.py"))["main"]
+    peaks = {}
+    for name, folder in (("once", out), ("four times", many)):
+        tracemalloc.start()
+        try:
+            assert main(["--processed-dir", str(folder), "--output-dir", str(tmp_path / name)]) == 0
+            peaks[name] = tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+    written = sum(f.stat().st_size for f in (tmp_path / "four times").glob("*/*.npy"))
+    grown = peaks["four times"] - peaks["once"]
+    assert grown < 0.3 * written, (grown, written, peaks)
+    # every clip four times, each four one recording
+    manifest = json.loads((tmp_path / "four times" / "dataset_manifest.json").read_text())
+    assert len(manifest["clips"]) == 16 and len(manifest["shared_recordings"]) == 4

@@ -93,6 +93,37 @@ def test_the_index_compares_only_pairs_that_share_landmarks_and_finds_what_every
     assert len(loud[0]) > 100 and same > 0.9, same
 
 
+def test_the_search_reads_each_clip_once_and_again_only_past_its_memory_budget(tmp_path, monkeypatch):
+    """recording_groups reads its mapping one clip at a time (stage 1.3 gives it MelFiles, each
+    log-mel read from its audio_features.npz when asked): each clip is read once while the prepared
+    clips fit PREPARED_BYTES; past it, a clip a nominated pair needs again is read again, and the
+    groups found are the same."""
+    from voiceface import recordings
+    from voiceface.audio import AUDIO_FEATURES_FILENAME, compute_features, write_audio_features
+    clips = {f"u{seed:02d}": speech_utterance(4.0, 16000, seed) for seed in range(10)}
+    clips["copy_of_u02"] = clips["u02"][8000:56000] * 0.3
+    clips["copy_of_u07"] = clips["u07"] * 0.1
+    files = {}
+    for name, audio in clips.items():
+        files[name] = tmp_path / name / AUDIO_FEATURES_FILENAME
+        files[name].parent.mkdir()
+        write_audio_features(files[name], {"source": {"path": name}}, compute_features(audio.astype(np.float32)))
+    reads = []
+
+    class Counted(recordings.MelFiles):
+        def __getitem__(self, name):
+            reads.append(name)
+            return super().__getitem__(name)
+
+    within = recording_groups(Counted(files))
+    assert sorted(reads) == sorted(files)                        # each once
+    assert [members for members, _ in within] == [["copy_of_u02", "u02"], ["copy_of_u07", "u07"]]
+    reads.clear()
+    monkeypatch.setattr(recordings, "PREPARED_BYTES", 0)          # two kept: the pair in hand
+    assert recording_groups(Counted(files)) == within
+    assert len(reads) > len(files) and set(reads) == set(files)
+
+
 def test_shared_recordings_join_their_groups():
     shared = [(["a", "b"], None)]
     assert merge_recordings({"a": "Ann", "b": "b", "c": "Cy"}, shared) == {"a": "Ann + b", "b": "Ann + b", "c": "Cy"}

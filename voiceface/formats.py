@@ -152,6 +152,40 @@ def write_json_atomic(path: str | os.PathLike, document: dict, indent: int | Non
     write_text_atomic(path, json.dumps(document, indent=indent, allow_nan=False) + "\n")
 
 
+class NpyRows:
+    """A .npy file written a block of rows at a time, for arrays larger than memory: the same bytes as
+    np.save of the whole array (its header states the rows declared here; close() refuses a file
+    given more or fewer). Read back with np.load(..., mmap_mode="r") or read_npy_rows."""
+
+    def __init__(self, path: str | os.PathLike, dtype, rows: int, columns: tuple[int, ...] = ()):
+        self.path, self.dtype, self.shape = Path(path), np.dtype(dtype), (int(rows), *columns)
+        self.written = 0
+        self.file = open(self.path, "wb")
+        np.lib.format.write_array_header_1_0(self.file, {"descr": np.lib.format.dtype_to_descr(self.dtype),
+                                                         "fortran_order": False, "shape": self.shape})
+
+    def write(self, rows: np.ndarray) -> None:
+        rows = np.asarray(rows)
+        if rows.shape[1:] != self.shape[1:] or self.written + len(rows) > self.shape[0]:
+            raise ValueError(f"{self.path}: rows of shape {rows.shape} do not fit {self.shape} "
+                             f"({self.written} rows written)")
+        self.file.write(np.ascontiguousarray(rows, dtype=self.dtype).tobytes())
+        self.written += len(rows)
+
+    def close(self) -> None:
+        self.file.close()
+        if self.written != self.shape[0]:
+            raise ValueError(f"{self.path}: {self.written} rows written of the {self.shape[0]} declared")
+
+
+def read_npy_rows(path: str | os.PathLike, start: int, count: int) -> np.ndarray:
+    """Rows start .. start + count of a .npy file, read without mapping the rest."""
+    array = np.load(path, mmap_mode="r")
+    rows = np.array(array[start:start + count])
+    del array
+    return rows
+
+
 def write_blendshapes_json(path: str | os.PathLike, header: dict, times_ms: np.ndarray,
                            blendshapes: np.ndarray, pose: np.ndarray,
                            frame_indices: np.ndarray | None = None) -> None:

@@ -38,6 +38,8 @@ excerpts of the real clips has 19 or more such votes, unrelated real clips 6 at 
 """
 from __future__ import annotations
 
+from collections import OrderedDict
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -58,6 +60,8 @@ PAIR_FRAMES = 48        # ... that follow it within this many frames
 PAIR_BANDS = 20         # ... and this many bands up or down
 VOTE_BIN = 3            # offsets of a pair's shared keys counted in bins of this many frames
 MIN_VOTES = 4           # shared keys at one offset that make a pair worth comparing
+PREPARED_BYTES = 1 << 30    # prepared log-mels kept for the comparisons, the least recently used given up past this
+#                             (about 4.5 hours of audio); a clip given up is read and prepared again when a pair needs it
 
 
 @dataclass(frozen=True)
@@ -205,12 +209,17 @@ def landmarks(prepared: Prepared) -> tuple[np.ndarray, np.ndarray]:
 
 def pair_votes(prepared: list[Prepared], min_votes: int = MIN_VOTES) -> dict[tuple[int, int], int]:
     """{(i, j): votes} for the pairs, i < j, of prepared clips with at least min_votes landmark keys
-    in common at one offset (within VOTE_BIN frames), votes the most at any offset. Each clip's keys
-    are looked up in an index of every clip's (sorted keys), so the work grows with the matches
-    found, not with the pairs of clips."""
-    if len(prepared) < 2:
+    in common at one offset (within VOTE_BIN frames), votes the most at any offset."""
+    return votes_of_landmarks([landmarks(p) for p in prepared], min_votes)
+
+
+def votes_of_landmarks(marks: list[tuple[np.ndarray, np.ndarray]],
+                       min_votes: int = MIN_VOTES) -> dict[tuple[int, int], int]:
+    """pair_votes from each clip's landmarks (what a search over more audio than memory holds keeps
+    of a clip). Each clip's keys are looked up in an index of every clip's (sorted keys), so the work
+    grows with the matches found, not with the pairs of clips."""
+    if len(marks) < 2:
         return {}
-    marks = [landmarks(p) for p in prepared]
     keys = np.concatenate([m[0] for m in marks])
     frames = np.concatenate([m[1] for m in marks])
     clips = np.repeat(np.arange(len(marks)), [len(m[0]) for m in marks])
@@ -245,15 +254,40 @@ def candidate_pairs(prepared: list[Prepared], min_votes: int = MIN_VOTES) -> lis
     return sorted(pair_votes(prepared, min_votes))
 
 
-def recording_groups(mels: dict[str, np.ndarray], min_seconds: float = MIN_SHARED_S, min_r: float = MIN_R,
+class _Kept:
+    """make(i), kept for the next call with i up to `budget` bytes (None: every one), the least
+    recently used given up first (and the two latest always kept: a pair)."""
+
+    def __init__(self, make, budget: int | None):
+        self.make, self.budget, self.kept, self.bytes = make, budget, OrderedDict(), 0
+
+    def __call__(self, i: int) -> Prepared:
+        if i in self.kept:
+            self.kept.move_to_end(i)
+            return self.kept[i]
+        item = self.kept[i] = self.make(i)
+        self.bytes += sum(a.nbytes for a in (item.mel, item.envelope, item.sums, item.squares))
+        while self.budget is not None and self.bytes > self.budget and len(self.kept) > 2:
+            _, old = self.kept.popitem(last=False)
+            self.bytes -= sum(a.nbytes for a in (old.mel, old.envelope, old.sums, old.squares))
+        return item
+
+
+def recording_groups(mels: Mapping[str, np.ndarray], min_seconds: float = MIN_SHARED_S, min_r: float = MIN_R,
                      min_envelope_r: float | None = MIN_ENVELOPE_R,
                      min_votes: int | None = MIN_VOTES) -> list[tuple[list[str], SharedAudio]]:
     """The clips that share a recording, as groups (joined through any shared pair), each with the
     clips in name order and its most alike pair's SharedAudio; clips that share nothing are left out.
     The pairs compared are those the index of landmarks nominates (candidate_pairs), or every pair
-    when min_votes is None (the time then grows as the clips squared)."""
+    when min_votes is None (the time then grows as the clips squared).
+
+    `mels` is read one clip at a time, each once while the prepared clips fit PREPARED_BYTES: past
+    that the index keeps only each clip's landmarks (about 10 MB an hour of audio, where a prepared
+    log-mel takes 240 MB) and a clip in a nominated pair that was given up is read again. Given a
+    mapping that reads each log-mel from its file when asked (MelFiles: stage 1.3, the benchmarks),
+    it searches more audio than memory holds; with min_votes None every clip is kept, as every pair
+    needs it."""
     names = sorted(mels)
-    prepared = [prepare(mels[n]) for n in names]
     parent = {n: n for n in names}
 
     def root(n: str) -> str:
@@ -261,12 +295,15 @@ def recording_groups(mels: dict[str, np.ndarray], min_seconds: float = MIN_SHARE
             n = parent[n]
         return n
 
-    pairs = candidate_pairs(prepared, min_votes) if min_votes is not None else \
-        [(i, j) for i in range(len(names)) for j in range(i + 1, len(names))]
+    prepared = _Kept(lambda i: prepare(mels[names[i]]), PREPARED_BYTES if min_votes is not None else None)
+    if min_votes is None:
+        pairs = [(i, j) for i in range(len(names)) for j in range(i + 1, len(names))]
+    else:
+        pairs = sorted(votes_of_landmarks([landmarks(prepared(i)) for i in range(len(names))], min_votes))
     evidence: dict[str, SharedAudio] = {}
     for i, j in pairs:
         first, second = names[i], names[j]
-        found = _shared(prepared[i], prepared[j], min_seconds, min_envelope_r)
+        found = _shared(prepared(i), prepared(j), min_seconds, min_envelope_r)
         if found.r >= min_r:
             a, b = root(first), root(second)
             parent[b] = a
@@ -276,6 +313,24 @@ def recording_groups(mels: dict[str, np.ndarray], min_seconds: float = MIN_SHARE
     for n in names:
         groups.setdefault(root(n), []).append(n)
     return [(members, evidence[r]) for r, members in groups.items() if len(members) > 1]
+
+
+class MelFiles(Mapping):
+    """{clip: its audio_features.npz} read as {clip: its log-mel}, each read from its file when asked,
+    so that recording_groups holds one clip's at a time."""
+
+    def __init__(self, files: Mapping[str, object]):
+        self.files = dict(files)
+
+    def __getitem__(self, name: str) -> np.ndarray:
+        from .audio import read_audio_features
+        return read_audio_features(self.files[name]).mel
+
+    def __iter__(self):
+        return iter(self.files)
+
+    def __len__(self) -> int:
+        return len(self.files)
 
 
 def merge_recordings(groups: dict[str, str], shared: list[tuple[list[str], SharedAudio]]) -> dict[str, str]:
