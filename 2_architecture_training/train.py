@@ -190,7 +190,7 @@ def main(argv=None) -> int:
     from voiceface.cli import settings_for_header
     from voiceface.constants import BLENDSHAPE_NAMES, FRAME_RATE, N_BLENDSHAPES, N_MELS, N_TARGETS, POSE_NAMES
     from voiceface.dataset import (DATASET_FORMAT, DATASET_FORMAT_VERSION, FORMANT_FILES, INPUT_FILES, LEVEL_FILE,
-                                   MANIFEST_FILENAME, MEL_SCALE_DB, add_noise_to_inputs,
+                                   MANIFEST_FILENAME, MEL_SCALE_DB, SideBySide, add_noise_to_inputs,
                                    add_reverb_to_inputs, create_sequences, inputs_in_db, level_inputs_against,
                                    normalisation_config, read_dataset_manifest, warp_mel)
     from voiceface.formats import atomic_path, library_versions, write_text_atomic
@@ -277,8 +277,8 @@ def main(argv=None) -> int:
         arrays["inputs"] = np.load(folder / input_file, mmap_mode="r")
         if FORMANTS:                    # the formant channels after the mel, and the frequencies they come from
             if len(arrays["mask"]):     # (datasets before 2026-12-04 wrote an empty split without its channel axis)
-                arrays["inputs"] = np.concatenate([arrays["inputs"], np.load(folder / FORMANT_FILES["inputs"])], axis=1)
-            arrays["lsf"] = np.load(folder / FORMANT_FILES["lsf"])
+                arrays["inputs"] = SideBySide(arrays["inputs"], np.load(folder / FORMANT_FILES["inputs"], mmap_mode="r"))
+            arrays["lsf"] = np.load(folder / FORMANT_FILES["lsf"], mmap_mode="r")
         if INPUT_MODE == "level":       # the running level each frame was measured against
             arrays["level_db"] = np.load(folder / LEVEL_FILE, mmap_mode="r")
         clips = [c for c in manifest["clips"] if c["split"] == split]

@@ -560,3 +560,22 @@ def test_stage_1_3_holds_a_clip_at_a_time_not_the_corpus(processed, tmp_path, mo
     # every clip four times, each four one recording
     manifest = json.loads((tmp_path / "four times" / "dataset_manifest.json").read_text())
     assert len(manifest["clips"]) == 16 and len(manifest["shared_recordings"]) == 4
+
+
+def test_side_by_side_reads_what_the_joined_arrays_would_without_joining_them(tmp_path):
+    """train.py --formants reads a split's mel and formant channels side by side, each memory-mapped,
+    where it joined them into one array in memory (160 MB an hour of audio)."""
+    from voiceface.dataset import SideBySide
+    rng = np.random.default_rng(3)
+    mel, formants = rng.standard_normal((500, 80)).astype(np.float32), rng.standard_normal((500, 16)).astype(np.float32)
+    np.save(tmp_path / "mel.npy", mel)
+    np.save(tmp_path / "formants.npy", formants)
+    both = SideBySide(np.load(tmp_path / "mel.npy", mmap_mode="r"), np.load(tmp_path / "formants.npy", mmap_mode="r"))
+    joined = np.concatenate([mel, formants], axis=1)
+    assert both.shape == joined.shape and len(both) == 500 and both.dtype == np.float32
+    rows = rng.integers(0, 500, 64)
+    for index in (rows, slice(120, 320), slice(None), 7):
+        got = both[index] if not isinstance(index, int) else both[index:index + 1]
+        want = joined[index] if not isinstance(index, int) else joined[index:index + 1]
+        assert np.array_equal(got, want)
+    assert np.array_equal(np.asarray(both), joined) and np.asarray(both, np.float64).dtype == np.float64

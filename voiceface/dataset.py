@@ -25,6 +25,27 @@ MEL_OFFSET_DB = (DB_CEILING + FIXED_DB_FLOOR) / 2  # -35 dB: the middle of the c
 MEL_SCALE_DB = (DB_CEILING - FIXED_DB_FLOOR) / 2   # 45 dB: [-80, 10] dB maps onto [-1, 1]; both modes' scale
 
 
+class SideBySide:
+    """Arrays of the same rows read as one, their columns side by side: a row index or slice gives
+    what np.concatenate(parts, axis=1)[rows] would, without the joined copy (train.py --formants
+    reads a split's mel and its formant channels so, each memory-mapped)."""
+
+    def __init__(self, *parts):
+        self.parts = parts
+        self.shape = (len(parts[0]), sum(part.shape[1] for part in parts))
+        self.dtype = np.result_type(*parts)
+
+    def __len__(self) -> int:
+        return self.shape[0]
+
+    def __getitem__(self, rows) -> np.ndarray:
+        return np.concatenate([np.asarray(part[rows]) for part in self.parts], axis=1)
+
+    def __array__(self, dtype=None, copy=None) -> np.ndarray:
+        whole = self[:]
+        return whole if dtype is None else whole.astype(dtype)
+
+
 def normalisation_config() -> dict:
     """The parameters of normalize_features, stored in the dataset and every checkpoint."""
     return {"mel": {"offset_db": MEL_OFFSET_DB, "scale_db": MEL_SCALE_DB, "clip_db": [FIXED_DB_FLOOR, DB_CEILING]},
