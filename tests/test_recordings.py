@@ -124,6 +124,27 @@ def test_the_search_reads_each_clip_once_and_again_only_past_its_memory_budget(t
     assert len(reads) > len(files) and set(reads) == set(files)
 
 
+def test_past_the_budget_the_pairs_are_taken_block_by_block_so_each_clip_is_read_again_once_a_block():
+    """Every pair of 24 clips nominated, the budget holding 6 clips: in the clips' order each clip is
+    read again for most pairs; taken block pair by block pair (blocks of 3), each clip is read at most
+    once for each block of others, half as often."""
+    from voiceface import recordings
+    clip = recordings.prepare(np.random.default_rng(0).standard_normal((300, 80)))
+    size = recordings._size(clip)
+    pairs = [(i, j) for i in range(24) for j in range(i + 1, 24)]
+    reads = {}
+    for order in ("plain", "blocks"):
+        made = []
+        kept = recordings._Kept(lambda i: made.append(i) or clip, 6 * size)
+        taken = pairs if order == "plain" else recordings._in_blocks(pairs, [size] * 24, 6 * size)
+        assert sorted(taken) == pairs
+        for i, j in taken:
+            kept(i), kept(j)
+        reads[order] = len(made)
+    assert reads["blocks"] <= 24 * 7 and reads["blocks"] < reads["plain"] / 1.9, reads   # 8 blocks of 3 (146, 284)
+    assert recordings._in_blocks(pairs[::-1], [size] * 24, 24 * size) == pairs[::-1]  # all fit: as given
+
+
 def test_shared_recordings_join_their_groups():
     shared = [(["a", "b"], None)]
     assert merge_recordings({"a": "Ann", "b": "b", "c": "Cy"}, shared) == {"a": "Ann + b", "b": "Ann + b", "c": "Cy"}

@@ -60,8 +60,8 @@ PAIR_FRAMES = 48        # ... that follow it within this many frames
 PAIR_BANDS = 20         # ... and this many bands up or down
 VOTE_BIN = 3            # offsets of a pair's shared keys counted in bins of this many frames
 MIN_VOTES = 4           # shared keys at one offset that make a pair worth comparing
-PREPARED_BYTES = 1 << 30    # prepared log-mels kept for the comparisons, the least recently used given up past this
-#                             (about 4.5 hours of audio); a clip given up is read and prepared again when a pair needs it
+PREPARED_BYTES = 1 << 28    # prepared log-mels kept for the comparisons, the least recently used given up past this
+#                             (about 1.1 hours of audio); a clip given up is read and prepared again when a pair needs it
 
 
 @dataclass(frozen=True)
@@ -266,11 +266,30 @@ class _Kept:
             self.kept.move_to_end(i)
             return self.kept[i]
         item = self.kept[i] = self.make(i)
-        self.bytes += sum(a.nbytes for a in (item.mel, item.envelope, item.sums, item.squares))
+        self.bytes += _size(item)
         while self.budget is not None and self.bytes > self.budget and len(self.kept) > 2:
             _, old = self.kept.popitem(last=False)
-            self.bytes -= sum(a.nbytes for a in (old.mel, old.envelope, old.sums, old.squares))
+            self.bytes -= _size(old)
         return item
+
+
+def _size(prepared: Prepared) -> int:
+    return sum(a.nbytes for a in (prepared.mel, prepared.envelope, prepared.sums, prepared.squares))
+
+
+def _in_blocks(pairs: list[tuple[int, int]], sizes: list[int], budget: int) -> list[tuple[int, int]]:
+    """The pairs in an order that reads each clip again at most once for each block of others: the clips
+    cut, in order, into blocks of up to half the budget, and the pairs taken block pair by block pair
+    (as a database joins two tables larger than memory). In order of the clips where they all fit."""
+    if sum(sizes) <= budget:
+        return pairs
+    block, filled, current = [], 0, 0
+    for size in sizes:
+        if filled and filled + size > budget // 2:
+            current, filled = current + 1, 0
+        block.append(current)
+        filled += size
+    return sorted(pairs, key=lambda pair: (block[pair[0]], block[pair[1]], *pair))
 
 
 def recording_groups(mels: Mapping[str, np.ndarray], min_seconds: float = MIN_SHARED_S, min_r: float = MIN_R,
@@ -283,7 +302,8 @@ def recording_groups(mels: Mapping[str, np.ndarray], min_seconds: float = MIN_SH
 
     `mels` is read one clip at a time, each once while the prepared clips fit PREPARED_BYTES: past
     that the index keeps only each clip's landmarks (about 10 MB an hour of audio, where a prepared
-    log-mel takes 240 MB) and a clip in a nominated pair that was given up is read again. Given a
+    log-mel takes 240 MB), the pairs are compared block by block (_in_blocks) and a clip in a
+    nominated pair that was given up is read again. Given a
     mapping that reads each log-mel from its file when asked (MelFiles: stage 1.3, the benchmarks),
     it searches more audio than memory holds; with min_votes None every clip is kept, as every pair
     needs it."""
@@ -299,7 +319,11 @@ def recording_groups(mels: Mapping[str, np.ndarray], min_seconds: float = MIN_SH
     if min_votes is None:
         pairs = [(i, j) for i in range(len(names)) for j in range(i + 1, len(names))]
     else:
-        pairs = sorted(votes_of_landmarks([landmarks(prepared(i)) for i in range(len(names))], min_votes))
+        marks, sizes = [], []
+        for i in range(len(names)):
+            marks.append(landmarks(prepared(i)))
+            sizes.append(_size(prepared(i)))
+        pairs = _in_blocks(sorted(votes_of_landmarks(marks, min_votes)), sizes, PREPARED_BYTES)
     evidence: dict[str, SharedAudio] = {}
     for i, j in pairs:
         first, second = names[i], names[j]
