@@ -303,10 +303,11 @@ def recording_groups(mels: Mapping[str, np.ndarray], min_seconds: float = MIN_SH
     `mels` is read one clip at a time, each once while the prepared clips fit PREPARED_BYTES: past
     that the index keeps only each clip's landmarks (about 10 MB an hour of audio, where a prepared
     log-mel takes 240 MB), the pairs are compared block by block (_in_blocks) and a clip in a
-    nominated pair that was given up is read again. Given a
-    mapping that reads each log-mel from its file when asked (MelFiles: stage 1.3, the benchmarks),
-    it searches more audio than memory holds; with min_votes None every clip is kept, as every pair
-    needs it."""
+    nominated pair that was given up is read again. Given a mapping that reads each log-mel from its
+    file when asked (MelFiles: stage 1.3, the benchmarks), it searches more audio than memory holds;
+    with min_votes None every clip is kept, as every pair needs it. The groups do not depend on the
+    order the pairs are compared in; past the budget, which of two equally long overlaps a group
+    reports can."""
     names = sorted(mels)
     parent = {n: n for n in names}
 
