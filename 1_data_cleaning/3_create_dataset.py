@@ -145,33 +145,6 @@ def clip_spreads(clip):
     return np.asarray(clip.targets, np.float64)[clip.mask.astype(bool)][:, :N_BLENDSHAPES].std(axis=0)
 
 
-class Moments:
-    """Each column's count, mean, standard deviation, least and greatest value over blocks of rows
-    added one at a time (the manifest's statistics, without the split's arrays in memory)."""
-
-    def __init__(self):
-        self.count, self.total, self.squares, self.low, self.high = 0, 0.0, 0.0, None, None
-
-    def add(self, rows):
-        import numpy as np
-        if not len(rows):
-            return
-        rows = np.asarray(rows, np.float64)
-        self.count += len(rows)
-        self.total = self.total + rows.sum(axis=0)
-        self.squares = self.squares + (rows * rows).sum(axis=0)
-        low, high = rows.min(axis=0), rows.max(axis=0)
-        self.low = low if self.low is None else np.minimum(self.low, low)
-        self.high = high if self.high is None else np.maximum(self.high, high)
-
-    def mean(self):
-        return self.total / self.count
-
-    def std(self):
-        import numpy as np
-        return np.sqrt(np.maximum(self.squares / self.count - self.mean() ** 2, 0.0))
-
-
 # settings that say where things are or how to run, not what the dataset holds
 NOT_CONTENT = {"processed_dir", "output_dir", "force"}
 
@@ -238,6 +211,7 @@ def main(argv=None) -> int:
     from voiceface.errors import InputError
     from voiceface.formats import (BLENDSHAPES_FILENAME, NpyRows, ensure_writable_folder, library_versions, now_iso,
                                    read_npy_rows, sha256_file, write_json_atomic)
+    from voiceface.metrics import Moments
 
     output = Path(OUTPUT_DIR)
     # settings past what they mean, refused before any work (--stride-seconds 0 ended in a traceback,
@@ -378,7 +352,7 @@ def main(argv=None) -> int:
             split_dir.mkdir()
             rows = sum(seen[n]["frames"] for n in names)
             files = {key: NpyRows(split_dir / f"{key}.npy", dtype, rows, tail) for key, (dtype, tail) in columns.items()}
-            windows, offset, mel_moments = [], 0, Moments()
+            windows, offset, mel_moments, speech = [], 0, Moments(), 0
             for name in names:
                 clip, track, audio = load_clip(seen[name]["folder"])
                 if shifts[name]:
@@ -405,6 +379,7 @@ def main(argv=None) -> int:
                                                                     clip.mask, TARGET_SMOOTHING_MS / 1000)))
                 files["mask"].write(clip.mask.astype(np.uint8))
                 files["vad"].write(clip.vad.astype(np.uint8))
+                speech += int(clip.vad.astype(bool).sum())
                 files["rms_db"].write(clip.rms_db.astype(np.float32))
                 clip_windows = create_sequences(len(clip.mel), window, stride, warmup)
                 clip_windows[:, 0] += offset
@@ -420,7 +395,8 @@ def main(argv=None) -> int:
             for file in files.values():
                 file.close()
             np.save(split_dir / "windows.npy", np.concatenate(windows) if windows else np.zeros((0, 3), np.int64))
-            statistics[split] = {"mel": mel_moments, "frames": offset, "windows": int(sum(len(w) for w in windows))}
+            statistics[split] = {"mel": mel_moments, "frames": offset, "windows": int(sum(len(w) for w in windows)),
+                                 "speech": speech}
         passing.close()
 
         # each recording has its own resting face (jawOpen at rest 0.037-0.128 across one speaker's five
@@ -456,19 +432,18 @@ def main(argv=None) -> int:
             if not names:
                 del statistics[split]
                 continue
-            shapes, speech = Moments(), 0
+            shapes = Moments()            # the targets as written, centred in place
             for name in names:
                 entry = entries[name]
                 mask = read_npy_rows(scratch / split / "mask.npy", entry["start"], entry["frames"]).astype(bool)
                 shapes.add(read_npy_rows(scratch / split / "targets.npy", entry["start"], entry["frames"])[mask])
-                speech += int(read_npy_rows(scratch / split / "vad.npy", entry["start"], entry["frames"]).sum())
             made = statistics[split]
             statistics[split] = {
                 "frames": made["frames"], "usable_frames": shapes.count, "clips": len(names), "windows": made["windows"],
                 "mel_mean": made["mel"].mean().round(4).tolist(), "mel_std": made["mel"].std().round(4).tolist(),
                 "target_mean": shapes.mean().round(5).tolist(), "target_std": shapes.std().round(5).tolist(),
                 "target_min": shapes.low.round(5).tolist(), "target_max": shapes.high.round(5).tolist(),
-                "speech_fraction": round(speech / made["frames"], 4)}
+                "speech_fraction": round(made["speech"] / made["frames"], 4)}
         manifest_clips = [entries[name] for names in names_of.values() for name in names]
         manifest = {
             "format": DATASET_FORMAT, "format_version": DATASET_FORMAT_VERSION,

@@ -14,6 +14,32 @@ BEST_LAG_FRAMES = 30            # the best-lag figures search +-300 ms
 SMILES = (BLENDSHAPE_NAMES.index("mouthSmileLeft"), BLENDSHAPE_NAMES.index("mouthSmileRight"))
 
 
+class Moments:
+    """Each column's count, mean, standard deviation (population), least and greatest value over
+    blocks of rows added one at a time, in float64: statistics of more frames than memory holds
+    (stage 1.3's manifest, the ridge baseline's feature scaling)."""
+
+    def __init__(self):
+        self.count, self.total, self.squares, self.low, self.high = 0, 0.0, 0.0, None, None
+
+    def add(self, rows) -> None:
+        if not len(rows):
+            return
+        rows = np.asarray(rows, np.float64)
+        self.count += len(rows)
+        self.total = self.total + rows.sum(axis=0)
+        self.squares = self.squares + (rows * rows).sum(axis=0)
+        low, high = rows.min(axis=0), rows.max(axis=0)
+        self.low = low if self.low is None else np.minimum(self.low, low)
+        self.high = high if self.high is None else np.maximum(self.high, high)
+
+    def mean(self) -> np.ndarray:
+        return self.total / self.count
+
+    def std(self) -> np.ndarray:
+        return np.sqrt(np.maximum(self.squares / self.count - self.mean() ** 2, 0.0))
+
+
 def pearson(a: np.ndarray, b: np.ndarray) -> float:
     """Pearson r; 0 when either side is constant (a flat prediction explains nothing)."""
     a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .constants import N_BLENDSHAPES
-from .metrics import JAW_OPEN
+from .metrics import JAW_OPEN, Moments
 
 PAST_FRAMES = 20                # 200 ms of audio before the face's time (the issue's linear measurement)
 STEP_FRAMES = 2                 # every 20 ms: 11 frames x 80 bins = 880 features causally
@@ -91,14 +91,10 @@ class RidgeBaseline:
                  for x, y, m in zip(inputs, targets, masks)]
         # one clip's stacked frames at a time (an hour of audio stacked at once would take 2 GB):
         # first the features' means and spreads, then per fold the Gram matrices
-        count, total_sum, total_square = 0, 0.0, 0.0
+        features = Moments()
         for x, _, known in clips:
-            stacked = stack_frames(x, offsets)[known].astype(np.float64)
-            count += len(stacked)
-            total_sum = total_sum + stacked.sum(axis=0)
-            total_square = total_square + (stacked ** 2).sum(axis=0)
-        model.mean = total_sum / count
-        model.std = np.maximum(np.sqrt(np.maximum(total_square / count - model.mean ** 2, 0.0)), 1e-6)
+            features.add(stack_frames(x, offsets)[known])
+        model.mean, model.std = features.mean(), np.maximum(features.std(), 1e-6)
         folds = min(len(clips), MAX_FOLDS)          # leave one clip out, or one of MAX_FOLDS groups of clips
         grams, cross = [0.0] * folds, [0.0] * folds
         for index, (x, y, known) in enumerate(clips):
