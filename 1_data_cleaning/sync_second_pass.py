@@ -14,7 +14,7 @@ Writes the JSON stage 1.3 reads with --second-pass (format voiceface/sync-second
 clip the first pass's estimate, the model's lag, evidence and confidence, the calibrated lag, and
 whether stage 1.3 moves it (unsure in the first pass, confident in this one); prints them. A clip
 the first pass was sure of keeps that estimate: its scoring labels never come from a model.
-Measured on the 33 real clips: ARCHITECTURE.md, "Audio-video sync, per clip".
+Measured on the 33 real clips: ARCHITECTURE.md, "Audio–video sync, per clip".
 """
 import sys
 from pathlib import Path

@@ -31,6 +31,49 @@ def test_architecture_contents_list_every_section_in_order():
         assert m.group(2) == re.sub(r"[^\w\- ]", "", m.group(1).lower()).replace(" ", "-")
 
 
+def _github_anchors(markdown):
+    titles = [line.lstrip("#").strip() for line in markdown.splitlines() if re.match(r"#{1,6} ", line)]
+    return {re.sub(r"[^\w\- ]", "", title.lower()).replace(" ", "-") for title in titles}
+
+
+def test_every_name_that_code_and_readme_send_readers_to_architecture_for_is_in_it():
+    # (ARCHITECTURE.md, "Frequency warp"): the name is a section, a paragraph's title, or a part that
+    # a section's measurement log holds and the section lists
+    text = " ".join((REPO_ROOT / "ARCHITECTURE.md").read_text().split())
+    reference = re.compile(r'ARCHITECTURE\.md(?:[,:]\s*|\s+\(\s*)\\?"([^"\\]+)\\?"')
+    sources = [path for path in REPO_ROOT.rglob("*.py")
+               if not {".venv", "runs", "data"} & set(path.relative_to(REPO_ROOT).parts)]
+    found, missing = 0, []
+    for path in sources + [REPO_ROOT / "README.md"]:
+        for match in reference.finditer(re.sub(r"\n\s*#\s*", " ", path.read_text())):
+            name = " ".join(match.group(1).split())
+            found += 1
+            if name not in text:
+                missing.append(f"{path.relative_to(REPO_ROOT)}: {name}")
+    assert found >= 30 and not missing, missing
+
+
+def test_the_map_links_its_measurement_logs_and_every_link_lands():
+    architecture = REPO_ROOT / "ARCHITECTURE.md"
+    logs = sorted((REPO_ROOT / "docs/measurements").glob("*.md"))
+    assert logs
+    for doc in [architecture, REPO_ROOT / "README.md"] + logs:
+        for target in re.findall(r"\]\(([^)\s]+)\)", doc.read_text()):
+            if target.startswith(("http://", "https://")):
+                continue
+            path, _, fragment = target.partition("#")
+            linked = (doc.parent / path).resolve() if path else doc
+            assert linked.exists(), f"{doc.name} links to {target}, which is not there"
+            if fragment:
+                assert fragment in _github_anchors(linked.read_text()), f"{doc.name}: no #{fragment} in {path or doc.name}"
+    map_text = architecture.read_text()
+    assert {log.name for log in logs} == set(re.findall(r"\(docs/measurements/([\w-]+\.md)\)", map_text))
+    for log in logs:         # each log says which section of the map it stands behind
+        assert "](../../ARCHITECTURE.md#" in log.read_text().split("\n\n")[1]
+    # the map stays readable in an afternoon: measurement detail goes into a log, not into the map
+    assert len(map_text.encode()) < 200_000
+
+
 def test_every_stage_script_has_a_docstring_and_settings():
     scripts = sorted(REPO_ROOT.glob("[0-9]_*/*.py")) + [REPO_ROOT / "run_pipeline.py"]
     assert len(scripts) >= 3
