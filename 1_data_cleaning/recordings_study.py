@@ -80,8 +80,9 @@ def main(argv=None) -> int:
         every: list = []
         as_built = recordings.shared_audio(mels[clip], mel)
         if found(as_built):
-            votes = recordings.pair_votes([prepared[clip], recordings.prepare(mel)], 1).get((0, 1), 0)
-            excerpt_votes.setdefault(condition, []).append(votes)
+            pair = [prepared[clip], recordings.prepare(mel)]
+            votes = recordings.pair_votes(pair, 1, None).get((0, 1), 0)          # every vote, and the rule's verdict
+            excerpt_votes.setdefault(condition, []).append((votes, (0, 1) in recordings.pair_votes(pair)))
         checked_all = recordings.shared_audio(mels[clip], mel, min_envelope_r=None, trace=every)
         row[0] += found(as_built)
         row[1] += found(recordings.shared_audio(mels[clip], mel, floor_db=FIXED_FLOOR_DB))
@@ -96,7 +97,8 @@ def main(argv=None) -> int:
             unrelated.append(every)
     groups = recordings.recording_groups(mels)
     same_groups = groups == recordings.recording_groups(mels, min_envelope_r=None, min_votes=None)
-    clip_votes = recordings.pair_votes([prepared[n] for n in names], 1)
+    clip_votes = recordings.pair_votes([prepared[n] for n in names], 1, None)
+    nominated = recordings.pair_votes([prepared[n] for n in names])
     shared_pairs = {frozenset((a, b)) for members, _ in groups for a in members for b in members if a != b}
     flat = [c for pair_list in unrelated for c in pair_list] + related
     reaching = [c for c in flat if c[2] >= recordings.MIN_R]
@@ -127,15 +129,17 @@ def main(argv=None) -> int:
     unrelated_votes = [v for (i, j), v in clip_votes.items() if frozenset((names[i], names[j])) not in shared_pairs]
     pairs = len(names) * (len(names) - 1) // 2
     lines += ["", f"## 3. The index of landmarks (a pair is compared when {recordings.MIN_VOTES} of its landmark keys "
-              "agree on an offset)", "", "| the excerpt | found by the comparison | their votes, least (median) "
+              f"agree on an offset, and more than chance gives at {recordings.CHANCE_PAIRS:g})", "",
+              "| the excerpt | found by the comparison | their votes, least (median) "
               "| nominated by the index |", "|---|---|---|---|"]
     for condition, (_, _, total) in counts.items():
-        votes = excerpt_votes.get(condition, [])
+        votes = [v for v, _ in excerpt_votes.get(condition, [])]
         lines.append(f"| {condition} | {len(votes)} of {total} | "
                      + (f"{min(votes)} ({int(np.median(votes))})" if votes else "-") + " | "
-                     f"{sum(v >= recordings.MIN_VOTES for v in votes)} of {len(votes)} |")
+                     f"{sum(n for _, n in excerpt_votes.get(condition, []))} of {len(votes)} |")
     lines += ["", f"- pairs of the {len(names)} recordings nominated: "
-              f"{sum(v >= recordings.MIN_VOTES for v in clip_votes.values())} of {pairs}; the most votes of a pair "
+              f"{len(nominated)} of {pairs} ({sum(v >= recordings.MIN_VOTES for v in clip_votes.values())} "
+              f"with {recordings.MIN_VOTES} votes or more); the most votes of a pair "
               f"that shares no recording: {max(unrelated_votes, default=0)}; of the pairs that share one: "
               + (", ".join(str(clip_votes.get((names.index(a), names.index(b)), 0))
                            for members, _ in groups for a, b in zip(members, members[1:])) or "-"),

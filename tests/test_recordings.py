@@ -93,6 +93,42 @@ def test_the_index_compares_only_pairs_that_share_landmarks_and_finds_what_every
     assert len(loud[0]) > 100 and same > 0.9, same
 
 
+def test_under_noise_the_index_asks_more_votes_than_chance_gives_and_still_nominates_the_copies():
+    """Thirty generated utterances of 6 s under pink noise at 10 dB SNR, each its own noise, and two
+    4 s excerpts under other noise: matched on MIN_VOTES alone the noise's chance keys nominate most
+    pairs (419 of 496 when measured); asked also for more votes than matches spread at random give,
+    the index nominates under a quarter of that, both copies among them, and the groups are those of
+    comparing every pair."""
+    from scipy.stats import poisson
+    from voiceface import recordings
+    from voiceface.audio import compute_features
+    from voiceface.degrade import mix_at_snr
+    from voiceface.synthetic import room_noise
+
+    def noisy(x, seed):
+        noise = room_noise("pink", -30.0, len(x) / 16000, 16000, seed)
+        return np.asarray(mix_at_snr(x, noise, 10.0, float(np.mean(np.asarray(x, np.float64) ** 2))), np.float32)
+    clips = {f"u{seed:02d}": speech_utterance(6.0, 16000, seed) for seed in range(30)}
+    mels = {name: compute_features(noisy(audio, 100 + i)).mel for i, (name, audio) in enumerate(clips.items())}
+    for name in ("u03", "u17"):
+        mels[f"copy_of_{name}"] = compute_features(noisy(clips[name][16000:5 * 16000], 500 + int(name[1:]))).mel
+    names = sorted(mels)
+    marks = [recordings.landmarks(recordings.prepare(mels[n])) for n in names]
+    alone = recordings.votes_of_landmarks(marks, recordings.MIN_VOTES, None)
+    judged = recordings.votes_of_landmarks(marks)
+    copies = [tuple(sorted((names.index(f"copy_of_{n}"), names.index(n)))) for n in ("u03", "u17")]
+    assert all(pair in judged and judged[pair] == alone[pair] for pair in copies), (copies, judged)
+    assert set(judged) <= set(alone) and len(judged) * 4 < len(alone), (len(judged), len(alone))
+    groups = recording_groups(mels)
+    assert [members for members, _ in groups] == [["copy_of_u03", "u03"], ["copy_of_u17", "u17"]]
+    assert groups == recording_groups(mels, min_votes=None)
+    # the chance level: the fewest votes that matches spread evenly reach in any bin with probability under it
+    matches, bins = np.array([1, 9, 193, 800, 20000, 10 ** 6]), np.array([200, 200, 800, 1000, 20000, 20000])
+    needed = recordings.chance_votes(matches, bins, 1e-3)
+    for m, b, v in zip(matches, bins, needed):
+        assert poisson.sf(v - 1, m / b) <= 1e-3 / b < poisson.sf(v - 2, m / b), (m, b, v)
+
+
 def test_the_search_reads_each_clip_once_and_again_only_past_its_memory_budget(tmp_path, monkeypatch):
     """recording_groups reads its mapping one clip at a time (stage 1.3 gives it MelFiles, each
     log-mel read from its audio_features.npz when asked): each clip is read once while the prepared

@@ -33,8 +33,12 @@ PEAK_FRAMES frames and PEAK_BANDS bands, the PEAKS_PER_S strongest of each secon
 the next FAN_OUT peaks close after it into a key (its band, the other's band, the frames between),
 as audio fingerprints are made (Wang 2003, "An industrial-strength audio search algorithm"). Two
 clips that share a recording share many keys at one offset; a pair is compared when MIN_VOTES of
-its shared keys agree on an offset within VOTE_BIN frames. Measured (ARCHITECTURE.md): every excerpt the comparison finds among the degraded
-excerpts of the real clips has 19 or more such votes, unrelated real clips 6 at most.
+its shared keys agree on an offset within VOTE_BIN frames, and more than its matches spread evenly
+over its offsets would put in any one bin but with probability CHANCE_PAIRS (chance_votes). Measured
+(ARCHITECTURE.md, "Clips that are one recording"): every excerpt the comparison finds among the
+degraded excerpts of the real clips has 19 or more such votes, unrelated real clips 6 at most; noise
+in the sound multiplies the keys unrelated clips share by chance (copies of the real clips under pink
+noise at 10 dB SNR: 24 % of unrelated pairs had MIN_VOTES, 8 % pass the chance level as well).
 """
 from __future__ import annotations
 
@@ -60,6 +64,8 @@ PAIR_FRAMES = 48        # ... that follow it within this many frames
 PAIR_BANDS = 20         # ... and this many bands up or down
 VOTE_BIN = 3            # offsets of a pair's shared keys counted in bins of this many frames
 MIN_VOTES = 4           # shared keys at one offset that make a pair worth comparing
+CHANCE_PAIRS = 1e-3     # ... and more than chance gives: a pair's matches spread evenly over its offsets would
+#                         reach that many in one bin this rarely (noise in the sound multiplies chance matches)
 PREPARED_BYTES = 1 << 28    # prepared log-mels kept for the comparisons, the least recently used given up past this
 #                             (about 1.1 hours of audio); a clip given up is read and prepared again when a pair needs it
 
@@ -207,19 +213,44 @@ def landmarks(prepared: Prepared) -> tuple[np.ndarray, np.ndarray]:
     return np.concatenate(keys), np.concatenate(frames)
 
 
-def pair_votes(prepared: list[Prepared], min_votes: int = MIN_VOTES) -> dict[tuple[int, int], int]:
+def pair_votes(prepared: list[Prepared], min_votes: int = MIN_VOTES,
+               chance: float | None = CHANCE_PAIRS) -> dict[tuple[int, int], int]:
     """{(i, j): votes} for the pairs, i < j, of prepared clips with at least min_votes landmark keys
-    in common at one offset (within VOTE_BIN frames), votes the most at any offset."""
-    return votes_of_landmarks([landmarks(p) for p in prepared], min_votes)
+    in common at one offset (within VOTE_BIN frames), and more than chance_votes allows (chance None:
+    min_votes alone); votes the most at any offset."""
+    return votes_of_landmarks([landmarks(p) for p in prepared], min_votes, chance)
 
 
-def votes_of_landmarks(marks: list[tuple[np.ndarray, np.ndarray]],
-                       min_votes: int = MIN_VOTES) -> dict[tuple[int, int], int]:
+def chance_votes(matches: np.ndarray, bins: np.ndarray, chance: float = CHANCE_PAIRS) -> np.ndarray:
+    """For pairs with `matches` shared keys at any of `bins` offset bins: the fewest votes in one bin
+    that matches spread evenly at random (Poisson, matches / bins a bin) reach in any bin with a
+    probability under `chance` (a union bound over the bins). Noise in the sound adds peaks, so
+    unrelated clips share more keys by chance (pink noise at 20 dB SNR: 9 % of the pairs between
+    the real clips' noisy copies had MIN_VOTES at one offset); their best bin then grows with them."""
+    rate = np.asarray(matches, np.float64) / np.maximum(np.asarray(bins, np.float64), 1.0)
+    limit = chance / np.maximum(np.asarray(bins, np.float64), 1.0)     # per bin
+    votes = np.zeros(rate.shape, np.int64)
+    log_rate = np.log(np.maximum(rate, 1e-300))
+    tail = np.ones(rate.shape)           # P(X >= k), from k = 0
+    open_ = tail > limit
+    k, log_factorial = 0, 0.0
+    while open_.any():
+        tail = tail - np.exp(k * log_rate - rate - log_factorial)     # less P(X = k): P(X >= k + 1)
+        k += 1
+        log_factorial += np.log(k)
+        votes[open_] = k
+        open_ &= tail > limit
+    return votes
+
+
+def votes_of_landmarks(marks: list[tuple[np.ndarray, np.ndarray]], min_votes: int = MIN_VOTES,
+                       chance: float | None = CHANCE_PAIRS) -> dict[tuple[int, int], int]:
     """pair_votes from each clip's landmarks (what a search over more audio than memory holds keeps
     of a clip). Each clip's keys are looked up in an index of every clip's (sorted keys), so the work
     grows with the matches found, not with the pairs of clips."""
     if len(marks) < 2:
         return {}
+    spans = np.array([int(m[1].max() - m[1].min()) if len(m[1]) else 0 for m in marks])
     keys = np.concatenate([m[0] for m in marks])
     frames = np.concatenate([m[1] for m in marks])
     clips = np.repeat(np.arange(len(marks)), [len(m[0]) for m in marks])
@@ -236,13 +267,19 @@ def votes_of_landmarks(marks: list[tuple[np.ndarray, np.ndarray]],
             continue
         other = clips[at]
         offset = np.repeat(own_frames, counts)[later] - frames[at]               # own frame - other's frame
+        needed = np.full(len(marks), min_votes, np.int64)
+        if chance is not None:               # the offsets a pair can have, in bins: both clips' spans of keys
+            partners = np.unique(other)
+            bins = (spans[i] + spans[partners]) / VOTE_BIN + 1
+            needed[partners] = np.maximum(min_votes, chance_votes(np.bincount(other)[partners], bins, chance))
         others, votes = [], []
         for shift in (0, VOTE_BIN // 2 + 1):                 # two binnings, so an offset near a bin edge counts whole
             place = (offset + shift - offset.min()) // VOTE_BIN
             width = int(place.max()) + 1
             code, count = np.unique(other * width + place, return_counts=True)
-            others.append(code[count >= min_votes] // width)
-            votes.append(count[count >= min_votes])
+            enough = count >= needed[code // width]
+            others.append(code[enough] // width)
+            votes.append(count[enough])
         others, votes = np.concatenate(others), np.concatenate(votes)
         for j, v in zip(others.tolist(), votes.tolist()):
             found[i, j] = max(found.get((i, j), 0), v)
@@ -294,11 +331,13 @@ def _in_blocks(pairs: list[tuple[int, int]], sizes: list[int], budget: int) -> l
 
 def recording_groups(mels: Mapping[str, np.ndarray], min_seconds: float = MIN_SHARED_S, min_r: float = MIN_R,
                      min_envelope_r: float | None = MIN_ENVELOPE_R,
-                     min_votes: int | None = MIN_VOTES) -> list[tuple[list[str], SharedAudio]]:
+                     min_votes: int | None = MIN_VOTES,
+                     chance: float | None = CHANCE_PAIRS) -> list[tuple[list[str], SharedAudio]]:
     """The clips that share a recording, as groups (joined through any shared pair), each with the
     clips in name order and its most alike pair's SharedAudio; clips that share nothing are left out.
-    The pairs compared are those the index of landmarks nominates (candidate_pairs), or every pair
-    when min_votes is None (the time then grows as the clips squared).
+    The pairs compared are those the index of landmarks nominates (candidate_pairs; with `chance`
+    None on min_votes alone), or every pair when min_votes is None (the time then grows as the clips
+    squared).
 
     `mels` is read one clip at a time, each once while the prepared clips fit PREPARED_BYTES: past
     that the index keeps only each clip's landmarks (about 10 MB an hour of audio, where a prepared
@@ -324,7 +363,7 @@ def recording_groups(mels: Mapping[str, np.ndarray], min_seconds: float = MIN_SH
         for i in range(len(names)):
             marks.append(landmarks(prepared(i)))
             sizes.append(_size(prepared(i)))
-        pairs = _in_blocks(sorted(votes_of_landmarks(marks, min_votes)), sizes, PREPARED_BYTES)
+        pairs = _in_blocks(sorted(votes_of_landmarks(marks, min_votes, chance)), sizes, PREPARED_BYTES)
     evidence: dict[str, SharedAudio] = {}
     for i, j in pairs:
         first, second = names[i], names[j]
@@ -385,7 +424,7 @@ def search_config() -> dict:
             "floor_below_level_db": FLOOR_BELOW_LEVEL_DB,
             "index": {"peak_frames": PEAK_FRAMES, "peak_bands": PEAK_BANDS, "peaks_per_s": PEAKS_PER_S,
                       "fan_out": FAN_OUT, "pair_frames": PAIR_FRAMES, "pair_bands": PAIR_BANDS, "vote_bin": VOTE_BIN,
-                      "min_votes": MIN_VOTES}}
+                      "min_votes": MIN_VOTES, "chance_pairs": CHANCE_PAIRS}}
 
 
 def to_dict(shared: list[tuple[list[str], SharedAudio]]) -> list[dict]:
