@@ -174,18 +174,18 @@ def stages(raw: Path, work: Path, sample: bool) -> list[tuple[int, str, list]]:
         steps.append((0, "generate the sample clips",
                       ["1_data_cleaning/0_generate_sample_clips.py", "--output-dir", raw,
                        "--clips", SAMPLE_CLIPS, "--duration", SAMPLE_DURATION, *force]))
-    steps.append((1, "stage 1.1: blendshapes and head pose",
+    steps.append((1, "blendshapes and head pose (stage 1.1)",
                   ["1_data_cleaning/1_extract_blendshapes.py", raw, "--output-dir", processed,
                    "--workers", WORKERS, *force]))
-    steps.append((2, "stage 1.2: audio features",
+    steps.append((2, "audio features (stage 1.2)",
                   ["1_data_cleaning/2_extract_audio_features.py", raw, "--output-dir", processed,
                    "--workers", WORKERS, *force]))
     held_out = f"sample_{SAMPLE_CLIPS - 1:02d}"       # the last generated clip: never trained on
     speakers = ["--speaker-manifest", SPEAKER_MANIFEST] if SPEAKER_MANIFEST and not sample else []
-    steps.append((3, "stage 1.3: the synchronised dataset",
+    steps.append((3, "the synchronised dataset (stage 1.3)",
                   ["1_data_cleaning/3_create_dataset.py", "--processed-dir", processed,
                    "--output-dir", work / "dataset", *(["--val-clips", held_out] if sample else []), *speakers, *force]))
-    steps.append((3, "stage 1.3: every clip's audio-video offset, drawn",     # (a failure here stops the run)
+    steps.append((3, "every clip's audio-video offset, drawn (stage 1.3)",     # (a failure here stops the run)
                   ["1_data_cleaning/plot_synchronisation.py", "--dataset-dir", work / "dataset"]))
     run_dir = run_dir_for(sample)
     training = (["--preset", "tiny", "--epochs", SAMPLE_EPOCHS, "--window-seconds", 2, "--stride-seconds", 0.5,
@@ -193,18 +193,18 @@ def stages(raw: Path, work: Path, sample: bool) -> list[tuple[int, str, list]]:
                  "--freq-warp", 0] if sample else                  # one synthetic voice: nothing to generalise over
                 ONE_SPEAKER_TRAINING if ONE_SPEAKER else [])      # your videos: the one-speaker recipe or train.py's defaults
     training = [*training, *(["--lookahead-ms", f"{LOOKAHEAD_MS:g}"] if LOOKAHEAD_MS else [])]
-    steps.append((4, "stage 2: training", ["2_architecture_training/train.py", "--dataset-dir", work / "dataset",
+    steps.append((4, "training (stage 2)", ["2_architecture_training/train.py", "--dataset-dir", work / "dataset",
                                           "--run-dir", run_dir, *training,
                                           *((["--force"] if FORCE else ["--resume"]) if (run_dir / "last.pt").exists()
                                             else [])]))
-    steps.append((4, "stage 3: the model as one ONNX file, sound in, for an engine (3_inference/run_onnx.py calls it)",
+    steps.append((4, "the model as one ONNX file, sound in, for an engine (stage 3; 3_inference/run_onnx.py calls it)",
                   ["3_inference/inference.py", "--checkpoint", run_dir / "last.pt", "--export-onnx",
                    run_dir / "face.onnx", *force]))
     # the model handed on is the last epoch's, as in the benchmarks: best.pt is chosen by the loss on
     # the held-out clips, so scoring it on them would flatter it (on the sample: epoch 16 of 80 by a
     # validation loss 0.0002 lower, jawOpen r 0.942 against the last epoch's 0.973)
     if sample:
-        steps.append((5, "stage 3: inference on the held-out clip, and its preview video",
+        steps.append((5, "inference on the held-out clip, and its preview video (stage 3)",
                       ["3_inference/inference.py", raw / f"{held_out}.mp4", "--checkpoint", run_dir / "last.pt",
                        "--output", work / "inference" / f"{held_out}.json", "--csv", "--preview",
                        "--reference", processed / held_out / "blendshapes_and_pose.json", "--force"]))
@@ -271,7 +271,7 @@ def main(argv=None) -> int:
     for number, description, command in steps:
         if not STAGE <= number <= STOP_STAGE:
             continue
-        print(f"=== stage {number}: {description}", flush=True)
+        print(f"=== stage {number}: {description} [{command[0]}]", flush=True)
         if number == 6 and held_out_clips(work / "dataset") == 0:
             print(f"note: {work / 'dataset'} holds no held-out clip (stage 1.3 holds out whole speakers and keeps "
                   "at least one for training, so one video, or one speaker's videos, all train), so there is nothing "
