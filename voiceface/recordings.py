@@ -267,17 +267,17 @@ def votes_of_landmarks(marks: list[tuple[np.ndarray, np.ndarray]], min_votes: in
             continue
         other = clips[at]
         offset = np.repeat(own_frames, counts)[later] - frames[at]               # own frame - other's frame
-        needed = np.full(len(marks), min_votes, np.int64)
+        partners, matches = np.unique(other, return_counts=True)          # (work of the matches, not of all clips)
+        needed = np.full(len(partners), min_votes, np.int64)
         if chance is not None:               # the offsets a pair can have, in bins: both clips' spans of keys
-            partners = np.unique(other)
             bins = (spans[i] + spans[partners]) / VOTE_BIN + 1
-            needed[partners] = np.maximum(min_votes, chance_votes(np.bincount(other)[partners], bins, chance))
+            needed = np.maximum(min_votes, chance_votes(matches, bins, chance))
         others, votes = [], []
         for shift in (0, VOTE_BIN // 2 + 1):                 # two binnings, so an offset near a bin edge counts whole
             place = (offset + shift - offset.min()) // VOTE_BIN
             width = int(place.max()) + 1
             code, count = np.unique(other * width + place, return_counts=True)
-            enough = count >= needed[code // width]
+            enough = count >= needed[np.searchsorted(partners, code // width)]
             others.append(code[enough] // width)
             votes.append(count[enough])
         others, votes = np.concatenate(others), np.concatenate(votes)
