@@ -534,6 +534,13 @@ def test_the_runner_runs_every_stage_and_a_second_run_redoes_nothing(tmp_path):
                  "evaluation/sample_02.png", "dataset/synchronisation.png"):
         assert (work / path).exists(), path
     assert (runs / "sample" / "last.pt").exists()
+    # each stage's line: the runner's number (what --stage takes), the pipeline's stage, the script it runs
+    assert "=== stage 4: training (stage 2) [2_architecture_training/train.py]" in first.stdout.splitlines()
+    assert [line.split(" [")[-1] for line in first.stdout.splitlines() if line.startswith("=== stage ")] == [
+        "1_data_cleaning/0_generate_sample_clips.py]", "1_data_cleaning/1_extract_blendshapes.py]",
+        "1_data_cleaning/2_extract_audio_features.py]", "1_data_cleaning/3_create_dataset.py]",
+        "1_data_cleaning/plot_synchronisation.py]", "2_architecture_training/train.py]", "3_inference/inference.py]",
+        "3_inference/inference.py]", "3_inference/evaluate.py]"]
     assert f"the model as one ONNX file for an engine, 16 kHz sound in: {runs / 'sample' / 'face.onnx'}" in first.stdout
     from voiceface.formats import sha256_file
     from voiceface.stream_onnx import exported_checkpoint
