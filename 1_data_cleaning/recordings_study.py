@@ -80,9 +80,9 @@ def main(argv=None) -> int:
         every: list = []
         as_built = recordings.shared_audio(mels[clip], mel)
         if found(as_built):
-            pair = [prepared[clip], recordings.prepare(mel)]
-            votes = recordings.pair_votes(pair, 1, None).get((0, 1), 0)          # every vote, and the rule's verdict
-            excerpt_votes.setdefault(condition, []).append((votes, (0, 1) in recordings.pair_votes(pair)))
+            marks = [recordings.landmarks(prepared[clip]), recordings.landmarks(recordings.prepare(mel))]
+            votes = recordings.votes_of_landmarks(marks, 1, None).get((0, 1), 0)   # every vote, and the rule's verdict
+            excerpt_votes.setdefault(condition, []).append((votes, (0, 1) in recordings.votes_of_landmarks(marks)))
         checked_all = recordings.shared_audio(mels[clip], mel, min_envelope_r=None, trace=every)
         row[0] += found(as_built)
         row[1] += found(recordings.shared_audio(mels[clip], mel, floor_db=FIXED_FLOOR_DB))
@@ -97,8 +97,9 @@ def main(argv=None) -> int:
             unrelated.append(every)
     groups = recordings.recording_groups(mels)
     same_groups = groups == recordings.recording_groups(mels, min_envelope_r=None, min_votes=None)
-    clip_votes = recordings.pair_votes([prepared[n] for n in names], 1, None)
-    nominated = recordings.pair_votes([prepared[n] for n in names])
+    marks = [recordings.landmarks(prepared[n]) for n in names]          # each clip's, for both counts
+    clip_votes = recordings.votes_of_landmarks(marks, 1, None)
+    nominated = recordings.votes_of_landmarks(marks)
     shared_pairs = {frozenset((a, b)) for members, _ in groups for a in members for b in members if a != b}
     flat = [c for pair_list in unrelated for c in pair_list] + related
     reaching = [c for c in flat if c[2] >= recordings.MIN_R]
