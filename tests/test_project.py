@@ -20,6 +20,15 @@ def test_readme_gives_the_test_command_that_ci_runs():
     assert "pip install -r requirements.txt" in first_screen and "run_pipeline.py" in first_screen
 
 
+def _github_anchor(title):
+    """GitHub's anchor of a heading: lower case, punctuation dropped, spaces as hyphens."""
+    return re.sub(r"[^\w\- ]", "", title.lower()).replace(" ", "-")
+
+
+def _github_anchors(markdown):
+    return {_github_anchor(line.lstrip("#").strip()) for line in markdown.splitlines() if re.match(r"#{1,6} ", line)}
+
+
 def test_architecture_contents_list_every_section_in_order():
     # the map stays a map: its contents, at the top, name every section as it is now titled
     lines = (REPO_ROOT / "ARCHITECTURE.md").read_text().splitlines()
@@ -27,13 +36,8 @@ def test_architecture_contents_list_every_section_in_order():
     start = lines.index("**Contents**")
     listed = [re.match(r"\s*- \[(.*)\]\(#([^)]*)\)$", line) for line in lines[start + 2:start + 2 + len(headings)]]
     assert all(listed) and [m.group(1) for m in listed] == headings
-    for m in listed:         # GitHub's anchors: lower case, punctuation dropped, spaces as hyphens
-        assert m.group(2) == re.sub(r"[^\w\- ]", "", m.group(1).lower()).replace(" ", "-")
-
-
-def _github_anchors(markdown):
-    titles = [line.lstrip("#").strip() for line in markdown.splitlines() if re.match(r"#{1,6} ", line)]
-    return {re.sub(r"[^\w\- ]", "", title.lower()).replace(" ", "-") for title in titles}
+    for m in listed:
+        assert m.group(2) == _github_anchor(m.group(1))
 
 
 def test_every_name_that_code_and_readme_send_readers_to_architecture_for_is_in_it():
