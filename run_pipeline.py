@@ -43,8 +43,9 @@ ONE_SPEAKER = False             # with --raw-dir: your videos are one person's, 
 #                                 which are for new voices; into its own run folder (default_one_speaker), its
 #                                 benchmarks into benchmark_one_speaker
 LOOKAHEAD_MS = 0.0              # the model's look-ahead in ms: 0 strictly causal, for live use; 100 for files (better mouths).
-#                                 Latency does not matter in a file: on the benchmarks 100 ms lifts jawOpen r from 0.589 to
-#                                 0.612 on the speaker's own clips, 0.281 to 0.305 on new speakers (README, "Benchmarks").
+#                                 Latency does not matter in a file: on the benchmarks 100 ms lifts jawOpen r from 0.588 to
+#                                 0.613 on the speaker's own clips, 0.276 to 0.316 on new speakers (README, "Lip sync on
+#                                 real speech").
 #                                 Each look-ahead trains into its own run folder (default_lookahead100ms), evaluated
 #                                 into its own folder (evaluation_lookahead100ms).
 FORCE = False                   # redo every stage's outputs
@@ -52,9 +53,9 @@ FORCE = False                   # redo every stage's outputs
 
 # A model of one speaker's videos (the design note's own use): the formant channels and twice the
 # epochs. On the speaker-dependent benchmark (Obama's five clips) they raise jawOpen r strictly
-# causal from 0.582-0.591 (three seeds) to 0.632-0.633 (two), and at 100 ms from 0.604-0.612 to
-# 0.626, the shapes around the jaw with it; on new voices the formants cost 0.04 (README, "Benchmarks";
-# ARCHITECTURE.md, "A recipe for one speaker").
+# causal from 0.578-0.590 to 0.630-0.636, and at 100 ms from 0.604-0.613 to 0.623-0.641 (three seeds
+# each), the shapes around the jaw with it; on new voices the formants cost 0.04 (README, "Lip sync on
+# real speech"; ARCHITECTURE.md, "A recipe for one speaker").
 ONE_SPEAKER_TRAINING = ["--formants", "--epochs", 20]
 
 # Under this many seconds of one speaker to train on, a note says that other people's videos would

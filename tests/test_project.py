@@ -57,6 +57,23 @@ def test_every_name_that_code_and_readme_send_readers_to_architecture_for_is_in_
     assert found >= 30 and not missing, missing
 
 
+def test_every_name_that_code_and_the_logs_send_readers_to_readme_for_is_in_it():
+    # (README, "Lip sync on real speech"): a name README no longer has (its section was renamed, or the
+    # paragraph moved to a log) sends the reader nowhere
+    text = " ".join((REPO_ROOT / "README.md").read_text().split())
+    reference = re.compile(r'\(README(?:\.md)?,\s*\\?"([^"\\]+)\\?"')
+    sources = [path for path in REPO_ROOT.rglob("*.py")
+               if not {".venv", "runs", "data"} & set(path.relative_to(REPO_ROOT).parts)]
+    found, missing = 0, []
+    for path in sources + sorted((REPO_ROOT / "docs/measurements").glob("*.md")) + [REPO_ROOT / "ARCHITECTURE.md"]:
+        for match in reference.finditer(re.sub(r"\n\s*#\s*", " ", path.read_text())):
+            name = " ".join(match.group(1).split())
+            found += 1
+            if name not in text:
+                missing.append(f"{path.relative_to(REPO_ROOT)}: {name}")
+    assert found >= 3 and not missing, missing
+
+
 def test_the_map_links_its_measurement_logs_and_every_link_lands():
     architecture = REPO_ROOT / "ARCHITECTURE.md"
     logs = sorted((REPO_ROOT / "docs/measurements").glob("*.md"))
