@@ -18,7 +18,9 @@ Benchmarks (each at every --lookahead-ms, by default strictly causal and 100 ms)
   --training-only are trained on in every fold and never scored: more voices, the same benchmark).
 Every fold's dataset is made first, then the trainings run, --jobs at a time (on a CPU, by default
 one per core, at most four, each with its share of the cores; each line they print after a label
-such as [SD 0 ms 2/4]), then the folds are scored in order.
+such as [SD 0 ms 2/4]), then the folds are scored, --jobs at a time in worker processes (by
+default one per core, at most four, a GPU's machine too) where their training audio is enough for
+that to pay (POOL_MIN_TRAINING_SECONDS: fitting the baselines is most of the scoring).
 Clips that are one recording (corpora reuse footage; voiceface/recordings.py finds them from their
 audio) are held out together in both benchmarks. Labels are corrected for each clip's audio-video
 offset by stage 1.3 (voiceface/sync.py), onto one lead for the whole corpus (stage 1.3's, built
@@ -86,10 +88,13 @@ SEED = 0                        # with --benchmark: which speakers share a fold
 JOBS = 0                        # with --benchmark: fold trainings run at once, each on its share of the CPU cores
 #                                 (threads: cores // jobs); 0: one per core, at most 4 (MAX_AUTO_JOBS), where training
 #                                 runs on the CPU, and one where a GPU trains (on 2 cores, two at once ran the real clips'
-#                                 benchmarks 1.26-1.27x as fast as one at a time)
+#                                 benchmarks 1.26-1.27x as fast as one at a time); then as many fold scorings at once
+#                                 (0: one per core, at most 4, GPU or not)
 # --- end of settings ---------------------------------------------------------------------------
 
 MAX_AUTO_JOBS = 4               # --jobs 0's most: each training holds PyTorch and its dataset in memory
+POOL_MIN_TRAINING_SECONDS = 600  # folds are scored side by side only with this much training audio over them all: the
+#                                  baselines' fits cost about 17 ms a second of it, the workers' start-up about 3 s
 
 
 def run(script: str, *args, quiet: bool = False, made: Path | None = None, per_input: bool = False) -> int:
@@ -187,7 +192,8 @@ def heard_in_training(clips: list[tuple], train_dataset: Path) -> dict[str, str]
     return found
 
 
-def evaluate(checkpoint_path: Path, clips: list[tuple], train_dataset: Path, plots_dir: str = "") -> tuple[list, dict]:
+def evaluate(checkpoint_path: Path, clips: list[tuple], train_dataset: Path, plots_dir: str = "",
+             progress: bool = True) -> tuple[list, dict]:
     import numpy as np
     from voiceface.dataset import denormalize_targets
     from voiceface.engine import Frames
@@ -199,7 +205,7 @@ def evaluate(checkpoint_path: Path, clips: list[tuple], train_dataset: Path, plo
         real[~known] = np.nan                      # no target here: a gap in the plot, not a zero
         return Frames(None, (np.arange(len(values)) + 1) / 100, real[:, :52], real[:, 52:])
 
-    results = score_clips(checkpoint_path, clips, train_dataset, keep_tracks=bool(plots_dir))
+    results = score_clips(checkpoint_path, clips, train_dataset, keep_tracks=bool(plots_dir), progress=progress)
     for result in results if plots_dir else []:
         tracks = result.pop("tracks")
         everywhere = np.ones(len(tracks["model"]), bool)
@@ -400,6 +406,70 @@ def train_all(children: list[Child]) -> None:
                              "see its lines above")
 
 
+def score_fold(run_dir: Path, dataset: Path, held: list[str], lead_ms: float, processed_dir: Path,
+               progress: bool = True) -> list[dict]:
+    """A benchmark fold's model scored on the clips it held out. Every held-out clip is scored,
+    whatever the dataset settings let the model learn from: a clip stage 1.3 dropped as unsure
+    (--unsure-sync drop) is scored uncorrected, as with keep. The last epoch is scored: best.pt was
+    chosen on these very clips, which would flatter it."""
+    import json
+    from voiceface.dataset import MANIFEST_FILENAME
+    from voiceface.evaluation import dataset_clips
+    manifest = json.loads((dataset / MANIFEST_FILENAME).read_text())
+    scored = dataset_clips(dataset, "val", processed_dir)      # (a reused dataset may name an old folder)
+    dropped = [entry["clip"] for entry in manifest["sync"].get("dropped_as_unsure", []) if entry["clip"] in held]
+    scored += corrected_clips([Path(processed_dir) / name for name in dropped], lead_ms / 1000)
+    return evaluate(run_dir / "last.pt", scored, dataset, progress=progress)[0]
+
+
+def _score_fold_in_worker(*fold) -> tuple[list[dict], dict]:
+    from voiceface.formats import library_versions
+    return score_fold(*fold, progress=False), library_versions()
+
+
+def score_folds(folds: list[tuple], training_seconds: float) -> tuple[list[list[dict]], dict]:
+    """score_fold for each (run_dir, dataset, held, lead_ms, processed_dir), results in their order,
+    and the versions of the libraries that scored them (voiceface.formats.library_versions). With
+    JOBS (or with 0 the cores, at most MAX_AUTO_JOBS) above one and at least
+    POOL_MIN_TRAINING_SECONDS of training audio to fit baselines on over all the folds, several at
+    once in worker processes, each with its share of the cores; Ctrl-C stops them all."""
+    import multiprocessing
+    import signal
+    from concurrent.futures import ProcessPoolExecutor
+    from voiceface.formats import library_versions
+    at_once = min(JOBS or min(usable_cores(), MAX_AUTO_JOBS), len(folds))
+    if at_once <= 1 or training_seconds < POOL_MIN_TRAINING_SECONDS:
+        results = [score_fold(*fold) for fold in folds]
+        return results, library_versions()
+    threads = str(max(1, usable_cores() // at_once))
+    pools = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
+    before = {name: os.environ.get(name) for name in pools}
+    # spawn, not fork (this process may hold PyTorch's threads); the workers start ignoring Ctrl-C, so
+    # one during their imports prints no traceback, and take their share of the cores from the environment
+    pool = ProcessPoolExecutor(max_workers=at_once, mp_context=multiprocessing.get_context("spawn"))
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        os.environ.update({name: threads for name in pools})
+        futures = [pool.submit(_score_fold_in_worker, *fold) for fold in folds]      # starts the workers
+    finally:
+        signal.signal(signal.SIGINT, previous)
+        for name, value in before.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+    try:
+        scored = [future.result() for future in futures]
+        return [results for results, _ in scored], {**library_versions(), **scored[0][1]}
+    except BaseException:          # Ctrl-C, or a fold that failed: nothing to keep, so the others stop now
+        for process in list((getattr(pool, "_processes", None) or {}).values()):
+            if process.is_alive():
+                process.terminate()
+        raise
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
 def run_benchmarks(settings: dict) -> int:
     """settings: this script's, as configure() parsed them (the report records them)."""
     import hashlib
@@ -408,10 +478,10 @@ def run_benchmarks(settings: dict) -> int:
 
     from voiceface.audio import AUDIO_FEATURES_FILENAME
     from voiceface.dataset import MANIFEST_FILENAME, has_both_outputs, speakers_from_manifest
-    from voiceface.evaluation import BENCHMARK_KINDS, benchmark_data_tag, benchmark_key, dataset_clips, markdown, summarise
+    from voiceface.evaluation import BENCHMARK_KINDS, benchmark_data_tag, benchmark_key, markdown, summarise
     from voiceface.recordings import MelFiles, describe, recording_groups, to_dict
     from voiceface.cli import settings_for_header
-    from voiceface.formats import library_versions, now_iso, write_json_atomic, write_text_atomic
+    from voiceface.formats import now_iso, write_json_atomic, write_text_atomic
     if not SPEAKER_MANIFEST:
         print("error: the benchmarks need to know who speaks in each clip: give --speaker-manifest CSV "
               "(columns short_name or clip, and speaker)", file=sys.stderr)
@@ -460,7 +530,7 @@ def run_benchmarks(settings: dict) -> int:
                         "created": now_iso(), "shared_recordings": to_dict(shared), "left_out": sorted(left_out),
                         "benchmarks": {}, "not_run": {}}, []
     # every fold's dataset first, and the runs they start from, then the trainings (several at once
-    # with --jobs), pretraining before the folds that start from it, then the scoring in fold order
+    # with --jobs), pretraining before the folds that start from it, then the scoring
     scoring, pretrain_runs, fold_runs = [], {}, []
     for kind in kinds:
         folds = benchmark_folds(kind, folders, speakers, shared)
@@ -503,22 +573,21 @@ def run_benchmarks(settings: dict) -> int:
             scoring.append((kind, lookahead, runs))
     train_all(list(pretrain_runs.values()))
     train_all(fold_runs)
+    # every fold scored (several at once where there is enough to score), then each benchmark's table
+    folds = [(run_dir, dataset, held, lead_ms, Path(PROCESSED_DIR))
+             for _, lookahead, runs in scoring if lookahead is not None for _, _, held, dataset, run_dir in runs]
+    manifests = {dataset: json.loads((dataset / MANIFEST_FILENAME).read_text()) for _, dataset, *_ in folds}
+    scores, report["libraries"] = score_folds(folds, sum(c["duration_s"] for _, dataset, *_ in folds
+                                                         for c in manifests[dataset]["clips"] if c["split"] == "train"))
+    scores = iter(scores)
     for kind, lookahead, runs in scoring:
         if lookahead is None:
             sections.append(f"### {kind}\n\nNot run: {report['not_run'][kind]}.\n")
             continue
         results, per_fold = [], []
         for name, train, held, dataset, run_dir in runs:
-            # every held-out clip is scored, whatever the dataset settings let the model learn from: a
-            # clip stage 1.3 dropped as unsure (--unsure-sync drop) is scored uncorrected, as with keep
-            manifest = json.loads((dataset / MANIFEST_FILENAME).read_text())
-            scored = dataset_clips(dataset, "val", PROCESSED_DIR)      # (a reused dataset may name an old folder)
-            dropped = [entry["clip"] for entry in manifest["sync"].get("dropped_as_unsure", []) if entry["clip"] in held]
-            scored += corrected_clips([Path(PROCESSED_DIR) / name for name in dropped], lead_ms / 1000)
-            # the last epoch: best.pt was chosen on these very clips, which would flatter it
-            fold_results, _ = evaluate(run_dir / "last.pt", scored, dataset)
-            results += fold_results
-            trained = manifest["clips"]
+            results += next(scores)
+            trained = manifests[dataset]["clips"]
             per_fold.append({"fold": name, "train": train, "held_out": held, "run_dir": str(run_dir),
                              "train_speakers": len({c["speaker"] for c in trained if c["split"] == "train"}),
                              "train_seconds": round(sum(c["duration_s"] for c in trained if c["split"] == "train"), 2)})
@@ -529,7 +598,6 @@ def run_benchmarks(settings: dict) -> int:
         sections.append(markdown(results, summary, f"### {key}") + f"\nTraining audio per fold: {seconds[0]:g}–"
                         f"{seconds[-1]:g} s (median {seconds[len(seconds) // 2]:g} s).\n")
         print(sections[-1], flush=True)
-    report["libraries"] = library_versions()          # after scoring, which imports torch (as each fold's training did)
     write_json_atomic(Path(JSON), report)
     write_text_atomic(Path(JSON).with_suffix(".md"), "\n".join(sections))
     print(f"wrote {JSON} and {Path(JSON).with_suffix('.md')}")

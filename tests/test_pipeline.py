@@ -219,6 +219,26 @@ def test_benchmark_folds_trained_side_by_side_score_as_one_by_one_and_stop_toget
     assert [f["held_out"] for f in a["folds"]] == [f["held_out"] for f in b["folds"]]
     for x, y in zip(a["clips"], b["clips"]):
         assert x["clip"] == y["clip"] and x["model"]["jaw_open_r"] == pytest.approx(y["model"]["jaw_open_r"], abs=1e-4)
+    # the folds scored side by side in worker processes (what a benchmark with enough training audio
+    # does) give each clip's figures as scoring them one by one did, and say which libraries scored them
+    sys.path.insert(0, str(REPO_ROOT / "3_inference"))
+    import evaluate
+    from voiceface.errors import InputError
+    report = json.loads((tmp_path / "jobs2_2.json").read_text())
+    folds = [(Path(f["run_dir"]), next(Path(f["run_dir"]).parent.glob("dataset_*")), f["held_out"],
+              report["typical_lead_ms"], learn_dataset / "processed") for f in b["folds"]]
+    evaluate.JOBS = 2
+    try:
+        scored, libraries = evaluate.score_folds(folds, evaluate.POOL_MIN_TRAINING_SECONDS)
+        with pytest.raises(InputError, match="last.pt"):         # a fold that fails: one line, the others stopped
+            evaluate.score_folds([folds[0], (tmp_path / "nothing", *folds[1][1:])], evaluate.POOL_MIN_TRAINING_SECONDS)
+    finally:
+        evaluate.JOBS = 0
+    assert [c["clip"] for c in sum(scored, [])] == [c["clip"] for c in b["clips"]]
+    for x, y in zip(sum(scored, []), b["clips"]):
+        for label in ("model", "ridge", "loudness"):
+            assert x[label]["jaw_open_r"] == pytest.approx(y[label]["jaw_open_r"], abs=1e-5)
+    assert {"torch", "scipy", "numpy"} <= set(libraries) and libraries["torch"] == report["libraries"]["torch"]
     # Ctrl-C, as the terminal sends it to every process: both trainings stop at once and keep their
     # last finished epoch, and the benchmark says the one line
     process = subprocess.Popen([sys.executable, *map(str, command(2, 200))], stdout=subprocess.PIPE,
