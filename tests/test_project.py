@@ -40,37 +40,35 @@ def test_architecture_contents_list_every_section_in_order():
         assert m.group(2) == _github_anchor(m.group(1))
 
 
-def test_every_name_that_code_and_readme_send_readers_to_architecture_for_is_in_it():
-    # (ARCHITECTURE.md, "Frequency warp"): the name is a section, a paragraph's title, or a part that
-    # a section's measurement log holds and the section lists
-    text = " ".join((REPO_ROOT / "ARCHITECTURE.md").read_text().split())
-    reference = re.compile(r'ARCHITECTURE\.md(?:[,:]\s*|\s+\(\s*)\\?"([^"\\]+)\\?"')
+def _names_sent_to(document: str, reference: str, more: list[Path] = ()) -> tuple[int, list[str]]:
+    """Every name that the code (and `more` files) send readers to `document` for, matched by the
+    regular expression `reference` (its group: the name): how many, and those not in the document."""
+    text = " ".join((REPO_ROOT / document).read_text().split())
     sources = [path for path in REPO_ROOT.rglob("*.py")
                if not {".venv", "runs", "data"} & set(path.relative_to(REPO_ROOT).parts)]
     found, missing = 0, []
-    for path in sources + [REPO_ROOT / "README.md"]:
-        for match in reference.finditer(re.sub(r"\n\s*#\s*", " ", path.read_text())):
+    for path in sources + list(more):
+        for match in re.finditer(reference, re.sub(r"\n\s*#\s*", " ", path.read_text())):
             name = " ".join(match.group(1).split())
             found += 1
             if name not in text:
                 missing.append(f"{path.relative_to(REPO_ROOT)}: {name}")
+    return found, missing
+
+
+def test_every_name_that_code_and_readme_send_readers_to_architecture_for_is_in_it():
+    # (ARCHITECTURE.md, "Frequency warp"): the name is a section, a paragraph's title, or a part that
+    # a section's measurement log holds and the section lists
+    found, missing = _names_sent_to("ARCHITECTURE.md", r'ARCHITECTURE\.md(?:[,:]\s*|\s+\(\s*)\\?"([^"\\]+)\\?"',
+                                    [REPO_ROOT / "README.md"])
     assert found >= 30 and not missing, missing
 
 
 def test_every_name_that_code_and_the_logs_send_readers_to_readme_for_is_in_it():
     # (README, "Lip sync on real speech"): a name README no longer has (its section was renamed, or the
     # paragraph moved to a log) sends the reader nowhere
-    text = " ".join((REPO_ROOT / "README.md").read_text().split())
-    reference = re.compile(r'\(README(?:\.md)?,\s*\\?"([^"\\]+)\\?"')
-    sources = [path for path in REPO_ROOT.rglob("*.py")
-               if not {".venv", "runs", "data"} & set(path.relative_to(REPO_ROOT).parts)]
-    found, missing = 0, []
-    for path in sources + sorted((REPO_ROOT / "docs/measurements").glob("*.md")) + [REPO_ROOT / "ARCHITECTURE.md"]:
-        for match in reference.finditer(re.sub(r"\n\s*#\s*", " ", path.read_text())):
-            name = " ".join(match.group(1).split())
-            found += 1
-            if name not in text:
-                missing.append(f"{path.relative_to(REPO_ROOT)}: {name}")
+    found, missing = _names_sent_to("README.md", r'\(README(?:\.md)?,\s*\\?"([^"\\]+)\\?"',
+                                    sorted((REPO_ROOT / "docs/measurements").glob("*.md")) + [REPO_ROOT / "ARCHITECTURE.md"])
     assert found >= 3 and not missing, missing
 
 
