@@ -458,8 +458,11 @@ def score_folds(folds: list[tuple], training_seconds: float) -> tuple[list[list[
                 os.environ.pop(name, None)
             else:
                 os.environ[name] = value
+    print(f"{len(folds)} folds scored, {at_once} at once, {threads} thread{'s' * (threads != '1')} each (--jobs)",
+          flush=True)
     try:
-        scored = [future.result() for future in futures]
+        from voiceface.progress import progress_bar
+        scored = [future.result() for future in progress_bar(futures, desc="scoring", unit="fold")]
         return [results for results, _ in scored], {**library_versions(), **scored[0][1]}
     except BaseException:          # Ctrl-C, or a fold that failed: nothing to keep, so the others stop now
         for process in list((getattr(pool, "_processes", None) or {}).values()):

@@ -193,7 +193,7 @@ def test_the_benchmark_scores_a_held_out_clip_stage_1_3_dropped_as_unsure(learn_
     assert again.returncode == 0 and "changed" in again.stdout, again.stdout[-2000:]
 
 
-def test_benchmark_folds_trained_side_by_side_score_as_one_by_one_and_stop_together(learn_dataset, tmp_path):
+def test_benchmark_folds_trained_side_by_side_score_as_one_by_one_and_stop_together(learn_dataset, tmp_path, capsys):
     speakers = tmp_path / "speakers.csv"
     speakers.write_text("short_name,speaker\n" + "".join(f"sample_{k},{'AB'[k % 2]}\n" for k in range(20, 25)))
     tiny = "--preset tiny --window-seconds 2 --stride-seconds 1 --freq-warp 0"
@@ -230,6 +230,7 @@ def test_benchmark_folds_trained_side_by_side_score_as_one_by_one_and_stop_toget
     evaluate.JOBS = 2
     try:
         scored, libraries = evaluate.score_folds(folds, evaluate.POOL_MIN_TRAINING_SECONDS)
+        assert "2 folds scored, 2 at once," in capsys.readouterr().out
         with pytest.raises(InputError, match="last.pt"):         # a fold that fails: one line, the others stopped
             evaluate.score_folds([folds[0], (tmp_path / "nothing", *folds[1][1:])], evaluate.POOL_MIN_TRAINING_SECONDS)
     finally:
