@@ -390,10 +390,15 @@ def trainings_at_once(trainings: int) -> int:
     return max(1, min(usable_cores(), MAX_AUTO_JOBS, trainings))
 
 
+def threads_each(at_once: int) -> str:
+    """The threads each of `at_once` processes side by side gets: its share of the cores."""
+    return str(max(1, usable_cores() // at_once))
+
+
 def train_all(children: list[Child]) -> None:
     """Run the trainings, JOBS at once, each with its share of the cores; stop at a failure, naming it."""
     at_once = trainings_at_once(len(children))
-    threads = str(max(1, usable_cores() // at_once))
+    threads = threads_each(at_once)
     # side by side, each PyTorch would start a thread per core (four threads spinning on two cores ran two
     # trainings 6x slower); MKL's variable too, which PyTorch takes before OpenMP's
     env = {"OMP_NUM_THREADS": threads, "MKL_NUM_THREADS": threads} if at_once > 1 else {}
@@ -441,7 +446,7 @@ def score_folds(folds: list[tuple], training_seconds: float) -> tuple[list[list[
     if at_once <= 1 or training_seconds < POOL_MIN_TRAINING_SECONDS:
         results = [score_fold(*fold) for fold in folds]
         return results, library_versions()
-    threads = str(max(1, usable_cores() // at_once))
+    threads = threads_each(at_once)
     pools = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
     before = {name: os.environ.get(name) for name in pools}
     # spawn, not fork (this process may hold PyTorch's threads); the workers start ignoring Ctrl-C, so
@@ -580,8 +585,9 @@ def run_benchmarks(settings: dict) -> int:
     folds = [(run_dir, dataset, held, lead_ms, Path(PROCESSED_DIR))
              for _, lookahead, runs in scoring if lookahead is not None for _, _, held, dataset, run_dir in runs]
     manifests = {dataset: json.loads((dataset / MANIFEST_FILENAME).read_text()) for _, dataset, *_ in folds}
-    scores, report["libraries"] = score_folds(folds, sum(c["duration_s"] for _, dataset, *_ in folds
-                                                         for c in manifests[dataset]["clips"] if c["split"] == "train"))
+    train_seconds = {dataset: sum(c["duration_s"] for c in manifest["clips"] if c["split"] == "train")
+                     for dataset, manifest in manifests.items()}
+    scores, report["libraries"] = score_folds(folds, sum(train_seconds[dataset] for _, dataset, *_ in folds))
     scores = iter(scores)
     for kind, lookahead, runs in scoring:
         if lookahead is None:
@@ -593,7 +599,7 @@ def run_benchmarks(settings: dict) -> int:
             trained = manifests[dataset]["clips"]
             per_fold.append({"fold": name, "train": train, "held_out": held, "run_dir": str(run_dir),
                              "train_speakers": len({c["speaker"] for c in trained if c["split"] == "train"}),
-                             "train_seconds": round(sum(c["duration_s"] for c in trained if c["split"] == "train"), 2)})
+                             "train_seconds": round(train_seconds[dataset], 2)})
         summary = summarise(results)
         key = benchmark_key(kind, lookahead)
         report["benchmarks"][key] = {"folds": per_fold, "clips": results, "summary": summary}
