@@ -11,8 +11,8 @@ from scipy.spatial.transform import Rotation
 from conftest import built_once, run_script
 from voiceface.audio import AudioFeatureFile
 from voiceface.constants import BLENDSHAPE_NAMES, N_BLENDSHAPES
-from voiceface.dataset import (ClipPose, create_sequences, warp_mel, denormalize_targets, interpolate_targets,
-                               normalize_targets, speaker_of, split_clips, synchronize_features)
+from voiceface.dataset import (ClipPose, create_sequences, speaker_window_chances, warp_mel, denormalize_targets,
+                               interpolate_targets, normalize_targets, speaker_of, split_clips, synchronize_features)
 from voiceface.formats import BlendshapeTrack
 from voiceface.synthetic import write_talking_face_clip
 
@@ -121,6 +121,24 @@ def test_speakers_stay_on_one_side_and_val_is_near_the_fraction():
     assert 0.1 < val <= 0.22
     assert set(split_clips(durations, speakers, 0.0, seed=3).values()) == {"train"}     # nothing held out
     assert speaker_of("Barack Obama, male, English") == "Barack Obama" and speaker_of("older female, English") is None
+
+
+def test_speaker_balance_moves_the_draw_from_windows_alike_to_speakers_alike():
+    # speaker A: two clips, 30 windows; B: 10 windows; a clip without a speaker is its own (5 windows)
+    clips = [{"clip": "a1", "speaker": "A", "start": 0, "frames": 2000}, {"clip": "b", "speaker": "B", "start": 2000,
+             "frames": 1000}, {"clip": "a2", "speaker": "A", "start": 3000, "frames": 1000}, {"clip": "c", "start": 4000,
+             "frames": 500, "speaker": None}]
+    starts = np.concatenate([np.arange(0, 2000, 100), np.arange(2000, 3000, 100), np.arange(3000, 4000, 100),
+                             np.arange(4000, 4500, 100)])
+    a, b, c = (starts < 2000) | ((starts >= 3000) & (starts < 4000)), (starts >= 2000) & (starts < 3000), starts >= 4000
+    share = lambda chances: [round(float(chances[m].sum()), 6) for m in (a, b, c)]
+    plain = speaker_window_chances(starts, clips, 0.0)
+    assert np.allclose(plain, 1 / len(starts)) and share(plain) == [round(30 / 45, 6), round(10 / 45, 6), round(5 / 45, 6)]
+    alike = speaker_window_chances(starts, clips, 1.0)
+    assert share(alike) == [round(1 / 3, 6)] * 3 and np.isclose(alike.sum(), 1.0)
+    assert np.allclose(alike[a], alike[a][0]) and alike[c][0] > alike[b][0] > alike[a][0]   # alike within a speaker
+    half = share(speaker_window_chances(starts, clips, 0.5))     # shares as the square roots of 30 : 10 : 5
+    assert np.allclose(half, np.sqrt([30, 10, 5]) / np.sqrt([30, 10, 5]).sum(), atol=1e-6)
 
 
 @pytest.fixture(scope="module")

@@ -360,10 +360,11 @@ def test_augmenting_the_mel_alone_is_refused_with_formant_channels(learn_dataset
 
 def test_the_frequency_warp_on_either_axis_trains_and_an_unknown_axis_is_refused(learn_dataset, tmp_path):
     args = ["--dataset-dir", learn_dataset / "dataset", "--epochs", 1, *QUICK, "--freq-warp", 0.15]
-    result = run_script(TRAIN, *args, "--run-dir", tmp_path / "hz", "--freq-warp-axis", "hz")
+    # (with the speaker-balanced draw as well: the generated clips, no speakers named, each their own)
+    result = run_script(TRAIN, *args, "--run-dir", tmp_path / "hz", "--freq-warp-axis", "hz", "--speaker-balance", 0.5)
     assert result.returncode == 0, result.stderr
     saved = torch.load(tmp_path / "hz" / "last.pt", map_location="cpu", weights_only=False)["training"]
-    assert saved["freq_warp_axis"] == "hz" and saved["freq_warp"] == 0.15
+    assert saved["freq_warp_axis"] == "hz" and saved["freq_warp"] == 0.15 and saved["speaker_balance"] == 0.5
     refused = run_script(TRAIN, *args, "--run-dir", tmp_path / "bark", "--freq-warp-axis", "bark")
     assert refused.returncode == 1 and len(refused.stderr.strip().splitlines()) == 1
     assert "bark" in refused.stderr and not (tmp_path / "bark" / "last.pt").exists()
@@ -377,6 +378,7 @@ def test_the_frequency_warp_on_either_axis_trains_and_an_unknown_axis_is_refused
     # trained silently (--dropout 1.5 ended in a ValueError)
     for option, value in (("--epochs", 0), ("--batch-size", 0), ("--learning-rate", 0), ("--window-seconds", -1),
                           ("--dropout", 1.5), ("--freq-warp", 1.5), ("--silence-augment", 25), ("--speed-augment", 1),
+                          ("--speaker-balance", 1.5),
                           ("--weight-decay", -0.01), ("--mouth-weight", -1), ("--grad-clip", 0),
                           ("--lookahead-ms", 5)):         # between two frames: it trained as 0 and said 5
         refused = run_script(TRAIN, *args, "--run-dir", tmp_path / "none", option, value)
