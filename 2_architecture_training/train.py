@@ -120,7 +120,8 @@ def setting_problem() -> str | None:
                "--pose-weight": POSE_WEIGHT, "--pose-bound-weight": POSE_BOUND_WEIGHT, "--mouth-weight": MOUTH_WEIGHT,
                "--correlation-weight": CORRELATION_WEIGHT, "--smooth-l1-beta": SMOOTH_L1_BETA,
                "--gain-augment-db": GAIN_AUGMENT_DB, "--spec-masks": SPEC_MASKS, "--min-steps": MIN_STEPS,
-               "--freq-warp": FREQ_WARP, "--speed-augment": SPEED_AUGMENT, "--speaker-balance": SPEAKER_BALANCE, "--ema-decay": EMA_DECAY,
+               "--freq-warp": FREQ_WARP, "--speed-augment": SPEED_AUGMENT, "--speaker-balance": SPEAKER_BALANCE,
+               "--ema-decay": EMA_DECAY,
                **dict(zip(shares, (SILENCE_AUGMENT, OPENING_SILENCE, NOISE_AUGMENT, REVERB_AUGMENT)))}
     return (out_of_range(("--epochs", EPOCHS, 1, False), ("--batch-size", BATCH_SIZE, 1, False),
                         ("--learning-rate", LEARNING_RATE, 0, True), ("--grad-clip", GRAD_CLIP, 0, True),
