@@ -62,8 +62,8 @@ OPENING_SILENCE = 0.5           # level input: share of them that open the windo
 SPEC_MASKS = 0                  # SpecAugment: this many bands of up to 8 mel bins and spans of up to 0.2 s masked per window
 SPEAKER_BALANCE = 0.0           # windows drawn with each speaker's share of the training windows raised to 1 - this (with
 #                                 replacement): 0 as they come, 1 every speaker alike. 0.5 lifted new speakers' median
-#                                 0.289-0.316 -> 0.317-0.354 (five seeds) but moved the jaw a third less and read GRID's
-#                                 unseen recordings worse under every seed: off (ARCHITECTURE.md, "Speaker balance")
+#                                 0.289-0.316 -> 0.317-0.354 (five seeds), but on unseen recordings the jaw moved a third
+#                                 less and GRID's read worse under every seed: off (ARCHITECTURE.md, "Speaker balance")
 SPEED_AUGMENT = 0.1             # each window played faster or slower by up to this fraction (sound and face together)
 NOISE_AUGMENT = 0.0             # share of windows with room noise mixed in at 5-30 dB below the speech (either input mode)
 REVERB_AUGMENT = 0.0            # share of windows heard in a room: a late reverberant tail added to the mel (either input mode)
