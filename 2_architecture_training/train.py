@@ -534,11 +534,10 @@ def main(argv=None) -> int:
         [{"params": skip_parameters, "weight_decay": SKIP_WEIGHT_DECAY if SKIP_WEIGHT_DECAY >= 0 else WEIGHT_DECAY,
           "lr_scale": SKIP_LR_SCALE}] if skip_parameters else []), lr=LEARNING_RATE)
     steps_per_epoch = int(np.ceil(len(train["windows"]) / BATCH_SIZE))
-    # --speaker-balance: each window's chance in the epoch's draw; one speaker has nothing to balance, and
-    # its windows are each taken once an epoch, as without it
-    speakers_heard = {clip.get("speaker") or clip["clip"] for clip in train["clips"]}
+    # --speaker-balance: each window's chance in the epoch's draw (None: off, or one speaker, whose windows
+    # are each taken once an epoch, as without it)
     window_chances = (speaker_window_chances(train["windows"][:, 0], train["clips"], SPEAKER_BALANCE)
-                      if SPEAKER_BALANCE > 0 and len(speakers_heard) > 1 else None)
+                      if SPEAKER_BALANCE > 0 else None)
     epochs = max(EPOCHS, int(np.ceil(MIN_STEPS / steps_per_epoch)))      # what the run is planned for
     if epochs > EPOCHS:
         say(f"{steps_per_epoch} steps an epoch: {epochs} epochs to reach --min-steps {MIN_STEPS}")
@@ -698,11 +697,11 @@ def main(argv=None) -> int:
             stops_here = bool(STOP_AFTER_EPOCHS) and epochs_this_run + 1 >= STOP_AFTER_EPOCHS and epoch < epochs
             model.train()
             torch.manual_seed(SEED * 100003 + epoch)            # dropout: the same per epoch, resumed or not
-            order = np.random.default_rng([SEED, epoch]).permutation(len(train["windows"]))
-            draws = None
-            if window_chances is not None:   # as many windows, drawn with replacement, a speaker's chance its share ** (1 - balance)
-                draws = np.arange(len(order))
-                order = np.random.default_rng([SEED, epoch]).choice(len(order), size=len(order), p=window_chances)
+            epoch_rng, n_windows = np.random.default_rng([SEED, epoch]), len(train["windows"])
+            if window_chances is None:
+                order, draws = epoch_rng.permutation(n_windows), None
+            else:       # as many windows, drawn with replacement, a speaker's chance its share ** (1 - balance)
+                order, draws = epoch_rng.choice(n_windows, size=n_windows, p=window_chances), np.arange(n_windows)
             sums = {t: 0.0 for t in TERMS}
             counts = {t: 0.0 for t in TERMS}
             frames = 0

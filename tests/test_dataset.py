@@ -139,6 +139,7 @@ def test_speaker_balance_moves_the_draw_from_windows_alike_to_speakers_alike():
     assert np.allclose(alike[a], alike[a][0]) and alike[c][0] > alike[b][0] > alike[a][0]   # alike within a speaker
     half = share(speaker_window_chances(starts, clips, 0.5))     # shares as the square roots of 30 : 10 : 5
     assert np.allclose(half, np.sqrt([30, 10, 5]) / np.sqrt([30, 10, 5]).sum(), atol=1e-6)
+    assert speaker_window_chances(starts[a], [clips[0], clips[2]], 0.5) is None     # one speaker: nothing to balance
 
 
 @pytest.fixture(scope="module")

@@ -429,19 +429,21 @@ def split_clips(durations: dict[str, float], speakers: dict[str, str], val_fract
     return {clip: "val" if group[clip] in chosen else "train" for clip in durations}
 
 
-def speaker_window_chances(window_starts: np.ndarray, clips: list[dict], balance: float) -> np.ndarray:
+def speaker_window_chances(window_starts: np.ndarray, clips: list[dict], balance: float) -> np.ndarray | None:
     """Each training window's chance of being drawn (they sum to 1) when every speaker's share of the
     draw is its share of the windows raised to the power 1 - `balance`, renormalised: 0 leaves every
     window alike (a speaker with a third of the audio gets a third of the draw), 1 gives every speaker
     the same share however much it recorded. `window_starts`: the windows' first frames in the split;
     `clips`: the split's manifest entries (start, frames, speaker; a clip without a speaker is its
-    own)."""
+    own). None where the windows are one speaker's: nothing to balance."""
     window_starts = np.asarray(window_starts, np.int64)
     starts = np.array([c["start"] for c in clips], np.int64)
     order = np.argsort(starts)
     clip_of = order[np.searchsorted(starts[order], window_starts, side="right") - 1]
     speaker = np.array([c.get("speaker") or c["clip"] for c in clips], dtype=object)[clip_of]
     names, index = np.unique(speaker.astype(str), return_inverse=True)
+    if len(names) < 2:
+        return None
     windows_each = np.bincount(index, minlength=len(names)).astype(np.float64)
     share = (windows_each / windows_each.sum()) ** (1.0 - balance)
     chances = (share / share.sum() / windows_each)[index]
