@@ -6,6 +6,7 @@
     python 3_inference/inference.py --mic --seconds 10                           # from the default microphone
     python 3_inference/inference.py --mic --livelink 192.168.1.20                # drive Unreal live (Live Link Face)
     python 3_inference/inference.py speech.wav --preview                         # an MP4 of the face with the sound
+    python 3_inference/inference.py speech.wav --strength mouth=2,pose=0.5       # a livelier mouth, a calmer head
     python 3_inference/inference.py --checkpoint best.pt --export-onnx face.onnx      # for an engine: sound in
 
 Writes, per input: <name>.json in stage 1.1's blendshapes_and_pose.json format (same reader, same
@@ -34,6 +35,11 @@ FACE_DELAY_MS = 0.0             # move the face this much later against the soun
 #                                 which waits as long again for the audio when streaming). For recordings whose
 #                                 mouth the model puts early: a best lag of -L ms in evaluate.py's report is put
 #                                 right by L (ARCHITECTURE.md, "Recordings the benchmarks never saw")
+STRENGTH = ""                   # how far the face moves from the model's rest (its face in silence), as gains: a
+#                                 number for every blendshape, mouth=G, upper=G, pose=G (the head) or NAME=G for one
+#                                 blendshape, comma-separated, 0-4 (1: as the model made it; the more particular item
+#                                 wins). On voices it never heard the model's jaw moves at 0.41-0.47 of the video's:
+#                                 mouth=2.3 gives the video's range, at a larger error per frame (README, "Strength")
 CSV = False                     # also write a Live Link Face CSV
 PLOT = True                     # also write a PNG of the key tracks
 PREVIEW = False                 # also write <name>.preview.mp4: the animated face with the input's sound
@@ -133,6 +139,7 @@ def header_for(source_path: Path, checkpoint_path: Path, checkpoint: dict, frame
                   "first_frame_time_ms": 0.0, "variable_frame_rate": False},
         "timestamps": "k / fps in ms: the true time of each frame, whatever the look-ahead",
         "face_delay_ms": FACE_DELAY_MS,
+        "strength": strength().describe(),
         "pose_units": {"x, y, z": "cm from the neutral (median) position", "qw, qx, qy, qz":
                        "unit quaternion relative to the neutral rotation"},
         "checkpoint": {"path": str(checkpoint_path), "sha256": sha256_file(checkpoint_path),
@@ -142,6 +149,12 @@ def header_for(source_path: Path, checkpoint_path: Path, checkpoint: dict, frame
                        "lookahead_ms": 10 * checkpoint.get("lookahead_frames", 0),
                        "git_commit": checkpoint.get("git_commit")},
         "libraries": library_versions()}
+
+
+def strength():
+    """--strength as a strength.Strength (main() has refused one that does not parse)."""
+    from voiceface.strength import parse_strength
+    return parse_strength(STRENGTH)
 
 
 def delay_frames() -> int:
@@ -157,7 +170,7 @@ def animate_one(path: Path, model, checkpoint: dict, several: bool, reference: P
     check_name_fits(preview_path(target) if PREVIEW else target)    # the longest name it writes: all or none
     if target.exists() and not FORCE:
         return f"skipped {path.name}: {target} exists"
-    frames, source = animate_file(path, model, checkpoint, FPS, delay_frames=delay_frames())
+    frames, source = animate_file(path, model, checkpoint, FPS, delay_frames=delay_frames(), strength=strength())
     audio, rate = waveform_overview(path) if PLOT else (None, 16000)
     header = header_for(path, Path(CHECKPOINT), checkpoint, frames, source.samples / 16000)
     written = write_outputs(target, frames, header, audio, source=path, reference=reference, audio_rate=rate)
@@ -205,7 +218,7 @@ def stream_file(path: Path, model, checkpoint: dict) -> int:
     from voiceface.engine import Animator, Frames
     target = stream_output(path)
     source, audio = load_audio(path)
-    animator = Animator(model, checkpoint, FPS, delay_frames=delay_frames())
+    animator = Animator(model, checkpoint, FPS, delay_frames=delay_frames(), strength=strength())
     animator.warm_up()
     chunk = max(1, int(round(CHUNK_MS * 16)))
     ahead = (f"{10 * animator.lookahead} ms look-ahead" if not FACE_DELAY_MS else
@@ -266,7 +279,7 @@ def stream_microphone(model, checkpoint: dict) -> int:
     rate = int(device["default_samplerate"])
     resampler = soxr.ResampleStream(rate, 16000, 1, dtype="float32")
     chunks: queue.Queue = queue.Queue()
-    animator = Animator(model, checkpoint, FPS, delay_frames=delay_frames())
+    animator = Animator(model, checkpoint, FPS, delay_frames=delay_frames(), strength=strength())
     animator.warm_up()
     parts = []
     print(f"listening on {device['name']} at {rate} Hz; Ctrl-C stops")
@@ -321,14 +334,15 @@ def export_stream(model, checkpoint) -> int:
     from voiceface.formats import sha256_file
     from voiceface.stream_onnx import compare_with_engine, export_stream_onnx, exported_checkpoint
     target = Path(EXPORT_ONNX)
-    if not FORCE and not ONNX_CHECK and exported_checkpoint(target) == sha256_file(CHECKPOINT):
+    if not FORCE and not ONNX_CHECK and exported_checkpoint(target, strength()) == sha256_file(CHECKPOINT):
         print(f"{target} holds this checkpoint's export already: skipped (--force redoes it)")
         return 0
-    state_size = export_stream_onnx(model, checkpoint, Path(CHECKPOINT), target)
-    check = compare_with_engine(target, model, checkpoint)
+    state_size = export_stream_onnx(model, checkpoint, Path(CHECKPOINT), target, strength())
+    check = compare_with_engine(target, model, checkpoint, strength=strength())
     print(f"wrote {target}: 10 ms of 16 kHz audio (input `audio`, 1 x 160) and the state (`state`, 1 x "
           f"{state_size}, zeros at the start) in; `blendshapes`, `head_pose`, `voice` and `next_state` out; "
-          f"look-ahead {10 * checkpoint.get('lookahead_frames', 0)} ms")
+          f"look-ahead {10 * checkpoint.get('lookahead_frames', 0)} ms"
+          + (f"; strength {STRENGTH} inside" if not strength().identity else ""))
     print(f"ONNX Runtime vs the Python engine on 12 s of generated silence, noise and speech: {agreement(check)}; "
           f"a 10 ms step p50 {check['step_ms_p50']:.2f} ms, p99 {check['step_ms_p99']:.2f} ms")
     checks, failed = [check], False
@@ -341,7 +355,7 @@ def export_stream(model, checkpoint) -> int:
         failed = bool(errors)
         for path in files:
             try:
-                checks.append(compare_with_engine(target, model, checkpoint, load_audio(path)[1]))
+                checks.append(compare_with_engine(target, model, checkpoint, load_audio(path)[1], strength()))
             except InputError as error:
                 print(f"error: {error}", file=sys.stderr)
                 failed = True
@@ -378,6 +392,16 @@ def main(argv=None) -> int:
     if ONNX_INPUT not in ("audio", "mel"):
         print(f"error: --onnx-input {ONNX_INPUT}: give audio (the front-end inside, for engines) or mel (the model "
               "alone)", file=sys.stderr)
+        return 2
+    from voiceface.strength import parse_strength
+    try:
+        parse_strength(STRENGTH)
+    except ValueError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    if EXPORT_ONNX and ONNX_INPUT == "mel" and not parse_strength(STRENGTH).identity:
+        print("error: --strength with --onnx-input mel: the mel form is the model alone, before its output is put in "
+              "real units; export the audio form (the default), which applies the strength inside", file=sys.stderr)
         return 2
     if abs(FACE_DELAY_MS / 10 - round(FACE_DELAY_MS / 10)) > 1e-9:
         print(f"error: --face-delay-ms {FACE_DELAY_MS:g}: give a multiple of 10 ms (the model's frame), "

@@ -484,3 +484,115 @@ def test_samples_that_are_not_numbers_are_silence_and_said(trained_run, tmp_path
     assert stage.returncode == 0 and "4 samples were NaN or infinite" in stage.stdout, stage.stdout + stage.stderr
     features = json.loads((tmp_path / "processed" / "bad" / "audio_features.json").read_text())
     assert features["source"]["samples_not_numbers"] == 4
+
+
+def test_a_strength_is_read_from_its_text_the_particular_item_winning_and_a_bad_one_refused_in_one_line(
+        trained_run, learn_dataset, tmp_path):
+    from voiceface.constants import BLENDSHAPE_NAMES
+    from voiceface.strength import parse_strength
+    index = BLENDSHAPE_NAMES.index
+    for spec in ("1.5,mouth=2,jawOpen=3,pose=0.5", "jawopen=3, pose=0.5, mouth=2, 1.5"):    # order and case aside
+        strength = parse_strength(spec)
+        assert strength.gains[index("jawOpen")] == 3 and strength.gains[index("mouthFunnel")] == 2
+        assert strength.gains[index("cheekPuff")] == 2 and strength.gains[index("browInnerUp")] == 1.5
+        assert strength.gains[index("_neutral")] == 1 and strength.pose == 0.5 and not strength.identity
+    assert parse_strength("upper=0").gains[index("eyeBlinkLeft")] == 0 and parse_strength("upper=0").gains[index(
+        "jawOpen")] == 1
+    assert parse_strength("").identity and parse_strength("1").identity
+    clip = learn_dataset / "raw" / "sample_24.mp4"
+    for spec, said in (("jawOpn=2", "'jawOpn' is not a blendshape or region"), ("mouth=9", "between 0"),
+                       ("mouth=-1", "between 0"), ("mouth", "'mouth' is not a gain"), ("mouth=nan", "between 0"),
+                       ("mouth=2,mouth=3", "mouth is given twice")):
+        refused = run_script(INFER, clip, "--checkpoint", trained_run / "best.pt", "--output", tmp_path / "a.json",
+                             "--strength", spec)
+        assert refused.returncode == 2 and refused.stderr.splitlines() == [refused.stderr.strip()], refused.stderr
+        assert refused.stderr.startswith(f"error: --strength {spec}: ") and said in refused.stderr, refused.stderr
+        assert not (tmp_path / "a.json").exists()
+
+
+def rotation_from(rest, q):
+    """Degrees each of the (N, 4) rotations q turns away from the (4,) rotation rest."""
+    from voiceface.pose import quaternion_conjugate, quaternion_multiply
+    relative = quaternion_multiply(quaternion_conjugate(rest)[None], q)
+    return np.degrees(2 * np.arccos(np.clip(np.abs(relative[:, 0]), 0, 1)))
+
+
+def test_a_strength_scales_the_face_from_the_models_rest_in_a_file_a_stream_and_the_output(model, trained_run,
+                                                                                             learn_dataset, tmp_path):
+    """Each score moves gain times as far from the model's face in digital silence (clipped to
+    [0, 1]), the head turns and moves gain times as far; long digital silence stays where it was at
+    any strength; a stream equals the file; inference.py records the strength it applied."""
+    from voiceface.constants import BLENDSHAPE_NAMES, N_BLENDSHAPES
+    from voiceface.strength import parse_strength, rest_of
+    clip = learn_dataset / "raw" / "sample_24.mp4"
+    strength = parse_strength("mouth=2.5,browInnerUp=0,pose=2")
+    rest = rest_of(*model)
+    plain, _ = animate_file(clip, *model)
+    strong, _ = animate_file(clip, *model, strength=strength)
+    gains = np.array(strength.gains)
+    expected = np.clip(rest[:N_BLENDSHAPES] + gains * (plain.blendshapes - rest[:N_BLENDSHAPES]), 0, 1)
+    assert np.abs(strong.blendshapes - expected).max() <= 1e-5
+    jaw = BLENDSHAPE_NAMES.index("jawOpen")
+    assert strong.blendshapes[:, jaw].std() > 1.8 * plain.blendshapes[:, jaw].std()        # clipped a little at 0
+    assert np.allclose(strong.blendshapes[:, BLENDSHAPE_NAMES.index("browInnerUp")], rest[BLENDSHAPE_NAMES.index(
+        "browInnerUp")], atol=1e-6)
+    eyes = [i for i, n in enumerate(BLENDSHAPE_NAMES) if n.startswith("eye")]
+    assert np.array_equal(strong.blendshapes[:, eyes], plain.blendshapes[:, eyes])
+    translation = rest[N_BLENDSHAPES:N_BLENDSHAPES + 3]
+    assert np.abs(strong.pose[:, :3] - (translation + 2 * (plain.pose[:, :3] - translation))).max() <= 1e-4
+    turned, moved = rotation_from(rest[N_BLENDSHAPES + 3:], plain.pose[:, 3:]), rotation_from(
+        rest[N_BLENDSHAPES + 3:], strong.pose[:, 3:])
+    assert turned.max() > 0.5 and np.abs(moved - 2 * turned).max() <= 0.01, (turned.max(), np.abs(moved - 2 * turned).max())
+    _, audio = load_audio(clip)
+    animator = Animator(*model, 30.0, strength=strength)
+    streamed = Frames.concatenate([animator.push(audio[i:i + 160]) for i in range(0, len(audio), 160)]
+                                  + [animator.finish()])
+    assert np.abs(streamed.blendshapes - strong.blendshapes).max() <= 1e-5
+    assert_same_pose(streamed.pose, strong.pose)
+    silence = write_wav(tmp_path / "silence.wav", np.zeros(14 * 16000, np.float32))
+    quiet, _ = animate_file(silence, *model)
+    quiet_strong, _ = animate_file(silence, *model, strength=parse_strength("4,pose=4"))
+    assert np.abs(quiet_strong.blendshapes[-30:] - quiet.blendshapes[-30:]).max() <= 1e-5      # the last second
+    assert_same_pose(quiet_strong.pose[-30:], quiet.pose[-30:])
+    result = run_script(INFER, clip, "--checkpoint", trained_run / "best.pt", "--output", tmp_path / "s.json",
+                        "--strength", "mouth=2.5,browInnerUp=0,pose=2", "--csv", "--no-plot")
+    assert result.returncode == 0, result.stderr
+    track = read_blendshapes_json(tmp_path / "s.json")
+    assert track.header["strength"]["spec"] == "mouth=2.5,browInnerUp=0,pose=2"
+    assert track.header["strength"]["blendshapes"]["jawOpen"] == 2.5 and track.header["strength"]["pose"] == 2
+    assert np.abs(track.blendshapes - strong.blendshapes).max() <= 1e-4          # the JSON keeps 4 decimals
+    with open(tmp_path / "s.csv", newline="") as f:
+        header, *body = list(csv.reader(f))
+    jaw_column = np.array([float(row[header.index("JawOpen")]) for row in body])
+    assert np.allclose(jaw_column, strong.blendshapes[:, jaw], atol=1e-5)           # the Live Link take: strengthened
+
+
+def test_the_stream_onnx_carries_its_strength_and_is_exported_again_for_another(trained_run, tmp_path):
+    """--export-onnx --strength: the file scales the face inside (its check against the engine, which
+    applies the same strength, passes, and it differs from the plain file's), says so in its
+    metadata, and is not skipped as done when asked for another strength; the mel form refuses one."""
+    from voiceface.formats import sha256_file
+    from voiceface.stream_onnx import check_audio, exported_checkpoint, open_stream_onnx, run_stream_onnx
+    from voiceface.strength import parse_strength
+    checkpoint = trained_run / "best.pt"
+    target = tmp_path / "strong.onnx"
+    result = run_script(INFER, "--checkpoint", checkpoint, "--export-onnx", target, "--strength", "mouth=2,pose=0.5")
+    assert result.returncode == 0, result.stderr
+    assert "strength mouth=2,pose=0.5 inside" in result.stdout and "the same in 1200 of 1200 frames" in result.stdout
+    session, meta = open_stream_onnx(target)
+    record = json.loads(meta["strength"])
+    assert record["spec"] == "mouth=2,pose=0.5" and record["blendshapes"]["jawOpen"] == 2 and len(record["rest"]) == 59
+    assert exported_checkpoint(target, parse_strength("mouth=2,pose=0.5")) == sha256_file(checkpoint)
+    assert exported_checkpoint(target, parse_strength("pose=0.5,mouth=2")) == sha256_file(checkpoint)
+    assert exported_checkpoint(target) is None and exported_checkpoint(target, parse_strength("mouth=2")) is None
+    again = run_script(INFER, "--checkpoint", checkpoint, "--export-onnx", target)      # no strength: export again
+    assert again.returncode == 0 and "skipped" not in again.stdout, again.stdout
+    assert open_stream_onnx(target)[1]["strength"].startswith("none")
+    sound = check_audio()
+    strong_jaw = run_stream_onnx(session, meta, sound)[0][:, 25]
+    plain_jaw = run_stream_onnx(*open_stream_onnx(target), sound)[0][:, 25]
+    assert strong_jaw.std() > 1.5 * plain_jaw.std()
+    mel = run_script(INFER, "--checkpoint", checkpoint, "--export-onnx", tmp_path / "mel.onnx", "--onnx-input", "mel",
+                     "--strength", "2")
+    assert mel.returncode == 2 and mel.stderr.startswith("error: --strength with --onnx-input mel")
+    assert not (tmp_path / "mel.onnx").exists()

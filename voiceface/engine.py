@@ -17,6 +17,10 @@ its training corpus's lead of the mouth over the sound; on recordings synchronis
 mouth comes early or late by the difference (ARCHITECTURE.md, "Recordings the benchmarks never
 saw"), and the delay puts that right without retraining. A positive delay costs no latency; a
 negative one waits D * 10 ms longer for its audio, as a look-ahead does.
+
+A strength (`strength`, inference.py's --strength; voiceface/strength.py) scales how far each
+frame moves from the model's face in silence, after the frames are chosen, so a stream still equals
+the file.
 """
 from __future__ import annotations
 
@@ -97,6 +101,7 @@ class Animator:
     outputs: list = field(default_factory=list)       # normalised model frames (n, 59), kept until used
     delay_frames: int = 0                              # the face moved this many 10 ms frames later (see above)
     stream: bool = True                                # a one-frame push runs the ONNX step (one_frame_step)
+    strength: object = None                            # a strength.Strength (None: the face as the model made it)
     first_kept: int = 0                                # model frame number of outputs[0][0]
     model_frames: int = 0
     samples: int = 0
@@ -116,6 +121,10 @@ class Animator:
         self.front_end = AudioFrontEnd(formants=self.formants)
         self.state = self.model.stream_state()
         self.lookahead = int(self.checkpoint.get("lookahead_frames", 0))
+        self.rest = None
+        if self.strength is not None and not self.strength.identity:
+            from .strength import rest_of
+            self.rest = rest_of(self.model, self.checkpoint)
 
     def one_frame_step(self):
         """The model's stateful one-frame step, run by ONNX Runtime on the CPU: a 10 ms hop then
@@ -186,6 +195,9 @@ class Animator:
         ks = np.arange(self.next_frame, end)
         wanted = np.clip([self.model_frame_for(k) for k in ks], 0, self.model_frames - 1)
         values = denormalize_targets(kept[wanted - self.first_kept])
+        if self.rest is not None:
+            from .strength import apply_strength
+            values = apply_strength(values, self.strength, self.rest)
         self.next_frame = end
         # frames before the earliest one still needed can go (bounded memory on long streams)
         drop = int(max(0, min(self.model_frame_for(end), self.model_frames - 1) - self.first_kept))
@@ -267,14 +279,14 @@ class FrameCollector:
 
 
 def animate_file(path: str | Path, model, checkpoint: dict, fps: float = OUTPUT_FPS,
-                 delay_frames: int = 0) -> tuple[Frames, object]:
+                 delay_frames: int = 0, strength=None) -> tuple[Frames, object]:
     """A whole audio or video file through the engine, in blocks (bounded memory), the face moved
-    `delay_frames` 10 ms frames later against the sound. Returns (frames, the decoded source's
-    AudioSource)."""
+    `delay_frames` 10 ms frames later against the sound, with `strength` (a strength.Strength)
+    applied. Returns (frames, the decoded source's AudioSource)."""
     from .errors import InputError
     from .video import probe_duration
     source, blocks = open_audio(path)
-    animator = Animator(model, checkpoint, fps, delay_frames=delay_frames, stream=False)
+    animator = Animator(model, checkpoint, fps, delay_frames=delay_frames, stream=False, strength=strength)
     collected = FrameCollector(math.ceil(probe_duration(path) * fps) + 1)
     for block in blocks:
         collected.add(animator.push(block))

@@ -23,7 +23,9 @@ tensor operations for one 10 ms frame a call, and a test holds them to the Pytho
   16 times finer), and FormantInputs' running voiced mean;
 - the model's one-frame step with each layer's left context (as Animator streams it);
 - the output back in real units, as denormalize_targets: scores in [0, 1], translation in cm from
-  the neutral position, a unit quaternion relative to the neutral rotation.
+  the neutral position, a unit quaternion relative to the neutral rotation;
+- exported with a strength (inference.py --strength), voiceface/strength.py's scale_from_rest
+  around the model's rest, which the file's metadata records.
 
 The state is one float32 vector (1, state size) that starts as zeros: on its first call the graph
 (its "started" slot at 0) puts in each part's own starting value (the noise floor's -70 dBFS, the
@@ -90,10 +92,13 @@ def state_layout(model) -> list[tuple[str, tuple[int, ...], np.ndarray]]:
     return parts
 
 
-def stream_step_module(model, input_mode: str):
+def stream_step_module(model, input_mode: str, strength=None, rest: np.ndarray | None = None):
     """A torch module: (audio (1, 160) float32, state (1, S)) -> (blendshapes (1, 52), head_pose
-    (1, 7), voice (1, 1), next state (1, S)); the graph the ONNX file holds."""
+    (1, 7), voice (1, 1), next state (1, S)); the graph the ONNX file holds. With a strength
+    (strength.Strength, not the identity) and the model's rest (strength.rest_of), the face is scaled
+    from that rest as the engine scales it."""
     import torch
+    from .strength import scale_from_rest
 
     layout = state_layout(model)
 
@@ -131,6 +136,11 @@ def stream_step_module(model, input_mode: str):
                 self.register_buffer("lsf_spread", torch.tensor(LSF_SPREAD, dtype=torch.float32))
             self.register_buffer("start", torch.tensor(np.concatenate([v.reshape(-1) for _, _, v in layout]),
                                                        dtype=torch.float32)[None])
+            self.strong = strength is not None and not strength.identity
+            if self.strong:
+                self.register_buffer("rest", torch.tensor(rest, dtype=torch.float32))
+                self.register_buffer("gains", torch.tensor(strength.gains, dtype=torch.float32))
+                self.pose_gain = float(strength.pose)
             self.slices, offset = [], 0
             for _, shape, _ in layout:
                 size = int(np.prod(shape))
@@ -213,6 +223,11 @@ def stream_step_module(model, input_mode: str):
             translation = out[:, N_BLENDSHAPES:N_BLENDSHAPES + 3] * TRANSLATION_SCALE_CM
             rotation = out[:, N_BLENDSHAPES + 3:]
             rotation = rotation / torch.clamp(rotation.norm(dim=1, keepdim=True), min=1e-12)
+            if self.strong:
+                face = scale_from_rest(torch.cat([shapes, translation, rotation], dim=1), self.rest, self.gains,
+                                       self.pose_gain)
+                shapes, translation, rotation = (face[:, :N_BLENDSHAPES], face[:, N_BLENDSHAPES:N_BLENDSHAPES + 3],
+                                                 face[:, N_BLENDSHAPES + 3:])
             kept = [torch.ones_like(floor), frame[:, HOP_LENGTH:], floor, peak, hold, heard, unmeasured,
                     levels[:, 1:], valid[:, 1:], mean, seen] + ([formant_mean, formant_seen] if self.formants else [])
             kept += [s.reshape(1, -1) for s in model_state]
@@ -271,9 +286,10 @@ def stream_step_module(model, input_mode: str):
     return StreamStep().eval()
 
 
-def stream_metadata(checkpoint: dict, checkpoint_path: Path | None, state_size: int) -> dict:
+def stream_metadata(checkpoint: dict, checkpoint_path: Path | None, state_size: int, strength_record: str = "") -> dict:
     """What the file says about itself (ONNX metadata_props, each value a string); no checkpoint
-    path for a model that was never saved (a benchmark's, a test's)."""
+    path for a model that was never saved (a benchmark's, a test's); `strength_record`:
+    strength.strength_metadata's record of the strength inside ("" for none)."""
     from .formats import library_versions, now_iso, sha256_file
     lookahead = int(checkpoint.get("lookahead_frames", 0))
     return {
@@ -298,20 +314,23 @@ def stream_metadata(checkpoint: dict, checkpoint_path: Path | None, state_size: 
                   "end)",
         "blendshape_names": json.dumps(list(BLENDSHAPE_NAMES)), "pose_names": json.dumps(list(POSE_NAMES)),
         "front_end": json.dumps(front_end_config()),
+        "strength": strength_record or "none: the face as the model made it",
         "libraries": json.dumps({**library_versions(), "onnx": __import__("onnx").__version__}),
     }
 
 
-def export_stream_onnx(model, checkpoint: dict, checkpoint_path: Path | None, path: Path) -> int:
+def export_stream_onnx(model, checkpoint: dict, checkpoint_path: Path | None, path: Path, strength=None) -> int:
     """Write the stream step of `model` as ONNX (opset engine.EXPORT_OPSET) with its metadata,
-    atomically. Returns the state size."""
+    atomically, with `strength` (a strength.Strength) inside. Returns the state size."""
     import io
     import warnings
 
     import onnx
     import torch
     from .formats import atomic_path
-    step = stream_step_module(model, checkpoint["input_mode"])
+    from .strength import rest_of, strength_metadata
+    rest = rest_of(model, checkpoint) if strength is not None and not strength.identity else None
+    step = stream_step_module(model, checkpoint["input_mode"], strength, rest)
     state_size = int(step.start.shape[1])
     buffer = io.BytesIO()
     with warnings.catch_warnings():
@@ -322,7 +341,8 @@ def export_stream_onnx(model, checkpoint: dict, checkpoint_path: Path | None, pa
     proto = onnx.load_from_string(buffer.getvalue())
     proto.doc_string = ("voiceface: 10 ms of 16 kHz audio and the state in, the face out. " +
                         (__doc__ or "").split("\n\n")[0])
-    for key, value in stream_metadata(checkpoint, checkpoint_path, state_size).items():
+    record = strength_metadata(strength, rest) if rest is not None else ""
+    for key, value in stream_metadata(checkpoint, checkpoint_path, state_size, record).items():
         entry = proto.metadata_props.add()
         entry.key, entry.value = key, value
     onnx.checker.check_model(proto)
@@ -331,10 +351,11 @@ def export_stream_onnx(model, checkpoint: dict, checkpoint_path: Path | None, pa
     return state_size
 
 
-def exported_checkpoint(path: Path) -> str | None:
+def exported_checkpoint(path: Path, strength=None) -> str | None:
     """The SHA-256 of the checkpoint a stream ONNX at `path` was exported from, when it is one of
-    this format version, front-end and opset; None for anything else (no file, another file, another
-    version): whether an export may be skipped as done."""
+    this format version, front-end and opset, with the gains of `strength` (a strength.Strength;
+    None: none) inside; None for anything else (no file, another file, another version, another
+    strength): whether an export may be skipped as done."""
     import onnx
     if not Path(path).is_file():
         return None
@@ -351,6 +372,11 @@ def exported_checkpoint(path: Path) -> str | None:
         made = json.loads(meta["checkpoint"])
         if json.loads(meta["front_end"]) != front_end_config() or made.get("formants") not in (None, formant_config()):
             return None                  # front-end or formant constants of another version: export again
+        inside = json.loads(meta["strength"]) if meta.get("strength", "").startswith("{") else {}
+        wanted = {} if strength is None or strength.identity else strength.describe()
+        if (inside.get("blendshapes", {}), inside.get("pose", 1.0)) != (wanted.get("blendshapes", {}),
+                                                                         wanted.get("pose", 1.0)):
+            return None                  # exported with other gains: export again
         return made.get("sha256")
     except (KeyError, ValueError, AttributeError):
         return None
@@ -424,9 +450,11 @@ ENGINE_LIMITS = {"blendshapes": 1e-4, "rotation": 1e-4, "translation_cm": 1e-3}
 FORMANT_LIMITS_FACTOR = 30
 
 
-def compare_with_engine(path: Path, model, checkpoint: dict, samples: np.ndarray | None = None) -> dict:
+def compare_with_engine(path: Path, model, checkpoint: dict, samples: np.ndarray | None = None,
+                        strength=None) -> dict:
     """The file run in ONNX Runtime one hop at a time against the Python front-end, ModelInputs and
-    model on the whole signal: the largest differences (scores; translation in cm; quaternion
+    model on the whole signal (and `strength`, a strength.Strength, applied as the engine applies it):
+    the largest differences (scores; translation in cm; quaternion
     components), the frames whose voice activity agrees, the time a call takes, and whether all that
     is within ENGINE_LIMITS ("agrees")."""
     import torch
@@ -438,6 +466,9 @@ def compare_with_engine(path: Path, model, checkpoint: dict, samples: np.ndarray
     x = ModelInputs(checkpoint["input_mode"], formants).process(features.mel, features.vad, features.lsf)
     with torch.inference_mode():
         expected = denormalize_targets(model(torch.from_numpy(x)[None])[0].float().numpy())
+    if strength is not None and not strength.identity:
+        from .strength import apply_strength, rest_of
+        expected = apply_strength(expected, strength, rest_of(model, checkpoint))
     session, meta = open_stream_onnx(path)
     shapes, pose, voice, seconds = run_stream_onnx(session, meta, samples)
     check = {"frames": len(voice), "voice_agrees": int((voice == features.vad).sum()),
