@@ -110,39 +110,13 @@ def table(rows: list[dict], title: str) -> str:
 
 def main(argv=None) -> int:
     configure(globals(), argv, positional="REPORTS")
-    from voiceface.errors import InputError
-    from voiceface.evaluation import benchmark_data_tag, read_benchmark_report
-    from voiceface.formats import recorded_path, write_json_atomic, write_text_atomic
-    if not REPORTS:
-        print("error: give a benchmark JSON written by evaluate.py --benchmark", file=sys.stderr)
-        return 2
-    sections, out = [], {"reports": [str(r) for r in REPORTS], "benchmarks": {}}
-    for path in map(Path, REPORTS):
-        try:
-            report = read_benchmark_report(path)
-        except InputError as error:
-            print(f"error: {error}", file=sys.stderr)
-            return 1
-        benchmarks, data_tag = report["benchmarks"], benchmark_data_tag(report["dataset_args"])
-        for key, bench in benchmarks.items():
-            rows = []
-            for fold in bench["folds"]:
-                dataset = recorded_path(fold["run_dir"]).parent / f"dataset_{data_tag}"
-                try:
-                    rows += score_fold(fold, dataset, recorded_path(report["processed_dir"]))
-                except (InputError, OSError) as error:
-                    print(f"error: {path}, {fold['fold']}: {error}", file=sys.stderr)
-                    return 1
-                print(f"{key}, {fold['fold']}: scored", flush=True)
-            out["benchmarks"][f"{path.name}: {key}"] = rows
-            sections.append(table(rows, f"### {key} ({path.name})"))
-            print(sections[-1], flush=True)
-    if JSON:
-        write_json_atomic(Path(JSON), out)
-        write_text_atomic(Path(JSON).with_suffix(".md"), "\n".join(sections))
-        print(f"wrote {JSON} and {Path(JSON).with_suffix('.md')}")
-    return 0
+    from voiceface.evaluation import benchmark_data_tag, rescore_folds
+    from voiceface.formats import recorded_path
 
+    def fold_rows(fold: dict, report: dict) -> list[dict]:
+        dataset = recorded_path(fold["run_dir"]).parent / f"dataset_{benchmark_data_tag(report['dataset_args'])}"
+        return score_fold(fold, dataset, recorded_path(report["processed_dir"]))
+    return rescore_folds(REPORTS, fold_rows, table, JSON, {"reports": [str(r) for r in REPORTS]})
 
 if __name__ == "__main__":
     sys.exit(run_main(main))

@@ -3,6 +3,7 @@ held-out clip of each benchmark, as the fold's model (the one the benchmark scor
 
     python 3_inference/jaw_tracks.py runs/benchmark/benchmark.json --output runs/benchmark/jaw_tracks.png
     python 3_inference/jaw_tracks.py sd.json si.json --clip tk_obama_crop512 --start 20 --seconds 8
+    python 3_inference/jaw_tracks.py si.json --strength mouth=2.3      # and the TCN as inference.py --strength makes it
 
 One panel per benchmark and look-ahead in the reports (evaluate.py --benchmark ... --json). Each shows
 the clip whose TCN jawOpen r is the median over the benchmark's clips (the lower of the two middle
@@ -10,7 +11,9 @@ ones for an even count), unless --clip names one; the pauses (voice activity 0) 
 fold's model is its run's last.pt and the labels its dataset's, sync-corrected as the benchmark
 scored them; a run or dataset that is gone or changed since is refused in one line. The PNG carries
 what it was drawn from (the reports' SHA-256 and the settings, in its text chunk `voiceface`); drawn
-again from the same, it is skipped unless --force.
+again from the same, it is skipped unless --force. With --strength the TCN is drawn a second time as
+inference.py --strength would animate it (voiceface/strength.py, around the fold model's rest), and
+each panel's line prints the jaw's amplitude (its spread over the video's) both ways.
 """
 import sys
 from pathlib import Path
@@ -25,6 +28,7 @@ OUTPUT = "jaw_tracks.png"       # the picture
 CLIP = ""                       # the clip to show in every panel that scored it; default: each panel's median clip
 START = 0.0                     # the excerpt's start in the clip, seconds
 SECONDS = 10.0                  # the excerpt's length (the whole clip if shorter)
+STRENGTH = ""                   # also draw the TCN with this inference.py --strength (e.g. mouth=2.3)
 FORCE = False                   # draw again even when the picture says it was drawn from these reports and settings
 # --- end of settings ---------------------------------------------------------------------------
 
@@ -42,6 +46,7 @@ def panel(key: str, bench: dict, clip: str, processed: Path) -> dict:
     from voiceface.errors import InputError
     from voiceface.evaluation import dataset_clips, score_clips
     from voiceface.formats import recorded_path, sha256_file
+    from voiceface.strength import parse_strength
     fold = next((f for f in bench["folds"] if clip in f["held_out"]), None)
     if fold is None:
         raise InputError(f"{key}: no fold held {clip} out; give a clip the benchmark scored")
@@ -56,6 +61,13 @@ def panel(key: str, bench: dict, clip: str, processed: Path) -> dict:
                          f"run the benchmark again")
     clips = [c for c in dataset_clips(dataset, "val", processed) if c[0] == clip]
     result = score_clips(checkpoint_path, clips, dataset, keep_tracks=True, progress=False)[0]
+    strength = parse_strength(STRENGTH)
+    if not strength.identity:       # the model's track as the engine would scale it: scores in [0, 1] around its rest
+        from voiceface.dataset import denormalize_targets
+        from voiceface.strength import apply_strength, rest_of
+        model, checkpoint = load_model(checkpoint_path)
+        tracks = result["tracks"]
+        tracks["strong"] = apply_strength(denormalize_targets(tracks["model"]), strength, rest_of(model, checkpoint))
     return {"key": key, "clip": clip, "result": result, "clips": len(bench["clips"]),
             "median": clip == median_clip(bench)}
 
@@ -68,7 +80,8 @@ def provenance() -> dict:
         reports = [{"path": str(r), "sha256": sha256_file(r)} for r in REPORTS]
     except OSError:
         return {}
-    return {"made_by": "3_inference/jaw_tracks.py", "reports": reports, "clip": CLIP, "start": START, "seconds": SECONDS}
+    return {"made_by": "3_inference/jaw_tracks.py", "reports": reports, "clip": CLIP, "start": START, "seconds": SECONDS,
+            **({"strength": STRENGTH} if STRENGTH else {})}
 
 
 def drawn_from(path: Path) -> dict:
@@ -81,6 +94,13 @@ def drawn_from(path: Path) -> dict:
             return json.loads(image.text.get("voiceface", "{}"))
     except (OSError, ValueError, AttributeError):
         return {}
+
+
+def amplitude(tracks: dict, which: str) -> float:
+    """The jaw's spread in a track over the video's, on the frames scored (metrics.clip_metrics')."""
+    from voiceface.metrics import JAW_OPEN
+    known = tracks["mask"].astype(bool)
+    return float(tracks[which][known, JAW_OPEN].std() / max(tracks["targets"][known, JAW_OPEN].std(), 1e-9))
 
 
 def plot(path: Path, panels: list[dict], start: float, seconds: float, made_from: dict) -> None:
@@ -113,6 +133,9 @@ def plot(path: Path, panels: list[dict], start: float, seconds: float, made_from
                   label=f"TCN, r {result['model']['jaw_open_r']:.2f}")
         axis.plot(time, tracks["ridge"][span, JAW_OPEN], color="tab:blue", lw=0.9, alpha=0.7,
                   label=f"ridge on the same inputs, r {result['ridge']['jaw_open_r']:.2f}")
+        if "strong" in tracks:
+            axis.plot(time, tracks["strong"][span, JAW_OPEN], color="tab:orange", lw=1.2,
+                      label=f"TCN with --strength {STRENGTH}, amplitude {amplitude(tracks, 'strong'):.2f}")
         which = f"the median of its {p['clips']} clips" if p["median"] else f"one of its {p['clips']} clips"
         axis.set_title(f"{p['key']}: held-out {drawable(p['clip'])} ({which}; r over the whole clip)", fontsize=9)
         axis.set_ylabel("jawOpen")
@@ -139,6 +162,12 @@ def main(argv=None) -> int:
                                ("--start", START, 0, False, "seconds into the clip")):
         print(f"error: {problem}", file=sys.stderr)
         return 2
+    from voiceface.strength import parse_strength
+    try:
+        parse_strength(STRENGTH)
+    except ValueError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
     output = Path(OUTPUT)
     made_from = provenance()
     if not FORCE and made_from and drawn_from(output) == made_from:
@@ -156,7 +185,9 @@ def main(argv=None) -> int:
                     continue
                 panels.append(panel(key, bench, clip, recorded_path(report["processed_dir"])))
                 r = panels[-1]["result"]
-                print(f"{key}: {clip}: jawOpen r TCN {r['model']['jaw_open_r']:.3f}, ridge {r['ridge']['jaw_open_r']:.3f}")
+                print(f"{key}: {clip}: jawOpen r TCN {r['model']['jaw_open_r']:.3f}, ridge {r['ridge']['jaw_open_r']:.3f}"
+                      + (f"; the jaw's amplitude {amplitude(r['tracks'], 'model'):.2f}, with --strength {STRENGTH} "
+                         f"{amplitude(r['tracks'], 'strong'):.2f}" if STRENGTH else ""))
         if not panels:
             raise InputError(f"no benchmark {'scored ' + CLIP if CLIP else 'found'} in {', '.join(map(str, REPORTS)) or 'no files'}: "
                              f"give the JSONs evaluate.py --benchmark wrote")

@@ -380,6 +380,30 @@ def test_a_miniature_speaker_dependent_benchmark(learn_dataset, tmp_path):
     assert f"{median['clip']}: jawOpen r TCN {median['model']['jaw_open_r']:.3f}, " \
            f"ridge {median['ridge']['jaw_open_r']:.3f}" in tracks.stdout      # the benchmark's own figures again
     assert (tmp_path / "jaw.png").stat().st_size > 10_000
+    # the TCN drawn again as inference.py --strength makes it: the jaw moves about twice as far from its rest
+    strong = run_script("3_inference/jaw_tracks.py", out, "--output", tmp_path / "strong.png", "--seconds", 5,
+                        "--strength", "mouth=2")
+    assert strong.returncode == 0, strong.stderr[-3000:]
+    plain_amplitude, strong_amplitude = map(float, re.search(r"the jaw's amplitude ([\d.]+), with --strength mouth=2 "
+                                                             r"([\d.]+)", strong.stdout).groups())
+    assert 1.6 * plain_amplitude < strong_amplitude <= 2.0 * plain_amplitude + 0.01, strong.stdout
+    assert abs(plain_amplitude - median["model"]["jaw_open_amplitude"]) < 0.01        # the benchmark's own figure
+    # what a strength does to the benchmark's figures: r kept, the jaw's amplitude doubled, the error grown
+    check = run_script("3_inference/strength_check.py", out, "--gains", 1, 2, "--json", tmp_path / "strength.json")
+    assert check.returncode == 0, check.stderr[-3000:]
+    rows = json.loads((tmp_path / "strength.json").read_text())["benchmarks"]["benchmark.json: speaker-dependent, "
+                                                                             "look-ahead 0 ms"]
+    scored = {c["clip"]: c["model"] for c in benchmark["clips"]}
+    assert sorted(row["clip"] for row in rows) == sorted(scored)
+    for row in rows:
+        plain, strong = row["gains"]["1"], row["gains"]["2"]
+        assert abs(plain["jaw_open_r"] - scored[row["clip"]]["jaw_open_r"]) < 0.02          # the benchmark's, clipped
+        assert abs(plain["mouth_mae"] - scored[row["clip"]]["mouth_mae"]) < 0.002
+        assert 1.6 * plain["jaw_open_amplitude"] < strong["jaw_open_amplitude"] and abs(
+            strong["jaw_open_r"] - plain["jaw_open_r"]) < 0.05
+    assert "| mouth=2 |" in (tmp_path / "strength.md").read_text() and "as far as the video's" in check.stdout
+    refused = run_script("3_inference/strength_check.py", out, "--region", "jaw")
+    assert refused.returncode == 2 and "'jaw' is not a blendshape or region" in refused.stderr
     # seeds averaged (seed_ensemble.py): one report twice is its own ensemble, scored as the benchmark scored it
     ensemble = run_script("3_inference/seed_ensemble.py", out, out, "--json", tmp_path / "ensemble.json")
     assert ensemble.returncode == 0, ensemble.stderr[-3000:]

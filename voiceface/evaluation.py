@@ -175,6 +175,43 @@ def read_benchmark_report(path: str | Path) -> dict:
     return report
 
 
+def rescore_folds(reports: list, score_fold, table, json_path: str = "", out: dict | None = None) -> int:
+    """Every fold model of benchmark reports scored again (degraded_sound.py, strength_check.py):
+    `score_fold(fold, report)` gives a row per held-out clip; `table(rows, title)` one markdown table
+    per benchmark and look-ahead, printed, and with `json_path` written beside every row as JSON
+    (`out` and the rows under "benchmarks"). The exit code: 1, with one line, for a report or a fold
+    that cannot be read; 2 for no report."""
+    import sys
+    from .formats import write_json_atomic, write_text_atomic
+    if not reports:
+        print("error: give a benchmark JSON written by evaluate.py --benchmark", file=sys.stderr)
+        return 2
+    sections, out = [], dict(out or {}, benchmarks={})
+    for path in map(Path, reports):
+        try:
+            report = read_benchmark_report(path)
+        except InputError as error:
+            print(f"error: {error}", file=sys.stderr)
+            return 1
+        for key, bench in report["benchmarks"].items():
+            rows = []
+            for fold in bench["folds"]:
+                try:
+                    rows += score_fold(fold, report)
+                except (InputError, OSError) as error:
+                    print(f"error: {path}, {fold['fold']}: {error}", file=sys.stderr)
+                    return 1
+                print(f"{key}, {fold['fold']}: scored", flush=True)
+            out["benchmarks"][f"{path.name}: {key}"] = rows
+            sections.append(table(rows, f"### {key} ({path.name})"))
+            print(sections[-1], flush=True)
+    if json_path:
+        write_json_atomic(Path(json_path), out)
+        write_text_atomic(Path(json_path).with_suffix(".md"), "\n".join(sections))
+        print(f"wrote {json_path} and {Path(json_path).with_suffix('.md')}")
+    return 0
+
+
 def benchmark_data_tag(dataset_args: str) -> str:
     """The tag of a benchmark's stage 1.3 datasets (evaluate.py --benchmark): each fold's is
     `dataset_<tag>` beside its runs, named by the --dataset-args that made it, so runs on other

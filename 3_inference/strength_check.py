@@ -1,0 +1,135 @@
+"""What a strength does to a benchmark's figures, and which one gives the video's range of movement.
+Every fold model of a benchmark report (evaluate.py --benchmark) is scored again on its held-out clips
+as the benchmark scored them (sync-corrected labels, the same frames), its output scaled as
+inference.py --strength would scale it (voiceface/strength.py: each score moved `gain` times as far
+from the fold model's rest) at each gain of --gains, for the item --region names. Gain 1 gives the
+benchmark's own figures, but for the scores clipped to [0, 1] as inference clips them (the benchmark
+scores the model's output as it comes).
+
+    python 3_inference/strength_check.py runs/benchmark/benchmark.json
+    python 3_inference/strength_check.py sd.json si.json --gains 1 1.6 2.3 --json runs/strength.json
+
+Prints, and writes beside --json as markdown, one table per benchmark and look-ahead: median over
+clips (duration-weighted mean) of jawOpen r, the jaw's amplitude (its spread over the video's),
+jawOpen MAE, mouth MAE (every jaw* and mouth* score) and jawOpen in the pauses (the video's beside
+it); then the gain at which the median amplitude reaches the video's, read off the gains tried.
+"""
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repo root, for `import voiceface`
+
+from voiceface.cli import configure, run_main
+
+# --- settings (each can be given on the command line: GAINS as --gains) --------------------------
+REPORTS = []                    # benchmark JSONs from evaluate.py --benchmark (at least one)
+GAINS = [1.0, 1.5, 2.0, 2.5]    # the gains to score (1: the benchmark's own figures)
+REGION = "mouth"                # the --strength item the gains set: mouth, upper, a blendshape's name, or "" for
+#                                 every blendshape
+JSON = ""                       # if given: every clip's figures as JSON, and the tables as markdown beside it
+# --- end of settings ---------------------------------------------------------------------------
+
+
+def spec(gain: float) -> str:
+    """The --strength text that sets REGION to `gain`."""
+    return f"{REGION}={gain:g}" if REGION else f"{gain:g}"
+
+
+def score_fold(fold: dict, processed: Path) -> list[dict]:
+    """Every held-out clip of one fold at every gain: the benchmark's scoring of the fold model's
+    output, scaled from the model's rest."""
+    import numpy as np
+    from voiceface.constants import MOUTH_INDICES, N_BLENDSHAPES
+    from voiceface.dataset import denormalize_targets
+    from voiceface.engine import load_model
+    from voiceface.errors import InputError
+    from voiceface.evaluation import dataset_clips, score_clips
+    from voiceface.formats import recorded_path
+    from voiceface.metrics import JAW_OPEN, pearson
+    from voiceface.strength import apply_strength, parse_strength, rest_of
+    checkpoint_path = recorded_path(fold["run_dir"]) / "last.pt"
+    if not checkpoint_path.exists():
+        raise InputError(f"{checkpoint_path} is gone; run the benchmark again (it reuses what is there)")
+    model, checkpoint = load_model(checkpoint_path)
+    rest = rest_of(model, checkpoint)
+    dataset = recorded_path(checkpoint["training"]["dataset_dir"])
+    clips = [c for c in dataset_clips(dataset, "val", processed) if c[0] in fold["held_out"]]
+    rows = []
+    for result in score_clips(checkpoint_path, clips, dataset, keep_tracks=True, progress=False):
+        tracks = result["tracks"]
+        known = tracks["mask"].astype(bool)
+        pauses = known & (tracks["vad"] == 0)
+        video = tracks["targets"][:, :N_BLENDSHAPES]
+        row = {"clip": result["clip"], "duration_s": result["duration_s"],
+               "video_pause_jaw_open": float(video[pauses, JAW_OPEN].mean()) if pauses.any() else None, "gains": {}}
+        for gain in GAINS:
+            face = apply_strength(denormalize_targets(tracks["model"]), parse_strength(spec(gain)), rest)
+            p, t = face[known, :N_BLENDSHAPES], video[known]
+            row["gains"][f"{gain:g}"] = {
+                "jaw_open_r": pearson(p[:, JAW_OPEN], t[:, JAW_OPEN]),
+                "jaw_open_amplitude": float(p[:, JAW_OPEN].std() / max(t[:, JAW_OPEN].std(), 1e-9)),
+                "jaw_open_mae": float(np.abs(p[:, JAW_OPEN] - t[:, JAW_OPEN]).mean()),
+                "mouth_mae": float(np.abs(p[:, MOUTH_INDICES] - t[:, MOUTH_INDICES]).mean()),
+                "pause_jaw_open": float(face[pauses, JAW_OPEN].mean()) if pauses.any() else None}
+        rows.append(row)
+    return rows
+
+
+def video_range_gain(gains: list[float], amplitudes: list[float]) -> str:
+    """Where the median amplitude crosses 1, by linear interpolation between the gains tried ("at
+    mouth=1.58"), or which side of them it lies."""
+    import numpy as np
+    order = np.argsort(gains)
+    g, a = np.asarray(gains, float)[order], np.asarray(amplitudes, float)[order]
+    if a[-1] < 1:
+        return f"beyond {spec(g[-1])} (amplitude {a[-1]:.3f} there)"
+    if a[0] >= 1:
+        return f"at {spec(g[0])} or below (amplitude {a[0]:.3f} there)"
+    i = int(np.argmax(a >= 1))
+    return f"at {spec(round(g[i - 1] + (1 - a[i - 1]) * (g[i] - g[i - 1]) / (a[i] - a[i - 1]), 2))}"
+
+
+def table(rows: list[dict], title: str) -> str:
+    import numpy as np
+    weights = np.array([r["duration_s"] for r in rows])
+
+    def cell(gain: str, key: str, digits: int) -> str:
+        have = [(r["gains"][gain][key], w) for r, w in zip(rows, weights) if r["gains"][gain][key] is not None]
+        if not have:
+            return "–"
+        values, w = map(np.array, zip(*have))
+        return f"{np.median(values):.{digits}f} ({np.average(values, weights=w):.{digits}f})"
+
+    quiet = [r["video_pause_jaw_open"] for r in rows if r["video_pause_jaw_open"] is not None]
+    lines = [title, "", f"{len(rows)} clips. Median over clips (duration-weighted mean); the video's jawOpen in the "
+             f"pauses: {np.median(quiet):.3f}." if quiet else f"{len(rows)} clips. Median over clips "
+             "(duration-weighted mean).", "",
+             "| --strength | jawOpen r | jawOpen amplitude | jawOpen MAE | mouth MAE | jawOpen in the pauses |",
+             "|---|---|---|---|---|---|"]
+    gains = list(rows[0]["gains"])
+    for gain in gains:
+        lines.append(f"| {spec(float(gain))} | {cell(gain, 'jaw_open_r', 3)} | {cell(gain, 'jaw_open_amplitude', 2)} | "
+                     f"{cell(gain, 'jaw_open_mae', 4)} | {cell(gain, 'mouth_mae', 4)} | {cell(gain, 'pause_jaw_open', 3)} |")
+    amplitudes = [float(np.median([r["gains"][g]["jaw_open_amplitude"] for r in rows])) for g in gains]
+    lines += ["", f"The median clip's jaw moves as far as the video's {video_range_gain([float(g) for g in gains], amplitudes)}."]
+    return "\n".join(lines) + "\n"
+
+
+def main(argv=None) -> int:
+    configure(globals(), argv, positional="REPORTS")
+    from voiceface.evaluation import rescore_folds
+    from voiceface.formats import recorded_path
+    from voiceface.strength import parse_strength
+    try:
+        if not GAINS:
+            raise ValueError("--gains: give one or more gains, e.g. --gains 1 1.5 2")
+        for gain in GAINS:
+            parse_strength(spec(gain))
+    except ValueError as error:
+        print(f"error: {str(error).replace('--strength ', '--region/--gains: ')}", file=sys.stderr)
+        return 2
+    return rescore_folds(REPORTS, lambda fold, report: score_fold(fold, recorded_path(report["processed_dir"])), table,
+                         JSON, {"reports": [str(r) for r in REPORTS], "region": REGION})
+
+if __name__ == "__main__":
+    sys.exit(run_main(main))
