@@ -107,13 +107,18 @@ def parse_strength(spec: str) -> Strength:
 
 def rest_of(model, checkpoint: dict) -> np.ndarray:
     """(59,) the model's face, in real units, after REST_SECONDS of digital silence (or its whole
-    reach of it, when that is longer): what a strength scales around."""
+    reach of it, when that is longer): what a strength scales around. Kept on the model object for
+    the inputs it was read with (20 ms a time on two cores; a folder of files asks once a file)."""
     from .engine import Animator, Frames
-    reach = getattr(model, "receptive_field", None)
-    seconds = max(REST_SECONDS, (reach or 0) / 100 + 1.0)
-    animator = Animator(model, checkpoint, 100.0, stream=False)
-    frames = Frames.concatenate([animator.push(np.zeros(int(seconds * 16000), np.float32)), animator.finish()])
-    return np.concatenate([frames.blendshapes[-1], frames.pose[-1]]).astype(np.float64)
+    key = (checkpoint["input_mode"], checkpoint.get("formants") is not None)
+    kept = model.__dict__.setdefault("_voiceface_rest", {})
+    if key not in kept:
+        reach = getattr(model, "receptive_field", None)
+        seconds = max(REST_SECONDS, (reach or 0) / 100 + 1.0)
+        animator = Animator(model, checkpoint, 100.0, stream=False)
+        frames = Frames.concatenate([animator.push(np.zeros(int(seconds * 16000), np.float32)), animator.finish()])
+        kept[key] = np.concatenate([frames.blendshapes[-1], frames.pose[-1]]).astype(np.float64)
+    return kept[key].copy()
 
 
 def scale_from_rest(values, rest, gains, pose_gain):
