@@ -98,7 +98,7 @@ def test_a_streamed_file_reaches_a_live_link_listener_frame_by_frame(checkpoint,
     out = tmp_path / "streamed.json"
     clip = learn_dataset / "raw" / "sample_23.mp4"              # 8 s, sent at real-time pace
     result = run_script(INFER, clip, "--checkpoint", checkpoint, "--stream", "--livelink", f"127.0.0.1:{port}",
-                        "--output", out, "--no-plot")
+                        "--output", out, "--no-plot", "--strength", "mouth=2")
     assert result.returncode == 0, result.stderr
     assert "Live Link: 240 packets" in result.stdout
     stdout, stderr = listener.communicate(timeout=30)
@@ -114,6 +114,12 @@ def test_a_streamed_file_reaches_a_live_link_listener_frame_by_frame(checkpoint,
     assert np.abs(values[:, :52] - expected[:, :52]).max() <= 1e-4                 # JSON rounds to 1e-4
     assert np.abs(values[:, 52:55] - expected[:, 52:55]).max() <= 1e-4
     assert {p["subject"] for p in packets} == {"voiceface"}
+    # the packets carry the face at the strength asked for: the file's frames at mouth=2
+    from voiceface.engine import animate_file, load_model
+    from voiceface.strength import parse_strength
+    strong, _ = animate_file(clip, *load_model(checkpoint), strength=parse_strength("mouth=2"))
+    assert np.abs(track.blendshapes - strong.blendshapes).max() <= 1e-4
+    assert track.header["strength"]["spec"] == "mouth=2"
     # at the output frame rate: 8 s of audio streamed in real time arrive over about 8 s
     arrivals = np.array([p["arrival_s"] for p in packets])
     assert 7.0 < arrivals[-1] - arrivals[0] < 9.5
