@@ -499,6 +499,7 @@ def test_a_strength_is_read_from_its_text_the_particular_item_winning_and_a_bad_
     assert parse_strength("upper=0").gains[index("eyeBlinkLeft")] == 0 and parse_strength("upper=0").gains[index(
         "jawOpen")] == 1
     assert parse_strength("").identity and parse_strength("1").identity
+    assert parse_strength("mouth=2,").gains == parse_strength("mouth=2").gains          # a stray comma
     clip = learn_dataset / "raw" / "sample_24.mp4"
     for spec, said in (("jawOpn=2", "'jawOpn' is not a blendshape or region"), ("mouth=9", "between 0"),
                        ("mouth=-1", "between 0"), ("mouth", "'mouth' is not a gain"), ("mouth=nan", "between 0"),

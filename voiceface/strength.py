@@ -71,7 +71,7 @@ def parse_strength(spec: str) -> Strength:
         return NONE
     lower = {n.lower(): i for i, n in enumerate(BLENDSHAPE_NAMES) if not n.startswith("_")}
     everything, regions, names, pose, seen = None, {}, {}, 1.0, set()
-    for item in (part.strip() for part in spec.split(",")):
+    for item in (part.strip() for part in spec.split(",") if part.strip()):     # a stray comma is no item
         key, _, value = item.rpartition("=")
         key = key.strip().lower()
         try:
