@@ -15,7 +15,8 @@ the model exported as one ONNX file that takes 16 kHz sound (face.onnx beside la
 on a held-out clip, with its preview video (stage 3; sample only) · 6 evaluation of the held-out split · 7 the
 speaker-dependent and speaker-independent benchmarks (your videos, with a speaker manifest: they
 train a model per fold, about 13 minutes for 7 minutes of video on two cores) ·
-8 each benchmark's median held-out clip drawn: the video's jaw against the TCN's and ridge's
+8 each benchmark's median held-out clip drawn: the video's jaw against the TCN's and ridge's, and
+the fold models scored at a few --strength gains (strength.json: which gain gives your videos' range)
 """
 import sys
 import time
@@ -221,6 +222,9 @@ def stages(raw: Path, work: Path, sample: bool) -> list[tuple[int, str, list]]:
         steps.append((8, "what the benchmarks' r looks like: each one's median held-out clip, drawn",
                       ["3_inference/jaw_tracks.py", benchmark_dir(work) / "benchmark.json",
                        "--output", benchmark_dir(work) / "jaw_tracks.png", *force]))
+        steps.append((8, "how far the jaw moves against the video's, and the --strength that gives the videos' range",
+                      ["3_inference/strength_check.py", benchmark_dir(work) / "benchmark.json",
+                       "--json", benchmark_dir(work) / "strength.json", *force]))
     return steps
 
 

@@ -13,6 +13,8 @@ Prints, and writes beside --json as markdown, one table per benchmark and look-a
 clips (duration-weighted mean) of jawOpen r, the jaw's amplitude (its spread over the video's),
 jawOpen MAE, mouth MAE (every jaw* and mouth* score) and jawOpen in the pauses (the video's beside
 it); then the gain at which the median amplitude reaches the video's, read off the gains tried.
+A --json that holds the scores of the same reports (by SHA-256), region and gains is not scored
+again unless --force (run_pipeline.py's stage 8 runs it after every benchmark).
 """
 import sys
 from pathlib import Path
@@ -27,6 +29,7 @@ GAINS = [1.0, 1.5, 2.0, 2.5]    # the gains to score (1: the benchmark's own fig
 REGION = "mouth"                # the --strength item the gains set: mouth, upper, a blendshape's name, or "" for
 #                                 every blendshape
 JSON = ""                       # if given: every clip's figures as JSON, and the tables as markdown beside it
+FORCE = False                   # score again even when --json holds these reports' scores at these gains
 # --- end of settings ---------------------------------------------------------------------------
 
 
@@ -115,6 +118,27 @@ def table(rows: list[dict], title: str) -> str:
     return "\n".join(lines) + "\n"
 
 
+def provenance() -> dict:
+    """What a --json is scored from: each report's path and SHA-256, the region and the gains
+    (empty when a report cannot be read: nothing to compare, it is scored or refused)."""
+    from voiceface.formats import sha256_file
+    try:
+        reports = [{"path": str(r), "sha256": sha256_file(r)} for r in REPORTS]
+    except OSError:
+        return {}
+    return {"made_by": "3_inference/strength_check.py", "reports": reports, "region": REGION,
+            "gains": [float(g) for g in GAINS]}
+
+
+def scored_from(path: Path) -> dict:
+    """The provenance a --json of this script records (empty for anything else)."""
+    import json
+    try:
+        return json.loads(path.read_text()).get("made_from", {})
+    except (OSError, ValueError, AttributeError):
+        return {}
+
+
 def main(argv=None) -> int:
     configure(globals(), argv, positional="REPORTS")
     from voiceface.evaluation import rescore_folds
@@ -128,8 +152,12 @@ def main(argv=None) -> int:
     except ValueError as error:
         print(f"error: {str(error).replace('--strength ', '--region/--gains: ')}", file=sys.stderr)
         return 2
+    made_from = provenance()
+    if JSON and not FORCE and made_from and scored_from(Path(JSON)) == made_from:
+        print(f"skipped: {JSON} holds these reports' scores at these gains (--force scores them again)")
+        return 0
     return rescore_folds(REPORTS, lambda fold, report: score_fold(fold, recorded_path(report["processed_dir"])), table,
-                         JSON, {"reports": [str(r) for r in REPORTS], "region": REGION})
+                         JSON, {"reports": [str(r) for r in REPORTS], "region": REGION, "made_from": made_from})
 
 if __name__ == "__main__":
     sys.exit(run_main(main))

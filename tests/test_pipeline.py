@@ -447,6 +447,9 @@ def test_a_miniature_speaker_dependent_benchmark(learn_dataset, tmp_path):
                               "--stage", 8, "--stop-stage", 8)
         assert staged.returncode == 0, staged.stderr[-3000:]
         assert (work / "benchmark" / "jaw_tracks.png").exists() and ("skipped: " in staged.stdout) == (attempt == "skipped")
+        assert (work / "benchmark" / "strength.json").exists()       # and which strength gives the videos' range
+        assert ("as far as the video's" in staged.stdout) == (attempt == "drawn"), staged.stdout[-2000:]
+        assert staged.stdout.count("skipped: ") == (2 if attempt == "skipped" else 0)
     run_dir = next(f["run_dir"] for f in benchmark["folds"] if median["clip"] in f["held_out"])
     trained_on = torch.load(os.path.join(run_dir, "last.pt"), map_location="cpu", weights_only=False)["training"]
     manifest = Path(trained_on["dataset_dir"]) / "dataset_manifest.json"
