@@ -326,6 +326,7 @@ def main(argv=None) -> int:
         print(f"benchmarks: {benchmark_dir(work) / 'benchmark.md'}")
     if not sample and SPEAKER_MANIFEST and 8 in ran and drawn:
         print(f"the benchmarks' median clips, drawn: {benchmark_dir(work) / 'jaw_tracks.png'}")
+        print(f"the --strength that gives your videos' range of movement: {benchmark_dir(work) / 'strength.md'}")
     if failed_inputs:
         print(f"done without the inputs that stage{'s' if len(failed_inputs) > 1 else ''} "
               f"{', '.join(map(str, failed_inputs))} left out (named above): mend or remove them and run again to "

@@ -448,6 +448,7 @@ def test_a_miniature_speaker_dependent_benchmark(learn_dataset, tmp_path):
         assert staged.returncode == 0, staged.stderr[-3000:]
         assert (work / "benchmark" / "jaw_tracks.png").exists() and ("skipped: " in staged.stdout) == (attempt == "skipped")
         assert (work / "benchmark" / "strength.json").exists()       # and which strength gives the videos' range
+        assert f"range of movement: {work / 'benchmark' / 'strength.md'}" in staged.stdout
         assert ("as far as the video's" in staged.stdout) == (attempt == "drawn"), staged.stdout[-2000:]
         assert staged.stdout.count("skipped: ") == (2 if attempt == "skipped" else 0)
     run_dir = next(f["run_dir"] for f in benchmark["folds"] if median["clip"] in f["held_out"])
