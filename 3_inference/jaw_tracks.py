@@ -53,19 +53,19 @@ def panel(key: str, bench: dict, clip: str, processed: Path) -> dict:
     checkpoint_path = recorded_path(fold["run_dir"]) / "last.pt"
     if not checkpoint_path.exists():
         raise InputError(f"{key}: {checkpoint_path} is gone; run the benchmark again (it reuses what is there)")
-    _, checkpoint = load_model(checkpoint_path)          # a damaged or foreign file: refused in one line
+    model, checkpoint = load_model(checkpoint_path)      # a damaged or foreign file: refused in one line
     dataset = recorded_path(checkpoint["training"]["dataset_dir"])
     manifest = dataset / MANIFEST_FILENAME
     if not manifest.exists() or sha256_file(manifest) != checkpoint["dataset_manifest_sha256"]:
         raise InputError(f"{key}: {dataset} is not the dataset {checkpoint_path} was trained on (gone or remade); "
                          f"run the benchmark again")
     clips = [c for c in dataset_clips(dataset, "val", processed) if c[0] == clip]
-    result = score_clips(checkpoint_path, clips, dataset, keep_tracks=True, progress=False)[0]
+    result = score_clips(checkpoint_path, clips, dataset, keep_tracks=True, progress=False,
+                         loaded=(model, checkpoint))[0]
     strength = parse_strength(STRENGTH)
     if not strength.identity:       # the model's track as the engine would scale it: scores in [0, 1] around its rest
         from voiceface.dataset import denormalize_targets
         from voiceface.strength import apply_strength, rest_of
-        model, checkpoint = load_model(checkpoint_path)
         tracks = result["tracks"]
         tracks["strong"] = apply_strength(denormalize_targets(tracks["model"]), strength, rest_of(model, checkpoint))
     return {"key": key, "clip": clip, "result": result, "clips": len(bench["clips"]),
@@ -98,9 +98,9 @@ def drawn_from(path: Path) -> dict:
 
 def amplitude(tracks: dict, which: str) -> float:
     """The jaw's spread in a track over the video's, on the frames scored (metrics.clip_metrics')."""
-    from voiceface.metrics import JAW_OPEN
+    from voiceface.metrics import JAW_OPEN, amplitude
     known = tracks["mask"].astype(bool)
-    return float(tracks[which][known, JAW_OPEN].std() / max(tracks["targets"][known, JAW_OPEN].std(), 1e-9))
+    return amplitude(tracks[which][known, JAW_OPEN], tracks["targets"][known, JAW_OPEN])
 
 
 def plot(path: Path, panels: list[dict], start: float, seconds: float, made_from: dict) -> None:

@@ -48,7 +48,7 @@ def score_fold(fold: dict, processed: Path) -> list[dict]:
     from voiceface.errors import InputError
     from voiceface.evaluation import dataset_clips, score_clips
     from voiceface.formats import recorded_path
-    from voiceface.metrics import JAW_OPEN, pearson
+    from voiceface.metrics import JAW_OPEN, amplitude, pearson
     from voiceface.strength import apply_strength, parse_strength, rest_of
     checkpoint_path = recorded_path(fold["run_dir"]) / "last.pt"
     if not checkpoint_path.exists():
@@ -58,7 +58,8 @@ def score_fold(fold: dict, processed: Path) -> list[dict]:
     dataset = recorded_path(checkpoint["training"]["dataset_dir"])
     clips = [c for c in dataset_clips(dataset, "val", processed) if c[0] in fold["held_out"]]
     rows = []
-    for result in score_clips(checkpoint_path, clips, dataset, keep_tracks=True, progress=False):
+    for result in score_clips(checkpoint_path, clips, dataset, keep_tracks=True, progress=False,
+                              loaded=(model, checkpoint)):
         tracks = result["tracks"]
         known = tracks["mask"].astype(bool)
         pauses = known & (tracks["vad"] == 0)
@@ -70,7 +71,7 @@ def score_fold(fold: dict, processed: Path) -> list[dict]:
             p, t = face[known, :N_BLENDSHAPES], video[known]
             row["gains"][f"{gain:g}"] = {
                 "jaw_open_r": pearson(p[:, JAW_OPEN], t[:, JAW_OPEN]),
-                "jaw_open_amplitude": float(p[:, JAW_OPEN].std() / max(t[:, JAW_OPEN].std(), 1e-9)),
+                "jaw_open_amplitude": amplitude(p[:, JAW_OPEN], t[:, JAW_OPEN]),
                 "jaw_open_mae": float(np.abs(p[:, JAW_OPEN] - t[:, JAW_OPEN]).mean()),
                 "mouth_mae": float(np.abs(p[:, MOUTH_INDICES] - t[:, MOUTH_INDICES]).mean()),
                 "pause_jaw_open": float(face[pauses, JAW_OPEN].mean()) if pauses.any() else None}

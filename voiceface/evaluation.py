@@ -247,13 +247,14 @@ def dataset_clips(dataset_dir: Path, split: str, processed_dir: Path | None = No
 
 
 def score_clips(checkpoint_path: Path, clips: list[tuple], train_dataset: Path, keep_tracks: bool = False,
-                progress: bool = True) -> list[dict]:
+                progress: bool = True, loaded: tuple | None = None) -> list[dict]:
     """evaluate_clip for each (name, clip, shift ms), the baselines fitted on train_dataset's training
     split; with keep_tracks each result keeps its `tracks` (every output, the labels, mask and voice
-    activity, at the face's time) for plotting."""
+    activity, at the face's time) for plotting. `loaded`: the checkpoint's (model, checkpoint dict)
+    when the caller has them already."""
     from .engine import load_model
     from .progress import progress_bar
-    model, checkpoint = load_model(checkpoint_path)
+    model, checkpoint = loaded or load_model(checkpoint_path)
     baselines = Baselines.fit(train_dataset, checkpoint["input_mode"], int(checkpoint.get("lookahead_frames", 0)))
     results = []
     for name, clip, shift_ms in progress_bar(clips, desc="evaluating", unit="clip", enabled=progress and len(clips) >= 2):
