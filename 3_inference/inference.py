@@ -7,6 +7,7 @@
     python 3_inference/inference.py --mic --livelink 192.168.1.20                # drive Unreal live (Live Link Face)
     python 3_inference/inference.py speech.wav --preview                         # an MP4 of the face with the sound
     python 3_inference/inference.py speech.wav --strength mouth=2,pose=0.5       # a livelier mouth, a calmer head
+    python 3_inference/inference.py speech.wav --rest me_talking.mp4             # resting as my face rests
     python 3_inference/inference.py --checkpoint best.pt --export-onnx face.onnx      # for an engine: sound in
 
 Writes, per input: <name>.json in stage 1.1's blendshapes_and_pose.json format (same reader, same
@@ -40,6 +41,12 @@ STRENGTH = ""                   # how far the face moves from the model's rest (
 #                                 blendshape, comma-separated, 0-4 (1: as the model made it; the more particular item
 #                                 wins). On voices it never heard the model's jaw moves at 0.41-0.47 of the video's:
 #                                 mouth=2.3 gives the video's range, at a larger error per frame (README, "Strength")
+REST = ""                       # where the face rests: a video of the speaker with pauses in the speech (their face
+#                                 in the pauses), a photo of them at rest, a processed clip folder, or NAME=V values
+#                                 (jawOpen=0.05); each score moves from the model's rest onto it. The model rests where
+#                                 its training clips rest; on new speakers the rest from another of their videos cuts
+#                                 jawOpen's error by a third (README, "The speaker's own rest")
+FACE_MODEL = REPO_ROOT / "checkpoints/face_landmarker.task"   # MediaPipe's model, for --rest from a video or photo
 CSV = False                     # also write a Live Link Face CSV
 PLOT = True                     # also write a PNG of the key tracks
 PREVIEW = False                 # also write <name>.preview.mp4: the animated face with the input's sound
@@ -151,10 +158,17 @@ def header_for(source_path: Path, checkpoint_path: Path, checkpoint: dict, frame
         "libraries": library_versions()}
 
 
+_ADJUSTMENTS = {}
+
+
 def strength():
-    """--strength as a strength.Strength (main() has refused one that does not parse)."""
-    from voiceface.strength import parse_strength
-    return parse_strength(STRENGTH)
+    """--strength and --rest as one strength.Strength, read once per setting (a rest from a video runs
+    MediaPipe over it); main() has refused settings that do not give one."""
+    from voiceface.strength import parse_strength, rest_from_spec, with_rest
+    key = (STRENGTH, REST, str(FACE_MODEL))
+    if key not in _ADJUSTMENTS:
+        _ADJUSTMENTS[key] = with_rest(parse_strength(STRENGTH), *rest_from_spec(REST, FACE_MODEL))
+    return _ADJUSTMENTS[key]
 
 
 def delay_frames() -> int:
@@ -342,7 +356,7 @@ def export_stream(model, checkpoint) -> int:
     print(f"wrote {target}: 10 ms of 16 kHz audio (input `audio`, 1 x 160) and the state (`state`, 1 x "
           f"{state_size}, zeros at the start) in; `blendshapes`, `head_pose`, `voice` and `next_state` out; "
           f"look-ahead {10 * checkpoint.get('lookahead_frames', 0)} ms"
-          + (f"; strength {STRENGTH} inside" if not strength().identity else ""))
+          + "".join(f"; {name} {value} inside" for name, value in (("strength", STRENGTH), ("rest", REST)) if value))
     print(f"ONNX Runtime vs the Python engine on 12 s of generated silence, noise and speech: {agreement(check)}; "
           f"a 10 ms step p50 {check['step_ms_p50']:.2f} ms, p99 {check['step_ms_p99']:.2f} ms")
     checks, failed = [check], False
@@ -393,22 +407,25 @@ def main(argv=None) -> int:
         print(f"error: --onnx-input {ONNX_INPUT}: give audio (the front-end inside, for engines) or mel (the model "
               "alone)", file=sys.stderr)
         return 2
-    from voiceface.strength import parse_strength
+    from voiceface.errors import InputError
     try:
-        parse_strength(STRENGTH)
-    except ValueError as error:
-        print(f"error: {error}", file=sys.stderr)
+        strength()
+    except (ValueError, InputError) as error:
+        print(f"error: {'--rest ' if isinstance(error, InputError) else ''}{error}", file=sys.stderr)
         return 2
-    if EXPORT_ONNX and ONNX_INPUT == "mel" and not parse_strength(STRENGTH).identity:
-        print("error: --strength with --onnx-input mel: the mel form is the model alone, before its output is put in "
-              "real units; export the audio form (the default), which applies the strength inside", file=sys.stderr)
+    if REST:
+        from voiceface.constants import BLENDSHAPE_NAMES
+        print(f"--rest {strength().rest_spec}: jawOpen {strength().towards[BLENDSHAPE_NAMES.index('jawOpen')]:.3f} at "
+              "rest" if strength().rest_spec != REST else f"--rest {REST}", flush=True)
+    if EXPORT_ONNX and ONNX_INPUT == "mel" and not strength().identity:
+        print("error: --strength or --rest with --onnx-input mel: the mel form is the model alone, before its output "
+              "is put in real units; export the audio form (the default), which applies them inside", file=sys.stderr)
         return 2
     if abs(FACE_DELAY_MS / 10 - round(FACE_DELAY_MS / 10)) > 1e-9:
         print(f"error: --face-delay-ms {FACE_DELAY_MS:g}: give a multiple of 10 ms (the model's frame), "
               f"e.g. {10 * round(FACE_DELAY_MS / 10):g}", file=sys.stderr)
         return 2
     from voiceface.engine import load_model
-    from voiceface.errors import InputError
     if REFERENCE:
         from voiceface.formats import read_blendshapes_json
         try:

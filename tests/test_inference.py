@@ -595,5 +595,106 @@ def test_the_stream_onnx_carries_its_strength_and_is_exported_again_for_another(
     assert strong_jaw.std() > 1.5 * plain_jaw.std()
     mel = run_script(INFER, "--checkpoint", checkpoint, "--export-onnx", tmp_path / "mel.onnx", "--onnx-input", "mel",
                      "--strength", "2")
-    assert mel.returncode == 2 and mel.stderr.startswith("error: --strength with --onnx-input mel")
+    assert mel.returncode == 2 and mel.stderr.startswith("error: --strength or --rest with --onnx-input mel")
     assert not (tmp_path / "mel.onnx").exists()
+
+
+def test_a_rest_is_read_from_values_a_video_in_sync_or_not_a_silent_one_or_a_processed_clip(face_model, learn_dataset,
+                                                                                            tmp_path):
+    """--rest: NAME=V values; a video's face in its pauses, read on the picture's clock put in sync
+    with the sound (a clip whose mouth leads its sound by 300 ms rests as the one in sync does, and
+    says it moved the sound); a silent video's or a photo's median face; a processed clip folder as
+    its video; bad text or a file without pauses refused in one line."""
+    import av
+    from voiceface.constants import BLENDSHAPE_NAMES
+    from voiceface.errors import InputError
+    from voiceface.strength import face_at_rest, parse_rest_values, rest_from_spec
+    from voiceface.synthetic import write_talking_face_clip
+    jaw = BLENDSHAPE_NAMES.index("jawOpen")
+    values = parse_rest_values("jawOpen=0.05, MouthClose=0.1,")
+    assert values[jaw] == 0.05 and values[BLENDSHAPE_NAMES.index("mouthClose")] == 0.1 and np.isnan(values).sum() == 50
+    for spec, said in (("jawOpen=2", "between 0 and 1"), ("jaw=0.1", "neither a file nor a blendshape"),
+                       ("jawOpen=0.1,jawopen=0.2", "jawOpen is given twice"), ("jawOpen=x", "between 0 and 1"),
+                       (str(tmp_path / "missing.mp4"), "no such file")):
+        with pytest.raises(ValueError, match=said):
+            rest_from_spec(spec, face_model)
+    rests = {}
+    for lead in (0.0, 0.3):
+        clip = write_talking_face_clip(tmp_path / f"lead_{lead:g}.mp4", duration=6.0, seed=3, mouth_lead=lead)
+        rests[lead], how = face_at_rest(clip.path, face_model)
+        assert "s of pauses" in how, how
+    assert rests[0.0][jaw] < 0.05 and abs(rests[0.3][jaw] - rests[0.0][jaw]) < 0.01, (rests[0.0][jaw], rests[0.3][jaw])
+    moved = float(how.split("moved ")[1].split(" ms")[0])
+    assert abs(moved + 300) <= 34, how                       # within a video frame of the mouth's lead
+    silent = write_talking_face_clip(tmp_path / "silent.mp4", duration=2.0, seed=3, with_audio=False)
+    face, how = face_at_rest(silent.path, face_model)
+    assert how == "no sound: the median face of 60 frame(s)" and 0 <= face.min() and face.max() <= 1
+    photo = tmp_path / "photo.png"
+    with av.open(str(tmp_path / "lead_0.mp4")) as container:
+        next(container.decode(video=0)).to_image().save(photo)
+    assert face_at_rest(photo, face_model)[1] == "no sound: the median face of 1 frame(s)"
+    with pytest.raises(InputError, match="not a processed clip"):
+        face_at_rest(tmp_path, face_model)
+    talking = tmp_path / "talking"                     # a processed clip whose voice never stops: no pause to read
+    shutil.copytree(learn_dataset / "processed" / "sample_20", talking)
+    folder_rest, how = face_at_rest(talking)
+    assert "s of pauses" in how and folder_rest[jaw] < 0.05, how
+    with np.load(talking / "audio_features.npz") as npz:
+        arrays = dict(npz)
+    np.savez(talking / "audio_features.npz", **(arrays | {"vad": np.ones_like(arrays["vad"])}))
+    with pytest.raises(InputError, match="talking: under 0.3 s of the face at least 100 ms from any voice"):
+        face_at_rest(talking)
+
+
+def test_a_rest_moves_the_face_onto_it_in_a_file_a_stream_the_onnx_and_the_output(model, trained_run, learn_dataset,
+                                                                                  tmp_path):
+    """Each score moves from the model's rest onto the rest given, the strength's gain applied
+    around it: long digital silence then rests there; a stream equals the file; inference.py records
+    the rest and where it came from (a processed clip folder); the stream ONNX carries it, checks
+    against the engine, and is exported again for another rest."""
+    from voiceface.constants import BLENDSHAPE_NAMES, N_BLENDSHAPES
+    from voiceface.formats import sha256_file
+    from voiceface.stream_onnx import exported_checkpoint, open_stream_onnx
+    from voiceface.strength import face_at_rest, parse_rest_values, parse_strength, rest_of, with_rest
+    jaw, smile = BLENDSHAPE_NAMES.index("jawOpen"), BLENDSHAPE_NAMES.index("mouthSmileLeft")
+    clip = learn_dataset / "raw" / "sample_24.mp4"
+    rest = rest_of(*model)
+    given = with_rest(parse_strength("mouth=2"), parse_rest_values("jawOpen=0.02,mouthSmileLeft=0.3"), "values")
+    plain, _ = animate_file(clip, *model)
+    rested, _ = animate_file(clip, *model, strength=given)
+    gains, towards = np.array(given.gains), rest[:N_BLENDSHAPES].copy()
+    towards[[jaw, smile]] = 0.02, 0.3
+    expected = np.clip(towards + gains * (plain.blendshapes - rest[:N_BLENDSHAPES]), 0, 1)
+    assert np.abs(rested.blendshapes - expected).max() <= 1e-5
+    assert_same_pose(rested.pose, plain.pose)                                         # the head as it was
+    _, audio = load_audio(clip)
+    animator = Animator(*model, 30.0, strength=given)
+    streamed = Frames.concatenate([animator.push(audio[i:i + 160]) for i in range(0, len(audio), 160)]
+                                  + [animator.finish()])
+    assert np.abs(streamed.blendshapes - rested.blendshapes).max() <= 1e-5
+    silence = write_wav(tmp_path / "silence.wav", np.zeros(14 * 16000, np.float32))
+    quiet, _ = animate_file(silence, *model, strength=given)
+    assert np.abs(quiet.blendshapes[-30:, [jaw, smile]] - [0.02, 0.3]).max() <= 1e-4     # resting where it was told
+    folder = learn_dataset / "processed" / "sample_20"
+    result = run_script(INFER, clip, "--checkpoint", trained_run / "best.pt", "--output", tmp_path / "r.json",
+                        "--rest", folder, "--no-plot")
+    assert result.returncode == 0, result.stderr
+    record = read_blendshapes_json(tmp_path / "r.json").header["strength"]["rest_to"]
+    face, how = face_at_rest(folder)
+    assert record["spec"] == f"{folder}: {how}" and "_neutral" not in record["blendshapes"]
+    assert record["blendshapes"]["jawOpen"] == pytest.approx(face[jaw], abs=1e-6)
+    refused = run_script(INFER, clip, "--checkpoint", trained_run / "best.pt", "--output", tmp_path / "bad.json",
+                         "--rest", learn_dataset)
+    assert refused.returncode == 2 and refused.stderr.startswith(f"error: --rest {learn_dataset}: a folder, but not")
+    assert not (tmp_path / "bad.json").exists() and len(refused.stderr.strip().splitlines()) == 1
+    target = tmp_path / "rested.onnx"
+    result = run_script(INFER, "--checkpoint", trained_run / "best.pt", "--export-onnx", target, "--rest", "jawOpen=0.02")
+    assert result.returncode == 0, result.stderr
+    assert "rest jawOpen=0.02 inside" in result.stdout and "the same in 1200 of 1200 frames" in result.stdout
+    record = json.loads(open_stream_onnx(target)[1]["strength"])
+    assert record["rest_to"] == {"spec": "jawOpen=0.02", "blendshapes": {"jawOpen": 0.02}}
+    checkpoint_sha = sha256_file(trained_run / "best.pt")
+    rest_only = with_rest(parse_strength(""), parse_rest_values("jawOpen=0.02"), "jawOpen=0.02")
+    assert exported_checkpoint(target, rest_only) == checkpoint_sha
+    assert exported_checkpoint(target) is None
+    assert exported_checkpoint(target, with_rest(parse_strength(""), parse_rest_values("jawOpen=0.03"), "")) is None

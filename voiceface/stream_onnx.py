@@ -98,7 +98,7 @@ def stream_step_module(model, input_mode: str, strength=None, rest: np.ndarray |
     (strength.Strength, not the identity) and the model's rest (strength.rest_of), the face is scaled
     from that rest as the engine scales it."""
     import torch
-    from .strength import scale_from_rest
+    from .strength import rest_target, scale_from_rest
 
     layout = state_layout(model)
 
@@ -140,6 +140,7 @@ def stream_step_module(model, input_mode: str, strength=None, rest: np.ndarray |
             if self.strong:
                 self.register_buffer("rest", torch.tensor(rest, dtype=torch.float32))
                 self.register_buffer("gains", torch.tensor(strength.gains, dtype=torch.float32))
+                self.register_buffer("towards", torch.tensor(rest_target(strength, rest), dtype=torch.float32))
                 self.pose_gain = float(strength.pose)
             self.slices, offset = [], 0
             for _, shape, _ in layout:
@@ -225,7 +226,7 @@ def stream_step_module(model, input_mode: str, strength=None, rest: np.ndarray |
             rotation = rotation / torch.clamp(rotation.norm(dim=1, keepdim=True), min=1e-12)
             if self.strong:
                 face = scale_from_rest(torch.cat([shapes, translation, rotation], dim=1), self.rest, self.gains,
-                                       self.pose_gain)
+                                       self.pose_gain, self.towards)
                 shapes, translation, rotation = (face[:, :N_BLENDSHAPES], face[:, N_BLENDSHAPES:N_BLENDSHAPES + 3],
                                                  face[:, N_BLENDSHAPES + 3:])
             kept = [torch.ones_like(floor), frame[:, HOP_LENGTH:], floor, peak, hold, heard, unmeasured,
@@ -374,9 +375,9 @@ def exported_checkpoint(path: Path, strength=None) -> str | None:
             return None                  # front-end or formant constants of another version: export again
         inside = json.loads(meta["strength"]) if meta.get("strength", "").startswith("{") else {}
         wanted = {} if strength is None or strength.identity else strength.describe()
-        if (inside.get("blendshapes", {}), inside.get("pose", 1.0)) != (wanted.get("blendshapes", {}),
-                                                                         wanted.get("pose", 1.0)):
-            return None                  # exported with other gains: export again
+        if [(inside.get(k, {}), inside.get("pose", 1.0)) for k in ("blendshapes", "rest_to")] != \
+                [(wanted.get(k, {}), wanted.get("pose", 1.0)) for k in ("blendshapes", "rest_to")]:
+            return None                  # exported with other gains or another rest: export again
         return made.get("sha256")
     except (KeyError, ValueError, AttributeError):
         return None

@@ -16,6 +16,16 @@ value moves from the model's own rest — its face after REST_SECONDS of digital
 
 so silence stays exactly where it was at any strength, and a gain of 1 changes nothing.
 
+A rest (inference.py's --rest) moves that rest to a face the user gives: a video of the speaker
+(their face in its pauses, as stage 1.3 takes it), a photo of them at rest, a processed clip folder,
+or values (`jawOpen=0.05`). Then
+
+    score' = clip(given rest + gain * (score - rest), 0, 1)
+
+for each blendshape it gives. The model rests where its training clips rest; a person's own mouth
+rests open or closed by the person and the camera as much as by the sound, which the model cannot
+hear (ARCHITECTURE.md, "The speaker's own rest").
+
 A strength is written as comma-separated items (`parse_strength`): a number alone sets every
 blendshape; `mouth=G` (every jaw* and mouth* shape and cheekPuff), `upper=G` (brows, eyes,
 cheekSquint, noseSneer), `pose=G` (the head) and `NAME=G` for one blendshape (MediaPipe's names,
@@ -30,7 +40,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .constants import BLENDSHAPE_NAMES, N_BLENDSHAPES, N_TARGETS
+from .constants import BLENDSHAPE_NAMES, FRAME_RATE, N_BLENDSHAPES, N_TARGETS
 
 MAX_GAIN = 4.0                  # above this a gain is refused as a likely typo (Audio2Face's strengths stop at 2)
 REST_SECONDS = 12.0             # digital silence the rest is read after: past the default model's 10.23 s reach
@@ -44,20 +54,29 @@ WORDS = ("a number (every blendshape)", "mouth=G", "upper=G", "pose=G", "a blend
 @dataclass(frozen=True)
 class Strength:
     """Gains for the 52 scores (`_neutral`, MediaPipe's score of no expression, is always 1) and
-    the head pose, with the text they were given as (`spec`, "" for none)."""
+    the head pose, with the text they were given as (`spec`, "" for none); and, with a rest given
+    (`with_rest`), where each score's rest goes (`towards`: 52 values, NaN where the model's own
+    rest stays) and what it was read from (`rest_spec`)."""
     spec: str
     gains: tuple[float, ...]
     pose: float
+    towards: tuple[float, ...] | None = None
+    rest_spec: str = ""
 
     @property
     def identity(self) -> bool:
-        return self.pose == 1.0 and all(g == 1.0 for g in self.gains)
+        return self.pose == 1.0 and all(g == 1.0 for g in self.gains) and self.towards is None
 
     def describe(self) -> dict:
-        """What an output records: the text given, each score whose gain is not 1, the head's."""
-        return {"spec": self.spec, "around": f"the model's face after {REST_SECONDS:g} s of digital silence",
-                "blendshapes": {BLENDSHAPE_NAMES[i]: g for i, g in enumerate(self.gains) if g != 1.0},
-                "pose": self.pose}
+        """What an output records: the text given, each score whose gain is not 1, the head's, and
+        the rest given (its source and values)."""
+        out = {"spec": self.spec, "around": f"the model's face after {REST_SECONDS:g} s of digital silence",
+               "blendshapes": {BLENDSHAPE_NAMES[i]: g for i, g in enumerate(self.gains) if g != 1.0},
+               "pose": self.pose}
+        if self.towards is not None:
+            out["rest_to"] = {"spec": self.rest_spec, "blendshapes": {
+                BLENDSHAPE_NAMES[i]: round(v, 6) for i, v in enumerate(self.towards) if not math.isnan(v)}}
+        return out
 
 
 NONE = Strength("", (1.0,) * N_BLENDSHAPES, 1.0)
@@ -121,12 +140,14 @@ def rest_of(model, checkpoint: dict) -> np.ndarray:
     return kept[key].copy()
 
 
-def scale_from_rest(values, rest, gains, pose_gain):
+def scale_from_rest(values, rest, gains, pose_gain, towards=None):
     """The strength's arithmetic on torch tensors, so that the engine and the ONNX graph run the
     same code: values (N, 59) in real units (scores, translation in cm, unit quaternion), rest (59,),
-    gains (52,), pose_gain a float. Returns (N, 59)."""
+    gains (52,), pose_gain a float, towards (52,) the scores' rest after (`rest_target`; None: the
+    model's own). Returns (N, 59)."""
     import torch
-    shapes = torch.clamp(rest[:N_BLENDSHAPES] + gains * (values[:, :N_BLENDSHAPES] - rest[:N_BLENDSHAPES]), 0.0, 1.0)
+    towards = rest[:N_BLENDSHAPES] if towards is None else towards
+    shapes = torch.clamp(towards + gains * (values[:, :N_BLENDSHAPES] - rest[:N_BLENDSHAPES]), 0.0, 1.0)
     translation = rest[N_BLENDSHAPES:N_BLENDSHAPES + 3] + pose_gain * (values[:, N_BLENDSHAPES:N_BLENDSHAPES + 3]
                                                                       - rest[N_BLENDSHAPES:N_BLENDSHAPES + 3])
     q0, q1 = rest[N_BLENDSHAPES + 3:N_TARGETS][None], values[:, N_BLENDSHAPES + 3:N_TARGETS]
@@ -149,8 +170,18 @@ def apply_strength(values: np.ndarray, strength: Strength, rest: np.ndarray) -> 
     if strength.identity or not len(values):
         return values
     out = scale_from_rest(torch.from_numpy(np.asarray(values, np.float64)), torch.from_numpy(rest),
-                          torch.tensor(strength.gains, dtype=torch.float64), strength.pose)
+                          torch.tensor(strength.gains, dtype=torch.float64), strength.pose,
+                          torch.from_numpy(rest_target(strength, rest)))
     return out.numpy()
+
+
+def rest_target(strength: Strength, rest: np.ndarray) -> np.ndarray:
+    """(52,) where each score's rest goes: the rest given (`with_rest`), else the model's own."""
+    own = np.asarray(rest, np.float64)[:N_BLENDSHAPES]
+    if strength.towards is None:
+        return own.copy()
+    given = np.asarray(strength.towards, np.float64)
+    return np.where(np.isnan(given), own, given)
 
 
 def strength_metadata(strength: Strength, rest: np.ndarray | None) -> str:
@@ -158,3 +189,127 @@ def strength_metadata(strength: Strength, rest: np.ndarray | None) -> str:
     if strength.identity:
         return ""
     return json.dumps(strength.describe() | {"rest": [round(float(v), 6) for v in rest]})
+
+
+# --- a rest the user gives (--rest) ---------------------------------------------------------------
+MIN_REST_SECONDS = 0.3          # of a video's face without voice: fewer, and its pauses are too short to take a rest from
+REST_MARGIN_S = 0.1             # a pause's frames this near a voiced frame are not taken (the mouth closing, sync left)
+REST_WORDS = ("a video of the speaker with pauses in the speech", "a photo of the face at rest",
+              "a processed clip folder (stage 1.1 and 1.2 outputs)", "NAME=V for one blendshape, e.g. jawOpen=0.05")
+
+
+def with_rest(strength: Strength, towards: np.ndarray | None, spec: str) -> Strength:
+    """`strength` with its rest moved to `towards` ((52,), NaN where the model's stays; None: none)."""
+    from dataclasses import replace
+    if towards is None:
+        return replace(strength, towards=None, rest_spec="")
+    towards = np.array(towards, np.float64)
+    towards[0] = np.nan                 # _neutral, MediaPipe's score of no expression, is the model's, as its gain is 1
+    return replace(strength, towards=tuple(float(v) for v in towards), rest_spec=str(spec))
+
+
+def parse_rest_values(spec: str) -> np.ndarray:
+    """(52,) from `NAME=V,...` (V in [0, 1], MediaPipe's names, any case), NaN for the blendshapes not
+    named; ValueError with one line saying what to write instead."""
+    lower = {n.lower(): i for i, n in enumerate(BLENDSHAPE_NAMES) if not n.startswith("_")}
+    values = np.full(N_BLENDSHAPES, np.nan)
+    for item in (part.strip() for part in spec.split(",") if part.strip()):
+        key, _, value = item.rpartition("=")
+        index = lower.get(key.strip().lower())
+        if index is None:
+            raise ValueError(f"--rest {spec}: {key.strip() or item!r} is neither a file nor a blendshape's name; "
+                             f"give {', '.join(REST_WORDS)}")
+        try:
+            score = float(value)
+        except ValueError:
+            score = math.nan
+        if not 0.0 <= score <= 1.0:
+            raise ValueError(f"--rest {spec}: {item!r}: give the score at rest as a number between 0 and 1")
+        if not np.isnan(values[index]):
+            raise ValueError(f"--rest {spec}: {BLENDSHAPE_NAMES[index]} is given twice; give it once")
+        values[index] = score
+    if np.isnan(values).all():
+        raise ValueError(f"--rest {spec}: no value; give {', '.join(REST_WORDS)}")
+    return values
+
+
+def rest_from_spec(spec: str, face_model=None) -> tuple[np.ndarray | None, str]:
+    """(the (52,) rest --rest names or None for none, how it was read). A path (that exists) is
+    read by `face_at_rest`; text with '=' by `parse_rest_values`. ValueError (bad text) or
+    voiceface.errors.InputError (a file that gives no rest), each one line."""
+    from pathlib import Path
+    spec = str(spec or "").strip()
+    if not spec:
+        return None, ""
+    path = Path(spec).expanduser()
+    if path.exists():
+        values, how = face_at_rest(path, face_model)
+        return values, f"{spec}: {how}"
+    if "=" not in spec:
+        raise ValueError(f"--rest {spec}: no such file or folder; give {', '.join(REST_WORDS)}")
+    return parse_rest_values(spec), spec
+
+
+def face_at_rest(path, face_model=None) -> tuple[np.ndarray, str]:
+    """(52,) a face at rest read from `path`, and how: a processed clip folder's or a video's face
+    in its pauses, a photo's or a silent video's median face. InputError, naming the file, where
+    none can be read.
+
+    The pauses are the voice activity's, REST_MARGIN_S away from any voice, on the video's clock
+    put in sync with the sound as stage 1.3 puts a clip (voiceface/sync.py's estimate, when it is
+    confident): a web video's sound is often 0.1-0.4 s off its picture, and pauses read without
+    sync catch the mouth still talking (Obama's clips read jawOpen 0.12-0.16 at rest that way, where
+    his video shows 0.09-0.11 in the pauses). The face there is dataset.rest_face's median."""
+    from pathlib import Path
+
+    from scipy.ndimage import maximum_filter1d
+
+    from .dataset import has_both_outputs, interpolate_targets, read_processed_clip, rest_face
+    from .errors import InputError
+    from .sync import estimate_clip_lag
+    path = Path(path)
+    if path.is_dir():
+        if not has_both_outputs(path):
+            raise InputError(f"{path}: a folder, but not a processed clip (stage 1.1's and 1.2's outputs); give a "
+                             "video or photo of the face, or a processed clip folder")
+        track, audio = read_processed_clip(path)
+        times_s, scores, pose, has_face = track.times_ms / 1000.0, track.blendshapes, track.pose, track.has_face
+        vad, mel, audio_times = audio.vad, audio.mel, audio.meta["audio_start_s"] + audio.times
+    else:
+        from .face_model import DEFAULT_FACE_MODEL, ensure_face_model
+        from .landmarks import extract_blendshapes_and_pose
+        _, times_ms, scores, pose = extract_blendshapes_and_pose(path, ensure_face_model(face_model or DEFAULT_FACE_MODEL),
+                                                                 max_faces=1)
+        times_s, has_face = np.asarray(times_ms) / 1000.0, ~np.isnan(scores).any(axis=1)
+        vad = mel = audio_times = None
+        if has_sound(path):
+            from .audio import extract_file_features, frame_times
+            source, features = extract_file_features(path)
+            vad, mel, audio_times = features.vad, features.mel, source.start_s + frame_times(len(features))
+    if vad is None:
+        return (np.median(np.asarray(scores)[has_face], axis=0).astype(np.float64),
+                f"no sound: the median face of {int(has_face.sum())} frame(s)")
+    scores, pose = np.asarray(scores), np.asarray(pose)
+    targets, mask = interpolate_targets(audio_times, times_s, scores, pose, has_face)
+    estimate = estimate_clip_lag(targets, mel, mask) if mask.sum() else None
+    shift = estimate.lag_s if estimate is not None and estimate.confident else 0.0
+    if shift:
+        targets, mask = interpolate_targets(audio_times + shift, times_s, scores, pose, has_face)
+    near_voice = maximum_filter1d(np.asarray(vad, np.uint8), 2 * round(REST_MARGIN_S * FRAME_RATE) + 1)
+    quiet = int((mask & (near_voice == 0)).sum())
+    rest = rest_face(targets, mask, near_voice) if quiet >= MIN_REST_SECONDS * FRAME_RATE else None
+    if rest is None:
+        raise InputError(f"{path}: under {MIN_REST_SECONDS:g} s of the face at least {REST_MARGIN_S * 1000:g} ms from "
+                         "any voice; give a recording with pauses in the speech, or a photo of the face at rest")
+    synced = f"its sound moved {shift * 1000:+.0f} ms to the picture" if shift else "its sound as it is"
+    return rest.astype(np.float64), f"the face in {quiet / FRAME_RATE:.1f} s of pauses ({synced})"
+
+
+def has_sound(path) -> bool:
+    """Whether a media file has an audio stream."""
+    import av
+    try:
+        with av.open(str(path)) as container:
+            return bool(container.streams.audio)
+    except (av.error.FFmpegError, OSError):
+        return False
