@@ -15,6 +15,14 @@ jawOpen MAE, mouth MAE (every jaw* and mouth* score) and jawOpen in the pauses (
 it); then the gain at which the median amplitude reaches the video's, read off the gains tried.
 A --json that holds the scores of the same reports (by SHA-256), region and gains is not scored
 again unless --force (run_pipeline.py's stage 8 runs it after every benchmark).
+
+With --rest speaker, what inference.py --rest does: only the held-out clips whose speaker (by the
+benchmark's speaker manifest) has other clips in the processed folder are scored, each gain twice,
+from the model's rest and moved onto the speaker's rest read from those other clips (the median of
+their faces in their pauses, voiceface/strength.py's face_at_rest), never from the clip itself; the
+table adds every score's MAE and how far the jaw in the pauses lies from the video's.
+
+    python 3_inference/strength_check.py si.json --gains 1 --rest speaker --json runs/rest.json
 """
 import sys
 from pathlib import Path
@@ -30,6 +38,7 @@ REGION = "mouth"                # the --strength item the gains set: mouth, uppe
 #                                 every blendshape
 JSON = ""                       # if given: every clip's figures as JSON, and the tables as markdown beside it
 FORCE = False                   # score again even when --json holds these reports' scores at these gains
+REST = ""                       # speaker: also each clip moved onto its speaker's rest read from their other clips
 # --- end of settings ---------------------------------------------------------------------------
 
 
@@ -38,9 +47,29 @@ def spec(gain: float) -> str:
     return f"{REGION}={gain:g}" if REGION else f"{gain:g}"
 
 
-def score_fold(fold: dict, processed: Path) -> list[dict]:
+def speaker_rests(report: dict, processed: Path) -> dict:
+    """{clip: (52,) its speaker's rest read from their other clips in `processed`} for every clip
+    of the benchmark's speaker manifest whose speaker has other clips there (--rest speaker)."""
+    import numpy as np
+    from voiceface.dataset import has_both_outputs, speakers_from_manifest
+    from voiceface.errors import InputError
+    from voiceface.strength import face_at_rest
+    speakers = speakers_from_manifest(report.get("settings", {}).get("speaker_manifest"))
+    faces = {}
+    for clip in speakers:
+        if has_both_outputs(processed / clip):
+            try:
+                faces[clip] = face_at_rest(processed / clip)[0]
+            except InputError:
+                pass                     # no pauses to read a rest from: this clip gives none
+    return {clip: np.median([faces[o] for o in faces if o != clip and speakers[o] == speakers[clip]], axis=0)
+            for clip in speakers if any(o != clip and speakers[o] == speakers[clip] for o in faces)}
+
+
+def score_fold(fold: dict, processed: Path, rests: dict | None = None) -> list[dict]:
     """Every held-out clip of one fold at every gain: the benchmark's scoring of the fold model's
-    output, scaled from the model's rest."""
+    output, scaled from the model's rest; with `rests` (speaker_rests) only the clips it has, each
+    gain also moved onto the clip's rest there ("G + rest" in the row's gains)."""
     import numpy as np
     from voiceface.constants import MOUTH_INDICES, N_BLENDSHAPES
     from voiceface.dataset import denormalize_targets
@@ -49,14 +78,17 @@ def score_fold(fold: dict, processed: Path) -> list[dict]:
     from voiceface.evaluation import dataset_clips, score_clips
     from voiceface.formats import recorded_path
     from voiceface.metrics import JAW_OPEN, amplitude, pearson
-    from voiceface.strength import apply_strength, parse_strength, rest_of
+    from voiceface.strength import apply_strength, parse_strength, rest_of, with_rest
     checkpoint_path = recorded_path(fold["run_dir"]) / "last.pt"
     if not checkpoint_path.exists():
         raise InputError(f"{checkpoint_path} is gone; run the benchmark again (it reuses what is there)")
     model, checkpoint = load_model(checkpoint_path)
     rest = rest_of(model, checkpoint)
     dataset = recorded_path(checkpoint["training"]["dataset_dir"])
-    clips = [c for c in dataset_clips(dataset, "val", processed) if c[0] in fold["held_out"]]
+    clips = [c for c in dataset_clips(dataset, "val", processed) if c[0] in fold["held_out"]
+             and (rests is None or c[0] in rests)]
+    if not clips:
+        return []
     rows = []
     for result in score_clips(checkpoint_path, clips, dataset, keep_tracks=True, progress=False,
                               loaded=(model, checkpoint)):
@@ -66,15 +98,22 @@ def score_fold(fold: dict, processed: Path) -> list[dict]:
         video = tracks["targets"][:, :N_BLENDSHAPES]
         row = {"clip": result["clip"], "duration_s": result["duration_s"],
                "video_pause_jaw_open": float(video[pauses, JAW_OPEN].mean()) if pauses.any() else None, "gains": {}}
-        for gain in GAINS:
-            face = apply_strength(denormalize_targets(tracks["model"]), parse_strength(spec(gain)), rest)
+        settings = [(f"{gain:g}", parse_strength(spec(gain))) for gain in GAINS]
+        if rests is not None:
+            settings = [entry for gain, strength in settings for entry in
+                        ((gain, strength), (f"{gain} + rest", with_rest(strength, rests[result["clip"]], "speaker")))]
+        for key, strength in settings:
+            face = apply_strength(denormalize_targets(tracks["model"]), strength, rest)
             p, t = face[known, :N_BLENDSHAPES], video[known]
-            row["gains"][f"{gain:g}"] = {
+            row["gains"][key] = {
                 "jaw_open_r": pearson(p[:, JAW_OPEN], t[:, JAW_OPEN]),
                 "jaw_open_amplitude": amplitude(p[:, JAW_OPEN], t[:, JAW_OPEN]),
                 "jaw_open_mae": float(np.abs(p[:, JAW_OPEN] - t[:, JAW_OPEN]).mean()),
                 "mouth_mae": float(np.abs(p[:, MOUTH_INDICES] - t[:, MOUTH_INDICES]).mean()),
-                "pause_jaw_open": float(face[pauses, JAW_OPEN].mean()) if pauses.any() else None}
+                "pause_jaw_open": float(face[pauses, JAW_OPEN].mean()) if pauses.any() else None,
+                "mae": float(np.abs(p[:, 1:] - t[:, 1:]).mean()),
+                "pause_jaw_open_error": float(abs(face[pauses, JAW_OPEN].mean() - video[pauses, JAW_OPEN].mean()))
+                if pauses.any() else None}
         rows.append(row)
     return rows
 
@@ -93,29 +132,41 @@ def video_range_gain(gains: list[float], amplitudes: list[float]) -> str:
     return f"at {spec(round(g[i - 1] + (1 - a[i - 1]) * (g[i] - g[i - 1]) / (a[i] - a[i - 1]), 2))}"
 
 
+def label(key: str) -> str:
+    """A row's --strength text, and --rest's when the row has it ("mouth=1 --rest speaker")."""
+    gain, _, rested = key.partition(" + ")
+    return spec(float(gain)) + (" --rest speaker" if rested else "")
+
+
 def table(rows: list[dict], title: str) -> str:
     import numpy as np
+    if not rows:
+        return f"{title}\n\nNo held-out clip has a speaker with other clips to read a rest from.\n"
     weights = np.array([r["duration_s"] for r in rows])
 
     def cell(gain: str, key: str, digits: int) -> str:
-        have = [(r["gains"][gain][key], w) for r, w in zip(rows, weights) if r["gains"][gain][key] is not None]
+        have = [(r["gains"][gain][key], w) for r, w in zip(rows, weights) if r["gains"][gain].get(key) is not None]
         if not have:
             return "–"
         values, w = map(np.array, zip(*have))
         return f"{np.median(values):.{digits}f} ({np.average(values, weights=w):.{digits}f})"
 
+    gains = list(rows[0]["gains"])
+    rested = any(" + " in g for g in gains)
+    extra = " every score's MAE | jawOpen in the pauses, off the video's |" if rested else ""
     quiet = [r["video_pause_jaw_open"] for r in rows if r["video_pause_jaw_open"] is not None]
     lines = [title, "", f"{len(rows)} clips. Median over clips (duration-weighted mean); the video's jawOpen in the "
              f"pauses: {np.median(quiet):.3f}." if quiet else f"{len(rows)} clips. Median over clips "
              "(duration-weighted mean).", "",
-             "| --strength | jawOpen r | jawOpen amplitude | jawOpen MAE | mouth MAE | jawOpen in the pauses |",
-             "|---|---|---|---|---|---|"]
-    gains = list(rows[0]["gains"])
+             "| --strength | jawOpen r | jawOpen amplitude | jawOpen MAE | mouth MAE | jawOpen in the pauses |" + extra,
+             "|---|---|---|---|---|---|" + "---|---|" * rested]
     for gain in gains:
-        lines.append(f"| {spec(float(gain))} | {cell(gain, 'jaw_open_r', 3)} | {cell(gain, 'jaw_open_amplitude', 2)} | "
-                     f"{cell(gain, 'jaw_open_mae', 4)} | {cell(gain, 'mouth_mae', 4)} | {cell(gain, 'pause_jaw_open', 3)} |")
-    amplitudes = [float(np.median([r["gains"][g]["jaw_open_amplitude"] for r in rows])) for g in gains]
-    lines += ["", f"The median clip's jaw moves as far as the video's {video_range_gain([float(g) for g in gains], amplitudes)}."]
+        lines.append(f"| {label(gain)} | {cell(gain, 'jaw_open_r', 3)} | {cell(gain, 'jaw_open_amplitude', 2)} | "
+                     f"{cell(gain, 'jaw_open_mae', 4)} | {cell(gain, 'mouth_mae', 4)} | {cell(gain, 'pause_jaw_open', 3)} |"
+                     + (f" {cell(gain, 'mae', 4)} | {cell(gain, 'pause_jaw_open_error', 3)} |" if rested else ""))
+    plain = [g for g in gains if " + " not in g]
+    amplitudes = [float(np.median([r["gains"][g]["jaw_open_amplitude"] for r in rows])) for g in plain]
+    lines += ["", f"The median clip's jaw moves as far as the video's {video_range_gain([float(g) for g in plain], amplitudes)}."]
     return "\n".join(lines) + "\n"
 
 
@@ -128,7 +179,7 @@ def provenance() -> dict:
     except OSError:
         return {}
     return {"made_by": "3_inference/strength_check.py", "reports": reports, "region": REGION,
-            "gains": [float(g) for g in GAINS]}
+            "gains": [float(g) for g in GAINS]} | ({"rest": REST} if REST else {})
 
 
 def scored_from(path: Path) -> dict:
@@ -153,12 +204,26 @@ def main(argv=None) -> int:
     except ValueError as error:
         print(f"error: {str(error).replace('--strength ', '--region/--gains: ')}", file=sys.stderr)
         return 2
+    if REST not in ("", "speaker"):
+        print(f"error: --rest {REST}: give speaker (each clip moved onto its speaker's rest read from their other "
+              "clips), or leave it out", file=sys.stderr)
+        return 2
     made_from = provenance()
     if JSON and not FORCE and made_from and scored_from(Path(JSON)) == made_from:
         print(f"skipped: {JSON} holds these reports' scores at these gains (--force scores them again)")
         return 0
-    return rescore_folds(REPORTS, lambda fold, report: score_fold(fold, recorded_path(report["processed_dir"])), table,
-                         JSON, {"reports": [str(r) for r in REPORTS], "region": REGION, "made_from": made_from})
+    rests = {}                          # per processed folder and manifest, read once (MediaPipe's tracks are on disk)
+
+    def score(fold: dict, report: dict) -> list[dict]:
+        processed = recorded_path(report["processed_dir"])
+        if not REST:
+            return score_fold(fold, processed)
+        key = (str(processed), report.get("settings", {}).get("speaker_manifest"))
+        if key not in rests:
+            rests[key] = speaker_rests(report, processed)
+        return score_fold(fold, processed, rests[key])
+    return rescore_folds(REPORTS, score, table, JSON, {"reports": [str(r) for r in REPORTS], "region": REGION,
+                                                       "rest": REST, "made_from": made_from})
 
 if __name__ == "__main__":
     sys.exit(run_main(main))

@@ -402,6 +402,26 @@ def test_a_miniature_speaker_dependent_benchmark(learn_dataset, tmp_path):
         assert 1.6 * plain["jaw_open_amplitude"] < strong["jaw_open_amplitude"] and abs(
             strong["jaw_open_r"] - plain["jaw_open_r"]) < 0.05
     assert "| mouth=2 |" in (tmp_path / "strength.md").read_text() and "as far as the video's" in check.stdout
+    # each clip moved onto its speaker's rest read from the speaker's other clips (inference.py --rest): r kept,
+    # the jaw in the pauses moved by the speaker's rest less the model's, as far as [0, 1] allows
+    rested = run_script("3_inference/strength_check.py", out, "--gains", 1, "--rest", "speaker", "--json",
+                        tmp_path / "rest.json")
+    assert rested.returncode == 0, rested.stderr[-3000:]
+    rows = json.loads((tmp_path / "rest.json").read_text())["benchmarks"]["benchmark.json: speaker-dependent, "
+                                                                         "look-ahead 0 ms"]
+    from voiceface.engine import load_model
+    from voiceface.formats import recorded_path
+    from voiceface.strength import face_at_rest, rest_of
+    folds = {c: f for f in benchmark["folds"] for c in f["held_out"]}
+    assert sorted(row["clip"] for row in rows) == sorted(scored)
+    for row in rows:
+        plain, moved = row["gains"]["1"], row["gains"]["1 + rest"]
+        assert moved["jaw_open_r"] == pytest.approx(plain["jaw_open_r"], abs=1e-6)
+        others = [face_at_rest(learn_dataset / "processed" / c)[0][25] for c in scored if c != row["clip"]]
+        model_rest = rest_of(*load_model(recorded_path(folds[row["clip"]]["run_dir"]) / "last.pt"))[25]
+        shift = moved["pause_jaw_open"] - plain["pause_jaw_open"]
+        assert shift == pytest.approx(np.median(others) - model_rest, abs=0.01) or moved["pause_jaw_open"] < 0.01
+    assert "| mouth=1 --rest speaker |" in (tmp_path / "rest.md").read_text()
     refused = run_script("3_inference/strength_check.py", out, "--region", "jaw")
     assert refused.returncode == 2 and "'jaw' is not a blendshape or region" in refused.stderr
     # seeds averaged (seed_ensemble.py): one report twice is its own ensemble, scored as the benchmark scored it
