@@ -193,6 +193,8 @@ def strength_metadata(strength: Strength, rest: np.ndarray | None) -> str:
 
 # --- a rest the user gives (--rest) ---------------------------------------------------------------
 MIN_REST_SECONDS = 0.3          # of a video's face without voice: fewer, and its pauses are too short to take a rest from
+ONE_FRAME = ("; one frame is a less sure rest than a video's pauses (the first frames of ten GRID recordings, "
+             "before each sentence, read jawOpen 0.01-0.43)")
 REST_MARGIN_S = 0.1             # a pause's frames this near a voiced frame are not taken (the mouth closing, sync left)
 REST_WORDS = ("a video of the speaker with pauses in the speech", "a photo of the face at rest",
               "a processed clip folder (stage 1.1 and 1.2 outputs)", "NAME=V for one blendshape, e.g. jawOpen=0.05")
@@ -287,8 +289,9 @@ def face_at_rest(path, face_model=None) -> tuple[np.ndarray, str]:
             source, features = extract_file_features(path)
             vad, mel, audio_times = features.vad, features.mel, source.start_s + frame_times(len(features))
     if vad is None:
+        frames = int(has_face.sum())
         return (np.median(np.asarray(scores)[has_face], axis=0).astype(np.float64),
-                f"no sound: the median face of {int(has_face.sum())} frame(s)")
+                f"no sound: the median face of {frames} frame(s)" + (ONE_FRAME if frames == 1 else ""))
     scores, pose = np.asarray(scores), np.asarray(pose)
     targets, mask = interpolate_targets(audio_times, times_s, scores, pose, has_face)
     estimate = estimate_clip_lag(targets, mel, mask) if mask.sum() else None
