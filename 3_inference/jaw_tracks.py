@@ -4,16 +4,20 @@ held-out clip of each benchmark, as the fold's model (the one the benchmark scor
     python 3_inference/jaw_tracks.py runs/benchmark/benchmark.json --output runs/benchmark/jaw_tracks.png
     python 3_inference/jaw_tracks.py sd.json si.json --clip tk_obama_crop512 --start 20 --seconds 8
     python 3_inference/jaw_tracks.py si.json --strength mouth=2.3      # and the TCN as inference.py --strength makes it
+    python 3_inference/jaw_tracks.py si.json --clip edt_uncrop_Obama,styletalk_andrew_clip_1 --rest speaker
 
 One panel per benchmark and look-ahead in the reports (evaluate.py --benchmark ... --json). Each shows
 the clip whose TCN jawOpen r is the median over the benchmark's clips (the lower of the two middle
-ones for an even count), unless --clip names one; the pauses (voice activity 0) are shaded. The
+ones for an even count), unless --clip names them (a panel for each it scored); the pauses (voice activity 0) are shaded. The
 fold's model is its run's last.pt and the labels its dataset's, sync-corrected as the benchmark
 scored them; a run or dataset that is gone or changed since is refused in one line. The PNG carries
 what it was drawn from (the reports' SHA-256 and the settings, in its text chunk `voiceface`); drawn
 again from the same, it is skipped unless --force. With --strength the TCN is drawn a second time as
 inference.py --strength would animate it (voiceface/strength.py, around the fold model's rest), and
-each panel's line prints the jaw's amplitude (its spread over the video's) both ways.
+each panel's line prints the jaw's amplitude (its spread over the video's) both ways. With --rest
+speaker it is drawn as inference.py --rest would animate it with another of the speaker's videos: moved
+onto the speaker's rest read from their other clips in the processed folder (strength.speaker_rests,
+never from the clip drawn), the line printing jawOpen's MAE both ways.
 """
 import sys
 from pathlib import Path
@@ -25,10 +29,12 @@ from voiceface.cli import configure, run_main
 # --- settings (each can be given on the command line: OUTPUT as --output) ----------------------
 REPORTS = []                    # benchmark JSONs of evaluate.py --benchmark
 OUTPUT = "jaw_tracks.png"       # the picture
-CLIP = ""                       # the clip to show in every panel that scored it; default: each panel's median clip
+CLIP = ""                       # the clip(s) to show, comma-separated: a panel for each benchmark that scored one;
+#                                 default: each benchmark's median clip
 START = 0.0                     # the excerpt's start in the clip, seconds
 SECONDS = 10.0                  # the excerpt's length (the whole clip if shorter)
 STRENGTH = ""                   # also draw the TCN with this inference.py --strength (e.g. mouth=2.3)
+REST = ""                       # speaker: also draw the TCN moved onto its speaker's rest read from their other clips
 FORCE = False                   # draw again even when the picture says it was drawn from these reports and settings
 # --- end of settings ---------------------------------------------------------------------------
 
@@ -39,8 +45,9 @@ def median_clip(bench: dict) -> str:
     return ranked[(len(ranked) - 1) // 2]["clip"]
 
 
-def panel(key: str, bench: dict, clip: str, processed: Path) -> dict:
-    """The tracks of one benchmark's clip as its fold's model and ridge predict them."""
+def panel(key: str, bench: dict, clip: str, processed: Path, rests: dict | None = None) -> dict:
+    """The tracks of one benchmark's clip as its fold's model and ridge predict them; with `rests`
+    (strength.speaker_rests) the model's also moved onto the clip's speaker's rest."""
     from voiceface.dataset import MANIFEST_FILENAME
     from voiceface.engine import load_model
     from voiceface.errors import InputError
@@ -63,11 +70,17 @@ def panel(key: str, bench: dict, clip: str, processed: Path) -> dict:
     result = score_clips(checkpoint_path, clips, dataset, keep_tracks=True, progress=False,
                          loaded=(model, checkpoint))[0]
     strength = parse_strength(STRENGTH)
+    from voiceface.dataset import denormalize_targets
+    from voiceface.strength import apply_strength, rest_of, with_rest
+    tracks = result["tracks"]
     if not strength.identity:       # the model's track as the engine would scale it: scores in [0, 1] around its rest
-        from voiceface.dataset import denormalize_targets
-        from voiceface.strength import apply_strength, rest_of
-        tracks = result["tracks"]
         tracks["strong"] = apply_strength(denormalize_targets(tracks["model"]), strength, rest_of(model, checkpoint))
+    if rests is not None:
+        if clip not in rests:
+            raise InputError(f"{key}: {clip}'s speaker has no other clip in {processed} with pauses to read a rest "
+                             "from; give --clip one whose speaker has")
+        tracks["rested"] = apply_strength(denormalize_targets(tracks["model"]), with_rest(strength, rests[clip], "speaker"),
+                                          rest_of(model, checkpoint))
     return {"key": key, "clip": clip, "result": result, "clips": len(bench["clips"]),
             "median": clip == median_clip(bench)}
 
@@ -81,7 +94,7 @@ def provenance() -> dict:
     except OSError:
         return {}
     return {"made_by": "3_inference/jaw_tracks.py", "reports": reports, "clip": CLIP, "start": START, "seconds": SECONDS,
-            **({"strength": STRENGTH} if STRENGTH else {})}
+            **({"strength": STRENGTH} if STRENGTH else {}), **({"rest": REST} if REST else {})}
 
 
 def drawn_from(path: Path) -> dict:
@@ -94,6 +107,14 @@ def drawn_from(path: Path) -> dict:
             return json.loads(image.text.get("voiceface", "{}"))
     except (OSError, ValueError, AttributeError):
         return {}
+
+
+def jaw_error(tracks: dict, which: str) -> float:
+    """jawOpen's mean absolute error of a track against the video's, on the frames scored."""
+    import numpy as np
+    from voiceface.metrics import JAW_OPEN
+    known = tracks["mask"].astype(bool)
+    return float(np.abs(tracks[which][known, JAW_OPEN] - tracks["targets"][known, JAW_OPEN]).mean())
 
 
 def amplitude(tracks: dict, which: str) -> float:
@@ -136,11 +157,15 @@ def plot(path: Path, panels: list[dict], start: float, seconds: float, made_from
         if "strong" in tracks:
             axis.plot(time, tracks["strong"][span, JAW_OPEN], color="tab:orange", lw=1.2,
                       label=f"TCN with --strength {STRENGTH}, amplitude {amplitude(tracks, 'strong'):.2f}")
+        if "rested" in tracks:
+            axis.plot(time, tracks["rested"][span, JAW_OPEN], color="tab:green", lw=1.2,
+                      label=f"TCN at the rest of the speaker's other clips{' and --strength ' + STRENGTH if STRENGTH else ''}, "
+                            f"MAE {jaw_error(tracks, 'rested'):.3f} (TCN {jaw_error(tracks, 'model'):.3f})")
         which = f"the median of its {p['clips']} clips" if p["median"] else f"one of its {p['clips']} clips"
         axis.set_title(f"{p['key']}: held-out {drawable(p['clip'])} ({which}; r over the whole clip)", fontsize=9)
         axis.set_ylabel("jawOpen")
         axis.set_xlim(time[0], time[-1])
-        axis.legend(loc="upper right", fontsize=7, ncol=4)
+        axis.legend(loc="upper right", fontsize=7, ncol=4 if "rested" not in tracks else 3)
     axes[-1, 0].set_xlabel("seconds into the clip")
     figure.tight_layout()
     buffer = io.BytesIO()
@@ -162,32 +187,39 @@ def main(argv=None) -> int:
                                ("--start", START, 0, False, "seconds into the clip")):
         print(f"error: {problem}", file=sys.stderr)
         return 2
-    from voiceface.strength import parse_strength
+    from voiceface.strength import parse_strength, speaker_rests
     try:
         parse_strength(STRENGTH)
     except ValueError as error:
         print(f"error: {error}", file=sys.stderr)
+        return 2
+    if REST not in ("", "speaker"):
+        print(f"error: --rest {REST}: give speaker (the TCN also drawn at its speaker's rest read from their other "
+              "clips), or leave it out", file=sys.stderr)
         return 2
     output = Path(OUTPUT)
     made_from = provenance()
     if not FORCE and made_from and drawn_from(output) == made_from:
         print(f"skipped: {output} was drawn from these reports with these settings (--force draws it again)")
         return 0
-    panels = []
+    panels, clips = [], [c.strip() for c in CLIP.split(",") if c.strip()]
     try:
         for name in REPORTS:
             report = read_benchmark_report(name)
             benches = sorted(report.get("benchmarks", {}).items(),   # by kind, then look-ahead
                              key=lambda kv: parse_benchmark_key(kv[0]))
+            processed = recorded_path(report["processed_dir"])
+            rests = speaker_rests(report.get("settings", {}).get("speaker_manifest"), processed) if REST else None
             for key, bench in benches:
-                clip = CLIP or median_clip(bench)
-                if CLIP and not any(c["clip"] == CLIP for c in bench["clips"]):
-                    continue
-                panels.append(panel(key, bench, clip, recorded_path(report["processed_dir"])))
-                r = panels[-1]["result"]
-                print(f"{key}: {clip}: jawOpen r TCN {r['model']['jaw_open_r']:.3f}, ridge {r['ridge']['jaw_open_r']:.3f}"
-                      + (f"; the jaw's amplitude {amplitude(r['tracks'], 'model'):.2f}, with --strength {STRENGTH} "
-                         f"{amplitude(r['tracks'], 'strong'):.2f}" if STRENGTH else ""))
+                scored = {c["clip"] for c in bench["clips"]}
+                for clip in [c for c in clips if c in scored] if clips else [median_clip(bench)]:
+                    panels.append(panel(key, bench, clip, processed, rests))
+                    r = panels[-1]["result"]
+                    print(f"{key}: {clip}: jawOpen r TCN {r['model']['jaw_open_r']:.3f}, ridge {r['ridge']['jaw_open_r']:.3f}"
+                          + (f"; the jaw's amplitude {amplitude(r['tracks'], 'model'):.2f}, with --strength {STRENGTH} "
+                             f"{amplitude(r['tracks'], 'strong'):.2f}" if STRENGTH else "")
+                          + (f"; jawOpen MAE {jaw_error(r['tracks'], 'model'):.3f}, at the speaker's rest "
+                             f"{jaw_error(r['tracks'], 'rested'):.3f}" if REST else ""))
         if not panels:
             raise InputError(f"no benchmark {'scored ' + CLIP if CLIP else 'found'} in {', '.join(map(str, REPORTS)) or 'no files'}: "
                              f"give the JSONs evaluate.py --benchmark wrote")

@@ -47,25 +47,6 @@ def spec(gain: float) -> str:
     return f"{REGION}={gain:g}" if REGION else f"{gain:g}"
 
 
-def speaker_rests(report: dict, processed: Path) -> dict:
-    """{clip: (52,) its speaker's rest read from their other clips in `processed`} for every clip
-    of the benchmark's speaker manifest whose speaker has other clips there (--rest speaker)."""
-    import numpy as np
-    from voiceface.dataset import has_both_outputs, speakers_from_manifest
-    from voiceface.errors import InputError
-    from voiceface.strength import face_at_rest
-    speakers = speakers_from_manifest(report.get("settings", {}).get("speaker_manifest"))
-    faces = {}
-    for clip in speakers:
-        if has_both_outputs(processed / clip):
-            try:
-                faces[clip] = face_at_rest(processed / clip)[0]
-            except InputError:
-                pass                     # no pauses to read a rest from: this clip gives none
-    return {clip: np.median([faces[o] for o in faces if o != clip and speakers[o] == speakers[clip]], axis=0)
-            for clip in speakers if any(o != clip and speakers[o] == speakers[clip] for o in faces)}
-
-
 def score_fold(fold: dict, processed: Path, rests: dict | None = None) -> list[dict]:
     """Every held-out clip of one fold at every gain: the benchmark's scoring of the fold model's
     output, scaled from the model's rest; with `rests` (speaker_rests) only the clips it has, each
@@ -195,7 +176,7 @@ def main(argv=None) -> int:
     configure(globals(), argv, positional="REPORTS")
     from voiceface.evaluation import rescore_folds
     from voiceface.formats import recorded_path
-    from voiceface.strength import parse_strength
+    from voiceface.strength import parse_strength, speaker_rests
     try:
         if not GAINS:
             raise ValueError("--gains: give one or more gains, e.g. --gains 1 1.5 2")
@@ -220,7 +201,7 @@ def main(argv=None) -> int:
             return score_fold(fold, processed)
         key = (str(processed), report.get("settings", {}).get("speaker_manifest"))
         if key not in rests:
-            rests[key] = speaker_rests(report, processed)
+            rests[key] = speaker_rests(key[1], processed)
         return score_fold(fold, processed, rests[key])
     return rescore_folds(REPORTS, score, table, JSON, {"reports": [str(r) for r in REPORTS], "region": REGION,
                                                        "rest": REST, "made_from": made_from})

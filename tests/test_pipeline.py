@@ -422,6 +422,17 @@ def test_a_miniature_speaker_dependent_benchmark(learn_dataset, tmp_path):
         shift = moved["pause_jaw_open"] - plain["pause_jaw_open"]
         assert shift == pytest.approx(np.median(others) - model_rest, abs=0.01) or moved["pause_jaw_open"] < 0.01
     assert "| mouth=1 --rest speaker |" in (tmp_path / "rest.md").read_text()
+    # drawn (jaw_tracks.py --rest speaker), two clips named: a panel each, the errors strength_check.py gave
+    drawn = run_script("3_inference/jaw_tracks.py", out, "--output", tmp_path / "rest.png", "--clip",
+                       "sample_20,sample_23", "--rest", "speaker")
+    assert drawn.returncode == 0, drawn.stderr[-3000:]
+    by_clip = {row["clip"]: row["gains"] for row in rows}
+    for clip in ("sample_20", "sample_23"):
+        said = re.search(rf"{clip}: .*jawOpen MAE ([\d.]+), at the speaker's rest ([\d.]+)", drawn.stdout)
+        assert said, drawn.stdout
+        assert float(said.group(1)) == pytest.approx(by_clip[clip]["1"]["jaw_open_mae"], abs=2e-3)
+        assert float(said.group(2)) == pytest.approx(by_clip[clip]["1 + rest"]["jaw_open_mae"], abs=2e-3)
+    assert (tmp_path / "rest.png").stat().st_size > 10_000
     refused = run_script("3_inference/strength_check.py", out, "--region", "jaw")
     assert refused.returncode == 2 and "'jaw' is not a blendshape or region" in refused.stderr
     # seeds averaged (seed_ensemble.py): one report twice is its own ensemble, scored as the benchmark scored it

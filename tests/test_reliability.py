@@ -318,6 +318,7 @@ def test_two_hours_of_audio_run_in_bounded_memory(trained_run, tmp_path):
     ("3_inference/strength_check.py", ("{tmp}/gone.json",), 1, "gone.json"),
     ("3_inference/strength_check.py", ("{tmp}/gone.json", "--gains", 1, 9), 2, "a gain is between 0"),
     ("3_inference/strength_check.py", ("{tmp}/gone.json", "--rest", "mine"), 2, "--rest mine: give speaker"),
+    ("3_inference/jaw_tracks.py", ("{tmp}/gone.json", "--rest", "mine"), 2, "--rest mine: give speaker"),
     ("3_inference/inference.py", ("{tmp}/gone.wav", "--rest", "jawOpen=5"), 2, "--rest jawOpen=5: 'jawOpen=5': give"),
     ("3_inference/evaluate.py", ("--json", "{tmp}/e.json", "--dataset-dir", "{tmp}/gone"), 1, "no dataset here"),
     ("1_data_cleaning/plot_synchronisation.py", ("--clip", "c", "--processed-dir", "{tmp}/c", "--dataset-dir", "{tmp}"),

@@ -316,3 +316,23 @@ def has_sound(path) -> bool:
             return bool(container.streams.audio)
     except (av.error.FFmpegError, OSError):
         return False
+
+
+def speaker_rests(speaker_manifest, processed) -> dict:
+    """{clip: (52,) its speaker's rest, the median of the rests read (`face_at_rest`) from their other
+    clips in the processed folder} for every clip of the speaker manifest whose speaker has another
+    clip there with one; never read from the clip itself (strength_check.py and jaw_tracks.py's
+    --rest speaker: what inference.py --rest does with another of the speaker's videos)."""
+    from pathlib import Path
+
+    from .dataset import has_both_outputs, speakers_from_manifest
+    from .errors import InputError
+    speakers, processed, faces = speakers_from_manifest(speaker_manifest), Path(processed), {}
+    for clip in speakers:
+        if has_both_outputs(processed / clip):
+            try:
+                faces[clip] = face_at_rest(processed / clip)[0]
+            except InputError:
+                pass                     # no pauses to read a rest from: this clip gives none
+    return {clip: np.median([faces[o] for o in faces if o != clip and speakers[o] == speakers[clip]], axis=0)
+            for clip in speakers if any(o != clip and speakers[o] == speakers[clip] for o in faces)}
