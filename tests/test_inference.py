@@ -626,6 +626,9 @@ def test_a_rest_is_read_from_values_a_video_in_sync_or_not_a_silent_one_or_a_pro
     assert rests[0.0][jaw] < 0.05 and abs(rests[0.3][jaw] - rests[0.0][jaw]) < 0.01, (rests[0.0][jaw], rests[0.3][jaw])
     moved = float(how.split("moved ")[1].split(" ms")[0])
     assert abs(moved + 300) <= 34, how                       # within a video frame of the mouth's lead
+    from voiceface.landmarks import extract_blendshapes_and_pose
+    _, times_ms, _, _ = extract_blendshapes_and_pose(tmp_path / "lead_0.mp4", face_model, max_faces=1, max_seconds=2.0)
+    assert len(times_ms) == 60 and times_ms[-1] < 2000                 # a long video's rest reads its start only
     silent = write_talking_face_clip(tmp_path / "silent.mp4", duration=2.0, seed=3, with_audio=False)
     face, how = face_at_rest(silent.path, face_model)
     assert how == "no sound: the median face of 60 frame(s)" and 0 <= face.min() and face.max() <= 1

@@ -121,13 +121,16 @@ class FaceCensus:
 def extract_blendshapes_and_pose(video_path: str | Path, model_path: str | Path, max_faces: int = 2,
                                  min_detection: float = 0.5, min_tracking: float = 0.5,
                                  progress: bool = False, face_check_s: float = FACE_CHECK_SECONDS,
-                                 detect_every_frame: bool = False) -> tuple[dict, np.ndarray, np.ndarray, np.ndarray]:
+                                 detect_every_frame: bool = False,
+                                 max_seconds: float = 0.0) -> tuple[dict, np.ndarray, np.ndarray, np.ndarray]:
     """Run the face landmarker over every frame of a video.
 
     The followed face is tracked (VIDEO mode, one face). Other faces are looked for separately
     every face_check_s seconds (up to max_faces; 0 or max_faces 1: never) and reported in the
     header. detect_every_frame=True restores the first version's mode for comparison: max_faces
     faces looked for in every frame, following the largest at first sight, then the nearest.
+    max_seconds > 0: only the frames of the video's first max_seconds (strength.face_at_rest's rest
+    needs a minute or two of a video, not all of it).
 
     Returns (header, times_ms (N,), blendshapes (N, 52), pose (N, 7)): one row per video frame,
     times in milliseconds from the container's presentation timestamps, NaN rows where no face
@@ -156,6 +159,8 @@ def extract_blendshapes_and_pose(video_path: str | Path, model_path: str | Path,
         for time_s, rgb in iter_video_frames(video_path):
             if STOP_ASKED.is_set():         # a Ctrl-C that arrived inside MediaPipe's calls
                 raise KeyboardInterrupt
+            if max_seconds > 0 and time_s - info.start_time_s >= max_seconds:
+                break
             # MediaPipe's VIDEO mode wants strictly increasing integer milliseconds
             stamp_ms = max(int(round((time_s - info.start_time_s) * 1000)), last_ms + 1)
             last_ms = stamp_ms

@@ -195,6 +195,7 @@ def strength_metadata(strength: Strength, rest: np.ndarray | None) -> str:
 MIN_REST_SECONDS = 0.3          # of a video's face without voice: fewer, and its pauses are too short to take a rest from
 ONE_FRAME = ("; one frame is a less sure rest than a video's pauses (the first frames of ten GRID recordings, "
              "before each sentence, read jawOpen 0.01-0.43)")
+REST_READ_SECONDS = 120.0       # of a video, the first this many are read for its rest (MediaPipe: 0.4 s a second of video)
 REST_MARGIN_S = 0.1             # a pause's frames this near a voiced frame are not taken (the mouth closing, sync left)
 REST_WORDS = ("a video of the speaker with pauses in the speech", "a photo of the face at rest",
               "a processed clip folder (stage 1.1 and 1.2 outputs)", "NAME=V for one blendshape, e.g. jawOpen=0.05")
@@ -281,7 +282,7 @@ def face_at_rest(path, face_model=None) -> tuple[np.ndarray, str]:
         from .face_model import DEFAULT_FACE_MODEL, ensure_face_model
         from .landmarks import extract_blendshapes_and_pose
         _, times_ms, scores, pose = extract_blendshapes_and_pose(path, ensure_face_model(face_model or DEFAULT_FACE_MODEL),
-                                                                 max_faces=1)
+                                                                 max_faces=1, progress=True, max_seconds=REST_READ_SECONDS)
         times_s, has_face = np.asarray(times_ms) / 1000.0, ~np.isnan(scores).any(axis=1)
         vad = mel = audio_times = None
         if has_sound(path):
@@ -305,7 +306,9 @@ def face_at_rest(path, face_model=None) -> tuple[np.ndarray, str]:
         raise InputError(f"{path}: under {MIN_REST_SECONDS:g} s of the face at least {REST_MARGIN_S * 1000:g} ms from "
                          "any voice; give a recording with pauses in the speech, or a photo of the face at rest")
     synced = f"its sound moved {shift * 1000:+.0f} ms to the picture" if shift else "its sound as it is"
-    return rest.astype(np.float64), f"the face in {quiet / FRAME_RATE:.1f} s of pauses ({synced})"
+    read = f" of its first {REST_READ_SECONDS:g} s" if not path.is_dir() and audio_times[-1] - audio_times[0] > \
+        REST_READ_SECONDS + 1 else ""
+    return rest.astype(np.float64), f"the face in {quiet / FRAME_RATE:.1f} s of pauses{read} ({synced})"
 
 
 def has_sound(path) -> bool:
