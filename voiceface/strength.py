@@ -23,8 +23,8 @@ or values (`jawOpen=0.05`). Then
     score' = clip(given rest + gain * (score - rest), 0, 1)
 
 for each blendshape it gives. The model rests where its training clips rest; a person's own mouth
-rests open or closed by the person and the camera as much as by the sound, which the model cannot
-hear (ARCHITECTURE.md, "The speaker's own rest").
+rests open or closed as the person and the camera make it, which the model cannot hear
+(ARCHITECTURE.md, "The speaker's own rest").
 
 A strength is written as comma-separated items (`parse_strength`): a number alone sets every
 blendshape; `mouth=G` (every jaw* and mouth* shape and cheekPuff), `upper=G` (brows, eyes,
