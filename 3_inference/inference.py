@@ -42,7 +42,8 @@ STRENGTH = ""                   # how far the face moves from the model's rest (
 #                                 wins). On voices it never heard the model's jaw moves at 0.41-0.47 of the video's:
 #                                 mouth=2.3 gives the video's range, at a larger error per frame (README, "Strength")
 REST = ""                       # where the face rests: a video of the speaker with pauses in the speech (their face
-#                                 in the pauses), a photo of them at rest, a processed clip folder, or NAME=V values
+#                                 in the pauses), a photo of them at rest, a processed clip folder (or its stage 1.1
+#                                 blendshapes_and_pose.json), or NAME=V values
 #                                 (jawOpen=0.05); each score moves from the model's rest onto it. The model rests where
 #                                 its training clips rest; on new speakers the rest from another of their videos cuts
 #                                 jawOpen's error by a third (README, "The speaker's own rest")

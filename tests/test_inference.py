@@ -642,6 +642,12 @@ def test_a_rest_is_read_from_values_a_video_in_sync_or_not_a_silent_one_or_a_pro
     shutil.copytree(learn_dataset / "processed" / "sample_20", talking)
     folder_rest, how = face_at_rest(talking)
     assert "s of pauses" in how and folder_rest[jaw] < 0.05, how
+    track = talking / "blendshapes_and_pose.json"         # its stage 1.1 track: read with its sound, or alone
+    assert np.array_equal(face_at_rest(track)[0], folder_rest)
+    alone = tmp_path / "alone.json"
+    shutil.copy(track, alone)
+    face, how = face_at_rest(alone)
+    assert how.startswith("no sound: the median face of ") and face[jaw] > folder_rest[jaw]     # speech in it too
     with np.load(talking / "audio_features.npz") as npz:
         arrays = dict(npz)
     np.savez(talking / "audio_features.npz", **(arrays | {"vad": np.ones_like(arrays["vad"])}))

@@ -198,7 +198,8 @@ ONE_FRAME = ("; one frame is a less sure rest than a video's pauses (the first f
 REST_READ_SECONDS = 120.0       # of a video, the first this many are read for its rest (MediaPipe: 0.4 s a second of video)
 REST_MARGIN_S = 0.1             # a pause's frames this near a voiced frame are not taken (the mouth closing, sync left)
 REST_WORDS = ("a video of the speaker with pauses in the speech", "a photo of the face at rest",
-              "a processed clip folder (stage 1.1 and 1.2 outputs)", "NAME=V for one blendshape, e.g. jawOpen=0.05")
+              "a processed clip folder (stage 1.1 and 1.2 outputs) or its blendshapes_and_pose.json",
+              "NAME=V for one blendshape, e.g. jawOpen=0.05")
 
 
 def with_rest(strength: Strength, towards: np.ndarray | None, spec: str) -> Strength:
@@ -254,9 +255,9 @@ def rest_from_spec(spec: str, face_model=None) -> tuple[np.ndarray | None, str]:
 
 
 def face_at_rest(path, face_model=None) -> tuple[np.ndarray, str]:
-    """(52,) a face at rest read from `path`, and how: a processed clip folder's or a video's face
-    in its pauses, a photo's or a silent video's median face. InputError, naming the file, where
-    none can be read.
+    """(52,) a face at rest read from `path`, and how: a processed clip folder's (or its stage 1.1
+    track's) or a video's face in its pauses, a photo's, a silent video's or a stage 1.1 track's
+    without its sound median face. InputError, naming the file, where none can be read.
 
     The pauses are the voice activity's, REST_MARGIN_S away from any voice, on the video's clock
     put in sync with the sound as stage 1.3 puts a clip (voiceface/sync.py's estimate, when it is
@@ -269,8 +270,15 @@ def face_at_rest(path, face_model=None) -> tuple[np.ndarray, str]:
 
     from .dataset import has_both_outputs, interpolate_targets, read_processed_clip, rest_face
     from .errors import InputError
+    from .formats import BLENDSHAPES_FILENAME, read_blendshapes_json
     from .sync import estimate_clip_lag
     path = Path(path)
+    if path.name == BLENDSHAPES_FILENAME and has_both_outputs(path.parent):
+        path = path.parent                               # a processed clip's track: read with its sound
+    if path.suffix.lower() == ".json" and not path.is_dir():
+        track = read_blendshapes_json(path)              # a stage 1.1 track without its sound: its median face
+        return (np.median(track.blendshapes[track.has_face], axis=0).astype(np.float64),
+                f"no sound: the median face of {int(track.has_face.sum())} frame(s)")
     if path.is_dir():
         if not has_both_outputs(path):
             raise InputError(f"{path}: a folder, but not a processed clip (stage 1.1's and 1.2's outputs); give a "
