@@ -187,15 +187,15 @@ def main(argv=None) -> int:
                                ("--start", START, 0, False, "seconds into the clip")):
         print(f"error: {problem}", file=sys.stderr)
         return 2
-    from voiceface.strength import parse_strength, speaker_rests
+    from voiceface.strength import benchmark_rest_problem, parse_strength, speaker_rests
     try:
         parse_strength(STRENGTH)
     except ValueError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    if REST not in ("", "speaker"):
-        print(f"error: --rest {REST}: give speaker (the TCN also drawn at its speaker's rest read from their other "
-              "clips), or leave it out", file=sys.stderr)
+    if problem := benchmark_rest_problem(REST, "the TCN also drawn at its speaker's rest "
+                                                     "read from their other clips"):
+        print(f"error: {problem}", file=sys.stderr)
         return 2
     output = Path(OUTPUT)
     made_from = provenance()

@@ -176,7 +176,7 @@ def main(argv=None) -> int:
     configure(globals(), argv, positional="REPORTS")
     from voiceface.evaluation import rescore_folds
     from voiceface.formats import recorded_path
-    from voiceface.strength import parse_strength, speaker_rests
+    from voiceface.strength import benchmark_rest_problem, parse_strength, speaker_rests
     try:
         if not GAINS:
             raise ValueError("--gains: give one or more gains, e.g. --gains 1 1.5 2")
@@ -185,9 +185,9 @@ def main(argv=None) -> int:
     except ValueError as error:
         print(f"error: {str(error).replace('--strength ', '--region/--gains: ')}", file=sys.stderr)
         return 2
-    if REST not in ("", "speaker"):
-        print(f"error: --rest {REST}: give speaker (each clip moved onto its speaker's rest read from their other "
-              "clips), or leave it out", file=sys.stderr)
+    if problem := benchmark_rest_problem(REST, "each clip moved onto its speaker's rest "
+                                                     "read from their other clips"):
+        print(f"error: {problem}", file=sys.stderr)
         return 2
     made_from = provenance()
     if JSON and not FORCE and made_from and scored_from(Path(JSON)) == made_from:

@@ -375,8 +375,8 @@ def exported_checkpoint(path: Path, strength=None) -> str | None:
             return None                  # front-end or formant constants of another version: export again
         inside = json.loads(meta["strength"]) if meta.get("strength", "").startswith("{") else {}
         wanted = {} if strength is None or strength.identity else strength.describe()
-        if [(inside.get(k, {}), inside.get("pose", 1.0)) for k in ("blendshapes", "rest_to")] != \
-                [(wanted.get(k, {}), wanted.get("pose", 1.0)) for k in ("blendshapes", "rest_to")]:
+        unset = {"blendshapes": {}, "pose": 1.0, "rest_to": {}}
+        if any(inside.get(k, d) != wanted.get(k, d) for k, d in unset.items()):
             return None                  # exported with other gains or another rest: export again
         return made.get("sha256")
     except (KeyError, ValueError, AttributeError):

@@ -202,6 +202,17 @@ REST_WORDS = ("a video of the speaker with pauses in the speech", "a photo of th
               "NAME=V for one blendshape, e.g. jawOpen=0.05")
 
 
+BENCHMARK_RESTS = ("", "speaker")   # strength_check.py's and jaw_tracks.py's --rest: none, or each clip's speaker's
+
+
+def benchmark_rest_problem(rest: str, does: str) -> str:
+    """The line refusing strength_check.py's or jaw_tracks.py's --rest (`does`: what speaker does
+    there), or "" for one of BENCHMARK_RESTS."""
+    if rest in BENCHMARK_RESTS:
+        return ""
+    return f"--rest {rest}: give speaker ({does}), or leave it out"
+
+
 def with_rest(strength: Strength, towards: np.ndarray | None, spec: str) -> Strength:
     """`strength` with its rest moved to `towards` ((52,), NaN where the model's stays; None: none)."""
     from dataclasses import replace
@@ -289,6 +300,7 @@ def face_at_rest(path, face_model=None) -> tuple[np.ndarray, str]:
     else:
         from .face_model import DEFAULT_FACE_MODEL, ensure_face_model
         from .landmarks import extract_blendshapes_and_pose
+        from .video import has_sound
         _, times_ms, scores, pose = extract_blendshapes_and_pose(path, ensure_face_model(face_model or DEFAULT_FACE_MODEL),
                                                                  max_faces=1, progress=True, max_seconds=REST_READ_SECONDS)
         times_s, has_face = np.asarray(times_ms) / 1000.0, ~np.isnan(scores).any(axis=1)
@@ -317,16 +329,6 @@ def face_at_rest(path, face_model=None) -> tuple[np.ndarray, str]:
     read = f" of its first {REST_READ_SECONDS:g} s" if not path.is_dir() and audio_times[-1] - audio_times[0] > \
         REST_READ_SECONDS + 1 else ""
     return rest.astype(np.float64), f"the face in {quiet / FRAME_RATE:.1f} s of pauses{read} ({synced})"
-
-
-def has_sound(path) -> bool:
-    """Whether a media file has an audio stream."""
-    import av
-    try:
-        with av.open(str(path)) as container:
-            return bool(container.streams.audio)
-    except (av.error.FFmpegError, OSError):
-        return False
 
 
 def speaker_rests(speaker_manifest, processed) -> dict:

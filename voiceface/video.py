@@ -49,6 +49,16 @@ def open_container(path: Path, kind: str = "video"):
     return container
 
 
+def has_sound(path) -> bool:
+    """Whether a media file has an audio stream."""
+    import av
+    try:
+        with av.open(str(path)) as container:
+            return bool(container.streams.audio)
+    except (av.error.FFmpegError, OSError):
+        return False
+
+
 def display_rotation(frame) -> int:
     """The counterclockwise turn in degrees (0, 90, 180 or 270) that a player gives this decoded
     frame, from the container's display matrix (a phone filming upright stores its frames on
