@@ -8,6 +8,7 @@
     python 3_inference/inference.py speech.wav --preview                         # an MP4 of the face with the sound
     python 3_inference/inference.py speech.wav --strength mouth=2,pose=0.5       # a livelier mouth, a calmer head
     python 3_inference/inference.py speech.wav --rest me_talking.mp4             # resting as my face rests
+    python 3_inference/inference.py speech.wav --smoothing mouth=40              # less flicker, a little later
     python 3_inference/inference.py --checkpoint best.pt --export-onnx face.onnx      # for an engine: sound in
 
 Writes, per input: <name>.json in stage 1.1's blendshapes_and_pose.json format (same reader, same
@@ -47,6 +48,11 @@ REST = ""                       # where the face rests: a video of the speaker w
 #                                 (jawOpen=0.05); each score moves from the model's rest onto it. The model rests where
 #                                 its training clips rest; on new speakers the rest from another of their videos cuts
 #                                 jawOpen's error by a third (README, "The speaker's own rest")
+SMOOTHING = ""                  # smooth the face over time, as time constants in ms: a number for every blendshape,
+#                                 mouth=MS, upper=MS, pose=MS or NAME=MS, 0-500 (0: none). A still face is low-passed
+#                                 at that time constant and a moving one less (a One Euro filter), so a syllable still
+#                                 comes nearly on time; it calms the strictly causal model's flicker at a cost in r
+#                                 (README, "Smoothing")
 FACE_MODEL = REPO_ROOT / "checkpoints/face_landmarker.task"   # MediaPipe's model, for --rest from a video or photo
 CSV = False                     # also write a Live Link Face CSV
 PLOT = True                     # also write a PNG of the key tracks
@@ -163,12 +169,13 @@ _ADJUSTMENTS = {}
 
 
 def strength():
-    """--strength and --rest as one strength.Strength, read once per setting (a rest from a video runs
-    MediaPipe over it); main() has refused settings that do not give one."""
-    from voiceface.strength import parse_strength, rest_from_spec, with_rest
-    key = (STRENGTH, REST, str(FACE_MODEL))
+    """--strength, --rest and --smoothing as one strength.Strength, read once per setting (a rest from
+    a video runs MediaPipe over it); main() has refused settings that do not give one."""
+    from voiceface.strength import parse_strength, rest_from_spec, with_rest, with_smoothing
+    key = (STRENGTH, REST, str(FACE_MODEL), SMOOTHING)
     if key not in _ADJUSTMENTS:
-        _ADJUSTMENTS[key] = with_rest(parse_strength(STRENGTH), *rest_from_spec(REST, FACE_MODEL))
+        _ADJUSTMENTS[key] = with_smoothing(with_rest(parse_strength(STRENGTH), *rest_from_spec(REST, FACE_MODEL)),
+                                           SMOOTHING)
     return _ADJUSTMENTS[key]
 
 
@@ -357,7 +364,8 @@ def export_stream(model, checkpoint) -> int:
     print(f"wrote {target}: 10 ms of 16 kHz audio (input `audio`, 1 x 160) and the state (`state`, 1 x "
           f"{state_size}, zeros at the start) in; `blendshapes`, `head_pose`, `voice` and `next_state` out; "
           f"look-ahead {10 * checkpoint.get('lookahead_frames', 0)} ms"
-          + "".join(f"; {name} {value} inside" for name, value in (("strength", STRENGTH), ("rest", REST)) if value))
+          + "".join(f"; {name} {value} inside" for name, value in
+                    (("strength", STRENGTH), ("rest", REST), ("smoothing", SMOOTHING)) if value))
     print(f"ONNX Runtime vs the Python engine on 12 s of generated silence, noise and speech: {agreement(check)}; "
           f"a 10 ms step p50 {check['step_ms_p50']:.2f} ms, p99 {check['step_ms_p99']:.2f} ms")
     checks, failed = [check], False
@@ -384,8 +392,11 @@ def export_stream(model, checkpoint) -> int:
                  **{k: max(c[k] for c in on) for k in ("blendshapes", "translation_cm", "rotation")}}))
     agrees = all(c["agrees"] for c in checks)
     if not agrees:
-        print(f"error: {target} does not reproduce the Python engine (above); report it with the checkpoint",
-              file=sys.stderr)
+        # moved aside, so that a run after it exports again rather than skipping a file that failed as done
+        failed_copy = target.with_name(target.stem + ".failed.onnx")
+        target.replace(failed_copy)
+        print(f"error: {target} does not reproduce the Python engine (above); moved to {failed_copy.name}: report "
+              "it with the checkpoint", file=sys.stderr)
     return 0 if agrees and not failed else 1
 
 
@@ -419,8 +430,8 @@ def main(argv=None) -> int:
         print(f"--rest {strength().rest_spec}: jawOpen {strength().towards[BLENDSHAPE_NAMES.index('jawOpen')]:.3f} at "
               "rest" if strength().rest_spec != REST else f"--rest {REST}", flush=True)
     if EXPORT_ONNX and ONNX_INPUT == "mel" and not strength().identity:
-        print("error: --strength or --rest with --onnx-input mel: the mel form is the model alone, before its output "
-              "is put in real units; export the audio form (the default), which applies them inside", file=sys.stderr)
+        print("error: --strength, --rest or --smoothing with --onnx-input mel: the mel form is the model alone, "
+              "before its output is put in real units; export the audio form (the default), which applies them inside", file=sys.stderr)
         return 2
     if abs(FACE_DELAY_MS / 10 - round(FACE_DELAY_MS / 10)) > 1e-9:
         print(f"error: --face-delay-ms {FACE_DELAY_MS:g}: give a multiple of 10 ms (the model's frame), "

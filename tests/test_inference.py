@@ -518,6 +518,14 @@ def rotation_from(rest, q):
     return np.degrees(2 * np.arccos(np.clip(np.abs(relative[:, 0]), 0, 1)))
 
 
+def streamed_in_hops(model, clip, strength):
+    """The clip's sound through a stream with `strength`, pushed 10 ms at a time, then finished."""
+    _, audio = load_audio(clip)
+    animator = Animator(*model, 30.0, strength=strength)
+    return Frames.concatenate([animator.push(audio[i:i + 160]) for i in range(0, len(audio), 160)]
+                              + [animator.finish()])
+
+
 def test_a_strength_scales_the_face_from_the_models_rest_in_a_file_a_stream_and_the_output(model, trained_run,
                                                                                              learn_dataset, tmp_path):
     """Each score moves gain times as far from the model's face in digital silence (clipped to
@@ -544,10 +552,7 @@ def test_a_strength_scales_the_face_from_the_models_rest_in_a_file_a_stream_and_
     turned, moved = rotation_from(rest[N_BLENDSHAPES + 3:], plain.pose[:, 3:]), rotation_from(
         rest[N_BLENDSHAPES + 3:], strong.pose[:, 3:])
     assert turned.max() > 0.5 and np.abs(moved - 2 * turned).max() <= 0.01, (turned.max(), np.abs(moved - 2 * turned).max())
-    _, audio = load_audio(clip)
-    animator = Animator(*model, 30.0, strength=strength)
-    streamed = Frames.concatenate([animator.push(audio[i:i + 160]) for i in range(0, len(audio), 160)]
-                                  + [animator.finish()])
+    streamed = streamed_in_hops(model, clip, strength)
     assert np.abs(streamed.blendshapes - strong.blendshapes).max() <= 1e-5
     assert_same_pose(streamed.pose, strong.pose)
     silence = write_wav(tmp_path / "silence.wav", np.zeros(14 * 16000, np.float32))
@@ -595,8 +600,109 @@ def test_the_stream_onnx_carries_its_strength_and_is_exported_again_for_another(
     assert strong_jaw.std() > 1.5 * plain_jaw.std()
     mel = run_script(INFER, "--checkpoint", checkpoint, "--export-onnx", tmp_path / "mel.onnx", "--onnx-input", "mel",
                      "--strength", "2")
-    assert mel.returncode == 2 and mel.stderr.startswith("error: --strength or --rest with --onnx-input mel")
+    assert mel.returncode == 2 and mel.stderr.startswith("error: --strength, --rest or --smoothing with --onnx-input mel")
     assert not (tmp_path / "mel.onnx").exists()
+
+
+def test_a_smoothing_is_read_like_a_strength_and_its_filter_is_one_euros_in_numpy_and_torch_alike(
+        trained_run, learn_dataset, tmp_path):
+    """--smoothing's text gives each output a time constant (the particular item winning, 0 none, the
+    pose its own); its filter holds a still face, low-passes a jittering one at its time constant,
+    lets a fast opening through within a few frames, leaves unsmoothed outputs exactly as they were,
+    and computes the same in NumPy and torch (the engine's and the stream ONNX's arithmetic); bad
+    text: one line, nothing written."""
+    import torch
+    from voiceface.constants import BLENDSHAPE_NAMES, N_TARGETS
+    from voiceface.strength import NONE, one_euro_step, parse_smoothing, smooth_frames, smoothing_constants, with_smoothing
+    index = BLENDSHAPE_NAMES.index
+    taus = parse_smoothing("20,mouth=40,jawOpen=60,pose=100")
+    assert taus[index("jawOpen")] == 60 and taus[index("mouthFunnel")] == 40 and taus[index("browInnerUp")] == 20
+    assert taus[index("_neutral")] == 0 and taus[N_TARGETS - 1] == 100 and len(taus) == N_TARGETS
+    assert parse_smoothing("") is None and parse_smoothing("0") is None and parse_smoothing("mouth=0") is None
+    smoothing = with_smoothing(NONE, "mouth=40")
+    assert not smoothing.identity and smoothing.describe()["smoothing"]["blendshapes_ms"]["jawOpen"] == 40
+    jaw, brow = index("jawOpen"), index("browInnerUp")
+    rng = np.random.default_rng(0)
+    still = np.full((200, N_TARGETS), 0.3)
+    assert np.abs(smooth_frames(still, smoothing)[0] - 0.3).max() < 1e-12
+    noisy = 0.3 + 0.01 * rng.standard_normal((400, N_TARGETS))                    # a still face, read noisily
+    calm = smooth_frames(noisy, smoothing)[0]
+    assert np.abs(np.diff(calm[:, jaw], 2)).mean() < 0.25 * np.abs(np.diff(noisy[:, jaw], 2)).mean()
+    assert np.array_equal(calm[:, brow], noisy[:, brow])                           # upper: not smoothed
+    opening = np.zeros((60, N_TARGETS))
+    opening[20:] = 0.5                                                             # the jaw opens at once
+    opened = smooth_frames(opening, smoothing)[0][:, jaw]
+    assert opened[19] == 0 and 0.4 < opened[22] <= 0.5 and np.all(np.diff(opened) >= 0)
+    plain = smooth_frames(opening, with_smoothing(NONE, "jawOpen=40"))[0]          # state carried across calls
+    first, state = smooth_frames(opening[:25], with_smoothing(NONE, "jawOpen=40"))
+    assert np.array_equal(np.concatenate([first, smooth_frames(opening[25:], with_smoothing(NONE, "jawOpen=40"),
+                                                              state)[0]]), plain)
+    cutoff, on = smoothing_constants(smoothing)
+    assert abs(cutoff[jaw] - 1000 / (2 * np.pi * 40)) < 1e-9 and on[jaw] == 1 and on[brow] == 0
+    x, value, speed = rng.random(N_TARGETS), rng.random(N_TARGETS), rng.standard_normal(N_TARGETS)
+    in_numpy = one_euro_step(x, value, speed, cutoff, on)
+    in_torch = one_euro_step(*(torch.tensor(a) for a in (x, value, speed, cutoff, on)))
+    assert all(np.allclose(a, b.numpy(), atol=1e-12) for a, b in zip(in_numpy, in_torch))
+    clip = learn_dataset / "raw" / "sample_24.mp4"
+    for spec, said in (("jawOpn=20", "'jawOpn' is not a blendshape or region"), ("mouth=900", "between 0"),
+                       ("mouth=-5", "between 0"), ("mouth", "'mouth' is not a time constant"),
+                       ("pose=20,pose=30", "pose is given twice")):
+        refused = run_script(INFER, clip, "--checkpoint", trained_run / "best.pt", "--output", tmp_path / "a.json",
+                             "--smoothing", spec)
+        assert refused.returncode == 2 and refused.stderr.splitlines() == [refused.stderr.strip()], refused.stderr
+        assert refused.stderr.startswith(f"error: --smoothing {spec}: ") and said in refused.stderr, refused.stderr
+        assert not (tmp_path / "a.json").exists()
+
+
+def test_a_smoothing_calms_the_face_in_a_file_a_stream_the_onnx_and_the_output(model, trained_run, learn_dataset,
+                                                                              tmp_path):
+    """A file with --smoothing: in room noise the mouth's frame-to-frame jitter falls to under half, in
+    speech a little (the filter opens for a moving mouth) with the track kept; the upper face is
+    untouched, long digital silence rests where it did; a stream in 10 ms pushes equals the file;
+    inference.py records it; the stream ONNX carries it (its check against the engine passes) and is
+    exported again without it."""
+    from voiceface.constants import BLENDSHAPE_NAMES
+    from voiceface.formats import sha256_file
+    from voiceface.stream_onnx import exported_checkpoint, open_stream_onnx
+    from voiceface.strength import NONE, with_smoothing
+    from voiceface.synthetic import room_noise
+    jaw = BLENDSHAPE_NAMES.index("jawOpen")
+    smoothing = with_smoothing(NONE, "mouth=60,pose=100")
+
+    def jitter(frames):
+        return np.abs(np.diff(frames.blendshapes[:, jaw], 2)).mean()
+
+    noise = write_wav(tmp_path / "noise.wav", room_noise("pink", -40.0, 8.0, 16000, 3))
+    assert jitter(animate_file(noise, *model, strength=smoothing)[0]) < 0.5 * jitter(animate_file(noise, *model)[0])
+    clip = learn_dataset / "raw" / "sample_24.mp4"
+    plain, _ = animate_file(clip, *model)
+    calm, _ = animate_file(clip, *model, strength=smoothing)
+    assert jitter(calm) < jitter(plain)
+    assert np.corrcoef(plain.blendshapes[:, jaw], calm.blendshapes[:, jaw])[0, 1] > 0.9
+    eyes = [i for i, n in enumerate(BLENDSHAPE_NAMES) if n.startswith("eye")]
+    assert np.array_equal(calm.blendshapes[:, eyes], plain.blendshapes[:, eyes])
+    streamed = streamed_in_hops(model, clip, smoothing)
+    assert np.abs(streamed.blendshapes - calm.blendshapes).max() <= 1e-5
+    assert_same_pose(streamed.pose, calm.pose)
+    silence = write_wav(tmp_path / "silence.wav", np.zeros(14 * 16000, np.float32))
+    quiet, _ = animate_file(silence, *model)
+    quiet_calm, _ = animate_file(silence, *model, strength=smoothing)
+    assert np.abs(quiet_calm.blendshapes[-30:] - quiet.blendshapes[-30:]).max() <= 1e-4
+    result = run_script(INFER, clip, "--checkpoint", trained_run / "best.pt", "--output", tmp_path / "s.json",
+                        "--smoothing", "mouth=60,pose=100", "--no-plot")
+    assert result.returncode == 0, result.stderr
+    track = read_blendshapes_json(tmp_path / "s.json")
+    record = track.header["strength"]["smoothing"]
+    assert record["spec"] == "mouth=60,pose=100" and record["blendshapes_ms"]["jawOpen"] == 60
+    assert record["pose_ms"] == 100 and "One Euro" in record["filter"]
+    assert np.abs(track.blendshapes - calm.blendshapes).max() <= 1e-4
+    checkpoint, target = trained_run / "best.pt", tmp_path / "calm.onnx"
+    exported = run_script(INFER, "--checkpoint", checkpoint, "--export-onnx", target, "--smoothing", "mouth=60,pose=100")
+    assert exported.returncode == 0, exported.stderr
+    assert "smoothing mouth=60,pose=100 inside" in exported.stdout and "the same in 1200 of 1200 frames" in exported.stdout
+    assert json.loads(open_stream_onnx(target)[1]["strength"])["smoothing"]["pose_ms"] == 100
+    assert exported_checkpoint(target, smoothing) == sha256_file(checkpoint)
+    assert exported_checkpoint(target) is None and exported_checkpoint(target, with_smoothing(NONE, "mouth=60")) is None
 
 
 def test_a_rest_is_read_from_values_a_video_in_sync_or_not_a_silent_one_or_a_processed_clip(face_model, learn_dataset,
@@ -676,10 +782,7 @@ def test_a_rest_moves_the_face_onto_it_in_a_file_a_stream_the_onnx_and_the_outpu
     expected = np.clip(towards + gains * (plain.blendshapes - rest[:N_BLENDSHAPES]), 0, 1)
     assert np.abs(rested.blendshapes - expected).max() <= 1e-5
     assert_same_pose(rested.pose, plain.pose)                                         # the head as it was
-    _, audio = load_audio(clip)
-    animator = Animator(*model, 30.0, strength=given)
-    streamed = Frames.concatenate([animator.push(audio[i:i + 160]) for i in range(0, len(audio), 160)]
-                                  + [animator.finish()])
+    streamed = streamed_in_hops(model, clip, given)
     assert np.abs(streamed.blendshapes - rested.blendshapes).max() <= 1e-5
     silence = write_wav(tmp_path / "silence.wav", np.zeros(14 * 16000, np.float32))
     quiet, _ = animate_file(silence, *model, strength=given)

@@ -20,7 +20,8 @@ negative one waits D * 10 ms longer for its audio, as a look-ahead does.
 
 A strength (`strength`, inference.py's --strength; voiceface/strength.py) scales how far each
 frame moves from the model's face in silence, after the frames are chosen, so a stream still equals
-the file.
+the file. Its smoothing (inference.py's --smoothing) runs on the model's 100 Hz output as it comes,
+its state carried from push to push, before the frames are chosen.
 """
 from __future__ import annotations
 
@@ -102,6 +103,7 @@ class Animator:
     delay_frames: int = 0                              # the face moved this many 10 ms frames later (see above)
     stream: bool = True                                # a one-frame push runs the ONNX step (one_frame_step)
     strength: object = None                            # a strength.Strength (None: the face as the model made it)
+    smoothed: tuple | None = None                      # its smoothing's state: the last output and speed
     first_kept: int = 0                                # model frame number of outputs[0][0]
     model_frames: int = 0
     samples: int = 0
@@ -171,7 +173,12 @@ class Animator:
             with self.torch.inference_mode():
                 step = self.one_frame_step() if len(features) == 1 and self.stream else self.model
                 out, self.state = step(x, self.state)
-            self.outputs.append(out[0].float().cpu().numpy())
+            frames = out[0].float().cpu().numpy()
+            if self.strength is not None and self.strength.smoothing is not None:
+                from .strength import smooth_frames
+                frames, self.smoothed = smooth_frames(frames, self.strength, self.smoothed)
+                frames = frames.astype(np.float32)
+            self.outputs.append(frames)
             self.model_frames += len(features)
         last = self.model_frames - 1
         ready = self.next_frame

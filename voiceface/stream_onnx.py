@@ -25,7 +25,8 @@ tensor operations for one 10 ms frame a call, and a test holds them to the Pytho
 - the output back in real units, as denormalize_targets: scores in [0, 1], translation in cm from
   the neutral position, a unit quaternion relative to the neutral rotation;
 - exported with a strength (inference.py --strength), voiceface/strength.py's scale_from_rest
-  around the model's rest, which the file's metadata records.
+  around the model's rest, which the file's metadata records; with a smoothing (--smoothing), its
+  filter (strength.one_euro_step) on the model's output first, its last output and speed in the state.
 
 The state is one float32 vector (1, state size) that starts as zeros: on its first call the graph
 (its "started" slot at 0) puts in each part's own starting value (the noise floor's -70 dBFS, the
@@ -47,7 +48,7 @@ from .audio import (DB_CEILING, DB_FLOOR, FILTERBANK, LEVEL_FLOOR_BELOW_DB, LEVE
                     VAD_FLOOR_MIN_DB, VAD_FLOOR_RISE_DB_PER_S, VAD_FLOOR_START_DB, VAD_HANGOVER_S, VAD_MARGIN_DB,
                     VAD_MIN_SWING_DB, VAD_MIN_THRESHOLD_DB, VAD_PEAK_DECAY_DB_PER_S, VAD_SWING_S, WINDOW,
                     front_end_config)
-from .constants import (BLENDSHAPE_NAMES, FRAME_RATE, HOP_LENGTH, N_BLENDSHAPES, N_FFT, N_MELS, POSE_NAMES,
+from .constants import (BLENDSHAPE_NAMES, FRAME_RATE, HOP_LENGTH, N_BLENDSHAPES, N_FFT, N_MELS, N_TARGETS, POSE_NAMES,
                         SAMPLE_RATE, WIN_LENGTH)
 from .dataset import FIXED_DB_FLOOR, MEL_OFFSET_DB, MEL_SCALE_DB, TRANSLATION_SCALE_CM
 from .engine import EXPORT_OPSET
@@ -70,8 +71,9 @@ def reads_formants(model) -> bool:
     return model.config.n_inputs == N_MELS + LPC_ORDER
 
 
-def state_layout(model) -> list[tuple[str, tuple[int, ...], np.ndarray]]:
-    """The state vector's parts in order: (name, shape, starting value). The model's left contexts
+def state_layout(model, smoothing: bool = False) -> list[tuple[str, tuple[int, ...], np.ndarray]]:
+    """The state vector's parts in order: (name, shape, starting value); with `smoothing` the
+    filter's last output and speed (strength.one_euro_step). The model's left contexts
     (engine.Animator's state) come last."""
     parts = [("started", (1,), np.zeros(1)),
              ("audio_history", (WIN_LENGTH - HOP_LENGTH,), np.zeros(WIN_LENGTH - HOP_LENGTH)),
@@ -87,6 +89,9 @@ def state_layout(model) -> list[tuple[str, tuple[int, ...], np.ndarray]]:
     if reads_formants(model):
         parts += [("formant_mean_rad", (LPC_ORDER,), np.array(TYPICAL_LSF, np.float64)),
                   ("formant_voiced_seen", (1,), np.zeros(1))]
+    if smoothing:
+        parts += [("smoothed_output", (N_TARGETS,), np.zeros(N_TARGETS)),
+                  ("smoothed_speed", (N_TARGETS,), np.zeros(N_TARGETS))]
     for index, tensor in enumerate(model.stream_state()):
         parts.append((f"model_{index}", tuple(tensor.shape), np.zeros(tensor.shape)))
     return parts
@@ -96,11 +101,12 @@ def stream_step_module(model, input_mode: str, strength=None, rest: np.ndarray |
     """A torch module: (audio (1, 160) float32, state (1, S)) -> (blendshapes (1, 52), head_pose
     (1, 7), voice (1, 1), next state (1, S)); the graph the ONNX file holds. With a strength
     (strength.Strength, not the identity) and the model's rest (strength.rest_of), the face is scaled
-    from that rest as the engine scales it."""
+    from that rest as the engine scales it, after its smoothing (strength.one_euro_step) if it has one."""
     import torch
-    from .strength import rest_target, scale_from_rest
+    from .strength import one_euro_step, rest_target, scale_from_rest, smoothing_constants
 
-    layout = state_layout(model)
+    smoothing = strength is not None and strength.smoothing is not None
+    layout = state_layout(model, smoothing)
 
     class StreamStep(torch.nn.Module):
         def __init__(self):
@@ -142,6 +148,11 @@ def stream_step_module(model, input_mode: str, strength=None, rest: np.ndarray |
                 self.register_buffer("gains", torch.tensor(strength.gains, dtype=torch.float32))
                 self.register_buffer("towards", torch.tensor(rest_target(strength, rest), dtype=torch.float32))
                 self.pose_gain = float(strength.pose)
+            self.smoothing = smoothing
+            if smoothing:
+                cutoff, on = smoothing_constants(strength)
+                self.register_buffer("cutoff", torch.tensor(cutoff, dtype=torch.float32)[None])
+                self.register_buffer("smoothed", torch.tensor(on, dtype=torch.float32)[None])
             self.slices, offset = [], 0
             for _, shape, _ in layout:
                 size = int(np.prod(shape))
@@ -149,12 +160,16 @@ def stream_step_module(model, input_mode: str, strength=None, rest: np.ndarray |
                 offset += size
 
         def forward(self, audio, state):
+            going = (state[:, :1] > 0).float()                               # 0 on a stream's first call
             state = torch.where(state[:, :1] > 0, state, self.start)        # the first call: starting values
             parts = [state[:, a:b].reshape(shape) if len(shape) > 1 else state[:, a:b]     # (1, n); a model's own shape
                      for a, b, shape in self.slices]
             history, floor, peak, hold, heard, unmeasured, band_levels, measured, mean, seen = parts[1:11]
-            formant_mean, formant_seen = parts[11:13] if self.formants else (None, None)
-            model_state = parts[13:] if self.formants else parts[11:]
+            at = 11
+            formant_mean, formant_seen = parts[at:at + 2] if self.formants else (None, None)
+            at += 2 if self.formants else 0
+            last_output, last_speed = parts[at:at + 2] if self.smoothing else (None, None)
+            model_state = parts[at + 2:] if self.smoothing else parts[at:]
 
             def decibels(power):
                 return 10.0 * torch.log10(torch.clamp(power, min=POWER_FLOOR))
@@ -220,6 +235,9 @@ def stream_step_module(model, input_mode: str, strength=None, rest: np.ndarray |
             # --- the model, one frame, and its output in real units ---------------------------------
             out, model_state = self.model(x[:, None, :], list(model_state))    # (1, 1, 59)
             out = out[:, 0]
+            if self.smoothing:      # the filter's first value is the first output itself, as in the engine
+                last_output = going * last_output + (1 - going) * out
+                out, last_speed = one_euro_step(out, last_output, last_speed, self.cutoff, self.smoothed)
             shapes = torch.clamp(out[:, :N_BLENDSHAPES], 0.0, 1.0)
             translation = out[:, N_BLENDSHAPES:N_BLENDSHAPES + 3] * TRANSLATION_SCALE_CM
             rotation = out[:, N_BLENDSHAPES + 3:]
@@ -231,6 +249,7 @@ def stream_step_module(model, input_mode: str, strength=None, rest: np.ndarray |
                                                  face[:, N_BLENDSHAPES + 3:])
             kept = [torch.ones_like(floor), frame[:, HOP_LENGTH:], floor, peak, hold, heard, unmeasured,
                     levels[:, 1:], valid[:, 1:], mean, seen] + ([formant_mean, formant_seen] if self.formants else [])
+            kept += [out, last_speed] if self.smoothing else []
             kept += [s.reshape(1, -1) for s in model_state]
             return shapes, torch.cat([translation, rotation], dim=1), voice, torch.cat(kept, dim=1)
 
@@ -375,9 +394,9 @@ def exported_checkpoint(path: Path, strength=None) -> str | None:
             return None                  # front-end or formant constants of another version: export again
         inside = json.loads(meta["strength"]) if meta.get("strength", "").startswith("{") else {}
         wanted = {} if strength is None or strength.identity else strength.describe()
-        unset = {"blendshapes": {}, "pose": 1.0, "rest_to": {}}
+        unset = {"blendshapes": {}, "pose": 1.0, "rest_to": {}, "smoothing": {}}
         if any(inside.get(k, d) != wanted.get(k, d) for k, d in unset.items()):
-            return None                  # exported with other gains or another rest: export again
+            return None                  # exported with other gains, rest or smoothing: export again
         return made.get("sha256")
     except (KeyError, ValueError, AttributeError):
         return None
@@ -454,7 +473,8 @@ FORMANT_LIMITS_FACTOR = 30
 def compare_with_engine(path: Path, model, checkpoint: dict, samples: np.ndarray | None = None,
                         strength=None) -> dict:
     """The file run in ONNX Runtime one hop at a time against the Python front-end, ModelInputs and
-    model on the whole signal (and `strength`, a strength.Strength, applied as the engine applies it):
+    model on the whole signal (and `strength`, a strength.Strength, its smoothing and gains applied as the
+    engine applies them):
     the largest differences (scores; translation in cm; quaternion
     components), the frames whose voice activity agrees, the time a call takes, and whether all that
     is within ENGINE_LIMITS ("agrees")."""
@@ -466,7 +486,11 @@ def compare_with_engine(path: Path, model, checkpoint: dict, samples: np.ndarray
     features = compute_features(samples, formants)
     x = ModelInputs(checkpoint["input_mode"], formants).process(features.mel, features.vad, features.lsf)
     with torch.inference_mode():
-        expected = denormalize_targets(model(torch.from_numpy(x)[None])[0].float().numpy())
+        expected = model(torch.from_numpy(x)[None])[0].float().numpy()
+    if strength is not None:
+        from .strength import smooth_frames
+        expected = smooth_frames(expected, strength)[0]
+    expected = denormalize_targets(expected)
     if strength is not None and not strength.identity:
         from .strength import apply_strength, rest_of
         expected = apply_strength(expected, strength, rest_of(model, checkpoint))

@@ -31,6 +31,13 @@ blendshape; `mouth=G` (every jaw* and mouth* shape and cheekPuff), `upper=G` (br
 cheekSquint, noseSneer), `pose=G` (the head) and `NAME=G` for one blendshape (MediaPipe's names,
 `jawOpen=1.8`). The more particular item wins whatever the order: a name over its region, a region
 over the number.
+
+A smoothing (inference.py's --smoothing) is written the same way, each value a time constant in ms
+(`mouth=40`), and rides in the same object. It runs on the model's 100 Hz output before the strength,
+as a One Euro filter (`one_euro_step`): a still face is low-passed at 1 / (2 pi tau), a moving one
+less, so a syllable's opening is not delayed as a plain low-pass delays it. A strictly causal model
+flickers (its jaw's frame-to-frame jitter is 1.3-2.2 times the video's for the distance it moves);
+`mouth=40` brings that to 1.0-1.4 at a cost in r of about 0.01 (README, "Smoothing").
 """
 from __future__ import annotations
 
@@ -49,6 +56,13 @@ REGIONS = {
     "upper": tuple(i for i, n in enumerate(BLENDSHAPE_NAMES) if n.startswith(("brow", "eye", "cheekSquint", "noseSneer"))),
 }
 WORDS = ("a number (every blendshape)", "mouth=G", "upper=G", "pose=G", "a blendshape's name=G, e.g. jawOpen=1.5")
+MAX_SMOOTHING_MS = 500.0        # a time constant above this is refused as a likely typo (the face would lag by seconds)
+SMOOTHING_BETA = 20.0           # Hz per score a second: how far a movement opens the filter (One Euro's beta)
+SMOOTHING_SPEED_CUTOFF_HZ = 1.0  # the speed the cutoff follows, low-passed at this (One Euro's d_cutoff, its default)
+SMOOTHING_FILTER = (f"One Euro (Casiez, Roussel and Vogel 2012) on the model's 100 Hz output: cutoff 1 / (2 pi tau) + "
+                    f"{SMOOTHING_BETA:g} x |speed| Hz, the speed low-passed at {SMOOTHING_SPEED_CUTOFF_HZ:g} Hz")
+SMOOTHING_WORDS = ("a time constant in ms for every blendshape (e.g. 40)", "mouth=MS", "upper=MS", "pose=MS",
+                   "a blendshape's name=MS, e.g. jawOpen=30")
 
 
 @dataclass(frozen=True)
@@ -62,10 +76,13 @@ class Strength:
     pose: float
     towards: tuple[float, ...] | None = None
     rest_spec: str = ""
+    smoothing: tuple[float, ...] | None = None      # (59,) each output's time constant at rest, ms (0: none)
+    smoothing_spec: str = ""
 
     @property
     def identity(self) -> bool:
-        return self.pose == 1.0 and all(g == 1.0 for g in self.gains) and self.towards is None
+        return (self.pose == 1.0 and all(g == 1.0 for g in self.gains) and self.towards is None
+                and self.smoothing is None)
 
     def describe(self) -> dict:
         """What an output records: the text given, each score whose gain is not 1, the head's, and
@@ -76,10 +93,62 @@ class Strength:
         if self.towards is not None:
             out["rest_to"] = {"spec": self.rest_spec, "blendshapes": {
                 BLENDSHAPE_NAMES[i]: round(v, 6) for i, v in enumerate(self.towards) if not math.isnan(v)}}
+        if self.smoothing is not None:
+            out["smoothing"] = {"spec": self.smoothing_spec, "filter": SMOOTHING_FILTER,
+                                "blendshapes_ms": {BLENDSHAPE_NAMES[i]: v for i, v in
+                                                   enumerate(self.smoothing[:N_BLENDSHAPES]) if v},
+                                "pose_ms": self.smoothing[N_BLENDSHAPES]}
         return out
 
 
 NONE = Strength("", (1.0,) * N_BLENDSHAPES, 1.0)
+
+
+def parse_face_items(spec: str, option: str, what: str, high: float, limits: str, words: tuple) -> tuple:
+    """The items of a face setting (--strength, --smoothing): a number alone for every blendshape,
+    `mouth=V`, `upper=V`, `pose=V` and `NAME=V`, each V `what` (a gain, a time constant) in [0,
+    high] (`limits` says so). Returns (every blendshape's value or None, {region: value}, {score
+    index: value}, the pose's value or None); ValueError with one line naming what is wrong and what
+    to write (`words`)."""
+    lower = {n.lower(): i for i, n in enumerate(BLENDSHAPE_NAMES) if not n.startswith("_")}
+    everything, regions, names, pose, seen = None, {}, {}, None, set()
+    for item in (part.strip() for part in spec.split(",") if part.strip()):     # a stray comma is no item
+        key, _, value = item.rpartition("=")
+        key = key.strip().lower()
+        try:
+            number = float(value)
+        except ValueError:
+            raise ValueError(f"{option} {spec}: {item!r} is not {what}; write {', '.join(words)}") from None
+        if not math.isfinite(number) or not 0.0 <= number <= high:
+            raise ValueError(f"{option} {spec}: {item!r}: {limits}")
+        if key in seen:
+            raise ValueError(f"{option} {spec}: {key or 'the number alone'} is given twice; give it once")
+        seen.add(key)
+        if not key:
+            everything = number
+        elif key in REGIONS:
+            regions[key] = number
+        elif key == "pose":
+            pose = number
+        elif key in lower:
+            names[lower[key]] = number
+        else:
+            raise ValueError(f"{option} {spec}: {item.split('=')[0].strip()!r} is not a blendshape or region; "
+                             f"write {', '.join(words)}")
+    return everything, regions, names, pose
+
+
+def per_score(default: float, everything, regions: dict, names: dict) -> np.ndarray:
+    """(52,) a value for each score from parse_face_items' parts, the more particular winning; `_neutral`
+    keeps `default`."""
+    values = np.full(N_BLENDSHAPES, float(default))
+    if everything is not None:
+        values[1:] = everything
+    for region, value in regions.items():
+        values[list(REGIONS[region])] = value
+    for index, value in names.items():
+        values[index] = value
+    return values
 
 
 def parse_strength(spec: str) -> Strength:
@@ -88,40 +157,72 @@ def parse_strength(spec: str) -> Strength:
     spec = str(spec or "").strip()
     if not spec:
         return NONE
-    lower = {n.lower(): i for i, n in enumerate(BLENDSHAPE_NAMES) if not n.startswith("_")}
-    everything, regions, names, pose, seen = None, {}, {}, 1.0, set()
-    for item in (part.strip() for part in spec.split(",") if part.strip()):     # a stray comma is no item
-        key, _, value = item.rpartition("=")
-        key = key.strip().lower()
-        try:
-            gain = float(value)
-        except ValueError:
-            raise ValueError(f"--strength {spec}: {item!r} is not a gain; write {', '.join(WORDS)}") from None
-        if not math.isfinite(gain) or not 0.0 <= gain <= MAX_GAIN:
-            raise ValueError(f"--strength {spec}: {item!r}: a gain is between 0 (no movement) and {MAX_GAIN:g}; "
-                             "1 leaves the face as the model made it")
-        if key in seen:
-            raise ValueError(f"--strength {spec}: {key or 'the number alone'} is given twice; give it once")
-        seen.add(key)
-        if not key:
-            everything = gain
-        elif key in REGIONS:
-            regions[key] = gain
-        elif key == "pose":
-            pose = gain
-        elif key in lower:
-            names[lower[key]] = gain
-        else:
-            raise ValueError(f"--strength {spec}: {item.split('=')[0].strip()!r} is not a blendshape or region; "
-                             f"write {', '.join(WORDS)}")
-    gains = np.ones(N_BLENDSHAPES)
-    if everything is not None:
-        gains[1:] = everything
-    for region, gain in regions.items():
-        gains[list(REGIONS[region])] = gain
-    for index, gain in names.items():
-        gains[index] = gain
-    return Strength(spec, tuple(float(g) for g in gains), float(pose))
+    everything, regions, names, pose = parse_face_items(
+        spec, "--strength", "a gain", MAX_GAIN, f"a gain is between 0 (no movement) and {MAX_GAIN:g}; 1 leaves the "
+        "face as the model made it", WORDS)
+    gains = per_score(1.0, everything, regions, names)
+    return Strength(spec, tuple(float(g) for g in gains), 1.0 if pose is None else float(pose))
+
+
+# --- smoothing (--smoothing) ----------------------------------------------------------------------
+def parse_smoothing(spec: str) -> tuple[float, ...] | None:
+    """(59,) time constants in ms (the 52 scores, then the head's 7) from `spec`, written as a
+    strength is (a number for every blendshape, mouth=, upper=, pose=, NAME=); None for none.
+    ValueError with one line saying what to write instead."""
+    spec = str(spec or "").strip()
+    if not spec:
+        return None
+    everything, regions, names, pose = parse_face_items(
+        spec, "--smoothing", "a time constant", MAX_SMOOTHING_MS,
+        f"a time constant is between 0 (none) and {MAX_SMOOTHING_MS:g} ms", SMOOTHING_WORDS)
+    taus = np.concatenate([per_score(0.0, everything, regions, names),
+                           np.full(N_TARGETS - N_BLENDSHAPES, 0.0 if pose is None else pose)])
+    return tuple(float(t) for t in taus) if taus.any() else None
+
+
+def with_smoothing(strength: Strength, spec: str) -> Strength:
+    """`strength` with the smoothing `spec` names (parse_smoothing; "" for none)."""
+    from dataclasses import replace
+    taus = parse_smoothing(spec)
+    return replace(strength, smoothing=taus, smoothing_spec=str(spec or "").strip() if taus else "")
+
+
+def smoothing_constants(strength: Strength) -> tuple[np.ndarray, np.ndarray]:
+    """(59,) each output's cutoff at rest in Hz, 1 / (2 pi tau), and (59,) 1 where it is smoothed."""
+    taus = np.asarray(strength.smoothing if strength.smoothing is not None else np.zeros(N_TARGETS), np.float64)
+    on = (taus > 0).astype(np.float64)
+    return 1000.0 / (2 * np.pi * np.where(taus > 0, taus, 1.0)), on
+
+
+def one_euro_step(x, value, speed, cutoff, on):
+    """One 10 ms step of the smoothing filter on NumPy arrays or torch tensors alike (so that the
+    engine and the stream ONNX run the same arithmetic): x the model's output now, value and speed
+    the filter's last (both x and 0 on a stream's first frame), cutoff and on smoothing_constants'.
+    Returns (the output, smoothed; its new speed). A still face is low-passed at `cutoff`; a moving
+    one opens the filter by SMOOTHING_BETA Hz per score a second, so a syllable's opening passes
+    with little delay (One Euro: Casiez, Roussel and Vogel, CHI 2012; one of the filters of MediaPipe's
+    LandmarksSmoothingCalculator, mediapipe/calculators/util/landmarks_smoothing_calculator.proto)."""
+    step = 2 * math.pi / FRAME_RATE
+    speed_gain = step * SMOOTHING_SPEED_CUTOFF_HZ / (1 + step * SMOOTHING_SPEED_CUTOFF_HZ)
+    speed = speed + speed_gain * ((x - value) * FRAME_RATE - speed)
+    k = step * (cutoff + SMOOTHING_BETA * abs(speed))
+    smoothed = value + k / (1 + k) * (x - value)
+    return on * smoothed + (1 - on) * x, speed
+
+
+def smooth_frames(values: np.ndarray, strength: Strength, state: tuple | None = None) -> tuple[np.ndarray, tuple]:
+    """(T, 59) model outputs (100 Hz) through the strength's smoothing, carrying `state` (the last
+    value and speed; None at a stream's start) from the last call. Returns (smoothed, state)."""
+    values = np.asarray(values, np.float64)
+    if strength.smoothing is None or not len(values):
+        return values, state
+    cutoff, on = smoothing_constants(strength)
+    value, speed = state if state is not None else (values[0], np.zeros(values.shape[1]))
+    out = np.empty_like(values)
+    for t in range(len(values)):
+        value, speed = one_euro_step(values[t], value, speed, cutoff, on)
+        out[t] = value
+    return out, (value, speed)
 
 
 def rest_of(model, checkpoint: dict) -> np.ndarray:
