@@ -5,6 +5,7 @@ held-out clip of each benchmark, as the fold's model (the one the benchmark scor
     python 3_inference/jaw_tracks.py sd.json si.json --clip tk_obama_crop512 --start 20 --seconds 8
     python 3_inference/jaw_tracks.py si.json --strength mouth=2.3      # and the TCN as inference.py --strength makes it
     python 3_inference/jaw_tracks.py si.json --clip edt_uncrop_Obama,styletalk_andrew_clip_1 --rest speaker
+    python 3_inference/jaw_tracks.py si.json --smoothing mouth=40     # and the TCN as inference.py --smoothing makes it
 
 One panel per benchmark and look-ahead in the reports (evaluate.py --benchmark ... --json). Each shows
 the clip whose TCN jawOpen r is the median over the benchmark's clips (the lower of the two middle
@@ -17,7 +18,9 @@ inference.py --strength would animate it (voiceface/strength.py, around the fold
 each panel's line prints the jaw's amplitude (its spread over the video's) both ways. With --rest
 speaker it is drawn as inference.py --rest would animate it with another of the speaker's videos: moved
 onto the speaker's rest read from their other clips in the processed folder (strength.speaker_rests,
-never from the clip drawn), the line printing jawOpen's MAE both ways.
+never from the clip drawn), the line printing jawOpen's MAE both ways. With --smoothing (alone or with
+--strength) the second TCN track is also smoothed as inference.py --smoothing smooths it, and the line
+prints how much the jaw flickers against the video (metrics.flicker) both ways.
 """
 import sys
 from pathlib import Path
@@ -35,6 +38,7 @@ START = 0.0                     # the excerpt's start in the clip, seconds
 SECONDS = 10.0                  # the excerpt's length (the whole clip if shorter)
 STRENGTH = ""                   # also draw the TCN with this inference.py --strength (e.g. mouth=2.3)
 REST = ""                       # speaker: also draw the TCN moved onto its speaker's rest read from their other clips
+SMOOTHING = ""                  # also draw the TCN with this inference.py --smoothing (e.g. mouth=40)
 FORCE = False                   # draw again even when the picture says it was drawn from these reports and settings
 # --- end of settings ---------------------------------------------------------------------------
 
@@ -53,7 +57,7 @@ def panel(key: str, bench: dict, clip: str, processed: Path, rests: dict | None 
     from voiceface.errors import InputError
     from voiceface.evaluation import dataset_clips, score_clips
     from voiceface.formats import recorded_path, sha256_file
-    from voiceface.strength import parse_strength
+    from voiceface.strength import parse_strength, smooth_frames, with_smoothing
     fold = next((f for f in bench["folds"] if clip in f["held_out"]), None)
     if fold is None:
         raise InputError(f"{key}: no fold held {clip} out; give a clip the benchmark scored")
@@ -69,17 +73,18 @@ def panel(key: str, bench: dict, clip: str, processed: Path, rests: dict | None 
     clips = [c for c in dataset_clips(dataset, "val", processed) if c[0] == clip]
     result = score_clips(checkpoint_path, clips, dataset, keep_tracks=True, progress=False,
                          loaded=(model, checkpoint))[0]
-    strength = parse_strength(STRENGTH)
+    strength = with_smoothing(parse_strength(STRENGTH), SMOOTHING)
     from voiceface.dataset import denormalize_targets
     from voiceface.strength import apply_strength, rest_of, with_rest
     tracks = result["tracks"]
+    made = denormalize_targets(smooth_frames(tracks["model"], strength)[0])     # smoothed first, as the engine does
     if not strength.identity:       # the model's track as the engine would scale it: scores in [0, 1] around its rest
-        tracks["strong"] = apply_strength(denormalize_targets(tracks["model"]), strength, rest_of(model, checkpoint))
+        tracks["strong"] = apply_strength(made, strength, rest_of(model, checkpoint))
     if rests is not None:
         if clip not in rests:
             raise InputError(f"{key}: {clip}'s speaker has no other clip in {processed} with pauses to read a rest "
                              "from; give --clip one whose speaker has")
-        tracks["rested"] = apply_strength(denormalize_targets(tracks["model"]), with_rest(strength, rests[clip], "speaker"),
+        tracks["rested"] = apply_strength(made, with_rest(strength, rests[clip], "speaker"),
                                           rest_of(model, checkpoint))
     return {"key": key, "clip": clip, "result": result, "clips": len(bench["clips"]),
             "median": clip == median_clip(bench)}
@@ -94,7 +99,8 @@ def provenance() -> dict:
     except OSError:
         return {}
     return {"made_by": "3_inference/jaw_tracks.py", "reports": reports, "clip": CLIP, "start": START, "seconds": SECONDS,
-            **({"strength": STRENGTH} if STRENGTH else {}), **({"rest": REST} if REST else {})}
+            **({"strength": STRENGTH} if STRENGTH else {}), **({"rest": REST} if REST else {}),
+            **({"smoothing": SMOOTHING} if SMOOTHING else {})}
 
 
 def drawn_from(path: Path) -> dict:
@@ -115,6 +121,17 @@ def jaw_error(tracks: dict, which: str) -> float:
     from voiceface.metrics import JAW_OPEN
     known = tracks["mask"].astype(bool)
     return float(np.abs(tracks[which][known, JAW_OPEN] - tracks["targets"][known, JAW_OPEN]).mean())
+
+
+def adjusted() -> str:
+    """The inference.py settings the second TCN track is drawn with ("--strength mouth=2 --smoothing mouth=40")."""
+    return " ".join(f"--{name} {value}" for name, value in (("strength", STRENGTH), ("smoothing", SMOOTHING)) if value)
+
+
+def flicker(tracks: dict, which: str) -> float:
+    """How much a track's jaw flickers for its swing against the video's (metrics.flicker; 1: as the video)."""
+    from voiceface.metrics import JAW_OPEN, flicker
+    return flicker(tracks[which][:, JAW_OPEN], tracks["targets"][:, JAW_OPEN], tracks["mask"])
 
 
 def amplitude(tracks: dict, which: str) -> float:
@@ -156,10 +173,12 @@ def plot(path: Path, panels: list[dict], start: float, seconds: float, made_from
                   label=f"ridge on the same inputs, r {result['ridge']['jaw_open_r']:.2f}")
         if "strong" in tracks:
             axis.plot(time, tracks["strong"][span, JAW_OPEN], color="tab:orange", lw=1.2,
-                      label=f"TCN with --strength {STRENGTH}, amplitude {amplitude(tracks, 'strong'):.2f}")
+                      label=f"TCN with {adjusted()}, " + (f"flicker {flicker(tracks, 'strong'):.2f} (TCN "
+                                                          f"{flicker(tracks, 'model'):.2f})" if SMOOTHING else
+                                                          f"amplitude {amplitude(tracks, 'strong'):.2f}"))
         if "rested" in tracks:
             axis.plot(time, tracks["rested"][span, JAW_OPEN], color="tab:green", lw=1.2,
-                      label=f"TCN at the rest of the speaker's other clips{' and --strength ' + STRENGTH if STRENGTH else ''}, "
+                      label=f"TCN at the rest of the speaker's other clips{' and ' + adjusted() if adjusted() else ''}, "
                             f"MAE {jaw_error(tracks, 'rested'):.3f} (TCN {jaw_error(tracks, 'model'):.3f})")
         which = f"the median of its {p['clips']} clips" if p["median"] else f"one of its {p['clips']} clips"
         axis.set_title(f"{p['key']}: held-out {drawable(p['clip'])} ({which}; r over the whole clip)", fontsize=9)
@@ -187,9 +206,10 @@ def main(argv=None) -> int:
                                ("--start", START, 0, False, "seconds into the clip")):
         print(f"error: {problem}", file=sys.stderr)
         return 2
-    from voiceface.strength import benchmark_rest_problem, parse_strength, speaker_rests
+    from voiceface.strength import benchmark_rest_problem, parse_smoothing, parse_strength, speaker_rests
     try:
         parse_strength(STRENGTH)
+        parse_smoothing(SMOOTHING)
     except ValueError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
@@ -216,8 +236,10 @@ def main(argv=None) -> int:
                     panels.append(panel(key, bench, clip, processed, rests))
                     r = panels[-1]["result"]
                     print(f"{key}: {clip}: jawOpen r TCN {r['model']['jaw_open_r']:.3f}, ridge {r['ridge']['jaw_open_r']:.3f}"
-                          + (f"; the jaw's amplitude {amplitude(r['tracks'], 'model'):.2f}, with --strength {STRENGTH} "
+                          + (f"; the jaw's amplitude {amplitude(r['tracks'], 'model'):.2f}, with {adjusted()} "
                              f"{amplitude(r['tracks'], 'strong'):.2f}" if STRENGTH else "")
+                          + (f"; the jaw's flicker against the video's {flicker(r['tracks'], 'model'):.2f}, with "
+                             f"{adjusted()} {flicker(r['tracks'], 'strong'):.2f}" if SMOOTHING else "")
                           + (f"; jawOpen MAE {jaw_error(r['tracks'], 'model'):.3f}, at the speaker's rest "
                              f"{jaw_error(r['tracks'], 'rested'):.3f}" if REST else ""))
         if not panels:

@@ -23,6 +23,13 @@ their faces in their pauses, voiceface/strength.py's face_at_rest), never from t
 table adds every score's MAE and how far the jaw in the pauses lies from the video's.
 
     python 3_inference/strength_check.py si.json --gains 1 --rest speaker --json runs/rest.json
+
+With --smoothing SPEC ..., what inference.py --smoothing does: each gain also with each smoothing (the
+filter run over the model's 100 Hz output before the strength, voiceface/strength.py's
+smooth_frames); the table adds how much the jaw flickers for its swing against the video
+(voiceface/metrics.py's flicker: 1 is as steady as the video).
+
+    python 3_inference/strength_check.py si.json --gains 1 --smoothing mouth=20 mouth=40 --json runs/smooth.json
 """
 import sys
 from pathlib import Path
@@ -39,6 +46,7 @@ REGION = "mouth"                # the --strength item the gains set: mouth, uppe
 JSON = ""                       # if given: every clip's figures as JSON, and the tables as markdown beside it
 FORCE = False                   # score again even when --json holds these reports' scores at these gains
 REST = ""                       # speaker: also each clip moved onto its speaker's rest read from their other clips
+SMOOTHING = []                  # --smoothing texts (mouth=40, ...): also each gain with each of them
 # --- end of settings ---------------------------------------------------------------------------
 
 
@@ -58,8 +66,9 @@ def score_fold(fold: dict, processed: Path, rests: dict | None = None) -> list[d
     from voiceface.errors import InputError
     from voiceface.evaluation import dataset_clips, score_clips
     from voiceface.formats import recorded_path
-    from voiceface.metrics import JAW_OPEN, amplitude, pearson
-    from voiceface.strength import apply_strength, parse_strength, rest_of, with_rest
+    from voiceface.metrics import JAW_OPEN, amplitude, flicker, pearson
+    from voiceface.strength import (apply_strength, parse_strength, rest_of, smooth_frames, with_rest,
+                                    with_smoothing)
     checkpoint_path = recorded_path(fold["run_dir"]) / "last.pt"
     if not checkpoint_path.exists():
         raise InputError(f"{checkpoint_path} is gone; run the benchmark again (it reuses what is there)")
@@ -83,10 +92,13 @@ def score_fold(fold: dict, processed: Path, rests: dict | None = None) -> list[d
         if rests is not None:
             settings = [entry for gain, strength in settings for entry in
                         ((gain, strength), (f"{gain} + rest", with_rest(strength, rests[result["clip"]], "speaker")))]
+        settings = [entry for key, strength in settings for entry in [(key, strength)] + [
+            (f"{key} ~ {smoothing}", with_smoothing(strength, smoothing)) for smoothing in SMOOTHING]]
         for key, strength in settings:
-            face = apply_strength(denormalize_targets(tracks["model"]), strength, rest)
+            face = apply_strength(denormalize_targets(smooth_frames(tracks["model"], strength)[0]), strength, rest)
             p, t = face[known, :N_BLENDSHAPES], video[known]
             row["gains"][key] = {
+                "jaw_flicker": flicker(face[:, JAW_OPEN], video[:, JAW_OPEN], known),
                 "jaw_open_r": pearson(p[:, JAW_OPEN], t[:, JAW_OPEN]),
                 "jaw_open_amplitude": amplitude(p[:, JAW_OPEN], t[:, JAW_OPEN]),
                 "jaw_open_mae": float(np.abs(p[:, JAW_OPEN] - t[:, JAW_OPEN]).mean()),
@@ -114,9 +126,11 @@ def video_range_gain(gains: list[float], amplitudes: list[float]) -> str:
 
 
 def label(key: str) -> str:
-    """A row's --strength text, and --rest's when the row has it ("mouth=1 --rest speaker")."""
+    """A row's --strength text, and --rest's and --smoothing's when the row has them ("mouth=1 --rest
+    speaker --smoothing mouth=40")."""
+    key, _, smoothing = key.partition(" ~ ")
     gain, _, rested = key.partition(" + ")
-    return spec(float(gain)) + (" --rest speaker" if rested else "")
+    return spec(float(gain)) + (" --rest speaker" if rested else "") + (f" --smoothing {smoothing}" if smoothing else "")
 
 
 def table(rows: list[dict], title: str) -> str:
@@ -134,18 +148,21 @@ def table(rows: list[dict], title: str) -> str:
 
     gains = list(rows[0]["gains"])
     rested = any(" + " in g for g in gains)
-    extra = " every score's MAE | jawOpen in the pauses, off the video's |" if rested else ""
+    smoothed = any(" ~ " in g for g in gains)
+    extra = (" every score's MAE | jawOpen in the pauses, off the video's |" if rested else "") + (
+        " jaw flicker (the video's: 1) |" if smoothed else "")
     quiet = [r["video_pause_jaw_open"] for r in rows if r["video_pause_jaw_open"] is not None]
     lines = [title, "", f"{len(rows)} clips. Median over clips (duration-weighted mean); the video's jawOpen in the "
              f"pauses: {np.median(quiet):.3f}." if quiet else f"{len(rows)} clips. Median over clips "
              "(duration-weighted mean).", "",
              "| --strength | jawOpen r | jawOpen amplitude | jawOpen MAE | mouth MAE | jawOpen in the pauses |" + extra,
-             "|---|---|---|---|---|---|" + "---|---|" * rested]
+             "|---|---|---|---|---|---|" + "---|---|" * rested + "---|" * smoothed]
     for gain in gains:
         lines.append(f"| {label(gain)} | {cell(gain, 'jaw_open_r', 3)} | {cell(gain, 'jaw_open_amplitude', 2)} | "
                      f"{cell(gain, 'jaw_open_mae', 4)} | {cell(gain, 'mouth_mae', 4)} | {cell(gain, 'pause_jaw_open', 3)} |"
-                     + (f" {cell(gain, 'mae', 4)} | {cell(gain, 'pause_jaw_open_error', 3)} |" if rested else ""))
-    plain = [g for g in gains if " + " not in g]
+                     + (f" {cell(gain, 'mae', 4)} | {cell(gain, 'pause_jaw_open_error', 3)} |" if rested else "")
+                     + (f" {cell(gain, 'jaw_flicker', 2)} |" if smoothed else ""))
+    plain = [g for g in gains if " + " not in g and " ~ " not in g]
     amplitudes = [float(np.median([r["gains"][g]["jaw_open_amplitude"] for r in rows])) for g in plain]
     lines += ["", f"The median clip's jaw moves as far as the video's {video_range_gain([float(g) for g in plain], amplitudes)}."]
     return "\n".join(lines) + "\n"
@@ -160,7 +177,8 @@ def provenance() -> dict:
     except OSError:
         return {}
     return {"made_by": "3_inference/strength_check.py", "reports": reports, "region": REGION,
-            "gains": [float(g) for g in GAINS]} | ({"rest": REST} if REST else {})
+            "gains": [float(g) for g in GAINS]} | ({"rest": REST} if REST else {}) | (
+        {"smoothing": list(SMOOTHING)} if SMOOTHING else {})
 
 
 def scored_from(path: Path) -> dict:
@@ -176,7 +194,7 @@ def main(argv=None) -> int:
     configure(globals(), argv, positional="REPORTS")
     from voiceface.evaluation import rescore_folds
     from voiceface.formats import recorded_path
-    from voiceface.strength import benchmark_rest_problem, parse_strength, speaker_rests
+    from voiceface.strength import benchmark_rest_problem, parse_smoothing, parse_strength, speaker_rests
     try:
         if not GAINS:
             raise ValueError("--gains: give one or more gains, e.g. --gains 1 1.5 2")
@@ -184,6 +202,14 @@ def main(argv=None) -> int:
             parse_strength(spec(gain))
     except ValueError as error:
         print(f"error: {str(error).replace('--strength ', '--region/--gains: ')}", file=sys.stderr)
+        return 2
+    try:
+        for smoothing in SMOOTHING:
+            if parse_smoothing(smoothing) is None:
+                raise ValueError(f"--smoothing {smoothing!r}: smooths nothing; give time constants above 0 ms, "
+                                 "e.g. mouth=40")
+    except ValueError as error:
+        print(f"error: {error}", file=sys.stderr)
         return 2
     if problem := benchmark_rest_problem(REST, "each clip moved onto its speaker's rest "
                                                      "read from their other clips"):
@@ -204,7 +230,8 @@ def main(argv=None) -> int:
             rests[key] = speaker_rests(key[1], processed)
         return score_fold(fold, processed, rests[key])
     return rescore_folds(REPORTS, score, table, JSON, {"reports": [str(r) for r in REPORTS], "region": REGION,
-                                                       "rest": REST, "made_from": made_from})
+                                                       "rest": REST, "smoothing": list(SMOOTHING),
+                                                       "made_from": made_from})
 
 if __name__ == "__main__":
     sys.exit(run_main(main))

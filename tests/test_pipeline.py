@@ -422,6 +422,21 @@ def test_a_miniature_speaker_dependent_benchmark(learn_dataset, tmp_path):
         shift = moved["pause_jaw_open"] - plain["pause_jaw_open"]
         assert shift == pytest.approx(np.median(others) - model_rest, abs=0.01) or moved["pause_jaw_open"] < 0.01
     assert "| mouth=1 --rest speaker |" in (tmp_path / "rest.md").read_text()
+    # smoothed (inference.py --smoothing): the median clip's jaw flickers less against the video for its swing (these
+    # generated mouths move fast, which opens the filter: a little less), r kept near
+    smoothed = run_script("3_inference/strength_check.py", out, "--gains", 1, "--smoothing", "mouth=40", "--json",
+                          tmp_path / "smooth.json")
+    assert smoothed.returncode == 0, smoothed.stderr[-3000:]
+    smooth_rows = json.loads((tmp_path / "smooth.json").read_text())["benchmarks"][
+        "benchmark.json: speaker-dependent, look-ahead 0 ms"]
+    assert sorted(row["clip"] for row in smooth_rows) == sorted(scored)
+    pairs = [(row["gains"]["1"], row["gains"]["1 ~ mouth=40"]) for row in smooth_rows]
+    for (plain, calm), row in zip(pairs, smooth_rows):
+        assert calm["jaw_flicker"] != plain["jaw_flicker"], smooth_rows
+        assert abs(calm["jaw_open_r"] - plain["jaw_open_r"]) < 0.15, smooth_rows
+        assert plain["jaw_open_r"] == pytest.approx(scored[row["clip"]]["jaw_open_r"], abs=0.02)
+    assert np.median([c["jaw_flicker"] for _, c in pairs]) < np.median([p["jaw_flicker"] for p, _ in pairs]), smooth_rows
+    assert "| mouth=1 --smoothing mouth=40 |" in (tmp_path / "smooth.md").read_text()
     # drawn (jaw_tracks.py --rest speaker), two clips named: a panel each, the errors strength_check.py gave
     drawn = run_script("3_inference/jaw_tracks.py", out, "--output", tmp_path / "rest.png", "--clip",
                        "sample_20,sample_23", "--rest", "speaker")
@@ -433,6 +448,14 @@ def test_a_miniature_speaker_dependent_benchmark(learn_dataset, tmp_path):
         assert float(said.group(1)) == pytest.approx(by_clip[clip]["1"]["jaw_open_mae"], abs=2e-3)
         assert float(said.group(2)) == pytest.approx(by_clip[clip]["1 + rest"]["jaw_open_mae"], abs=2e-3)
     assert (tmp_path / "rest.png").stat().st_size > 10_000
+    # drawn smoothed (jaw_tracks.py --smoothing): the flicker strength_check.py gave, both ways
+    calmed = run_script("3_inference/jaw_tracks.py", out, "--output", tmp_path / "calm.png", "--clip", "sample_20",
+                        "--smoothing", "mouth=40")
+    assert calmed.returncode == 0, calmed.stderr[-3000:]
+    said = re.search(r"flicker against the video's ([\d.]+), with --smoothing mouth=40 ([\d.]+)", calmed.stdout)
+    figures = next(row["gains"] for row in smooth_rows if row["clip"] == "sample_20")
+    assert said and float(said.group(1)) == pytest.approx(figures["1"]["jaw_flicker"], abs=0.01), calmed.stdout
+    assert float(said.group(2)) == pytest.approx(figures["1 ~ mouth=40"]["jaw_flicker"], abs=0.01), calmed.stdout
     refused = run_script("3_inference/strength_check.py", out, "--region", "jaw")
     assert refused.returncode == 2 and "'jaw' is not a blendshape or region" in refused.stderr
     # seeds averaged (seed_ensemble.py): one report twice is its own ensemble, scored as the benchmark scored it

@@ -62,6 +62,30 @@ def amplitude(prediction: np.ndarray, truth: np.ndarray) -> float:
     return float(np.std(prediction) / max(float(np.std(truth)), 1e-9))
 
 
+def flicker(prediction: np.ndarray, truth: np.ndarray, mask: np.ndarray, fps: float = 30.0) -> float | None:
+    """How much a 100 Hz track flickers against the truth, for its swing: each one's mean |second
+    difference| from one animation frame to the next (at `fps`, over runs of three frames with a face)
+    over its spread, the prediction's over the truth's (1: as steady as the video for the distance it
+    moves; a model that moves half as far with the video's frame-to-frame jitter reads 2). None where
+    either is still."""
+    from .constants import FRAME_RATE
+    mask = np.asarray(mask, bool)
+    picks = np.round(np.arange(0.0, len(mask) * fps / FRAME_RATE) * FRAME_RATE / fps).astype(int)
+    picks = picks[picks < len(mask)]
+    known = mask[picks]
+    triples = known[2:] & known[1:-1] & known[:-2]
+    if triples.sum() < 3:
+        return None
+
+    def per_swing(track: np.ndarray) -> float:
+        y = np.asarray(track, np.float64)[picks]
+        jitter = np.abs(y[2:] - 2 * y[1:-1] + y[:-2])[triples].mean()
+        return jitter / max(float(y[known].std()), 1e-9)
+
+    truth_flicker = per_swing(truth)
+    return float(per_swing(prediction) / truth_flicker) if truth_flicker > 0 and np.std(prediction) > 0 else None
+
+
 def clip_metrics(prediction: np.ndarray, target: np.ndarray, mask: np.ndarray) -> dict[str, float]:
     """The training metrics of one clip: MAE over the 52 blendshapes and over the mouth shapes,
     Pearson r of jawOpen, mouthClose, mouthFunnel and the smiles (mean of left and right) at zero
