@@ -431,7 +431,8 @@ def main(argv=None) -> int:
               "rest" if strength().rest_spec != REST else f"--rest {REST}", flush=True)
     if EXPORT_ONNX and ONNX_INPUT == "mel" and not strength().identity:
         print("error: --strength, --rest or --smoothing with --onnx-input mel: the mel form is the model alone, "
-              "before its output is put in real units; export the audio form (the default), which applies them inside", file=sys.stderr)
+              "before its output is put in real units; export the audio form (the default), which applies them "
+              "inside", file=sys.stderr)
         return 2
     if abs(FACE_DELAY_MS / 10 - round(FACE_DELAY_MS / 10)) > 1e-9:
         print(f"error: --face-delay-ms {FACE_DELAY_MS:g}: give a multiple of 10 ms (the model's frame), "

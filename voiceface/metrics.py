@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .constants import BLENDSHAPE_NAMES, MOUTH_INDICES, N_BLENDSHAPES
+from .constants import BLENDSHAPE_NAMES, FRAME_RATE, MOUTH_INDICES, N_BLENDSHAPES
 from .dataset import TRANSLATION_SCALE_CM
 
 JAW_OPEN = BLENDSHAPE_NAMES.index("jawOpen")
@@ -68,7 +68,6 @@ def flicker(prediction: np.ndarray, truth: np.ndarray, mask: np.ndarray, fps: fl
     over its spread, the prediction's over the truth's (1: as steady as the video for the distance it
     moves; a model that moves half as far with the video's frame-to-frame jitter reads 2). None where
     either is still."""
-    from .constants import FRAME_RATE
     mask = np.asarray(mask, bool)
     picks = np.round(np.arange(0.0, len(mask) * fps / FRAME_RATE) * FRAME_RATE / fps).astype(int)
     picks = picks[picks < len(mask)]
