@@ -37,7 +37,8 @@ A smoothing (inference.py's --smoothing) is written the same way, each value a t
 as a One Euro filter (`one_euro_step`): a still face is low-passed at 1 / (2 pi tau), a moving one
 less, so a syllable's opening is not delayed as a plain low-pass delays it. A strictly causal model
 flickers (its jaw's frame-to-frame jitter is 1.3-2.2 times the video's for the distance it moves);
-`mouth=40` brings that to 1.0-1.4 at a cost in r of about 0.01 (README, "Smoothing").
+`mouth=40` brings that to 1.0-1.4 on the benchmarks, r moving by -0.015 to +0.023 there and on the
+LRS2 and GRID recordings (README, "Smoothing").
 """
 from __future__ import annotations
 
