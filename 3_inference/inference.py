@@ -26,6 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repo root, f
 from voiceface import REPO_ROOT
 from voiceface.cli import configure, run_main
 from voiceface.progress import say
+from voiceface.strength import DEFAULT_SMOOTHING, with_smoothing
 
 # --- settings (each can be given on the command line: CHECKPOINT as --checkpoint) -------------
 INPUTS = []                     # audio or video files, or folders of them
@@ -48,11 +49,12 @@ REST = ""                       # where the face rests: a video of the speaker w
 #                                 (jawOpen=0.05); each score moves from the model's rest onto it. The model rests where
 #                                 its training clips rest; on new speakers the rest from another of their videos cuts
 #                                 jawOpen's error by a third (README, "The speaker's own rest")
-SMOOTHING = ""                  # smooth the face over time, as time constants in ms: a number for every blendshape,
+SMOOTHING = DEFAULT_SMOOTHING   # smooth the face over time, as time constants in ms: a number for every blendshape,
 #                                 mouth=MS, upper=MS, pose=MS or NAME=MS, 0-500 (0: none). A still face is low-passed
 #                                 at that time constant and a moving one less (a One Euro filter), so a syllable still
 #                                 comes nearly on time; it calms the strictly causal model's flicker at a cost in r
-#                                 (README, "Smoothing")
+#                                 (README, "Smoothing"). The default (strength.DEFAULT_SMOOTHING) calms the head only,
+#                                 whose jitter is 2-5 times the video's; a value given replaces it (0: none at all)
 FACE_MODEL = REPO_ROOT / "checkpoints/face_landmarker.task"   # MediaPipe's model, for --rest from a video or photo
 CSV = False                     # also write a Live Link Face CSV
 PLOT = True                     # also write a PNG of the key tracks
@@ -67,7 +69,8 @@ LIVELINK_SUBJECT = "voiceface"  # the subject name Unreal lists for these frames
 EXPORT_ONNX = ""                # write the checkpoint as ONNX here (--onnx-input says which form) and check it
 ONNX_INPUT = "audio"            # with --export-onnx: audio: 10 ms of 16 kHz sound and a state in, the face out, the
 #                                 front-end inside (runs without Python: 3_inference/run_onnx.py shows how); mel: the
-#                                 model alone, on a whole sequence of the model's inputs, which the caller makes
+#                                 model alone, on a whole sequence of the model's inputs, which the caller makes (and
+#                                 smooths: the default --smoothing is left to it, any other setting is refused)
 ONNX_CHECK = []                 # with --export-onnx: also check the audio form on these recordings (files or folders)
 FORCE = False                   # overwrite existing outputs (and export again an ONNX of this checkpoint)
 # --- end of settings ---------------------------------------------------------------------------
@@ -429,7 +432,8 @@ def main(argv=None) -> int:
         from voiceface.constants import BLENDSHAPE_NAMES
         print(f"--rest {strength().rest_spec}: jawOpen {strength().towards[BLENDSHAPE_NAMES.index('jawOpen')]:.3f} at "
               "rest" if strength().rest_spec != REST else f"--rest {REST}", flush=True)
-    if EXPORT_ONNX and ONNX_INPUT == "mel" and not strength().identity:
+    if EXPORT_ONNX and ONNX_INPUT == "mel" and not with_smoothing(
+            strength(), "" if SMOOTHING == DEFAULT_SMOOTHING else SMOOTHING).identity:   # the default is the caller's
         print("error: --strength, --rest or --smoothing with --onnx-input mel: the mel form is the model alone, "
               "before its output is put in real units; export the audio form (the default), which applies them "
               "inside", file=sys.stderr)

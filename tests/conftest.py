@@ -42,6 +42,13 @@ def run_script(script: str, *args, timeout: float = 300) -> subprocess.Completed
                           env=dict(os.environ, PYTHONUNBUFFERED="1"))
 
 
+def by_default(strength=None):
+    """`strength` (a voiceface.strength.Strength; None: none) with inference.py's default smoothing,
+    which it applies unless told otherwise."""
+    from voiceface.strength import DEFAULT_SMOOTHING, NONE, with_smoothing
+    return with_smoothing(strength or NONE, DEFAULT_SMOOTHING)
+
+
 def as_a_terminal_starts_it() -> None:
     """Popen's preexec_fn for a test of Ctrl-C: the command starts with Ctrl-C's default action, as
     a shell's foreground command does, whatever the test runner was started with (a runner started

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import REPO_ROOT, run_script
+from conftest import REPO_ROOT, by_default, run_script
 from voiceface.audio import load_audio
 from voiceface.engine import Animator, Frames, animate_file, load_model
 from voiceface.livelink import LIVE_LINK_HEADER
@@ -105,10 +105,16 @@ def test_json_csv_and_plot_outputs(model, trained_run, learn_dataset, tmp_path):
     result = run_script(INFER, clip, "--checkpoint", trained_run / "best.pt", "--output", out, "--csv")
     assert result.returncode == 0, result.stderr
     track = read_blendshapes_json(out)                    # stage 1.1's reader
-    frames, _ = animate_file(clip, *model)
+    frames, _ = animate_file(clip, *model, strength=by_default())
     assert np.allclose(track.times_ms, frames.times * 1000, atol=1e-3)
     assert np.allclose(track.blendshapes, frames.blendshapes, atol=1e-4) and track.has_face.all()
     assert np.allclose(track.pose, frames.pose, atol=1e-3)
+    # the head smoothed by default, the face as the model made it: its frame-to-frame steps smaller than raw's
+    raw, _ = animate_file(clip, *model)
+    assert np.array_equal(raw.blendshapes, frames.blendshapes)
+    steps = [np.abs(np.diff(f.pose[:, :3], 2, axis=0)).mean() for f in (raw, frames)]
+    assert steps[1] < 0.7 * steps[0], steps
+    assert track.header["strength"]["smoothing"]["spec"] == "pose=100"
     assert track.header["checkpoint"]["sha256"] and track.header["source"]["sha256"]
     with open(out.with_suffix(".csv"), newline="") as f:
         rows = list(csv.reader(f))
@@ -201,7 +207,8 @@ def test_the_stream_onnx_animates_alone_as_inference_does(trained_run, tmp_path)
     from voiceface.stream_onnx import exported_checkpoint
     proto = onnx.load(str(target))
     assert [(o.domain, o.version) for o in proto.opset_import] == [("", 15)]
-    assert exported_checkpoint(target) == sha256_file(trained_run / "best.pt")
+    assert exported_checkpoint(target, by_default()) == sha256_file(trained_run / "best.pt")
+    assert exported_checkpoint(target) is None                     # inference.py's default smoothing is inside
     proto.opset_import[0].version = 17
     onnx.save(proto, str(tmp_path / "opset17.onnx"))
     assert exported_checkpoint(tmp_path / "opset17.onnx") is None
@@ -588,12 +595,14 @@ def test_the_stream_onnx_carries_its_strength_and_is_exported_again_for_another(
     session, meta = open_stream_onnx(target)
     record = json.loads(meta["strength"])
     assert record["spec"] == "mouth=2,pose=0.5" and record["blendshapes"]["jawOpen"] == 2 and len(record["rest"]) == 59
-    assert exported_checkpoint(target, parse_strength("mouth=2,pose=0.5")) == sha256_file(checkpoint)
-    assert exported_checkpoint(target, parse_strength("pose=0.5,mouth=2")) == sha256_file(checkpoint)
-    assert exported_checkpoint(target) is None and exported_checkpoint(target, parse_strength("mouth=2")) is None
+    assert exported_checkpoint(target, by_default(parse_strength("mouth=2,pose=0.5"))) == sha256_file(checkpoint)
+    assert exported_checkpoint(target, by_default(parse_strength("pose=0.5,mouth=2"))) == sha256_file(checkpoint)
+    assert exported_checkpoint(target, by_default()) is None
+    assert exported_checkpoint(target, by_default(parse_strength("mouth=2"))) is None
     again = run_script(INFER, "--checkpoint", checkpoint, "--export-onnx", target)      # no strength: export again
     assert again.returncode == 0 and "skipped" not in again.stdout, again.stdout
-    assert open_stream_onnx(target)[1]["strength"].startswith("none")
+    plain = json.loads(open_stream_onnx(target)[1]["strength"])    # only the default smoothing of the head inside
+    assert plain["blendshapes"] == {} and plain["pose"] == 1.0 and plain["smoothing"]["spec"] == "pose=100"
     sound = check_audio()
     strong_jaw = run_stream_onnx(session, meta, sound)[0][:, 25]
     plain_jaw = run_stream_onnx(*open_stream_onnx(target), sound)[0][:, 25]
@@ -807,6 +816,7 @@ def test_a_rest_moves_the_face_onto_it_in_a_file_a_stream_the_onnx_and_the_outpu
     assert record["rest_to"] == {"spec": "jawOpen=0.02", "blendshapes": {"jawOpen": 0.02}}
     checkpoint_sha = sha256_file(trained_run / "best.pt")
     rest_only = with_rest(parse_strength(""), parse_rest_values("jawOpen=0.02"), "jawOpen=0.02")
-    assert exported_checkpoint(target, rest_only) == checkpoint_sha
-    assert exported_checkpoint(target) is None
-    assert exported_checkpoint(target, with_rest(parse_strength(""), parse_rest_values("jawOpen=0.03"), "")) is None
+    assert exported_checkpoint(target, by_default(rest_only)) == checkpoint_sha
+    assert exported_checkpoint(target, by_default()) is None
+    assert exported_checkpoint(target, by_default(with_rest(parse_strength(""), parse_rest_values("jawOpen=0.03"),
+                                                            ""))) is None

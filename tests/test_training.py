@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from conftest import QUICK_TRAINING as QUICK
-from conftest import REPO_ROOT, as_a_terminal_starts_it, run_script
+from conftest import REPO_ROOT, as_a_terminal_starts_it, by_default, run_script
 
 sys.path.insert(0, str(REPO_ROOT / "2_architecture_training"))
 from models.checkpoint import file_sha256, load_checkpoint  # noqa: E402
@@ -326,7 +326,7 @@ def test_formant_channels_train_with_the_silence_splicing_and_stream_as_offline(
     wav = write_wav(tmp_path / "speech.wav", wave)
     alone = run_alone(tmp_path / "face.onnx", wav, "--output", tmp_path / "speech.csv")
     assert alone.returncode == 0, alone.stderr
-    assert_csv_holds_frames(tmp_path / "speech.csv", animate_file(wav, model, checkpoint)[0])
+    assert_csv_holds_frames(tmp_path / "speech.csv", animate_file(wav, model, checkpoint, strength=by_default())[0])
     scored = run_script("3_inference/evaluate.py", "--checkpoint", run / "best.pt", "--dataset-dir", dataset,
                         "--json", tmp_path / "evaluation.json")
     assert scored.returncode == 0, scored.stderr
