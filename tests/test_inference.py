@@ -507,14 +507,19 @@ def test_a_strength_is_read_from_its_text_the_particular_item_winning_and_a_bad_
         "jawOpen")] == 1
     assert parse_strength("").identity and parse_strength("1").identity
     assert parse_strength("mouth=2,").gains == parse_strength("mouth=2").gains          # a stray comma
-    clip = learn_dataset / "raw" / "sample_24.mp4"
-    for spec, said in (("jawOpn=2", "'jawOpn' is not a blendshape or region"), ("mouth=9", "between 0"),
-                       ("mouth=-1", "between 0"), ("mouth", "'mouth' is not a gain"), ("mouth=nan", "between 0"),
-                       ("mouth=2,mouth=3", "mouth is given twice")):
-        refused = run_script(INFER, clip, "--checkpoint", trained_run / "best.pt", "--output", tmp_path / "a.json",
-                             "--strength", spec)
+    assert_each_refused("--strength", (
+        ("jawOpn=2", "'jawOpn' is not a blendshape or region"), ("mouth=9", "between 0"), ("mouth=-1", "between 0"),
+        ("mouth", "'mouth' is not a gain"), ("mouth=nan", "between 0"), ("mouth=2,mouth=3", "mouth is given twice")),
+        learn_dataset / "raw" / "sample_24.mp4", trained_run / "best.pt", tmp_path)
+
+
+def assert_each_refused(option, cases, clip, checkpoint, tmp_path):
+    """inference.py with each bad value of `option` (cases: (value, what the line says)): exit 2,
+    one line "error: OPTION VALUE: …", and nothing written."""
+    for value, said in cases:
+        refused = run_script(INFER, clip, "--checkpoint", checkpoint, "--output", tmp_path / "a.json", option, value)
         assert refused.returncode == 2 and refused.stderr.splitlines() == [refused.stderr.strip()], refused.stderr
-        assert refused.stderr.startswith(f"error: --strength {spec}: ") and said in refused.stderr, refused.stderr
+        assert refused.stderr.startswith(f"error: {option} {value}: ") and said in refused.stderr, refused.stderr
         assert not (tmp_path / "a.json").exists()
 
 
@@ -652,15 +657,10 @@ def test_a_smoothing_is_read_like_a_strength_and_its_filter_is_one_euros_in_nump
     in_numpy = one_euro_step(x, value, speed, cutoff, on)
     in_torch = one_euro_step(*(torch.tensor(a) for a in (x, value, speed, cutoff, on)))
     assert all(np.allclose(a, b.numpy(), atol=1e-12) for a, b in zip(in_numpy, in_torch))
-    clip = learn_dataset / "raw" / "sample_24.mp4"
-    for spec, said in (("jawOpn=20", "'jawOpn' is not a blendshape or region"), ("mouth=900", "between 0"),
-                       ("mouth=-5", "between 0"), ("mouth", "'mouth' is not a time constant"),
-                       ("pose=20,pose=30", "pose is given twice")):
-        refused = run_script(INFER, clip, "--checkpoint", trained_run / "best.pt", "--output", tmp_path / "a.json",
-                             "--smoothing", spec)
-        assert refused.returncode == 2 and refused.stderr.splitlines() == [refused.stderr.strip()], refused.stderr
-        assert refused.stderr.startswith(f"error: --smoothing {spec}: ") and said in refused.stderr, refused.stderr
-        assert not (tmp_path / "a.json").exists()
+    assert_each_refused("--smoothing", (
+        ("jawOpn=20", "'jawOpn' is not a blendshape or region"), ("mouth=900", "between 0"), ("mouth=-5", "between 0"),
+        ("mouth", "'mouth' is not a time constant"), ("pose=20,pose=30", "pose is given twice")),
+        learn_dataset / "raw" / "sample_24.mp4", trained_run / "best.pt", tmp_path)
 
 
 def test_a_smoothing_calms_the_face_in_a_file_a_stream_the_onnx_and_the_output(model, trained_run, learn_dataset,
