@@ -8,7 +8,7 @@
     python 3_inference/inference.py speech.wav --preview                         # an MP4 of the face with the sound
     python 3_inference/inference.py speech.wav --strength mouth=2,pose=0.5       # a livelier mouth, a calmer head
     python 3_inference/inference.py speech.wav --rest me_talking.mp4             # resting as my face rests
-    python 3_inference/inference.py speech.wav --smoothing mouth=40              # less flicker, a little later
+    python 3_inference/inference.py speech.wav --smoothing mouth=40,pose=100     # a steadier mouth (the head's: default)
     python 3_inference/inference.py --checkpoint best.pt --export-onnx face.onnx      # for an engine: sound in
 
 Writes, per input: <name>.json in stage 1.1's blendshapes_and_pose.json format (same reader, same
