@@ -26,7 +26,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repo root, f
 from voiceface import REPO_ROOT
 from voiceface.cli import configure, run_main
 from voiceface.progress import say
-from voiceface.strength import DEFAULT_SMOOTHING, with_smoothing
+from voiceface.blinks import DEFAULT_BLINKS_PER_MINUTE
+from voiceface.strength import DEFAULT_SMOOTHING, with_blinks, with_smoothing
 
 # --- settings (each can be given on the command line: CHECKPOINT as --checkpoint) -------------
 INPUTS = []                     # audio or video files, or folders of them
@@ -55,6 +56,8 @@ SMOOTHING = DEFAULT_SMOOTHING   # smooth the face over time, as time constants i
 #                                 comes nearly on time; it calms the strictly causal model's flicker at a cost in r
 #                                 (README, "Smoothing"). The default (strength.DEFAULT_SMOOTHING) calms the head only,
 #                                 whose jitter is 2-5 times the video's; a value given replaces it (0: none at all)
+BLINKS = DEFAULT_BLINKS_PER_MINUTE  # eye blinks a minute, drawn (blinks are not in the sound: the model's eyes never
+#                                 close), 2-60, 0 for none; the default is the real clips' median (README, "Blinks")
 FACE_MODEL = REPO_ROOT / "checkpoints/face_landmarker.task"   # MediaPipe's model, for --rest from a video or photo
 CSV = False                     # also write a Live Link Face CSV
 PLOT = True                     # also write a PNG of the key tracks
@@ -69,8 +72,8 @@ LIVELINK_SUBJECT = "voiceface"  # the subject name Unreal lists for these frames
 EXPORT_ONNX = ""                # write the checkpoint as ONNX here (--onnx-input says which form) and check it
 ONNX_INPUT = "audio"            # with --export-onnx: audio: 10 ms of 16 kHz sound and a state in, the face out, the
 #                                 front-end inside (runs without Python: 3_inference/run_onnx.py shows how); mel: the
-#                                 model alone, on a whole sequence of the model's inputs, which the caller makes (and
-#                                 smooths: the default --smoothing is left to it, any other setting is refused)
+#                                 model alone, on a whole sequence of the model's inputs, which the caller makes (the
+#                                 default --smoothing and --blinks are left to it, any other setting is refused)
 ONNX_CHECK = []                 # with --export-onnx: also check the audio form on these recordings (files or folders)
 FORCE = False                   # overwrite existing outputs (and export again an ONNX of this checkpoint)
 # --- end of settings ---------------------------------------------------------------------------
@@ -172,13 +175,13 @@ _ADJUSTMENTS = {}
 
 
 def strength():
-    """--strength, --rest and --smoothing as one strength.Strength, read once per setting (a rest from
+    """--strength, --rest, --smoothing and --blinks as one strength.Strength, read once per setting (a rest from
     a video runs MediaPipe over it); main() has refused settings that do not give one."""
     from voiceface.strength import parse_strength, rest_from_spec, with_rest, with_smoothing
-    key = (STRENGTH, REST, str(FACE_MODEL), SMOOTHING)
+    key = (STRENGTH, REST, str(FACE_MODEL), SMOOTHING, BLINKS)
     if key not in _ADJUSTMENTS:
-        _ADJUSTMENTS[key] = with_smoothing(with_rest(parse_strength(STRENGTH), *rest_from_spec(REST, FACE_MODEL)),
-                                           SMOOTHING)
+        _ADJUSTMENTS[key] = with_blinks(with_smoothing(
+            with_rest(parse_strength(STRENGTH), *rest_from_spec(REST, FACE_MODEL)), SMOOTHING), BLINKS)
     return _ADJUSTMENTS[key]
 
 
@@ -368,7 +371,8 @@ def export_stream(model, checkpoint) -> int:
           f"{state_size}, zeros at the start) in; `blendshapes`, `head_pose`, `voice` and `next_state` out; "
           f"look-ahead {10 * checkpoint.get('lookahead_frames', 0)} ms"
           + "".join(f"; {name} {value} inside" for name, value in
-                    (("strength", STRENGTH), ("rest", REST), ("smoothing", SMOOTHING)) if value))
+                    (("strength", STRENGTH), ("rest", REST), ("smoothing", SMOOTHING),
+                     ("blinks", f"{BLINKS:g} a minute" if BLINKS else "")) if value))
     print(f"ONNX Runtime vs the Python engine on 12 s of generated silence, noise and speech: {agreement(check)}; "
           f"a 10 ms step p50 {check['step_ms_p50']:.2f} ms, p99 {check['step_ms_p99']:.2f} ms")
     checks, failed = [check], False
@@ -432,9 +436,10 @@ def main(argv=None) -> int:
         from voiceface.constants import BLENDSHAPE_NAMES
         print(f"--rest {strength().rest_spec}: jawOpen {strength().towards[BLENDSHAPE_NAMES.index('jawOpen')]:.3f} at "
               "rest" if strength().rest_spec != REST else f"--rest {REST}", flush=True)
-    if EXPORT_ONNX and ONNX_INPUT == "mel" and not with_smoothing(
-            strength(), "" if SMOOTHING == DEFAULT_SMOOTHING else SMOOTHING).identity:   # the default is the caller's
-        print("error: --strength, --rest or --smoothing with --onnx-input mel: the mel form is the model alone, "
+    if EXPORT_ONNX and ONNX_INPUT == "mel" and not with_blinks(with_smoothing(   # the defaults are the caller's
+            strength(), "" if SMOOTHING == DEFAULT_SMOOTHING else SMOOTHING),
+            0 if BLINKS == DEFAULT_BLINKS_PER_MINUTE else BLINKS).identity:
+        print("error: --strength, --rest, --smoothing or --blinks with --onnx-input mel: the mel form is the model alone, "
               "before its output is put in real units; export the audio form (the default), which applies them "
               "inside", file=sys.stderr)
         return 2

@@ -43,10 +43,11 @@ def run_script(script: str, *args, timeout: float = 300) -> subprocess.Completed
 
 
 def by_default(strength=None):
-    """`strength` (a voiceface.strength.Strength; None: none) with inference.py's default smoothing,
-    which it applies unless told otherwise."""
-    from voiceface.strength import DEFAULT_SMOOTHING, NONE, with_smoothing
-    return with_smoothing(strength or NONE, DEFAULT_SMOOTHING)
+    """`strength` (a voiceface.strength.Strength; None: none) with inference.py's default smoothing
+    and blinks, which it applies unless told otherwise."""
+    from voiceface.blinks import DEFAULT_BLINKS_PER_MINUTE
+    from voiceface.strength import DEFAULT_SMOOTHING, NONE, with_blinks, with_smoothing
+    return with_blinks(with_smoothing(strength or NONE, DEFAULT_SMOOTHING), DEFAULT_BLINKS_PER_MINUTE)
 
 
 def as_a_terminal_starts_it() -> None:

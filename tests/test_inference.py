@@ -109,12 +109,21 @@ def test_json_csv_and_plot_outputs(model, trained_run, learn_dataset, tmp_path):
     assert np.allclose(track.times_ms, frames.times * 1000, atol=1e-3)
     assert np.allclose(track.blendshapes, frames.blendshapes, atol=1e-4) and track.has_face.all()
     assert np.allclose(track.pose, frames.pose, atol=1e-3)
-    # the head smoothed by default, the face as the model made it: its frame-to-frame steps smaller than raw's
+    # by default the head smoothed (its frame-to-frame steps smaller than raw's) and the eyes blinking at
+    # the drawn moments, the rest of the face as the model made it
+    from voiceface.blinks import EYES, PEAK, blink_table
     raw, _ = animate_file(clip, *model)
-    assert np.array_equal(raw.blendshapes, frames.blendshapes)
+    others = [i for i in range(raw.blendshapes.shape[1]) if i not in EYES]
+    assert np.array_equal(raw.blendshapes[:, others], frames.blendshapes[:, others])
     steps = [np.abs(np.diff(f.pose[:, :3], 2, axis=0)).mean() for f in (raw, frames)]
     assert steps[1] < 0.7 * steps[0], steps
     assert track.header["strength"]["smoothing"]["spec"] == "pose=100"
+    assert track.header["strength"]["blinks"]["per_minute"] == 24
+    envelope = blink_table(24)[np.floor(frames.times * 100 + 1e-9).astype(int) - 1]   # each frame's model frame
+    closing = envelope > 0.9
+    assert 1 <= (np.diff(closing.astype(int)) == 1).sum() <= 8            # 8 s at 24 a minute
+    assert np.all(frames.blendshapes[closing][:, list(EYES)] > 0.9 * PEAK)
+    assert np.abs(frames.blendshapes[envelope == 0][:, list(EYES)] - raw.blendshapes[envelope == 0][:, list(EYES)]).max() == 0
     assert track.header["checkpoint"]["sha256"] and track.header["source"]["sha256"]
     with open(out.with_suffix(".csv"), newline="") as f:
         rows = list(csv.reader(f))
@@ -397,7 +406,7 @@ def test_a_face_delay_is_given_in_whole_frames_and_recorded_in_the_output(traine
     assert result.returncode == 0, result.stderr
     track = read_blendshapes_json(tmp_path / "a.json")
     assert track.header["face_delay_ms"] == 60
-    plain, _ = animate_file(clip, *load_model(trained_run / "best.pt"), fps=30.0, delay_frames=6)
+    plain, _ = animate_file(clip, *load_model(trained_run / "best.pt"), fps=30.0, delay_frames=6, strength=by_default())
     assert np.abs(track.blendshapes - plain.blendshapes).max() < 1e-3
 
 
@@ -578,6 +587,7 @@ def test_a_strength_scales_the_face_from_the_models_rest_in_a_file_a_stream_and_
     track = read_blendshapes_json(tmp_path / "s.json")
     assert track.header["strength"]["spec"] == "mouth=2.5,browInnerUp=0,pose=2"
     assert track.header["strength"]["blendshapes"]["jawOpen"] == 2.5 and track.header["strength"]["pose"] == 2
+    strong = animate_file(clip, *model, strength=by_default(strength))[0]       # and blinking, as by default
     assert np.abs(track.blendshapes - strong.blendshapes).max() <= 1e-4          # the JSON keeps 4 decimals
     with open(tmp_path / "s.csv", newline="") as f:
         header, *body = list(csv.reader(f))
@@ -614,7 +624,7 @@ def test_the_stream_onnx_carries_its_strength_and_is_exported_again_for_another(
     assert strong_jaw.std() > 1.5 * plain_jaw.std()
     mel = run_script(INFER, "--checkpoint", checkpoint, "--export-onnx", tmp_path / "mel.onnx", "--onnx-input", "mel",
                      "--strength", "2")
-    assert mel.returncode == 2 and mel.stderr.startswith("error: --strength, --rest or --smoothing with --onnx-input mel")
+    assert mel.returncode == 2 and mel.stderr.startswith("error: --strength, --rest, --smoothing or --blinks with --onnx-input mel")
     assert not (tmp_path / "mel.onnx").exists()
 
 
@@ -698,15 +708,17 @@ def test_a_smoothing_calms_the_face_in_a_file_a_stream_the_onnx_and_the_output(m
     quiet_calm, _ = animate_file(silence, *model, strength=smoothing)
     assert np.abs(quiet_calm.blendshapes[-30:] - quiet.blendshapes[-30:]).max() <= 1e-4
     result = run_script(INFER, clip, "--checkpoint", trained_run / "best.pt", "--output", tmp_path / "s.json",
-                        "--smoothing", "mouth=60,pose=100", "--no-plot")
+                        "--smoothing", "mouth=60,pose=100", "--no-plot", "--blinks", 0)     # no blinks drawn
     assert result.returncode == 0, result.stderr
     track = read_blendshapes_json(tmp_path / "s.json")
+    assert "blinks" not in track.header["strength"]
     record = track.header["strength"]["smoothing"]
     assert record["spec"] == "mouth=60,pose=100" and record["blendshapes_ms"]["jawOpen"] == 60
     assert record["pose_ms"] == 100 and "One Euro" in record["filter"]
     assert np.abs(track.blendshapes - calm.blendshapes).max() <= 1e-4
     checkpoint, target = trained_run / "best.pt", tmp_path / "calm.onnx"
-    exported = run_script(INFER, "--checkpoint", checkpoint, "--export-onnx", target, "--smoothing", "mouth=60,pose=100")
+    exported = run_script(INFER, "--checkpoint", checkpoint, "--export-onnx", target, "--smoothing", "mouth=60,pose=100",
+                          "--blinks", 0)
     assert exported.returncode == 0, exported.stderr
     assert "smoothing mouth=60,pose=100 inside" in exported.stdout and "the same in 1200 of 1200 frames" in exported.stdout
     assert json.loads(open_stream_onnx(target)[1]["strength"])["smoothing"]["pose_ms"] == 100
@@ -820,3 +832,41 @@ def test_a_rest_moves_the_face_onto_it_in_a_file_a_stream_the_onnx_and_the_outpu
     assert exported_checkpoint(target, by_default()) is None
     assert exported_checkpoint(target, by_default(with_rest(parse_strength(""), parse_rest_values("jawOpen=0.03"),
                                                             ""))) is None
+
+
+def test_drawn_blinks_come_at_their_rate_in_a_file_a_stream_and_the_onnx_alike(model, trained_run, learn_dataset,
+                                                                               tmp_path):
+    """--blinks: the cycle blinks exactly its rate, never sooner than MIN_GAP_S after the last, eyes
+    open at the start; a stream pushed 10 ms at a time blinks where the file does; a strength deepens
+    them; the stream ONNX carries them (its check passes) and is exported again for another rate;
+    a bad rate is refused in one line."""
+    from voiceface.blinks import EYES, MIN_GAP_S, PEAK, blink_shape, blink_table
+    from voiceface.formats import sha256_file
+    from voiceface.stream_onnx import exported_checkpoint, open_stream_onnx
+    from voiceface.strength import NONE, parse_strength, with_blinks
+    for rate in (2, 24, 60):
+        table = blink_table(rate)
+        starts = np.flatnonzero(np.diff((table > 0).astype(int)) == 1) + 1
+        assert len(starts) == 64 and abs(64 * 6000 / len(table) - rate) < 0.02 * rate
+        assert np.diff(starts).min() >= MIN_GAP_S * 100 and starts[0] >= MIN_GAP_S * 100 and table.max() == 1
+    assert abs((blink_shape() >= 0.5).sum() * 10 - 167) <= 20            # the videos' median half-height width
+    clip = learn_dataset / "raw" / "sample_24.mp4"
+    blinking = with_blinks(NONE, 60)
+    plain, _ = animate_file(clip, *model)
+    blinked, _ = animate_file(clip, *model, strength=blinking)
+    envelope = blink_table(60)[np.floor(blinked.times * 100 + 1e-9).astype(int) - 1]
+    expected = plain.blendshapes[:, list(EYES)] + envelope[:, None] * (PEAK - plain.blendshapes[:, list(EYES)])
+    assert np.abs(blinked.blendshapes[:, list(EYES)] - expected).max() <= 1e-5 and (envelope == 1).any()
+    assert np.abs(streamed_in_hops(model, clip, blinking).blendshapes - blinked.blendshapes).max() <= 1e-5
+    deeper, _ = animate_file(clip, *model, strength=with_blinks(parse_strength("eyeBlinkLeft=1.5"), 60))
+    left = EYES[0]
+    assert deeper.blendshapes[envelope == 1, left].min() > blinked.blendshapes[envelope == 1, left].max() - 1e-6
+    checkpoint, target = trained_run / "best.pt", tmp_path / "blinks.onnx"
+    exported = run_script(INFER, "--checkpoint", checkpoint, "--export-onnx", target, "--blinks", 60, "--smoothing", 0)
+    assert exported.returncode == 0, exported.stderr
+    assert "blinks 60 a minute inside" in exported.stdout and "the same in 1200 of 1200 frames" in exported.stdout
+    assert json.loads(open_stream_onnx(target)[1]["strength"])["blinks"]["per_minute"] == 60
+    assert exported_checkpoint(target, blinking) == sha256_file(checkpoint)
+    assert exported_checkpoint(target, with_blinks(NONE, 24)) is None and exported_checkpoint(target) is None
+    assert_each_refused("--blinks", (("90", "give 2-60 blinks a minute"), ("1", "give 2-60 blinks a minute")),
+                        clip, checkpoint, tmp_path)

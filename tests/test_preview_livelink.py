@@ -8,7 +8,7 @@ import av
 import numpy as np
 import pytest
 
-from conftest import REPO_ROOT, run_script
+from conftest import REPO_ROOT, by_default, run_script
 from voiceface.formats import read_blendshapes_json
 from voiceface.livelink import (DEFAULT_PORT, LIVE_LINK_NAMES, Packet, decode_packet, encode_packet, live_link_values,
                                 parse_address)
@@ -120,7 +120,7 @@ def test_a_streamed_file_reaches_a_live_link_listener_frame_by_frame(checkpoint,
     # the packets carry the face at the strength asked for: the file's frames at mouth=2
     from voiceface.engine import animate_file, load_model
     from voiceface.strength import parse_strength
-    strong, _ = animate_file(clip, *load_model(checkpoint), strength=parse_strength("mouth=2"))
+    strong, _ = animate_file(clip, *load_model(checkpoint), strength=by_default(parse_strength("mouth=2")))
     assert np.abs(track.blendshapes - strong.blendshapes).max() <= 1e-4
     assert track.header["strength"]["spec"] == "mouth=2"
     # at the output frame rate: 8 s of audio streamed in real time arrive over about 8 s

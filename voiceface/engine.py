@@ -21,7 +21,9 @@ negative one waits D * 10 ms longer for its audio, as a look-ahead does.
 A strength (`strength`, inference.py's --strength; voiceface/strength.py) scales how far each
 frame moves from the model's face in silence, after the frames are chosen, so a stream still equals
 the file. Its smoothing (inference.py's --smoothing) runs on the model's 100 Hz output as it comes,
-its state carried from push to push, before the frames are chosen.
+its state carried from push to push, before the frames are chosen. Its drawn eye blinks
+(inference.py's --blinks; voiceface/blinks.py) go on each chosen frame by its model frame's number,
+before the strength, so they come at the same moments in a file and in a stream.
 """
 from __future__ import annotations
 
@@ -127,6 +129,10 @@ class Animator:
         if self.strength is not None and not self.strength.identity:
             from .strength import rest_of
             self.rest = rest_of(self.model, self.checkpoint)
+        self.blinking = None                           # the drawn blinks' cycle (blinks.py), by model frame
+        if self.strength is not None and self.strength.blinks:
+            from .blinks import blink_table
+            self.blinking = blink_table(self.strength.blinks)
 
     def one_frame_step(self):
         """The model's stateful one-frame step, run by ONNX Runtime on the CPU: a 10 ms hop then
@@ -202,6 +208,9 @@ class Animator:
         ks = np.arange(self.next_frame, end)
         wanted = np.clip([self.model_frame_for(k) for k in ks], 0, self.model_frames - 1)
         values = denormalize_targets(kept[wanted - self.first_kept])
+        if self.blinking is not None:                  # before the strength, which may deepen them
+            from .blinks import add_blinks
+            values[:, :N_BLENDSHAPES] = add_blinks(values[:, :N_BLENDSHAPES], self.blinking[wanted % len(self.blinking)])
         if self.rest is not None:
             from .strength import apply_strength
             values = apply_strength(values, self.strength, self.rest)

@@ -26,7 +26,9 @@ tensor operations for one 10 ms frame a call, and a test holds them to the Pytho
   the neutral position, a unit quaternion relative to the neutral rotation;
 - exported with a strength (inference.py --strength), voiceface/strength.py's scale_from_rest
   around the model's rest, which the file's metadata records; with a smoothing (--smoothing), its
-  filter (strength.one_euro_step) on the model's output first, its last output and speed in the state.
+  filter (strength.one_euro_step) on the model's output first, its last output and speed in the state;
+  with drawn blinks (--blinks), blinks.add_blinks before the strength, by the model frame's place in
+  the blinks' cycle (a table of it inside, the place in the state).
 
 The state is one float32 vector (1, state size) that starts as zeros: on its first call the graph
 (its "started" slot at 0) puts in each part's own starting value (the noise floor's -70 dBFS, the
@@ -71,10 +73,11 @@ def reads_formants(model) -> bool:
     return model.config.n_inputs == N_MELS + LPC_ORDER
 
 
-def state_layout(model, smoothing: bool = False) -> list[tuple[str, tuple[int, ...], np.ndarray]]:
+def state_layout(model, smoothing: bool = False, blinks: bool = False) -> list[tuple[str, tuple[int, ...], np.ndarray]]:
     """The state vector's parts in order: (name, shape, starting value); with `smoothing` the
-    filter's last output and speed (strength.one_euro_step). The model's left contexts
-    (engine.Animator's state) come last."""
+    filter's last output and speed (strength.one_euro_step); with `blinks` the model frame's number
+    in the blinks' cycle (blinks.blink_table). The model's left contexts (engine.Animator's state)
+    come last."""
     parts = [("started", (1,), np.zeros(1)),
              ("audio_history", (WIN_LENGTH - HOP_LENGTH,), np.zeros(WIN_LENGTH - HOP_LENGTH)),
              ("vad_floor_db", (1,), np.full(1, VAD_FLOOR_START_DB)),
@@ -92,6 +95,8 @@ def state_layout(model, smoothing: bool = False) -> list[tuple[str, tuple[int, .
     if smoothing:
         parts += [("smoothed_output", (N_TARGETS,), np.zeros(N_TARGETS)),
                   ("smoothed_speed", (N_TARGETS,), np.zeros(N_TARGETS))]
+    if blinks:
+        parts += [("blink_frame", (1,), np.zeros(1))]
     for index, tensor in enumerate(model.stream_state()):
         parts.append((f"model_{index}", tuple(tensor.shape), np.zeros(tensor.shape)))
     return parts
@@ -103,10 +108,12 @@ def stream_step_module(model, input_mode: str, strength=None, rest: np.ndarray |
     (strength.Strength, not the identity) and the model's rest (strength.rest_of), the face is scaled
     from that rest as the engine scales it, after its smoothing (strength.one_euro_step) if it has one."""
     import torch
+    from .blinks import add_blinks, blink_table
     from .strength import one_euro_step, rest_target, scale_from_rest, smoothing_constants
 
     smoothing = strength is not None and strength.smoothing is not None
-    layout = state_layout(model, smoothing)
+    blinks = strength is not None and bool(strength.blinks)
+    layout = state_layout(model, smoothing, blinks)
 
     class StreamStep(torch.nn.Module):
         def __init__(self):
@@ -153,6 +160,9 @@ def stream_step_module(model, input_mode: str, strength=None, rest: np.ndarray |
                 cutoff, on = smoothing_constants(strength)
                 self.register_buffer("cutoff", torch.tensor(cutoff, dtype=torch.float32)[None])
                 self.register_buffer("smoothed", torch.tensor(on, dtype=torch.float32)[None])
+            self.blinks = blinks
+            if blinks:
+                self.register_buffer("blinking", torch.tensor(blink_table(strength.blinks), dtype=torch.float32))
             self.slices, offset = [], 0
             for _, shape, _ in layout:
                 size = int(np.prod(shape))
@@ -169,7 +179,9 @@ def stream_step_module(model, input_mode: str, strength=None, rest: np.ndarray |
             formant_mean, formant_seen = parts[at:at + 2] if self.formants else (None, None)
             at += 2 if self.formants else 0
             last_output, last_speed = parts[at:at + 2] if self.smoothing else (None, None)
-            model_state = parts[at + 2:] if self.smoothing else parts[at:]
+            at += 2 if self.smoothing else 0
+            blink_frame = parts[at] if self.blinks else None
+            model_state = parts[at + 1:] if self.blinks else parts[at:]
 
             def decibels(power):
                 return 10.0 * torch.log10(torch.clamp(power, min=POWER_FLOOR))
@@ -242,6 +254,9 @@ def stream_step_module(model, input_mode: str, strength=None, rest: np.ndarray |
             translation = out[:, N_BLENDSHAPES:N_BLENDSHAPES + 3] * TRANSLATION_SCALE_CM
             rotation = out[:, N_BLENDSHAPES + 3:]
             rotation = rotation / torch.clamp(rotation.norm(dim=1, keepdim=True), min=1e-12)
+            if self.blinks:         # this model frame's place in the cycle, as the engine takes it
+                shapes = add_blinks(shapes, self.blinking[blink_frame[0].long()])
+                blink_frame = torch.remainder(blink_frame + 1.0, float(self.blinking.shape[0]))
             if self.strong:
                 face = scale_from_rest(torch.cat([shapes, translation, rotation], dim=1), self.rest, self.gains,
                                        self.pose_gain, self.towards)
@@ -250,6 +265,7 @@ def stream_step_module(model, input_mode: str, strength=None, rest: np.ndarray |
             kept = [torch.ones_like(floor), frame[:, HOP_LENGTH:], floor, peak, hold, heard, unmeasured,
                     levels[:, 1:], valid[:, 1:], mean, seen] + ([formant_mean, formant_seen] if self.formants else [])
             kept += [out, last_speed] if self.smoothing else []
+            kept += [blink_frame] if self.blinks else []
             kept += [s.reshape(1, -1) for s in model_state]
             return shapes, torch.cat([translation, rotation], dim=1), voice, torch.cat(kept, dim=1)
 
@@ -394,7 +410,7 @@ def exported_checkpoint(path: Path, strength=None) -> str | None:
             return None                  # front-end or formant constants of another version: export again
         inside = json.loads(meta["strength"]) if meta.get("strength", "").startswith("{") else {}
         wanted = {} if strength is None or strength.identity else strength.describe()
-        unset = {"blendshapes": {}, "pose": 1.0, "rest_to": {}, "smoothing": {}}
+        unset = {"blendshapes": {}, "pose": 1.0, "rest_to": {}, "smoothing": {}, "blinks": {}}
         if any(inside.get(k, d) != wanted.get(k, d) for k, d in unset.items()):
             return None                  # exported with other gains, rest or smoothing: export again
         return made.get("sha256")
@@ -473,8 +489,8 @@ FORMANT_LIMITS_FACTOR = 30
 def compare_with_engine(path: Path, model, checkpoint: dict, samples: np.ndarray | None = None,
                         strength=None) -> dict:
     """The file run in ONNX Runtime one hop at a time against the Python front-end, ModelInputs and
-    model on the whole signal (and `strength`, a strength.Strength, its smoothing and gains applied as the
-    engine applies them):
+    model on the whole signal (and `strength`, a strength.Strength, its smoothing, blinks and gains
+    applied as the engine applies them):
     the largest differences (scores; translation in cm; quaternion
     components), the frames whose voice activity agrees, the time a call takes, and whether all that
     is within ENGINE_LIMITS ("agrees")."""
@@ -491,6 +507,10 @@ def compare_with_engine(path: Path, model, checkpoint: dict, samples: np.ndarray
         from .strength import smooth_frames
         expected = smooth_frames(expected, strength)[0]
     expected = denormalize_targets(expected)
+    if strength is not None and strength.blinks:
+        from .blinks import add_blinks, blink_table
+        table = blink_table(strength.blinks)
+        expected[:, :N_BLENDSHAPES] = add_blinks(expected[:, :N_BLENDSHAPES], table[np.arange(len(expected)) % len(table)])
     if strength is not None and not strength.identity:
         from .strength import apply_strength, rest_of
         expected = apply_strength(expected, strength, rest_of(model, checkpoint))

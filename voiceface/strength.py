@@ -84,11 +84,12 @@ class Strength:
     rest_spec: str = ""
     smoothing: tuple[float, ...] | None = None      # (59,) each output's time constant at rest, ms (0: none)
     smoothing_spec: str = ""
+    blinks: float = 0.0                               # drawn eye blinks a minute (blinks.py; 0: none)
 
     @property
     def identity(self) -> bool:
         return (self.pose == 1.0 and all(g == 1.0 for g in self.gains) and self.towards is None
-                and self.smoothing is None)
+                and self.smoothing is None and not self.blinks)
 
     def describe(self) -> dict:
         """What an output records: the text given, each score whose gain is not 1, the head's, and
@@ -104,6 +105,9 @@ class Strength:
                                 "blendshapes_ms": {BLENDSHAPE_NAMES[i]: v for i, v in
                                                    enumerate(self.smoothing[:N_BLENDSHAPES]) if v},
                                 "pose_ms": self.smoothing[N_BLENDSHAPES]}
+        if self.blinks:
+            from .blinks import describe
+            out["blinks"] = describe(self.blinks)
         return out
 
 
@@ -191,6 +195,14 @@ def with_smoothing(strength: Strength, spec: str) -> Strength:
     from dataclasses import replace
     taus = parse_smoothing(spec)
     return replace(strength, smoothing=taus, smoothing_spec=str(spec or "").strip() if taus else "")
+
+
+def with_blinks(strength: Strength, text) -> Strength:
+    """`strength` with drawn eye blinks, `text` a minute (blinks.parse_blinks; 0 or "" for none)."""
+    from dataclasses import replace
+
+    from .blinks import parse_blinks
+    return replace(strength, blinks=parse_blinks(text))
 
 
 def smoothing_constants(strength: Strength) -> tuple[np.ndarray, np.ndarray]:
