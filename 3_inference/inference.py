@@ -24,9 +24,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repo root, for `import voiceface`
 
 from voiceface import REPO_ROOT
+from voiceface.blinks import DEFAULT_BLINKS_PER_MINUTE
 from voiceface.cli import configure, run_main
 from voiceface.progress import say
-from voiceface.blinks import DEFAULT_BLINKS_PER_MINUTE
 from voiceface.strength import DEFAULT_SMOOTHING, with_blinks, with_smoothing
 
 # --- settings (each can be given on the command line: CHECKPOINT as --checkpoint) -------------
@@ -439,9 +439,9 @@ def main(argv=None) -> int:
     if EXPORT_ONNX and ONNX_INPUT == "mel" and not with_blinks(with_smoothing(   # the defaults are the caller's
             strength(), "" if SMOOTHING == DEFAULT_SMOOTHING else SMOOTHING),
             0 if BLINKS == DEFAULT_BLINKS_PER_MINUTE else BLINKS).identity:
-        print("error: --strength, --rest, --smoothing or --blinks with --onnx-input mel: the mel form is the model alone, "
-              "before its output is put in real units; export the audio form (the default), which applies them "
-              "inside", file=sys.stderr)
+        print("error: --strength, --rest, --smoothing or --blinks with --onnx-input mel: the mel form is the model "
+              "alone, before its output is put in real units; export the audio form (the default), which applies "
+              "them inside", file=sys.stderr)
         return 2
     if abs(FACE_DELAY_MS / 10 - round(FACE_DELAY_MS / 10)) > 1e-9:
         print(f"error: --face-delay-ms {FACE_DELAY_MS:g}: give a multiple of 10 ms (the model's frame), "

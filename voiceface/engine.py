@@ -210,7 +210,8 @@ class Animator:
         values = denormalize_targets(kept[wanted - self.first_kept])
         if self.blinking is not None:                  # before the strength, which may deepen them
             from .blinks import add_blinks
-            values[:, :N_BLENDSHAPES] = add_blinks(values[:, :N_BLENDSHAPES], self.blinking[wanted % len(self.blinking)])
+            place = wanted % len(self.blinking)
+            values[:, :N_BLENDSHAPES] = add_blinks(values[:, :N_BLENDSHAPES], self.blinking[place])
         if self.rest is not None:
             from .strength import apply_strength
             values = apply_strength(values, self.strength, self.rest)

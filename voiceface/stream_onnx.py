@@ -73,7 +73,8 @@ def reads_formants(model) -> bool:
     return model.config.n_inputs == N_MELS + LPC_ORDER
 
 
-def state_layout(model, smoothing: bool = False, blinks: bool = False) -> list[tuple[str, tuple[int, ...], np.ndarray]]:
+def state_layout(model, smoothing: bool = False,
+                 blinks: bool = False) -> list[tuple[str, tuple[int, ...], np.ndarray]]:
     """The state vector's parts in order: (name, shape, starting value); with `smoothing` the
     filter's last output and speed (strength.one_euro_step); with `blinks` the model frame's number
     in the blinks' cycle (blinks.blink_table). The model's left contexts (engine.Animator's state)
@@ -106,7 +107,8 @@ def stream_step_module(model, input_mode: str, strength=None, rest: np.ndarray |
     """A torch module: (audio (1, 160) float32, state (1, S)) -> (blendshapes (1, 52), head_pose
     (1, 7), voice (1, 1), next state (1, S)); the graph the ONNX file holds. With a strength
     (strength.Strength, not the identity) and the model's rest (strength.rest_of), the face is scaled
-    from that rest as the engine scales it, after its smoothing (strength.one_euro_step) if it has one."""
+    from that rest as the engine scales it, after its smoothing (strength.one_euro_step) and drawn
+    blinks (blinks.add_blinks) if it has them."""
     import torch
     from .blinks import add_blinks, blink_table
     from .strength import one_euro_step, rest_target, scale_from_rest, smoothing_constants
@@ -412,7 +414,7 @@ def exported_checkpoint(path: Path, strength=None) -> str | None:
         wanted = {} if strength is None or strength.identity else strength.describe()
         unset = {"blendshapes": {}, "pose": 1.0, "rest_to": {}, "smoothing": {}, "blinks": {}}
         if any(inside.get(k, d) != wanted.get(k, d) for k, d in unset.items()):
-            return None                  # exported with other gains, rest or smoothing: export again
+            return None                  # exported with other gains, rest, smoothing or blinks: export again
         return made.get("sha256")
     except (KeyError, ValueError, AttributeError):
         return None
@@ -510,7 +512,8 @@ def compare_with_engine(path: Path, model, checkpoint: dict, samples: np.ndarray
     if strength is not None and strength.blinks:
         from .blinks import add_blinks, blink_table
         table = blink_table(strength.blinks)
-        expected[:, :N_BLENDSHAPES] = add_blinks(expected[:, :N_BLENDSHAPES], table[np.arange(len(expected)) % len(table)])
+        at = np.arange(len(expected)) % len(table)                  # output i is model frame i
+        expected[:, :N_BLENDSHAPES] = add_blinks(expected[:, :N_BLENDSHAPES], table[at])
     if strength is not None and not strength.identity:
         from .strength import apply_strength, rest_of
         expected = apply_strength(expected, strength, rest_of(model, checkpoint))
