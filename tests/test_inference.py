@@ -844,7 +844,7 @@ def test_drawn_blinks_come_at_their_rate_in_a_file_a_stream_and_the_onnx_alike(m
     from voiceface.blinks import BLINK_SHARE, EYES, MIN_GAP_S, PEAK, blink_shape, blink_table
     from voiceface.formats import sha256_file
     from voiceface.stream_onnx import exported_checkpoint, open_stream_onnx
-    from voiceface.strength import NONE, parse_strength, with_blinks
+    from voiceface.strength import NONE, parse_rest_values, parse_strength, with_blinks, with_rest
     for rate in (2, 24, 60):
         table = blink_table(rate)
         starts = np.flatnonzero(np.diff((table > 0).astype(int)) == 1) + 1
@@ -863,6 +863,13 @@ def test_drawn_blinks_come_at_their_rate_in_a_file_a_stream_and_the_onnx_alike(m
     deeper, _ = animate_file(clip, *model, strength=with_blinks(parse_strength("eyeBlinkLeft=1.5"), 60))
     left = EYES[0]
     assert deeper.blendshapes[envelope == 1, left].min() > blinked.blendshapes[envelope == 1, left].max() - 1e-6
+    # a rest given for the eyes (an open eye, as a video's pauses give it) is reached between blinks:
+    # the blinks' share comes off the model's rest too, not twice
+    silence = write_wav(tmp_path / "silence.wav", np.zeros(14 * 16000, np.float32))
+    rested = with_blinks(with_rest(parse_strength(""), parse_rest_values("eyeBlinkLeft=0.1"), "values"), 60)
+    quiet, _ = animate_file(silence, *model, strength=rested)
+    calm = blink_table(60)[np.floor(quiet.times * 100 + 1e-9).astype(int) - 1][-60:] == 0
+    assert calm.any() and np.abs(quiet.blendshapes[-60:][calm, left] - 0.1).max() <= 1e-4
     checkpoint, target = trained_run / "best.pt", tmp_path / "blinks.onnx"
     exported = run_script(INFER, "--checkpoint", checkpoint, "--export-onnx", target, "--blinks", 60, "--smoothing", 0)
     assert exported.returncode == 0, exported.stderr

@@ -92,6 +92,17 @@ def add_blinks(shapes, envelope):
     return torch.cat(columns, dim=1)
 
 
+def rest_with_blinks(rest: np.ndarray, per_minute: float) -> np.ndarray:
+    """(59,) the model's rest (strength.rest_of) as the strength should scale around it when blinks are
+    drawn: its eyes less BLINK_SHARE too, as add_blinks takes it off every frame. So a rest given for
+    the eyes (--rest from a video: an open eye) is reached, not undershot by the share, and a gain of
+    1 changes nothing."""
+    out = np.array(rest, np.float64, copy=True)
+    if per_minute:
+        out[list(EYES)] = np.maximum(out[list(EYES)] - BLINK_SHARE, 0.0)
+    return out
+
+
 def parse_blinks(text) -> float:
     """--blinks: blinks a minute, 0 for none; ValueError with one line saying what to write."""
     try:
