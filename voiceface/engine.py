@@ -127,9 +127,8 @@ class Animator:
         self.lookahead = int(self.checkpoint.get("lookahead_frames", 0))
         self.rest = None
         if self.strength is not None and not self.strength.identity:
-            from .blinks import rest_with_blinks
-            from .strength import rest_of
-            self.rest = rest_with_blinks(rest_of(self.model, self.checkpoint), self.strength.blinks)
+            from .strength import rest_for
+            self.rest = rest_for(self.strength, self.model, self.checkpoint)
         self.blinking = None                           # the drawn blinks' cycle (blinks.py), by model frame
         if self.strength is not None and self.strength.blinks:
             from .blinks import blink_table

@@ -366,10 +366,8 @@ def export_stream_onnx(model, checkpoint: dict, checkpoint_path: Path | None, pa
     import onnx
     import torch
     from .formats import atomic_path
-    from .blinks import rest_with_blinks
-    from .strength import rest_of, strength_metadata
-    rest = (rest_with_blinks(rest_of(model, checkpoint), strength.blinks)
-            if strength is not None and not strength.identity else None)
+    from .strength import rest_for, strength_metadata
+    rest = rest_for(strength, model, checkpoint) if strength is not None and not strength.identity else None
     step = stream_step_module(model, checkpoint["input_mode"], strength, rest)
     state_size = int(step.start.shape[1])
     buffer = io.BytesIO()
@@ -517,9 +515,8 @@ def compare_with_engine(path: Path, model, checkpoint: dict, samples: np.ndarray
         at = np.arange(len(expected)) % len(table)                  # output i is model frame i
         expected[:, :N_BLENDSHAPES] = add_blinks(expected[:, :N_BLENDSHAPES], table[at])
     if strength is not None and not strength.identity:
-        from .strength import apply_strength, rest_of
-        from .blinks import rest_with_blinks
-        expected = apply_strength(expected, strength, rest_with_blinks(rest_of(model, checkpoint), strength.blinks))
+        from .strength import apply_strength, rest_for
+        expected = apply_strength(expected, strength, rest_for(strength, model, checkpoint))
     session, meta = open_stream_onnx(path)
     shapes, pose, voice, seconds = run_stream_onnx(session, meta, samples)
     check = {"frames": len(voice), "voice_agrees": int((voice == features.vad).sum()),

@@ -294,6 +294,13 @@ def apply_strength(values: np.ndarray, strength: Strength, rest: np.ndarray) -> 
     return out.numpy()
 
 
+def rest_for(strength: Strength, model, checkpoint: dict) -> np.ndarray:
+    """(59,) the rest `strength` scales around: the model's (rest_of), with drawn blinks its eyes less
+    the blinks' share (blinks.rest_with_blinks). The engine, the stream ONNX and its check all take it."""
+    from .blinks import rest_with_blinks
+    return rest_with_blinks(rest_of(model, checkpoint), strength.blinks)
+
+
 def rest_target(strength: Strength, rest: np.ndarray) -> np.ndarray:
     """(52,) where each score's rest goes: the rest given (`with_rest`), else the model's own."""
     own = np.asarray(rest, np.float64)[:N_BLENDSHAPES]
